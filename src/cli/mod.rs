@@ -1,0 +1,112 @@
+//! The command line: `run`, `import`, `report`, `check-config`.
+
+mod import;
+mod report;
+
+use crate::config::{CONFIG_ENV, Config};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smtp-auth-insight",
+    version,
+    about = "Who sends mail through SMTP AUTH, with which TLS, and whether an account looks compromised."
+)]
+struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults are used.
+    #[arg(long, global = true, env = CONFIG_ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: HTTP API, ingest, retention.
+    Run,
+    /// Load events from files into the store (the daemon must not be running).
+    Import(import::ImportArgs),
+    /// Build a report from the store and print or write it.
+    Report(report::ReportArgs),
+    /// Validate the configuration and say exactly what is wrong and where.
+    CheckConfig,
+}
+
+/// Entry point of the binary: one line on stderr and a non-zero status on error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Joins an error chain into one line ("context: cause: cause").
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    match cli.command {
+        Command::Run => run(config),
+        Command::Import(args) => import::run(&config, &args),
+        Command::Report(args) => report::run(&config, &args),
+        Command::CheckConfig => check_config(&config),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let addr = config.server.listen.0;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
+        crate::daemon::run(config, listener, crate::shutdown::signal()).await
+    })
+}
+
+fn check_config(config: &Config) -> anyhow::Result<()> {
+    config
+        .server
+        .token()
+        .resolve()
+        .map_err(anyhow::Error::msg)?;
+    let from = config.source.as_ref().map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
+    println!(
+        "config OK ({from}): listen {}, data in {}, time zone {}, retention {} days",
+        config.server.listen.0,
+        config.store.data_dir.display(),
+        config.timezone.name(),
+        config.store.retention_days
+    );
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Configuration: one TOML file, every key optional, unknown keys refused.
+//!
+//! Each section's struct carries the documentation of its keys; the same text
+//! is in `config.example.toml`. Values are checked while they are parsed, so an
+//! error points at the file, line and key that is wrong.
+
+mod error;
+mod secret;
+mod types;
+
+pub use error::ConfigError;
+pub use secret::Secret;
+pub use types::{Listen, TimeZone};
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "SMTP_AUTH_INSIGHT_CONFIG";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// IANA time zone (e.g. "Europe/Berlin") in which days are counted and
+    /// reports are cut. Changing it later shifts only data ingested afterwards.
+    pub timezone: TimeZone,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub report: ReportConfig,
+    pub log: LogConfig,
+    /// Where this configuration came from, for messages; not a key.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// `[server]`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: put a TLS proxy in front
+    /// before exposing it.
+    pub listen: Listen,
+    /// Bearer token for `/api`, inline, from a file (`token_file`) or from an
+    /// environment variable (`token_env`). When none is configured the daemon
+    /// generates one on first start and keeps it in the data directory.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Listen::default(),
+            token: None,
+            token_file: None,
+            token_env: None,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[store]`: the embedded database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory holding the database and the generated API token.
+    pub data_dir: PathBuf,
+    /// Days of per-sender statistics kept (today included); older days are
+    /// purged automatically and reports cannot reach further back.
+    pub retention_days: u32,
+    /// Days of per-sender hourly counts kept for the anomaly detector.
+    pub hourly_retention_days: u32,
+    /// Memory the database may use as page cache, in MiB: the main knob for
+    /// the daemon's resident size.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: PathBuf::from("./data"),
+            retention_days: 90,
+            hourly_retention_days: 35,
+            cache_mb: 64,
+        }
+    }
+}
+
+/// `[report]`: defaults for reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Length of the default range (ending today) when no start is given.
+    pub default_days: u32,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig { default_days: 7 }
+    }
+}
+
+/// `[log]`: diagnostics on stderr (journald collects them under systemd).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter, e.g. "info" or "smtp_auth_insight=debug"; the
+    /// `RUST_LOG` environment variable wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The API token's configured source.
+    pub fn token(&self) -> Secret<'_> {
+        Secret {
+            key: "server.token",
+            inline: self.token.as_deref(),
+            file: self.token_file.as_deref(),
+            env: self.token_env.as_deref(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file at `path`, or the built-in defaults when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut config = Config::parse(&text).map_err(|e| e.in_file(path))?;
+        config.source = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses and checks configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
+        config
+            .check()
+            .map_err(|(key, message)| ConfigError::at_key(text, key, message))?;
+        Ok(config)
+    }
+
+    /// Checks that need more than one value; returns the key at fault.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let store = &self.store;
+        if !(1..=3650).contains(&store.retention_days) {
+            return Err(("store.retention_days", "must be between 1 and 3650".into()));
+        }
+        if !(1..=store.retention_days.max(1)).contains(&store.hourly_retention_days) {
+            return Err((
+                "store.hourly_retention_days",
+                format!(
+                    "must be between 1 and retention_days ({})",
+                    store.retention_days
+                ),
+            ));
+        }
+        if !(1..=store.retention_days).contains(&self.report.default_days) {
+            return Err((
+                "report.default_days",
+                format!(
+                    "must be between 1 and store.retention_days ({})",
+                    store.retention_days
+                ),
+            ));
+        }
+        if store.cache_mb == 0 {
+            return Err(("store.cache_mb", "must be at least 1".into()));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        self.server
+            .token()
+            .check()
+            .map_err(|m| ("server.token", m))?;
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(("log.level", format!("not a valid filter: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Directory of the sled database inside the data directory.
+    pub fn db_path(&self) -> PathBuf {
+        self.store.data_dir.join("db")
+    }
+}
+
+#[cfg(test)]
+mod tests;

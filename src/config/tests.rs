@@ -1,0 +1,78 @@
+use super::*;
+
+#[test]
+fn empty_text_gives_the_documented_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.server.listen.0.to_string(), "127.0.0.1:8587");
+    assert_eq!(c.store.retention_days, 90);
+    assert_eq!(c.report.default_days, 7);
+    assert_eq!(c.timezone.name(), "UTC");
+    assert_eq!(c.store.data_dir, PathBuf::from("./data"));
+}
+
+#[test]
+fn example_config_parses_and_matches_defaults() {
+    let text = include_str!("../../config.example.toml");
+    let c = Config::parse(text).unwrap();
+    let d = Config::default();
+    assert_eq!(c.store.retention_days, d.store.retention_days);
+    assert_eq!(c.store.hourly_retention_days, d.store.hourly_retention_days);
+    assert_eq!(c.store.cache_mb, d.store.cache_mb);
+    assert_eq!(c.server.max_body_bytes, d.server.max_body_bytes);
+    assert_eq!(c.server.listen, d.server.listen);
+    assert_eq!(c.report.default_days, d.report.default_days);
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let err = Config::parse("timezone = \"UTC\"\n\n[store]\nretention_dayz = 30\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("line 4: key `store.retention_dayz`"),
+        "{msg}"
+    );
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_line_and_key() {
+    let err = Config::parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("line 2: key `server.listen`"),
+        "{err}"
+    );
+    let err = Config::parse("timezone = \"Mars/Olympus\"\n").unwrap_err();
+    assert!(err.to_string().contains("unknown time zone"), "{err}");
+    let err = Config::parse("[store]\ncache_mb = 1\nretention_days = 0\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 3: key `store.retention_days`: must be between 1 and 3650"
+    );
+    let err = Config::parse("[report]\ndefault_days = \"seven\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("line 2: key `report.default_days`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn only_one_token_source_is_allowed() {
+    let err = Config::parse("[server]\ntoken = \"a\"\ntoken_env = \"X\"\n").unwrap_err();
+    assert!(err.to_string().contains("set only one of"), "{err}");
+}
+
+#[test]
+fn token_comes_from_file_or_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tok");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let c = Config::parse(&format!("[server]\ntoken_file = {:?}\n", file)).unwrap();
+    assert_eq!(
+        c.server.token().resolve().unwrap().as_deref(),
+        Some("s3cret")
+    );
+    let c = Config::parse("[server]\ntoken_env = \"SAI_TEST_SURELY_UNSET\"\n").unwrap();
+    let err = c.server.token().resolve().unwrap_err();
+    assert!(err.contains("SAI_TEST_SURELY_UNSET"), "{err}");
+}

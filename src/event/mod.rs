@@ -1,0 +1,189 @@
+//! The SMTP AUTH submission event: the one record every source produces and
+//! the store counts.
+//!
+//! Validation lives here, once, so that the HTTP endpoint, `import` and the log
+//! parsers all accept and refuse exactly the same things.
+
+mod json;
+mod tls;
+
+pub use json::{BodyError, parse_body, parse_line};
+pub use tls::Tls;
+
+use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+
+/// Longest accepted SMTP AUTH identity, in bytes. RFC 5321 allows 64 bytes of
+/// local part and 255 of domain; SASL usernames in practice stay far below.
+/// Anything longer is an attack or a broken pipeline, never a mailbox.
+pub const MAX_SENDER_LEN: usize = 320;
+
+/// Longest accepted idempotency key; keys are stored, so they must stay small.
+pub const MAX_ID_LEN: usize = 256;
+
+/// Longest accepted free-text field (`host`, `envelope_from`).
+pub const MAX_TEXT_LEN: usize = 320;
+
+/// How far in the future an event may be stamped. MTA clocks drift by seconds,
+/// a wrong time zone shifts by hours; a day covers both and still refuses
+/// events that would sit in the store as "tomorrow" forever.
+pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// What happened to the submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The message was accepted for delivery: it counts as a sent message.
+    Accepted,
+    /// The login failed: it feeds the auth-failure detector, never the counts.
+    AuthFailed,
+}
+
+/// One SMTP AUTH submission (or failed login), validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub ts: DateTime<Utc>,
+    /// SASL username, lower-cased: the same account must not appear twice
+    /// because one client spells it `Alice@Example.com`.
+    pub sender: String,
+    pub tls: Tls,
+    pub result: Outcome,
+    pub client_ip: Option<IpAddr>,
+    pub host: Option<String>,
+    /// Idempotency key: an id seen before (on the same day) is counted once.
+    pub id: Option<String>,
+    pub envelope_from: Option<String>,
+}
+
+impl Event {
+    /// The sender's domain: the text after the last `@`, empty when there is none.
+    pub fn domain(&self) -> &str {
+        sender_domain(&self.sender)
+    }
+}
+
+/// Domain part of a (lower-cased) sender: text after the last `@`, or "".
+pub fn sender_domain(sender: &str) -> &str {
+    sender.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// Why one field of an event was refused. The message is written for the
+/// person who has to fix the pipeline that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+/// Normalises and checks a sender identity.
+pub fn normalize_sender(raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new("sender", "must not be empty"));
+    }
+    check_text("sender", trimmed, MAX_SENDER_LEN)?;
+    Ok(trimmed.to_lowercase())
+}
+
+/// Refuses control characters (CR/LF would let a sender name forge mail
+/// headers or log lines; no MTA writes them in a username) and overlong text.
+pub(crate) fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
+    if s.len() > max {
+        return Err(FieldError::new(
+            field,
+            format!("is {} bytes long; the limit is {max}", s.len()),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(FieldError::new(
+            field,
+            format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses an RFC 3339 timestamp with any offset, refusing ones too far ahead
+/// of `now` and ones before 1970 (the store counts days from the epoch).
+pub fn parse_ts(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+    let ts = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|e| {
+            FieldError::new(
+                "ts",
+                format!(
+                    "{raw:?} is not an RFC 3339 timestamp ({e}); expected e.g. 2026-11-20T09:15:02Z"
+                ),
+            )
+        })?
+        .with_timezone(&Utc);
+    if ts.timestamp() < 0 {
+        return Err(FieldError::new("ts", format!("{raw:?} is before 1970")));
+    }
+    if ts > now + MAX_FUTURE_SKEW {
+        return Err(FieldError::new(
+            "ts",
+            format!("{raw:?} is more than 24 hours in the future"),
+        ));
+    }
+    Ok(ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_is_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_sender(" Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+    }
+
+    #[test]
+    fn domain_is_text_after_last_at() {
+        assert_eq!(sender_domain("a@b@c.example"), "c.example");
+        assert_eq!(sender_domain("scanner"), "");
+    }
+
+    #[test]
+    fn hostile_senders_are_refused_with_reason() {
+        let crlf = normalize_sender("a\r\nBcc: x@evil").unwrap_err();
+        assert!(crlf.message.contains("U+000D"), "{crlf}");
+        let long = normalize_sender(&"a".repeat(10_000)).unwrap_err();
+        assert!(long.message.contains("10000 bytes"), "{long}");
+        // Markup is not a reason to refuse: failed-login usernames are
+        // attacker-chosen and must still be counted; outputs escape them.
+        assert_eq!(normalize_sender("<script>").unwrap(), "<script>");
+    }
+
+    #[test]
+    fn timestamps_with_offsets_convert_to_utc() {
+        let now = Utc::now();
+        let ts = parse_ts("2026-11-20T11:15:02+02:00", now).unwrap();
+        assert_eq!(ts.to_rfc3339(), "2026-11-20T09:15:02+00:00");
+        assert!(parse_ts("2026-11-20 09:15", now).is_err());
+        assert!(parse_ts("1969-12-31T23:59:59Z", now).is_err());
+        let future = (now + chrono::TimeDelta::days(3)).to_rfc3339();
+        assert!(
+            parse_ts(&future, now)
+                .unwrap_err()
+                .message
+                .contains("future")
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The single writer: every batch of events goes through one thread that
+//! owns all store writes, with group commit.
+//!
+//! Why one thread: counters are read-modify-write; with a single writer they
+//! need no transactions. Why group commit: an acknowledged event must be on
+//! disk, and an fsync costs milliseconds; requests that arrive while one
+//! flush runs are applied together and share the next flush, so throughput
+//! grows with concurrency instead of being capped at one fsync per request.
+
+use crate::event::Event;
+use crate::store::{IngestOutcome, PurgeStats, Store};
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests folded into one group (one sled batch, one flush).
+const MAX_GROUP_JOBS: usize = 256;
+/// Most events in one group, to bound the memory of a group's deltas.
+const MAX_GROUP_EVENTS: usize = 400_000;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    #[error("the store could not save the events: {0}")]
+    Store(String),
+    #[error("the daemon is shutting down")]
+    Closed,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, IngestError>>;
+
+/// A raw key/value written in the same batch as the events (log cursors).
+pub type Extra = Vec<(Vec<u8>, Vec<u8>)>;
+
+enum Job {
+    Events {
+        events: Vec<Event>,
+        extra: Extra,
+        reply: Reply<IngestOutcome>,
+    },
+    Purge {
+        reply: Reply<PurgeStats>,
+    },
+}
+
+/// Handle for submitting work to the writer; clone it freely. The writer
+/// stops once every handle is dropped, after its last flush.
+#[derive(Clone)]
+pub struct Ingester {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Ingester {
+    /// Starts the writer thread for `store`.
+    pub fn spawn(store: Store) -> (Ingester, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(1024);
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(store, rx))
+            .expect("spawning the store writer thread");
+        (Ingester { tx }, handle)
+    }
+
+    /// Counts `events` and returns once they are durable on disk.
+    pub async fn ingest(
+        &self,
+        events: Vec<Event>,
+        extra: Extra,
+    ) -> Result<IngestOutcome, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Events {
+                events,
+                extra,
+                reply,
+            })
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        rx.await.map_err(|_| IngestError::Closed)?
+    }
+
+    /// Removes data older than the retention window.
+    pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Purge { reply })
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        rx.await.map_err(|_| IngestError::Closed)?
+    }
+}
+
+fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut events = 0;
+        while jobs.len() < MAX_GROUP_JOBS && events < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    if let Job::Events { events: e, .. } = &job {
+                        events += e.len();
+                    }
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        run_group(&store, jobs);
+    }
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "final store flush failed");
+    }
+}
+
+/// Applies one group: all event jobs in one batch, one flush, then replies.
+fn run_group(store: &Store, jobs: Vec<Job>) {
+    let mut batches = Vec::new();
+    let mut extra = Vec::new();
+    let mut replies = Vec::new();
+    let mut purges = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Events {
+                events,
+                extra: e,
+                reply,
+            } => {
+                batches.push(events);
+                extra.extend(e);
+                replies.push(reply);
+            }
+            Job::Purge { reply } => purges.push(reply),
+        }
+    }
+    let now = Utc::now();
+    if !batches.is_empty() {
+        let slices: Vec<&[Event]> = batches.iter().map(Vec::as_slice).collect();
+        let result = store
+            .apply(&slices, &extra, now)
+            .and_then(|outcomes| store.flush().map(|()| outcomes));
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing events failed");
+                for reply in replies {
+                    let _ = reply.send(Err(IngestError::Store(e.to_string())));
+                }
+            }
+        }
+    }
+    for reply in purges {
+        let result = store
+            .purge(now)
+            .and_then(|stats| store.flush().map(|()| stats))
+            .map_err(|e| IngestError::Store(e.to_string()));
+        let _ = reply.send(result);
+    }
+}

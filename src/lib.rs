@@ -1,0 +1,35 @@
+//! smtp-auth-insight: who sends mail through SMTP AUTH, with which TLS
+//! version, and whether an account looks compromised.
+//!
+//! # Layout
+//!
+//! Modules follow the data flow of the design, one stage each:
+//!
+//! - `event`: the submission event, and its validation (JSON, TLS spellings).
+//! - `source`: where events come from: input files, NDJSON streams.
+//! - `ingest`: the single store writer with group commit; an acknowledged
+//!   event is on disk.
+//! - `store`: sled: per-(day, sender) counts, hourly series, sender index,
+//!   idempotency keys, retention.
+//! - `counts`: messages per TLS class, the unit of every aggregate.
+//! - `report`: the report model from the store, and its renderers.
+//! - `server`: the HTTP API (axum).
+//! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
+//! - `config`: the TOML configuration, checked key by key.
+//! - `metrics`: counters and histograms behind `/metrics`.
+//! - `token`: the API token, generated on first start when none is configured.
+//! - `cli`: the command line; `main.rs` only calls it.
+
+pub mod cli;
+pub mod config;
+pub mod counts;
+pub mod daemon;
+pub mod event;
+pub mod ingest;
+pub mod metrics;
+pub mod report;
+pub mod server;
+pub mod shutdown;
+pub mod source;
+pub mod store;
+pub mod token;

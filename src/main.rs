@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    smtp_auth_insight::cli::main()
+}

@@ -1,0 +1,146 @@
+//! Counters and histograms for `/metrics`, in one place so that metric
+//! names and log wording stay consistent (Vector's "internal events").
+
+use crate::store::IngestOutcome;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Why an ingest request was refused; the label of the rejected counter.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    BadRequest,
+    Unauthorized,
+    TooLarge,
+    Unavailable,
+}
+
+impl Rejection {
+    const ALL: [Rejection; 4] = [
+        Rejection::BadRequest,
+        Rejection::Unauthorized,
+        Rejection::TooLarge,
+        Rejection::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::BadRequest => "bad_request",
+            Rejection::Unauthorized => "unauthorized",
+            Rejection::TooLarge => "too_large",
+            Rejection::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Routes with their own latency histogram; everything else is "other".
+pub const ROUTES: [&str; 4] = ["/api/v1/events", "/api/v1/report", "/metrics", "other"];
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    too_old: AtomicU64,
+    rejected: [AtomicU64; 4],
+    latency: [Histogram; ROUTES.len()],
+}
+
+impl Metrics {
+    pub fn events_ingested(&self, o: &IngestOutcome) {
+        self.accepted.fetch_add(o.accepted, Relaxed);
+        self.duplicates.fetch_add(o.duplicates, Relaxed);
+        self.too_old.fetch_add(o.too_old, Relaxed);
+    }
+
+    pub fn request_rejected(&self, why: Rejection) {
+        self.rejected[why as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn request_served(&self, route: &str, took: Duration) {
+        let i = ROUTES
+            .iter()
+            .position(|r| *r == route)
+            .unwrap_or(ROUTES.len() - 1);
+        let h = &self.latency[i];
+        let secs = took.as_secs_f64();
+        if let Some(b) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.buckets[b].fetch_add(1, Relaxed);
+        }
+        h.count.fetch_add(1, Relaxed);
+        h.sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self, store_bytes: u64) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP smtp_auth_insight_events_total Events received, by outcome.\n");
+        out.push_str("# TYPE smtp_auth_insight_events_total counter\n");
+        for (label, v) in [
+            ("accepted", &self.accepted),
+            ("duplicate", &self.duplicates),
+            ("too_old", &self.too_old),
+        ] {
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_events_total{{outcome=\"{label}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP smtp_auth_insight_ingest_rejected_total Event requests refused, by reason.\n",
+        );
+        out.push_str("# TYPE smtp_auth_insight_ingest_rejected_total counter\n");
+        for r in Rejection::ALL {
+            let v = self.rejected[r as usize].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_ingest_rejected_total{{reason=\"{}\"}} {v}",
+                r.label()
+            );
+        }
+        out.push_str(
+            "# HELP smtp_auth_insight_http_request_duration_seconds HTTP request latency.\n",
+        );
+        out.push_str("# TYPE smtp_auth_insight_http_request_duration_seconds histogram\n");
+        for (route, h) in ROUTES.iter().zip(&self.latency) {
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(&h.buckets) {
+                cumulative += n.load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "smtp_auth_insight_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let count = h.count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP smtp_auth_insight_store_size_bytes Size of the database on disk.\n");
+        out.push_str("# TYPE smtp_auth_insight_store_size_bytes gauge\n");
+        let _ = writeln!(out, "smtp_auth_insight_store_size_bytes {store_bytes}");
+        out
+    }
+}

@@ -1,0 +1,190 @@
+//! The report model of DESIGN.md, built from daily aggregates. Pure: the
+//! store feeds rows in, renderers and the API read the result.
+
+use crate::counts::TlsCounts;
+use crate::event::sender_domain;
+use crate::store::keys;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Sender-domain filter, `null` for all domains.
+    pub domain: Option<String>,
+    pub timezone: String,
+    pub summary: Summary,
+    /// One row per day of the range, empty days included.
+    pub daily: Vec<DayRow>,
+    /// Senders with at least one message, most messages first.
+    pub senders: Vec<SenderRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Distinct SMTP AUTH identities that sent at least one message.
+    pub senders: u64,
+    pub messages: u64,
+    pub tls: TlsCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayRow {
+    pub date: NaiveDate,
+    pub messages: u64,
+    pub tls: TlsCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderRow {
+    pub sender: String,
+    /// Text after the last `@`; empty when the identity has none.
+    pub domain: String,
+    pub messages: u64,
+    pub tls: TlsCounts,
+}
+
+/// Accumulates daily rows of a range into a [`Report`].
+pub struct ReportBuilder {
+    start: NaiveDate,
+    end: NaiveDate,
+    first_day: u32,
+    domain: Option<String>,
+    daily: Vec<TlsCounts>,
+    senders: HashMap<Box<str>, TlsCounts>,
+}
+
+impl ReportBuilder {
+    /// `domain`: `Some("")` selects senders without a domain.
+    pub fn new(start: NaiveDate, end: NaiveDate, domain: Option<String>) -> ReportBuilder {
+        let days = (end - start).num_days().max(0) as usize + 1;
+        ReportBuilder {
+            start,
+            end,
+            first_day: keys::day_number(start),
+            domain,
+            daily: vec![TlsCounts::default(); days],
+            senders: HashMap::new(),
+        }
+    }
+
+    /// Adds one (day, sender) aggregate; rows outside the range or the domain
+    /// filter are ignored.
+    pub fn add(&mut self, day: u32, sender: &str, counts: &TlsCounts) {
+        if self
+            .domain
+            .as_deref()
+            .is_some_and(|d| sender_domain(sender) != d)
+        {
+            return;
+        }
+        let Some(slot) = day
+            .checked_sub(self.first_day)
+            .and_then(|i| self.daily.get_mut(i as usize))
+        else {
+            return;
+        };
+        slot.add(counts);
+        match self.senders.get_mut(sender) {
+            Some(total) => total.add(counts),
+            None => {
+                self.senders.insert(sender.into(), *counts);
+            }
+        }
+    }
+
+    pub fn finish(self, timezone: &str) -> Report {
+        let mut total = TlsCounts::default();
+        let daily: Vec<DayRow> = self
+            .daily
+            .iter()
+            .enumerate()
+            .map(|(i, tls)| {
+                total.add(tls);
+                DayRow {
+                    date: keys::day_date(self.first_day + i as u32),
+                    messages: tls.total(),
+                    tls: *tls,
+                }
+            })
+            .collect();
+        let mut senders: Vec<SenderRow> = self
+            .senders
+            .into_iter()
+            .filter(|(_, c)| c.total() > 0)
+            .map(|(sender, tls)| SenderRow {
+                domain: sender_domain(&sender).to_owned(),
+                sender: sender.into(),
+                messages: tls.total(),
+                tls,
+            })
+            .collect();
+        senders.sort_unstable_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.sender.cmp(&b.sender))
+        });
+        Report {
+            start: self.start,
+            end: self.end,
+            domain: self.domain,
+            timezone: timezone.to_owned(),
+            summary: Summary {
+                senders: senders.len() as u64,
+                messages: total.total(),
+                tls: total,
+            },
+            daily,
+            senders,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Tls;
+
+    fn counts(pairs: &[(Tls, u64)]) -> TlsCounts {
+        let mut c = TlsCounts::default();
+        for (t, n) in pairs {
+            c.0[t.index()] = *n;
+        }
+        c
+    }
+
+    #[test]
+    fn builds_daily_rows_with_zeros_and_sorted_senders() {
+        let start = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let end = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+        let d0 = keys::day_number(start);
+        let mut b = ReportBuilder::new(start, end, None);
+        b.add(d0, "b@y", &counts(&[(Tls::V1_3, 5)]));
+        b.add(d0 + 2, "a@x", &counts(&[(Tls::V1_0, 2), (Tls::None, 1)]));
+        b.add(d0 + 2, "b@y", &counts(&[(Tls::V1_2, 1)]));
+        b.add(d0 + 9, "z@z", &counts(&[(Tls::V1_2, 100)]));
+        let r = b.finish("UTC");
+        assert_eq!(r.daily.len(), 4);
+        let per_day: Vec<u64> = r.daily.iter().map(|d| d.messages).collect();
+        assert_eq!(per_day, [5, 0, 4, 0]);
+        assert_eq!(r.summary.messages, 9);
+        assert_eq!(r.summary.senders, 2);
+        assert_eq!(r.senders[0].sender, "b@y");
+        assert_eq!(r.senders[0].messages, 6);
+        assert_eq!(r.senders[1].tls.legacy(), 3);
+    }
+
+    #[test]
+    fn domain_filter_keeps_only_that_domain() {
+        let start = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let d0 = keys::day_number(start);
+        let mut b = ReportBuilder::new(start, start, Some(String::new()));
+        b.add(d0, "scanner", &counts(&[(Tls::None, 3)]));
+        b.add(d0, "a@x", &counts(&[(Tls::V1_3, 5)]));
+        let r = b.finish("UTC");
+        assert_eq!(r.summary.messages, 3);
+        assert_eq!(r.senders[0].domain, "");
+    }
+}

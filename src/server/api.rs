@@ -1,0 +1,98 @@
+//! Handlers of the JSON API.
+
+use super::{ApiError, AppState};
+use crate::event;
+use crate::ingest::IngestError;
+use crate::metrics::Rejection;
+use crate::report::{self, ReportError, ReportRequest};
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+/// `POST /api/v1/events`: NDJSON or a JSON array; all or nothing.
+pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let limit = state.config.server.max_body_bytes;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        state.metrics.request_rejected(Rejection::TooLarge);
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of {limit} bytes (server.max_body_bytes); send smaller batches"),
+        )
+    })?;
+    let events = event::parse_body(&bytes, Utc::now()).map_err(|e| {
+        state.metrics.request_rejected(Rejection::BadRequest);
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            line: e.line(),
+            field: e.field(),
+            error: format!("{e}; nothing from this request was stored"),
+        }
+    })?;
+    let outcome = state
+        .ingester
+        .ingest(events, Vec::new())
+        .await
+        .map_err(|e| {
+            state.metrics.request_rejected(Rejection::Unavailable);
+            let status = match e {
+                IngestError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                IngestError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            ApiError::new(status, e.to_string())
+        })?;
+    state.metrics.events_ingested(&outcome);
+    Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
+}
+
+/// `GET /api/v1/report?start=&end=&domain=`.
+pub async fn get_report(
+    State(state): State<AppState>,
+    query: Result<Query<ReportRequest>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(request) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let default_days = state.config.report.default_days;
+    let store = state.store.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        report::build(&store, &request, default_days, Utc::now())
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| match e {
+        ReportError::Range(r) => {
+            let status = match r {
+                report::RangeError::BadDate { .. } => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            ApiError::new(status, r.to_string())
+        }
+        ReportError::Store(s) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, s.to_string()),
+    })?;
+    Ok(Json(report).into_response())
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    let size = tokio::task::spawn_blocking(move || store.size_on_disk())
+        .await
+        .unwrap_or(0);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(size),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}

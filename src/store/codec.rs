@@ -1,0 +1,170 @@
+//! Compact value encodings: LEB128 varints, because almost every count is
+//! small and disk bytes per (sender, day) is what retention costs.
+
+use crate::counts::TlsCounts;
+use std::net::IpAddr;
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads one varint, advancing `input`; `None` at the end or on garbage.
+pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = input.split_first()?;
+        *input = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A run of varints; fields missing at the end read as 0, so a later release
+/// can append fields without a migration.
+pub fn encode_u64s(values: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 2);
+    for v in values {
+        put_varint(&mut out, *v);
+    }
+    out
+}
+
+pub fn decode_u64s<const N: usize>(mut input: &[u8]) -> [u64; N] {
+    let mut out = [0u64; N];
+    for slot in out.iter_mut() {
+        match get_varint(&mut input) {
+            Some(v) => *slot = v,
+            None => break,
+        }
+    }
+    out
+}
+
+pub fn encode_counts(c: &TlsCounts) -> Vec<u8> {
+    encode_u64s(&c.0)
+}
+
+pub fn decode_counts(input: &[u8]) -> TlsCounts {
+    TlsCounts(decode_u64s::<5>(input))
+}
+
+/// Most client IPs remembered per sender: enough to show an admin where an
+/// account logs in from, bounded so a spraying attacker cannot grow it.
+pub const MAX_IPS: usize = 16;
+
+/// The sender index entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SenderInfo {
+    /// Unix seconds of the first and last accepted message.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Client IPs with the last time each was seen, most recent first.
+    pub ips: Vec<(IpAddr, i64)>,
+}
+
+impl SenderInfo {
+    /// Folds another observation summary into this one.
+    pub fn merge(&mut self, other: &SenderInfo) {
+        if self.first_seen == 0 || (other.first_seen != 0 && other.first_seen < self.first_seen) {
+            self.first_seen = other.first_seen;
+        }
+        self.last_seen = self.last_seen.max(other.last_seen);
+        for (ip, seen) in &other.ips {
+            self.note_ip(*ip, *seen);
+        }
+    }
+
+    pub fn note_ip(&mut self, ip: IpAddr, seen: i64) {
+        match self.ips.iter_mut().find(|(i, _)| *i == ip) {
+            Some(entry) => entry.1 = entry.1.max(seen),
+            None => self.ips.push((ip, seen)),
+        }
+        self.ips.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.ips.truncate(MAX_IPS);
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.ips.len() * 10);
+        put_varint(&mut out, self.first_seen.max(0) as u64);
+        put_varint(&mut out, self.last_seen.max(0) as u64);
+        for (ip, seen) in &self.ips {
+            match ip {
+                IpAddr::V4(v4) => {
+                    out.push(4);
+                    out.extend_from_slice(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    out.push(6);
+                    out.extend_from_slice(&v6.octets());
+                }
+            }
+            put_varint(&mut out, seen.max(&0).unsigned_abs());
+        }
+        out
+    }
+
+    pub fn decode(mut input: &[u8]) -> Option<SenderInfo> {
+        let first_seen = get_varint(&mut input)? as i64;
+        let last_seen = get_varint(&mut input)? as i64;
+        let mut ips = Vec::new();
+        while let Some((&tag, rest)) = input.split_first() {
+            let len = match tag {
+                4 => 4,
+                6 => 16,
+                _ => return None,
+            };
+            let octets = rest.get(..len)?;
+            let ip = if len == 4 {
+                IpAddr::from(<[u8; 4]>::try_from(octets).ok()?)
+            } else {
+                IpAddr::from(<[u8; 16]>::try_from(octets).ok()?)
+            };
+            input = &rest[len..];
+            ips.push((ip, get_varint(&mut input)? as i64));
+        }
+        Some(SenderInfo {
+            first_seen,
+            last_seen,
+            ips,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let enc = encode_u64s(&[v, 7]);
+            assert_eq!(decode_u64s::<2>(&enc), [v, 7]);
+        }
+        assert_eq!(decode_u64s::<3>(&encode_u64s(&[5])), [5, 0, 0]);
+    }
+
+    #[test]
+    fn sender_info_round_trips_and_bounds_ips() {
+        let mut info = SenderInfo::default();
+        for i in 0..40u8 {
+            info.merge(&SenderInfo {
+                first_seen: 1000 + i64::from(i),
+                last_seen: 1000 + i64::from(i),
+                ips: vec![(IpAddr::from([10, 0, 0, i]), 1000 + i64::from(i))],
+            });
+        }
+        info.note_ip("2001:db8::1".parse().unwrap(), 5000);
+        assert_eq!(info.first_seen, 1000);
+        assert_eq!(info.last_seen, 1039);
+        assert_eq!(info.ips.len(), MAX_IPS);
+        assert_eq!(info.ips[0].0.to_string(), "2001:db8::1");
+        assert_eq!(SenderInfo::decode(&info.encode()), Some(info));
+    }
+}

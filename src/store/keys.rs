@@ -1,0 +1,127 @@
+//! Key layout of the `data` tree. Everything lives in one tree so that one
+//! sled batch commits counts, idempotency keys, the sender index and log
+//! cursors atomically.
+//!
+//! | prefix | key                         | value                          |
+//! |--------|-----------------------------|--------------------------------|
+//! | `D`    | day · sender                | accepted messages per TLS      |
+//! | `F`    | day · sender                | failed logins                  |
+//! | `H`    | sender · 0x00 · hour        | messages, failed logins        |
+//! | `S`    | sender                      | first/last seen, client IPs    |
+//! | `I`    | day · id                    | (empty) idempotency key        |
+//!
+//! `day` is the day number (days since 1970-01-01 in the configured time
+//! zone) and `hour` the UTC hour number, both big-endian `u32` so that byte
+//! order is time order and retention is a range delete. Senders never contain
+//! control characters (the event model refuses them), so 0x00 ends a sender.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+pub const DAILY: u8 = b'D';
+pub const FAILURES: u8 = b'F';
+pub const HOURLY: u8 = b'H';
+pub const SENDER: u8 = b'S';
+pub const ID: u8 = b'I';
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+/// Day number of a calendar date (dates before 1970 clamp to day 0).
+pub fn day_number(date: NaiveDate) -> u32 {
+    u32::try_from((date - EPOCH).num_days()).unwrap_or(0)
+}
+
+/// Calendar date of a day number.
+pub fn day_date(day: u32) -> NaiveDate {
+    EPOCH + chrono::Days::new(u64::from(day))
+}
+
+/// Local calendar date of an instant in `tz`.
+pub fn local_date(ts: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    tz.from_utc_datetime(&ts.naive_utc()).date_naive()
+}
+
+/// UTC hour number of an instant.
+pub fn hour_number(ts: DateTime<Utc>) -> u32 {
+    u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
+}
+
+/// `prefix · day · text`, the shape of `D`, `F` and `I` keys.
+pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + text.len());
+    k.push(prefix);
+    k.extend_from_slice(&day.to_be_bytes());
+    k.extend_from_slice(text.as_bytes());
+    k
+}
+
+/// Splits a `D`/`F`/`I` key into day and text.
+pub fn split_day_key(key: &[u8]) -> Option<(u32, &str)> {
+    let day = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?);
+    Some((day, std::str::from_utf8(&key[5..]).ok()?))
+}
+
+/// Smallest key of `prefix` at or after `day`.
+pub fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
+    let d = day.to_be_bytes();
+    [prefix, d[0], d[1], d[2], d[3]]
+}
+
+pub fn hourly_key(sender: &str, hour: u32) -> Vec<u8> {
+    let mut k = hourly_prefix(sender);
+    k.extend_from_slice(&hour.to_be_bytes());
+    k
+}
+
+/// Prefix of all hourly keys of one sender.
+pub fn hourly_prefix(sender: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(6 + sender.len());
+    k.push(HOURLY);
+    k.extend_from_slice(sender.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Hour number at the end of an hourly key.
+pub fn hourly_hour(key: &[u8]) -> Option<u32> {
+    let tail = key.len().checked_sub(4)?;
+    Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
+}
+
+pub fn sender_key(sender: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + sender.len());
+    k.push(SENDER);
+    k.extend_from_slice(sender.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_keys_sort_by_day_then_sender() {
+        let a = day_key(DAILY, 20_000, "zed");
+        let b = day_key(DAILY, 20_001, "abe");
+        assert!(a < b);
+        assert_eq!(split_day_key(&b), Some((20_001, "abe")));
+        assert!(day_bound(DAILY, 20_001).as_slice() > a.as_slice());
+    }
+
+    #[test]
+    fn local_date_follows_time_zone() {
+        let ts: DateTime<Utc> = "2026-11-20T23:30:00Z".parse().unwrap();
+        let tz: Tz = "Africa/Johannesburg".parse().unwrap();
+        assert_eq!(local_date(ts, tz).to_string(), "2026-11-21");
+        assert_eq!(local_date(ts, Tz::UTC).to_string(), "2026-11-20");
+        let d = local_date(ts, Tz::UTC);
+        assert_eq!(day_date(day_number(d)), d);
+    }
+
+    #[test]
+    fn hourly_prefix_does_not_match_longer_sender() {
+        let k = hourly_key("alice2", 5);
+        assert!(!k.starts_with(&hourly_prefix("alice")));
+        assert_eq!(hourly_hour(&hourly_key("alice", 77)), Some(77));
+    }
+}

@@ -1,0 +1,219 @@
+//! The embedded sled store: per-(day, sender) counts by TLS class, hourly
+//! series for the detector, a sender index, idempotency keys, retention.
+//!
+//! The store is written by one thread only (see `ingest`), which makes every
+//! read-modify-write of a counter race-free without transactions; readers
+//! (reports, the API) read concurrently through sled's lock-free trees.
+
+pub mod codec;
+pub mod keys;
+mod purge;
+mod write;
+
+pub use codec::SenderInfo;
+pub use purge::PurgeStats;
+pub use write::IngestOutcome;
+
+use crate::config::Config;
+use crate::counts::TlsCounts;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::path::PathBuf;
+
+/// Version of the key layout and value encodings. Bump it, and add a
+/// migration in [`Store::open`], whenever either changes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {} is in use by another process (is the daemon running? stop it, or ask its HTTP API)",
+        .0.display()
+    )]
+    Locked(PathBuf),
+    #[error(
+        "the store at {} has schema version {found}, newer than this release understands ({SCHEMA_VERSION}); upgrade smtp-auth-insight",
+        .path.display()
+    )]
+    NewerSchema { path: PathBuf, found: u64 },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+/// How long data is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub days: u32,
+    pub hourly_days: u32,
+}
+
+/// Settings needed to open a store, taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub tz: Tz,
+    pub retention: Retention,
+    pub cache_bytes: u64,
+}
+
+impl StoreOptions {
+    pub fn from_config(config: &Config) -> StoreOptions {
+        StoreOptions {
+            path: config.db_path(),
+            tz: config.timezone.0,
+            retention: Retention {
+                days: config.store.retention_days,
+                hourly_days: config.store.hourly_retention_days,
+            },
+            cache_bytes: config.store.cache_mb * 1024 * 1024,
+        }
+    }
+}
+
+/// Handle to the store; cheap to clone, shared by the writer and readers.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    data: sled::Tree,
+    pub tz: Tz,
+    pub retention: Retention,
+}
+
+impl Store {
+    pub fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(&opts.path)
+            .cache_capacity(opts.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(opts.path.clone())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let meta = db.open_tree("meta")?;
+        let data = db.open_tree("data")?;
+        match meta.get("schema_version")? {
+            None => {
+                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(v) => {
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(u64::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: opts.path.clone(),
+                        found,
+                    });
+                }
+            }
+        }
+        let tz_name = opts.tz.name();
+        if let Some(old) = meta.insert("timezone", tz_name.as_bytes())?
+            && old.as_ref() != tz_name.as_bytes()
+        {
+            tracing::warn!(
+                previous = %String::from_utf8_lossy(&old),
+                now = tz_name,
+                "time zone changed: days counted before keep the old zone's boundaries"
+            );
+        }
+        db.flush()?;
+        Ok(Store {
+            db,
+            data,
+            tz: opts.tz,
+            retention: opts.retention,
+        })
+    }
+
+    /// Today's date in the store's time zone.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        keys::local_date(now, self.tz)
+    }
+
+    /// Oldest day still kept: today and the `retention.days - 1` days before.
+    pub fn oldest_day(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.today(now) - Days::new(u64::from(self.retention.days.saturating_sub(1)))
+    }
+
+    /// Calls `f(date, sender, counts)` for every (day, sender) with accepted
+    /// messages in `start..=end`, in day then sender order.
+    pub fn for_each_daily(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, &str, &TlsCounts),
+    ) -> Result<(), StoreError> {
+        let lo = keys::day_bound(keys::DAILY, keys::day_number(start));
+        let hi = keys::day_bound(keys::DAILY, keys::day_number(end) + 1);
+        for item in self.data.range(lo..hi) {
+            let (k, v) = item?;
+            if let Some((day, sender)) = keys::split_day_key(&k) {
+                f(day, sender, &codec::decode_counts(&v));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sender index entry of one sender.
+    pub fn sender_info(&self, sender: &str) -> Result<Option<SenderInfo>, StoreError> {
+        Ok(self
+            .data
+            .get(keys::sender_key(sender))?
+            .and_then(|v| SenderInfo::decode(&v)))
+    }
+
+    /// Hourly (messages, failed logins) of one sender, oldest first.
+    pub fn hourly(&self, sender: &str) -> Result<Vec<(u32, [u64; 2])>, StoreError> {
+        let prefix = keys::hourly_prefix(sender);
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            if let Some(hour) = keys::hourly_hour(&k[prefix.len()..]) {
+                out.push((hour, codec::decode_u64s::<2>(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Failed logins per (day, username) in `start..=end`.
+    pub fn for_each_failure(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, &str, u64),
+    ) -> Result<(), StoreError> {
+        let lo = keys::day_bound(keys::FAILURES, keys::day_number(start));
+        let hi = keys::day_bound(keys::FAILURES, keys::day_number(end) + 1);
+        for item in self.data.range(lo..hi) {
+            let (k, v) = item?;
+            if let Some((day, user)) = keys::split_day_key(&k) {
+                f(day, user, codec::decode_u64s::<1>(&v)[0]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of keys of one kind (a `keys` prefix byte); for tests and stats.
+    pub fn count_keys(&self, prefix: u8) -> usize {
+        self.data.scan_prefix([prefix]).count()
+    }
+
+    /// Makes everything written so far durable (one fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

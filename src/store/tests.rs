@@ -1,0 +1,115 @@
+use super::*;
+use crate::event::{Event, Outcome, Tls};
+use chrono::TimeDelta;
+
+fn store(dir: &std::path::Path, tz: &str, days: u32) -> Store {
+    Store::open(&StoreOptions {
+        path: dir.join("db"),
+        tz: tz.parse().unwrap(),
+        retention: Retention {
+            days,
+            hourly_days: days.min(7),
+        },
+        cache_bytes: 4 << 20,
+    })
+    .unwrap()
+}
+
+fn ev(ts: DateTime<Utc>, sender: &str, tls: Tls, id: Option<&str>) -> Event {
+    Event {
+        ts,
+        sender: sender.into(),
+        tls,
+        result: Outcome::Accepted,
+        client_ip: Some("192.0.2.1".parse().unwrap()),
+        host: None,
+        id: id.map(str::to_owned),
+        envelope_from: None,
+    }
+}
+
+fn daily(s: &Store, start: NaiveDate, end: NaiveDate) -> Vec<(u32, String, TlsCounts)> {
+    let mut rows = Vec::new();
+    s.for_each_daily(start, end, |d, snd, c| rows.push((d, snd.to_owned(), *c)))
+        .unwrap();
+    rows
+}
+
+#[test]
+fn counts_accumulate_across_groups_and_ids_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let now = Utc::now();
+    let a = [
+        ev(now, "a@x", Tls::V1_2, Some("1")),
+        ev(now, "a@x", Tls::V1_2, Some("1")),
+        ev(now, "a@x", Tls::None, None),
+    ];
+    let b = [
+        ev(now, "a@x", Tls::V1_2, Some("1")),
+        ev(now, "b@y", Tls::V1_3, Some("2")),
+    ];
+    let out = s.apply(&[&a, &b], &[], now).unwrap();
+    assert_eq!((out[0].accepted, out[0].duplicates), (2, 1));
+    assert_eq!((out[1].accepted, out[1].duplicates), (1, 1));
+    let today = s.today(now);
+    let rows = daily(&s, today, today);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].1, "a@x");
+    assert_eq!((rows[0].2.get(Tls::V1_2), rows[0].2.get(Tls::None)), (1, 1));
+    let info = s.sender_info("a@x").unwrap().unwrap();
+    assert_eq!(info.ips.len(), 1);
+    assert_eq!(
+        s.hourly("a@x").unwrap().iter().map(|h| h.1[0]).sum::<u64>(),
+        2
+    );
+}
+
+#[test]
+fn too_old_events_are_skipped_and_purge_removes_old_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let old = now - TimeDelta::days(5);
+    {
+        let s = store(dir.path(), "UTC", 10);
+        let out = s
+            .apply(&[&[ev(old, "old@x", Tls::V1_0, Some("o"))]], &[], now)
+            .unwrap();
+        assert_eq!(out[0].accepted, 1);
+        s.flush().unwrap();
+    }
+    let s = store(dir.path(), "UTC", 3);
+    let out = s
+        .apply(&[&[ev(old, "late@x", Tls::V1_0, None)]], &[], now)
+        .unwrap();
+    assert_eq!(out[0].too_old, 1);
+    let stats = s.purge(now).unwrap();
+    assert_eq!((stats.daily, stats.ids, stats.senders), (1, 1, 1));
+    assert!(daily(&s, s.today(now) - Days::new(9), s.today(now)).is_empty());
+    assert_eq!(s.count_keys(keys::HOURLY), 0);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = store(dir.path(), "UTC", 3);
+        s.db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u64.to_be_bytes())
+            .unwrap();
+        s.flush().unwrap();
+    }
+    let err = Store::open(&StoreOptions {
+        path: dir.path().join("db"),
+        tz: chrono_tz::Tz::UTC,
+        retention: Retention {
+            days: 3,
+            hourly_days: 3,
+        },
+        cache_bytes: 1 << 20,
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}

@@ -1,0 +1,176 @@
+//! The write path: a group of event batches becomes one atomic sled batch.
+//!
+//! Counters are aggregated in memory first and each distinct key is read,
+//! added to and written once per group. sled's merge operators were the
+//! alternative; they cannot join a `Batch`, so counts and the idempotency keys
+//! (and log cursors) that produced them could not be committed atomically,
+//! and `benches/store.rs` measures them slower for batched ingest.
+
+use super::codec::{self, SenderInfo};
+use super::keys;
+use super::{Store, StoreError};
+use crate::counts::TlsCounts;
+use crate::event::{Event, Outcome};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+/// What happened to one submitted batch of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestOutcome {
+    /// Counted now.
+    pub accepted: u64,
+    /// Carried an `id` already counted (earlier, or earlier in this batch).
+    pub duplicates: u64,
+    /// Older than the retention window: nothing would ever report them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub too_old: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl IngestOutcome {
+    pub fn add(&mut self, o: &IngestOutcome) {
+        self.accepted += o.accepted;
+        self.duplicates += o.duplicates;
+        self.too_old += o.too_old;
+    }
+}
+
+/// In-memory deltas of one group, borrowing senders from the events.
+#[derive(Default)]
+struct Deltas<'a> {
+    daily: HashMap<(u32, &'a str), TlsCounts>,
+    failures: HashMap<(u32, &'a str), u64>,
+    hourly: HashMap<(&'a str, u32), [u64; 2]>,
+    senders: HashMap<&'a str, SenderInfo>,
+    ids: HashSet<Vec<u8>>,
+}
+
+impl Store {
+    /// Counts `groups` (each one submitted batch) in one atomic sled batch,
+    /// plus `extra` raw key/value pairs (log cursors) in the same batch.
+    /// Does not flush: the caller makes the whole group durable at once.
+    pub fn apply(
+        &self,
+        groups: &[&[Event]],
+        extra: &[(Vec<u8>, Vec<u8>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let oldest_day = keys::day_number(self.oldest_day(now));
+        let oldest_hour =
+            keys::hour_number(now).saturating_sub(self.retention.hourly_days.saturating_mul(24));
+        let mut d = Deltas::default();
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for events in groups {
+            let mut out = IngestOutcome::default();
+            for ev in *events {
+                let day = keys::day_number(keys::local_date(ev.ts, self.tz));
+                if day < oldest_day {
+                    out.too_old += 1;
+                    continue;
+                }
+                if let Some(id) = &ev.id {
+                    let key = keys::day_key(keys::ID, day, id);
+                    if d.ids.contains(&key) || self.data.contains_key(&key)? {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    d.ids.insert(key);
+                }
+                out.accepted += 1;
+                d.count(ev, day, oldest_hour);
+            }
+            outcomes.push(out);
+        }
+        let batch = self.batch_of(&d, extra)?;
+        self.data.apply_batch(batch)?;
+        Ok(outcomes)
+    }
+
+    /// Reads each touched key once, adds the deltas, and batches the result.
+    fn batch_of(
+        &self,
+        d: &Deltas,
+        extra: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<sled::Batch, StoreError> {
+        let mut batch = sled::Batch::default();
+        for ((day, sender), delta) in &d.daily {
+            let key = keys::day_key(keys::DAILY, *day, sender);
+            let mut counts = self
+                .data
+                .get(&key)?
+                .map_or_else(TlsCounts::default, |v| codec::decode_counts(&v));
+            counts.add(delta);
+            batch.insert(key, codec::encode_counts(&counts));
+        }
+        for ((day, user), delta) in &d.failures {
+            let key = keys::day_key(keys::FAILURES, *day, user);
+            let old = self
+                .data
+                .get(&key)?
+                .map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
+            batch.insert(key, codec::encode_u64s(&[old.saturating_add(*delta)]));
+        }
+        for ((sender, hour), delta) in &d.hourly {
+            let key = keys::hourly_key(sender, *hour);
+            let old = self
+                .data
+                .get(&key)?
+                .map_or([0, 0], |v| codec::decode_u64s::<2>(&v));
+            batch.insert(
+                key,
+                codec::encode_u64s(&[old[0] + delta[0], old[1] + delta[1]]),
+            );
+        }
+        for (sender, delta) in &d.senders {
+            let key = keys::sender_key(sender);
+            let mut info = self
+                .data
+                .get(&key)?
+                .and_then(|v| SenderInfo::decode(&v))
+                .unwrap_or_default();
+            info.merge(delta);
+            batch.insert(key, info.encode());
+        }
+        for key in &d.ids {
+            batch.insert(key.as_slice(), &[][..]);
+        }
+        for (k, v) in extra {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        Ok(batch)
+    }
+}
+
+impl<'a> Deltas<'a> {
+    fn count(&mut self, ev: &'a Event, day: u32, oldest_hour: u32) {
+        let hour = keys::hour_number(ev.ts);
+        let sender = ev.sender.as_str();
+        let slot = match ev.result {
+            Outcome::Accepted => {
+                self.daily.entry((day, sender)).or_default().bump(ev.tls);
+                let ts = ev.ts.timestamp();
+                let info = self.senders.entry(sender).or_insert_with(|| SenderInfo {
+                    first_seen: ts,
+                    last_seen: ts,
+                    ips: Vec::new(),
+                });
+                info.first_seen = info.first_seen.min(ts);
+                info.last_seen = info.last_seen.max(ts);
+                if let Some(ip) = ev.client_ip {
+                    info.note_ip(ip, ts);
+                }
+                0
+            }
+            Outcome::AuthFailed => {
+                *self.failures.entry((day, sender)).or_default() += 1;
+                1
+            }
+        };
+        if hour >= oldest_hour {
+            self.hourly.entry((sender, hour)).or_default()[slot] += 1;
+        }
+    }
+}
