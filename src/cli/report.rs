@@ -41,7 +41,7 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         end: args.end.clone(),
         domain: args.domain.clone(),
     };
-    let report = report::build(&store, &request, config.report.default_days, Utc::now())?;
+    let report = report::build(&store, &request, config.default_days(), Utc::now())?;
     let body = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Csv => render::csv(&report),

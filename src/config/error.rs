@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 pub enum ConfigError {
     #[error("cannot read config file {}: {message}", path.display())]
     Io { path: PathBuf, message: String },
-    #[error("{}line {line}: key `{key}`: {message}", file_prefix(.path))]
+    #[error("{}{}key `{key}`: {message}", file_prefix(.path), line_prefix(*.line))]
     Invalid {
         path: Option<PathBuf>,
-        line: usize,
+        /// 1-based; `None` when the key is not written in the file.
+        line: Option<usize>,
         key: String,
         message: String,
     },
+}
+
+fn line_prefix(line: Option<usize>) -> String {
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
 }
 
 fn file_prefix(path: &Option<PathBuf>) -> String {
@@ -35,7 +40,7 @@ impl ConfigError {
         let (line, key) = key_at(text, offset);
         ConfigError::Invalid {
             path: None,
-            line,
+            line: Some(line),
             key,
             message: e.message().trim().to_owned(),
         }
@@ -43,7 +48,7 @@ impl ConfigError {
 
     /// An error about a dotted key (`store.retention_days`) found after parsing.
     pub(crate) fn at_key(text: &str, key: &str, message: String) -> Self {
-        let line = line_of_key(text, key).unwrap_or(0);
+        let line = line_of_key(text, key);
         ConfigError::Invalid {
             path: None,
             line,
@@ -94,20 +99,24 @@ fn table_header(line: &str) -> Option<String> {
     Some(inner.trim_start_matches('[').trim().to_owned())
 }
 
-/// Line on which a dotted key is set, if it is set in the text at all.
+/// Line on which a dotted key is set (under its table header or written
+/// dotted), if it is set in the text at all.
 fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
-    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
-    let mut current = String::new();
+    let mut table = String::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if let Some(header) = table_header(trimmed) {
-            current = header;
-        } else if current == table
-            && trimmed
-                .split_once('=')
-                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
-        {
-            return Some(i + 1);
+            table = header;
+        } else if let Some((k, _)) = trimmed.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            let full = if table.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{table}.{k}")
+            };
+            if full == dotted {
+                return Some(i + 1);
+            }
         }
     }
     None

@@ -72,8 +72,10 @@ pub struct StoreConfig {
     /// Days of per-sender statistics kept (today included); older days are
     /// purged automatically and reports cannot reach further back.
     pub retention_days: u32,
-    /// Days of per-sender hourly counts kept for the anomaly detector.
-    pub hourly_retention_days: u32,
+    /// Days of per-sender hourly counts kept for the anomaly detector;
+    /// default 35 (five weeks of weekly seasonality), at most retention_days.
+    /// Read it through [`StoreConfig::hourly_days`].
+    pub hourly_retention_days: Option<u32>,
     /// Memory the database may use as page cache, in MiB: the main knob for
     /// the daemon's resident size.
     pub cache_mb: u64,
@@ -84,23 +86,39 @@ impl Default for StoreConfig {
         StoreConfig {
             data_dir: PathBuf::from("./data"),
             retention_days: 90,
-            hourly_retention_days: 35,
+            hourly_retention_days: None,
             cache_mb: 64,
         }
     }
 }
 
+impl StoreConfig {
+    /// Hourly retention in days: as configured, else 35 capped by retention.
+    pub fn hourly_days(&self) -> u32 {
+        self.hourly_retention_days
+            .unwrap_or(DEFAULT_HOURLY_DAYS.min(self.retention_days))
+    }
+}
+
+/// The reference product's default report range.
+const DEFAULT_REPORT_DAYS: u32 = 7;
+
+/// Five weeks: enough history for a weekly seasonal baseline.
+const DEFAULT_HOURLY_DAYS: u32 = 35;
+
 /// `[report]`: defaults for reports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
-    /// Length of the default range (ending today) when no start is given.
-    pub default_days: u32,
+    /// Length of the default range (ending today) when no start is given;
+    /// 7 (the reference product's default), at most store.retention_days.
+    /// Read it through [`Config::default_days`].
+    pub default_days: Option<u32>,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        ReportConfig { default_days: 7 }
+        ReportConfig { default_days: None }
     }
 }
 
@@ -163,7 +181,10 @@ impl Config {
         if !(1..=3650).contains(&store.retention_days) {
             return Err(("store.retention_days", "must be between 1 and 3650".into()));
         }
-        if !(1..=store.retention_days.max(1)).contains(&store.hourly_retention_days) {
+        if store
+            .hourly_retention_days
+            .is_some_and(|h| !(1..=store.retention_days).contains(&h))
+        {
             return Err((
                 "store.hourly_retention_days",
                 format!(
@@ -172,7 +193,11 @@ impl Config {
                 ),
             ));
         }
-        if !(1..=store.retention_days).contains(&self.report.default_days) {
+        if self
+            .report
+            .default_days
+            .is_some_and(|d| !(1..=store.retention_days).contains(&d))
+        {
             return Err((
                 "report.default_days",
                 format!(
@@ -195,6 +220,13 @@ impl Config {
             return Err(("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
+    }
+
+    /// Default report length in days: as configured, else 7 capped by retention.
+    pub fn default_days(&self) -> u32 {
+        self.report
+            .default_days
+            .unwrap_or(DEFAULT_REPORT_DAYS.min(self.store.retention_days))
     }
 
     /// Directory of the sled database inside the data directory.

@@ -5,7 +5,7 @@ fn empty_text_gives_the_documented_defaults() {
     let c = Config::parse("").unwrap();
     assert_eq!(c.server.listen.0.to_string(), "127.0.0.1:8587");
     assert_eq!(c.store.retention_days, 90);
-    assert_eq!(c.report.default_days, 7);
+    assert_eq!(c.default_days(), 7);
     assert_eq!(c.timezone.name(), "UTC");
     assert_eq!(c.store.data_dir, PathBuf::from("./data"));
 }
@@ -16,11 +16,11 @@ fn example_config_parses_and_matches_defaults() {
     let c = Config::parse(text).unwrap();
     let d = Config::default();
     assert_eq!(c.store.retention_days, d.store.retention_days);
-    assert_eq!(c.store.hourly_retention_days, d.store.hourly_retention_days);
+    assert_eq!(c.store.hourly_days(), d.store.hourly_days());
     assert_eq!(c.store.cache_mb, d.store.cache_mb);
     assert_eq!(c.server.max_body_bytes, d.server.max_body_bytes);
     assert_eq!(c.server.listen, d.server.listen);
-    assert_eq!(c.report.default_days, d.report.default_days);
+    assert_eq!(c.default_days(), d.default_days());
 }
 
 #[test]
@@ -75,4 +75,28 @@ fn token_comes_from_file_or_env() {
     let c = Config::parse("[server]\ntoken_env = \"SAI_TEST_SURELY_UNSET\"\n").unwrap();
     let err = c.server.token().resolve().unwrap_err();
     assert!(err.contains("SAI_TEST_SURELY_UNSET"), "{err}");
+}
+
+#[test]
+fn hourly_retention_follows_a_short_retention_unless_set() {
+    let c = Config::parse("store.retention_days = 10\n").unwrap();
+    assert_eq!(c.store.hourly_days(), 10);
+    let c = Config::parse("store.retention_days = 3\n").unwrap();
+    assert_eq!(c.default_days(), 3);
+    assert_eq!(Config::default().store.hourly_days(), 35);
+    let err =
+        Config::parse("store.retention_days = 10\nstore.hourly_retention_days = 20\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2: key `store.hourly_retention_days`: must be between 1 and retention_days (10)"
+    );
+}
+
+#[test]
+fn an_empty_inline_token_is_refused() {
+    let err = Config::parse("[server]\ntoken = \" \"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2: key `server.token`: must not be empty"
+    );
 }

@@ -63,7 +63,7 @@ impl StoreOptions {
             tz: config.timezone.0,
             retention: Retention {
                 days: config.store.retention_days,
-                hourly_days: config.store.hourly_retention_days,
+                hourly_days: config.store.hourly_days(),
             },
             cache_bytes: config.store.cache_mb * 1024 * 1024,
         }

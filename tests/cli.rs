@@ -1,0 +1,269 @@
+//! The command line: import, report, check-config, exit codes and errors.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn now() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[test]
+fn import_reads_plain_gzip_and_stdin_and_counts_what_it_skipped() {
+    let site = Site::new("");
+    let dir = site.dir.path();
+    let ts = now();
+    // Plain file: 3 good events, and garbage of every kind.
+    let mut plain = Vec::new();
+    for i in 0..3 {
+        writeln!(
+            plain,
+            "{}",
+            event_line(&ts, "a@one.example", "TLSv1.2", Some(&format!("p{i}")))
+        )
+        .unwrap();
+    }
+    plain.extend_from_slice(b"this is not json\n");
+    plain.extend_from_slice(b"\xff\xfe\x00binary\n");
+    writeln!(
+        plain,
+        r#"{{"ts":"{ts}","sender":"a@one.example","tls":"SSLv2"}}"#
+    )
+    .unwrap();
+    writeln!(
+        plain,
+        "{{\"ts\":\"{ts}\",\"sender\":\"{}\",\"tls\":\"none\"}}",
+        "x".repeat(1 << 20)
+    )
+    .unwrap();
+    plain.extend_from_slice(b"{\"ts\":\"2026-01-01T00:00"); // truncated last line
+    std::fs::write(dir.join("plain.ndjson"), &plain).unwrap();
+    // Gzip file: 4 events, one a duplicate id of the plain file.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    for i in 0..3 {
+        writeln!(
+            gz,
+            "{}",
+            event_line(&ts, "b@two.example", "TLSv1.0", Some(&format!("g{i}")))
+        )
+        .unwrap();
+    }
+    writeln!(
+        gz,
+        "{}",
+        event_line(&ts, "a@one.example", "TLSv1.2", Some("p0"))
+    )
+    .unwrap();
+    std::fs::write(dir.join("more.ndjson.gz"), gz.finish().unwrap()).unwrap();
+    // Stdin: a JSON array of 2.
+    let stdin_body = format!(
+        "[{},{}]",
+        event_line(&ts, "c@three.example", "none", None),
+        event_line(&ts, "c@three.example", "TLSv1.3", None)
+    );
+
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&site.config)
+        .args(["import", "--format", "ndjson"])
+        .arg(dir.join("plain.ndjson"))
+        .arg(dir.join("more.ndjson.gz"))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin_body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "read 13 lines: 9 events, 8 counted, 1 duplicates, 0 older than retention; 5 lines skipped \
+         (invalid JSON: 2, invalid sender: 1, invalid tls: 1, not UTF-8: 1)"
+    );
+    assert!(
+        stderr(&out).contains("plain.ndjson: skipped line 6: field `tls`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = site.cli(&["report", "--format", "json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["messages"], 8);
+    assert_eq!(r["summary"]["tls"]["TLSv1.0"], 3);
+    assert_eq!(r["summary"]["senders"], 3);
+
+    // Importing the same files again counts nothing twice (they carry ids).
+    let out = site.cli(&[
+        "import",
+        "--format",
+        "ndjson",
+        dir.join("more.ndjson.gz").to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out).contains("0 counted, 4 duplicates"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn csv_text_and_json_reports_agree() {
+    let site = Site::new("");
+    let ts = now();
+    let lines: Vec<String> = [
+        ("=HYPERLINK(\"http://evil\")", "none"),
+        ("alice@example.com", "TLSv1.3"),
+        ("alice@example.com", "TLSv1.3"),
+        ("alice@example.com", "TLSv1.1"),
+        ("bob@example.org", "TLSv1.2"),
+    ]
+    .iter()
+    .map(|(s, t)| event_line(&ts, s, t, None))
+    .collect();
+    let file = site.dir.path().join("e.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    assert!(
+        site.cli(&["import", "--format", "ndjson", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let json: Value =
+        serde_json::from_slice(&site.cli(&["report", "--format", "json"]).stdout).unwrap();
+    let out_path = site.dir.path().join("r.csv");
+    let out = site.cli(&[
+        "report",
+        "--format",
+        "csv",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        stderr(&out)
+    );
+    let csv = std::fs::read_to_string(&out_path).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "sender,domain,messages,none,none %,TLSv1.0,TLSv1.0 %,TLSv1.1,TLSv1.1 %,TLSv1.2,TLSv1.2 %,TLSv1.3,TLSv1.3 %"
+    );
+    assert_eq!(rows.len(), 1 + json["senders"].as_array().unwrap().len());
+    assert_eq!(
+        rows[1],
+        "alice@example.com,example.com,3,0,0.0,0,0.0,1,33.3,0,0.0,2,66.7"
+    );
+    // The formula is defused (leading ') and quoted.
+    assert!(
+        rows.contains(&"\"'=hyperlink(\"\"http://evil\"\")\",,1,1,100.0,0,0.0,0,0.0,0,0.0,0,0.0"),
+        "{csv}"
+    );
+
+    let text = stdout(&site.cli(&["report", "--format", "text"]));
+    assert!(
+        text.contains("3 senders used SMTP AUTH; 5 messages."),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 senders used no TLS or TLS 1.0/1.1 (marked *)."),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("* alice@example.com")),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_says_file_line_and_key_in_one_line() {
+    let site = Site::new("");
+    let good = site.cli(&["check-config"]);
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(stdout(&good).starts_with("config OK"));
+
+    let bad = site.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "timezone = \"UTC\"\n[store]\nretention_days = 30\ncache = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&bad)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: line 4: key `store.cache`: unknown field `cache`",
+            bad.display()
+        )),
+        "{err}"
+    );
+
+    let missing = Command::new(BIN)
+        .args(["--config", "/nonexistent/x.toml", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("cannot read config file /nonexistent/x.toml"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let env_token = site.dir.path().join("env.toml");
+    std::fs::write(&env_token, "server.token_env = \"SAI_TEST_UNSET_VAR\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&env_token)
+        .arg("check-config")
+        .env_remove("SAI_TEST_UNSET_VAR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SAI_TEST_UNSET_VAR"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn commands_on_a_store_in_use_say_so() {
+    let site = Site::new("");
+    let d = site.start();
+    let out = site.cli(&["report"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("in use by another process"),
+        "{}",
+        stderr(&out)
+    );
+    drop(d);
+}
