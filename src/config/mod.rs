@@ -107,19 +107,13 @@ const DEFAULT_REPORT_DAYS: u32 = 7;
 const DEFAULT_HOURLY_DAYS: u32 = 35;
 
 /// `[report]`: defaults for reports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// Length of the default range (ending today) when no start is given;
     /// 7 (the reference product's default), at most store.retention_days.
     /// Read it through [`Config::default_days`].
     pub default_days: Option<u32>,
-}
-
-impl Default for ReportConfig {
-    fn default() -> Self {
-        ReportConfig { default_days: None }
-    }
 }
 
 /// `[log]`: diagnostics on stderr (journald collects them under systemd).
