@@ -74,7 +74,7 @@ fn daemon_notifies_ready_pings_the_watchdog_and_says_stopping() {
         .spawn()
         .unwrap();
     let mut child = Reap(child);
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 256];
         let n = sock.recv(&mut buf).expect("a notification within 10 s");
         String::from_utf8_lossy(&buf[..n]).into_owned()
