@@ -8,7 +8,7 @@
 //! grows with concurrency instead of being capped at one fsync per request.
 
 use crate::event::Event;
-use crate::store::{IngestOutcome, PurgeStats, Store};
+use crate::store::{IngestOutcome, PurgeStats, Store, Writer};
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,6 +89,7 @@ impl Ingester {
 }
 
 fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut writer = Writer::new(store);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         let mut events = 0;
@@ -103,15 +104,15 @@ fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_group(&store, jobs);
+        run_group(&mut writer, jobs);
     }
-    if let Err(e) = store.flush() {
+    if let Err(e) = writer.store().flush() {
         tracing::error!(error = %e, "final store flush failed");
     }
 }
 
 /// Applies one group: all event jobs in one batch, one flush, then replies.
-fn run_group(store: &Store, jobs: Vec<Job>) {
+fn run_group(writer: &mut Writer, jobs: Vec<Job>) {
     let mut batches = Vec::new();
     let mut extra = Vec::new();
     let mut replies = Vec::new();
@@ -133,9 +134,9 @@ fn run_group(store: &Store, jobs: Vec<Job>) {
     let now = Utc::now();
     if !batches.is_empty() {
         let slices: Vec<&[Event]> = batches.iter().map(Vec::as_slice).collect();
-        let result = store
+        let result = writer
             .apply(&slices, &extra, now)
-            .and_then(|outcomes| store.flush().map(|()| outcomes));
+            .and_then(|outcomes| writer.store().flush().map(|()| outcomes));
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -151,9 +152,9 @@ fn run_group(store: &Store, jobs: Vec<Job>) {
         }
     }
     for reply in purges {
-        let result = store
+        let result = writer
             .purge(now)
-            .and_then(|stats| store.flush().map(|()| stats))
+            .and_then(|stats| writer.store().flush().map(|()| stats))
             .map_err(|e| IngestError::Store(e.to_string()));
         let _ = reply.send(result);
     }

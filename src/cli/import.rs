@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::event::{BodyError, Event};
 use crate::source::{input, ndjson};
-use crate::store::{IngestOutcome, Store, StoreOptions};
+use crate::store::{IngestOutcome, Store, StoreOptions, Writer};
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
@@ -54,7 +54,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
             config.store.data_dir.display()
         )
     })?;
-    let store = Store::open(&StoreOptions::from_config(config))?;
+    let mut writer = Writer::new(Store::open(&StoreOptions::from_config(config))?);
     let now = Utc::now();
     let mut stats = Stats::default();
     let mut skips = Skips::default();
@@ -69,14 +69,14 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
             |ev| {
                 batch.push(ev);
                 if batch.len() >= BATCH {
-                    commit(&store, &mut batch, &mut stats, &mut store_error)?;
+                    commit(&mut writer, &mut batch, &mut stats, &mut store_error)?;
                 }
                 Ok(())
             },
             |err| skips.note(&name, err),
         )
         .with_context(|| format!("reading {name}"));
-        commit(&store, &mut batch, &mut stats, &mut store_error)?;
+        commit(&mut writer, &mut batch, &mut stats, &mut store_error)?;
         if let Some(e) = store_error {
             return Err(e);
         }
@@ -88,7 +88,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
 
 /// Applies and flushes one batch; a store failure stops the import.
 fn commit(
-    store: &Store,
+    writer: &mut Writer,
     batch: &mut Vec<Event>,
     stats: &mut Stats,
     error: &mut Option<anyhow::Error>,
@@ -96,9 +96,9 @@ fn commit(
     if batch.is_empty() {
         return Ok(());
     }
-    let result = store
+    let result = writer
         .apply(&[batch.as_slice()], &[], Utc::now())
-        .and_then(|o| store.flush().map(|()| o));
+        .and_then(|o| writer.store().flush().map(|()| o));
     stats.events += batch.len() as u64;
     batch.clear();
     match result {

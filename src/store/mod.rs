@@ -12,7 +12,7 @@ mod write;
 
 pub use codec::SenderInfo;
 pub use purge::PurgeStats;
-pub use write::IngestOutcome;
+pub use write::{IngestOutcome, Writer};
 
 use crate::config::Config;
 use crate::counts::TlsCounts;

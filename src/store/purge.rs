@@ -28,8 +28,9 @@ const CHUNK: usize = 10_000;
 impl Store {
     /// Removes days before the retention window, hourly counts before the
     /// hourly window, and senders not seen within the retention window.
-    /// Runs on the writer thread, so it never races a counter update.
-    pub fn purge(&self, now: DateTime<Utc>) -> Result<PurgeStats, StoreError> {
+    /// Called through [`super::Writer::purge`], on the writer thread, so it
+    /// never races a counter update.
+    pub(super) fn purge(&self, now: DateTime<Utc>) -> Result<PurgeStats, StoreError> {
         let oldest_day = keys::day_number(self.oldest_day(now));
         let oldest_hour =
             keys::hour_number(now).saturating_sub(self.retention.hourly_days.saturating_mul(24));

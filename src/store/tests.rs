@@ -49,7 +49,7 @@ fn counts_accumulate_across_groups_and_ids_dedupe() {
         ev(now, "a@x", Tls::V1_2, Some("1")),
         ev(now, "b@y", Tls::V1_3, Some("2")),
     ];
-    let out = s.apply(&[&a, &b], &[], now).unwrap();
+    let out = Writer::new(s.clone()).apply(&[&a, &b], &[], now).unwrap();
     assert_eq!((out[0].accepted, out[0].duplicates), (2, 1));
     assert_eq!((out[1].accepted, out[1].duplicates), (1, 1));
     let today = s.today(now);
@@ -72,18 +72,18 @@ fn too_old_events_are_skipped_and_purge_removes_old_days() {
     let old = now - TimeDelta::days(5);
     {
         let s = store(dir.path(), "UTC", 10);
-        let out = s
+        let out = Writer::new(s.clone())
             .apply(&[&[ev(old, "old@x", Tls::V1_0, Some("o"))]], &[], now)
             .unwrap();
         assert_eq!(out[0].accepted, 1);
         s.flush().unwrap();
     }
     let s = store(dir.path(), "UTC", 3);
-    let out = s
+    let out = Writer::new(s.clone())
         .apply(&[&[ev(old, "late@x", Tls::V1_0, None)]], &[], now)
         .unwrap();
     assert_eq!(out[0].too_old, 1);
-    let stats = s.purge(now).unwrap();
+    let stats = Writer::new(s.clone()).purge(now).unwrap();
     assert_eq!((stats.daily, stats.ids, stats.senders), (1, 1, 1));
     assert!(daily(&s, s.today(now) - Days::new(9), s.today(now)).is_empty());
     assert_eq!(s.count_keys(keys::HOURLY), 0);

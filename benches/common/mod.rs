@@ -1,0 +1,173 @@
+//! Shared pieces of the benchmarks: synthetic events and the real daemon.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub const TOKEN: &str = "bench-token";
+const TLS: [&str; 5] = ["none", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+
+/// xorshift64*: fast, deterministic.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A TLS class with a realistic skew: mostly 1.2/1.3, a few legacy clients.
+pub fn tls(rng: &mut Rng) -> &'static str {
+    match rng.below(100) {
+        0 => TLS[0],
+        1..=2 => TLS[1],
+        3 => TLS[2],
+        4..=40 => TLS[3],
+        _ => TLS[4],
+    }
+}
+
+/// One NDJSON body of `n` events from `senders` accounts, ids from `first_id`.
+pub fn ndjson_body(
+    rng: &mut Rng,
+    n: usize,
+    senders: u64,
+    first_id: Option<u64>,
+    ts: &str,
+) -> String {
+    let mut body = String::with_capacity(n * 170);
+    for i in 0..n {
+        let s = rng.below(senders);
+        body.push_str(&format!(
+            r#"{{"ts":"{ts}","sender":"user{s}@dept{}.example.com","tls":"{}","result":"accepted","client_ip":"198.51.{}.{}","host":"mx1""#,
+            s % 50,
+            tls(rng),
+            s % 200,
+            s % 250
+        ));
+        if let Some(id) = first_id {
+            body.push_str(&format!(r#","id":"mx1:{:X}""#, id + i as u64));
+        }
+        body.push_str("}\n");
+    }
+    body
+}
+
+/// The daemon binary under test, started on 127.0.0.1:0.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Daemon {
+    pub fn start(data_dir: &Path, extra: &str) -> Daemon {
+        let config = data_dir.with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                "server.listen = \"127.0.0.1:0\"\nserver.token = \"{TOKEN}\"\nstore.data_dir = {data_dir:?}\n{extra}\n"
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-auth-insight"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("RUST_LOG", "warn,smtp_auth_insight::daemon=info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn daemon");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("daemon exited").expect("stderr line");
+            if let Some(a) = line.split("address=").nth(1) {
+                break a
+                    .split_whitespace()
+                    .next()
+                    .expect("addr")
+                    .parse()
+                    .expect("addr");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Daemon { child, addr }
+    }
+
+    /// Resident and peak resident memory, in MiB.
+    pub fn rss_mib(&self) -> (f64, f64) {
+        rss_of(self.child.id())
+    }
+
+    /// CPU seconds (user + system) the daemon has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        ticks / 100.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rss_of(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Bytes of all files below `dir`.
+pub fn disk_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => disk_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}

@@ -1,0 +1,164 @@
+//! Report latency, disk bytes per (sender, day) and daemon memory for
+//! populated stores: 7 days × 10,000 senders, 90 days × 10,000 senders and
+//! 7 days × 100,000 senders.
+//!
+//!     cargo bench --bench report
+//!
+//! The daemon runs with the default cache (`store.cache_mb`); set
+//! BENCH_CACHE_MB to compare other sizes.
+
+mod common;
+
+use chrono::{Days, TimeZone, Utc};
+use common::*;
+use smtp_auth_insight::event::{Event, Outcome, Tls};
+use smtp_auth_insight::report::{self, ReportRequest};
+use smtp_auth_insight::store::{Retention, Store, StoreOptions, Writer};
+use std::time::Instant;
+
+const TLS: [Tls; 5] = [Tls::None, Tls::V1_0, Tls::V1_1, Tls::V1_2, Tls::V1_3];
+
+fn main() {
+    for (days, senders) in [(7u64, 10_000u64), (90, 10_000), (7, 100_000)] {
+        scenario(days, senders);
+    }
+}
+
+fn scenario(days: u64, senders: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let opts = StoreOptions {
+        path: data.join("db"),
+        tz: chrono_tz::Tz::UTC,
+        retention: Retention {
+            days: 90,
+            hourly_days: 35,
+        },
+        cache_bytes: 64 << 20,
+    };
+    let now = Utc::now();
+    let today = now.date_naive();
+    let start = today - Days::new(days - 1);
+    let store = Store::open(&opts).expect("store");
+    let mut writer = Writer::new(store.clone());
+    let mut rng = Rng(days * 1_000_003 + senders);
+    let mut events = Vec::with_capacity(50_000);
+    let mut total = 0u64;
+    let populate = Instant::now();
+    for d in 0..days {
+        let date = start + Days::new(d);
+        let noon = Utc
+            .from_utc_datetime(&date.and_hms_opt(12, 0, 0).expect("time"))
+            .min(now);
+        for s in 0..senders {
+            // Every sender active every day, 1–3 messages, skewed TLS mix.
+            for _ in 0..1 + rng.below(3) {
+                let idx = match tls(&mut rng) {
+                    "none" => 0,
+                    "TLSv1" => 1,
+                    "TLSv1.1" => 2,
+                    "TLSv1.2" => 3,
+                    _ => 4,
+                };
+                events.push(Event {
+                    ts: noon,
+                    sender: format!("user{s}@dept{}.example.com", s % 50),
+                    tls: TLS[idx],
+                    result: Outcome::Accepted,
+                    client_ip: Some(std::net::IpAddr::from([
+                        198,
+                        51,
+                        (s % 200) as u8,
+                        (s % 250) as u8,
+                    ])),
+                    host: None,
+                    id: None,
+                    envelope_from: None,
+                });
+                total += 1;
+            }
+            if events.len() >= 50_000 {
+                writer.apply(&[&events], &[], now).expect("apply");
+                events.clear();
+            }
+        }
+    }
+    writer.apply(&[&events], &[], now).expect("apply");
+    store.flush().expect("flush");
+    let populate_secs = populate.elapsed().as_secs_f64();
+
+    let request = ReportRequest {
+        start: Some(start.to_string()),
+        end: Some(today.to_string()),
+        domain: None,
+    };
+    let mut times = Vec::new();
+    let mut senders_seen = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = report::build(&store, &request, 7, Utc::now()).expect("report");
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        senders_seen = r.summary.senders;
+        assert_eq!(r.summary.messages, total);
+    }
+    let domain = ReportRequest {
+        domain: Some("dept7.example.com".into()),
+        ..request.clone()
+    };
+    let t = Instant::now();
+    report::build(&store, &domain, 7, Utc::now()).expect("report");
+    let domain_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop((writer, store));
+    let bytes = disk_bytes(&data.join("db"));
+
+    // The daemon on that store: report over HTTP and its memory.
+    let cache_mb = std::env::var("BENCH_CACHE_MB").unwrap_or_else(|_| "16".into());
+    let daemon = Daemon::start(&data, &format!("store.cache_mb = {cache_mb}"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (idle_rss, _) = daemon.rss_mib();
+    let url = format!(
+        "http://{}/api/v1/report?start={start}&end={today}",
+        daemon.addr
+    );
+    let client = reqwest::blocking_client();
+    let mut http = Vec::new();
+    let mut json_bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let body = client(&url);
+        http.push(t.elapsed().as_secs_f64() * 1e3);
+        json_bytes = body.len();
+    }
+    let (rss, peak) = daemon.rss_mib();
+    println!(
+        "{days:>2} days × {senders:>6} senders ({total} events, populated in {populate_secs:.1} s): \
+         build {:.0} ms (median of 5; one domain {domain_ms:.0} ms), HTTP {:.0} ms for {:.1} MB of JSON; \
+         disk {:.1} MB = {:.0} bytes per (sender, day); daemon RSS {idle_rss:.0} MiB at start, {rss:.0} MiB after the reports (peak {peak:.0})",
+        median(times),
+        median(http),
+        json_bytes as f64 / 1e6,
+        bytes as f64 / 1e6,
+        bytes as f64 / (days * senders) as f64,
+    );
+    assert_eq!(senders_seen, senders);
+}
+
+/// A tiny blocking GET on a private runtime (the bench is synchronous).
+mod reqwest {
+    pub fn blocking_client() -> impl Fn(&str) -> Vec<u8> {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let client = ::reqwest::Client::new();
+        move |url: &str| {
+            rt.block_on(async {
+                let resp = client
+                    .get(url)
+                    .bearer_auth(super::TOKEN)
+                    .send()
+                    .await
+                    .expect("get");
+                assert_eq!(resp.status(), 200);
+                resp.bytes().await.expect("body").to_vec()
+            })
+        }
+    }
+}
