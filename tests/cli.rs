@@ -98,7 +98,7 @@ fn import_reads_plain_gzip_and_stdin_and_counts_what_it_skipped() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "read 13 lines: 9 events, 8 counted, 1 duplicates, 0 older than retention; 5 lines skipped \
+        "read 13 lines: 9 events (0 failed logins), 8 counted, 1 duplicates, 0 older than retention; 5 lines skipped \
          (invalid JSON: 2, invalid sender: 1, invalid tls: 1, not UTF-8: 1)"
     );
     assert!(
@@ -266,4 +266,66 @@ fn commands_on_a_store_in_use_say_so() {
         stderr(&out)
     );
     drop(d);
+}
+
+#[test]
+fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
+    // The fixtures are from 2026-11-27: keep them inside retention whenever
+    // the tests run.
+    let site = Site::new("store.retention_days = 3650");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
+    let postfix = format!("{dir}/postfix-journal-short-iso.log");
+    let exim = format!("{dir}/exim-mainlog.log");
+    let out = site.cli(&["import", "--format", "postfix", &postfix]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "read 156 lines: 22 events (4 failed logins), 22 counted, 0 duplicates, 0 older than retention; 0 lines skipped"
+    );
+    let out = site.cli(&["import", "--format", "exim", "--host", "exim1", &exim]);
+    assert!(
+        stdout(&out).contains("22 events (4 failed logins), 22 counted"),
+        "{}",
+        stdout(&out)
+    );
+    // Importing both again counts nothing.
+    let out = site.cli(&["import", "--format", "postfix", &postfix]);
+    assert!(
+        stdout(&out).contains("0 counted, 22 duplicates"),
+        "{}",
+        stdout(&out)
+    );
+    let out = site.cli(&["import", "--format", "exim", "--host", "exim1", &exim]);
+    assert!(
+        stdout(&out).contains("0 counted, 22 duplicates"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = site.cli(&[
+        "report",
+        "--start",
+        "2026-11-27",
+        "--end",
+        "2026-11-27",
+        "--format",
+        "json",
+    ]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/expected.json")).unwrap())
+            .unwrap();
+    for row in r["senders"].as_array().unwrap() {
+        let want = &expected["messages"][row["sender"].as_str().unwrap()];
+        for (tls, n) in row["tls"].as_object().unwrap() {
+            assert_eq!(
+                n.as_u64().unwrap(),
+                2 * want[tls].as_u64().unwrap_or(0),
+                "{} {tls}",
+                row["sender"]
+            );
+        }
+    }
+    assert_eq!(r["summary"]["messages"], 36);
+    assert_eq!(r["summary"]["senders"], 4);
 }

@@ -1,0 +1,231 @@
+//! Postfix: one accepted submission is one `QUEUEID: client=..., sasl_method=
+//! ..., sasl_username=USER` line from an smtpd process; its TLS version comes
+//! from the `TLS connection established` line of the same connection.
+//!
+//! smtpd processes are reused for many connections and a connection can carry
+//! several messages, so state is kept per (host, smtpd pid) between `connect
+//! from` and `disconnect from`. The envelope sender is logged afterwards by
+//! qmgr (`QUEUEID: from=<...>`), sometimes after the client has already
+//! disconnected (seen in the rsyslog fixture); a submission waits for it up
+//! to [`GRACE_SECONDS`] of log time after its connection ends, then is
+//! emitted without it.
+
+use super::syslog::{self, Clock};
+use super::{LogParser, Skip, bracketed_ip};
+use crate::event::{Event, Outcome, Tls, normalize_sender};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+/// How long (in log time) a submission waits for qmgr's `from=` line after
+/// its connection ended.
+pub const GRACE_SECONDS: i64 = 60;
+
+/// Most connections tracked at once; a log that never says `disconnect`
+/// cannot grow the parser without bound.
+const MAX_CONNECTIONS: usize = 100_000;
+
+#[derive(Debug, Default)]
+struct Connection {
+    tls: Option<Tls>,
+    /// Queue ids of this connection's submissions still waiting for qmgr.
+    waiting: Vec<String>,
+}
+
+pub struct Postfix {
+    clock: Clock,
+    /// Replaces the syslog host name in events and ids when set.
+    host_label: Option<String>,
+    connections: HashMap<(String, u32), Connection>,
+    /// Submissions waiting for their envelope sender, by (host, queue id).
+    pending: HashMap<(String, String), Event>,
+    /// Submissions of ended connections, oldest first, with the log time
+    /// after which they are emitted without an envelope sender.
+    expiring: VecDeque<(i64, String, String)>,
+    /// Failed logins carry no queue id; (second, pid, n) numbers them so
+    /// that importing the same log twice gives the same ids.
+    failure_seq: (i64, u32, u32),
+}
+
+impl Postfix {
+    pub fn new(clock: Clock, host_label: Option<String>) -> Postfix {
+        Postfix {
+            clock,
+            host_label,
+            connections: HashMap::new(),
+            pending: HashMap::new(),
+            expiring: VecDeque::new(),
+            failure_seq: (0, 0, 0),
+        }
+    }
+
+    /// A connection ended at `now`: its submissions get their grace period.
+    fn end_connection(&mut self, key: &(String, u32), now: i64) {
+        if let Some(conn) = self.connections.remove(key) {
+            let deadline = now + GRACE_SECONDS;
+            for qid in conn.waiting {
+                self.expiring.push_back((deadline, key.0.clone(), qid));
+            }
+        }
+    }
+
+    /// Emits submissions whose grace period ended before `now`.
+    fn expire(&mut self, now: i64, out: &mut Vec<Event>) {
+        while let Some((deadline, _, _)) = self.expiring.front() {
+            if *deadline >= now {
+                break;
+            }
+            if let Some((_, host, qid)) = self.expiring.pop_front()
+                && let Some(ev) = self.pending.remove(&(host, qid))
+            {
+                out.push(ev);
+            }
+        }
+    }
+
+    fn submission(
+        &mut self,
+        l: &syslog::SyslogLine,
+        host: &str,
+        qid: &str,
+        fields: &str,
+    ) -> Result<(), Skip> {
+        let Some(user) = field(fields, "sasl_username=") else {
+            return Ok(()); // an unauthenticated client: not SMTP AUTH
+        };
+        let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
+        let key = (host.to_owned(), l.pid);
+        let conn = self.connections.entry(key).or_default();
+        conn.waiting.push(qid.to_owned());
+        let event = Event {
+            ts: l.ts,
+            sender,
+            tls: conn.tls.unwrap_or(Tls::None),
+            result: Outcome::Accepted,
+            client_ip: bracketed_ip(fields),
+            host: Some(host.to_owned()),
+            id: Some(format!("{host}:{qid}")),
+            envelope_from: None,
+        };
+        self.pending
+            .insert((host.to_owned(), qid.to_owned()), event);
+        Ok(())
+    }
+
+    fn failure(
+        &mut self,
+        l: &syslog::SyslogLine,
+        host: &str,
+        msg: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Skip> {
+        let user = field(msg, "sasl_username=").unwrap_or("(unknown)");
+        let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
+        let second = l.ts.timestamp();
+        let n = match self.failure_seq {
+            (s, p, n) if s == second && p == l.pid => n + 1,
+            _ => 0,
+        };
+        self.failure_seq = (second, l.pid, n);
+        out.push(Event {
+            ts: l.ts,
+            sender,
+            tls: self
+                .connections
+                .get(&(host.to_owned(), l.pid))
+                .and_then(|c| c.tls)
+                .unwrap_or(Tls::None),
+            result: Outcome::AuthFailed,
+            client_ip: ip_after_warning(msg),
+            host: Some(host.to_owned()),
+            id: Some(format!(
+                "{host}:authfail:{}:{}:{second}:{n}",
+                l.program, l.pid
+            )),
+            envelope_from: None,
+        });
+        Ok(())
+    }
+}
+
+impl LogParser for Postfix {
+    fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip> {
+        let l = syslog::parse(line, &self.clock).map_err(|_| Skip::NotALogLine)?;
+        // Postfix always logs as NAME/SERVICE; NAME is the admin's
+        // syslog_name (postfix, postfix/submission, ...).
+        let Some((_, service)) = l.program.rsplit_once('/') else {
+            return Ok(());
+        };
+        let host = self.host_label.clone().unwrap_or_else(|| l.host.to_owned());
+        let msg = l.message;
+        let now = l.ts.timestamp();
+        self.expire(now, out);
+        match service {
+            "smtpd" => {
+                if msg.starts_with("connect from ") {
+                    let key = (host, l.pid);
+                    self.end_connection(&key, now);
+                    if self.connections.len() >= MAX_CONNECTIONS {
+                        self.finish(out);
+                    }
+                    self.connections.insert(key, Connection::default());
+                } else if msg.starts_with("disconnect from ") {
+                    self.end_connection(&(host, l.pid), now);
+                } else if let Some(pos) = msg.find("TLS connection established from ") {
+                    let proto = msg[pos..]
+                        .split_once("]: ")
+                        .and_then(|(_, r)| r.split(' ').next());
+                    if let Some(tls) = proto.and_then(Tls::parse) {
+                        self.connections.entry((host, l.pid)).or_default().tls = Some(tls);
+                    }
+                } else if let Some((qid, fields)) = msg.split_once(": client=") {
+                    if is_queue_id(qid) {
+                        self.submission(&l, &host, qid, fields)?;
+                    }
+                } else if msg.starts_with("warning: ")
+                    && msg.contains(" authentication failed")
+                    && msg.contains("SASL ")
+                {
+                    self.failure(&l, &host, msg, out)?;
+                }
+            }
+            "qmgr" => {
+                if let Some((qid, fields)) = msg.split_once(": from=<")
+                    && let Some(ev) = self.pending.remove(&(host.clone(), qid.to_owned()))
+                {
+                    let from = fields.split_once('>').map_or("", |(f, _)| f);
+                    // Its queue id may still be listed as waiting or
+                    // expiring; those find nothing left to emit.
+                    let mut ev = ev;
+                    ev.envelope_from = (!from.is_empty()).then(|| from.to_lowercase());
+                    out.push(ev);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<Event>) {
+        self.connections.clear();
+        self.expiring.clear();
+        out.extend(self.pending.drain().map(|(_, ev)| ev));
+    }
+}
+
+/// Value of `name` in a `k=v, k=v` list: up to the next `, ` or the end.
+fn field<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let start = s.find(name)? + name.len();
+    let rest = &s[start..];
+    Some(rest.split(", ").next().unwrap_or(rest).trim())
+}
+
+/// Postfix queue ids: hex (short) or base-52-ish (long ids); never spaces.
+fn is_queue_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `warning: HOST[IP]: SASL ...` → IP.
+fn ip_after_warning(msg: &str) -> Option<IpAddr> {
+    let rest = msg.strip_prefix("warning: ")?;
+    bracketed_ip(rest.split(": ").next()?)
+}

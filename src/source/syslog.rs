@@ -1,0 +1,210 @@
+//! The syslog line prefix shared by Postfix logs: time stamp, host, program
+//! and pid. Three time stamp styles occur in the wild: classic syslog
+//! (`Nov 27 00:51:17`, no year, local time), RFC 3339 from rsyslog's
+//! high-precision format, and `journalctl -o short-iso`
+//! (`2026-11-27T02:50:36+0000`).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// One parsed syslog line, borrowing from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogLine<'a> {
+    pub ts: DateTime<Utc>,
+    pub host: &'a str,
+    /// e.g. `postfix/submission/smtpd`.
+    pub program: &'a str,
+    pub pid: u32,
+    pub message: &'a str,
+}
+
+/// Why a line is not a syslog line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixError {
+    Timestamp,
+    Tag,
+}
+
+/// Turns year-less classic time stamps into instants: the year is the
+/// reference's, unless that would put the line more than a day after the
+/// reference, which happens for December lines read in January.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub reference: DateTime<Utc>,
+    /// Zone of classic time stamps (the MTA host's local time).
+    pub tz: Tz,
+}
+
+impl Clock {
+    fn classic(&self, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<DateTime<Utc>> {
+        let year = self.reference.with_timezone(&self.tz).year();
+        let at = |y: i32| {
+            let naive = NaiveDate::from_ymd_opt(y, month, day)?.and_hms_opt(h, m, s)?;
+            self.tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        match at(year) {
+            Some(t) if t <= self.reference + chrono::TimeDelta::days(1) => Some(t),
+            // Feb 29 of a year that has none, or a date "in the future".
+            _ => at(year - 1),
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Parses the prefix of a syslog line.
+pub fn parse<'a>(line: &'a str, clock: &Clock) -> Result<SyslogLine<'a>, PrefixError> {
+    let (ts, rest) = timestamp(line, clock).ok_or(PrefixError::Timestamp)?;
+    let rest = rest.trim_start_matches(' ');
+    let (host, rest) = rest.split_once(' ').ok_or(PrefixError::Tag)?;
+    let (tag, message) = rest.split_once(": ").ok_or(PrefixError::Tag)?;
+    let (program, pid) = match tag.split_once('[') {
+        Some((p, pid)) => (
+            p,
+            pid.strip_suffix(']')
+                .and_then(|n| n.parse().ok())
+                .ok_or(PrefixError::Tag)?,
+        ),
+        None => (tag, 0),
+    };
+    if program.is_empty() || program.contains(' ') {
+        return Err(PrefixError::Tag);
+    }
+    Ok(SyslogLine {
+        ts,
+        host,
+        program,
+        pid,
+        message,
+    })
+}
+
+fn timestamp<'a>(line: &'a str, clock: &Clock) -> Option<(DateTime<Utc>, &'a str)> {
+    let first = *line.as_bytes().first()?;
+    if first.is_ascii_digit() {
+        let (stamp, rest) = line.split_once(' ')?;
+        let ts = DateTime::parse_from_rfc3339(stamp)
+            .or_else(|_| DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%z"))
+            .ok()?;
+        return Some((ts.with_timezone(&Utc), rest));
+    }
+    // Classic: "Nov 27 00:51:17" (day padded with a space: "Nov  7").
+    let month = MONTHS.iter().position(|m| line.starts_with(m))? as u32 + 1;
+    let rest = line.get(3..)?.trim_start_matches(' ');
+    let (day, rest) = rest.split_once(' ')?;
+    let (time, rest) = rest.split_once(' ')?;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    Some((clock.classic(month, day.parse().ok()?, h, m, s)?, rest))
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS` in `tz` (Exim's time stamps), returning the
+/// rest of the line.
+pub fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
+    let stamp = line.get(..19)?;
+    let naive = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S").ok()?;
+    let mut rest = line.get(19..)?;
+    // With log_timezone Exim appends the offset: "2026-11-27 02:50:58 +0100".
+    if let Some(offset) = rest.strip_prefix(' ').and_then(|r| r.get(..5))
+        && (offset.starts_with('+') || offset.starts_with('-'))
+        && offset[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        let fixed =
+            DateTime::parse_from_str(&format!("{stamp} {offset}"), "%Y-%m-%d %H:%M:%S %z").ok()?;
+        let after = &rest[6..];
+        return Some((
+            fixed.with_timezone(&Utc),
+            after.strip_prefix(' ').unwrap_or(after),
+        ));
+    }
+    rest = rest.strip_prefix(' ').unwrap_or(rest);
+    let ts = tz
+        .from_local_datetime(&naive)
+        .earliest()?
+        .with_timezone(&Utc);
+    Some((ts, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(reference: &str) -> Clock {
+        Clock {
+            reference: reference.parse().unwrap(),
+            tz: Tz::UTC,
+        }
+    }
+
+    #[test]
+    fn three_time_stamp_styles() {
+        let c = clock("2026-11-27T12:00:00Z");
+        let classic = parse(
+            "Nov 27 02:49:47 mx1 postfix/submission/smtpd[25024]: connect from x",
+            &c,
+        )
+        .unwrap();
+        assert_eq!(classic.ts.to_rfc3339(), "2026-11-27T02:49:47+00:00");
+        assert_eq!(
+            (classic.host, classic.program, classic.pid),
+            ("mx1", "postfix/submission/smtpd", 25024)
+        );
+        assert_eq!(classic.message, "connect from x");
+        let rsyslog = parse(
+            "2026-11-27T02:50:19.580981+01:00 vm postfix/qmgr[1]: hello",
+            &c,
+        )
+        .unwrap();
+        assert_eq!(rsyslog.ts.to_rfc3339(), "2026-11-27T01:50:19.580981+00:00");
+        let journal = parse("2026-11-27T02:50:36+0000 vm postfix/smtpd[7]: hi", &c).unwrap();
+        assert_eq!(journal.ts.to_rfc3339(), "2026-11-27T02:50:36+00:00");
+        let padded = parse("Nov  7 02:49:47 mx1 postfix/smtpd[2]: x", &c).unwrap();
+        assert_eq!(padded.ts.to_rfc3339(), "2026-11-07T02:49:47+00:00");
+    }
+
+    #[test]
+    fn december_lines_read_in_january_belong_to_last_year() {
+        let c = clock("2027-01-01T00:30:00Z");
+        let dec = parse("Dec 31 23:59:59 mx postfix/smtpd[1]: x", &c).unwrap();
+        assert_eq!(dec.ts.to_rfc3339(), "2026-12-31T23:59:59+00:00");
+        let jan = parse("Jan  1 00:10:00 mx postfix/smtpd[1]: x", &c).unwrap();
+        assert_eq!(jan.ts.to_rfc3339(), "2027-01-01T00:10:00+00:00");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let c = clock("2026-11-27T12:00:00Z");
+        assert_eq!(parse("", &c).unwrap_err(), PrefixError::Timestamp);
+        assert_eq!(
+            parse("Nox 27 02:49:47 mx x: y", &c).unwrap_err(),
+            PrefixError::Timestamp
+        );
+        assert_eq!(
+            parse("Nov 27 02:49:47 mx1", &c).unwrap_err(),
+            PrefixError::Tag
+        );
+        assert_eq!(
+            parse("Nov 27 25:49:47 mx1 a[1]: b", &c).unwrap_err(),
+            PrefixError::Timestamp
+        );
+    }
+
+    #[test]
+    fn exim_time_stamps_with_and_without_offset() {
+        let (t, rest) = parse_exim_time("2026-11-27 02:50:58 1xWm38 <= a", Tz::UTC).unwrap();
+        assert_eq!(
+            (t.to_rfc3339().as_str(), rest),
+            ("2026-11-27T02:50:58+00:00", "1xWm38 <= a")
+        );
+        let (t, rest) = parse_exim_time("2026-11-27 02:50:58 +0100 1x <= a", Tz::UTC).unwrap();
+        assert_eq!(
+            (t.to_rfc3339().as_str(), rest),
+            ("2026-11-27T01:50:58+00:00", "1x <= a")
+        );
+    }
+}
