@@ -5,11 +5,13 @@ use crate::config::Config;
 use crate::ingest::Ingester;
 use crate::metrics::Metrics;
 use crate::server::{self, AppState};
+use crate::source::tail::Follower;
 use crate::store::{Store, StoreOptions};
 use crate::token;
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -30,13 +32,16 @@ pub async fn run(
     let token = token::api_token(&config)?;
     let opts = StoreOptions::from_config(&config);
     let store = tokio::task::spawn_blocking(move || Store::open(&opts)).await??;
-    let (ingester, writer) = Ingester::spawn(store.clone());
+    let metrics = Arc::new(Metrics::default());
+    let (ingester, writer) = Ingester::spawn(store.clone(), metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));
+    let stop_followers = Arc::new(AtomicBool::new(false));
+    let followers = start_followers(&config, &store, &ingester, &stop_followers)?;
     let state = AppState {
         config: config.clone(),
         store,
         ingester,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         token: token.into(),
     };
     let addr = listener.local_addr()?;
@@ -50,12 +55,41 @@ pub async fn run(
     watchdog.abort();
     purger.abort();
     let _ = purger.await;
+    stop_followers.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        for f in followers {
+            let _ = f.join();
+        }
+    })
+    .await?;
     // The writer exits once the last Ingester handle is gone, after flushing.
     tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
+}
+
+/// One thread per `[[sources]]` entry, each committing through the writer.
+fn start_followers(
+    config: &Config,
+    store: &Store,
+    ingester: &Ingester,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    let host = crate::source::local_host_name();
+    let mut threads = Vec::new();
+    for source in &config.sources {
+        let follower = Follower::new(source.clone(), store.clone(), ingester.clone(), &host)
+            .with_context(|| format!("cannot resume following {}", source.path.display()))?;
+        let stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("follow".into())
+                .spawn(move || follower.run(stop))?,
+        );
+    }
+    Ok(threads)
 }
 
 async fn purge_loop(ingester: Ingester) {

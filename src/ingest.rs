@@ -8,8 +8,10 @@
 //! grows with concurrency instead of being capped at one fsync per request.
 
 use crate::event::Event;
+use crate::metrics::Metrics;
 use crate::store::{IngestOutcome, PurgeStats, Store, Writer};
 use chrono::Utc;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most requests folded into one group (one sled batch, one flush).
@@ -49,12 +51,13 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    /// Starts the writer thread for `store`.
-    pub fn spawn(store: Store) -> (Ingester, std::thread::JoinHandle<()>) {
+    /// Starts the writer thread for `store`; outcomes of every source are
+    /// counted in `metrics`.
+    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> (Ingester, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(1024);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer(store, rx))
+            .spawn(move || writer(store, rx, metrics))
             .expect("spawning the store writer thread");
         (Ingester { tx }, handle)
     }
@@ -77,6 +80,24 @@ impl Ingester {
         rx.await.map_err(|_| IngestError::Closed)?
     }
 
+    /// [`Ingester::ingest`] for threads outside the async runtime (log
+    /// followers); blocks until the events are durable.
+    pub fn ingest_blocking(
+        &self,
+        events: Vec<Event>,
+        extra: Extra,
+    ) -> Result<IngestOutcome, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Job::Events {
+                events,
+                extra,
+                reply,
+            })
+            .map_err(|_| IngestError::Closed)?;
+        rx.blocking_recv().map_err(|_| IngestError::Closed)?
+    }
+
     /// Removes data older than the retention window.
     pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
         let (reply, rx) = oneshot::channel();
@@ -88,7 +109,7 @@ impl Ingester {
     }
 }
 
-fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+fn writer(store: Store, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     let mut writer = Writer::new(store);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -104,7 +125,7 @@ fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_group(&mut writer, jobs);
+        run_group(&mut writer, jobs, &metrics);
     }
     if let Err(e) = writer.store().flush() {
         tracing::error!(error = %e, "final store flush failed");
@@ -112,7 +133,7 @@ fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Applies one group: all event jobs in one batch, one flush, then replies.
-fn run_group(writer: &mut Writer, jobs: Vec<Job>) {
+fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
     let mut batches = Vec::new();
     let mut extra = Vec::new();
     let mut replies = Vec::new();
@@ -140,6 +161,7 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>) {
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    metrics.events_ingested(&outcome);
                     let _ = reply.send(Ok(outcome));
                 }
             }

@@ -170,3 +170,33 @@ fn garbage_is_skipped_and_counted_never_a_panic() {
     assert!(events.is_empty());
     assert_eq!(skips.values().sum::<u64>(), 6);
 }
+
+#[test]
+fn saved_state_resumes_mid_connection_at_any_line() {
+    // Split each log at every line: parse the head, save the parser state,
+    // restore it into a fresh parser, parse the tail. The events must be
+    // those of one uninterrupted parse.
+    for name in ["postfix-rsyslog.log", "exim-mainlog.log"] {
+        let text = std::fs::read_to_string(format!("{DIR}/{name}")).unwrap();
+        let fresh = || -> Box<dyn LogParser> {
+            if name.starts_with("exim") { Box::new(Exim::new(Tz::UTC, "mx1".into())) } else { Box::new(Postfix::new(clock(), None)) }
+        };
+        let (mut whole, _) = run(fresh().as_mut(), text.as_bytes());
+        whole.sort_by(|a, b| a.id.cmp(&b.id));
+        let cuts: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).collect();
+        for cut in cuts {
+            let mut first = fresh();
+            let mut events = Vec::new();
+            for line in text[..cut].lines() {
+                let _ = first.line(line, &mut events);
+            }
+            let saved = serde_json::to_string(&first.save()).unwrap();
+            let mut second = fresh();
+            second.restore(serde_json::from_str(&saved).unwrap()).unwrap();
+            let (rest, _) = run(second.as_mut(), text[cut..].as_bytes());
+            events.extend(rest);
+            events.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(events, whole, "{name} cut at byte {cut}");
+        }
+    }
+}

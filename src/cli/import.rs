@@ -113,7 +113,7 @@ fn log_parser(
         Format::Exim => {
             let host = match &args.host {
                 Some(h) => h.clone(),
-                None => local_host_name(),
+                None => crate::source::local_host_name(),
             };
             Box::new(Exim::new(tz, host))
         }
@@ -127,16 +127,6 @@ fn log_parser(
             Box::new(Postfix::new(Clock { reference, tz }, args.host.clone()))
         }
     })
-}
-
-/// This machine's host name, for logs that do not name one.
-fn local_host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Feeds a mail log through `parser`, with a progress line on a terminal.

@@ -29,6 +29,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub report: ReportConfig,
     pub log: LogConfig,
+    /// `[[sources]]`: mail logs the daemon follows.
+    pub sources: Vec<crate::source::tail::SourceConfig>,
     /// Where this configuration came from, for messages; not a key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -210,6 +212,13 @@ impl Config {
             .token()
             .check()
             .map_err(|m| ("server.token", m))?;
+        let mut paths = std::collections::HashSet::new();
+        if let Some(dup) = self.sources.iter().find(|s| !paths.insert(&s.path)) {
+            return Err((
+                "sources.path",
+                format!("{} is listed twice", dup.path.display()),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(("log.level", format!("not a valid filter: {e}")));
         }

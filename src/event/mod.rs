@@ -30,7 +30,8 @@ pub const MAX_TEXT_LEN: usize = 320;
 pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// What happened to the submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The message was accepted for delivery: it counts as a sent message.
     Accepted,
@@ -38,8 +39,9 @@ pub enum Outcome {
     AuthFailed,
 }
 
-/// One SMTP AUTH submission (or failed login), validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One SMTP AUTH submission (or failed login), validated. Serialisable so
+/// that a log parser's pending submissions survive in its saved state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub ts: DateTime<Utc>,
     /// SASL username, lower-cased: the same account must not appear twice

@@ -1,6 +1,6 @@
 //! TLS protocol classes, with the spellings real MTAs write.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The five TLS classes every output reports, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,6 +67,13 @@ impl std::fmt::Display for Tls {
 impl Serialize for Tls {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tls {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Tls::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown TLS version {s:?}")))
     }
 }
 

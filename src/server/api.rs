@@ -43,7 +43,6 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
             };
             ApiError::new(status, e.to_string())
         })?;
-    state.metrics.events_ingested(&outcome);
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
 }
 

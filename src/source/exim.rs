@@ -85,6 +85,16 @@ impl LogParser for Exim {
     }
 
     fn finish(&mut self, _out: &mut Vec<Event>) {}
+
+    fn save(&self) -> serde_json::Value {
+        serde_json::json!({ "failure_seq": self.failure_seq })
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
+        self.failure_seq =
+            serde_json::from_value(state["failure_seq"].clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
 }
 
 /// Value of an Exim log field `K=value` (space separated, first occurrence

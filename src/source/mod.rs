@@ -8,6 +8,7 @@ pub mod lines;
 pub mod ndjson;
 pub mod postfix;
 pub mod syslog;
+pub mod tail;
 
 use crate::event::Event;
 
@@ -43,6 +44,16 @@ pub trait LogParser: Send {
     fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip>;
     /// End of input: emits what is still pending.
     fn finish(&mut self, out: &mut Vec<Event>);
+    /// The log has been quiet until `now` (unix seconds): emits what has
+    /// waited long enough, as later lines would have.
+    fn idle(&mut self, _now: i64, _out: &mut Vec<Event>) {}
+    /// The current time, for formats whose time stamps have no year.
+    fn now(&mut self, _now: chrono::DateTime<chrono::Utc>) {}
+    /// State to save with a log cursor (open connections, pending
+    /// submissions), so a restart resumes mid-connection.
+    fn save(&self) -> serde_json::Value;
+    /// Restores what [`LogParser::save`] returned.
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), String>;
 }
 
 /// `HOST[IP]` (as Postfix and Exim write clients) → the IP, if it parses.
@@ -50,4 +61,14 @@ pub(crate) fn bracketed_ip(s: &str) -> Option<std::net::IpAddr> {
     let open = s.find('[')?;
     let close = open + s[open..].find(']')?;
     s[open + 1..close].parse().ok()
+}
+
+/// This machine's host name, for logs that do not name one.
+pub fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

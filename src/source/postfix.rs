@@ -205,11 +205,59 @@ impl LogParser for Postfix {
         Ok(())
     }
 
+    fn now(&mut self, now: chrono::DateTime<chrono::Utc>) {
+        self.clock.reference = now;
+    }
+
+    fn idle(&mut self, now: i64, out: &mut Vec<Event>) {
+        self.expire(now, out);
+    }
+
+    fn save(&self) -> serde_json::Value {
+        let state = State {
+            connections: self
+                .connections
+                .iter()
+                .map(|((h, p), c)| (h.clone(), *p, c.tls, c.waiting.clone()))
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .map(|((h, q), e)| (h.clone(), q.clone(), e.clone()))
+                .collect(),
+            expiring: self.expiring.iter().cloned().collect(),
+            failure_seq: self.failure_seq,
+        };
+        serde_json::to_value(state).unwrap_or_default()
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
+        let s: State = serde_json::from_value(state).map_err(|e| e.to_string())?;
+        self.connections = s
+            .connections
+            .into_iter()
+            .map(|(h, p, tls, waiting)| ((h, p), Connection { tls, waiting }))
+            .collect();
+        self.pending = s.pending.into_iter().map(|(h, q, e)| ((h, q), e)).collect();
+        self.expiring = s.expiring.into();
+        self.failure_seq = s.failure_seq;
+        Ok(())
+    }
+
     fn finish(&mut self, out: &mut Vec<Event>) {
         self.connections.clear();
         self.expiring.clear();
         out.extend(self.pending.drain().map(|(_, ev)| ev));
     }
+}
+
+/// The parser's state in saved form (JSON has no tuple keys).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    connections: Vec<(String, u32, Option<Tls>, Vec<String>)>,
+    pending: Vec<(String, String, Event)>,
+    expiring: Vec<(i64, String, String)>,
+    failure_seq: (i64, u32, u32),
 }
 
 /// Value of `name` in a `k=v, k=v` list: up to the next `, ` or the end.

@@ -9,6 +9,7 @@
 //! | `H`    | sender · 0x00 · hour        | messages, failed logins        |
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `I`    | day · id                    | (empty) idempotency key        |
+//! | `C`    | source name (log path)      | log cursor (JSON)              |
 //!
 //! `day` is the day number (days since 1970-01-01 in the configured time
 //! zone) and `hour` the UTC hour number, both big-endian `u32` so that byte
@@ -23,6 +24,7 @@ pub const FAILURES: u8 = b'F';
 pub const HOURLY: u8 = b'H';
 pub const SENDER: u8 = b'S';
 pub const ID: u8 = b'I';
+pub const CURSOR: u8 = b'C';
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
 
@@ -86,6 +88,13 @@ pub fn hourly_prefix(sender: &str) -> Vec<u8> {
 pub fn hourly_hour(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
+}
+
+pub fn cursor_key(source: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + source.len());
+    k.push(CURSOR);
+    k.extend_from_slice(source.as_bytes());
+    k
 }
 
 pub fn sender_key(sender: &str) -> Vec<u8> {

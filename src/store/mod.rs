@@ -199,6 +199,11 @@ impl Store {
         Ok(())
     }
 
+    /// A log source's saved cursor (see `source::tail`).
+    pub fn cursor(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.data.get(key)?.map(|v| v.to_vec()))
+    }
+
     /// Number of keys of one kind (a `keys` prefix byte); for tests and stats.
     pub fn count_keys(&self, prefix: u8) -> usize {
         self.data.scan_prefix([prefix]).count()

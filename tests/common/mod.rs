@@ -198,3 +198,26 @@ impl Rng {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// One Postfix submission as the five lines smtpd and qmgr write for it
+/// (the shapes of tests/fixtures/mta/postfix-rsyslog.log), stamped now.
+pub fn postfix_submission(pid: u32, qid: &str, user: &str, tls: Option<&str>) -> String {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    let p = format!("{ts} vm postfix/submission/smtpd[{pid}]:");
+    let mut s = format!("{p} connect from localhost[127.0.0.1]\n");
+    if let Some(tls) = tls {
+        s += &format!(
+            "{p} Anonymous TLS connection established from localhost[127.0.0.1]: {tls} with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256\n"
+        );
+    }
+    s += &format!(
+        "{p} {qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username={user}\n"
+    );
+    s += &format!(
+        "{ts} vm postfix/qmgr[99]: {qid}: from=<{user}>, size=600, nrcpt=1 (queue active)\n"
+    );
+    s += &format!(
+        "{p} disconnect from localhost[127.0.0.1] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8\n"
+    );
+    s
+}

@@ -1,0 +1,379 @@
+//! Following a mail log like `tail -F`, from where it stopped, across
+//! rotation and restarts, counting every line once.
+//!
+//! A follower reads complete lines from its offset, parses them, and hands
+//! the events to the store writer together with its cursor (file identity,
+//! offset, parser state), which the writer commits in the same batch as the
+//! counts. After `kill -9` at any moment the store holds either both or
+//! neither, so a restart resumes exactly where the counts end.
+//!
+//! Rotation is told apart by file identity: a different inode at the path
+//! (rename rotation, delete and recreate) means the old file is finished and
+//! the new one is read from its start; the same inode with fewer bytes than
+//! the offset, or with another first line, means it was truncated in place
+//! (copytruncate). A restart after a rename rotation finds the unread end of
+//! the old file as `PATH.1`.
+
+use super::LogParser;
+use super::exim::Exim;
+use super::lines::Lines;
+use super::postfix::Postfix;
+use super::syslog::Clock;
+use crate::event::Event;
+use crate::ingest::Ingester;
+use crate::store::{Store, keys};
+use chrono::Utc;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// `[[sources]]`: a mail log to follow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `postfix` or `exim`.
+    pub kind: LogKind,
+    /// The log file, e.g. /var/log/mail.log or /var/log/exim4/mainlog.
+    pub path: PathBuf,
+    /// Host label for events and ids; default: the syslog host (Postfix) or
+    /// this machine's host name (Exim).
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    Postfix,
+    Exim,
+}
+
+impl SourceConfig {
+    pub fn parser(&self, tz: Tz, default_host: &str) -> Box<dyn LogParser> {
+        match self.kind {
+            LogKind::Postfix => Box::new(Postfix::new(
+                Clock {
+                    reference: Utc::now(),
+                    tz,
+                },
+                self.host.clone(),
+            )),
+            LogKind::Exim => Box::new(Exim::new(
+                tz,
+                self.host.clone().unwrap_or_else(|| default_host.to_owned()),
+            )),
+        }
+    }
+}
+
+/// Where a follower is, as saved in the store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Cursor {
+    dev: u64,
+    ino: u64,
+    /// Hash of the file's first line; `None` until it has one.
+    fingerprint: Option<u64>,
+    offset: u64,
+    parser: serde_json::Value,
+}
+
+/// Bytes read per step; also the longest line kept (longer ones are skipped).
+const CHUNK: usize = 1 << 20;
+/// Pause between looks at a file that has not grown.
+const POLL: Duration = Duration::from_millis(200);
+
+pub struct Follower {
+    source: SourceConfig,
+    key: Vec<u8>,
+    parser: Box<dyn LogParser>,
+    store: Store,
+    ingester: Ingester,
+    file: Option<File>,
+    cursor: Cursor,
+    /// Reading `PATH.1` (the rotated file) before the current one.
+    draining_rotated: bool,
+    /// Inside a line longer than [`CHUNK`]: drop bytes up to its end.
+    discarding: bool,
+    buf: Vec<u8>,
+}
+
+impl Follower {
+    pub fn new(
+        source: SourceConfig,
+        store: Store,
+        ingester: Ingester,
+        default_host: &str,
+    ) -> io::Result<Follower> {
+        let key = keys::cursor_key(&source.path.to_string_lossy());
+        let mut parser = source.parser(store.tz, default_host);
+        let cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
+            None => Cursor::default(),
+        };
+        if !cursor.parser.is_null() {
+            parser
+                .restore(cursor.parser.clone())
+                .map_err(io::Error::other)?;
+        }
+        Ok(Follower {
+            source,
+            key,
+            parser,
+            store,
+            ingester,
+            file: None,
+            cursor,
+            draining_rotated: false,
+            discarding: false,
+            buf: vec![0; CHUNK],
+        })
+    }
+
+    /// Follows until `stop` is set; returns after the last commit.
+    pub fn run(mut self, stop: Arc<AtomicBool>) {
+        let path = self.source.path.display().to_string();
+        tracing::info!(path, offset = self.cursor.offset, "following");
+        while !stop.load(Ordering::Relaxed) {
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => std::thread::sleep(POLL),
+                Err(e) => {
+                    tracing::warn!(path, error = %e, "following failed; retrying from the saved cursor");
+                    std::thread::sleep(Duration::from_secs(1));
+                    if let Err(e) = self.reload() {
+                        tracing::error!(path, error = %e, "cannot reload the cursor");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Back to the last committed cursor after a failed commit.
+    fn reload(&mut self) -> io::Result<()> {
+        let fresh = Follower::new(
+            self.source.clone(),
+            self.store.clone(),
+            self.ingester.clone(),
+            "",
+        )?;
+        self.parser = fresh.parser;
+        self.cursor = fresh.cursor;
+        self.file = None;
+        self.draining_rotated = false;
+        self.discarding = false;
+        Ok(())
+    }
+
+    /// One step: read what is new, or look for rotation. `true` when it
+    /// made progress (call again at once).
+    pub fn step(&mut self) -> io::Result<bool> {
+        if self.file.is_none() && !self.open()? {
+            return Ok(false);
+        }
+        if self.read_chunk()? {
+            return Ok(true);
+        }
+        let mut events = Vec::new();
+        self.parser.idle(Utc::now().timestamp(), &mut events);
+        if !events.is_empty() {
+            self.commit(events)?;
+        }
+        self.check_rotation()
+    }
+
+    /// Opens the file the cursor points at (or the current one). `false`
+    /// when there is no file yet.
+    fn open(&mut self) -> io::Result<bool> {
+        let path = self.source.path.clone();
+        let Some((file, meta)) = open_if_exists(&path)? else {
+            return Ok(false);
+        };
+        let fp = fingerprint(&file)?;
+        let same = (meta.dev(), meta.ino()) == (self.cursor.dev, self.cursor.ino)
+            && (self.cursor.fingerprint.is_none() || fp == self.cursor.fingerprint);
+        let truncated = same && meta.len() < self.cursor.offset;
+        if self.cursor.offset > 0 && (!same || truncated) {
+            // Rotated or truncated while we were away: finish the old file
+            // (or copytruncate's copy) first.
+            if let Some(old) = self.rotated_copy()? {
+                self.file = Some(old);
+                self.draining_rotated = true;
+                return Ok(true);
+            }
+            self.cursor.offset = 0;
+        }
+        self.cursor.dev = meta.dev();
+        self.cursor.ino = meta.ino();
+        self.cursor.fingerprint = fp;
+        self.file = Some(file);
+        Ok(true)
+    }
+
+    /// Reads, parses and commits the complete lines after the offset.
+    fn read_chunk(&mut self) -> io::Result<bool> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(false);
+        };
+        file.seek(SeekFrom::Start(self.cursor.offset))?;
+        let mut filled = 0;
+        while filled < CHUNK {
+            match file.read(&mut self.buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        let Some(last_nl) = self.buf[..filled].iter().rposition(|&b| b == b'\n') else {
+            if filled == CHUNK {
+                // One line fills the whole buffer: skip it up to its end.
+                self.discarding = true;
+                self.cursor.offset += filled as u64;
+                return Ok(true);
+            }
+            return Ok(false); // a partial last line: wait for the rest
+        };
+        let mut complete = &self.buf[..=last_nl];
+        let consumed = complete.len() as u64;
+        if self.discarding {
+            let end = complete.iter().position(|&b| b == b'\n').unwrap_or(0);
+            complete = &complete[end + 1..];
+            self.discarding = false;
+        }
+        let mut events = Vec::new();
+        let mut lines = Lines::new(complete);
+        self.parser.now(Utc::now());
+        let mut skipped = 0u64;
+        while let Some(line) = lines.next_line()? {
+            if line.and_then(|l| self.parser.line(l, &mut events)).is_err() {
+                skipped += 1;
+            }
+        }
+        if skipped > 0 {
+            tracing::debug!(path = %self.source.path.display(), skipped, "skipped lines");
+        }
+        if self.cursor.fingerprint.is_none() && self.cursor.offset == 0 {
+            self.cursor.fingerprint = first_line_hash(&self.buf[..filled]);
+        }
+        self.cursor.offset += consumed;
+        self.commit(events)?;
+        Ok(true)
+    }
+
+    /// Hands events and the new cursor to the writer and waits until both
+    /// are on disk.
+    fn commit(&mut self, events: Vec<Event>) -> io::Result<()> {
+        self.cursor.parser = self.parser.save();
+        let cursor = serde_json::to_vec(&self.cursor).map_err(io::Error::other)?;
+        self.ingester
+            .ingest_blocking(events, vec![(self.key.clone(), cursor)])
+            .map_err(io::Error::other)?;
+        Ok(())
+    }
+
+    /// At the end of the file: has it been rotated or truncated?
+    fn check_rotation(&mut self) -> io::Result<bool> {
+        if self.draining_rotated {
+            // The rotated file is finished: switch to the current one.
+            self.draining_rotated = false;
+            self.file = None;
+            self.cursor = Cursor {
+                parser: self.cursor.parser.take(),
+                ..Cursor::default()
+            };
+            return Ok(true);
+        }
+        let Some((current, meta)) = open_if_exists(&self.source.path)? else {
+            return Ok(false); // deleted; wait for it to come back
+        };
+        if (meta.dev(), meta.ino()) != (self.cursor.dev, self.cursor.ino) {
+            // Renamed or recreated; we are at the end of the old file.
+            self.file = None;
+            self.cursor = Cursor {
+                parser: self.cursor.parser.take(),
+                ..Cursor::default()
+            };
+            self.commit(Vec::new())?;
+            return Ok(true);
+        }
+        let fp = fingerprint(&current)?;
+        if meta.len() < self.cursor.offset
+            || (self.cursor.fingerprint.is_some() && fp != self.cursor.fingerprint)
+        {
+            tracing::info!(path = %self.source.path.display(), "truncated; reading from the start");
+            // copytruncate copied the file first: read what we missed of it.
+            if let Some(old) = self.rotated_copy()? {
+                self.file = Some(old);
+                self.draining_rotated = true;
+                return Ok(true);
+            }
+            self.cursor.offset = 0;
+            self.cursor.fingerprint = fp;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `PATH.1` when it is the file the cursor points into (same first line)
+    /// and has bytes the cursor has not read.
+    fn rotated_copy(&self) -> io::Result<Option<File>> {
+        let rotated = PathBuf::from(format!("{}.1", self.source.path.display()));
+        match open_if_exists(&rotated)? {
+            Some((old, meta))
+                if self.cursor.fingerprint.is_some()
+                    && fingerprint(&old)? == self.cursor.fingerprint
+                    && meta.len() >= self.cursor.offset =>
+            {
+                Ok(Some(old))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn open_if_exists(path: &Path) -> io::Result<Option<(File, std::fs::Metadata)>> {
+    match File::open(path) {
+        Ok(f) => {
+            let meta = f.metadata()?;
+            Ok(Some((f, meta)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Hash of the first line (up to 256 bytes) of an open file, `None` while
+/// the file has no complete first line.
+fn fingerprint(file: &File) -> io::Result<Option<u64>> {
+    let mut head = [0u8; 256];
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(first_line_hash(&head[..n]).or((n == head.len()).then(|| fnv1a(&head))))
+}
+
+fn first_line_hash(bytes: &[u8]) -> Option<u64> {
+    let head = &bytes[..bytes.len().min(256)];
+    match head.iter().position(|&b| b == b'\n') {
+        Some(i) => Some(fnv1a(&head[..i])),
+        None if head.len() == 256 => Some(fnv1a(head)),
+        None => None,
+    }
+}
+
+/// FNV-1a: stable across releases, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
