@@ -16,8 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most requests folded into one group (one sled batch, one flush).
 const MAX_GROUP_JOBS: usize = 256;
-/// Most events in one group, to bound the memory of a group's deltas.
-const MAX_GROUP_EVENTS: usize = 400_000;
+/// Most events in one group (a single larger request still forms a group
+/// of its own). sled holds every node a batch rewrites until the batch
+/// ends, a few kilobytes per event, so this bounds the writer's memory.
+const MAX_GROUP_EVENTS: usize = 8_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {

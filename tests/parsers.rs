@@ -179,7 +179,11 @@ fn saved_state_resumes_mid_connection_at_any_line() {
     for name in ["postfix-rsyslog.log", "exim-mainlog.log"] {
         let text = std::fs::read_to_string(format!("{DIR}/{name}")).unwrap();
         let fresh = || -> Box<dyn LogParser> {
-            if name.starts_with("exim") { Box::new(Exim::new(Tz::UTC, "mx1".into())) } else { Box::new(Postfix::new(clock(), None)) }
+            if name.starts_with("exim") {
+                Box::new(Exim::new(Tz::UTC, "mx1".into()))
+            } else {
+                Box::new(Postfix::new(clock(), None))
+            }
         };
         let (mut whole, _) = run(fresh().as_mut(), text.as_bytes());
         whole.sort_by(|a, b| a.id.cmp(&b.id));
@@ -192,7 +196,9 @@ fn saved_state_resumes_mid_connection_at_any_line() {
             }
             let saved = serde_json::to_string(&first.save()).unwrap();
             let mut second = fresh();
-            second.restore(serde_json::from_str(&saved).unwrap()).unwrap();
+            second
+                .restore(serde_json::from_str(&saved).unwrap())
+                .unwrap();
             let (rest, _) = run(second.as_mut(), text[cut..].as_bytes());
             events.extend(rest);
             events.sort_by(|a, b| a.id.cmp(&b.id));

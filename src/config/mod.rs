@@ -49,7 +49,9 @@ pub struct ServerConfig {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
-    /// Largest accepted request body, in bytes; larger ones get 413.
+    /// Largest accepted request body, in bytes; larger ones get 413. A
+    /// request is stored atomically, so this also bounds the memory one
+    /// request can take while it is committed.
     pub max_body_bytes: usize,
 }
 
@@ -60,7 +62,7 @@ impl Default for ServerConfig {
             token: None,
             token_file: None,
             token_env: None,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: 2 * 1024 * 1024,
         }
     }
 }

@@ -1,0 +1,294 @@
+//! `import --format postfix` on a generated, realistic Postfix log of about
+//! 1 GB (set BENCH_LOG_MB to change), with pflogsumm (the tool admins use
+//! today) run on the same file for comparison.
+//!
+//!     cargo bench --bench import
+//!
+//! The log: 48 smtpd processes interleaved, each reused for many
+//! connections; about 60 % of connections are unauthenticated inbound mail
+//! (some rejected), the rest SMTP AUTH submissions from 30,000 users with a
+//! realistic TLS mix, plus delivery, qmgr, anvil and failed-login lines.
+
+mod common;
+
+use common::*;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USERS: u64 = 30_000;
+
+fn main() {
+    let mb: u64 = std::env::var("BENCH_LOG_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // BENCH_LOG_PATH keeps the generated log for other tools.
+    let log = std::env::var("BENCH_LOG_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("mail.log"));
+    let t = Instant::now();
+    let (lines, submissions) = generate(&log, mb << 20);
+    let bytes = std::fs::metadata(&log).expect("log").len();
+    println!(
+        "generated {:.0} MB, {lines} lines, {submissions} SMTP AUTH submissions in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    parse_only(&log, lines);
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store.data_dir = {:?}\nstore.retention_days = 3650\n{}",
+            dir.path().join("data"),
+            std::env::var("BENCH_EXTRA").unwrap_or_default()
+        ),
+    )
+    .expect("config");
+    let (secs, peak, out) = measure(
+        Command::new(env!("CARGO_BIN_EXE_smtp-auth-insight"))
+            .arg("--config")
+            .arg(&config)
+            .args(["import", "--format", "postfix"])
+            .arg(&log),
+    );
+    println!("{}", out.trim());
+    println!(
+        "smtp-auth-insight import: {secs:.2} s, {:.2} M lines/s, {:.0} MB/s, peak RSS {peak:.0} MiB",
+        lines as f64 / secs / 1e6,
+        bytes as f64 / secs / 1e6
+    );
+    if Command::new("pflogsumm")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        let (p_secs, p_peak, _) = measure(Command::new("pflogsumm").arg(&log));
+        println!(
+            "pflogsumm: {p_secs:.2} s, peak RSS {p_peak:.0} MiB; smtp-auth-insight is {:.1}x faster",
+            p_secs / secs
+        );
+    } else {
+        println!("pflogsumm not installed (apt-get install pflogsumm) — no comparison");
+    }
+}
+
+/// The Postfix parser alone, on one core: what import costs without the store.
+fn parse_only(log: &Path, lines: u64) {
+    use smtp_auth_insight::source::{LogParser, lines::Lines, postfix::Postfix, syslog::Clock};
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(log).expect("log"));
+    let mut parser = Postfix::new(
+        Clock {
+            reference: chrono::Utc::now(),
+            tz: chrono_tz::Tz::UTC,
+        },
+        None,
+    );
+    let mut reader = Lines::new(file);
+    let mut events = Vec::new();
+    let mut found = 0;
+    let t = Instant::now();
+    while let Some(line) = reader.next_line().expect("read") {
+        if let Ok(line) = line {
+            let _ = parser.line(line, &mut events);
+        }
+        found += events.len();
+        events.clear();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "parse only (one core): {:.2} M lines/s, {:.0} MB/s, {found} events, RSS {:.0} MiB",
+        lines as f64 / secs / 1e6,
+        reader.bytes as f64 / secs / 1e6,
+        rss_of(std::process::id()).0
+    );
+}
+
+/// Runs a command to completion: wall seconds, peak RSS (MiB), stdout.
+fn measure(cmd: &mut Command) -> (f64, f64, String) {
+    let out_path = std::env::temp_dir().join(format!("bench-out-{}", std::process::id()));
+    let out = std::fs::File::create(&out_path).expect("out");
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut peak = 0.0f64;
+    loop {
+        peak = peak.max(rss_of(child.id()).1);
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(out_path);
+    (secs, peak, text)
+}
+
+/// Writes about `target` bytes of Postfix log; returns (lines, submissions).
+fn generate(path: &Path, target: u64) -> (u64, u64) {
+    let mut w = Out {
+        w: BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create")),
+        bytes: 0,
+        lines: 0,
+    };
+    let mut rng = Rng(0xB16_F11E);
+    let mut submissions = 0u64;
+    let mut qid = 0x1_0000_0000u64;
+    let mut sec = 0u64;
+    let line = |w: &mut Out, text: String| w.line(&text);
+    while w.bytes < target {
+        sec += 1;
+        let stamp = {
+            let s = sec % 86_400;
+            format!(
+                "Nov {:2} {:02}:{:02}:{:02} mx1",
+                1 + (sec / 86_400) % 26,
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            )
+        };
+        // A few connections per second, from 48 reused smtpd processes.
+        for _ in 0..1 + rng.below(4) {
+            let pid = 20_000 + rng.below(48);
+            let ip = format!(
+                "{}.{}.{}.{}",
+                1 + rng.below(223),
+                rng.below(256),
+                rng.below(256),
+                1 + rng.below(254)
+            );
+            let inbound = rng.below(100) < 60;
+            let svc = if inbound {
+                "postfix/smtpd"
+            } else {
+                "postfix/submission/smtpd"
+            };
+            let client = format!("host-{}.example.net[{ip}]", rng.below(100_000));
+            line(
+                &mut w,
+                format!("{stamp} {svc}[{pid}]: connect from {client}"),
+            );
+            if rng.below(100) < 85 {
+                let tls = match rng.below(100) {
+                    0..=2 => "TLSv1",
+                    3 => "TLSv1.1",
+                    4..=45 => "TLSv1.2",
+                    _ => "TLSv1.3",
+                };
+                line(
+                    &mut w,
+                    format!(
+                        "{stamp} {svc}[{pid}]: Anonymous TLS connection established from {client}: {tls} with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
+                    ),
+                );
+            }
+            if inbound && rng.below(100) < 30 {
+                line(
+                    &mut w,
+                    format!(
+                        "{stamp} {svc}[{pid}]: NOQUEUE: reject: RCPT from {client}: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<s@spam.example> to=<x@elsewhere.example> proto=ESMTP helo=<spam>"
+                    ),
+                );
+            } else if !inbound && rng.below(100) < 3 {
+                let user = format!("user{}@corp{}.example", rng.below(USERS), rng.below(40));
+                line(
+                    &mut w,
+                    format!(
+                        "{stamp} {svc}[{pid}]: warning: {client}: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username={user}"
+                    ),
+                );
+            } else {
+                for _ in 0..1 + rng.below(2) {
+                    qid += 1 + rng.below(7);
+                    let q = format!("{qid:X}");
+                    let from = if inbound {
+                        line(
+                            &mut w,
+                            format!("{stamp} {svc}[{pid}]: {q}: client={client}"),
+                        );
+                        format!("news{}@list.example", rng.below(500))
+                    } else {
+                        let user =
+                            format!("user{}@corp{}.example", rng.below(USERS), rng.below(40));
+                        line(
+                            &mut w,
+                            format!(
+                                "{stamp} {svc}[{pid}]: {q}: client={client}, sasl_method=PLAIN, sasl_username={user}"
+                            ),
+                        );
+                        submissions += 1;
+                        user
+                    };
+                    line(
+                        &mut w,
+                        format!(
+                            "{stamp} postfix/cleanup[{}]: {q}: message-id=<{}.{}@mail.example>",
+                            30_000 + rng.below(8),
+                            rng.next(),
+                            qid
+                        ),
+                    );
+                    line(
+                        &mut w,
+                        format!(
+                            "{stamp} postfix/qmgr[1234]: {q}: from=<{from}>, size={}, nrcpt=1 (queue active)",
+                            800 + rng.below(90_000)
+                        ),
+                    );
+                    line(
+                        &mut w,
+                        format!(
+                            "{stamp} postfix/smtp[{}]: {q}: to=<r{}@dest.example>, relay=mx.dest.example[198.51.100.{}]:25, delay=0.{}, delays=0.1/0/0.1/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)",
+                            40_000 + rng.below(16),
+                            rng.below(1_000_000),
+                            rng.below(250),
+                            rng.below(99)
+                        ),
+                    );
+                    line(&mut w, format!("{stamp} postfix/qmgr[1234]: {q}: removed"));
+                }
+            }
+            line(
+                &mut w,
+                format!(
+                    "{stamp} {svc}[{pid}]: disconnect from {client} ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
+                ),
+            );
+        }
+        if sec % 60 == 0 {
+            line(
+                &mut w,
+                format!(
+                    "{stamp} postfix/anvil[1300]: statistics: max connection rate 12/60s for (smtp:203.0.113.9) at {stamp}"
+                ),
+            );
+        }
+    }
+    w.w.flush().expect("flush");
+    (w.lines, submissions)
+}
+
+struct Out {
+    w: BufWriter<std::fs::File>,
+    bytes: u64,
+    lines: u64,
+}
+
+impl Out {
+    fn line(&mut self, text: &str) {
+        self.bytes += text.len() as u64 + 1;
+        self.lines += 1;
+        self.w.write_all(text.as_bytes()).expect("write");
+        self.w.write_all(b"\n").expect("write");
+    }
+}
