@@ -199,7 +199,7 @@ fn saved_state_resumes_mid_connection_at_any_line() {
             second
                 .restore(serde_json::from_str(&saved).unwrap())
                 .unwrap();
-            let (rest, _) = run(second.as_mut(), text[cut..].as_bytes());
+            let (rest, _) = run(second.as_mut(), &text.as_bytes()[cut..]);
             events.extend(rest);
             events.sort_by(|a, b| a.id.cmp(&b.id));
             assert_eq!(events, whole, "{name} cut at byte {cut}");
