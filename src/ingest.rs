@@ -70,15 +70,8 @@ impl Ingester {
         events: Vec<Event>,
         extra: Extra,
     ) -> Result<IngestOutcome, IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Events {
-                events,
-                extra,
-                reply,
-            })
-            .await
-            .map_err(|_| IngestError::Closed)?;
+        let (job, rx) = events_job(events, extra);
+        self.tx.send(job).await.map_err(|_| IngestError::Closed)?;
         rx.await.map_err(|_| IngestError::Closed)?
     }
 
@@ -89,13 +82,9 @@ impl Ingester {
         events: Vec<Event>,
         extra: Extra,
     ) -> Result<IngestOutcome, IngestError> {
-        let (reply, rx) = oneshot::channel();
+        let (job, rx) = events_job(events, extra);
         self.tx
-            .blocking_send(Job::Events {
-                events,
-                extra,
-                reply,
-            })
+            .blocking_send(job)
             .map_err(|_| IngestError::Closed)?;
         rx.blocking_recv().map_err(|_| IngestError::Closed)?
     }
@@ -109,6 +98,20 @@ impl Ingester {
             .map_err(|_| IngestError::Closed)?;
         rx.await.map_err(|_| IngestError::Closed)?
     }
+}
+
+type ReplyRx<T> = oneshot::Receiver<Result<T, IngestError>>;
+
+fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>) {
+    let (reply, rx) = oneshot::channel();
+    (
+        Job::Events {
+            events,
+            extra,
+            reply,
+        },
+        rx,
+    )
 }
 
 fn writer(store: Store, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {

@@ -266,14 +266,7 @@ async fn bad_input_gets_a_clear_4xx_and_leaves_the_store_unchanged() {
     assert_eq!(before, after, "refused requests changed the store");
     let health = c.get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = c
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&d).await;
     assert!(
         metrics.contains("smtp_auth_insight_ingest_rejected_total{reason=\"bad_request\"} 8"),
         "{metrics}"
@@ -444,23 +437,11 @@ async fn a_generated_token_is_private_and_never_logged() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let ok = client()
-        .get(d.url("/api/v1/report"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
+    assert_eq!(report_status_with(&d, &token).await, 200);
     assert!(d.log_text().contains("api-token"));
     assert!(!d.log_text().contains(&token));
     // The same token is used after a restart.
     assert!(d.stop().success());
     let d = site.start();
-    let ok = client()
-        .get(d.url("/api/v1/report"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
+    assert_eq!(report_status_with(&d, &token).await, 200);
 }

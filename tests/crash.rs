@@ -15,12 +15,6 @@ struct Sent {
     acked: bool,
 }
 
-async fn total(d: &Daemon) -> u64 {
-    report(d, "").await.1["summary"]["messages"]
-        .as_u64()
-        .expect("total")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_after_kill_counts_every_acknowledged_event_once() {
     let site = Site::new("");

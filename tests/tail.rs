@@ -44,12 +44,6 @@ fn site_following(path: &Path) -> Site {
     ))
 }
 
-async fn total(d: &Daemon) -> u64 {
-    report(d, "").await.1["summary"]["messages"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 /// Waits until the report shows `want` messages, then checks it stays there.
 async fn settles_at(d: &Daemon, want: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -167,14 +161,7 @@ async fn kill9_while_following_a_growing_log_loses_and_doubles_nothing() {
 }
 
 async fn duplicates(d: &Daemon) -> u64 {
-    let metrics = client()
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(d).await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("smtp_auth_insight_events_total{outcome=\"duplicate\"}"))

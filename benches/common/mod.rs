@@ -9,20 +9,10 @@ use std::process::{Child, Command, Stdio};
 pub const TOKEN: &str = "bench-token";
 const TLS: [&str; 5] = ["none", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
 
-/// xorshift64*: fast, deterministic.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../../tests/common/rng.rs"]
+mod rng;
+#[allow(unused_imports)] // not every test binary uses it
+pub use rng::Rng;
 
 /// A TLS class with a realistic skew: mostly 1.2/1.3, a few legacy clients.
 pub fn tls(rng: &mut Rng) -> &'static str {

@@ -4,10 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod rng;
+#[allow(unused_imports)] // not every test binary uses it
+pub use rng::Rng;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtp-auth-insight");
 
@@ -180,25 +184,6 @@ pub fn event_line(ts: &str, sender: &str, tls: &str, id: Option<&str>) -> String
     v.to_string()
 }
 
-/// Small deterministic PRNG (xorshift64*), so failures can be replayed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
-}
-
 /// One Postfix submission as the five lines smtpd and qmgr write for it
 /// (the shapes of tests/fixtures/mta/postfix-rsyslog.log), stamped now.
 pub fn postfix_submission(pid: u32, qid: &str, user: &str, tls: Option<&str>) -> String {
@@ -220,4 +205,35 @@ pub fn postfix_submission(pid: u32, qid: &str, user: &str, tls: Option<&str>) ->
         "{p} disconnect from localhost[127.0.0.1] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8\n"
     );
     s
+}
+
+/// The daemon's /metrics text.
+pub async fn metrics_text(d: &Daemon) -> String {
+    client()
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+/// Messages in the default report.
+pub async fn total(d: &Daemon) -> u64 {
+    report(d, "").await.1["summary"]["messages"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Status of GET /api/v1/report with `token`.
+pub async fn report_status_with(d: &Daemon, token: &str) -> u16 {
+    client()
+        .get(d.url("/api/v1/report"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("report")
+        .status()
+        .as_u16()
 }
