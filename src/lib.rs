@@ -12,7 +12,9 @@
 //! - `store`: sled: per-(day, sender) counts, hourly series, sender index,
 //!   idempotency keys, retention.
 //! - `counts`: messages per TLS class, the unit of every aggregate.
-//! - `report`: the report model from the store, and its renderers.
+//! - `report`: the report model from the store, its renderers and templates.
+//! - `notify`: mail: building report messages, delivering them over SMTP or
+//!   into files.
 //! - `server`: the HTTP API (axum).
 //! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
 //! - `config`: the TOML configuration, checked key by key.
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod event;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod report;
 pub mod server;
 pub mod shutdown;

@@ -1,7 +1,10 @@
 //! `report`: build a report from the store and print it or write it.
 
 use crate::config::Config;
-use crate::report::{self, ReportRequest, render};
+use crate::notify::MailTransport;
+use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
+use crate::report::templates::Templates;
+use crate::report::{self, Report, ReportRequest, render};
 use crate::store::{Store, StoreOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -25,12 +28,19 @@ pub struct ReportArgs {
     /// Write to this file (atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Mail the report (HTML and text, CSV attached) instead of printing it.
+    #[arg(long, requires = "to")]
+    send: bool,
+    /// Recipients; each must be allowed by mail.allowed_recipients.
+    #[arg(long, value_name = "ADDR", num_args = 1..)]
+    to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Json,
     Csv,
+    Html,
     Text,
 }
 
@@ -42,14 +52,46 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         domain: args.domain.clone(),
     };
     let report = report::build(&store, &request, config.default_days(), Utc::now())?;
+    let templates = Templates::load(config.report.templates_dir.as_deref())?;
+    let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
+    if args.send {
+        return send(config, &report, &templates, top, &args.to);
+    }
     let body = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Csv => render::csv(&report),
+        Format::Html => templates.html(&report, usize::MAX)?,
         Format::Text => render::text(&report),
     };
     match &args.out {
         None => std::io::stdout().write_all(body.as_bytes())?,
         Some(path) => write_atomically(path, body.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Mails the report through the configured transport.
+fn send(
+    config: &Config,
+    report: &Report,
+    templates: &Templates,
+    top: usize,
+    to: &[String],
+) -> anyhow::Result<()> {
+    let recipients = config
+        .mail
+        .check_recipients(to)
+        .map_err(anyhow::Error::msg)?;
+    let from = config.mail.from_mailbox().map_err(anyhow::Error::msg)?;
+    let message = message::build(from, &recipients, ReportMail::new(report, templates, top)?)?;
+    let transport = MailTransport::from_config(&config.mail, &config.store.data_dir)
+        .map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(transport.send(&message))? {
+        Some(path) => println!("report written to {}", path.display()),
+        None => println!("report sent to {}", to.join(", ")),
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub report: ReportConfig,
     pub log: LogConfig,
+    pub mail: crate::notify::MailConfig,
     /// `[[sources]]`: mail logs the daemon follows.
     pub sources: Vec<crate::source::tail::SourceConfig>,
     /// Where this configuration came from, for messages; not a key.
@@ -114,6 +115,11 @@ const DEFAULT_HOURLY_DAYS: u32 = 35;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
+    /// Directory with `report.html.hbs` / `report.txt.hbs` replacing the
+    /// built-in templates (to brand them).
+    pub templates_dir: Option<PathBuf>,
+    /// Senders listed in a mail body; all of them are in the CSV attachment.
+    pub top_senders: Option<usize>,
     /// Length of the default range (ending today) when no start is given;
     /// 7 (the reference product's default), at most store.retention_days.
     /// Read it through [`Config::default_days`].
@@ -214,6 +220,7 @@ impl Config {
             .token()
             .check()
             .map_err(|m| ("server.token", m))?;
+        self.mail.check()?;
         let mut paths = std::collections::HashSet::new();
         if let Some(dup) = self.sources.iter().find(|s| !paths.insert(&s.path)) {
             return Err((

@@ -4,6 +4,8 @@
 mod model;
 mod range;
 pub mod render;
+pub mod templates;
+pub mod view;
 
 pub use model::{DayRow, Report, ReportBuilder, SenderRow, Summary};
 pub use range::{RangeError, ReportRequest, ResolvedRange};

@@ -35,6 +35,8 @@ pub enum RangeError {
         oldest: NaiveDate,
         days: i64,
     },
+    #[error("domain {0:?} is not a domain name (letters, digits, '.', '-', '_'), nor (none)")]
+    BadDomain(String),
     #[error("end {end} is in the future (today is {today} in {tz})")]
     Future {
         end: NaiveDate,
@@ -55,13 +57,22 @@ fn parse_date(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDa
     }
 }
 
-/// Normalises a domain filter: lower case, no leading `@`, empty = all.
-pub fn normalize_domain(raw: Option<&str>) -> Option<String> {
-    let d = raw?.trim().trim_start_matches('@').to_lowercase();
+/// Normalises a domain filter: lower case, no leading `@`, empty = all,
+/// `(none)` = identities without a domain. Anything but domain characters
+/// is refused: the filter ends up in mail subjects and file names.
+pub fn normalize_domain(raw: Option<&str>) -> Result<Option<String>, RangeError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let d = raw.trim().trim_start_matches('@').to_lowercase();
     match d.as_str() {
-        "" => None,
-        "(none)" => Some(String::new()),
-        _ => Some(d),
+        "" => Ok(None),
+        "(none)" => Ok(Some(String::new())),
+        _ if d.len() <= 253
+            && d.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_')) =>
+        {
+            Ok(Some(d))
+        }
+        _ => Err(RangeError::BadDomain(raw.to_owned())),
     }
 }
 
@@ -103,7 +114,7 @@ impl ReportRequest {
         Ok(ResolvedRange {
             start,
             end,
-            domain: normalize_domain(self.domain.as_deref()),
+            domain: normalize_domain(self.domain.as_deref())?,
         })
     }
 }
@@ -164,9 +175,11 @@ mod tests {
     fn domain_filter_is_normalised() {
         assert_eq!(
             normalize_domain(Some(" @Example.COM ")),
-            Some("example.com".into())
+            Ok(Some("example.com".into()))
         );
-        assert_eq!(normalize_domain(Some("(none)")), Some(String::new()));
-        assert_eq!(normalize_domain(Some("")), None);
+        assert_eq!(normalize_domain(Some("(none)")), Ok(Some(String::new())));
+        assert_eq!(normalize_domain(Some("")), Ok(None));
+        assert!(normalize_domain(Some("x.example\r\nBcc: evil@x")).is_err());
+        assert!(normalize_domain(Some("<b>")).is_err());
     }
 }

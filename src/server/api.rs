@@ -63,7 +63,9 @@ pub async fn get_report(
     .map_err(|e| match e {
         ReportError::Range(r) => {
             let status = match r {
-                report::RangeError::BadDate { .. } => StatusCode::BAD_REQUEST,
+                report::RangeError::BadDate { .. } | report::RangeError::BadDomain(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             ApiError::new(status, r.to_string())

@@ -237,3 +237,67 @@ pub async fn report_status_with(d: &Daemon, token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// A real SMTP server (Python's aiosmtpd) on 127.0.0.1 that stores each
+/// received message in a maildir.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("box"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start (is it installed? pip install aiosmtpd)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The raw messages received so far.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let new = self.maildir.path().join("box").join("new");
+        let mut files: Vec<_> = std::fs::read_dir(new)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,164 @@
+//! `[mail]`: where mail goes and who may receive reports.
+
+use crate::config::Secret;
+use lettre::message::Mailbox;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Sender of every mail.
+    pub from: String,
+    /// `file` (the default: mails are written as .eml files into `dir`, so
+    /// the daemon runs with no mail server) or `smtp`.
+    pub transport: TransportKind,
+    /// Directory of the file transport; default: `<data_dir>/mail`.
+    pub dir: Option<PathBuf>,
+    /// SMTP relay.
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (a
+    /// local relay on port 25).
+    pub security: Security,
+    /// Extra CA certificate (PEM) to trust, e.g. a relay's self-signed one.
+    pub ca_file: Option<PathBuf>,
+    /// AUTH user; the password comes from `password`, `password_file` or
+    /// the environment variable named by `password_env`.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub timeout_seconds: u64,
+    /// Who may receive reports: exact addresses or `@domain`. Empty refuses
+    /// everyone, so that no request can mail company data anywhere.
+    pub allowed_recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: "smtp-auth-insight <smtp-auth-insight@localhost>".into(),
+            transport: TransportKind::File,
+            dir: None,
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: Security::None,
+            ca_file: None,
+            username: None,
+            password: None,
+            password_file: None,
+            password_env: None,
+            timeout_seconds: 30,
+            allowed_recipients: Vec::new(),
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn password(&self) -> Secret<'_> {
+        Secret {
+            key: "mail.password",
+            inline: self.password.as_deref(),
+            file: self.password_file.as_deref(),
+            env: self.password_env.as_deref(),
+        }
+    }
+
+    pub fn from_mailbox(&self) -> Result<Mailbox, String> {
+        self.from
+            .parse()
+            .map_err(|e| format!("{:?} is not a mail address: {e}", self.from))
+    }
+
+    /// Checks values that need more than their type; returns the key at fault.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        self.from_mailbox().map_err(|m| ("mail.from", m))?;
+        self.password().check().map_err(|m| ("mail.password", m))?;
+        for entry in &self.allowed_recipients {
+            let ok = match entry.strip_prefix('@') {
+                Some(domain) => !domain.is_empty() && !domain.contains('@'),
+                None => entry.parse::<Mailbox>().is_ok(),
+            };
+            if !ok {
+                return Err((
+                    "mail.allowed_recipients",
+                    format!("{entry:?} is neither an address nor @domain"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses recipients outside the allow-list, naming the first one.
+    pub fn check_recipients(&self, recipients: &[String]) -> Result<Vec<Mailbox>, String> {
+        if recipients.is_empty() {
+            return Err("no recipients".into());
+        }
+        recipients
+            .iter()
+            .map(|r| {
+                let mailbox: Mailbox = r
+                    .parse()
+                    .map_err(|_| format!("{r:?} is not a mail address"))?;
+                let addr = mailbox.email.to_string().to_lowercase();
+                let domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
+                let allowed = self.allowed_recipients.iter().any(|a| {
+                    let a = a.to_lowercase();
+                    match a.strip_prefix('@') {
+                        Some(d) => d == domain,
+                        None => a == addr,
+                    }
+                });
+                if allowed {
+                    Ok(mailbox)
+                } else {
+                    Err(format!("{addr} is not in mail.allowed_recipients"))
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_takes_addresses_and_domains() {
+        let c = MailConfig {
+            allowed_recipients: vec!["boss@corp.example".into(), "@sec.example".into()],
+            ..Default::default()
+        };
+        assert!(
+            c.check_recipients(&["Boss@Corp.example".into(), "a@sec.example".into()])
+                .is_ok()
+        );
+        let err = c.check_recipients(&["a@corp.example".into()]).unwrap_err();
+        assert_eq!(err, "a@corp.example is not in mail.allowed_recipients");
+        assert!(
+            c.check_recipients(&["a@evil.example\r\nBcc: x@y".into()])
+                .is_err()
+        );
+        assert!(
+            MailConfig::default()
+                .check_recipients(&["a@b.example".into()])
+                .is_err()
+        );
+    }
+}

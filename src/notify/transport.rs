@@ -1,0 +1,95 @@
+//! Delivering a built message: over SMTP (STARTTLS, implicit TLS or plain,
+//! optional AUTH) or into `.eml` files, chosen by `[mail] transport`.
+
+use super::config::{MailConfig, Security, TransportKind};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a delivery failed; temporary failures are worth retrying.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+pub enum MailTransport {
+    File(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl MailTransport {
+    /// The configured transport; `data_dir` hosts the file transport's
+    /// default directory.
+    pub fn from_config(c: &MailConfig, data_dir: &Path) -> Result<MailTransport, String> {
+        if c.transport == TransportKind::File {
+            return Ok(MailTransport::File(
+                c.dir.clone().unwrap_or_else(|| data_dir.join("mail")),
+            ));
+        }
+        let tls = || -> Result<TlsParameters, String> {
+            let mut params = TlsParameters::builder(c.host.clone());
+            if let Some(ca) = &c.ca_file {
+                let pem =
+                    std::fs::read(ca).map_err(|e| format!("mail.ca_file {}: {e}", ca.display()))?;
+                let cert = Certificate::from_pem(&pem)
+                    .map_err(|e| format!("mail.ca_file {}: {e}", ca.display()))?;
+                params = params.add_root_certificate(cert);
+            }
+            params.build().map_err(|e| e.to_string())
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
+            .port(c.port)
+            .timeout(Some(Duration::from_secs(c.timeout_seconds)));
+        b = match c.security {
+            Security::None => b.tls(Tls::None),
+            Security::Starttls => b.tls(Tls::Required(tls()?)),
+            Security::Tls => b.tls(Tls::Wrapper(tls()?)),
+        };
+        if let Some(user) = &c.username {
+            let password = c
+                .password()
+                .resolve()?
+                .ok_or("mail.username is set but no mail.password")?;
+            b = b.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(MailTransport::Smtp(b.build()))
+    }
+
+    /// Delivers `message`; for the file transport returns the file written.
+    pub async fn send(&self, message: &Message) -> Result<Option<PathBuf>, SendError> {
+        match self {
+            MailTransport::File(dir) => write_eml(dir, message).await.map(Some),
+            MailTransport::Smtp(smtp) => match smtp.send(message.clone()).await {
+                Ok(_) => Ok(None),
+                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+                Err(e) => Err(SendError::Temporary(e.to_string())),
+            },
+        }
+    }
+}
+
+/// Writes the message as `<unique>.eml`, through a temporary name so that
+/// a reader never sees half a mail.
+async fn write_eml(dir: &Path, message: &Message) -> Result<PathBuf, SendError> {
+    let io = |e: std::io::Error| SendError::Temporary(format!("{}: {e}", dir.display()));
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).map_err(|e| SendError::Temporary(e.to_string()))?;
+    let name = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(format!("{name}.eml"));
+    tokio::fs::write(&tmp, message.formatted())
+        .await
+        .map_err(io)?;
+    tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+    Ok(path)
+}

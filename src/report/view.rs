@@ -1,0 +1,105 @@
+//! What report templates see: the report model with numbers formatted,
+//! percentages computed and legacy TLS flagged, so that templates (which
+//! admins may rewrite) stay free of logic.
+
+use super::Report;
+use crate::counts::TlsCounts;
+use crate::event::Tls;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub title: String,
+    pub start: String,
+    pub end: String,
+    pub timezone: String,
+    /// "all sender domains", "sender domain example.com", ...
+    pub scope: String,
+    pub senders: u64,
+    pub messages: u64,
+    pub tls_keys: Vec<&'static str>,
+    pub summary: Vec<Cell>,
+    pub daily: Vec<Row>,
+    /// The busiest senders, at most `top` of them.
+    pub top: Vec<Row>,
+    /// Senders not shown in `top` (they are in the CSV attachment).
+    pub more: usize,
+    /// Senders that used no TLS or TLS 1.0/1.1.
+    pub legacy_senders: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Date or sender.
+    pub label: String,
+    pub messages: u64,
+    pub cells: Vec<Cell>,
+    pub legacy: bool,
+}
+
+/// One TLS class of a row: count and share.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub key: &'static str,
+    pub count: u64,
+    /// Share of the row's messages, one decimal ("12.5").
+    pub percent: String,
+    /// A legacy class with messages in it: shown highlighted.
+    pub alert: bool,
+}
+
+fn cells(c: &TlsCounts) -> Vec<Cell> {
+    Tls::ALL
+        .iter()
+        .map(|t| Cell {
+            key: t.key(),
+            count: c.get(*t),
+            percent: format!("{:.1}", c.percent(*t)),
+            alert: t.is_legacy() && c.get(*t) > 0,
+        })
+        .collect()
+}
+
+impl View {
+    pub fn new(report: &Report, top: usize) -> View {
+        let scope = match report.domain.as_deref() {
+            None => "all sender domains".to_owned(),
+            Some("") => "senders without a domain".to_owned(),
+            Some(d) => format!("sender domain {d}"),
+        };
+        View {
+            title: format!("SMTP AUTH report {} to {}", report.start, report.end),
+            start: report.start.to_string(),
+            end: report.end.to_string(),
+            timezone: report.timezone.clone(),
+            scope,
+            senders: report.summary.senders,
+            messages: report.summary.messages,
+            tls_keys: Tls::ALL.iter().map(|t| t.key()).collect(),
+            summary: cells(&report.summary.tls),
+            daily: report
+                .daily
+                .iter()
+                .map(|d| Row {
+                    label: d.date.to_string(),
+                    messages: d.messages,
+                    cells: cells(&d.tls),
+                    legacy: d.tls.legacy() > 0,
+                })
+                .collect(),
+            top: report
+                .senders
+                .iter()
+                .take(top)
+                .map(|s| Row {
+                    label: s.sender.clone(),
+                    messages: s.messages,
+                    cells: cells(&s.tls),
+                    legacy: s.tls.legacy() > 0,
+                })
+                .collect(),
+            more: report.senders.len().saturating_sub(top),
+            legacy_senders: report.senders.iter().filter(|s| s.tls.legacy() > 0).count(),
+        }
+    }
+}
