@@ -80,20 +80,24 @@ impl Templates {
     }
 
     pub fn html(&self, report: &Report, top: usize) -> Result<String, TemplateError> {
-        self.html
-            .render("report", &View::new(report, top))
-            .map_err(|e| TemplateError {
-                name: "report.html.hbs".into(),
-                message: e.to_string(),
-            })
+        render(&self.html, "report.html.hbs", report, top)
     }
 
     pub fn text(&self, report: &Report, top: usize) -> Result<String, TemplateError> {
-        self.text
-            .render("report", &View::new(report, top))
-            .map_err(|e| TemplateError {
-                name: "report.txt.hbs".into(),
-                message: e.to_string(),
-            })
+        render(&self.text, "report.txt.hbs", report, top)
     }
+}
+
+fn render(
+    registry: &Handlebars,
+    name: &str,
+    report: &Report,
+    top: usize,
+) -> Result<String, TemplateError> {
+    registry
+        .render("report", &View::new(report, top))
+        .map_err(|e| TemplateError {
+            name: name.into(),
+            message: e.to_string(),
+        })
 }

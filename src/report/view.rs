@@ -48,6 +48,17 @@ pub struct Cell {
     pub alert: bool,
 }
 
+impl Row {
+    fn new(label: String, messages: u64, tls: &TlsCounts) -> Row {
+        Row {
+            label,
+            messages,
+            cells: cells(tls),
+            legacy: tls.legacy() > 0,
+        }
+    }
+}
+
 fn cells(c: &TlsCounts) -> Vec<Cell> {
     Tls::ALL
         .iter()
@@ -80,23 +91,13 @@ impl View {
             daily: report
                 .daily
                 .iter()
-                .map(|d| Row {
-                    label: d.date.to_string(),
-                    messages: d.messages,
-                    cells: cells(&d.tls),
-                    legacy: d.tls.legacy() > 0,
-                })
+                .map(|d| Row::new(d.date.to_string(), d.messages, &d.tls))
                 .collect(),
             top: report
                 .senders
                 .iter()
                 .take(top)
-                .map(|s| Row {
-                    label: s.sender.clone(),
-                    messages: s.messages,
-                    cells: cells(&s.tls),
-                    legacy: s.tls.legacy() > 0,
-                })
+                .map(|s| Row::new(s.sender.clone(), s.messages, &s.tls))
                 .collect(),
             more: report.senders.len().saturating_sub(top),
             legacy_senders: report.senders.iter().filter(|s| s.tls.legacy() > 0).count(),
