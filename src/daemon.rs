@@ -4,7 +4,10 @@
 use crate::config::Config;
 use crate::ingest::Ingester;
 use crate::metrics::Metrics;
-use crate::server::{self, AppState};
+use crate::notify::MailTransport;
+use crate::notify::outbox::Outbox;
+use crate::report::templates::Templates;
+use crate::server::{self, AppState, RateLimit};
 use crate::source::tail::Follower;
 use crate::store::{Store, StoreOptions};
 use crate::token;
@@ -32,6 +35,11 @@ pub async fn run(
     let token = token::api_token(&config)?;
     let opts = StoreOptions::from_config(&config);
     let store = tokio::task::spawn_blocking(move || Store::open(&opts)).await??;
+    let templates = Arc::new(Templates::load(config.report.templates_dir.as_deref())?);
+    let outbox = Outbox::open(store.db())?;
+    let transport =
+        MailTransport::from_config(&config.mail, data_dir).map_err(anyhow::Error::msg)?;
+    let mailer = tokio::spawn(outbox.clone().run(transport, config.mail.retry()));
     let metrics = Arc::new(Metrics::default());
     let (ingester, writer) = Ingester::spawn(store.clone(), metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));
@@ -43,6 +51,9 @@ pub async fn run(
         ingester,
         metrics,
         token: token.into(),
+        templates,
+        outbox,
+        report_limit: Arc::new(RateLimit::new(config.server.report_requests_per_hour)),
     };
     let addr = listener.local_addr()?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");
@@ -53,6 +64,7 @@ pub async fn run(
 
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     watchdog.abort();
+    mailer.abort();
     purger.abort();
     let _ = purger.await;
     stop_followers.store(true, Ordering::Relaxed);

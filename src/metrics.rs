@@ -1,6 +1,7 @@
 //! Counters and histograms for `/metrics`, in one place so that metric
 //! names and log wording stay consistent (Vector's "internal events").
 
+use crate::notify::outbox::OutboxStats;
 use crate::store::IngestOutcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -83,7 +84,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format.
-    pub fn render(&self, store_bytes: u64) -> String {
+    pub fn render(&self, store_bytes: u64, outbox: &OutboxStats) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP smtp_auth_insight_events_total Events received, by outcome.\n");
         out.push_str("# TYPE smtp_auth_insight_events_total counter\n");
@@ -141,6 +142,28 @@ impl Metrics {
         out.push_str("# HELP smtp_auth_insight_store_size_bytes Size of the database on disk.\n");
         out.push_str("# TYPE smtp_auth_insight_store_size_bytes gauge\n");
         let _ = writeln!(out, "smtp_auth_insight_store_size_bytes {store_bytes}");
+        out.push_str("# HELP smtp_auth_insight_outbox_queued Mails waiting for delivery.\n");
+        out.push_str("# TYPE smtp_auth_insight_outbox_queued gauge\n");
+        let _ = writeln!(
+            out,
+            "smtp_auth_insight_outbox_queued {}",
+            outbox.queued.load(Relaxed)
+        );
+        out.push_str(
+            "# HELP smtp_auth_insight_mails_total Mails finished or retried, by outcome.\n",
+        );
+        out.push_str("# TYPE smtp_auth_insight_mails_total counter\n");
+        for (label, v) in [
+            ("sent", &outbox.sent),
+            ("failed", &outbox.failed),
+            ("retried", &outbox.temporary_failures),
+        ] {
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_mails_total{{outcome=\"{label}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
         out
     }
 }

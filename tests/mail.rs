@@ -137,3 +137,128 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
         "formula defused in CSV: {csv}"
     );
 }
+
+fn mail_site(port: u16) -> Site {
+    let site = Site::new(&format!(
+        "store.retention_days = 3650\nserver.report_requests_per_hour = 3\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"none\"\nretry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n"
+    ));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
+    assert!(
+        site.cli(&[
+            "import",
+            "--format",
+            "postfix",
+            &format!("{dir}/postfix-rsyslog.log")
+        ])
+        .status
+        .success()
+    );
+    site
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders() {
+    let smtp = SmtpSink::start();
+    let site = mail_site(smtp.port);
+    let d = site.start();
+    let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com"]});
+
+    // Refusals first: none of them queues anything.
+    let r = order_report(&d, TOKEN, serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com", "x@evil.example"]})).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("x@evil.example is not in mail.allowed_recipients")
+    );
+    let r = order_report(&d, TOKEN, serde_json::json!({"start": "2026-11-28", "end": "2026-11-27", "recipients": ["admin@example.com"]})).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("is after end"));
+    let r = order_report(
+        &d,
+        TOKEN,
+        serde_json::json!({"recipients": ["admin@example.com"], "cc": ["x@evil.example"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(order_report(&d, "wrong", order.clone()).await.status(), 401);
+
+    let r = order_report(&d, TOKEN, order.clone()).await;
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "queued");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let s = wait_status(&d, &id, |s| s["status"] == "sent").await;
+    assert_eq!(s["attempts"], 1);
+    let raw = smtp.messages();
+    assert_eq!(raw.len(), 1);
+    let msg = MessageParser::default().parse(&raw[0]).unwrap();
+    assert_eq!(
+        msg.subject().unwrap(),
+        "SMTP AUTH report 2026-11-27 to 2026-11-27: 4 senders"
+    );
+    assert_eq!(msg.attachments().count(), 1);
+
+    // The rate limit: 3 an hour, one already used above.
+    for _ in 0..2 {
+        assert_eq!(order_report(&d, TOKEN, order.clone()).await.status(), 202);
+    }
+    let r = order_report(&d, TOKEN, order.clone()).await;
+    assert_eq!(r.status(), 429);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1200).contains(&retry_after), "{retry_after}");
+    let missing = client()
+        .get(d.url("/api/v1/reports/nope"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_once() {
+    let port = free_port();
+    let site = mail_site(port);
+    let d = site.start();
+    let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com"]});
+    let r = order_report(&d, TOKEN, order).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = wait_status(&d, &id, |s| s["attempts"].as_u64().unwrap_or(0) >= 2).await;
+    assert_eq!(s["status"], "queued");
+    assert!(
+        s["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{s}"
+    );
+    assert!(
+        metrics_text(&d)
+            .await
+            .contains("smtp_auth_insight_outbox_queued 1")
+    );
+    assert!(d.stop().success());
+
+    // The relay comes back; so does the daemon, with the mail still queued.
+    let smtp = SmtpSink::start_on(port);
+    let d = site.start();
+    let s = wait_status(&d, &id, |s| s["status"] == "sent").await;
+    assert!(s["attempts"].as_u64().unwrap() >= 3, "{s}");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    assert!(
+        metrics_text(&d)
+            .await
+            .contains("smtp_auth_insight_outbox_queued 0")
+    );
+}

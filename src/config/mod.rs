@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
+    /// `POST /api/v1/reports` requests allowed per hour (429 beyond).
+    pub report_requests_per_hour: u32,
     /// Largest accepted request body, in bytes; larger ones get 413. A
     /// request is stored atomically, so this also bounds the memory one
     /// request can take while it is committed.
@@ -64,6 +66,7 @@ impl Default for ServerConfig {
             token_file: None,
             token_env: None,
             max_body_bytes: 2 * 1024 * 1024,
+            report_requests_per_hour: 30,
         }
     }
 }

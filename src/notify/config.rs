@@ -30,6 +30,12 @@ pub struct MailConfig {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub timeout_seconds: u64,
+    /// First retry delay after a temporary failure; it doubles (with
+    /// jitter) up to `retry_max_seconds`.
+    pub retry_initial_seconds: u64,
+    pub retry_max_seconds: u64,
+    /// A mail still undelivered this long after it was queued is given up.
+    pub give_up_hours: u64,
     /// Who may receive reports: exact addresses or `@domain`. Empty refuses
     /// everyone, so that no request can mail company data anywhere.
     pub allowed_recipients: Vec<String>,
@@ -65,12 +71,23 @@ impl Default for MailConfig {
             password_file: None,
             password_env: None,
             timeout_seconds: 30,
+            retry_initial_seconds: 30,
+            retry_max_seconds: 3600,
+            give_up_hours: 48,
             allowed_recipients: Vec::new(),
         }
     }
 }
 
 impl MailConfig {
+    pub fn retry(&self) -> super::outbox::Retry {
+        super::outbox::Retry {
+            initial: std::time::Duration::from_secs(self.retry_initial_seconds.max(1)),
+            max_delay: std::time::Duration::from_secs(self.retry_max_seconds.max(1)),
+            give_up_after: std::time::Duration::from_secs(self.give_up_hours.max(1) * 3600),
+        }
+    }
+
     pub fn password(&self) -> Secret<'_> {
         Secret {
             key: "mail.password",

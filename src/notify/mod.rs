@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod message;
+pub mod outbox;
 pub mod transport;
 
 pub use config::MailConfig;

@@ -2,6 +2,7 @@
 //! optional AUTH) or into `.eml` files, chosen by `[mail] transport`.
 
 use super::config::{MailConfig, Security, TransportKind};
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -63,19 +64,56 @@ impl MailTransport {
     /// Delivers `message`; for the file transport returns the file written.
     pub async fn send(&self, message: &Message) -> Result<Option<PathBuf>, SendError> {
         match self {
-            MailTransport::File(dir) => write_eml(dir, message).await.map(Some),
-            MailTransport::Smtp(smtp) => match smtp.send(message.clone()).await {
-                Ok(_) => Ok(None),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                Err(e) => Err(SendError::Temporary(e.to_string())),
-            },
+            MailTransport::File(dir) => write_eml(dir, &message.formatted()).await.map(Some),
+            MailTransport::Smtp(smtp) => smtp_result(smtp.send(message.clone()).await),
         }
+    }
+
+    /// Delivers an already formatted message to an envelope (the outbox
+    /// stores mails in this form).
+    pub async fn send_raw(
+        &self,
+        from: &str,
+        to: &[String],
+        message: &[u8],
+    ) -> Result<(), SendError> {
+        match self {
+            MailTransport::File(dir) => write_eml(dir, message).await.map(|_| ()),
+            MailTransport::Smtp(smtp) => {
+                let bad = |e: String| SendError::Permanent(format!("bad envelope: {e}"));
+                let from = if from.is_empty() {
+                    None
+                } else {
+                    Some(
+                        from.parse()
+                            .map_err(|e: lettre::address::AddressError| bad(e.to_string()))?,
+                    )
+                };
+                let to = to
+                    .iter()
+                    .map(|t| t.parse::<lettre::Address>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(e.to_string()))?;
+                let envelope = Envelope::new(from, to).map_err(|e| bad(e.to_string()))?;
+                smtp_result(smtp.send_raw(&envelope, message).await).map(|_| ())
+            }
+        }
+    }
+}
+
+fn smtp_result<T>(
+    r: Result<T, lettre::transport::smtp::Error>,
+) -> Result<Option<PathBuf>, SendError> {
+    match r {
+        Ok(_) => Ok(None),
+        Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+        Err(e) => Err(SendError::Temporary(e.to_string())),
     }
 }
 
 /// Writes the message as `<unique>.eml`, through a temporary name so that
 /// a reader never sees half a mail.
-async fn write_eml(dir: &Path, message: &Message) -> Result<PathBuf, SendError> {
+async fn write_eml(dir: &Path, message: &[u8]) -> Result<PathBuf, SendError> {
     let io = |e: std::io::Error| SendError::Temporary(format!("{}: {e}", dir.display()));
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     let mut rnd = [0u8; 8];
@@ -87,9 +125,7 @@ async fn write_eml(dir: &Path, message: &Message) -> Result<PathBuf, SendError> 
     );
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(format!("{name}.eml"));
-    tokio::fs::write(&tmp, message.formatted())
-        .await
-        .map_err(io)?;
+    tokio::fs::write(&tmp, message).await.map_err(io)?;
     tokio::fs::rename(&tmp, &path).await.map_err(io)?;
     Ok(path)
 }

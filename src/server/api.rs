@@ -89,7 +89,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(size),
+        state.metrics.render(size, &state.outbox.stats),
     )
         .into_response()
 }

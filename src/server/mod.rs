@@ -3,6 +3,9 @@
 mod api;
 mod auth;
 mod error;
+mod reports;
+
+pub use reports::RateLimit;
 
 pub use error::ApiError;
 
@@ -29,12 +32,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The bearer token every `/api` call must present.
     pub token: Arc<str>,
+    pub templates: Arc<crate::report::templates::Templates>,
+    pub outbox: crate::notify::outbox::Outbox,
+    /// Report requests per token (one token today).
+    pub report_limit: Arc<RateLimit>,
 }
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/events", post(api::post_events))
         .route("/api/v1/report", get(api::get_report))
+        .route("/api/v1/reports", post(reports::post_report))
+        .route("/api/v1/reports/{id}", get(reports::get_report_status))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

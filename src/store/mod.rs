@@ -215,6 +215,11 @@ impl Store {
         Ok(())
     }
 
+    /// The database, for other trees of the daemon (the mail outbox).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }

@@ -248,11 +248,11 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        SmtpSink::start_on(free_port())
+    }
+
+    /// On a given port (to bring a relay "back" where the daemon expects it).
+    pub fn start_on(port: u16) -> SmtpSink {
         let maildir = tempfile::tempdir().unwrap();
         let child = Command::new("python3")
             .args([
@@ -299,5 +299,50 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on (right now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// POSTs a report order to /api/v1/reports with `token`.
+pub async fn order_report(d: &Daemon, token: &str, order: serde_json::Value) -> reqwest::Response {
+    client()
+        .post(d.url("/api/v1/reports"))
+        .bearer_auth(token)
+        .json(&order)
+        .send()
+        .await
+        .expect("post report")
+}
+
+/// Polls GET /api/v1/reports/{id} until `pred` holds (30 s at most).
+pub async fn wait_status(
+    d: &Daemon,
+    id: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: serde_json::Value = client()
+            .get(d.url(&format!("/api/v1/reports/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status json");
+        if pred(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "status never matched: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
