@@ -40,6 +40,13 @@ pub async fn run(
     let transport =
         MailTransport::from_config(&config.mail, data_dir).map_err(anyhow::Error::msg)?;
     let mailer = tokio::spawn(outbox.clone().run(transport, config.mail.retry()));
+    let scheduler = crate::schedule::start(crate::schedule::runner::Context {
+        config: config.clone(),
+        store: store.clone(),
+        templates: templates.clone(),
+        outbox: outbox.clone(),
+    })
+    .await?;
     let metrics = Arc::new(Metrics::default());
     let (ingester, writer) = Ingester::spawn(store.clone(), metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));
@@ -65,6 +72,9 @@ pub async fn run(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     watchdog.abort();
     mailer.abort();
+    if let Some(mut s) = scheduler {
+        let _ = s.shutdown().await;
+    }
     purger.abort();
     let _ = purger.await;
     stop_followers.store(true, Ordering::Relaxed);

@@ -15,6 +15,7 @@
 //! - `report`: the report model from the store, its renderers and templates.
 //! - `notify`: mail: building report messages, delivering them over SMTP or
 //!   into files.
+//! - `schedule`: reports mailed on cron schedules.
 //! - `server`: the HTTP API (axum).
 //! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
 //! - `config`: the TOML configuration, checked key by key.
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod report;
+pub mod schedule;
 pub mod server;
 pub mod shutdown;
 pub mod source;

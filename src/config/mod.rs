@@ -30,6 +30,8 @@ pub struct Config {
     pub report: ReportConfig,
     pub log: LogConfig,
     pub mail: crate::notify::MailConfig,
+    /// `[[schedules]]`: reports mailed on a cron schedule.
+    pub schedules: Vec<crate::schedule::ScheduleConfig>,
     /// `[[sources]]`: mail logs the daemon follows.
     pub sources: Vec<crate::source::tail::SourceConfig>,
     /// Where this configuration came from, for messages; not a key.
@@ -224,6 +226,16 @@ impl Config {
             .check()
             .map_err(|m| ("server.token", m))?;
         self.mail.check()?;
+        let mut names = std::collections::HashSet::new();
+        for s in &self.schedules {
+            if !names.insert(&s.name) {
+                return Err(("schedules.name", format!("{:?} is used twice", s.name)));
+            }
+            crate::schedule::parse_cron(&s.cron).map_err(|m| ("schedules.cron", m))?;
+            self.mail
+                .check_recipients(&s.recipients)
+                .map_err(|m| ("schedules.recipients", m))?;
+        }
         let mut paths = std::collections::HashSet::new();
         if let Some(dup) = self.sources.iter().find(|s| !paths.insert(&s.path)) {
             return Err((

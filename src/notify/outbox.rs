@@ -8,7 +8,7 @@
 //! every mail (queued, sent, failed) for `GET /api/v1/reports/{id}`.
 
 use super::transport::{MailTransport, SendError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use std::sync::Arc;
@@ -97,6 +97,17 @@ impl Outbox {
     /// Queues a built message; returns once it is durable. `id` is the
     /// caller's (a report id) so that its status can be asked for.
     pub fn enqueue(&self, id: &str, message: &lettre::Message) -> Result<(), String> {
+        self.enqueue_marked(id, message, None)
+    }
+
+    /// [`Outbox::enqueue`], recording in the same transaction that schedule
+    /// `mark.0` ran its slot `mark.1`, so a slot is never mailed twice.
+    pub fn enqueue_marked(
+        &self,
+        id: &str,
+        message: &lettre::Message,
+        mark: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), String> {
         let envelope = message.envelope();
         let queued = Queued {
             message: message.formatted(),
@@ -119,12 +130,31 @@ impl Outbox {
             .transaction(|(queue, statuses)| {
                 queue.insert(id.as_bytes(), q.as_slice())?;
                 statuses.insert(id.as_bytes(), s.as_slice())?;
+                if let Some((name, slot)) = mark {
+                    statuses.insert(mark_key(name), slot.to_rfc3339().as_bytes())?;
+                }
                 Ok(())
             })
             .map_err(|e: sled::transaction::TransactionError<()>| format!("{e:?}"))?;
         self.db.flush().map_err(|e| e.to_string())?;
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The last slot a schedule ran (or when it was first seen).
+    pub fn schedule_mark(&self, name: &str) -> Option<DateTime<Utc>> {
+        let v = self.status.get(mark_key(name)).ok()??;
+        DateTime::parse_from_rfc3339(std::str::from_utf8(&v).ok()?)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    pub fn set_schedule_mark(&self, name: &str, at: DateTime<Utc>) -> Result<(), String> {
+        self.status
+            .insert(mark_key(name), at.to_rfc3339().as_bytes())
+            .map_err(|e| e.to_string())?;
+        self.db.flush().map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -281,6 +311,11 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// Schedule marks live in the status tree under a prefix no mail id has.
+fn mark_key(name: &str) -> Vec<u8> {
+    format!("\0schedule:{name}").into_bytes()
 }
 
 /// Exponential backoff with ±25 % jitter, so many queued mails do not hit a
