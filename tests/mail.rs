@@ -262,3 +262,111 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
             .contains("smtp_auth_insight_outbox_queued 0")
     );
 }
+
+/// A private CA and a relay certificate for 127.0.0.1 signed by it, made
+/// with openssl; returns (CA cert, relay cert, relay key).
+fn private_ca(dir: &std::path::Path) -> (String, String, String) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("relay.key"),
+        "-out",
+        &p("relay.csr"),
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("relay.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("relay.pem"),
+    ]);
+    (p("ca.pem"), p("relay.pem"), p("relay.key"))
+}
+
+#[test]
+fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    for (security, flag) in [("starttls", "--starttls"), ("tls", "--tls")] {
+        let port = free_port();
+        let smtp = SmtpSink::start_with(
+            port,
+            &[
+                flag,
+                &cert,
+                &key,
+                "--auth",
+                "reports@example.com:s3cret pass",
+            ],
+        );
+        let password_file = certs.path().join("password");
+        std::fs::write(&password_file, "s3cret pass\n").unwrap();
+        let mail = |extra: &str| {
+            format!(
+                "store.retention_days = 3650\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"{security}\"\nusername = \"reports@example.com\"\npassword_file = {password_file:?}\nallowed_recipients = [\"@example.com\"]\n{extra}"
+            )
+        };
+        // Without trusting the certificate, delivery is refused.
+        let site = Site::new(&mail(""));
+        let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{security}: an untrusted certificate was accepted"
+        );
+        assert!(smtp.messages().is_empty());
+        // Trusted through mail.ca_file: delivered, authenticated.
+        let site = Site::new(&mail(&format!("ca_file = {ca:?}\n")));
+        let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
+        assert!(
+            out.status.success(),
+            "{security}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(smtp.messages().len(), 1, "{security}");
+    }
+}

@@ -253,27 +253,31 @@ impl SmtpSink {
 
     /// On a given port (to bring a relay "back" where the daemon expects it).
     pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::start_with(port, &[])
+    }
+
+    /// With options of tests/support/smtp_server.py (--starttls, --tls, --auth).
+    pub fn start_with(port: u16, options: &[&str]) -> SmtpSink {
         let maildir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
         let child = Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .arg(script)
+            .arg(port.to_string())
             .arg(maildir.path().join("box"))
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        SmtpSink::wait(child, port, maildir)
+    }
+
+    fn wait(child: Child, port: u16, maildir: tempfile::TempDir) -> SmtpSink {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "aiosmtpd did not start (is it installed? pip install aiosmtpd)"
+                "the SMTP server did not start (is aiosmtpd installed? pip install aiosmtpd)"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
