@@ -121,7 +121,27 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
         "markup from a sender name reached the HTML"
     );
 
-    let attachment = msg.attachments().next().expect("CSV attachment");
+    // Both charts are inline PNGs, referenced from the HTML by Content-ID.
+    for cid in ["volume", "tls"] {
+        assert!(
+            html.contains(&format!("src=\"cid:{cid}\"")),
+            "{cid} not referenced"
+        );
+        let part = msg
+            .parts
+            .iter()
+            .find(|p| p.content_id() == Some(cid))
+            .expect("inline chart part");
+        assert_eq!(part.content_type().unwrap().subtype(), Some("png"));
+        let png = png::Decoder::new(std::io::Cursor::new(part.contents()))
+            .read_info()
+            .unwrap();
+        assert_eq!((png.info().width, png.info().height), (680, 250), "{cid}");
+    }
+    let attachment = msg
+        .attachments()
+        .find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".csv")))
+        .expect("CSV attachment");
     assert_eq!(
         attachment.attachment_name(),
         Some("smtp-auth-senders-2026-11-27-2026-11-27.csv")
@@ -198,7 +218,12 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
         msg.subject().unwrap(),
         "SMTP AUTH report 2026-11-27 to 2026-11-27: 4 senders"
     );
-    assert_eq!(msg.attachments().count(), 1);
+    assert_eq!(
+        msg.attachments()
+            .filter(|a| a.attachment_name().is_some_and(|n| n.ends_with(".csv")))
+            .count(),
+        1
+    );
 
     // The rate limit: 3 an hour, one already used above.
     for _ in 0..2 {

@@ -4,7 +4,8 @@ use crate::config::Config;
 use crate::notify::MailTransport;
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
 use crate::report::templates::Templates;
-use crate::report::{self, Report, ReportRequest, render};
+use crate::report::view::Charts;
+use crate::report::{self, Report, ReportRequest, chart, render};
 use crate::store::{Store, StoreOptions};
 use anyhow::Context;
 use chrono::Utc;
@@ -60,7 +61,7 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let body = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Csv => render::csv(&report),
-        Format::Html => templates.html(&report, usize::MAX)?,
+        Format::Html => templates.html(&report, usize::MAX, embedded_charts(&report))?,
         Format::Text => render::text(&report),
     };
     match &args.out {
@@ -68,6 +69,21 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         Some(path) => write_atomically(path, body.as_bytes())?,
     }
     Ok(())
+}
+
+/// Charts as data URIs, so a written HTML file shows them on its own.
+fn embedded_charts(report: &Report) -> Charts {
+    use base64::Engine;
+    let uri = |png: Vec<u8>| {
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        )
+    };
+    Charts {
+        volume: uri(chart::volume_png(report)),
+        tls: uri(chart::tls_png(report)),
+    }
 }
 
 /// Mails the report through the configured transport.

@@ -2,9 +2,10 @@
 //! the complete sender table as a CSV attachment. Building is apart from
 //! sending, so the same message goes to SMTP or to a file.
 
-use crate::report::Report;
 use crate::report::render::csv;
 use crate::report::templates::{TemplateError, Templates};
+use crate::report::view::Charts;
+use crate::report::{Report, chart};
 use lettre::Message;
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
@@ -15,6 +16,8 @@ pub struct ReportMail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Inline images referenced from the HTML as `cid:<name>`.
+    pub images: Vec<(String, Vec<u8>)>,
     pub csv: String,
     pub csv_name: String,
 }
@@ -41,7 +44,18 @@ impl ReportMail {
                 report.start, report.end, report.summary.senders
             ),
             text: templates.text(report, top)?,
-            html: templates.html(report, top)?,
+            html: templates.html(
+                report,
+                top,
+                Charts {
+                    volume: "cid:volume".into(),
+                    tls: "cid:tls".into(),
+                },
+            )?,
+            images: vec![
+                ("volume".into(), chart::volume_png(report)),
+                ("tls".into(), chart::tls_png(report)),
+            ],
             csv: csv(report),
             csv_name: format!("smtp-auth-senders-{}-{}.csv", report.start, report.end),
         })
@@ -57,9 +71,15 @@ pub fn build(
     for rcpt in to {
         builder = builder.to(rcpt.clone());
     }
+    // HTML and its images travel together in multipart/related.
+    let mut related = MultiPart::related().singlepart(SinglePart::html(mail.html));
+    let png = ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN);
+    for (cid, bytes) in mail.images {
+        related = related.singlepart(Attachment::new_inline(cid).body(bytes, png.clone()));
+    }
     let body = MultiPart::alternative()
         .singlepart(SinglePart::plain(mail.text))
-        .singlepart(SinglePart::html(mail.html));
+        .multipart(related);
     // Base64 keeps the attachment byte for byte (RFC 4180's CRLF line ends
     // would be rewritten in a text encoding).
     let csv_body = Body::new_with_encoding(mail.csv.into_bytes(), ContentTransferEncoding::Base64)

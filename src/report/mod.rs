@@ -1,6 +1,7 @@
 //! Reports: resolve a requested range, build the model from the store, and
 //! render it (JSON, CSV, text).
 
+pub mod chart;
 mod model;
 mod range;
 pub mod render;

@@ -5,7 +5,7 @@
 //! once against a sample report when loaded, so a typo stops the daemon at
 //! start-up instead of mailing an empty field.
 
-use super::view::View;
+use super::view::{Charts, View};
 use super::{Report, ReportBuilder};
 use chrono::NaiveDate;
 use handlebars::Handlebars;
@@ -74,30 +74,44 @@ impl Templates {
             &counts,
         );
         let sample = b.finish("UTC");
-        self.html(&sample, 1)?;
+        self.html(
+            &sample,
+            1,
+            Charts {
+                volume: "cid:v".into(),
+                tls: "cid:t".into(),
+            },
+        )?;
         self.text(&sample, 1)?;
         Ok(())
     }
 
-    pub fn html(&self, report: &Report, top: usize) -> Result<String, TemplateError> {
-        render(&self.html, "report.html.hbs", report, top)
+    /// The HTML page; `charts` says where its images come from.
+    pub fn html(
+        &self,
+        report: &Report,
+        top: usize,
+        charts: Charts,
+    ) -> Result<String, TemplateError> {
+        render(
+            &self.html,
+            "report.html.hbs",
+            View::new(report, top, charts),
+        )
     }
 
     pub fn text(&self, report: &Report, top: usize) -> Result<String, TemplateError> {
-        render(&self.text, "report.txt.hbs", report, top)
+        render(
+            &self.text,
+            "report.txt.hbs",
+            View::new(report, top, Charts::default()),
+        )
     }
 }
 
-fn render(
-    registry: &Handlebars,
-    name: &str,
-    report: &Report,
-    top: usize,
-) -> Result<String, TemplateError> {
-    registry
-        .render("report", &View::new(report, top))
-        .map_err(|e| TemplateError {
-            name: name.into(),
-            message: e.to_string(),
-        })
+fn render(registry: &Handlebars, name: &str, view: View) -> Result<String, TemplateError> {
+    registry.render("report", &view).map_err(|e| TemplateError {
+        name: name.into(),
+        message: e.to_string(),
+    })
 }

@@ -26,6 +26,15 @@ pub struct View {
     pub more: usize,
     /// Senders that used no TLS or TLS 1.0/1.1.
     pub legacy_senders: usize,
+    /// Image sources of the charts (`cid:` in mail, data URIs in a file).
+    pub charts: Charts,
+}
+
+/// Where the two chart images come from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Charts {
+    pub volume: String,
+    pub tls: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +81,7 @@ fn cells(c: &TlsCounts) -> Vec<Cell> {
 }
 
 impl View {
-    pub fn new(report: &Report, top: usize) -> View {
+    pub fn new(report: &Report, top: usize, charts: Charts) -> View {
         let scope = match report.domain.as_deref() {
             None => "all sender domains".to_owned(),
             Some("") => "senders without a domain".to_owned(),
@@ -101,6 +110,7 @@ impl View {
                 .collect(),
             more: report.senders.len().saturating_sub(top),
             legacy_senders: report.senders.iter().filter(|s| s.tls.legacy() > 0).count(),
+            charts,
         }
     }
 }
