@@ -1,0 +1,88 @@
+//! Build, render (charts included) and queue a 7-day report for 10,000
+//! senders, as the webhook and schedules do; prints time and mail size.
+//!
+//!     cargo bench --bench mail
+
+mod common;
+
+use chrono::{Days, TimeZone, Utc};
+use common::*;
+use smtp_auth_insight::event::{Event, Outcome, Tls};
+use smtp_auth_insight::notify::message::{self, DEFAULT_TOP, ReportMail};
+use smtp_auth_insight::notify::outbox::Outbox;
+use smtp_auth_insight::report::templates::Templates;
+use smtp_auth_insight::report::{self, ReportRequest};
+use smtp_auth_insight::store::{Retention, Store, StoreOptions, Writer};
+use std::time::Instant;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&StoreOptions {
+        path: dir.path().join("db"),
+        tz: chrono_tz::Tz::UTC,
+        retention: Retention {
+            days: 90,
+            hourly_days: 35,
+        },
+        cache_bytes: 32 << 20,
+    })
+    .expect("store");
+    let mut writer = Writer::new(store.clone());
+    let now = Utc::now();
+    let start = now.date_naive() - Days::new(6);
+    let mut rng = Rng(7);
+    let classes = [Tls::None, Tls::V1_0, Tls::V1_1, Tls::V1_2, Tls::V1_3];
+    for d in 0..7 {
+        let ts = Utc
+            .from_utc_datetime(&(start + Days::new(d)).and_hms_opt(9, 0, 0).expect("time"))
+            .min(now);
+        let events: Vec<Event> = (0..10_000u64)
+            .map(|s| Event {
+                ts,
+                sender: format!("user{s}@dept{}.example.com", s % 50),
+                tls: classes[(rng.below(100) as usize).min(99) / 20],
+                result: Outcome::Accepted,
+                client_ip: None,
+                host: None,
+                id: None,
+                envelope_from: None,
+            })
+            .collect();
+        for chunk in events.chunks(2_000) {
+            writer.apply(&[chunk], &[], now).expect("apply");
+        }
+    }
+    store.flush().expect("flush");
+    let templates = Templates::load(None).expect("templates");
+    let outbox = Outbox::open(store.db()).expect("outbox");
+    let to = vec!["admin@example.com".parse().expect("address")];
+    let mut times = Vec::new();
+    let mut size = 0;
+    for i in 0..5 {
+        let t = Instant::now();
+        let request = ReportRequest {
+            start: Some(start.to_string()),
+            end: Some(now.date_naive().to_string()),
+            domain: None,
+        };
+        let report = report::build(&store, &request, 7, Utc::now()).expect("report");
+        let mail = ReportMail::new(&report, &templates, DEFAULT_TOP).expect("render");
+        let msg = message::build(
+            "bench <bench@example.com>".parse().expect("from"),
+            &to,
+            mail,
+        )
+        .expect("message");
+        outbox
+            .enqueue(&format!("bench-{i}"), &msg)
+            .expect("enqueue");
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        size = msg.formatted().len();
+        assert_eq!(report.summary.senders, 10_000);
+    }
+    println!(
+        "7 days x 10,000 senders: build + render (2 charts) + queue {:.0} ms (median of 5); mail {:.0} KB",
+        median(times),
+        size as f64 / 1024.0
+    );
+}
