@@ -12,21 +12,12 @@ use smtp_auth_insight::notify::message::{self, DEFAULT_TOP, ReportMail};
 use smtp_auth_insight::notify::outbox::Outbox;
 use smtp_auth_insight::report::templates::Templates;
 use smtp_auth_insight::report::{self, ReportRequest};
-use smtp_auth_insight::store::{Retention, Store, StoreOptions, Writer};
+use smtp_auth_insight::store::Writer;
 use std::time::Instant;
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&StoreOptions {
-        path: dir.path().join("db"),
-        tz: chrono_tz::Tz::UTC,
-        retention: Retention {
-            days: 90,
-            hourly_days: 35,
-        },
-        cache_bytes: 32 << 20,
-    })
-    .expect("store");
+    let store = open_store(&dir.path().join("db"), 32);
     let mut writer = Writer::new(store.clone());
     let now = Utc::now();
     let start = now.date_naive() - Days::new(6);

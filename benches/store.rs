@@ -10,7 +10,7 @@ use common::*;
 use smtp_auth_insight::event::Event;
 use smtp_auth_insight::store::codec::{decode_counts, encode_counts};
 use smtp_auth_insight::store::keys;
-use smtp_auth_insight::store::{Retention, SenderInfo, Store, StoreOptions, Writer};
+use smtp_auth_insight::store::{SenderInfo, Writer};
 use std::time::Instant;
 
 const EVENTS: usize = 300_000;
@@ -30,16 +30,7 @@ fn events() -> Vec<Vec<Event>> {
 fn main() {
     let batches = events();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&StoreOptions {
-        path: dir.path().join("batched"),
-        tz: chrono_tz::Tz::UTC,
-        retention: Retention {
-            days: 90,
-            hourly_days: 35,
-        },
-        cache_bytes: 64 << 20,
-    })
-    .expect("store");
+    let store = open_store(&dir.path().join("batched"), 64);
     let mut writer = Writer::new(store.clone());
     let t = Instant::now();
     let (mut in_apply, mut in_flush) = (0.0, 0.0);

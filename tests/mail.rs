@@ -6,23 +6,14 @@ use common::*;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 
+const ALLOW: &str = "allowed_recipients = [\"@example.com\"]";
+
 #[test]
 fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
     let smtp = SmtpSink::start();
-    let site = Site::new(&format!(
-        "store.retention_days = 3650\n[mail]\ntransport = \"smtp\"\nport = {}\nsecurity = \"none\"\nallowed_recipients = [\"@example.com\", \"ciso@corp.example\"]\n",
-        smtp.port
-    ));
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
-    assert!(
-        site.cli(&[
-            "import",
-            "--format",
-            "postfix",
-            &format!("{dir}/postfix-rsyslog.log")
-        ])
-        .status
-        .success()
+    let site = mail_site(
+        smtp.port,
+        "allowed_recipients = [\"@example.com\", \"ciso@corp.example\"]",
     );
     // Hostile sender names, as an attacker could choose them.
     let hostile = site.dir.path().join("hostile.ndjson");
@@ -158,28 +149,27 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
     );
 }
 
-fn mail_site(port: u16) -> Site {
+/// A site mailing through the relay on `port`, with the rsyslog fixture
+/// imported; `mail` adds keys to `[mail]`.
+fn mail_site(port: u16, mail: &str) -> Site {
     let site = Site::new(&format!(
-        "store.retention_days = 3650\nserver.report_requests_per_hour = 3\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"none\"\nretry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n"
+        "store.retention_days = 3650\nserver.report_requests_per_hour = 3\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"none\"\nretry_initial_seconds = 1\nretry_max_seconds = 1\n{mail}\n"
     ));
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
-    assert!(
-        site.cli(&[
-            "import",
-            "--format",
-            "postfix",
-            &format!("{dir}/postfix-rsyslog.log")
-        ])
-        .status
-        .success()
-    );
+    let import = site.cli(&[
+        "import",
+        "--format",
+        "postfix",
+        &format!("{dir}/postfix-rsyslog.log"),
+    ]);
+    assert!(import.status.success());
     site
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders() {
     let smtp = SmtpSink::start();
-    let site = mail_site(smtp.port);
+    let site = mail_site(smtp.port, ALLOW);
     let d = site.start();
     let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com"]});
 
@@ -249,7 +239,7 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
 #[tokio::test(flavor = "multi_thread")]
 async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_once() {
     let port = free_port();
-    let site = mail_site(port);
+    let site = mail_site(port, ALLOW);
     let d = site.start();
     let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com"]});
     let r = order_report(&d, TOKEN, order).await;

@@ -161,3 +161,18 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
+
+/// A store in UTC with the default retention (90 days, hourly 35).
+pub fn open_store(path: &Path, cache_mb: u64) -> smtp_auth_insight::store::Store {
+    use smtp_auth_insight::store::{Retention, Store, StoreOptions};
+    Store::open(&StoreOptions {
+        path: path.to_owned(),
+        tz: chrono_tz::Tz::UTC,
+        retention: Retention {
+            days: 90,
+            hourly_days: 35,
+        },
+        cache_bytes: cache_mb << 20,
+    })
+    .expect("store")
+}

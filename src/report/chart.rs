@@ -126,6 +126,22 @@ fn nice_scale(max: u64) -> (u64, u64) {
 /// Plot area: left, top, right, bottom.
 const AREA: (f32, f32, f32, f32) = (56.0, 30.0, WIDTH as f32 - 16.0, HEIGHT as f32 - 50.0);
 
+/// Horizontal gridlines at fractions of the plot height, labelled on the left.
+fn gridlines(c: &mut Canvas, ticks: impl IntoIterator<Item = (f32, String)>) {
+    let height = AREA.3 - AREA.1;
+    for (fraction, label) in ticks {
+        let y = AREA.3 - height * fraction;
+        c.rect(AREA.0, y, AREA.2 - AREA.0, 1.0, GRID);
+        c.text(
+            AREA.0 - 6.0 - c.text_width(&label, 11.0),
+            y + 4.0,
+            11.0,
+            MUTED,
+            &label,
+        );
+    }
+}
+
 fn x_labels(c: &mut Canvas, report: &Report, slot: f32) {
     let every = (report.daily.len() / 10).max(1);
     for (i, d) in report
@@ -146,20 +162,11 @@ pub fn volume_png(report: &Report) -> Vec<u8> {
     c.text(AREA.0, 18.0, 14.0, INK, "Sending volume (messages per day)");
     let (top, step) = nice_scale(report.daily.iter().map(|d| d.messages).max().unwrap_or(0));
     let height = AREA.3 - AREA.1;
-    let mut tick = 0;
-    while tick <= top {
-        let y = AREA.3 - height * tick as f32 / top as f32;
-        c.rect(AREA.0, y, AREA.2 - AREA.0, 1.0, GRID);
-        let label = tick.to_string();
-        c.text(
-            AREA.0 - 6.0 - c.text_width(&label, 11.0),
-            y + 4.0,
-            11.0,
-            MUTED,
-            &label,
-        );
-        tick += step;
-    }
+    let ticks = (0..=top / step).map(|i| i * step);
+    gridlines(
+        &mut c,
+        ticks.map(|t| (t as f32 / top as f32, t.to_string())),
+    );
     let slot = (AREA.2 - AREA.0) / report.daily.len().max(1) as f32;
     for (i, d) in report.daily.iter().enumerate() {
         let h = height * d.messages as f32 / top as f32;
@@ -187,18 +194,10 @@ pub fn tls_png(report: &Report) -> Vec<u8> {
         "TLS usage (share of messages per day)",
     );
     let height = AREA.3 - AREA.1;
-    for pct in [0u32, 50, 100] {
-        let y = AREA.3 - height * pct as f32 / 100.0;
-        c.rect(AREA.0, y, AREA.2 - AREA.0, 1.0, GRID);
-        let label = format!("{pct}%");
-        c.text(
-            AREA.0 - 6.0 - c.text_width(&label, 11.0),
-            y + 4.0,
-            11.0,
-            MUTED,
-            &label,
-        );
-    }
+    gridlines(
+        &mut c,
+        [0u32, 50, 100].map(|p| (p as f32 / 100.0, format!("{p}%"))),
+    );
     let slot = (AREA.2 - AREA.0) / report.daily.len().max(1) as f32;
     for (i, d) in report.daily.iter().enumerate() {
         let mut y = AREA.3;
