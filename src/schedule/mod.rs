@@ -14,7 +14,7 @@ pub mod runner;
 pub use runner::start;
 
 use crate::config::TimeZone;
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Timelike, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Deserializer};
@@ -103,10 +103,15 @@ pub fn due_slot(
     last: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
+    // croner keeps the sub-second part of the time it searches from: from
+    // 07:00:00.3 it finds the slot "07:00:00.3", a tick later "07:00:00.8",
+    // a different slot. Slots are whole seconds.
+    let now = now.with_nanosecond(0)?;
     let slot = cron
         .find_previous_occurrence(&now.with_timezone(&tz), true)
         .ok()?
-        .with_timezone(&Utc);
+        .with_timezone(&Utc)
+        .with_nanosecond(0)?;
     (slot > last).then_some(slot)
 }
 
@@ -152,6 +157,24 @@ mod tests {
         );
         let ran: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().unwrap();
         assert_eq!(due_slot(&cron, tz, ran, now), None);
+    }
+
+    #[test]
+    fn ticks_at_fractions_of_a_second_run_each_slot_once() {
+        let cron = parse_cron("*/6 * * * * *").unwrap();
+        let mut last: DateTime<Utc> = "2026-11-27T03:00:00Z".parse().unwrap();
+        let mut runs = 0;
+        // A tick every 1.013 s for a minute: ten slots.
+        for i in 1..=59 {
+            let now = "2026-11-27T03:00:00Z".parse::<DateTime<Utc>>().unwrap()
+                + chrono::TimeDelta::milliseconds(i * 1013);
+            if let Some(slot) = due_slot(&cron, chrono_tz::Tz::UTC, last, now) {
+                assert_eq!(slot.nanosecond(), 0);
+                runs += 1;
+                last = slot;
+            }
+        }
+        assert_eq!(runs, 9);
     }
 
     #[test]
