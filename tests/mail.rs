@@ -193,6 +193,17 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
     .await;
     assert_eq!(r.status(), 400);
     assert_eq!(order_report(&d, "wrong", order.clone()).await.status(), 401);
+    // Header injection through the order: refused before anything is built.
+    let r = order_report(&d, TOKEN, serde_json::json!({"domain": "example.com\r\nBcc: x@evil.example", "recipients": ["admin@example.com"]})).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("is not a domain name"));
+    let r = order_report(
+        &d,
+        TOKEN,
+        serde_json::json!({"recipients": ["admin@example.com\r\nBcc: x@evil.example"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
 
     let r = order_report(&d, TOKEN, order.clone()).await;
     assert_eq!(r.status(), 202);
@@ -207,6 +218,10 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
     assert_eq!(
         msg.subject().unwrap(),
         "SMTP AUTH report 2026-11-27 to 2026-11-27: 4 senders"
+    );
+    assert!(
+        msg.header("Bcc").is_none() && msg.header("Cc").is_none(),
+        "no injected recipients"
     );
     assert_eq!(
         msg.attachments()
@@ -384,4 +399,32 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
         );
         assert_eq!(smtp.messages().len(), 1, "{security}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_refusal_fails_the_report_at_once_with_the_reason() {
+    let port = free_port();
+    let smtp = SmtpSink::start_with(port, &["--reject"]);
+    let site = mail_site(port, ALLOW);
+    let d = site.start();
+    let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["gone@example.com"]});
+    let r = order_report(&d, TOKEN, order).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = wait_status(&d, &id, |s| s["status"] == "failed").await;
+    assert_eq!(s["attempts"], 1, "a 5xx is not retried: {s}");
+    assert!(s["last_error"].as_str().unwrap().contains("550"), "{s}");
+    assert!(smtp.messages().is_empty());
+    let metrics = metrics_text(&d).await;
+    assert!(
+        metrics.contains("smtp_auth_insight_mails_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("smtp_auth_insight_outbox_queued 0"),
+        "{metrics}"
+    );
 }
