@@ -428,3 +428,31 @@ async fn a_permanent_refusal_fails_the_report_at_once_with_the_reason() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_relay_that_never_answers_fails_within_the_deadline() {
+    // Accepts connections and says nothing, like a stuck relay.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    let site = Site::new(&format!(
+        "store.retention_days = 3650\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"none\"\ntimeout_seconds = 1\n{ALLOW}\n"
+    ));
+    let started = std::time::Instant::now();
+    let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("temporary failure"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -221,7 +221,7 @@ impl Outbox {
                 .send_raw(&queued.from, &queued.to, &queued.message)
                 .await
             {
-                Ok(()) => {
+                Ok(_) => {
                     tracing::info!(id, attempts = status.attempts, "mail delivered");
                     self.finish(&key, &mut status, State::Sent, None)?;
                 }

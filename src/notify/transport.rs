@@ -20,7 +20,11 @@ pub enum SendError {
 
 pub enum MailTransport {
     File(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp {
+        client: AsyncSmtpTransport<Tokio1Executor>,
+        /// Longest a whole delivery may take: 4 × mail.timeout_seconds.
+        deadline: Duration,
+    },
 }
 
 impl MailTransport {
@@ -58,15 +62,18 @@ impl MailTransport {
                 .ok_or("mail.username is set but no mail.password")?;
             b = b.credentials(Credentials::new(user.clone(), password));
         }
-        Ok(MailTransport::Smtp(b.build()))
+        Ok(MailTransport::Smtp {
+            client: b.build(),
+            deadline: Duration::from_secs(c.timeout_seconds.max(1) * 4),
+        })
     }
 
     /// Delivers `message`; for the file transport returns the file written.
     pub async fn send(&self, message: &Message) -> Result<Option<PathBuf>, SendError> {
-        match self {
-            MailTransport::File(dir) => write_eml(dir, &message.formatted()).await.map(Some),
-            MailTransport::Smtp(smtp) => smtp_result(smtp.send(message.clone()).await),
-        }
+        let envelope = message.envelope();
+        let from = envelope.from().map(|a| a.to_string()).unwrap_or_default();
+        let to: Vec<String> = envelope.to().iter().map(|a| a.to_string()).collect();
+        self.send_raw(&from, &to, &message.formatted()).await
     }
 
     /// Delivers an already formatted message to an envelope (the outbox
@@ -76,27 +83,33 @@ impl MailTransport {
         from: &str,
         to: &[String],
         message: &[u8],
-    ) -> Result<(), SendError> {
-        match self {
-            MailTransport::File(dir) => write_eml(dir, message).await.map(|_| ()),
-            MailTransport::Smtp(smtp) => {
-                let bad = |e: String| SendError::Permanent(format!("bad envelope: {e}"));
-                let from = if from.is_empty() {
-                    None
-                } else {
-                    Some(
-                        from.parse()
-                            .map_err(|e: lettre::address::AddressError| bad(e.to_string()))?,
-                    )
-                };
-                let to = to
-                    .iter()
-                    .map(|t| t.parse::<lettre::Address>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad(e.to_string()))?;
-                let envelope = Envelope::new(from, to).map_err(|e| bad(e.to_string()))?;
-                smtp_result(smtp.send_raw(&envelope, message).await).map(|_| ())
-            }
+    ) -> Result<Option<PathBuf>, SendError> {
+        let (smtp, deadline) = match self {
+            MailTransport::File(dir) => return write_eml(dir, message).await.map(Some),
+            MailTransport::Smtp { client, deadline } => (client, *deadline),
+        };
+        let bad = |e: String| SendError::Permanent(format!("bad envelope: {e}"));
+        let from = match from {
+            "" => None,
+            f => Some(
+                f.parse::<lettre::Address>()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+        };
+        let to = to
+            .iter()
+            .map(|t| t.parse::<lettre::Address>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let envelope = Envelope::new(from, to).map_err(|e| bad(e.to_string()))?;
+        // lettre bounds connecting, not a relay that goes silent mid-way;
+        // without this a stuck relay would hold the outbox indefinitely.
+        match tokio::time::timeout(deadline, smtp.send_raw(&envelope, message)).await {
+            Ok(result) => smtp_result(result),
+            Err(_) => Err(SendError::Temporary(format!(
+                "the relay did not finish within {} s",
+                deadline.as_secs()
+            ))),
         }
     }
 }
