@@ -446,7 +446,8 @@ fn a_relay_that_never_answers_fails_within_the_deadline() {
     let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("temporary failure"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("temporary failure: the relay did not finish within 4 s"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
