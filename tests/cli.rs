@@ -329,3 +329,50 @@ fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
     assert_eq!(r["summary"]["messages"], 36);
     assert_eq!(r["summary"]["senders"], 4);
 }
+
+#[test]
+fn templates_can_be_replaced_and_a_typo_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtin = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/report.html.hbs"
+    ))
+    .unwrap();
+    std::fs::write(
+        dir.path().join("report.html.hbs"),
+        builtin.replace("<body", "<body data-brand=\"ACME Mail Ops\""),
+    )
+    .unwrap();
+    let site = Site::new(&format!("report.templates_dir = {:?}", dir.path()));
+    assert!(site.cli(&["check-config"]).status.success());
+    let html = stdout(&site.cli(&["report", "--format", "html"]));
+    assert!(
+        html.contains("data-brand=\"ACME Mail Ops\""),
+        "override not used"
+    );
+
+    // A misspelt field is an error when the templates are loaded, not an
+    // empty spot in a mail: check-config, run and report all refuse.
+    std::fs::write(
+        dir.path().join("report.html.hbs"),
+        builtin.replace("{{senders}} senders used", "{{sendrs}} senders used"),
+    )
+    .unwrap();
+    for args in [&["check-config"][..], &["report", "--format", "html"][..]] {
+        let out = site.cli(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("template report.html.hbs") && err.contains("sendrs"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&site.config)
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("sendrs"), "{}", stderr(&out));
+}

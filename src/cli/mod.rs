@@ -92,6 +92,14 @@ fn run(config: Config) -> anyhow::Result<()> {
 }
 
 fn check_config(config: &Config) -> anyhow::Result<()> {
+    // Everything `run` would refuse: secrets that cannot be read, templates
+    // that do not compile or name a field that does not exist.
+    config
+        .mail
+        .password()
+        .resolve()
+        .map_err(anyhow::Error::msg)?;
+    crate::report::templates::Templates::load(config.report.templates_dir.as_deref())?;
     config
         .server
         .token()
