@@ -293,6 +293,42 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     );
 }
 
+/// A self-signed certificate for 127.0.0.1 that is not a CA (rustls
+/// refuses a CA certificate as a server's own); returns (cert, key).
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("self.pem"), dir.join("self.key"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success());
+    (
+        cert.to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+    )
+}
+
 /// A private CA and a relay certificate for 127.0.0.1 signed by it, made
 /// with openssl; returns (CA cert, relay cert, relay key).
 fn private_ca(dir: &std::path::Path) -> (String, String, String) {
@@ -360,18 +396,18 @@ fn private_ca(dir: &std::path::Path) -> (String, String, String) {
 #[test]
 fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
     let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = private_ca(certs.path());
-    for (security, flag) in [("starttls", "--starttls"), ("tls", "--tls")] {
+    let (ca, ca_cert, ca_key) = private_ca(certs.path());
+    let (self_signed, self_key) = self_signed(certs.path());
+    // STARTTLS with a private CA's certificate, implicit TLS with a
+    // self-signed one: each trusted through mail.ca_file.
+    for (security, flag, cert, key, trust) in [
+        ("starttls", "--starttls", &ca_cert, &ca_key, &ca),
+        ("tls", "--tls", &self_signed, &self_key, &self_signed),
+    ] {
         let port = free_port();
         let smtp = SmtpSink::start_with(
             port,
-            &[
-                flag,
-                &cert,
-                &key,
-                "--auth",
-                "reports@example.com:s3cret pass",
-            ],
+            &[flag, cert, key, "--auth", "reports@example.com:s3cret pass"],
         );
         let password_file = certs.path().join("password");
         std::fs::write(&password_file, "s3cret pass\n").unwrap();
@@ -390,7 +426,7 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
         );
         assert!(smtp.messages().is_empty());
         // Trusted through mail.ca_file: delivered, authenticated.
-        let site = Site::new(&mail(&format!("ca_file = {ca:?}\n")));
+        let site = Site::new(&mail(&format!("ca_file = {trust:?}\n")));
         let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
         assert!(
             out.status.success(),
