@@ -256,13 +256,7 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     let port = free_port();
     let site = mail_site(port, ALLOW);
     let d = site.start();
-    let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["admin@example.com"]});
-    let r = order_report(&d, TOKEN, order).await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = queue_report(&d, "admin@example.com").await;
     let s = wait_status(&d, &id, |s| s["attempts"].as_u64().unwrap_or(0) >= 2).await;
     assert_eq!(s["status"], "queued");
     assert!(
@@ -443,13 +437,7 @@ async fn a_permanent_refusal_fails_the_report_at_once_with_the_reason() {
     let smtp = SmtpSink::start_with(port, &["--reject"]);
     let site = mail_site(port, ALLOW);
     let d = site.start();
-    let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": ["gone@example.com"]});
-    let r = order_report(&d, TOKEN, order).await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = queue_report(&d, "gone@example.com").await;
     let s = wait_status(&d, &id, |s| s["status"] == "failed").await;
     assert_eq!(s["attempts"], 1, "a 5xx is not retried: {s}");
     assert!(s["last_error"].as_str().unwrap().contains("550"), "{s}");
@@ -492,4 +480,16 @@ fn a_relay_that_never_answers_fails_within_the_deadline() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// Orders the report of the fixture day for `recipient`; returns its id.
+async fn queue_report(d: &Daemon, recipient: &str) -> String {
+    let order =
+        serde_json::json!({"start": "2026-11-27", "end": "2026-11-27", "recipients": [recipient]});
+    let r = order_report(d, TOKEN, order).await;
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -171,7 +171,14 @@ impl Outbox {
 
     /// Delivers queued mails until the process ends.
     pub async fn run(self, transport: MailTransport, retry: Retry) {
+        let mut tidied: Option<std::time::Instant> = None;
         loop {
+            if tidied.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                if let Err(e) = self.forget_old_statuses() {
+                    tracing::warn!(error = %e, "cannot forget old mail statuses");
+                }
+                tidied = Some(std::time::Instant::now());
+            }
             let next = match self.deliver_due(&transport, retry).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -258,7 +265,6 @@ impl Outbox {
                 }
             }
         }
-        self.forget_old_statuses()?;
         Ok(next.map(|n| Duration::from_millis((n - Utc::now().timestamp_millis()).max(0) as u64)))
     }
 

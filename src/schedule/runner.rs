@@ -9,6 +9,7 @@ use crate::report::templates::Templates;
 use crate::report::{self, ReportRequest};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use croner::Cron;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -27,17 +28,27 @@ pub async fn start(ctx: Context) -> anyhow::Result<Option<JobScheduler>> {
     if ctx.config.schedules.is_empty() {
         return Ok(None);
     }
+    // Parsed once here; the config check already refused bad expressions.
+    let crons: Arc<Vec<Cron>> = Arc::new(
+        ctx.config
+            .schedules
+            .iter()
+            .map(|s| parse_cron(&s.cron))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+    );
     let busy = Arc::new(AtomicBool::new(false));
     let scheduler = JobScheduler::new().await?;
     scheduler
         .add(Job::new_async("* * * * * *", move |_, _| {
-            let (ctx, busy) = (ctx.clone(), busy.clone());
+            let (ctx, busy, crons) = (ctx.clone(), busy.clone(), crons.clone());
             Box::pin(async move {
                 // A slow run (a large report) must not overlap the next tick.
                 if busy.swap(true, Ordering::AcqRel) {
                     return;
                 }
-                let result = tokio::task::spawn_blocking(move || tick(&ctx, Utc::now())).await;
+                let result =
+                    tokio::task::spawn_blocking(move || tick(&ctx, &crons, Utc::now())).await;
                 if let Ok(Err(e)) | Err(e) = result.map_err(|e| e.to_string()) {
                     tracing::error!(error = %e, "schedule run failed");
                 }
@@ -50,17 +61,16 @@ pub async fn start(ctx: Context) -> anyhow::Result<Option<JobScheduler>> {
 }
 
 /// Queues the report of every schedule with a slot due at `now`.
-fn tick(ctx: &Context, now: DateTime<Utc>) -> Result<(), String> {
-    for s in &ctx.config.schedules {
+fn tick(ctx: &Context, crons: &[Cron], now: DateTime<Utc>) -> Result<(), String> {
+    for (s, cron) in ctx.config.schedules.iter().zip(crons) {
         let Some(last) = ctx.outbox.schedule_mark(&s.name) else {
             // First sight of this schedule: start counting slots from now,
             // rather than mailing a report the moment it is configured.
             ctx.outbox.set_schedule_mark(&s.name, now)?;
             continue;
         };
-        let cron = parse_cron(&s.cron)?;
         let tz = s.timezone.unwrap_or(ctx.config.timezone).0;
-        if let Some(slot) = due_slot(&cron, tz, last, now) {
+        if let Some(slot) = due_slot(cron, tz, last, now) {
             run(ctx, s, slot, tz)?;
         }
     }
