@@ -101,6 +101,9 @@ pub struct Follower {
     /// Inside a line longer than [`CHUNK`]: drop bytes up to its end.
     discarding: bool,
     buf: Vec<u8>,
+    /// Host label for logs that name none (Exim), kept for [`Follower::reload`]:
+    /// ids are built from it, so it must not change while following.
+    default_host: String,
 }
 
 impl Follower {
@@ -132,6 +135,7 @@ impl Follower {
             draining_rotated: false,
             discarding: false,
             buf: vec![0; CHUNK],
+            default_host: default_host.to_owned(),
         })
     }
 
@@ -156,17 +160,12 @@ impl Follower {
 
     /// Back to the last committed cursor after a failed commit.
     fn reload(&mut self) -> io::Result<()> {
-        let fresh = Follower::new(
+        *self = Follower::new(
             self.source.clone(),
             self.store.clone(),
             self.ingester.clone(),
-            "",
+            &self.default_host,
         )?;
-        self.parser = fresh.parser;
-        self.cursor = fresh.cursor;
-        self.file = None;
-        self.draining_rotated = false;
-        self.discarding = false;
         Ok(())
     }
 
@@ -376,4 +375,40 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::store::{Retention, StoreOptions};
+
+    #[test]
+    fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            path: dir.path().join("db"),
+            tz: chrono_tz::Tz::UTC,
+            retention: Retention {
+                days: 3650,
+                hourly_days: 35,
+            },
+            cache_bytes: 1 << 20,
+        })
+        .unwrap();
+        let (ingester, _writer) = Ingester::spawn(store.clone(), Arc::new(Metrics::default()));
+        let source = SourceConfig {
+            kind: LogKind::Exim,
+            path: dir.path().join("mainlog"),
+            host: None,
+        };
+        let mut follower = Follower::new(source, store, ingester, "mx1").unwrap();
+        follower.reload().unwrap();
+        let log = include_str!("../../tests/fixtures/mta/exim-mainlog.log");
+        let line = log.lines().find(|l| l.contains(" <= ")).unwrap();
+        let msg_id = line.split(' ').nth(2).unwrap();
+        let mut events = Vec::new();
+        follower.parser.line(line, &mut events).unwrap();
+        assert_eq!(events[0].id, Some(format!("mx1:{msg_id}")));
+    }
 }
