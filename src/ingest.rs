@@ -100,6 +100,16 @@ impl Ingester {
     }
 }
 
+impl Job {
+    /// Events the job carries (the group limit counts them).
+    fn events(&self) -> usize {
+        match self {
+            Job::Events { events, .. } => events.len(),
+            Job::Purge { .. } => 0,
+        }
+    }
+}
+
 type ReplyRx<T> = oneshot::Receiver<Result<T, IngestError>>;
 
 fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>) {
@@ -117,14 +127,12 @@ fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>)
 fn writer(store: Store, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     let mut writer = Writer::new(store);
     while let Some(first) = rx.blocking_recv() {
+        let mut events = first.events();
         let mut jobs = vec![first];
-        let mut events = 0;
         while jobs.len() < MAX_GROUP_JOBS && events < MAX_GROUP_EVENTS {
             match rx.try_recv() {
                 Ok(job) => {
-                    if let Job::Events { events: e, .. } = &job {
-                        events += e.len();
-                    }
+                    events += job.events();
                     jobs.push(job);
                 }
                 Err(_) => break,
