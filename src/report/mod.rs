@@ -9,7 +9,7 @@ pub mod templates;
 pub mod view;
 
 pub use model::{DayRow, Report, ReportBuilder, SenderRow, Summary};
-pub use range::{RangeError, ReportRequest, ResolvedRange};
+pub use range::{RangeError, ReportRequest, ResolvedRange, normalize_domain};
 
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -36,6 +36,11 @@ pub fn build(
         default_days,
         store.tz,
     )?;
+    Ok(build_range(store, &range)?)
+}
+
+/// Builds the report of a range already checked.
+pub fn build_range(store: &Store, range: &ResolvedRange) -> Result<Report, StoreError> {
     let mut builder = ReportBuilder::new(range.start, range.end, range.domain.clone());
     store.for_each_daily(range.start, range.end, |day, sender, counts| {
         builder.add(day, sender, counts)

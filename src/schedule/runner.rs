@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
 use crate::notify::outbox::Outbox;
 use crate::report::templates::Templates;
-use crate::report::{self, ReportRequest};
+use crate::report::{self, RangeError, ResolvedRange, normalize_domain};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use croner::Cron;
@@ -87,13 +87,15 @@ fn run(
     let (start, end) = s.range.days(today);
     let now = Utc::now();
     let start = start.max(ctx.store.oldest_day(now));
-    let request = ReportRequest {
-        start: Some(start.to_string()),
-        end: Some(end.to_string()),
-        domain: s.domain.clone(),
+    if start > end {
+        return Err(RangeError::Reversed { start, end }.to_string());
+    }
+    let range = ResolvedRange {
+        start,
+        end,
+        domain: normalize_domain(s.domain.as_deref()).map_err(|e| e.to_string())?,
     };
-    let report = report::build(&ctx.store, &request, ctx.config.default_days(), now)
-        .map_err(|e| e.to_string())?;
+    let report = report::build_range(&ctx.store, &range).map_err(|e| e.to_string())?;
     let top = ctx.config.report.top_senders.unwrap_or(DEFAULT_TOP);
     let mut mail = ReportMail::new(&report, &ctx.templates, top).map_err(|e| e.to_string())?;
     if let Some(subject) = &s.subject {

@@ -3,7 +3,7 @@
 
 use super::{ApiError, AppState};
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
-use crate::report::{self, ReportError, ReportRequest};
+use crate::report::{self, ReportRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -70,7 +70,7 @@ pub async fn post_report(
     };
     // Refused orders send nothing, so they are checked before the limit.
     let (now, store) = (Utc::now(), &state.store);
-    request
+    let range = request
         .resolve(
             store.today(now),
             store.oldest_day(now),
@@ -98,17 +98,8 @@ pub async fn post_report(
     let id = new_id();
     let queued_id = id.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let report = report::build(&store, &request, config.default_days(), Utc::now()).map_err(
-            |e| match e {
-                ReportError::Range(r) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.to_string())
-                }
-                ReportError::Store(s) => {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, s.to_string())
-                }
-            },
-        )?;
         let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
+        let report = report::build_range(&store, &range).map_err(|e| internal(e.to_string()))?;
         let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
         let mail =
             ReportMail::new(&report, &templates, top).map_err(|e| internal(e.to_string()))?;
