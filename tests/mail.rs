@@ -287,54 +287,46 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     );
 }
 
-/// A self-signed certificate for 127.0.0.1 that is not a CA (rustls
-/// refuses a CA certificate as a server's own); returns (cert, key).
-fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("self.pem"), dir.join("self.key"));
+/// Runs openssl, which must succeed.
+fn openssl(args: &[&str]) {
     let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
+        .args(args)
         .stderr(std::process::Stdio::null())
         .status()
         .expect("openssl");
-    assert!(ok.success());
-    (
-        cert.to_str().unwrap().to_owned(),
-        key.to_str().unwrap().to_owned(),
-    )
+    assert!(ok.success(), "openssl {args:?}");
+}
+
+/// A self-signed certificate for 127.0.0.1 that is not a CA (rustls
+/// refuses a CA certificate as a server's own); returns (cert, key).
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        &p("self.key"),
+        "-out",
+        &p("self.pem"),
+    ]);
+    (p("self.pem"), p("self.key"))
 }
 
 /// A private CA and a relay certificate for 127.0.0.1 signed by it, made
 /// with openssl; returns (CA cert, relay cert, relay key).
 fn private_ca(dir: &std::path::Path) -> (String, String, String) {
     let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
-    let openssl = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(ok.success(), "openssl {args:?}");
-    };
     openssl(&[
         "req",
         "-x509",
