@@ -9,7 +9,7 @@ use crate::notify::outbox::Outbox;
 use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
 use crate::source::tail::Follower;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreOptions, Writer};
 use crate::token;
 use anyhow::Context;
 use std::future::Future;
@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How often the detectors' clock follows the wall clock.
+const TICK_EVERY: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` completes; returns once everything acknowledged is
 /// on disk and the store is closed.
@@ -48,8 +51,27 @@ pub async fn run(
     })
     .await?;
     let metrics = Arc::new(Metrics::default());
-    let (ingester, writer) = Ingester::spawn(store.clone(), metrics.clone());
+    let writer = {
+        let (store, detect) = (store.clone(), Arc::new(config.detect.clone()));
+        let enabled = detect.enabled;
+        tokio::task::spawn_blocking(move || match enabled {
+            true => Writer::with_detector(store, detect),
+            false => Ok(Writer::new(store)),
+        })
+        .await??
+    };
+    let (ingester, writer) = Ingester::spawn(writer, metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));
+    let ticker = tokio::spawn(tick_loop(ingester.clone()));
+    let alerter = tokio::spawn(
+        crate::notify::alerts::Notifier::new(
+            config.clone(),
+            store.clone(),
+            outbox.clone(),
+            templates.clone(),
+        )?
+        .run(),
+    );
     let stop_followers = Arc::new(AtomicBool::new(false));
     let followers = start_followers(&config, &store, &ingester, &stop_followers)?;
     let state = AppState {
@@ -75,6 +97,9 @@ pub async fn run(
     if let Some(mut s) = scheduler {
         let _ = s.shutdown().await;
     }
+    alerter.abort();
+    ticker.abort();
+    let _ = ticker.await;
     purger.abort();
     let _ = purger.await;
     stop_followers.store(true, Ordering::Relaxed);
@@ -124,6 +149,18 @@ async fn purge_loop(ingester: Ingester) {
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "retention purge failed"),
+        }
+    }
+}
+
+/// Advances the detectors to the wall clock, so that an incident resolves
+/// when its account falls silent.
+async fn tick_loop(ingester: Ingester) {
+    let mut tick = tokio::time::interval(TICK_EVERY);
+    loop {
+        tick.tick().await;
+        if ingester.tick().await.is_err() {
+            return;
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::store::{IngestOutcome, PurgeStats, Store, Writer};
+use crate::store::{IngestOutcome, PurgeStats, Writer};
 use chrono::Utc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -43,6 +43,8 @@ enum Job {
     Purge {
         reply: Reply<PurgeStats>,
     },
+    /// Wall-clock tick for the detectors (resolutions without new events).
+    Tick,
 }
 
 /// Handle for submitting work to the writer; clone it freely. The writer
@@ -53,15 +55,23 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    /// Starts the writer thread for `store`; outcomes of every source are
+    /// Starts the writer thread for `writer`; outcomes of every source are
     /// counted in `metrics`.
-    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> (Ingester, std::thread::JoinHandle<()>) {
+    pub fn spawn(writer: Writer, metrics: Arc<Metrics>) -> (Ingester, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(1024);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer(store, rx, metrics))
+            .spawn(move || run_writer(writer, rx, metrics))
             .expect("spawning the store writer thread");
         (Ingester { tx }, handle)
+    }
+
+    /// Advances the detectors to the wall clock.
+    pub async fn tick(&self) -> Result<(), IngestError> {
+        self.tx
+            .send(Job::Tick)
+            .await
+            .map_err(|_| IngestError::Closed)
     }
 
     /// Counts `events` and returns once they are durable on disk.
@@ -105,7 +115,7 @@ impl Job {
     fn events(&self) -> usize {
         match self {
             Job::Events { events, .. } => events.len(),
-            Job::Purge { .. } => 0,
+            Job::Purge { .. } | Job::Tick => 0,
         }
     }
 }
@@ -124,8 +134,7 @@ fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>)
     )
 }
 
-fn writer(store: Store, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    let mut writer = Writer::new(store);
+fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     while let Some(first) = rx.blocking_recv() {
         let mut events = first.events();
         let mut jobs = vec![first];
@@ -151,6 +160,7 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
     let mut extra = Vec::new();
     let mut replies = Vec::new();
     let mut purges = Vec::new();
+    let mut tick = false;
     for job in jobs {
         match job {
             Job::Events {
@@ -163,6 +173,7 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
                 replies.push(reply);
             }
             Job::Purge { reply } => purges.push(reply),
+            Job::Tick => tick = true,
         }
     }
     let now = Utc::now();
@@ -186,6 +197,12 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
             }
         }
     }
+    if tick {
+        if let Err(e) = writer.tick(now).and_then(|()| writer.store().flush()) {
+            tracing::error!(error = %e, "saving the detectors' state failed");
+        }
+    }
+    metrics.alerts_raised(&writer.take_raised());
     for reply in purges {
         let result = writer
             .purge(now)

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod counts;
 pub mod daemon;
+pub mod detect;
 pub mod event;
 pub mod ingest;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Counters and histograms for `/metrics`, in one place so that metric
 //! names and log wording stay consistent (Vector's "internal events").
 
+use crate::detect::{Alert, AlertKind, AlertStatus};
 use crate::notify::outbox::OutboxStats;
 use crate::store::IngestOutcome;
 use std::fmt::Write;
@@ -56,13 +57,37 @@ pub struct Metrics {
     too_old: AtomicU64,
     rejected: [AtomicU64; 4],
     latency: [Histogram; ROUTES.len()],
+    /// Alerts raised, by kind (in `AlertKind` order) and status.
+    alerts: [[AtomicU64; 3]; 4],
 }
+
+const ALERT_KINDS: [(AlertKind, &str); 4] = [
+    (AlertKind::VolumeSpike, "volume_spike"),
+    (AlertKind::NewSender, "new_sender"),
+    (AlertKind::LegacyTls, "legacy_tls"),
+    (AlertKind::AuthFailures, "auth_failures"),
+];
+const ALERT_STATUSES: [(AlertStatus, &str); 3] = [
+    (AlertStatus::Firing, "firing"),
+    (AlertStatus::Ongoing, "ongoing"),
+    (AlertStatus::Resolved, "resolved"),
+];
 
 impl Metrics {
     pub fn events_ingested(&self, o: &IngestOutcome) {
         self.accepted.fetch_add(o.accepted, Relaxed);
         self.duplicates.fetch_add(o.duplicates, Relaxed);
         self.too_old.fetch_add(o.too_old, Relaxed);
+    }
+
+    pub fn alerts_raised(&self, alerts: &[Alert]) {
+        for a in alerts {
+            let k = ALERT_KINDS.iter().position(|(k, _)| *k == a.kind);
+            let s = ALERT_STATUSES.iter().position(|(s, _)| *s == a.status);
+            if let (Some(k), Some(s)) = (k, s) {
+                self.alerts[k][s].fetch_add(1, Relaxed);
+            }
+        }
     }
 
     pub fn request_rejected(&self, why: Rejection) {
@@ -138,6 +163,17 @@ impl Metrics {
                 out,
                 "smtp_auth_insight_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
             );
+        }
+        out.push_str("# HELP smtp_auth_insight_alerts_total Alerts raised, by kind and status.\n");
+        out.push_str("# TYPE smtp_auth_insight_alerts_total counter\n");
+        for (row, (_, kind)) in self.alerts.iter().zip(ALERT_KINDS) {
+            for (v, (_, status)) in row.iter().zip(ALERT_STATUSES) {
+                let _ = writeln!(
+                    out,
+                    "smtp_auth_insight_alerts_total{{kind=\"{kind}\",status=\"{status}\"}} {}",
+                    v.load(Relaxed)
+                );
+            }
         }
         out.push_str("# HELP smtp_auth_insight_store_size_bytes Size of the database on disk.\n");
         out.push_str("# TYPE smtp_auth_insight_store_size_bytes gauge\n");

@@ -99,7 +99,8 @@ fn import_reads_plain_gzip_and_stdin_and_counts_what_it_skipped() {
     assert_eq!(
         stdout(&out).trim(),
         "read 13 lines: 9 events (0 failed logins), 8 counted, 1 duplicates, 0 older than retention; 5 lines skipped \
-         (invalid JSON: 2, invalid sender: 1, invalid tls: 1, not UTF-8: 1)"
+         (invalid JSON: 2, invalid sender: 1, invalid tls: 1, not UTF-8: 1)\n\
+         alerts raised: legacy_tls: 2 (GET /api/v1/alerts lists them)"
     );
     assert!(
         stderr(&out).contains("plain.ndjson: skipped line 6: field `tls`"),
@@ -278,9 +279,15 @@ fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
     let exim = format!("{dir}/exim-mainlog.log");
     let out = site.cli(&["import", "--format", "postfix", &postfix]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(
-        stdout(&out).trim(),
-        "read 156 lines: 22 events (4 failed logins), 22 counted, 0 duplicates, 0 older than retention; 0 lines skipped"
+        lines,
+        [
+            "read 156 lines: 22 events (4 failed logins), 22 counted, 0 duplicates, 0 older than retention; 0 lines skipped",
+            // bob (TLSv1.1, none) and printer (TLSv1.0, none): once each.
+            "alerts raised: legacy_tls: 2 (GET /api/v1/alerts lists them)"
+        ]
     );
     let out = site.cli(&["import", "--format", "exim", "--host", "exim1", &exim]);
     assert!(
@@ -288,6 +295,8 @@ fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
         "{}",
         stdout(&out)
     );
+    // The same accounts through Exim: their legacy TLS was reported already.
+    assert!(!stdout(&out).contains("alerts raised"), "{}", stdout(&out));
     // Importing both again counts nothing.
     let out = site.cli(&["import", "--format", "postfix", &postfix]);
     assert!(

@@ -1,6 +1,8 @@
-//! The command line: `run`, `import`, `report`, `check-config`.
+//! The command line: `run`, `import`, `report`, `backtest`, `check-config`.
 
+mod backtest;
 mod import;
+mod read;
 mod report;
 
 use crate::config::{CONFIG_ENV, Config};
@@ -31,6 +33,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Build a report from the store and print or write it.
     Report(report::ReportArgs),
+    /// Replay logs through the detectors and print the alerts they would raise.
+    Backtest(backtest::BacktestArgs),
     /// Validate the configuration and say exactly what is wrong and where.
     CheckConfig,
 }
@@ -63,6 +67,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run => run(config),
         Command::Import(args) => import::run(&config, &args),
         Command::Report(args) => report::run(&config, &args),
+        Command::Backtest(args) => backtest::run(&config, &args),
         Command::CheckConfig => check_config(&config),
     }
 }

@@ -30,6 +30,7 @@ pub struct Config {
     pub report: ReportConfig,
     pub log: LogConfig,
     pub mail: crate::notify::MailConfig,
+    pub detect: crate::detect::DetectConfig,
     /// `[[schedules]]`: reports mailed on a cron schedule.
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
     /// `[[sources]]`: mail logs the daemon follows.
@@ -226,6 +227,17 @@ impl Config {
             .check()
             .map_err(|m| ("server.token", m))?;
         self.mail.check()?;
+        self.detect.check()?;
+        if !self.detect.recipients.is_empty() {
+            self.mail
+                .check_recipients(&self.detect.recipients)
+                .map_err(|m| ("detect.recipients", m))?;
+        }
+        for url in &self.detect.webhooks {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(("detect.webhooks", format!("{url:?} is not an http(s) URL")));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for s in &self.schedules {
             if !names.insert(&s.name) {

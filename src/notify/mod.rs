@@ -1,6 +1,10 @@
 //! Notify: mails out of the daemon. `message` builds MIME (report mails),
-//! `transport` delivers it over SMTP or into files; `config` is `[mail]`.
+//! `alert_mail` alert mails, `transport` delivers them over SMTP or into
+//! files through the durable `outbox`; `alerts` turns the alert log into
+//! mails and webhook calls; `config` is `[mail]`.
 
+pub mod alert_mail;
+pub mod alerts;
 pub mod config;
 pub mod message;
 pub mod outbox;

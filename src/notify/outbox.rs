@@ -108,6 +108,32 @@ impl Outbox {
         message: &lettre::Message,
         mark: Option<(&str, DateTime<Utc>)>,
     ) -> Result<(), String> {
+        let mark = mark.map(|(name, slot)| (mark_key(name), slot.to_rfc3339()));
+        self.enqueue_with(
+            id,
+            message,
+            mark.as_ref().map(|(k, v)| (k.as_slice(), v.as_str())),
+        )
+    }
+
+    /// [`Outbox::enqueue`], setting progress mark `name` to `value` in the
+    /// same transaction (how far the alert log has been mailed).
+    pub fn enqueue_progress(
+        &self,
+        id: &str,
+        message: &lettre::Message,
+        name: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        self.enqueue_with(id, message, Some((&progress_key(name), value)))
+    }
+
+    fn enqueue_with(
+        &self,
+        id: &str,
+        message: &lettre::Message,
+        mark: Option<(&[u8], &str)>,
+    ) -> Result<(), String> {
         let envelope = message.envelope();
         let queued = Queued {
             message: message.formatted(),
@@ -130,8 +156,8 @@ impl Outbox {
             .transaction(|(queue, statuses)| {
                 queue.insert(id.as_bytes(), q.as_slice())?;
                 statuses.insert(id.as_bytes(), s.as_slice())?;
-                if let Some((name, slot)) = mark {
-                    statuses.insert(mark_key(name), slot.to_rfc3339().as_bytes())?;
+                if let Some((key, value)) = mark {
+                    statuses.insert(key, value.as_bytes())?;
                 }
                 Ok(())
             })
@@ -153,6 +179,20 @@ impl Outbox {
     pub fn set_schedule_mark(&self, name: &str, at: DateTime<Utc>) -> Result<(), String> {
         self.status
             .insert(mark_key(name), at.to_rfc3339().as_bytes())
+            .map_err(|e| e.to_string())?;
+        self.db.flush().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Progress mark `name` (see [`Outbox::enqueue_progress`]).
+    pub fn progress(&self, name: &str) -> Option<String> {
+        let v = self.status.get(progress_key(name)).ok()??;
+        String::from_utf8(v.to_vec()).ok()
+    }
+
+    pub fn set_progress(&self, name: &str, value: &str) -> Result<(), String> {
+        self.status
+            .insert(progress_key(name), value.as_bytes())
             .map_err(|e| e.to_string())?;
         self.db.flush().map_err(|e| e.to_string())?;
         Ok(())
@@ -317,6 +357,11 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// Progress marks too, under another prefix no mail id has.
+fn progress_key(name: &str) -> Vec<u8> {
+    [b"\0progress:".as_slice(), name.as_bytes()].concat()
 }
 
 /// Schedule marks live in the status tree under a prefix no mail id has.

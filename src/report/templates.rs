@@ -13,6 +13,8 @@ use std::path::Path;
 
 const HTML: &str = include_str!("../../templates/report.html.hbs");
 const TEXT: &str = include_str!("../../templates/report.txt.hbs");
+const ALERT_HTML: &str = include_str!("../../templates/alert.html.hbs");
+const ALERT_TEXT: &str = include_str!("../../templates/alert.txt.hbs");
 
 #[derive(Debug, thiserror::Error)]
 #[error("template {name}: {message}")]
@@ -28,8 +30,9 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Built-in templates, with `report.html.hbs` / `report.txt.hbs` from
-    /// `dir` replacing them where present.
+    /// Built-in templates, with `report.html.hbs`, `report.txt.hbs`,
+    /// `alert.html.hbs` and `alert.txt.hbs` from `dir` replacing them where
+    /// present.
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let source = |name: &str, builtin: &str| -> Result<String, TemplateError> {
             match dir.map(|d| d.join(name)) {
@@ -42,21 +45,23 @@ impl Templates {
                 _ => Ok(builtin.to_owned()),
             }
         };
+        let register = |registry: &mut Handlebars, name: &str, file: &str, builtin: &str| {
+            registry
+                .register_template_string(name, source(file, builtin)?)
+                .map_err(|e| TemplateError {
+                    name: file.into(),
+                    message: e.to_string(),
+                })
+        };
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
-        html.register_template_string("report", source("report.html.hbs", HTML)?)
-            .map_err(|e| TemplateError {
-                name: "report.html.hbs".into(),
-                message: e.to_string(),
-            })?;
+        register(&mut html, "report", "report.html.hbs", HTML)?;
+        register(&mut html, "alert", "alert.html.hbs", ALERT_HTML)?;
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
-        text.register_template_string("report", source("report.txt.hbs", TEXT)?)
-            .map_err(|e| TemplateError {
-                name: "report.txt.hbs".into(),
-                message: e.to_string(),
-            })?;
+        register(&mut text, "report", "report.txt.hbs", TEXT)?;
+        register(&mut text, "alert", "alert.txt.hbs", ALERT_TEXT)?;
         let templates = Templates { html, text };
         templates.check()?;
         Ok(templates)
@@ -83,7 +88,19 @@ impl Templates {
             },
         )?;
         self.text(&sample, 1)?;
+        let alert = crate::notify::alert_mail::sample();
+        self.alert_html(&alert)?;
+        self.alert_text(&alert)?;
         Ok(())
+    }
+
+    /// An alert mail's HTML part.
+    pub fn alert_html(&self, view: &impl serde::Serialize) -> Result<String, TemplateError> {
+        render(&self.html, "alert", "alert.html.hbs", view)
+    }
+
+    pub fn alert_text(&self, view: &impl serde::Serialize) -> Result<String, TemplateError> {
+        render(&self.text, "alert", "alert.txt.hbs", view)
     }
 
     /// The HTML page; `charts` says where its images come from.
@@ -95,23 +112,30 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         render(
             &self.html,
+            "report",
             "report.html.hbs",
-            View::new(report, top, charts),
+            &View::new(report, top, charts),
         )
     }
 
     pub fn text(&self, report: &Report, top: usize) -> Result<String, TemplateError> {
         render(
             &self.text,
+            "report",
             "report.txt.hbs",
-            View::new(report, top, Charts::default()),
+            &View::new(report, top, Charts::default()),
         )
     }
 }
 
-fn render(registry: &Handlebars, name: &str, view: View) -> Result<String, TemplateError> {
-    registry.render("report", &view).map_err(|e| TemplateError {
-        name: name.into(),
+fn render(
+    registry: &Handlebars,
+    template: &str,
+    file: &str,
+    view: &impl serde::Serialize,
+) -> Result<String, TemplateError> {
+    registry.render(template, view).map_err(|e| TemplateError {
+        name: file.into(),
         message: e.to_string(),
     })
 }

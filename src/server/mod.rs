@@ -1,5 +1,6 @@
 //! The HTTP side: the API of DESIGN.md on axum.
 
+mod alerts;
 mod api;
 mod auth;
 mod error;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(api::get_report))
         .route("/api/v1/reports", post(reports::post_report))
         .route("/api/v1/reports/{id}", get(reports::get_report_status))
+        .route("/api/v1/alerts", get(alerts::get_alerts))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

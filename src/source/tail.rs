@@ -396,7 +396,10 @@ mod tests {
             cache_bytes: 1 << 20,
         })
         .unwrap();
-        let (ingester, _writer) = Ingester::spawn(store.clone(), Arc::new(Metrics::default()));
+        let (ingester, _writer) = Ingester::spawn(
+            crate::store::Writer::new(store.clone()),
+            Arc::new(Metrics::default()),
+        );
         let source = SourceConfig {
             kind: LogKind::Exim,
             path: dir.path().join("mainlog"),

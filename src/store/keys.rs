@@ -10,6 +10,8 @@
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `I`    | day · id                    | (empty) idempotency key        |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
+//! | `A`    | `s` sender / `c` key        | detector state / cool-down end |
+//! | `L`    | sequence number             | alert (JSON), in raising order |
 //!
 //! `day` is the day number (days since 1970-01-01 in the configured time
 //! zone) and `hour` the UTC hour number, both big-endian `u32` so that byte
@@ -25,6 +27,8 @@ pub const HOURLY: u8 = b'H';
 pub const SENDER: u8 = b'S';
 pub const ID: u8 = b'I';
 pub const CURSOR: u8 = b'C';
+pub const DETECT: u8 = b'A';
+pub const ALERT: u8 = b'L';
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
 
@@ -95,6 +99,26 @@ pub fn cursor_key(source: &str) -> Vec<u8> {
     k.push(CURSOR);
     k.extend_from_slice(source.as_bytes());
     k
+}
+
+/// `A s sender`: an account's persisted detector state.
+pub fn detect_sender_key(sender: &str) -> Vec<u8> {
+    [&[DETECT, b's'][..], sender.as_bytes()].concat()
+}
+
+/// `A c key`: when an auth-failure alert under `key` stops cooling down.
+pub fn cooldown_key(key: &str) -> Vec<u8> {
+    [&[DETECT, b'c'][..], key.as_bytes()].concat()
+}
+
+pub fn alert_key(seq: u64) -> [u8; 9] {
+    let mut k = [ALERT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn alert_seq(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
 }
 
 pub fn sender_key(sender: &str) -> Vec<u8> {

@@ -5,11 +5,13 @@
 //! read-modify-write of a counter race-free without transactions; readers
 //! (reports, the API) read concurrently through sled's lock-free trees.
 
+mod alerts;
 pub mod codec;
 pub mod keys;
 mod purge;
 mod write;
 
+pub use alerts::Recorded;
 pub use codec::SenderInfo;
 pub use purge::PurgeStats;
 pub use write::{IngestOutcome, Writer};

@@ -13,11 +13,13 @@ pub struct PurgeStats {
     pub ids: usize,
     pub hourly: usize,
     pub senders: usize,
+    /// Old alerts, ended cool-downs, state of forgotten accounts.
+    pub detector: usize,
 }
 
 impl PurgeStats {
     pub fn total(&self) -> usize {
-        self.daily + self.failures + self.ids + self.hourly + self.senders
+        self.daily + self.failures + self.ids + self.hourly + self.senders + self.detector
     }
 }
 
@@ -53,10 +55,11 @@ impl Store {
         stats.senders = self.remove_where(self.data.scan_prefix([keys::SENDER]), |_, v| {
             SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)
         })?;
+        stats.detector = self.purge_detector(oldest_ts, now.timestamp())?;
         Ok(stats)
     }
 
-    fn remove_where(
+    pub(super) fn remove_where(
         &self,
         iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
         doomed: impl Fn(&[u8], &[u8]) -> bool,

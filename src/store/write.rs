@@ -13,9 +13,11 @@ use super::codec::{self, SenderInfo};
 use super::keys;
 use super::{Store, StoreError};
 use crate::counts::TlsCounts;
+use crate::detect::{Alert, DetectConfig, Detector};
 use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What happened to one submitted batch of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -65,11 +67,42 @@ const LAST_SEEN_GRANULARITY: i64 = 60;
 /// ingest (measured with `cargo bench --bench ingest`).
 pub struct Writer {
     store: Store,
+    /// The detectors, fed every event counted; their state and alerts are
+    /// committed in the same batch as the counts.
+    detector: Option<Detector>,
+    /// Sequence number of the last logged alert.
+    last_seq: u64,
+    /// Alerts raised in the current batch.
+    raised: Vec<Alert>,
+    /// Alerts committed, until [`Writer::take_raised`].
+    committed: Vec<Alert>,
 }
 
 impl Writer {
+    /// A writer that only counts.
     pub fn new(store: Store) -> Writer {
-        Writer { store }
+        Writer {
+            store,
+            detector: None,
+            last_seq: 0,
+            raised: Vec::new(),
+            committed: Vec::new(),
+        }
+    }
+
+    /// A writer that also runs the detectors; accounts whose incident was
+    /// open at the last stop are brought back so that they can resolve.
+    pub fn with_detector(store: Store, cfg: Arc<DetectConfig>) -> Result<Writer, StoreError> {
+        let mut detector = Detector::new(cfg);
+        detector.resume(&store.open_incidents()?, &store);
+        let last_seq = store.last_alert_seq()?;
+        Ok(Writer {
+            store,
+            detector: Some(detector),
+            last_seq,
+            raised: Vec::new(),
+            committed: Vec::new(),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -109,12 +142,74 @@ impl Writer {
                 }
                 out.accepted += 1;
                 d.count(ev, day, oldest_hour);
+                if let Some(detector) = &mut self.detector {
+                    detector.observe(ev, store, &mut self.raised);
+                }
             }
             outcomes.push(out);
         }
-        let batch = self.batch_of(&d, extra)?;
-        self.store.data.apply_batch(batch)?;
+        let mut batch = self.batch_of(&d, extra)?;
+        self.detector_batch(&mut batch, now);
+        self.commit(batch)?;
         Ok(outcomes)
+    }
+
+    /// Advances the detectors' clock to `now` (wall time while running):
+    /// incidents whose quiet hour has passed resolve even when no event
+    /// arrives. Does not flush.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let Some(detector) = &mut self.detector else {
+            return Ok(());
+        };
+        detector.tick(now.timestamp(), &mut self.raised);
+        detector.evict_idle();
+        let mut batch = sled::Batch::default();
+        self.detector_batch(&mut batch, now);
+        self.commit(batch)
+    }
+
+    /// Adds the detectors' dirty state and the alerts raised to `batch`.
+    fn detector_batch(&mut self, batch: &mut sled::Batch, now: DateTime<Utc>) {
+        let Some(detector) = &mut self.detector else {
+            return;
+        };
+        super::alerts::save_dirty(batch, &detector.take_dirty());
+        for (i, alert) in self.raised.iter().enumerate() {
+            let seq = self.last_seq + 1 + i as u64;
+            let record = super::Recorded {
+                seq,
+                recorded_ms: now.timestamp_millis(),
+                alert: alert.clone(),
+            };
+            batch.insert(
+                &keys::alert_key(seq)[..],
+                serde_json::to_vec(&record).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// Applies `batch`; on failure the detectors forget what they hold in
+    /// memory (the store is the truth) and the alerts of the batch are dropped.
+    fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
+        match self.store.data.apply_batch(batch) {
+            Ok(()) => {
+                self.last_seq += self.raised.len() as u64;
+                self.committed.append(&mut self.raised);
+                Ok(())
+            }
+            Err(e) => {
+                self.raised.clear();
+                if let Some(d) = &mut self.detector {
+                    d.reset();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Alerts committed since the last call (for metrics and `import`).
+    pub fn take_raised(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.committed)
     }
 
     /// Adds the deltas to the current values and batches the results.

@@ -1,0 +1,354 @@
+//! Evaluates the detectors on a labelled synthetic data set (see
+//! `tests/common/dataset.rs`) against two baselines: an ElastAlert-style
+//! `spike` rule and a fixed hourly limit. Prints a Markdown table.
+//!
+//! `cargo bench --bench detect_eval` (BENCH_SEED, BENCH_DAYS, BENCH_SCALE;
+//! BENCH_SWEEP=1 also tries other volume thresholds).
+
+#[path = "../tests/common/dataset.rs"]
+mod dataset;
+#[path = "../tests/common/rng.rs"]
+mod rng;
+
+use dataset::{Dataset, Incident};
+use smtp_auth_insight::detect::{Alert, AlertKind, DetectConfig, Detector, Fresh};
+use smtp_auth_insight::event::{Event, Outcome};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// (sender, unix seconds) of each alert that opens an incident.
+type Fired = Vec<(String, i64)>;
+
+fn run_detector(data: &Dataset, cfg: DetectConfig) -> (Vec<Alert>, f64) {
+    let mut d = Detector::new(Arc::new(cfg));
+    let mut out = Vec::new();
+    let t = Instant::now();
+    for ev in &data.events {
+        d.observe(ev, &Fresh, &mut out);
+    }
+    let end = dataset::START + data.days * 86_400;
+    d.tick(end, &mut out);
+    (out, t.elapsed().as_secs_f64())
+}
+
+/// ElastAlert's `spike` rule per sender: count in the last `timeframe`
+/// against the timeframe before; fires when cur ≥ threshold_cur and
+/// cur ≥ spike_height × ref (an empty reference counts as a spike), not for
+/// a key younger than two timeframes (alert_on_new_data: false), with
+/// realert = timeframe.
+fn elastalert_spike(events: &[&Event], spike_height: f64, threshold_cur: usize) -> Fired {
+    const TF: i64 = 3600;
+    let mut seen: HashMap<&str, (i64, VecDeque<i64>, i64)> = HashMap::new();
+    let mut fired = Vec::new();
+    for ev in events {
+        let t = ev.ts.timestamp();
+        let (first, win, last_alert) = seen
+            .entry(ev.sender.as_str())
+            .or_insert_with(|| (t, VecDeque::new(), i64::MIN / 2));
+        win.push_back(t);
+        while win.front().is_some_and(|&x| x <= t - 2 * TF) {
+            win.pop_front();
+        }
+        let cur = win.iter().filter(|&&x| x > t - TF).count();
+        let reference = win.len() - cur;
+        if t - *first >= 2 * TF
+            && cur >= threshold_cur
+            && cur as f64 >= spike_height * reference as f64
+            && t - *last_alert >= TF
+        {
+            *last_alert = t;
+            fired.push((ev.sender.clone(), t));
+        }
+    }
+    fired
+}
+
+/// A fixed limit: `limit` messages within any hour, realert after an hour.
+fn hourly_limit(events: &[&Event], limit: usize) -> Fired {
+    let mut seen: HashMap<&str, (VecDeque<i64>, i64)> = HashMap::new();
+    let mut fired = Vec::new();
+    for ev in events {
+        let t = ev.ts.timestamp();
+        let (win, last_alert) = seen
+            .entry(ev.sender.as_str())
+            .or_insert_with(|| (VecDeque::new(), i64::MIN / 2));
+        win.push_back(t);
+        while win.front().is_some_and(|&x| x <= t - 3600) {
+            win.pop_front();
+        }
+        if win.len() >= limit && t - *last_alert >= 3600 {
+            *last_alert = t;
+            fired.push((ev.sender.clone(), t));
+        }
+    }
+    fired
+}
+
+struct Score {
+    detected: usize,
+    total: usize,
+    false_alerts: usize,
+    delays: Vec<i64>,
+    /// Shape, found, total, median delay in minutes.
+    per_shape: Vec<(&'static str, usize, usize, f64)>,
+}
+
+impl Score {
+    fn recall(&self) -> f64 {
+        self.detected as f64 / self.total.max(1) as f64
+    }
+    fn precision(&self) -> f64 {
+        let all = self.detected + self.false_alerts;
+        if all == 0 {
+            0.0
+        } else {
+            self.detected as f64 / all as f64
+        }
+    }
+    fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+    fn median_delay_min(&self) -> f64 {
+        let mut d = self.delays.clone();
+        d.sort_unstable();
+        d.get(d.len() / 2).map_or(f64::NAN, |s| *s as f64 / 60.0)
+    }
+}
+
+/// Matches alerts to incidents: same key, between the incident's start and
+/// an hour after its end. Several alerts for one incident count once;
+/// alerts matching none are false.
+fn score(
+    fired: &Fired,
+    incidents: &[Incident],
+    from: i64,
+    ip_of: impl Fn(&Incident) -> Option<&str>,
+) -> Score {
+    let mut first: HashMap<usize, i64> = HashMap::new();
+    let mut false_alerts = 0;
+    for (key, at) in fired.iter().filter(|(_, at)| *at >= from) {
+        let hit = incidents.iter().position(|i| {
+            (i.sender == *key || ip_of(i) == Some(key.as_str()))
+                && *at >= i.start
+                && *at <= i.end + 3600
+        });
+        match hit {
+            Some(i) => {
+                let e = first.entry(i).or_insert(*at);
+                *e = (*e).min(*at);
+            }
+            None => {
+                false_alerts += 1;
+                if std::env::var_os("BENCH_VERBOSE").is_some() {
+                    eprintln!("false alert: {key} at {at}");
+                }
+            }
+        }
+    }
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        for (i, inc) in incidents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !first.contains_key(i))
+        {
+            eprintln!("missed #{i}: {inc:?}");
+        }
+    }
+    let mut shapes: Vec<&'static str> = incidents.iter().map(|i| i.shape).collect();
+    shapes.dedup();
+    let mut seen = HashSet::new();
+    shapes.retain(|s| seen.insert(*s));
+    let per_shape = shapes
+        .iter()
+        .map(|s| {
+            let all: Vec<usize> = (0..incidents.len())
+                .filter(|&i| incidents[i].shape == *s)
+                .collect();
+            let mut delays: Vec<i64> = all
+                .iter()
+                .filter_map(|i| Some(first.get(i)? - incidents[*i].start))
+                .collect();
+            delays.sort_unstable();
+            let median = delays
+                .get(delays.len() / 2)
+                .map_or(f64::NAN, |d| *d as f64 / 60.0);
+            (*s, delays.len(), all.len(), median)
+        })
+        .collect();
+    Score {
+        detected: first.len(),
+        total: incidents.len(),
+        false_alerts,
+        delays: first
+            .iter()
+            .map(|(i, at)| at - incidents[*i].start)
+            .collect(),
+        per_shape,
+    }
+}
+
+fn opening(alerts: &[Alert], kinds: &[AlertKind]) -> Fired {
+    alerts
+        .iter()
+        .filter(|a| a.status.is_firing() && kinds.contains(&a.kind))
+        .map(|a| (a.sender.clone(), a.at.timestamp()))
+        .collect()
+}
+
+fn row(name: &str, s: &Score, sender_days: usize) {
+    println!(
+        "| {name} | {}/{} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.0} |",
+        s.detected,
+        s.total,
+        s.recall(),
+        s.precision(),
+        s.f1(),
+        s.false_alerts,
+        s.false_alerts as f64 * 1000.0 / sender_days.max(1) as f64,
+        s.median_delay_min()
+    );
+}
+
+fn main() {
+    let seed = env("BENCH_SEED", 1u64);
+    let days = env("BENCH_DAYS", 42i64);
+    let scale = env("BENCH_SCALE", 1.0f64);
+    let t = Instant::now();
+    let data = dataset::generate(seed, days, scale);
+    let from = dataset::START + data.warmup_days * 86_400;
+    let accepted: Vec<&Event> = data
+        .events
+        .iter()
+        .filter(|e| e.result == Outcome::Accepted)
+        .collect();
+    let sender_days: HashSet<(&str, i64)> = accepted
+        .iter()
+        .filter(|e| e.ts.timestamp() >= from)
+        .map(|e| (e.sender.as_str(), e.ts.timestamp() / 86_400))
+        .collect();
+    println!(
+        "data set: seed {seed}, {days} days ({} scored), {} events ({} failed logins), {} senders, \
+         {} active sender-days scored, {} compromises, {} brute-force episodes; generated in {:.1} s\n",
+        days - data.warmup_days,
+        data.events.len(),
+        data.events.len() - accepted.len(),
+        accepted
+            .iter()
+            .map(|e| e.sender.as_str())
+            .collect::<HashSet<_>>()
+            .len(),
+        sender_days.len(),
+        data.incidents.len(),
+        data.attacks.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let (alerts, secs) = run_detector(&data, DetectConfig::default());
+    let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
+    let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);
+    println!(
+        "| detector (compromised accounts) | found | recall | precision | F1 | false alerts | per 1,000 sender-days | median delay (min) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    row("smtp-auth-insight", &ours, sender_days.len());
+    let spike = score(
+        &elastalert_spike(&accepted, 3.0, 30),
+        &data.incidents,
+        from,
+        |_| None,
+    );
+    row(
+        "ElastAlert-style spike (1 h, height 3, threshold_cur 30)",
+        &spike,
+        sender_days.len(),
+    );
+    let limit = score(&hourly_limit(&accepted, 100), &data.incidents, from, |_| {
+        None
+    });
+    row("fixed limit 100 per hour", &limit, sender_days.len());
+    let attacks = score(
+        &opening(&alerts, &[AlertKind::AuthFailures]),
+        &data.attacks,
+        from,
+        |i| i.ip.as_deref(),
+    );
+    println!(
+        "\n| auth-failure bursts | found | recall | precision | F1 | false alerts | per 1,000 sender-days | median delay (min) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    row("smtp-auth-insight", &attacks, sender_days.len());
+    println!("\nby shape (smtp-auth-insight):");
+    for (shape, found, all, delay) in &ours.per_shape {
+        println!("- {shape}: found {found}/{all}, median delay {delay:.0} min");
+    }
+    let legacy_truth: HashSet<&str> = accepted
+        .iter()
+        .filter(|e| e.tls.is_legacy())
+        .map(|e| e.sender.as_str())
+        .collect();
+    let legacy: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::LegacyTls)
+        .map(|a| a.sender.as_str())
+        .collect();
+    let legacy_set: HashSet<&str> = legacy.iter().copied().collect();
+    println!(
+        "- legacy TLS: {} alerts for {} senders that used it ({} repeated, {} wrong)",
+        legacy.len(),
+        legacy_truth.len(),
+        legacy.len() - legacy_set.len(),
+        legacy_set.difference(&legacy_truth).count()
+    );
+    println!(
+        "\ndetector speed: {} events in {:.2} s = {:.0} events/s",
+        data.events.len(),
+        secs,
+        data.events.len() as f64 / secs
+    );
+    if env("BENCH_SWEEP", 0u8) == 1 {
+        println!(
+            "\nsweep: min_count min_count_active min_ratio p_value → F1 recall precision false/1000 delay"
+        );
+        for (min_count, active) in [
+            (15, 40),
+            (20, 40),
+            (20, 50),
+            (25, 50),
+            (25, 60),
+            (30, 60),
+            (30, 80),
+        ] {
+            for min_ratio in [2.0, 3.0, 5.0] {
+                for p in [1e-4, 1e-6, 1e-8] {
+                    let mut cfg = DetectConfig::default();
+                    cfg.volume.min_count = min_count;
+                    cfg.volume.min_count_active = active;
+                    cfg.volume.min_ratio = min_ratio;
+                    cfg.volume.p_value = p;
+                    let (alerts, _) = run_detector(&data, cfg);
+                    let s = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);
+                    println!(
+                        "{min_count} {active} {min_ratio} {p:e} → {:.3} {:.2} {:.2} {:.2} {:.0}",
+                        s.f1(),
+                        s.recall(),
+                        s.precision(),
+                        s.false_alerts as f64 * 1000.0 / sender_days.len() as f64,
+                        s.median_delay_min()
+                    );
+                }
+            }
+        }
+    }
+}

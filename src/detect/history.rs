@@ -1,0 +1,297 @@
+//! One account's recent hourly message counts, and the baseline they give
+//! for the running hour.
+//!
+//! The baseline is seasonal without fitting anything: it looks at the same
+//! hour on each of the last 7 days and at the same hour of the week 2-4
+//! weeks back (each ±1 hour, so a 02:55 backup that sometimes ends at 03:05,
+//! and DST shifts, still line up). From those ten samples:
+//! - the median is the *level* expected now (an office account at 03:00 and
+//!   on Sunday has a level of 0, at Tuesday 10:00 its usual rate);
+//! - the second largest is a level *seen repeating* at this time (a nightly
+//!   backup, a Monday newsletter): reaching it again is normal.
+//!
+//! The expected count is floored (by a constant and by a share of the
+//! account's busy-hour level) so that a silent slot is not taken as a
+//! promise of silence, and the threshold combines a minimum count, a
+//! minimum ratio and a Poisson tail probability.
+
+use super::config::{NewSenderConfig, VolumeConfig};
+use super::maths::{median, poisson_upper, second_largest};
+
+/// Hours of history the baseline looks at: 4 weeks and a day, plus the
+/// ±1 hour margin.
+pub const WINDOW_HOURS: u32 = 4 * 168 + 2;
+
+/// Hourly counts, ascending by hour, zeros left out (most hours of most
+/// accounts are empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    hours: Vec<(u32, u32)>,
+}
+
+/// What one hour of the account's week is expected to look like.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// Messages expected in this hour.
+    pub expected: f64,
+    /// No alert below this count.
+    pub min_count: f64,
+    /// A level seen repeating at this time (0 when none).
+    pub repeat: f64,
+}
+
+impl Baseline {
+    /// The expectation for the 60 minutes ending `f` (0..=1) into this
+    /// hour: the rest of the window lies in `prev`.
+    pub fn blend(&self, prev: &Baseline, f: f64) -> Baseline {
+        let mix = |a: f64, b: f64| a * f + b * (1.0 - f);
+        Baseline {
+            expected: mix(self.expected, prev.expected),
+            min_count: mix(self.min_count, prev.min_count),
+            repeat: mix(self.repeat, prev.repeat),
+        }
+    }
+
+    /// A count below this is certainly no alert; cheaper than [`Baseline::threshold`].
+    pub fn lower_bound(&self, cfg: &VolumeConfig) -> u32 {
+        self.min_count.max(cfg.min_ratio * self.expected).ceil() as u32
+    }
+
+    /// The count at which the window alerts: the largest of the minimum
+    /// count, the minimum ratio, the Poisson tail and the repeated level.
+    pub fn threshold(&self, cfg: &VolumeConfig) -> u32 {
+        let t = (self.lower_bound(cfg) as u64)
+            .max(poisson_upper(self.expected, cfg.p_value))
+            .max((cfg.repeat_margin * self.repeat).floor() as u64 + 1);
+        u32::try_from(t).unwrap_or(u32::MAX)
+    }
+}
+
+impl History {
+    /// From stored `(hour, count)` pairs in any order.
+    pub fn from_counts(mut hours: Vec<(u32, u32)>) -> History {
+        hours.retain(|&(_, c)| c > 0);
+        hours.sort_unstable();
+        hours.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 = a.1.saturating_add(b.1);
+            }
+            same
+        });
+        History { hours }
+    }
+
+    /// Adds `n` messages in `hour`; returns the hour's new count.
+    pub fn add(&mut self, hour: u32, n: u32) -> u32 {
+        match self.hours.last_mut() {
+            Some(last) if last.0 == hour => {
+                last.1 = last.1.saturating_add(n);
+                return last.1;
+            }
+            Some(last) if last.0 < hour => {}
+            None => {}
+            Some(_) => {
+                // A late event: rare, so a binary search and insert is fine.
+                return match self.hours.binary_search_by_key(&hour, |e| e.0) {
+                    Ok(i) => {
+                        self.hours[i].1 = self.hours[i].1.saturating_add(n);
+                        self.hours[i].1
+                    }
+                    Err(i) => {
+                        self.hours.insert(i, (hour, n));
+                        n
+                    }
+                };
+            }
+        }
+        self.hours.push((hour, n));
+        self.prune(hour);
+        n
+    }
+
+    /// Drops hours that no baseline from `now_hour` on looks at.
+    fn prune(&mut self, now_hour: u32) {
+        let oldest = now_hour.saturating_sub(WINDOW_HOURS);
+        let stale = self.hours.partition_point(|e| e.0 < oldest);
+        if stale > 0 {
+            self.hours.drain(..stale);
+        }
+    }
+
+    pub fn get(&self, hour: u32) -> u32 {
+        self.hours
+            .binary_search_by_key(&hour, |e| e.0)
+            .map_or(0, |i| self.hours[i].1)
+    }
+
+    /// Largest count of `hour - 1 ..= hour + 1`.
+    fn around(&self, hour: u32) -> u32 {
+        let lo = self.hours.partition_point(|e| e.0 + 1 < hour);
+        self.hours[lo..]
+            .iter()
+            .take_while(|e| e.0 <= hour + 1)
+            .map(|e| e.1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Baseline for `hour` of an account first seen in `first_hour`; `new`
+    /// when the account is still new (its own short history is not trusted).
+    pub fn baseline(
+        &self,
+        hour: u32,
+        first_hour: u32,
+        cfg: &VolumeConfig,
+        new: Option<&NewSenderConfig>,
+    ) -> Baseline {
+        let mut samples = [0u32; 10];
+        let mut n = 0;
+        let back = (1..=7u32)
+            .map(|k| 24 * k)
+            .chain((2..=4u32).map(|k| 168 * k));
+        for offset in back {
+            // Only slots the account existed in: a new hire's empty past
+            // says nothing.
+            if let Some(h) = hour.checked_sub(offset).filter(|h| h + 1 >= first_hour) {
+                samples[n] = self.around(h);
+                n += 1;
+            }
+        }
+        let repeat = second_largest(&samples[..n]);
+        // Fewer than 5 days of past count the missing ones as silent: one
+        // day of history is not yet a habit.
+        let level = median(&mut samples[..n.max(5)]);
+        let busy = {
+            let past: Vec<u32> = self
+                .hours
+                .iter()
+                .take_while(|e| e.0 < hour)
+                .map(|e| e.1)
+                .collect();
+            second_largest(&past)
+        };
+        let mut expected = cfg
+            .floor
+            .max(level)
+            .max(cfg.activity_share * f64::from(busy));
+        // Active: the account sent at this hour on at least two days.
+        let mut min_count = if repeat > 0 {
+            cfg.min_count_active
+        } else {
+            cfg.min_count
+        };
+        if let Some(new) = new {
+            expected = expected.max(new.expected);
+            min_count = min_count.max(new.min_count);
+        }
+        Baseline {
+            expected,
+            min_count: f64::from(min_count),
+            repeat: f64::from(repeat),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MONDAY_0H: u32 = 489_960; // 2025-11-24T00:00Z, a Monday
+
+    fn cfg() -> VolumeConfig {
+        VolumeConfig::default()
+    }
+
+    fn threshold(b: &Baseline) -> u32 {
+        b.threshold(&cfg())
+    }
+
+    /// An office account: `rate` messages at 09-16 on weekdays, for `weeks`.
+    fn office(weeks: u32, rate: u32) -> History {
+        let mut h = History::default();
+        for day in 0..weeks * 7 {
+            if day % 7 >= 5 {
+                continue;
+            }
+            for hour in 9..17 {
+                h.add(MONDAY_0H + day * 24 + hour, rate);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn an_office_account_at_night_alerts_on_a_modest_burst() {
+        let h = office(4, 8);
+        let night = h.baseline(MONDAY_0H + 28 * 24 + 3, MONDAY_0H, &cfg(), None);
+        let day = h.baseline(MONDAY_0H + 28 * 24 + 10, MONDAY_0H, &cfg(), None);
+        assert!(threshold(&night) <= 30, "{night:?}");
+        assert!(day.expected >= 8.0, "{day:?}");
+        assert!(threshold(&day) > threshold(&night));
+    }
+
+    #[test]
+    fn a_level_seen_twice_at_this_hour_is_normal() {
+        let mut h = History::default();
+        let at = |day: u32| MONDAY_0H + day * 24 + 2;
+        h.add(at(0), 500);
+        let second = h.baseline(at(1), MONDAY_0H, &cfg(), None);
+        assert!(
+            threshold(&second) <= 500,
+            "seen once is not yet normal: {second:?}"
+        );
+        h.add(at(1), 500);
+        let third = h.baseline(at(2), MONDAY_0H, &cfg(), None);
+        assert!(threshold(&third) > 700, "seen twice is normal: {third:?}");
+    }
+
+    #[test]
+    fn a_weekly_burst_is_learnt_from_the_same_hour_of_week() {
+        let mut h = History::default();
+        let monday9 = |week: u32| MONDAY_0H + week * 168 + 9;
+        h.add(monday9(0), 800);
+        h.add(monday9(1), 800);
+        h.add(monday9(2), 800);
+        let b = h.baseline(monday9(3), MONDAY_0H, &cfg(), None);
+        assert!(threshold(&b) > 1000, "{b:?}");
+        // ... but not on Tuesday at 09:00.
+        let b = h.baseline(monday9(3) + 24, MONDAY_0H, &cfg(), None);
+        assert!(threshold(&b) < 800, "{b:?}");
+    }
+
+    #[test]
+    fn a_steady_account_alerts_at_a_few_times_its_rate() {
+        let mut h = History::default();
+        for hour in 0..28 * 24 {
+            h.add(MONDAY_0H + hour, 40);
+        }
+        let b = h.baseline(MONDAY_0H + 28 * 24 + 5, MONDAY_0H, &cfg(), None);
+        assert_eq!(b.expected, 40.0);
+        assert!((80..=130).contains(&threshold(&b)), "{b:?}");
+    }
+
+    #[test]
+    fn new_accounts_get_the_new_sender_allowance() {
+        let h = History::default();
+        let new = NewSenderConfig::default();
+        let b = h.baseline(MONDAY_0H + 10, MONDAY_0H, &cfg(), Some(&new));
+        assert_eq!(threshold(&b), new.min_count.max(30));
+        let old = h.baseline(MONDAY_0H + 10, MONDAY_0H, &cfg(), None);
+        assert_eq!(threshold(&old), cfg().min_count);
+    }
+
+    #[test]
+    fn history_keeps_late_events_and_forgets_old_hours() {
+        let mut h = History::default();
+        h.add(100, 1);
+        h.add(105, 2);
+        assert_eq!(h.add(102, 3), 3);
+        assert_eq!(h.add(105, 1), 3);
+        assert_eq!((h.get(100), h.get(102), h.get(105)), (1, 3, 3));
+        h.add(105 + WINDOW_HOURS + 1, 1);
+        assert_eq!(h.get(100), 0);
+        let h = History::from_counts(vec![(5, 1), (3, 0), (5, 2), (4, 1)]);
+        assert_eq!(h.hours, vec![(4, 1), (5, 3)]);
+    }
+}

@@ -1,0 +1,268 @@
+//! The detectors: from the stream of events to alerts, in event time.
+//!
+//! - `history`: an account's hourly counts and the seasonal baseline.
+//! - `maths`: Poisson tail, median, second largest.
+//! - `sender`: one account's state: running hour, open incident, legacy flag.
+//! - `window`: the sliding 60-minute count a spike is judged on.
+//! - `failures`: bursts of failed logins per username and client IP.
+//! - `alert`: the alert record; `config`: `[detect]`.
+//!
+//! [`Detector`] is pure: the store's writer feeds it every event it counts
+//! and commits the state it reports dirty and the alerts it raises in the
+//! same batch as the counts, so a restart neither forgets an open incident
+//! nor repeats an alert. `backtest` feeds it a log without any store.
+//! Time is the events' time everywhere: replaying last month's log raises
+//! the alerts a live daemon would have raised.
+
+pub mod alert;
+pub mod config;
+mod failures;
+pub mod history;
+mod maths;
+mod sender;
+mod window;
+
+pub use alert::{Alert, AlertKind, AlertStatus};
+pub use config::DetectConfig;
+pub use sender::Persisted;
+
+use crate::event::{Event, Outcome};
+use history::History;
+use sender::SenderState;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A resolution waits this long after the quiet hour ends, so that log
+/// lines a few minutes late can still count in it.
+const RESOLVE_GRACE: i64 = 300;
+
+/// Accounts idle for this long are dropped from memory (their history is
+/// in the store and comes back with their next message).
+const IDLE_SECS: i64 = 2 * 3600;
+
+/// What the detector needs from the store when an account comes back.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Committed `(hour, messages)` of the last [`history::WINDOW_HOURS`].
+    pub hours: Vec<(u32, u32)>,
+    /// Unix seconds of the account's first message ever.
+    pub first_seen: Option<i64>,
+    pub state: Option<Persisted>,
+}
+
+/// Where an account's past comes from: the store in the daemon and
+/// `import`, nowhere in `backtest` (which keeps every account in memory).
+pub trait Loader {
+    fn sender(&self, sender: &str, from_hour: u32) -> Loaded;
+    /// Unix seconds until which alerts under `key` are cooling down.
+    fn cooldown(&self, key: &str) -> Option<i64>;
+}
+
+/// The loader of a run that starts from nothing.
+pub struct Fresh;
+
+impl Loader for Fresh {
+    fn sender(&self, _: &str, _: u32) -> Loaded {
+        Loaded::default()
+    }
+    fn cooldown(&self, _: &str) -> Option<i64> {
+        None
+    }
+}
+
+/// State changed since the last [`Detector::take_dirty`], to be saved.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    pub senders: Vec<(String, Persisted)>,
+    /// Cool-down key and the Unix second it ends.
+    pub cooldowns: Vec<(String, i64)>,
+}
+
+pub struct Detector {
+    cfg: Arc<DetectConfig>,
+    senders: HashMap<String, SenderState>,
+    /// Accounts with an open incident, checked for resolution by `tick`.
+    open: BTreeSet<String>,
+    failures: failures::Failures,
+    /// Cool-downs known in memory (loaded or set), by key.
+    cooldowns: HashMap<String, i64>,
+    dirty_senders: BTreeSet<String>,
+    dirty_cooldowns: Vec<(String, i64)>,
+    /// Latest event time seen or ticked, Unix seconds.
+    clock: i64,
+    /// Earliest time an open incident may resolve (`i64::MAX`: none open).
+    next_resolve: i64,
+}
+
+impl Detector {
+    pub fn new(cfg: Arc<DetectConfig>) -> Detector {
+        Detector {
+            cfg,
+            senders: HashMap::new(),
+            open: BTreeSet::new(),
+            failures: failures::Failures::default(),
+            cooldowns: HashMap::new(),
+            dirty_senders: BTreeSet::new(),
+            dirty_cooldowns: Vec::new(),
+            clock: 0,
+            next_resolve: i64::MAX,
+        }
+    }
+
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// Feeds one counted event; alerts it sets off are pushed onto `out`.
+    pub fn observe(&mut self, ev: &Event, loader: &dyn Loader, out: &mut Vec<Alert>) {
+        if !self.cfg.enabled {
+            return;
+        }
+        let ts = ev.ts.timestamp();
+        if ts > self.clock {
+            self.tick(ts, out);
+        }
+        match ev.result {
+            Outcome::Accepted => self.accepted(ev, loader, out),
+            Outcome::AuthFailed if self.cfg.auth_failures.enabled => {
+                for (key, alert) in self.failures.observe(ev, &self.cfg.auth_failures) {
+                    let until = self
+                        .cooldowns
+                        .get(&key)
+                        .copied()
+                        .or_else(|| loader.cooldown(&key));
+                    if until.is_some_and(|u| ts < u) {
+                        continue;
+                    }
+                    let until = ts + self.cfg.auth_failures.cooldown_hours as i64 * 3600;
+                    self.cooldowns.insert(key.clone(), until);
+                    self.dirty_cooldowns.push((key, until));
+                    out.push(alert);
+                }
+            }
+            Outcome::AuthFailed => {}
+        }
+    }
+
+    fn accepted(&mut self, ev: &Event, loader: &dyn Loader, out: &mut Vec<Alert>) {
+        let state = match self.senders.get_mut(ev.sender.as_str()) {
+            Some(s) => s,
+            None => {
+                let now_hour = crate::store::keys::hour_number(ev.ts);
+                let loaded =
+                    loader.sender(&ev.sender, now_hour.saturating_sub(history::WINDOW_HOURS));
+                let first_seen = loaded.first_seen.unwrap_or(ev.ts.timestamp());
+                let state = SenderState::new(
+                    History::from_counts(loaded.hours),
+                    first_seen,
+                    loaded.state.unwrap_or_default(),
+                );
+                if state.has_open_spike() {
+                    self.open.insert(ev.sender.clone());
+                }
+                self.senders.entry(ev.sender.clone()).or_insert(state)
+            }
+        };
+        if state.observe(ev, &self.cfg, out) {
+            if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
+                self.open.insert(ev.sender.clone());
+                self.next_resolve = self.next_resolve.min(due);
+            }
+            self.dirty_senders.insert(ev.sender.clone());
+        }
+    }
+
+    /// Brings back accounts whose incident was open when the daemon
+    /// stopped, so that they resolve even if they never send again.
+    pub fn resume(&mut self, senders: &[String], loader: &dyn Loader) {
+        for sender in senders {
+            let loaded = loader.sender(sender, 0);
+            let first_seen = loaded.first_seen.unwrap_or(self.clock);
+            let state = SenderState::new(
+                History::from_counts(loaded.hours),
+                first_seen,
+                loaded.state.unwrap_or_default(),
+            );
+            if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
+                self.open.insert(sender.clone());
+                self.next_resolve = self.next_resolve.min(due);
+                self.senders.insert(sender.clone(), state);
+            }
+        }
+    }
+
+    /// Advances the clock to `now` (Unix seconds, event or wall time) and
+    /// resolves incidents whose quiet hour has passed.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Alert>) {
+        if now <= self.clock {
+            return;
+        }
+        self.clock = now;
+        if now < self.next_resolve {
+            return;
+        }
+        let mut closed = Vec::new();
+        self.next_resolve = i64::MAX;
+        for sender in &self.open {
+            match self.senders.get_mut(sender) {
+                Some(state) => {
+                    if state.resolve(sender, now, RESOLVE_GRACE, out) {
+                        closed.push(sender.clone());
+                    } else if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
+                        self.next_resolve = self.next_resolve.min(due);
+                    }
+                }
+                None => closed.push(sender.clone()),
+            }
+        }
+        for sender in closed {
+            self.open.remove(&sender);
+            self.dirty_senders.insert(sender);
+        }
+    }
+
+    /// Drops idle accounts without an open incident from memory; only for
+    /// a detector whose loader can bring them back.
+    pub fn evict_idle(&mut self) {
+        let horizon = self.clock - IDLE_SECS;
+        let dirty = &self.dirty_senders;
+        self.senders
+            .retain(|s, st| st.last_event >= horizon || st.has_open_spike() || dirty.contains(s));
+        let clock = self.clock;
+        self.cooldowns.retain(|_, until| *until > clock);
+    }
+
+    /// State changed since the last call, to be saved with the counts.
+    pub fn take_dirty(&mut self) -> Dirty {
+        let senders = std::mem::take(&mut self.dirty_senders)
+            .into_iter()
+            .filter_map(|s| {
+                let p = self.senders.get(&s)?.persisted.clone();
+                Some((s, p))
+            })
+            .collect();
+        Dirty {
+            senders,
+            cooldowns: std::mem::take(&mut self.dirty_cooldowns),
+        }
+    }
+
+    /// Forgets everything in memory: after a failed commit, the store is
+    /// the truth again and accounts reload from it.
+    pub fn reset(&mut self) {
+        let cfg = self.cfg.clone();
+        let clock = self.clock;
+        *self = Detector::new(cfg);
+        self.clock = clock;
+        // Open incidents come back with their accounts' next message; the
+        // daemon's next start resumes the others.
+    }
+
+    /// Accounts in memory (for metrics and benchmarks).
+    pub fn accounts(&self) -> usize {
+        self.senders.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

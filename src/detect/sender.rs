@@ -1,0 +1,311 @@
+//! One account's detector state: its history, the running hour, an open
+//! volume incident and whether its legacy TLS use was reported.
+
+use super::alert::{Alert, AlertKind, AlertStatus, round1, whole_seconds};
+use super::config::DetectConfig;
+use super::history::{Baseline, History};
+use super::window::Window;
+use crate::event::Event;
+use serde::{Deserialize, Serialize};
+
+/// Client IPs remembered per running hour for the alert text.
+const MAX_IPS: usize = 8;
+
+/// A volume incident still open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spike {
+    pub kind: AlertKind,
+    /// Unix seconds it fired.
+    pub opened: i64,
+    /// Last hour whose count crossed its threshold.
+    pub last_hour: u32,
+    /// Largest hourly count since it opened, and what that hour expected.
+    pub peak: u32,
+    pub peak_expected: f64,
+    /// Unix seconds of the next re-notification, and the interval after it.
+    pub next_notify: i64,
+    pub interval: i64,
+}
+
+/// What survives a restart beyond the hourly counts the store keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Persisted {
+    #[serde(default)]
+    pub legacy_reported: bool,
+    #[serde(default)]
+    pub spike: Option<Spike>,
+}
+
+/// The running hour.
+#[derive(Debug, Clone)]
+struct Current {
+    hour: u32,
+    baseline: Baseline,
+    /// The hour before: the sliding window reaches into it.
+    prev: Baseline,
+    /// Whether the window crossed its threshold during this hour.
+    crossed: bool,
+    ips: Vec<String>,
+    /// Threshold of the window ending in `minute`, once computed.
+    cached: Option<(i64, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SenderState {
+    pub history: History,
+    /// Unix seconds of the account's first message.
+    pub first_seen: i64,
+    pub persisted: Persisted,
+    /// Unix seconds of the last event seen (for eviction).
+    pub last_event: i64,
+    current: Option<Current>,
+    window: Window,
+}
+
+/// Whether the state changed in a way that must be saved.
+pub type Dirty = bool;
+
+impl SenderState {
+    pub fn new(history: History, first_seen: i64, persisted: Persisted) -> SenderState {
+        SenderState {
+            history,
+            first_seen,
+            persisted,
+            last_event: first_seen,
+            current: None,
+            window: Window::default(),
+        }
+    }
+
+    /// Counts one accepted message; pushes what it sets off onto `out`.
+    pub fn observe(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
+        let ts = ev.ts.timestamp();
+        let hour = crate::store::keys::hour_number(ev.ts);
+        self.first_seen = self.first_seen.min(ts);
+        self.last_event = self.last_event.max(ts);
+        let mut dirty = self.legacy(ev, cfg, out);
+        let hour_count = self.history.add(hour, 1);
+        let minute = ts.div_euclid(60);
+        if self.current.is_none() && hour_count > 1 {
+            // Back from the store mid-hour: its messages so far count from
+            // the hour's start.
+            self.window.add(i64::from(hour) * 60, hour_count - 1);
+        }
+        let count = self.window.add(minute, 1);
+        let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
+        let new = (ts - self.first_seen < cfg.new_sender.age_hours as i64 * 3600)
+            .then_some(&cfg.new_sender);
+        let current = match &mut self.current {
+            Some(c) if c.hour == hour => c,
+            slot => {
+                // Baselines read only earlier hours, so the message just
+                // added does not raise the bar it is judged by.
+                let history = &self.history;
+                let baseline = |h: u32| history.baseline(h, first_hour, &cfg.volume, new);
+                let prev = match slot {
+                    Some(c) if c.hour + 1 == hour => c.baseline,
+                    _ => baseline(hour.saturating_sub(1)),
+                };
+                slot.insert(Current {
+                    hour,
+                    baseline: baseline(hour),
+                    prev,
+                    crossed: false,
+                    ips: Vec::new(),
+                    cached: None,
+                })
+            }
+        };
+        if let Some(ip) = ev.client_ip.map(|ip| ip.to_string()) {
+            if current.ips.len() < MAX_IPS && !current.ips.contains(&ip) {
+                current.ips.push(ip);
+            }
+        }
+        if let Some(spike) = &mut self.persisted.spike {
+            if spike.peak < count {
+                spike.peak = count;
+                spike.peak_expected = current.baseline.expected;
+            }
+        }
+        let reminder_due = self
+            .persisted
+            .spike
+            .as_ref()
+            .is_some_and(|s| ts >= s.next_notify);
+        if (current.crossed && !reminder_due) || minute < i64::from(hour) * 60 {
+            return dirty;
+        }
+        let into_hour = (minute - i64::from(hour) * 60 + 1) as f64 / 60.0;
+        let baseline = current.baseline.blend(&current.prev, into_hour);
+        if count < baseline.lower_bound(&cfg.volume) {
+            return dirty;
+        }
+        let threshold = match current.cached {
+            Some((m, t)) if m == minute => t,
+            _ => {
+                let t = baseline.threshold(&cfg.volume);
+                current.cached = Some((minute, t));
+                t
+            }
+        };
+        if count < threshold {
+            return dirty;
+        }
+        current.crossed = true;
+        let ips = current.ips.clone();
+        let kind = if new.is_some() {
+            AlertKind::NewSender
+        } else {
+            AlertKind::VolumeSpike
+        };
+        let mut alert = Alert {
+            kind,
+            sender: ev.sender.clone(),
+            at: whole_seconds(ev.ts),
+            observed: u64::from(count),
+            expected: round1(baseline.expected),
+            detail: String::new(),
+            status: AlertStatus::Firing,
+            threshold: Some(u64::from(threshold)),
+            client_ips: ips,
+            tls: Some(ev.tls),
+        };
+        match &mut self.persisted.spike {
+            None => {
+                alert.detail = spike_detail(
+                    kind,
+                    count,
+                    baseline.expected,
+                    threshold,
+                    ts - self.first_seen,
+                );
+                let interval = cfg.volume.renotify_minutes as i64 * 60;
+                self.persisted.spike = Some(Spike {
+                    kind,
+                    opened: ts,
+                    last_hour: hour,
+                    peak: count,
+                    peak_expected: baseline.expected,
+                    next_notify: ts + interval,
+                    interval,
+                });
+                out.push(alert);
+            }
+            Some(spike) => {
+                spike.last_hour = spike.last_hour.max(hour);
+                if ts >= spike.next_notify {
+                    let max = cfg.volume.renotify_max_hours as i64 * 3600;
+                    spike.interval = (spike.interval * 2).min(max);
+                    spike.next_notify = ts + spike.interval;
+                    alert.kind = spike.kind;
+                    alert.status = AlertStatus::Ongoing;
+                    alert.detail = format!(
+                        "still sending: hour after hour above the threshold since {}; peak {} \
+                         messages in one hour; next reminder in {} h unless it stops",
+                        chrono::DateTime::from_timestamp(spike.opened, 0)
+                            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                            .unwrap_or_default(),
+                        spike.peak,
+                        spike.interval / 3600,
+                    );
+                    out.push(alert);
+                }
+            }
+        }
+        dirty = true;
+        dirty
+    }
+
+    /// Closes an open incident once a whole hour after its last spiking
+    /// hour has passed (by event time `now`) below the threshold.
+    pub fn resolve(&mut self, sender: &str, now: i64, grace: i64, out: &mut Vec<Alert>) -> Dirty {
+        let (Some(spike), Some(due)) = (&self.persisted.spike, self.resolve_due(grace)) else {
+            return false;
+        };
+        if now < due {
+            return false;
+        }
+        let quiet_end = due - grace;
+        out.push(Alert {
+            kind: spike.kind,
+            sender: sender.to_owned(),
+            at: chrono::DateTime::from_timestamp(quiet_end, 0).unwrap_or_default(),
+            observed: u64::from(spike.peak),
+            expected: round1(spike.peak_expected),
+            detail: format!(
+                "back to normal: a whole hour below the threshold; the incident lasted {} h \
+                 and peaked at {} messages in one hour",
+                ((quiet_end - 3600 - spike.opened).max(0) + 3599) / 3600,
+                spike.peak
+            ),
+            status: AlertStatus::Resolved,
+            threshold: None,
+            client_ips: Vec::new(),
+            tls: None,
+        });
+        self.persisted.spike = None;
+        true
+    }
+
+    /// Reports the first submission below the minimum TLS version, once.
+    fn legacy(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
+        let c = &cfg.legacy_tls;
+        if !c.enabled || self.persisted.legacy_reported || ev.tls >= c.min_version {
+            return false;
+        }
+        self.persisted.legacy_reported = true;
+        out.push(Alert {
+            kind: AlertKind::LegacyTls,
+            sender: ev.sender.clone(),
+            at: whole_seconds(ev.ts),
+            observed: 1,
+            expected: 0.0,
+            detail: format!(
+                "first submission with {} (minimum is {}){}",
+                ev.tls.key(),
+                c.min_version.key(),
+                ev.client_ip
+                    .map(|ip| format!(" from {ip}"))
+                    .unwrap_or_default()
+            ),
+            status: AlertStatus::Firing,
+            threshold: None,
+            client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
+            tls: Some(ev.tls),
+        });
+        true
+    }
+
+    /// When the open incident resolves if nothing more happens.
+    pub fn resolve_due(&self, grace: i64) -> Option<i64> {
+        let spike = self.persisted.spike.as_ref()?;
+        Some((i64::from(spike.last_hour) + 2) * 3600 + grace)
+    }
+
+    pub fn has_open_spike(&self) -> bool {
+        self.persisted.spike.is_some()
+    }
+}
+
+fn spike_detail(kind: AlertKind, count: u32, expected: f64, threshold: u32, age: i64) -> String {
+    match kind {
+        AlertKind::NewSender => format!(
+            "first seen {} ago and already {count} messages in one hour \
+             (a new account is expected to send at most {expected:.1})",
+            age_text(age),
+        ),
+        _ => format!(
+            "{count} messages in the last 60 minutes, {:.1}x the {expected:.1} expected at this \
+             time of day and week (threshold {threshold})",
+            f64::from(count) / expected,
+        ),
+    }
+}
+
+fn age_text(secs: i64) -> String {
+    if secs < 3600 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{} h", secs / 3600)
+    }
+}

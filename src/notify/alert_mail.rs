@@ -1,0 +1,175 @@
+//! Alert mails: a group of alerts raised close together, or the daily
+//! digest of senders newly seen with legacy TLS, as text and HTML.
+
+use crate::detect::{Alert, AlertKind, AlertStatus};
+use crate::report::templates::{TemplateError, Templates};
+use chrono_tz::Tz;
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use serde::Serialize;
+
+/// What the alert templates see.
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    pub title: String,
+    pub intro: String,
+    pub alerts: Vec<AlertRow>,
+    /// Where all recent alerts can be read.
+    pub link: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertRow {
+    pub heading: String,
+    pub status: &'static str,
+    pub sender: String,
+    /// Local time of the configured time zone.
+    pub at: String,
+    pub detail: String,
+    pub show_numbers: bool,
+    pub observed: u64,
+    pub expected: f64,
+    pub threshold: String,
+    pub client_ips: String,
+    pub tls: String,
+    /// Left border colour: red for incidents, green once resolved.
+    pub colour: &'static str,
+    /// A command that shows the account's traffic.
+    pub command: String,
+}
+
+/// Builds the view of `alerts`; `digest` for the daily legacy-TLS digest.
+pub fn view(alerts: &[Alert], tz: Tz, link: &str, digest: bool) -> AlertView {
+    let rows: Vec<AlertRow> = alerts.iter().map(|a| row(a, tz)).collect();
+    let title = if digest {
+        format!(
+            "{} sender{} started using legacy TLS or no TLS",
+            rows.len(),
+            plural(rows.len())
+        )
+    } else if let [only] = alerts {
+        format!("{}: {}", heading(only), only.sender)
+    } else {
+        format!("{} SMTP AUTH alerts", rows.len())
+    };
+    let intro = if digest {
+        "Each sender is reported once, on its first submission below the minimum TLS version."
+            .to_owned()
+    } else {
+        "Raised by smtp-auth-insight from the SMTP AUTH submissions it counts.".to_owned()
+    };
+    AlertView {
+        title,
+        intro,
+        alerts: rows,
+        link: link.to_owned(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn heading(a: &Alert) -> String {
+    match a.status {
+        AlertStatus::Firing => a.kind.title().to_owned(),
+        AlertStatus::Ongoing => format!("{} (ongoing)", a.kind.title()),
+        AlertStatus::Resolved => format!("Resolved: {}", a.kind.title().to_lowercase()),
+    }
+}
+
+fn row(a: &Alert, tz: Tz) -> AlertRow {
+    let local = a.at.with_timezone(&tz);
+    let day = local.date_naive();
+    let domain = crate::event::sender_domain(&a.sender);
+    let command = match a.kind {
+        AlertKind::AuthFailures => {
+            format!("curl -H 'Authorization: Bearer …' '…/api/v1/alerts?since={day}'")
+        }
+        _ => format!(
+            "smtp-auth-insight report --start {day} --end {day} --domain '{}' --format text",
+            if domain.is_empty() { "" } else { domain }
+        ),
+    };
+    AlertRow {
+        heading: heading(a),
+        status: match a.status {
+            AlertStatus::Firing => "new",
+            AlertStatus::Ongoing => "still going on",
+            AlertStatus::Resolved => "resolved",
+        },
+        sender: a.sender.clone(),
+        at: local.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        detail: a.detail.clone(),
+        show_numbers: a.kind != AlertKind::LegacyTls,
+        observed: a.observed,
+        expected: a.expected,
+        threshold: a.threshold.map(|t| t.to_string()).unwrap_or_default(),
+        client_ips: a.client_ips.join(", "),
+        tls: a.tls.map(|t| t.key().to_owned()).unwrap_or_default(),
+        colour: match (a.status, a.kind) {
+            (AlertStatus::Resolved, _) => "#1a7f37",
+            (_, AlertKind::LegacyTls) => "#bf8700",
+            _ => "#cf222e",
+        },
+        command,
+    }
+}
+
+/// Longest subject: long senders are cut, the count stays.
+const MAX_SUBJECT: usize = 150;
+
+/// The mail of `view`.
+pub fn build(
+    from: Mailbox,
+    to: &[Mailbox],
+    view: &AlertView,
+    templates: &Templates,
+) -> Result<Message, String> {
+    let text = templates
+        .alert_text(view)
+        .map_err(|e: TemplateError| e.to_string())?;
+    let html = templates.alert_html(view).map_err(|e| e.to_string())?;
+    let mut subject = format!("[smtp-auth-insight] {}", view.title);
+    if subject.len() > MAX_SUBJECT {
+        let cut = (0..=MAX_SUBJECT - 3)
+            .rev()
+            .find(|i| subject.is_char_boundary(*i))
+            .unwrap_or(0);
+        subject.truncate(cut);
+        subject.push_str("...");
+    }
+    let mut builder = Message::builder().from(from).subject(subject);
+    for rcpt in to {
+        builder = builder.to(rcpt.clone());
+    }
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html)),
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// A view with every field filled, to check templates at start-up.
+pub fn sample() -> AlertView {
+    let alert = Alert {
+        kind: AlertKind::VolumeSpike,
+        sender: "sample@example.com".into(),
+        at: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+        observed: 40,
+        expected: 2.5,
+        detail: "sample".into(),
+        status: AlertStatus::Firing,
+        threshold: Some(25),
+        client_ips: vec!["192.0.2.1".into()],
+        tls: Some(crate::event::Tls::V1_2),
+    };
+    view(
+        &[alert],
+        Tz::UTC,
+        "http://127.0.0.1:8587/api/v1/alerts",
+        false,
+    )
+}

@@ -1,0 +1,201 @@
+//! The alert notifier: reads the alert log the store writer appends to,
+//! groups alerts raised close together into one mail, mails the daily
+//! legacy-TLS digest, and posts every group to the configured webhooks.
+//!
+//! How far the log has been mailed is a progress mark in the outbox,
+//! written in the same transaction as the queued mail: after a crash an
+//! alert is mailed exactly once.
+
+use super::alert_mail;
+use super::outbox::Outbox;
+use crate::config::Config;
+use crate::detect::{AlertKind, config::Digest};
+use crate::report::templates::Templates;
+use crate::store::{Recorded, Store};
+use chrono::{TimeZone, Utc};
+use lettre::message::Mailbox;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the log is looked at.
+const POLL: Duration = Duration::from_secs(2);
+/// Alerts read per pass.
+const BATCH: usize = 500;
+/// Webhook attempts per group, a few seconds apart.
+const WEBHOOK_ATTEMPTS: u32 = 3;
+
+const MAILED: &str = "alerts";
+const DIGESTED: &str = "alerts-digest";
+const DIGEST_DAY: &str = "alerts-digest-day";
+
+pub struct Notifier {
+    config: Arc<Config>,
+    store: Store,
+    outbox: Outbox,
+    templates: Arc<Templates>,
+    from: Mailbox,
+    recipients: Vec<Mailbox>,
+    http: reqwest::Client,
+}
+
+impl Notifier {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        outbox: Outbox,
+        templates: Arc<Templates>,
+    ) -> anyhow::Result<Notifier> {
+        let from = config.mail.from_mailbox().map_err(anyhow::Error::msg)?;
+        let recipients = if config.detect.recipients.is_empty() {
+            Vec::new()
+        } else {
+            config
+                .mail
+                .check_recipients(&config.detect.recipients)
+                .map_err(anyhow::Error::msg)?
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Notifier {
+            config,
+            store,
+            outbox,
+            templates,
+            from,
+            recipients,
+            http,
+        })
+    }
+
+    pub async fn run(self) {
+        loop {
+            if let Err(e) = self.pass() {
+                tracing::error!(error = %e, "alert notification failed");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    fn cursor(&self, name: &str) -> u64 {
+        self.outbox
+            .progress(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn link(&self, since: chrono::NaiveDate) -> String {
+        format!(
+            "http://{}/api/v1/alerts?since={since}",
+            self.config.server.listen.0
+        )
+    }
+
+    /// One look at the log: mail what is due.
+    fn pass(&self) -> Result<(), String> {
+        let detect = &self.config.detect;
+        let daily = detect.legacy_tls.digest == Digest::Daily;
+        let records = self
+            .store
+            .alerts_after(self.cursor(MAILED), BATCH)
+            .map_err(|e| e.to_string())?;
+        if let (Some(first), Some(last)) = (records.first(), records.last()) {
+            let now = Utc::now();
+            // The group stays open while alerts keep coming within the window.
+            let quiet_for = now.timestamp_millis() - last.recorded_ms;
+            let waited = now.timestamp_millis() - first.recorded_ms;
+            let window = detect.group_seconds as i64 * 1000;
+            if quiet_for >= window || waited >= 5 * window || records.len() == BATCH {
+                let max_age = chrono::TimeDelta::minutes(detect.max_age_minutes as i64);
+                let group: Vec<&Recorded> = records
+                    .iter()
+                    .filter(|r| !(daily && r.alert.kind == AlertKind::LegacyTls))
+                    .filter(|r| now - r.alert.at <= max_age)
+                    .collect();
+                self.mail(&group, MAILED, last.seq, false)?;
+                self.post_webhooks(&records);
+            }
+        }
+        if daily {
+            self.digest()?;
+        }
+        Ok(())
+    }
+
+    /// Queues one mail for `group` and moves progress mark `mark` to `seq`
+    /// in the same transaction (only the mark when there is nothing to mail).
+    fn mail(&self, group: &[&Recorded], mark: &str, seq: u64, digest: bool) -> Result<(), String> {
+        let (Some(first), false) = (group.first(), self.recipients.is_empty()) else {
+            return self.outbox.set_progress(mark, &seq.to_string());
+        };
+        let tz = self.config.timezone.0;
+        let since = tz
+            .from_utc_datetime(&first.alert.at.naive_utc())
+            .date_naive();
+        let alerts: Vec<_> = group.iter().map(|r| r.alert.clone()).collect();
+        let view = alert_mail::view(&alerts, tz, &self.link(since), digest);
+        let message =
+            alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
+        let id = format!("{mark}-{}-{seq}", first.seq);
+        self.outbox
+            .enqueue_progress(&id, &message, mark, &seq.to_string())?;
+        tracing::info!(id, alerts = group.len(), "alert mail queued");
+        Ok(())
+    }
+
+    /// Once a day, after `digest_hour` local time: the senders first seen
+    /// with legacy TLS since the last digest, in one mail.
+    fn digest(&self) -> Result<(), String> {
+        let tz = self.config.timezone.0;
+        let local = Utc::now().with_timezone(&tz);
+        let today = local.date_naive().to_string();
+        use chrono::Timelike;
+        if local.hour() < self.config.detect.legacy_tls.digest_hour
+            || self.outbox.progress(DIGEST_DAY).as_deref() == Some(today.as_str())
+        {
+            return Ok(());
+        }
+        let mut cursor = self.cursor(DIGESTED);
+        let mut legacy = Vec::new();
+        loop {
+            let records = self
+                .store
+                .alerts_after(cursor, BATCH)
+                .map_err(|e| e.to_string())?;
+            let Some(last) = records.last() else { break };
+            cursor = last.seq;
+            legacy.extend(
+                records
+                    .into_iter()
+                    .filter(|r| r.alert.kind == AlertKind::LegacyTls),
+            );
+        }
+        let group: Vec<&Recorded> = legacy.iter().collect();
+        self.mail(&group, DIGESTED, cursor, true)?;
+        self.outbox.set_progress(DIGEST_DAY, &today)
+    }
+
+    /// Posts the alerts to every webhook in the background, a few tries
+    /// each: best effort, the mail is the durable channel.
+    fn post_webhooks(&self, records: &[Recorded]) {
+        if self.config.detect.webhooks.is_empty() || records.is_empty() {
+            return;
+        }
+        let alerts: Vec<_> = records.iter().map(|r| r.alert.clone()).collect();
+        for url in self.config.detect.webhooks.clone() {
+            let (http, alerts) = (self.http.clone(), alerts.clone());
+            tokio::spawn(async move {
+                for attempt in 1..=WEBHOOK_ATTEMPTS {
+                    match http.post(&url).json(&alerts).send().await {
+                        Ok(r) if r.status().is_success() => return,
+                        Ok(r) => {
+                            tracing::warn!(url, status = %r.status(), attempt, "webhook refused the alerts")
+                        }
+                        Err(e) => tracing::warn!(url, error = %e, attempt, "webhook unreachable"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(5 * u64::from(attempt))).await;
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The detectors' side of the store: each account's persisted detector
+//! state, auth-failure cool-downs, and the alert log the notifier mails
+//! from and `GET /api/v1/alerts` reads.
+
+use super::keys;
+use super::{Store, StoreError};
+use crate::detect::{Alert, Loaded, Loader, Persisted};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An alert as logged: its place in the log and when it was recorded (wall
+/// clock; alerts recorded close together are mailed together).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub seq: u64,
+    pub recorded_ms: i64,
+    #[serde(flatten)]
+    pub alert: Alert,
+}
+
+impl Loader for Store {
+    fn sender(&self, sender: &str, from_hour: u32) -> Loaded {
+        // A read error leaves the account without history: it then alerts
+        // more readily, never less, and the error is logged.
+        let hours = self.hours_since(sender, from_hour).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read an account's history");
+            Vec::new()
+        });
+        let first_seen = self
+            .sender_info(sender)
+            .ok()
+            .flatten()
+            .map(|i| i.first_seen);
+        let state = self
+            .data
+            .get(keys::detect_sender_key(sender))
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice::<Persisted>(&v).ok());
+        Loaded {
+            hours,
+            first_seen,
+            state,
+        }
+    }
+
+    fn cooldown(&self, key: &str) -> Option<i64> {
+        let v = self.data.get(keys::cooldown_key(key)).ok()??;
+        Some(i64::from_be_bytes(v.as_ref().try_into().ok()?))
+    }
+}
+
+impl Store {
+    /// `(hour, messages)` of one sender from `from_hour` on.
+    fn hours_since(&self, sender: &str, from_hour: u32) -> Result<Vec<(u32, u32)>, StoreError> {
+        let prefix = keys::hourly_prefix(sender);
+        let mut out = Vec::new();
+        for item in self.data.range(keys::hourly_key(sender, from_hour)..) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some(hour) = keys::hourly_hour(&k[prefix.len()..]) {
+                let messages = super::codec::decode_u64s::<2>(&v)[0];
+                out.push((hour, u32::try_from(messages).unwrap_or(u32::MAX)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Accounts whose volume incident was open when the daemon stopped.
+    pub fn open_incidents(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix([keys::DETECT, b's']) {
+            let (k, v) = item?;
+            let open = serde_json::from_slice::<Persisted>(&v).is_ok_and(|p| p.spike.is_some());
+            if let (true, Ok(sender)) = (open, std::str::from_utf8(&k[2..])) {
+                out.push(sender.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sequence number of the last logged alert (0 when none).
+    pub fn last_alert_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .data
+            .scan_prefix([keys::ALERT])
+            .next_back()
+            .transpose()?
+            .and_then(|(k, _)| keys::alert_seq(&k))
+            .unwrap_or(0))
+    }
+
+    /// Logged alerts after sequence number `seq`, oldest first, at most `limit`.
+    pub fn alerts_after(&self, seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let lo = keys::alert_key(seq.saturating_add(1));
+        let hi = keys::alert_key(u64::MAX);
+        let mut out = Vec::new();
+        for item in self.data.range(lo..=hi).take(limit) {
+            let (_, v) = item?;
+            if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Logged alerts raised at or after `since`, newest first, at most `limit`.
+    pub fn alerts_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix([keys::ALERT]).rev() {
+            let (_, v) = item?;
+            if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
+                if r.alert.at >= since {
+                    out.push(r);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes alerts raised before `oldest_ts` and cool-downs that ended,
+    /// plus detector state of accounts no longer in the sender index.
+    pub(super) fn purge_detector(&self, oldest_ts: i64, now: i64) -> Result<usize, StoreError> {
+        let alerts = self.remove_where(self.data.scan_prefix([keys::ALERT]), |_, v| {
+            serde_json::from_slice::<Recorded>(v).is_ok_and(|r| r.alert.at.timestamp() < oldest_ts)
+        })?;
+        let cooldowns = self
+            .remove_where(self.data.scan_prefix([keys::DETECT, b'c']), |_, v| {
+                <[u8; 8]>::try_from(v).is_ok_and(|b| i64::from_be_bytes(b) < now)
+            })?;
+        let states = self.remove_where(self.data.scan_prefix([keys::DETECT, b's']), |k, v| {
+            let open = serde_json::from_slice::<Persisted>(v).is_ok_and(|p| p.spike.is_some());
+            !open
+                && !self
+                    .data
+                    .contains_key(keys::sender_key(std::str::from_utf8(&k[2..]).unwrap_or("")))
+                    .unwrap_or(true)
+        })?;
+        Ok(alerts + cooldowns + states)
+    }
+}
+
+/// Encodes what the detector reports dirty into `batch`.
+pub(super) fn save_dirty(batch: &mut sled::Batch, dirty: &crate::detect::Dirty) {
+    for (sender, p) in &dirty.senders {
+        let key = keys::detect_sender_key(sender);
+        if *p == Persisted::default() {
+            batch.remove(key);
+        } else {
+            batch.insert(key, serde_json::to_vec(p).unwrap_or_default());
+        }
+    }
+    for (key, until) in &dirty.cooldowns {
+        batch.insert(keys::cooldown_key(key), &until.to_be_bytes()[..]);
+    }
+}

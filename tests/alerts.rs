@@ -1,0 +1,294 @@
+//! Detection end to end: events posted to the real daemon, alerts logged,
+//! mailed over real SMTP (aiosmtpd) and read back; restarts; backtest.
+
+mod common;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use mail_parser::MessageParser;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const DETECT: &str = "detect.recipients = [\"secops@example.com\"]\n\
+                      detect.group_seconds = 1\n\
+                      detect.max_age_minutes = 600\n";
+
+fn alert_site(smtp_port: u16) -> Site {
+    Site::new(&format!(
+        "{DETECT}[mail]\ntransport = \"smtp\"\nport = {smtp_port}\nsecurity = \"none\"\n\
+         retry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n"
+    ))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Three weeks of an office account: 3 messages an hour, 09-16 UTC, weekdays.
+fn quiet_history(sender: &str, now: DateTime<Utc>) -> String {
+    let mut lines = Vec::new();
+    let start = (now - TimeDelta::days(22)).date_naive();
+    for day in 0..21 {
+        let date = start + chrono::Days::new(day);
+        if chrono::Datelike::weekday(&date).number_from_monday() > 5 {
+            continue;
+        }
+        for hour in 9..17 {
+            for m in [5, 25, 45] {
+                let ts = date.and_hms_opt(hour, m, 0).unwrap().and_utc();
+                lines.push(event_line(&rfc3339(ts), sender, "TLSv1.3", None));
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+/// `n` messages from `sender` over `minutes` from `start`, from a new IP.
+fn burst(sender: &str, start: DateTime<Utc>, n: i64, minutes: i64) -> String {
+    (0..n)
+        .map(|i| {
+            let ts = start + TimeDelta::seconds(i * minutes * 60 / n);
+            serde_json::json!({"ts": rfc3339(ts), "sender": sender, "tls": "TLSv1.2",
+                               "client_ip": "198.51.100.77"})
+            .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn alerts(d: &Daemon) -> Vec<Value> {
+    let v: Value = client()
+        .get(d.url("/api/v1/alerts?since=2000-01-01"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the SMTP server holds `n` messages (30 s at most).
+fn wait_mails(smtp: &SmtpSink, n: usize) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = smtp.messages();
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn text_of(raw: &[u8]) -> (String, String, String) {
+    let m = MessageParser::default().parse(raw).unwrap();
+    (
+        m.subject().unwrap_or_default().to_owned(),
+        m.body_text(0).unwrap_or_default().into_owned(),
+        m.body_html(0).unwrap_or_default().into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_after_a_quiet_history_is_mailed_then_resolved() {
+    let smtp = SmtpSink::start();
+    let site = alert_site(smtp.port);
+    let d = site.start();
+    let now = Utc::now();
+    let (status, _) = post_events(&d, quiet_history("alice@example.com", now)).await;
+    assert_eq!(status, 202);
+    // A new colleague sending normally alerts nobody.
+    let hire: Vec<String> = (0..12)
+        .map(|i| {
+            event_line(
+                &rfc3339(now - TimeDelta::minutes(i * 5)),
+                "hire@example.com",
+                "TLSv1.3",
+                None,
+            )
+        })
+        .collect();
+    assert_eq!(post_events(&d, hire.join("\n")).await.0, 202);
+    assert!(
+        alerts(&d).await.is_empty(),
+        "quiet traffic alerted: {:?}",
+        alerts(&d).await
+    );
+
+    // Three hours ago: 300 messages in 20 minutes from a new IP.
+    let start = now - TimeDelta::hours(3);
+    assert_eq!(
+        post_events(&d, burst("alice@example.com", start, 300, 20))
+            .await
+            .0,
+        202
+    );
+    let log = alerts(&d).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    let a = &log[0];
+    assert_eq!(a["kind"], "volume_spike");
+    assert_eq!(a["sender"], "alice@example.com");
+    assert_eq!(a["observed"], a["threshold"]);
+    assert!(a["expected"].as_f64().unwrap() < 10.0, "{a}");
+    assert_eq!(a["client_ips"], serde_json::json!(["198.51.100.77"]));
+    let at: DateTime<Utc> = a["at"].as_str().unwrap().parse().unwrap();
+    assert!(at >= start && at < start + TimeDelta::minutes(20), "{a}");
+
+    // The incident is over: the wall clock resolves it (ticks every 30 s),
+    // and firing and resolution both reach the relay, once each.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut texts = Vec::new();
+    while Instant::now() < deadline {
+        texts = smtp.messages().iter().map(|m| text_of(m)).collect();
+        if texts
+            .iter()
+            .any(|(_, t, _)| t.contains("Resolved: sending volume spike"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let all_text: String = texts
+        .iter()
+        .map(|(s, t, _)| format!("{s}\n{t}\n"))
+        .collect();
+    // Each alert's section has a "time - status" line.
+    assert_eq!(all_text.matches(" - new\n").count(), 1, "{all_text}");
+    assert_eq!(all_text.matches(" - resolved\n").count(), 1, "{all_text}");
+    assert!(
+        all_text.contains("Sending volume spike: alice@example.com"),
+        "{all_text}"
+    );
+    assert!(
+        all_text.contains("Resolved: sending volume spike: alice@example.com"),
+        "{all_text}"
+    );
+    assert!(all_text.contains("Client IPs: 198.51.100.77"), "{all_text}");
+    assert!(
+        all_text.contains("smtp-auth-insight report --start"),
+        "{all_text}"
+    );
+    assert!(
+        texts
+            .iter()
+            .all(|(_, _, html)| html.contains("alice@example.com"))
+    );
+    assert!(!all_text.contains("hire@example.com"));
+    let resolved: Vec<Value> = alerts(&d)
+        .await
+        .into_iter()
+        .filter(|a| a["status"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["observed"], 300, "the peak hour's count");
+    assert!(
+        metrics_text(&d)
+            .await
+            .contains("smtp_auth_insight_alerts_total{kind=\"volume_spike\",status=\"firing\"} 1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_mid_spike_neither_repeats_the_alert_nor_loses_its_mail() {
+    let smtp = SmtpSink::start();
+    let site = alert_site(smtp.port);
+    let d = site.start();
+    let now = Utc::now();
+    assert_eq!(
+        post_events(&d, quiet_history("bob@example.com", now))
+            .await
+            .0,
+        202
+    );
+    let start = now - TimeDelta::minutes(10);
+    assert_eq!(
+        post_events(&d, burst("bob@example.com", start, 150, 5))
+            .await
+            .0,
+        202
+    );
+    // Killed right after the acknowledgement: the alert is in the log, its
+    // mail may or may not have been queued.
+    d.kill9();
+    let d = site.start();
+    assert_eq!(
+        post_events(
+            &d,
+            burst("bob@example.com", start + TimeDelta::minutes(5), 150, 5)
+        )
+        .await
+        .0,
+        202
+    );
+    let mails = wait_mails(&smtp, 1);
+    std::thread::sleep(Duration::from_secs(4));
+    let mails_after = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails_after.len(), 1, "a second alert mail arrived");
+    let (subject, text, _) = text_of(&mails_after[0]);
+    assert!(
+        subject.contains("Sending volume spike: bob@example.com"),
+        "{subject}"
+    );
+    assert!(text.contains("bob@example.com"));
+    let firing: Vec<Value> = alerts(&d)
+        .await
+        .into_iter()
+        .filter(|a| a.get("status").is_none())
+        .collect();
+    assert_eq!(firing.len(), 1, "{firing:?}");
+    // SIGTERM and back: still one.
+    assert!(d.stop().success());
+    let d = site.start();
+    assert_eq!(
+        post_events(&d, burst("bob@example.com", now, 50, 1))
+            .await
+            .0,
+        202
+    );
+    let firing: Vec<Value> = alerts(&d)
+        .await
+        .into_iter()
+        .filter(|a| a.get("status").is_none())
+        .collect();
+    assert_eq!(firing.len(), 1, "{firing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_login_bursts_and_legacy_tls_are_logged_once() {
+    let site = Site::new("");
+    let d = site.start();
+    let now = Utc::now();
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        let ts = rfc3339(now - TimeDelta::seconds(200 - i * 5));
+        lines.push(format!(
+            r#"{{"ts":"{ts}","sender":"<img src=x onerror=alert(1)>","tls":"TLSv1.2","result":"auth_failed","client_ip":"203.0.113.9"}}"#
+        ));
+        lines.push(event_line(&ts, "printer@example.com", "TLSv1", None));
+    }
+    assert_eq!(post_events(&d, lines.join("\n")).await.0, 202);
+    let log = alerts(&d).await;
+    let kinds: Vec<(&str, &str)> = log
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap(), a["sender"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        3,
+        "one legacy TLS alert, one per username, one per IP: {kinds:?}"
+    );
+    assert!(kinds.contains(&("legacy_tls", "printer@example.com")));
+    assert!(kinds.contains(&("auth_failures", "<img src=x onerror=alert(1)>")));
+    assert!(kinds.contains(&("auth_failures", "203.0.113.9")));
+    let bad = client()
+        .get(d.url("/api/v1/alerts?since=yesterday"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unauthorized = client().get(d.url("/api/v1/alerts")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+}
