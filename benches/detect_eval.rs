@@ -3,7 +3,8 @@
 //! `spike` rule and a fixed hourly limit. Prints a Markdown table.
 //!
 //! `cargo bench --bench detect_eval` (BENCH_SEED, BENCH_DAYS, BENCH_SCALE;
-//! BENCH_SWEEP=1 also tries other volume thresholds).
+//! BENCH_SWEEP=1 also tries other volume thresholds; BENCH_WRITE=FILE writes
+//! the data set as NDJSON, for timing `backtest` and `import` on it).
 
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
@@ -33,6 +34,7 @@ fn run_detector(data: &Dataset, cfg: DetectConfig) -> (Vec<Alert>, f64) {
     let t = Instant::now();
     for ev in &data.events {
         d.observe(ev, &Fresh, &mut out);
+        d.sweep(None);
     }
     let end = dataset::START + data.days * 86_400;
     d.tick(end, &mut out);
@@ -222,6 +224,24 @@ fn row(name: &str, s: &Score, sender_days: usize) {
     );
 }
 
+fn write_ndjson(data: &Dataset, path: &str) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("BENCH_WRITE file");
+    let mut out = std::io::BufWriter::new(file);
+    for e in &data.events {
+        let v = serde_json::json!({
+            "ts": e.ts.to_rfc3339(),
+            "sender": e.sender,
+            "tls": e.tls.key(),
+            "result": if e.result == Outcome::Accepted { "accepted" } else { "auth_failed" },
+            "client_ip": e.client_ip.map(|ip| ip.to_string()),
+        });
+        writeln!(out, "{v}").expect("write");
+    }
+    out.flush().expect("write");
+    println!("wrote {} events to {path}", data.events.len());
+}
+
 fn main() {
     let seed = env("BENCH_SEED", 1u64);
     let days = env("BENCH_DAYS", 42i64);
@@ -255,6 +275,9 @@ fn main() {
         data.attacks.len(),
         t.elapsed().as_secs_f64()
     );
+    if let Ok(path) = std::env::var("BENCH_WRITE") {
+        write_ndjson(&data, &path);
+    }
     let (alerts, secs) = run_detector(&data, DetectConfig::default());
     let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
     let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);

@@ -12,9 +12,11 @@
 //! - `store`: sled: per-(day, sender) counts, hourly series, sender index,
 //!   idempotency keys, retention.
 //! - `counts`: messages per TLS class, the unit of every aggregate.
+//! - `detect`: the detectors (volume spikes, new senders, legacy TLS,
+//!   failed-login bursts): pure, in event time, fed by the store writer.
 //! - `report`: the report model from the store, its renderers and templates.
-//! - `notify`: mail: building report messages, delivering them over SMTP or
-//!   into files.
+//! - `notify`: mail: building report and alert messages, the durable outbox
+//!   delivering them over SMTP or into files, the alert notifier.
 //! - `schedule`: reports mailed on cron schedules.
 //! - `server`: the HTTP API (axum).
 //! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.

@@ -23,6 +23,12 @@ pub struct BacktestArgs {
     /// Also print re-notifications and resolutions of volume incidents.
     #[arg(long)]
     all: bool,
+    /// Learn from the first DAYS of the logs without printing their alerts.
+    /// Replay starts with no history: every account is new at first, and
+    /// busy ones raise new-sender alerts the live daemon (which knows them)
+    /// would not.
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    learn_days: u32,
     /// Files to read; `-` is stdin; gzip is detected and decompressed.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -53,13 +59,21 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<()> {
     let mut alerts: Vec<Alert> = Vec::new();
     for ev in &events {
         detector.observe(ev, &Fresh, &mut alerts);
+        detector.sweep(None);
     }
     if let Some(last) = events.last() {
         detector.tick(last.ts.timestamp(), &mut alerts);
     }
+    let learnt_until = events
+        .first()
+        .map(|e| e.ts + chrono::TimeDelta::days(i64::from(args.learn_days)));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
-    for a in alerts.iter().filter(|a| args.all || a.status.is_firing()) {
+    let shown = alerts
+        .iter()
+        .filter(|a| args.all || a.status.is_firing())
+        .filter(|a| learnt_until.is_none_or(|t| a.at >= t));
+    for a in shown {
         serde_json::to_writer(&mut out, a)?;
         out.write_all(b"\n")?;
         let kind = serde_json::to_value(a.kind)?;

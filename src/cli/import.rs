@@ -117,7 +117,8 @@ fn commit(
     match result {
         Ok(outcomes) => {
             outcomes.iter().for_each(|o| stats.outcome.add(o));
-            for alert in writer.take_raised() {
+            // New incidents only, as `backtest` prints them.
+            for alert in writer.take_raised().iter().filter(|a| a.status.is_firing()) {
                 let kind = serde_json::to_value(alert.kind).unwrap_or_default();
                 *stats
                     .alerts

@@ -21,6 +21,37 @@ fn example_config_parses_and_matches_defaults() {
     assert_eq!(c.server.max_body_bytes, d.server.max_body_bytes);
     assert_eq!(c.server.listen, d.server.listen);
     assert_eq!(c.default_days(), d.default_days());
+    assert_eq!(c.detect, d.detect);
+}
+
+#[test]
+fn bad_detector_settings_name_their_key() {
+    let err = Config::parse("[detect.volume]\nmin_ratio = 0.5\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2: key `detect.volume.min_ratio`: must be at least 1"
+    );
+    let err =
+        Config::parse("[detect.volume]\nmin_count = 30\nmin_count_active = 10\n").unwrap_err();
+    assert!(
+        err.to_string().contains("detect.volume.min_count_active"),
+        "{err}"
+    );
+    let err = Config::parse("[detect.legacy_tls]\nmin_version = \"SSLv3\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("line 2: key `detect.legacy_tls.min_version`"),
+        "{err}"
+    );
+    let err = Config::parse("[detect]\nrecipients = [\"soc@example.com\"]\n").unwrap_err();
+    assert!(
+        err.to_string().contains("not in mail.allowed_recipients"),
+        "{err}"
+    );
+    let err = Config::parse("[detect]\nwebhooks = [\"ftp://x\"]\n").unwrap_err();
+    assert!(err.to_string().contains("detect.webhooks"), "{err}");
+    let err = Config::parse("[detect.volume]\nthreshold = 3\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
 }
 
 #[test]

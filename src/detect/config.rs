@@ -4,7 +4,7 @@
 use crate::event::Tls;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Run the detectors at all. Off: nothing is learnt and nothing alerts.
@@ -27,7 +27,7 @@ pub struct DetectConfig {
 }
 
 /// `[detect.volume]`: an account sending far more than it usually does.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VolumeConfig {
     /// No alert below this many messages in one hour, whatever the history:
@@ -57,7 +57,7 @@ pub struct VolumeConfig {
 }
 
 /// `[detect.new_sender]`: an account never seen before that sends in volume.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NewSenderConfig {
     /// An account is new for this many hours after its first message.
@@ -70,7 +70,7 @@ pub struct NewSenderConfig {
 }
 
 /// `[detect.legacy_tls]`: a sender submitting without TLS or with an old version.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LegacyTlsConfig {
     pub enabled: bool,
@@ -91,7 +91,7 @@ pub enum Digest {
 }
 
 /// `[detect.auth_failures]`: bursts of failed logins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FailureConfig {
     pub enabled: bool,

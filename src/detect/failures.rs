@@ -65,9 +65,10 @@ impl Failures {
             client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
             tls: None,
         };
-        let tracked = self.users.len() < MAX_KEYS || self.users.contains_key(&ev.sender);
-        if tracked {
-            let n = self.users.entry(ev.sender.clone()).or_default();
+        if !self.users.contains_key(ev.sender.as_str()) && self.users.len() < MAX_KEYS {
+            self.users.insert(ev.sender.clone(), 0);
+        }
+        if let Some(n) = self.users.get_mut(ev.sender.as_str()) {
             *n += 1;
             if *n == cfg.per_user {
                 out.push((

@@ -27,6 +27,11 @@ pub const WINDOW_HOURS: u32 = 4 * 168 + 2;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     hours: Vec<(u32, u32)>,
+    /// Busy-hour level as of the start of a day: (day, level). It reads
+    /// the whole window, so it is computed once a day, not once an hour,
+    /// and only from hours before that day began, so that any recomputation
+    /// (after a restart) gives the same value.
+    busy: std::cell::Cell<Option<(u32, u32)>>,
 }
 
 /// What one hour of the account's week is expected to look like.
@@ -79,7 +84,10 @@ impl History {
             }
             same
         });
-        History { hours }
+        History {
+            hours,
+            busy: Default::default(),
+        }
     }
 
     /// Adds `n` messages in `hour`; returns the hour's new count.
@@ -136,6 +144,19 @@ impl History {
             .unwrap_or(0)
     }
 
+    /// Second largest hourly count before `day` began.
+    fn busy(&self, day: u32) -> u32 {
+        if let Some((d, level)) = self.busy.get() {
+            if d == day {
+                return level;
+            }
+        }
+        let before = day * 24;
+        let level = second_largest(self.hours.iter().take_while(|e| e.0 < before).map(|e| e.1));
+        self.busy.set(Some((day, level)));
+        level
+    }
+
     /// Baseline for `hour` of an account first seen in `first_hour`; `new`
     /// when the account is still new (its own short history is not trusted).
     pub fn baseline(
@@ -158,19 +179,11 @@ impl History {
                 n += 1;
             }
         }
-        let repeat = second_largest(&samples[..n]);
+        let repeat = second_largest(samples[..n].iter().copied());
         // Fewer than 5 days of past count the missing ones as silent: one
         // day of history is not yet a habit.
         let level = median(&mut samples[..n.max(5)]);
-        let busy = {
-            let past: Vec<u32> = self
-                .hours
-                .iter()
-                .take_while(|e| e.0 < hour)
-                .map(|e| e.1)
-                .collect();
-            second_largest(&past)
-        };
+        let busy = self.busy(hour / 24);
         let mut expected = cfg
             .floor
             .max(level)

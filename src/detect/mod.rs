@@ -78,9 +78,43 @@ pub struct Dirty {
     pub cooldowns: Vec<(String, i64)>,
 }
 
+/// FxHash (rustc's hasher): several times faster than SipHash on short
+/// keys. The keys of `senders` are accounts that authenticated
+/// successfully, chosen by the admin, not by an attacker, so the flooding
+/// resistance SipHash buys is not needed there (failed-login usernames,
+/// which attackers choose, stay on SipHash).
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 pub struct Detector {
     cfg: Arc<DetectConfig>,
-    senders: HashMap<String, SenderState>,
+    senders: FxMap<SenderState>,
     /// Accounts with an open incident, checked for resolution by `tick`.
     open: BTreeSet<String>,
     failures: failures::Failures,
@@ -92,13 +126,15 @@ pub struct Detector {
     clock: i64,
     /// Earliest time an open incident may resolve (`i64::MAX`: none open).
     next_resolve: i64,
+    /// Hour (Unix hours) of the last sweep of idle accounts.
+    swept: i64,
 }
 
 impl Detector {
     pub fn new(cfg: Arc<DetectConfig>) -> Detector {
         Detector {
             cfg,
-            senders: HashMap::new(),
+            senders: FxMap::default(),
             open: BTreeSet::new(),
             failures: failures::Failures::default(),
             cooldowns: HashMap::new(),
@@ -106,6 +142,7 @@ impl Detector {
             dirty_cooldowns: Vec::new(),
             clock: 0,
             next_resolve: i64::MAX,
+            swept: 0,
         }
     }
 
@@ -221,14 +258,27 @@ impl Detector {
         }
     }
 
-    /// Drops idle accounts without an open incident from memory; only for
-    /// a detector whose loader can bring them back.
-    pub fn evict_idle(&mut self) {
-        let horizon = self.clock - IDLE_SECS;
-        let dirty = &self.dirty_senders;
-        self.senders
-            .retain(|s, st| st.last_event >= horizon || st.has_open_spike() || dirty.contains(s));
-        let clock = self.clock;
+    /// Once an hour (of the clock): drops the running-hour state of
+    /// accounts idle for an hour, and accounts idle for two without an open
+    /// incident or unsaved state when the loader can restore them:
+    /// `restorable_from` is the oldest hour whose counts the loader holds
+    /// (the store keeps hourly counts for a limited time, so an import of
+    /// old logs keeps every account in memory). Call it only when all state
+    /// taken with [`Detector::take_dirty`] has been committed.
+    pub fn sweep(&mut self, restorable_from: Option<u32>) {
+        let hour = self.clock.div_euclid(3600);
+        if hour == self.swept {
+            return;
+        }
+        self.swept = hour;
+        let needed_from = hour - i64::from(history::WINDOW_HOURS);
+        let evict = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
+        let (clock, dirty) = (self.clock, &self.dirty_senders);
+        self.senders.retain(|s, st| {
+            st.cool_down(clock);
+            !evict || st.last_event >= clock - IDLE_SECS || st.has_open_spike() || dirty.contains(s)
+        });
+        self.senders.shrink_to_fit();
         self.cooldowns.retain(|_, until| *until > clock);
     }
 

@@ -32,20 +32,25 @@ pub struct Spike {
 pub struct Persisted {
     #[serde(default)]
     pub legacy_reported: bool,
+    /// Boxed: almost every account has none, and every byte here is kept
+    /// per account in memory.
     #[serde(default)]
-    pub spike: Option<Spike>,
+    pub spike: Option<Box<Spike>>,
 }
 
 /// The running hour.
 #[derive(Debug, Clone)]
 struct Current {
     hour: u32,
-    baseline: Baseline,
-    /// The hour before: the sliding window reaches into it.
-    prev: Baseline,
+    /// Baselines of this hour and the one before (the sliding window
+    /// reaches into it), computed only once the window holds enough
+    /// messages to matter: most account-hours never do.
+    baselines: Option<[Baseline; 2]>,
+    /// The previous hour's baseline when it was computed already.
+    carried: Option<Baseline>,
     /// Whether the window crossed its threshold during this hour.
     crossed: bool,
-    ips: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
     /// Threshold of the window ending in `minute`, once computed.
     cached: Option<(i64, u32)>,
 }
@@ -58,6 +63,14 @@ pub struct SenderState {
     pub persisted: Persisted,
     /// Unix seconds of the last event seen (for eviction).
     pub last_event: i64,
+    /// The running hour and its window; dropped when the account has been
+    /// idle for an hour (the window is empty then), so that the many
+    /// accounts that send a message now and then cost little memory.
+    hot: Option<Box<Hot>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Hot {
     current: Option<Current>,
     window: Window,
 }
@@ -72,8 +85,7 @@ impl SenderState {
             first_seen,
             persisted,
             last_event: first_seen,
-            current: None,
-            window: Window::default(),
+            hot: None,
         }
     }
 
@@ -86,45 +98,55 @@ impl SenderState {
         let mut dirty = self.legacy(ev, cfg, out);
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
-        if self.current.is_none() && hour_count > 1 {
+        let hot = self.hot.get_or_insert_with(Box::default);
+        if hot.current.is_none() && hour_count > 1 {
             // Back from the store mid-hour: its messages so far count from
             // the hour's start.
-            self.window.add(i64::from(hour) * 60, hour_count - 1);
+            hot.window.add(i64::from(hour) * 60, hour_count - 1);
         }
-        let count = self.window.add(minute, 1);
+        let count = hot.window.add(minute, 1);
         let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
         let new = (ts - self.first_seen < cfg.new_sender.age_hours as i64 * 3600)
             .then_some(&cfg.new_sender);
-        let current = match &mut self.current {
+        let current = match &mut hot.current {
             Some(c) if c.hour == hour => c,
             slot => {
-                // Baselines read only earlier hours, so the message just
-                // added does not raise the bar it is judged by.
-                let history = &self.history;
-                let baseline = |h: u32| history.baseline(h, first_hour, &cfg.volume, new);
-                let prev = match slot {
-                    Some(c) if c.hour + 1 == hour => c.baseline,
-                    _ => baseline(hour.saturating_sub(1)),
+                let carried = match slot {
+                    Some(c) if c.hour + 1 == hour => c.baselines.map(|b| b[0]),
+                    _ => None,
                 };
                 slot.insert(Current {
                     hour,
-                    baseline: baseline(hour),
-                    prev,
+                    baselines: None,
+                    carried,
                     crossed: false,
                     ips: Vec::new(),
                     cached: None,
                 })
             }
         };
-        if let Some(ip) = ev.client_ip.map(|ip| ip.to_string()) {
+        if let Some(ip) = ev.client_ip {
             if current.ips.len() < MAX_IPS && !current.ips.contains(&ip) {
                 current.ips.push(ip);
             }
         }
+        // No threshold is ever below min_count: the common case ends here.
+        if self.persisted.spike.is_none() && count < cfg.volume.min_count {
+            return dirty;
+        }
+        let [now_b, prev_b] = *current.baselines.get_or_insert_with(|| {
+            // Baselines read only earlier hours, so the messages of this
+            // hour do not raise the bar they are judged by.
+            let b = |h: u32| self.history.baseline(h, first_hour, &cfg.volume, new);
+            [
+                b(hour),
+                current.carried.unwrap_or_else(|| b(hour.saturating_sub(1))),
+            ]
+        });
         if let Some(spike) = &mut self.persisted.spike {
             if spike.peak < count {
                 spike.peak = count;
-                spike.peak_expected = current.baseline.expected;
+                spike.peak_expected = now_b.expected;
             }
         }
         let reminder_due = self
@@ -136,7 +158,7 @@ impl SenderState {
             return dirty;
         }
         let into_hour = (minute - i64::from(hour) * 60 + 1) as f64 / 60.0;
-        let baseline = current.baseline.blend(&current.prev, into_hour);
+        let baseline = now_b.blend(&prev_b, into_hour);
         if count < baseline.lower_bound(&cfg.volume) {
             return dirty;
         }
@@ -152,7 +174,7 @@ impl SenderState {
             return dirty;
         }
         current.crossed = true;
-        let ips = current.ips.clone();
+        let ips = current.ips.iter().map(|ip| ip.to_string()).collect();
         let kind = if new.is_some() {
             AlertKind::NewSender
         } else {
@@ -180,7 +202,7 @@ impl SenderState {
                     ts - self.first_seen,
                 );
                 let interval = cfg.volume.renotify_minutes as i64 * 60;
-                self.persisted.spike = Some(Spike {
+                self.persisted.spike = Some(Box::new(Spike {
                     kind,
                     opened: ts,
                     last_hour: hour,
@@ -188,7 +210,7 @@ impl SenderState {
                     peak_expected: baseline.expected,
                     next_notify: ts + interval,
                     interval,
-                });
+                }));
                 out.push(alert);
             }
             Some(spike) => {
@@ -280,6 +302,14 @@ impl SenderState {
     pub fn resolve_due(&self, grace: i64) -> Option<i64> {
         let spike = self.persisted.spike.as_ref()?;
         Some((i64::from(spike.last_hour) + 2) * 3600 + grace)
+    }
+
+    /// Drops the running-hour state if the account was idle for an hour
+    /// before `now`.
+    pub fn cool_down(&mut self, now: i64) {
+        if self.last_event < now - 3600 {
+            self.hot = None;
+        }
     }
 
     pub fn has_open_spike(&self) -> bool {

@@ -26,8 +26,14 @@ impl Window {
     /// ending at the latest minute seen. Messages older than that are
     /// dropped (they still count in the hourly history).
     pub fn add(&mut self, minute: i64, n: u32) -> u32 {
-        if minute > self.last {
-            let steps = (minute - self.last).min(60);
+        if minute >= self.last + 60 {
+            // Everything has left the window (the usual case for a quiet
+            // account): clear at once.
+            self.buckets = [0; 60];
+            self.total = 0;
+            self.last = minute;
+        } else if minute > self.last {
+            let steps = minute - self.last;
             for i in 1..=steps {
                 let slot = (self.last + i).rem_euclid(60) as usize;
                 self.total -= self.buckets[slot];

@@ -2,11 +2,13 @@
 //! state, auth-failure cool-downs, and the alert log the notifier mails
 //! from and `GET /api/v1/alerts` reads.
 
+use super::codec::SenderInfo;
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, Loaded, Loader, Persisted};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// An alert as logged: its place in the log and when it was recorded (wall
 /// clock; alerts recorded close together are mailed together).
@@ -20,27 +22,11 @@ pub struct Recorded {
 
 impl Loader for Store {
     fn sender(&self, sender: &str, from_hour: u32) -> Loaded {
-        // A read error leaves the account without history: it then alerts
-        // more readily, never less, and the error is logged.
-        let hours = self.hours_since(sender, from_hour).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read an account's history");
-            Vec::new()
-        });
-        let first_seen = self
-            .sender_info(sender)
-            .ok()
-            .flatten()
-            .map(|i| i.first_seen);
-        let state = self
-            .data
-            .get(keys::detect_sender_key(sender))
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice::<Persisted>(&v).ok());
-        Loaded {
-            hours,
-            first_seen,
-            state,
+        // Not in the sender index: never seen (or forgotten with its
+        // history and state), nothing more to read.
+        match self.sender_info(sender).ok().flatten() {
+            Some(info) => self.load_known(sender, info.first_seen, from_hour),
+            None => Loaded::default(),
         }
     }
 
@@ -50,7 +36,49 @@ impl Loader for Store {
     }
 }
 
+/// The store as a loader, with the sender index entries the writer has
+/// just read for its batch: a sender the index does not know costs no read.
+pub(super) struct Prefetched<'a> {
+    pub store: &'a Store,
+    pub senders: HashMap<&'a str, Option<SenderInfo>>,
+}
+
+impl Loader for Prefetched<'_> {
+    fn sender(&self, sender: &str, from_hour: u32) -> Loaded {
+        match self.senders.get(sender) {
+            Some(Some(info)) => self.store.load_known(sender, info.first_seen, from_hour),
+            Some(None) => Loaded::default(),
+            None => self.store.sender(sender, from_hour),
+        }
+    }
+
+    fn cooldown(&self, key: &str) -> Option<i64> {
+        self.store.cooldown(key)
+    }
+}
+
 impl Store {
+    /// History and saved state of a sender the index knows.
+    fn load_known(&self, sender: &str, first_seen: i64, from_hour: u32) -> Loaded {
+        // A read error leaves the account without history: it then alerts
+        // more readily, never less, and the error is logged.
+        let hours = self.hours_since(sender, from_hour).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read an account's history");
+            Vec::new()
+        });
+        let state = self
+            .data
+            .get(keys::detect_sender_key(sender))
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice::<Persisted>(&v).ok());
+        Loaded {
+            hours,
+            first_seen: Some(first_seen),
+            state,
+        }
+    }
+
     /// `(hour, messages)` of one sender from `from_hour` on.
     fn hours_since(&self, sender: &str, from_hour: u32) -> Result<Vec<(u32, u32)>, StoreError> {
         let prefix = keys::hourly_prefix(sender);

@@ -124,6 +124,8 @@ impl Writer {
             keys::hour_number(now).saturating_sub(store.retention.hourly_days.saturating_mul(24));
         let mut d = Deltas::default();
         let mut outcomes = Vec::with_capacity(groups.len());
+        // Fed to the detectors once the batch has read the sender index.
+        let mut counted = Vec::new();
         for events in groups {
             let mut out = IngestOutcome::default();
             for ev in *events {
@@ -142,13 +144,17 @@ impl Writer {
                 }
                 out.accepted += 1;
                 d.count(ev, day, oldest_hour);
-                if let Some(detector) = &mut self.detector {
-                    detector.observe(ev, store, &mut self.raised);
-                }
+                counted.push(ev);
             }
             outcomes.push(out);
         }
-        let mut batch = self.batch_of(&d, extra)?;
+        let (mut batch, senders) = self.batch_of(&d, extra)?;
+        if let Some(detector) = &mut self.detector {
+            let loader = super::alerts::Prefetched { store, senders };
+            for ev in counted {
+                detector.observe(ev, &loader, &mut self.raised);
+            }
+        }
         self.detector_batch(&mut batch, now);
         self.commit(batch)?;
         Ok(outcomes)
@@ -162,7 +168,6 @@ impl Writer {
             return Ok(());
         };
         detector.tick(now.timestamp(), &mut self.raised);
-        detector.evict_idle();
         let mut batch = sled::Batch::default();
         self.detector_batch(&mut batch, now);
         self.commit(batch)
@@ -195,6 +200,13 @@ impl Writer {
             Ok(()) => {
                 self.last_seq += self.raised.len() as u64;
                 self.committed.append(&mut self.raised);
+                if let Some(d) = &mut self.detector {
+                    // Everything the detectors hold is in the store now, the
+                    // hourly counts as far back as hourly retention.
+                    let now = keys::hour_number(Utc::now());
+                    let hours = self.store.retention.hourly_days.saturating_mul(24);
+                    d.sweep(Some(now.saturating_sub(hours)));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -212,12 +224,14 @@ impl Writer {
         std::mem::take(&mut self.committed)
     }
 
-    /// Adds the deltas to the current values and batches the results.
-    fn batch_of(
+    /// Adds the deltas to the current values and batches the results;
+    /// also returns the sender index entries it read (None: a new sender).
+    fn batch_of<'a>(
         &self,
-        d: &Deltas,
+        d: &Deltas<'a>,
         extra: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<sled::Batch, StoreError> {
+    ) -> Result<(sled::Batch, HashMap<&'a str, Option<SenderInfo>>), StoreError> {
+        let mut known = HashMap::with_capacity(d.senders.len());
         let tree = &self.store.data;
         let mut batch = sled::Batch::default();
         for ((day, sender), delta) in &d.daily {
@@ -247,10 +261,9 @@ impl Writer {
         }
         for (sender, delta) in &d.senders {
             let key = keys::sender_key(sender);
-            let old = tree
-                .get(&key)?
-                .and_then(|v| SenderInfo::decode(&v))
-                .unwrap_or_default();
+            let stored = tree.get(&key)?.and_then(|v| SenderInfo::decode(&v));
+            known.insert(*sender, stored.clone());
+            let old = stored.unwrap_or_default();
             let mut info = old.clone();
             info.merge(delta);
             if info.first_seen != old.first_seen
@@ -269,7 +282,7 @@ impl Writer {
         for (k, v) in extra {
             batch.insert(k.as_slice(), v.as_slice());
         }
-        Ok(batch)
+        Ok((batch, known))
     }
 
     /// Purges old data (see [`Store::purge`]).

@@ -9,6 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod dataset;
 mod rng;
 #[allow(unused_imports)] // not every test binary uses it
 pub use rng::Rng;

@@ -1,0 +1,112 @@
+//! What detection costs: `import` of the labelled data set of
+//! `detect_eval` (1.7 M events, NDJSON) with the detectors on and off,
+//! alternating, and `backtest` of the same file.
+//!
+//!     cargo bench --bench detect_cost      (BENCH_ROUNDS, default 5)
+//!
+//! NDJSON import stores ~1 µs per event here (few senders, warm keys), so
+//! this is the worst case for the detectors' relative cost; `cargo bench
+//! --bench import` with BENCH_EXTRA="detect.enabled = false" gives the
+//! Postfix figure.
+
+#[path = "../tests/common/dataset.rs"]
+mod dataset;
+#[path = "../tests/common/rng.rs"]
+mod rng;
+
+use smtp_auth_insight::event::Outcome;
+use std::io::Write;
+use std::process::Command;
+use std::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smtp-auth-insight");
+
+fn run(args: &[&str], config: &std::path::Path) -> f64 {
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed().as_secs_f64()
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
+}
+
+fn main() {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dataset::generate(1, 42, 1.0);
+    let file = dir.path().join("events.ndjson");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
+    for e in &data.events {
+        let v = serde_json::json!({
+            "ts": e.ts.to_rfc3339(),
+            "sender": e.sender,
+            "tls": e.tls.key(),
+            "result": if e.result == Outcome::Accepted { "accepted" } else { "auth_failed" },
+            "client_ip": e.client_ip.map(|ip| ip.to_string()),
+        });
+        writeln!(out, "{v}").expect("write");
+    }
+    out.flush().expect("write");
+    drop(out);
+    let n = data.events.len();
+    let file = file.to_str().expect("utf-8 path");
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..rounds * 2 {
+        let enabled = round % 2 == 0;
+        let data_dir = dir.path().join(format!("data{round}"));
+        let config = dir.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "store.data_dir = {data_dir:?}\nstore.retention_days = 3650\ndetect.enabled = {enabled}\n"
+            ),
+        )
+        .expect("config");
+        let secs = run(&["import", "--format", "ndjson", file], &config);
+        if enabled {
+            on.push(secs)
+        } else {
+            off.push(secs)
+        }
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    let ((on_min, on_med), (off_min, off_med)) = (stats(on), stats(off));
+    println!("import of {n} events, {rounds} rounds each:");
+    println!(
+        "  detection off: min {off_min:.2} s, median {off_med:.2} s ({:.0} events/s)",
+        n as f64 / off_med
+    );
+    println!(
+        "  detection on:  min {on_min:.2} s, median {on_med:.2} s ({:.0} events/s)",
+        n as f64 / on_med
+    );
+    println!(
+        "  cost of detection: {:+.1} % (min), {:+.1} % (median)",
+        (on_min / off_min - 1.0) * 100.0,
+        (on_med / off_med - 1.0) * 100.0
+    );
+    let config = dir.path().join("c.toml");
+    let bt: Vec<f64> = (0..rounds)
+        .map(|_| run(&["backtest", "--format", "ndjson", file], &config))
+        .collect();
+    let (bt_min, bt_med) = stats(bt);
+    println!(
+        "backtest of {n} events: min {bt_min:.2} s, median {bt_med:.2} s ({:.2} s per million)",
+        bt_med / n as f64 * 1e6
+    );
+}
