@@ -292,3 +292,97 @@ async fn failed_login_bursts_and_legacy_tls_are_logged_once() {
     let unauthorized = client().get(d.url("/api/v1/alerts")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
+    use std::sync::{Arc, Mutex};
+    // A webhook receiver on loopback, in the test process.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let smtp = SmtpSink::start();
+    let site = Site::new(&format!(
+        "{DETECT}detect.webhooks = [\"{hook}\"]\ndetect.legacy_tls.digest_hour = 0\n\
+         [mail]\ntransport = \"smtp\"\nport = {}\nsecurity = \"none\"\n\
+         allowed_recipients = [\"@example.com\"]\n",
+        smtp.port
+    ));
+    // Logged by an import before the daemon runs: two legacy senders and a
+    // brand-new account sending 400 messages.
+    let now = Utc::now() - TimeDelta::minutes(30);
+    let mut lines = vec![
+        event_line(&rfc3339(now), "printer@example.com", "none", None),
+        event_line(&rfc3339(now), "old-outlook@example.com", "TLSv1.1", None),
+    ];
+    lines.push(burst("x9@example.com", now, 400, 20));
+    let file = site.dir.path().join("events.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let import = site.cli(&["import", "--format", "ndjson", file.to_str().unwrap()]);
+    assert!(import.status.success());
+
+    let d = site.start();
+    let mails = wait_mails(&smtp, 2);
+    assert_eq!(mails.len(), 2, "an alert mail and the digest");
+    let texts: Vec<(String, String, String)> = mails.iter().map(|m| text_of(m)).collect();
+    let digest = texts
+        .iter()
+        .find(|(s, _, _)| s.contains("2 senders started using legacy TLS or no TLS"))
+        .expect("the digest");
+    assert!(
+        digest.1.contains("printer@example.com") && digest.1.contains("old-outlook@example.com")
+    );
+    assert!(
+        digest.1.contains("first submission with none"),
+        "{}",
+        digest.1
+    );
+    let alert = texts
+        .iter()
+        .find(|(s, _, _)| s.contains("New sender sending in volume: x9@example.com"))
+        .expect("the new-sender alert");
+    assert!(
+        !alert.1.contains("printer@example.com"),
+        "legacy TLS belongs in the digest"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let posted: Vec<Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+        .collect();
+    let kinds: Vec<&str> = posted.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "legacy_tls").count(),
+        2,
+        "{posted:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "new_sender").count(),
+        1,
+        "{posted:?}"
+    );
+
+    // A restart mails nothing again.
+    assert!(d.stop().success());
+    let _d = site.start();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(smtp.messages().len(), 2);
+}
