@@ -83,6 +83,8 @@ pub async fn run(
         templates,
         outbox,
         report_limit: Arc::new(RateLimit::new(config.server.report_requests_per_hour)),
+        sessions: Arc::default(),
+        dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
     };
     let addr = listener.local_addr()?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");

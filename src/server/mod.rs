@@ -3,8 +3,9 @@
 mod alerts;
 mod api;
 mod auth;
+pub mod dashboard;
 mod error;
-mod reports;
+pub mod reports;
 
 pub use reports::RateLimit;
 
@@ -37,6 +38,9 @@ pub struct AppState {
     pub outbox: crate::notify::outbox::Outbox,
     /// Report requests per token (one token today).
     pub report_limit: Arc<RateLimit>,
+    /// Dashboard logins.
+    pub sessions: Arc<dashboard::session::Sessions>,
+    pub dashboard: Arc<dashboard::DashTemplates>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(api)
+        .merge(dashboard::router(state.clone()))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)

@@ -37,7 +37,7 @@ impl RateLimit {
     }
 
     /// Takes one request, or says how long until one is allowed.
-    fn take(&self) -> Result<(), Duration> {
+    pub fn take(&self) -> Result<(), Duration> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, at) = &mut *guard;
         let rate = f64::from(self.per_hour) / 3600.0;
@@ -52,17 +52,51 @@ impl RateLimit {
     }
 }
 
-pub async fn post_report(
-    State(state): State<AppState>,
-    body: Result<Json<ReportOrder>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(order) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+/// Why an order was not queued.
+#[derive(Debug)]
+pub enum OrderError {
+    /// A recipient outside the allow-list, or a bad range (422).
+    Refused(String),
+    /// Past the hourly limit; retry after this long (429).
+    Limited(Duration),
+    Internal(String),
+}
+
+impl std::fmt::Display for OrderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderError::Refused(m) | OrderError::Internal(m) => f.write_str(m),
+            OrderError::Limited(wait) => {
+                write!(f, "too many report requests; retry in {} s", wait.as_secs())
+            }
+        }
+    }
+}
+
+impl ReportOrder {
+    pub fn new(
+        start: Option<String>,
+        end: Option<String>,
+        domain: Option<String>,
+        recipients: Vec<String>,
+    ) -> ReportOrder {
+        ReportOrder {
+            start,
+            end,
+            domain,
+            recipients,
+        }
+    }
+}
+
+/// Checks an order (recipients, range, rate limit) and queues its mail;
+/// returns the request id. Shared by the webhook and the dashboard form.
+pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String, OrderError> {
     let recipients = state
         .config
         .mail
         .check_recipients(&order.recipients)
-        .map_err(unprocessable)?;
+        .map_err(OrderError::Refused)?;
     let request = ReportRequest {
         start: order.start,
         end: order.end,
@@ -77,18 +111,8 @@ pub async fn post_report(
             state.config.default_days(),
             store.tz,
         )
-        .map_err(|e| unprocessable(e.to_string()))?;
-    if let Err(wait) = state.report_limit.take() {
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many report requests; retry in {} s", wait.as_secs()),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
-    }
+        .map_err(|e| OrderError::Refused(e.to_string()))?;
+    state.report_limit.take().map_err(OrderError::Limited)?;
     let (store, config, templates, outbox) = (
         state.store.clone(),
         state.config.clone(),
@@ -97,8 +121,8 @@ pub async fn post_report(
     );
     let id = new_id();
     let queued_id = id.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
+    tokio::task::spawn_blocking(move || -> Result<(), OrderError> {
+        let internal = |e: String| OrderError::Internal(e);
         let report = report::build_range(&store, &range).map_err(|e| internal(e.to_string()))?;
         let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
         let mail =
@@ -108,12 +132,41 @@ pub async fn post_report(
         outbox.enqueue(&queued_id, &msg).map_err(internal)
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"id": id, "status": "queued"})),
-    )
-        .into_response())
+    .map_err(|e| OrderError::Internal(e.to_string()))??;
+    Ok(id)
+}
+
+pub async fn post_report(
+    State(state): State<AppState>,
+    body: Result<Json<ReportOrder>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(order) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    match queue_report(&state, order).await {
+        Ok(id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"id": id, "status": "queued"})),
+        )
+            .into_response()),
+        Err(OrderError::Limited(wait)) => {
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                OrderError::Limited(wait).to_string(),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(resp)
+        }
+        Err(e @ OrderError::Refused(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
 }
 
 pub async fn get_report_status(

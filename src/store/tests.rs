@@ -100,7 +100,7 @@ fn newer_schema_is_refused() {
             .unwrap();
         s.flush().unwrap();
     }
-    let err = Store::open(&StoreOptions {
+    let opts = StoreOptions {
         path: dir.path().join("db"),
         tz: chrono_tz::Tz::UTC,
         retention: Retention {
@@ -108,8 +108,17 @@ fn newer_schema_is_refused() {
             hourly_days: 3,
         },
         cache_bytes: 1 << 20,
-    })
-    .err()
-    .unwrap();
+    };
+    // sled's flusher thread may hold the lock file a moment after the
+    // first handle is dropped.
+    let mut tries = 0;
+    let err = loop {
+        let err = Store::open(&opts).err().unwrap();
+        if !err.to_string().contains("in use by another process") || tries == 50 {
+            break err;
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }

@@ -1,0 +1,303 @@
+//! The dashboard's pages and forms.
+
+use super::session::Session;
+use super::svg;
+use super::view::{self, Filter, encode};
+use crate::report::{self, ReportRequest, render};
+use crate::server::AppState;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The session of a logged-in request (set by `require_session`).
+#[derive(Clone)]
+pub struct LoggedIn {
+    pub id: String,
+    pub session: Session,
+}
+
+fn status_text(s: crate::detect::AlertStatus) -> &'static str {
+    match s {
+        crate::detect::AlertStatus::Firing => "new",
+        crate::detect::AlertStatus::Ongoing => "ongoing",
+        crate::detect::AlertStatus::Resolved => "resolved",
+    }
+}
+
+/// Alerts shown on the main page.
+const RECENT_ALERTS: usize = 20;
+
+pub(super) fn message(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    back: &str,
+) -> Response {
+    let mut r = state.dashboard.render(
+        "message",
+        &json!({"title": title, "text": text, "back": back, "refresh": false, "csrf": ""}),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// Builds the report of `request` on a blocking thread.
+async fn build(state: &AppState, request: ReportRequest) -> Result<report::Report, String> {
+    let (store, days) = (state.store.clone(), state.config.default_days());
+    tokio::task::spawn_blocking(move || report::build(&store, &request, days, Utc::now()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(me): Extension<LoggedIn>,
+    Query(mut filter): Query<Filter>,
+) -> Response {
+    let range = |f: &Filter, domain: Option<String>| ReportRequest {
+        start: f.start.clone().filter(|s| !s.is_empty()),
+        end: f.end.clone().filter(|s| !s.is_empty()),
+        domain,
+    };
+    // A bad range falls back to the default one, with the reason shown.
+    let (all, error) = match build(&state, range(&filter, None)).await {
+        Ok(r) => (r, String::new()),
+        Err(e) => {
+            filter.start = None;
+            filter.end = None;
+            match build(&state, range(&filter, None)).await {
+                Ok(r) => (r, e),
+                Err(e) => {
+                    return message(&state, StatusCode::INTERNAL_SERVER_ERROR, "Error", &e, "/");
+                }
+            }
+        }
+    };
+    // The insight tile always shows the default range (the last 7 days).
+    let custom = filter.start.as_deref().is_some_and(|s| !s.is_empty())
+        || filter.end.as_deref().is_some_and(|s| !s.is_empty());
+    let tile = if custom {
+        build(&state, range(&Filter::default(), None)).await.ok()
+    } else {
+        None
+    };
+    let tile = tile.as_ref().unwrap_or(&all);
+    let domain = filter.domain.clone().filter(|d| !d.is_empty());
+    let report = match &domain {
+        None => all.clone(),
+        Some(d) => match build(&state, range(&filter, Some(d.clone()))).await {
+            Ok(r) => r,
+            Err(e) => return message(&state, StatusCode::BAD_REQUEST, "Bad filter", &e, "/"),
+        },
+    };
+    let mut domains: Vec<String> = all
+        .senders
+        .iter()
+        .map(|s| {
+            if s.domain.is_empty() {
+                "(none)".to_owned()
+            } else {
+                s.domain.clone()
+            }
+        })
+        .collect();
+    domains.sort();
+    domains.dedup();
+    let domains: Vec<_> = domains
+        .into_iter()
+        .map(|d| json!({"value": d, "selected": Some(&d) == domain.as_ref()}))
+        .collect();
+    let range_query = format!("start={}&end={}", report.start, report.end);
+    let chart = filter.chart();
+    let chart_svg = if chart == "tls" {
+        svg::tls(&report.daily)
+    } else {
+        svg::volume(&report.daily)
+    };
+    let table = view::table(&report, &filter, &range_query);
+    let store = state.store.clone();
+    let since = Utc::now() - chrono::TimeDelta::days(7);
+    let alerts = tokio::task::spawn_blocking(move || store.alerts_since(since, RECENT_ALERTS))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let alerts: Vec<_> = alerts
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.alert.kind.title(),
+                "status": status_text(r.alert.status),
+                "sender": r.alert.sender,
+                "at": r.alert.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "detail": r.alert.detail,
+            })
+        })
+        .collect();
+    let now = Utc::now();
+    let data = json!({
+        "title": "SMTP AUTH clients",
+        "csrf": me.session.csrf,
+        "error": error,
+        "start": report.start.to_string(),
+        "end": report.end.to_string(),
+        "min_date": state.store.oldest_day(now).to_string(),
+        "max_date": state.store.today(now).to_string(),
+        "timezone": report.timezone,
+        "domain": domain.clone().unwrap_or_default(),
+        "domains": domains,
+        "tile": {"senders": tile.summary.senders, "start": tile.start.to_string(), "end": tile.end.to_string()},
+        "summary": {
+            "senders": report.summary.senders,
+            "messages": report.summary.messages,
+            "tls": view::cells(&report.summary.tls),
+        },
+        "chart": chart,
+        "chart_tls": chart == "tls",
+        "chart_svg": chart_svg,
+        "volume_link": filter.link(|f| f.chart = None),
+        "tls_link": filter.link(|f| f.chart = Some("tls".into())),
+        "view_volume_link": filter.link(|f| { f.view = None; f.page = None; }),
+        "view_tls_link": filter.link(|f| { f.view = Some("tls".into()); f.page = None; }),
+        "table": table,
+        "csv_link": format!(
+            "/senders.csv?{range_query}{}",
+            domain.as_deref().map(|d| format!("&domain={}", encode(d))).unwrap_or_default()
+        ),
+        "alerts": alerts,
+        "chart_name": if chart == "tls" { "TLS usage" } else { "Sending volume" },
+    });
+    state.dashboard.render("index", &data)
+}
+
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    start: Option<String>,
+    end: Option<String>,
+    domain: Option<String>,
+}
+
+pub async fn csv(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Response {
+    let request = ReportRequest {
+        start: q.start,
+        end: q.end,
+        domain: q.domain.filter(|d| !d.is_empty()),
+    };
+    match build(&state, request).await {
+        Ok(r) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"smtp-auth-senders-{}-{}.csv\"",
+                        r.start, r.end
+                    ),
+                ),
+            ],
+            render::csv(&r),
+        )
+            .into_response(),
+        Err(e) => message(&state, StatusCode::BAD_REQUEST, "Bad range", &e, "/"),
+    }
+}
+
+pub async fn sender(
+    State(state): State<AppState>,
+    Extension(me): Extension<LoggedIn>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let request = ReportRequest {
+        start: q.start,
+        end: q.end,
+        domain: None,
+    };
+    let store = state.store.clone();
+    let days = state.config.default_days();
+    let who = name.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let now = Utc::now();
+        let range = request
+            .resolve(store.today(now), store.oldest_day(now), days, store.tz)
+            .map_err(|e| e.to_string())?;
+        let mut b = report::ReportBuilder::new(range.start, range.end, None);
+        store
+            .for_each_daily(range.start, range.end, |day, s, c| {
+                if s == who {
+                    b.add(day, s, c);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let info = store.sender_info(&who).map_err(|e| e.to_string())?;
+        let alerts = store
+            .alerts_since(chrono::DateTime::<Utc>::MIN_UTC, 1000)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| r.alert.sender == who)
+            .collect::<Vec<_>>();
+        Ok::<_, String>((b.finish(store.tz.name()), info, alerts))
+    })
+    .await;
+    let (report, info, alerts) = match built {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return message(&state, StatusCode::BAD_REQUEST, "Bad range", &e, "/"),
+        Err(e) => {
+            return message(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                &e.to_string(),
+                "/",
+            );
+        }
+    };
+    let fmt = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    let ips: Vec<_> = info
+        .as_ref()
+        .map(|i| {
+            i.ips
+                .iter()
+                .map(|(ip, seen)| json!({"ip": ip.to_string(), "seen": fmt(*seen)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let alerts: Vec<_> = alerts
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.alert.kind.title(),
+                "status": status_text(r.alert.status),
+                "at": r.alert.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "detail": r.alert.detail,
+            })
+        })
+        .collect();
+    let data = json!({
+        "title": format!("Sender {name}"),
+        "csrf": me.session.csrf,
+        "sender": name,
+        "start": report.start.to_string(),
+        "end": report.end.to_string(),
+        "messages": report.summary.messages,
+        "tls": view::cells(&report.summary.tls),
+        "volume_svg": svg::volume(&report.daily),
+        "tls_svg": svg::tls(&report.daily),
+        "first_seen": info.as_ref().map(|i| fmt(i.first_seen)).unwrap_or_default(),
+        "last_seen": info.as_ref().map(|i| fmt(i.last_seen)).unwrap_or_default(),
+        "ips": ips,
+        "alerts": alerts,
+        "back": format!("/?start={}&end={}", report.start, report.end),
+    });
+    state.dashboard.render("sender", &data)
+}

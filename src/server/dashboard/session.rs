@@ -1,0 +1,128 @@
+//! Dashboard sessions: a login (with the API token) gives a random session
+//! id in an HttpOnly, SameSite=Strict cookie, and a CSRF token that every
+//! form carries. Sessions live in memory: a restart asks to log in again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+pub const COOKIE: &str = "sai_session";
+/// How long a session lasts without use.
+const IDLE: Duration = Duration::from_secs(12 * 3600);
+/// Most sessions kept; the oldest go first.
+const MAX_SESSIONS: usize = 1000;
+
+#[derive(Clone)]
+pub struct Session {
+    pub csrf: String,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+/// 256 random bits as hex.
+pub fn random_hex() -> String {
+    let mut b = [0u8; 32];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Sessions {
+    /// Starts a session; returns its id.
+    pub fn create(&self) -> String {
+        let id = random_hex();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| s.last_used.elapsed() < IDLE);
+        if map.len() >= MAX_SESSIONS {
+            if let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(
+            id.clone(),
+            Session {
+                csrf: random_hex(),
+                last_used: Instant::now(),
+            },
+        );
+        id
+    }
+
+    /// The live session of `id`, refreshed.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map.get_mut(id)?;
+        if s.last_used.elapsed() >= IDLE {
+            map.remove(id);
+            return None;
+        }
+        s.last_used = Instant::now();
+        Some(s.clone())
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+impl Session {
+    /// Constant-time check of a form's CSRF token.
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes()))
+    }
+}
+
+/// The session id in a `Cookie` header.
+pub fn cookie_value(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` for a new session.
+pub fn set_cookie(id: &str) -> String {
+    format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        IDLE.as_secs()
+    )
+}
+
+/// `Set-Cookie` that ends the session in the browser.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_and_cookies() {
+        let s = Sessions::default();
+        let id = s.create();
+        assert_eq!(id.len(), 64);
+        let session = s.get(&id).unwrap();
+        assert!(session.csrf_ok(&session.csrf.clone()));
+        assert!(!session.csrf_ok("nope"));
+        assert_eq!(
+            cookie_value(&format!("a=b; {COOKIE}={id}; c=d")),
+            Some(id.as_str())
+        );
+        s.remove(&id);
+        assert!(s.get(&id).is_none());
+        assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict"));
+    }
+}

@@ -1,0 +1,241 @@
+//! What the dashboard templates see, and the links between pages. Pure:
+//! the report model goes in, formatted rows and URLs come out.
+
+use crate::counts::TlsCounts;
+use crate::event::Tls;
+use crate::report::{Report, SenderRow};
+use serde::{Deserialize, Serialize};
+
+/// Table rows per page.
+pub const PAGE: usize = 50;
+
+/// The filters of the main page, as query parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub domain: Option<String>,
+    /// `volume` (default) or `tls`.
+    pub chart: Option<String>,
+    /// `volume` (default) or `tls`.
+    pub view: Option<String>,
+    /// `messages` (default), `sender`, `domain` or a TLS key.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub dir: Option<String>,
+    pub page: Option<usize>,
+}
+
+/// Percent-encodes a query or path component (everything but unreserved).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Filter {
+    fn get(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|s| !s.is_empty())
+    }
+
+    pub fn chart(&self) -> &str {
+        if Self::get(&self.chart) == Some("tls") {
+            "tls"
+        } else {
+            "volume"
+        }
+    }
+
+    pub fn view(&self) -> &str {
+        if Self::get(&self.view) == Some("tls") {
+            "tls"
+        } else {
+            "volume"
+        }
+    }
+
+    pub fn sort(&self) -> &str {
+        Self::get(&self.sort).unwrap_or("messages")
+    }
+
+    pub fn ascending(&self) -> bool {
+        Self::get(&self.dir) == Some("asc")
+    }
+
+    /// The link to this page with `f` applied to a copy of the filter.
+    pub fn link(&self, f: impl FnOnce(&mut Filter)) -> String {
+        let mut c = self.clone();
+        f(&mut c);
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("start", &c.start),
+            ("end", &c.end),
+            ("domain", &c.domain),
+            ("chart", &c.chart),
+            ("view", &c.view),
+            ("sort", &c.sort),
+            ("dir", &c.dir),
+        ] {
+            if let Some(v) = Self::get(v) {
+                parts.push(format!("{k}={}", encode(v)));
+            }
+        }
+        if let Some(p) = c.page.filter(|p| *p > 1) {
+            parts.push(format!("page={p}"));
+        }
+        format!("/?{}", parts.join("&"))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsCell {
+    pub key: &'static str,
+    pub count: u64,
+    pub percent: String,
+    pub legacy: bool,
+    pub colour: &'static str,
+}
+
+pub fn cells(c: &TlsCounts) -> Vec<TlsCell> {
+    Tls::ALL
+        .iter()
+        .map(|t| TlsCell {
+            key: t.key(),
+            count: c.get(*t),
+            percent: format!("{:.1}", c.percent(*t)),
+            legacy: t.is_legacy() && c.get(*t) > 0,
+            colour: super::svg::colour(*t),
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct Column {
+    pub label: String,
+    pub link: String,
+    /// "▲" / "▼" on the sorted column.
+    pub mark: &'static str,
+    pub numeric: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableRow {
+    pub sender: String,
+    pub link: String,
+    pub domain: String,
+    pub messages: u64,
+    pub cells: Vec<TlsCell>,
+    pub legacy: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub rows: Vec<TableRow>,
+    pub tls_view: bool,
+    pub page: usize,
+    pub pages: usize,
+    pub total: usize,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// The details table of `report`, sorted and paged as `filter` says.
+pub fn table(report: &Report, filter: &Filter, range_query: &str) -> Table {
+    let sort = filter.sort();
+    let asc = filter.ascending();
+    let mut rows: Vec<&SenderRow> = report.senders.iter().collect();
+    let tls_key = Tls::ALL.iter().copied().find(|t| t.key() == sort);
+    rows.sort_by(|a, b| {
+        let ord = match (sort, tls_key) {
+            ("sender", _) => a.sender.cmp(&b.sender),
+            ("domain", _) => a.domain.cmp(&b.domain).then(a.sender.cmp(&b.sender)),
+            (_, Some(t)) => a.tls.get(t).cmp(&b.tls.get(t)),
+            _ => a.messages.cmp(&b.messages),
+        };
+        let ord = if asc { ord } else { ord.reverse() };
+        ord.then_with(|| a.sender.cmp(&b.sender))
+    });
+    let total = rows.len();
+    let pages = total.div_ceil(PAGE).max(1);
+    let page = filter.page.unwrap_or(1).clamp(1, pages);
+    let tls_view = filter.view() == "tls";
+    let column = |key: &str, label: &str, numeric: bool| {
+        let sorted = sort == key;
+        // Text columns start ascending, counts descending.
+        let next_asc = if sorted { !asc } else { !numeric };
+        Column {
+            label: label.to_owned(),
+            link: filter.link(|f| {
+                f.sort = Some(key.to_owned());
+                f.dir = Some(if next_asc { "asc" } else { "desc" }.to_owned());
+                f.page = None;
+            }),
+            mark: match (sorted, asc) {
+                (false, _) => "",
+                (true, true) => "▲",
+                (true, false) => "▼",
+            },
+            numeric,
+        }
+    };
+    let mut columns = vec![
+        column("sender", "Sender", false),
+        column("domain", "Domain", false),
+    ];
+    if tls_view {
+        columns.extend(Tls::ALL.iter().map(|t| column(t.key(), t.key(), true)));
+    }
+    columns.push(column("messages", "Messages", true));
+    let rows = rows
+        .into_iter()
+        .skip((page - 1) * PAGE)
+        .take(PAGE)
+        .map(|r| TableRow {
+            sender: r.sender.clone(),
+            link: format!("/senders/{}?{range_query}", encode(&r.sender)),
+            domain: if r.domain.is_empty() {
+                "(none)".into()
+            } else {
+                r.domain.clone()
+            },
+            messages: r.messages,
+            cells: cells(&r.tls),
+            legacy: r.tls.legacy() > 0,
+        })
+        .collect();
+    Table {
+        columns,
+        rows,
+        tls_view,
+        page,
+        pages,
+        total,
+        prev: (page > 1).then(|| filter.link(|f| f.page = Some(page - 1))),
+        next: (page < pages).then(|| filter.link(|f| f.page = Some(page + 1))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_encode_every_hostile_character() {
+        let f = Filter {
+            domain: Some("a&b=c d<".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            f.link(|f| f.page = Some(2)),
+            "/?domain=a%26b%3Dc%20d%3C&page=2"
+        );
+        assert_eq!(encode("<img src=x>@x"), "%3Cimg%20src%3Dx%3E%40x");
+    }
+}

@@ -1,0 +1,247 @@
+//! A small W3C WebDriver client over reqwest, driving Debian's `chromium`
+//! headless through `chromedriver` (package chromium-driver).
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct Element(String);
+
+impl Driver {
+    /// Starts chromedriver on a free loopback port and a headless session.
+    pub async fn start() -> Driver {
+        let port = super::free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1100"]
+            }
+        }}});
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session json");
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
+        v["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn source(&self) -> String {
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The first element matching a CSS selector, waiting up to 10 s.
+    pub async fn find(&self, css: &str) -> Element {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .post("/element", json!({"using": "css selector", "value": css}))
+                .await;
+            if let Some(id) = v[ELEMENT].as_str() {
+                return Element(id.to_owned());
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        let v = self
+            .post("/elements", json!({"using": "css selector", "value": css}))
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub async fn click(&self, e: &Element) {
+        self.post(&format!("/element/{}/click", e.0), json!({}))
+            .await;
+    }
+
+    pub async fn type_into(&self, e: &Element, text: &str) {
+        self.post(&format!("/element/{}/value", e.0), json!({"text": text}))
+            .await;
+    }
+
+    pub async fn text(&self, e: &Element) -> String {
+        self.get(&format!("/element/{}/text", e.0))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn attr(&self, e: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/attribute/{name}", e.0))
+            .await
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Runs a script in the page (WebDriver's, not subject to the page's CSP).
+    pub async fn script(&self, js: &str) -> Value {
+        self.post("/execute/sync", json!({"script": js, "args": []}))
+            .await
+    }
+
+    /// Resizes the browser window (a phone: 390 × 844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .await;
+    }
+
+    /// Whether a JavaScript dialog (alert, confirm) is open.
+    pub async fn dialog_open(&self) -> bool {
+        self.get("/alert/text").await.get("error").is_none()
+    }
+
+    /// Saves a PNG screenshot to target/dashboard-screenshots/NAME.png.
+    pub async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let v = self.get("/screenshot").await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("screenshot base64");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Waits until `pred` holds for the text of the element `css`.
+    pub async fn wait_text(&self, css: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self
+                .post("/element", json!({"using": "css selector", "value": css}))
+                .await;
+            if let Some(id) = v[ELEMENT].as_str() {
+                let t = self.text(&Element(id.to_owned())).await;
+                if pred(&t) {
+                    return t;
+                }
+            }
+            assert!(Instant::now() < deadline, "{css} never matched");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Driver {
+    /// Ends the browser session (closes chromium).
+    pub async fn quit(&self) {
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a path component.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

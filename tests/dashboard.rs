@@ -1,0 +1,234 @@
+//! The dashboard in a real headless Chromium (Debian's chromium driven
+//! through chromedriver): login, tile, charts, filters, table views,
+//! sender details, escaping of hostile names, and the report request form
+//! down to the mail on a real SMTP server. Screenshots of each state go to
+//! target/dashboard-screenshots/.
+
+mod common;
+
+use common::webdriver::Driver;
+use common::*;
+use serde_json::Value;
+
+const XSS: &str = "<img src=x onerror=alert(1)>@example.com";
+
+fn site(smtp_port: u16) -> Site {
+    let site = Site::new(&format!(
+        "store.retention_days = 3650\n[mail]\ntransport = \"smtp\"\nport = {smtp_port}\nsecurity = \"none\"\n\
+         retry_initial_seconds = 1\nallowed_recipients = [\"@example.com\"]\n"
+    ));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
+    assert!(
+        site.cli(&[
+            "import",
+            "--format",
+            "postfix",
+            &format!("{dir}/postfix-rsyslog.log")
+        ])
+        .status
+        .success()
+    );
+    // Recent traffic, a hostile sender name among it.
+    let now = chrono::Utc::now();
+    let mut lines = Vec::new();
+    for day in 0..5 {
+        let ts = (now - chrono::TimeDelta::days(day)).to_rfc3339();
+        lines.push(event_line(&ts, XSS, "none", None));
+        for i in 0..(day + 2) {
+            lines.push(event_line(
+                &ts,
+                &format!("user{i}@example.com"),
+                "TLSv1.3",
+                None,
+            ));
+            lines.push(event_line(
+                &ts,
+                &format!("team{i}@example.net"),
+                "TLSv1.2",
+                None,
+            ));
+        }
+    }
+    let file = site.dir.path().join("recent.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    assert!(
+        site.cli(&["import", "--format", "ndjson", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    site
+}
+
+async fn api_report(d: &Daemon, query: &str) -> Value {
+    report(d, query).await.1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_works_in_a_real_browser() {
+    let smtp = SmtpSink::start();
+    let site = site(smtp.port);
+    let d = site.start();
+    let base = d.url("");
+
+    // Without a session: pages go to the login page, forms are refused.
+    let no_cookie = client().get(d.url("/senders.csv")).send().await.unwrap();
+    assert!(
+        no_cookie.url().path().ends_with("/login"),
+        "{}",
+        no_cookie.url()
+    );
+    let refused = client()
+        .post(d.url("/request"))
+        .form(&[("csrf", "x"), ("recipients", "admin@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let b = Driver::start().await;
+    b.goto(&base).await;
+    assert!(b.url().await.ends_with("/login"), "{}", b.url().await);
+    let token = b.find("#token").await;
+    b.type_into(&token, "wrong").await;
+    b.click(&b.find("#login").await).await;
+    b.wait_text(".error", |t| t.contains("not the API token"))
+        .await;
+    b.type_into(&b.find("#token").await, TOKEN).await;
+    b.click(&b.find("#login").await).await;
+    let tile = b.wait_text("#tile-senders", |t| !t.is_empty()).await;
+    let api = api_report(&d, "").await;
+    assert_eq!(tile, api["summary"]["senders"].to_string(), "tile = API");
+    b.screenshot("1-dashboard").await;
+
+    // The tile opens the summary panel.
+    b.click(&b.find("#insight summary").await).await;
+    assert_eq!(
+        b.script("return document.querySelector('#insight').open")
+            .await,
+        true
+    );
+    let panel = b.text(&b.find("#summary-panel").await).await;
+    assert!(
+        panel.contains(&format!("{} messages", api["summary"]["messages"])),
+        "{panel}"
+    );
+    b.screenshot("2-summary-panel").await;
+
+    // Hostile names are text: no image element, no dialog.
+    assert!(
+        b.source()
+            .await
+            .contains("&lt;img src=x onerror=alert(1)&gt;@example.com")
+    );
+    assert_eq!(
+        b.script("return document.querySelectorAll('img').length")
+            .await,
+        0
+    );
+    assert!(!b.dialog_open().await);
+
+    // The volume chart: one bar per day, each with its count.
+    let bars = b.script(
+        "return [...document.querySelectorAll('#chart rect.bar')].map(r => Number(r.dataset.count))",
+    ).await;
+    let daily: Vec<u64> = api["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messages"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bars, serde_json::json!(daily));
+
+    // Another domain: chart and table follow.
+    b.click(&b.find("#domain option[value='example.net']").await)
+        .await;
+    b.click(&b.find("#apply").await).await;
+    b.wait_text("#details", |t| t.contains("team0@example.net"))
+        .await;
+    let rows = b.find_all("#details tbody tr").await.len();
+    let net = api_report(&d, "domain=example.net").await;
+    assert_eq!(rows as u64, net["summary"]["senders"].as_u64().unwrap());
+    assert!(
+        !b.text(&b.find("#details").await)
+            .await
+            .contains("example.com")
+    );
+    let bars = b.script(
+        "return [...document.querySelectorAll('#chart rect.bar')].reduce((a, r) => a + Number(r.dataset.count), 0)",
+    ).await;
+    assert_eq!(bars, net["summary"]["messages"]);
+    b.screenshot("3-domain-example-net").await;
+
+    // TLS view of the table, and the TLS chart.
+    b.click(&b.find("#view-tls").await).await;
+    b.wait_text("#details thead", |t| {
+        t.contains("TLSv1.3") && t.contains("none")
+    })
+    .await;
+    b.click(&b.find("#chart-tls").await).await;
+    b.wait_text("#chart-tls.active", |t| t.contains("TLS usage"))
+        .await;
+    let tls_rects = b
+        .script("return document.querySelectorAll('#chart rect[data-tls]').length")
+        .await;
+    assert!(tls_rects.as_u64().unwrap() > 0);
+    b.screenshot("4-tls-view").await;
+
+    // A row's details.
+    let first = b.find("#details .sender-link").await;
+    let name = b.text(&first).await;
+    b.click(&first).await;
+    let shown = b.wait_text("#sender-name", |t| !t.is_empty()).await;
+    assert_eq!(shown, name);
+    b.screenshot("5-sender").await;
+
+    // The XSS sender's own page shows the name as text.
+    b.goto(&format!(
+        "{base}/senders/{}",
+        common::webdriver::encode(XSS)
+    ))
+    .await;
+    assert_eq!(b.wait_text("#sender-name", |t| !t.is_empty()).await, XSS);
+    assert_eq!(
+        b.script("return document.querySelectorAll('img').length")
+            .await,
+        0
+    );
+    assert!(!b.dialog_open().await);
+
+    // Request report: refused recipient, then one that reaches the relay.
+    b.goto(&base).await;
+    b.type_into(&b.find("#recipients").await, "someone@elsewhere.example")
+        .await;
+    b.click(&b.find("#request").await).await;
+    let refusal = b.wait_text("#message-text", |t| !t.is_empty()).await;
+    assert!(refusal.contains("someone@elsewhere.example"), "{refusal}");
+    b.goto(&base).await;
+    b.type_into(&b.find("#recipients").await, "admin@example.com")
+        .await;
+    b.click(&b.find("#request").await).await;
+    b.wait_text("#message-title", |t| t.contains("sent")).await;
+    assert_eq!(smtp.messages().len(), 1);
+    b.screenshot("6-request-sent").await;
+
+    // On a phone nothing runs off the side of the page (the table scrolls
+    // in its own box).
+    b.resize(390, 844).await;
+    b.goto(&base).await;
+    b.find("#tile-senders").await;
+    let overflow = b
+        .script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+    assert_eq!(overflow, 0, "horizontal overflow on a phone");
+    b.screenshot("7-phone").await;
+    b.resize(1280, 1100).await;
+
+    // Logging out ends the session.
+    b.goto(&base).await;
+    b.click(&b.find(".logout button").await).await;
+    b.goto(&base).await;
+    assert!(b.url().await.ends_with("/login"));
+    b.quit().await;
+}

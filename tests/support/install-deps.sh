@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# What the integration tests need besides Rust, installed when missing:
+# Python's aiosmtpd (the real SMTP server mails are delivered to), Debian's
+# chromium and chromedriver (the dashboard tests), systemd-analyze (the
+# unit file test). Debian/Ubuntu; run as root or with sudo available.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+python3 -c 'import aiosmtpd' 2>/dev/null ||
+  python3 -m pip install -q --root-user-action=ignore aiosmtpd 2>/dev/null ||
+  python3 -m pip install -q --break-system-packages --root-user-action=ignore aiosmtpd
