@@ -99,7 +99,7 @@ fn import_reads_plain_gzip_and_stdin_and_counts_what_it_skipped() {
     assert_eq!(
         stdout(&out).trim(),
         "read 13 lines: 9 events (0 failed logins), 8 counted, 1 duplicates, 0 older than retention; 5 lines skipped \
-         (invalid JSON: 2, invalid sender: 1, invalid tls: 1, not UTF-8: 1)\n\
+         (invalid JSON: 2, invalid tls: 1, not UTF-8: 1, too long: 1)\n\
          alerts raised: legacy_tls: 2 (GET /api/v1/alerts lists them)"
     );
     assert!(

@@ -91,8 +91,10 @@ async fn the_dashboard_works_in_a_real_browser() {
     let token = b.find("#token").await;
     b.type_into(&token, "wrong").await;
     b.click(&b.find("#login").await).await;
-    b.wait_text(".error", |t| t.contains("not the API token"))
-        .await;
+    b.wait_text(".error", |t| {
+        t.contains("Wrong user name, password or token")
+    })
+    .await;
     b.type_into(&b.find("#token").await, TOKEN).await;
     b.click(&b.find("#login").await).await;
     let tile = b.wait_text("#tile-senders", |t| !t.is_empty()).await;
@@ -231,4 +233,74 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.goto(&base).await;
     assert!(b.url().await.ends_with("/login"));
     b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_users_log_in_with_their_password() {
+    let mut hash = std::process::Command::new(BIN)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    hash.stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret pass\n")
+        .unwrap();
+    let out = hash.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+
+    let bad = Site::new("[[server.users]]\nname = \"ann\"\npassword_hash = \"plaintext\"\n");
+    let out = bad.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key `server.users.password_hash`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let site = Site::new(&format!(
+        "[[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
+    ));
+    let d = site.start();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |user: &'static str, password: &'static str| {
+        no_redirects
+            .post(d.url("/login"))
+            .form(&[("user", user), ("token", password)])
+            .send()
+    };
+    assert_eq!(login("ann", "wrong").await.unwrap().status(), 401);
+    assert_eq!(login("bob", "s3cret pass").await.unwrap().status(), 401);
+    let ok = login("ann", "s3cret pass").await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let page = no_redirects
+        .get(d.url("/"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    // The token still works without a user name.
+    assert_eq!(login("", TOKEN).await.unwrap().status(), 303);
 }

@@ -1,4 +1,5 @@
-//! The command line: `run`, `import`, `report`, `backtest`, `check-config`.
+//! The command line: `run`, `import`, `report`, `backtest`, `check-config`,
+//! `hash-password`.
 
 mod backtest;
 mod import;
@@ -37,6 +38,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Validate the configuration and say exactly what is wrong and where.
     CheckConfig,
+    /// Read a password on stdin and print its Argon2 hash for [[server.users]].
+    HashPassword,
 }
 
 /// Entry point of the binary: one line on stderr and a non-zero status on error.
@@ -69,6 +72,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => report::run(&config, &args),
         Command::Backtest(args) => backtest::run(&config, &args),
         Command::CheckConfig => check_config(&config),
+        Command::HashPassword => hash_password(),
     }
 }
 
@@ -94,6 +98,21 @@ fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
         crate::daemon::run(config, listener, crate::shutdown::signal()).await
     })
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("no password on stdin (echo -n 'secret' | smtp-auth-insight hash-password)");
+    }
+    let hash =
+        crate::server::dashboard::session::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
+    Ok(())
 }
 
 fn check_config(config: &Config) -> anyhow::Result<()> {

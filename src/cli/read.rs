@@ -171,6 +171,7 @@ impl Skips {
         let reason = match (&err, err.field()) {
             (_, Some(field)) => format!("invalid {field}"),
             (BodyError::Utf8 { .. }, _) => "not UTF-8".to_owned(),
+            (BodyError::TooLong { .. }, _) => "too long".to_owned(),
             _ => "invalid JSON".to_owned(),
         };
         let line = err.line().unwrap_or(0) as u64;

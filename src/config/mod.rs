@@ -59,6 +59,18 @@ pub struct ServerConfig {
     /// request is stored atomically, so this also bounds the memory one
     /// request can take while it is committed.
     pub max_body_bytes: usize,
+    /// `[[server.users]]`: dashboard logins besides the API token, each
+    /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
+    pub users: Vec<DashboardUser>,
+}
+
+/// A dashboard login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardUser {
+    pub name: String,
+    /// PHC string, `$argon2id$v=19$...`.
+    pub password_hash: String,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +82,7 @@ impl Default for ServerConfig {
             token_env: None,
             max_body_bytes: 2 * 1024 * 1024,
             report_requests_per_hour: 30,
+            users: Vec::new(),
         }
     }
 }
@@ -226,6 +239,23 @@ impl Config {
             .token()
             .check()
             .map_err(|m| ("server.token", m))?;
+        let mut users = std::collections::HashSet::new();
+        for u in &self.server.users {
+            if u.name.is_empty() || !users.insert(&u.name) {
+                return Err((
+                    "server.users.name",
+                    format!("{:?} is empty or used twice", u.name),
+                ));
+            }
+            argon2::PasswordHash::new(&u.password_hash).map_err(|e| {
+                (
+                    "server.users.password_hash",
+                    format!(
+                        "not a password hash ({e}); make one with `smtp-auth-insight hash-password`"
+                    ),
+                )
+            })?;
+        }
         self.mail.check()?;
         self.detect.check()?;
         if !self.detect.recipients.is_empty() {

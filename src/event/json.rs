@@ -25,6 +25,8 @@ pub enum BodyError {
     Json { line: usize, message: String },
     #[error("line {line}: {error}")]
     Field { line: usize, error: FieldError },
+    #[error("line {line}: longer than {limit} bytes; no event is that long")]
+    TooLong { line: usize, limit: usize },
 }
 
 impl BodyError {
@@ -32,7 +34,9 @@ impl BodyError {
     pub fn line(&self) -> Option<usize> {
         match self {
             BodyError::Empty => None,
-            BodyError::Utf8 { line } | BodyError::Json { line, .. } => Some(*line),
+            BodyError::Utf8 { line }
+            | BodyError::Json { line, .. }
+            | BodyError::TooLong { line, .. } => Some(*line),
             BodyError::Field { line, .. } => Some(*line),
         }
     }

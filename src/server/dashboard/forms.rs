@@ -21,20 +21,42 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    /// Empty: `token` is the API token.
+    #[serde(default)]
+    user: String,
     token: String,
 }
 
 pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let ok: bool = form
-        .token
-        .trim()
-        .as_bytes()
-        .ct_eq(state.token.as_bytes())
-        .into();
+    let user = form.user.trim().to_owned();
+    let ok = if user.is_empty() {
+        form.token
+            .trim()
+            .as_bytes()
+            .ct_eq(state.token.as_bytes())
+            .into()
+    } else {
+        let hash = state
+            .config
+            .server
+            .users
+            .iter()
+            .find(|u| u.name == user)
+            .map(|u| u.password_hash.clone());
+        let password = form.token.clone();
+        tokio::task::spawn_blocking(move || {
+            hash.is_some_and(|h| session::verify_password(&h, &password))
+        })
+        .await
+        .unwrap_or(false)
+    };
     if !ok {
+        // A pause makes guessing slow; the message does not say which part
+        // was wrong.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let mut r = state.dashboard.render(
             "login",
-            &json!({"title": "Log in", "error": "That is not the API token."}),
+            &json!({"title": "Log in", "error": "Wrong user name, password or token."}),
         );
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;

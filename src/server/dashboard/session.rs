@@ -126,3 +126,37 @@ mod tests {
         assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict"));
     }
 }
+
+/// Whether `password` matches a PHC Argon2 hash (slow on purpose).
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::PasswordVerifier;
+    argon2::PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// An Argon2id hash of `password` with a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::PasswordHasher;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let salt = argon2::password_hash::SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod password_tests {
+    #[test]
+    fn hashes_verify_only_their_password() {
+        let h = super::hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(super::verify_password(&h, "correct horse"));
+        assert!(!super::verify_password(&h, "correct horse "));
+        assert!(!super::verify_password("garbage", "x"));
+    }
+}
