@@ -33,11 +33,13 @@ impl Window {
             self.total = 0;
             self.last = minute;
         } else if minute > self.last {
-            let steps = minute - self.last;
-            for i in 1..=steps {
-                let slot = (self.last + i).rem_euclid(60) as usize;
+            // Clear the minutes between the last one seen and this one;
+            // the slot index wraps without a division per step.
+            let mut slot = (self.last + 1).rem_euclid(60) as usize;
+            for _ in 0..minute - self.last {
                 self.total -= self.buckets[slot];
                 self.buckets[slot] = 0;
+                slot = if slot == 59 { 0 } else { slot + 1 };
             }
             self.last = minute;
         } else if minute <= self.last - 60 {

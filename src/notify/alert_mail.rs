@@ -38,26 +38,35 @@ pub struct AlertRow {
     pub command: String,
 }
 
+/// Most alerts listed in one mail; the rest are counted and left to the API.
+pub const MAX_LISTED: usize = 200;
+
 /// Builds the view of `alerts`; `digest` for the daily legacy-TLS digest.
 pub fn view(alerts: &[Alert], tz: Tz, link: &str, digest: bool) -> AlertView {
-    let rows: Vec<AlertRow> = alerts.iter().map(|a| row(a, tz)).collect();
+    let rows: Vec<AlertRow> = alerts.iter().take(MAX_LISTED).map(|a| row(a, tz)).collect();
     let title = if digest {
         format!(
             "{} sender{} started using legacy TLS or no TLS",
-            rows.len(),
-            plural(rows.len())
+            alerts.len(),
+            plural(alerts.len())
         )
     } else if let [only] = alerts {
         format!("{}: {}", heading(only), only.sender)
     } else {
-        format!("{} SMTP AUTH alerts", rows.len())
+        format!("{} SMTP AUTH alerts", alerts.len())
     };
-    let intro = if digest {
+    let mut intro = if digest {
         "Each sender is reported once, on its first submission below the minimum TLS version."
             .to_owned()
     } else {
         "Raised by smtp-auth-insight from the SMTP AUTH submissions it counts.".to_owned()
     };
+    if alerts.len() > MAX_LISTED {
+        intro.push_str(&format!(
+            " The first {MAX_LISTED} are listed; the other {} are in the alert log below.",
+            alerts.len() - MAX_LISTED
+        ));
+    }
     AlertView {
         title,
         intro,
@@ -172,4 +181,36 @@ pub fn sample() -> AlertView {
         "http://127.0.0.1:8587/api/v1/alerts",
         false,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_alerts_is_listed_up_to_the_cap() {
+        let one = sample().alerts.len();
+        assert_eq!(one, 1);
+        let alert = Alert {
+            kind: AlertKind::LegacyTls,
+            sender: "a@b".into(),
+            at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            observed: 1,
+            expected: 0.0,
+            detail: String::new(),
+            status: AlertStatus::Firing,
+            threshold: None,
+            client_ips: Vec::new(),
+            tls: None,
+        };
+        let many = vec![alert; MAX_LISTED + 7];
+        let v = view(&many, Tz::UTC, "x", true);
+        assert_eq!(v.alerts.len(), MAX_LISTED);
+        assert!(
+            v.title.starts_with(&format!("{} senders", MAX_LISTED + 7)),
+            "{}",
+            v.title
+        );
+        assert!(v.intro.contains("the other 7"), "{}", v.intro);
+    }
 }
