@@ -18,7 +18,8 @@
 //! - `notify`: mail: building report and alert messages, the durable outbox
 //!   delivering them over SMTP or into files, the alert notifier.
 //! - `schedule`: reports mailed on cron schedules.
-//! - `server`: the HTTP API (axum).
+//! - `server`: the HTTP API (axum) and the dashboard (server-rendered
+//!   pages, inline SVG charts, sessions).
 //! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
 //! - `config`: the TOML configuration, checked key by key.
 //! - `metrics`: counters and histograms behind `/metrics`.

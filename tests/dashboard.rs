@@ -301,6 +301,26 @@ async fn configured_users_log_in_with_their_password() {
         csp.contains("default-src 'none'") && !csp.contains("script-src"),
         "{csp}"
     );
+    // The table as CSV, with the session.
+    let csv = no_redirects
+        .get(d.url("/senders.csv"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    assert!(
+        csv.text()
+            .await
+            .unwrap()
+            .starts_with("sender,domain,messages")
+    );
     // The token still works without a user name.
     assert_eq!(login("", TOKEN).await.unwrap().status(), 303);
 }
