@@ -125,8 +125,8 @@ impl Default for DetectConfig {
 impl Default for VolumeConfig {
     fn default() -> Self {
         VolumeConfig {
-            min_count: 25,
-            min_count_active: 60,
+            min_count: 20,
+            min_count_active: 50,
             min_ratio: 2.0,
             p_value: 1e-8,
             floor: 1.0,

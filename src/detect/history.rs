@@ -188,8 +188,16 @@ impl History {
             .floor
             .max(level)
             .max(cfg.activity_share * f64::from(busy));
-        // Active: the account sent at this hour on at least two days.
-        let mut min_count = if repeat > 0 {
+        // Active: the account sends at this time of day: on at least two of
+        // the sampled days, or on three of the last 28 (a light user's
+        // working hours are active too, though most of them are silent).
+        let active = repeat > 0
+            || (1..=28u32)
+                .filter_map(|k| hour.checked_sub(24 * k))
+                .filter(|h| self.around(*h) > 0)
+                .nth(2)
+                .is_some();
+        let mut min_count = if active {
             cfg.min_count_active
         } else {
             cfg.min_count

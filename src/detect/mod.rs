@@ -48,6 +48,8 @@ pub struct Loaded {
     /// Unix seconds of the account's first message ever.
     pub first_seen: Option<i64>,
     pub state: Option<Persisted>,
+    /// Client IPs the account has used.
+    pub ips: Vec<std::net::IpAddr>,
 }
 
 /// Where an account's past comes from: the store in the daemon and
@@ -193,7 +195,8 @@ impl Detector {
                     History::from_counts(loaded.hours),
                     first_seen,
                     loaded.state.unwrap_or_default(),
-                );
+                )
+                .with_ips(loaded.ips);
                 if state.has_open_spike() {
                     self.open.insert(ev.sender.clone());
                 }
@@ -219,7 +222,8 @@ impl Detector {
                 History::from_counts(loaded.hours),
                 first_seen,
                 loaded.state.unwrap_or_default(),
-            );
+            )
+            .with_ips(loaded.ips);
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(sender.clone());
                 self.next_resolve = self.next_resolve.min(due);

@@ -7,6 +7,7 @@ use super::history::{Baseline, History};
 use super::window::Window;
 use crate::event::Event;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// Client IPs remembered per running hour for the alert text.
 const MAX_IPS: usize = 8;
@@ -51,8 +52,9 @@ struct Current {
     /// Whether the window crossed its threshold during this hour.
     crossed: bool,
     ips: Vec<std::net::IpAddr>,
-    /// Threshold of the window ending in `minute`, once computed.
-    cached: Option<(i64, u32)>,
+    /// Thresholds (all IPs, fresh IPs) of the window ending in `minute`,
+    /// once computed.
+    cached: Option<(i64, u32, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ pub struct SenderState {
     pub persisted: Persisted,
     /// Unix seconds of the last event seen (for eviction).
     pub last_event: i64,
+    ips: Vec<KnownIp>,
     /// The running hour and its window; dropped when the account has been
     /// idle for an hour (the window is empty then), so that the many
     /// accounts that send a message now and then cost little memory.
@@ -73,6 +76,22 @@ pub struct SenderState {
 struct Hot {
     current: Option<Current>,
     window: Window,
+    /// The part of `window` sent from client IPs the account had never
+    /// used before the last hour: a spam run from an attacker's machine.
+    fresh: Window,
+}
+
+/// Client IPs an account used, at most this many (the least recently used
+/// one makes room).
+const KNOWN_IPS: usize = 16;
+
+/// A client IP of the account, first and last seen (Unix seconds; 0 when
+/// it came from the store, where only the last sighting is kept).
+#[derive(Debug, Clone, Copy)]
+struct KnownIp {
+    ip: IpAddr,
+    first: i64,
+    last: i64,
 }
 
 /// Whether the state changed in a way that must be saved.
@@ -85,8 +104,43 @@ impl SenderState {
             first_seen,
             persisted,
             last_event: first_seen,
+            ips: Vec::new(),
             hot: None,
         }
+    }
+
+    /// Client IPs the store knows for the account (all long known).
+    pub fn with_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> SenderState {
+        self.ips = ips
+            .into_iter()
+            .take(KNOWN_IPS)
+            .map(|ip| KnownIp {
+                ip,
+                first: 0,
+                last: 0,
+            })
+            .collect();
+        self
+    }
+
+    /// Records a message from `ip`; whether the account first used it
+    /// within the last hour.
+    fn note_ip(&mut self, ip: IpAddr, ts: i64) -> bool {
+        if let Some(k) = self.ips.iter_mut().find(|k| k.ip == ip) {
+            k.last = k.last.max(ts);
+            return ts - k.first < 3600;
+        }
+        let known = KnownIp {
+            ip,
+            first: ts,
+            last: ts,
+        };
+        if self.ips.len() < KNOWN_IPS {
+            self.ips.push(known);
+        } else if let Some(oldest) = self.ips.iter_mut().min_by_key(|k| k.last) {
+            *oldest = known;
+        }
+        true
     }
 
     /// Counts one accepted message; pushes what it sets off onto `out`.
@@ -98,6 +152,7 @@ impl SenderState {
         let mut dirty = self.legacy(ev, cfg, out);
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
+        let fresh_ip = ev.client_ip.is_some_and(|ip| self.note_ip(ip, ts));
         let hot = self.hot.get_or_insert_with(Box::default);
         if hot.current.is_none() && hour_count > 1 {
             // Back from the store mid-hour: its messages so far count from
@@ -105,6 +160,7 @@ impl SenderState {
             hot.window.add(i64::from(hour) * 60, hour_count - 1);
         }
         let count = hot.window.add(minute, 1);
+        let fresh = hot.fresh.add(minute, u32::from(fresh_ip));
         let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
         let new = (ts - self.first_seen < cfg.new_sender.age_hours as i64 * 3600)
             .then_some(&cfg.new_sender);
@@ -159,20 +215,35 @@ impl SenderState {
         }
         let into_hour = (minute - i64::from(hour) * 60 + 1) as f64 / 60.0;
         let baseline = now_b.blend(&prev_b, into_hour);
-        if count < baseline.lower_bound(&cfg.volume) {
+        let quiet = Baseline {
+            min_count: f64::from(cfg.volume.min_count),
+            ..baseline
+        };
+        if count < baseline.lower_bound(&cfg.volume)
+            && (new.is_some() || fresh < quiet.lower_bound(&cfg.volume))
+        {
             return dirty;
         }
-        let threshold = match current.cached {
-            Some((m, t)) if m == minute => t,
+        let (threshold, fresh_threshold) = match current.cached {
+            Some((m, t, f)) if m == minute => (t, f),
             _ => {
+                // From IPs the account never used, hours it usually sends
+                // in earn no allowance: the quiet minimum count applies.
                 let t = baseline.threshold(&cfg.volume);
-                current.cached = Some((minute, t));
-                t
+                let f = quiet.threshold(&cfg.volume);
+                current.cached = Some((minute, t, f));
+                (t, f)
             }
         };
-        if count < threshold {
+        let from_fresh = new.is_none() && fresh >= fresh_threshold;
+        if count < threshold && !from_fresh {
             return dirty;
         }
+        let threshold = if count >= threshold {
+            threshold
+        } else {
+            fresh_threshold
+        };
         current.crossed = true;
         let ips = current.ips.iter().map(|ip| ip.to_string()).collect();
         let kind = if new.is_some() {
@@ -201,6 +272,11 @@ impl SenderState {
                     threshold,
                     ts - self.first_seen,
                 );
+                if fresh > 0 && new.is_none() {
+                    alert.detail.push_str(&format!(
+                        "; {fresh} of them from client IPs this account had not used before"
+                    ));
+                }
                 let interval = cfg.volume.renotify_minutes as i64 * 60;
                 self.persisted.spike = Some(Box::new(Spike {
                     kind,

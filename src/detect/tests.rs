@@ -118,6 +118,7 @@ fn restart_mid_spike_neither_repeats_nor_forgets_the_incident() {
                 hours: self.0.hours.clone(),
                 first_seen: self.0.first_seen,
                 state: Some(self.1.clone()),
+                ips: self.0.ips.clone(),
             }
         }
         fn cooldown(&self, _: &str) -> Option<i64> {
@@ -144,6 +145,7 @@ fn restart_mid_spike_neither_repeats_nor_forgets_the_incident() {
             hours,
             first_seen: Some(state.first_seen),
             state: None,
+            ips: vec!["192.0.2.7".parse().unwrap()],
         },
         persisted,
     );
@@ -244,4 +246,30 @@ fn failed_login_bursts_cool_down() {
     assert_eq!(out[0].kind, AlertKind::AuthFailures);
     let dirty = d.take_dirty();
     assert_eq!(dirty.cooldowns.len(), 1);
+}
+
+#[test]
+fn in_working_hours_a_run_from_a_new_ip_alerts_where_a_merge_from_a_known_one_does_not() {
+    let run = |ip: &str| {
+        let mut d = detector();
+        let mut out = Vec::new();
+        office_history(&mut d, "erin@example.com", &mut out);
+        // Week 4, Tuesday 10:00-10:30: 40 messages on top of the usual 6.
+        let start = MONDAY + 22 * 86_400 + 10 * 3600;
+        for i in 0..40 {
+            let mut e = ev(start + i * 45, "erin@example.com", Tls::V1_3);
+            e.client_ip = ip.parse().ok();
+            d.observe(&e, &Fresh, &mut out);
+        }
+        out
+    };
+    assert!(run("192.0.2.7").is_empty(), "a merge from the usual client");
+    let alerts = run("198.51.100.66");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].observed <= 30, "{:?}", alerts[0]);
+    assert!(
+        alerts[0]
+            .detail
+            .contains("client IPs this account had not used before")
+    );
 }

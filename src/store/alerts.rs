@@ -25,7 +25,7 @@ impl Loader for Store {
         // Not in the sender index: never seen (or forgotten with its
         // history and state), nothing more to read.
         match self.sender_info(sender).ok().flatten() {
-            Some(info) => self.load_known(sender, info.first_seen, from_hour),
+            Some(info) => self.load_known(sender, &info, from_hour),
             None => Loaded::default(),
         }
     }
@@ -46,7 +46,7 @@ pub(super) struct Prefetched<'a> {
 impl Loader for Prefetched<'_> {
     fn sender(&self, sender: &str, from_hour: u32) -> Loaded {
         match self.senders.get(sender) {
-            Some(Some(info)) => self.store.load_known(sender, info.first_seen, from_hour),
+            Some(Some(info)) => self.store.load_known(sender, info, from_hour),
             Some(None) => Loaded::default(),
             None => self.store.sender(sender, from_hour),
         }
@@ -59,7 +59,7 @@ impl Loader for Prefetched<'_> {
 
 impl Store {
     /// History and saved state of a sender the index knows.
-    fn load_known(&self, sender: &str, first_seen: i64, from_hour: u32) -> Loaded {
+    fn load_known(&self, sender: &str, info: &SenderInfo, from_hour: u32) -> Loaded {
         // A read error leaves the account without history: it then alerts
         // more readily, never less, and the error is logged.
         let hours = self.hours_since(sender, from_hour).unwrap_or_else(|e| {
@@ -74,8 +74,9 @@ impl Store {
             .and_then(|v| serde_json::from_slice::<Persisted>(&v).ok());
         Loaded {
             hours,
-            first_seen: Some(first_seen),
+            first_seen: Some(info.first_seen),
             state,
+            ips: info.ips.iter().map(|(ip, _)| *ip).collect(),
         }
     }
 

@@ -93,6 +93,21 @@ impl Gen {
             envelope_from: None,
         });
     }
+    /// [`Gen::spread`] for a person: a share of the messages comes from a
+    /// phone, each from a carrier IP never seen before.
+    fn spread_user(&mut self, n: u64, from: i64, secs: i64, who: (&str, Tls, &str), mobile: f64) {
+        let (sender, tls, ip) = who;
+        for _ in 0..n {
+            let t = from + self.rng.below(secs.max(1) as u64) as i64;
+            let ip = if self.chance(mobile) {
+                self.ip(7)
+            } else {
+                ip.to_owned()
+            };
+            self.push(t, sender, tls, &ip, Outcome::Accepted);
+        }
+    }
+
     /// `n` messages spread at random over `[from, from + secs)`.
     fn spread(&mut self, n: u64, from: i64, secs: i64, sender: &str, tls: Tls, ip: &str) {
         for _ in 0..n {
@@ -121,6 +136,8 @@ struct Office {
     evening: bool,
     tls: Tls,
     ip: String,
+    /// Working from home some days.
+    home_ip: String,
     vacation: (i64, i64),
     first_day: i64,
 }
@@ -150,6 +167,7 @@ pub fn generate(seed: u64, days: i64, scale: f64) -> Dataset {
             evening: g.chance(0.2),
             tls: g.client_tls(),
             ip: g.ip(1),
+            home_ip: g.ip(8),
             vacation: if g.chance(0.3) {
                 (vac_start, vac_start + g.int(5, 14))
             } else {
@@ -166,42 +184,56 @@ pub fn generate(seed: u64, days: i64, scale: f64) -> Dataset {
                 continue;
             }
             let midnight = START + day * DAY - o.tz * HOUR;
+            let ip = if weekday >= 5 || g.chance(0.15) {
+                o.home_ip.clone()
+            } else {
+                o.ip.clone()
+            };
+            let who = (o.name.as_str(), o.tls, ip.as_str());
             if weekday >= 5 {
                 if g.chance(0.15) {
                     let k = g.poisson(2.0);
-                    g.spread(k, midnight + 9 * HOUR, 12 * HOUR, &o.name, o.tls, &o.ip);
+                    g.spread_user(k, midnight + 9 * HOUR, 12 * HOUR, who, 0.05);
                 }
                 continue;
             }
             for h in o.start..o.end {
                 let lunch = if h == 12 { 0.5 } else { 1.0 };
                 let k = g.poisson(o.rate * lunch);
-                g.spread(k, midnight + h * HOUR, HOUR, &o.name, o.tls, &o.ip);
+                g.spread_user(k, midnight + h * HOUR, HOUR, who, 0.05);
             }
             if o.evening {
                 let k = g.poisson(1.5);
-                g.spread(k, midnight + 19 * HOUR, 3 * HOUR, &o.name, o.tls, &o.ip);
+                g.spread_user(
+                    k,
+                    midnight + 19 * HOUR,
+                    3 * HOUR,
+                    (who.0, who.1, &o.home_ip),
+                    0.2,
+                );
             }
             // An occasional small mail merge in working hours.
             if g.chance(0.015) {
                 let at = midnight + g.int(o.start, o.end - 1) * HOUR;
                 let (k, mins) = (g.int(10, 40) as u64, g.int(20, 60));
-                g.spread(k, at, mins * 60, &o.name, o.tls, &o.ip);
+                g.spread_user(k, at, mins * 60, who, 0.0);
             }
         }
     }
     // Low-volume users: a few messages on some days.
     let mut low = Vec::new();
     for i in 0..n(200.0) {
-        let (name, tls, ip) = (
+        let (name, tls, ips) = (
             format!("low{i}@corp{}.example", i % 7),
             g.client_tls(),
-            g.ip(2),
+            [g.ip(2), g.ip(8)],
         );
         for day in 0..days {
             if day % 7 < 5 && g.chance(0.5) {
                 let k = g.poisson(1.5);
-                g.spread(k, START + day * DAY + 7 * HOUR, 13 * HOUR, &name, tls, &ip);
+                let ip = ips[g.rng.below(2) as usize].clone();
+                let from = START + day * DAY + 7 * HOUR;
+                g.spread_user(k, from, 13 * HOUR, (&name, tls, &ip), 0.1);
             }
         }
         low.push(name);
