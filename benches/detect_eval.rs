@@ -278,7 +278,12 @@ fn main() {
     if let Ok(path) = std::env::var("BENCH_WRITE") {
         write_ndjson(&data, &path);
     }
-    let (alerts, secs) = run_detector(&data, DetectConfig::default());
+    let mut cfg = DetectConfig::default();
+    // BENCH_NEW_MIN tries another new-sender minimum.
+    cfg.new_sender.min_count = env("BENCH_NEW_MIN", cfg.new_sender.min_count);
+    // BENCH_NEW_IP_MIN tries another minimum for messages from new client IPs.
+    cfg.volume.min_count_new_ip = env("BENCH_NEW_IP_MIN", cfg.volume.min_count_new_ip);
+    let (alerts, secs) = run_detector(&data, cfg);
     let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
     let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);
     println!(

@@ -37,6 +37,10 @@ pub struct VolumeConfig {
     /// (a mail merge during working hours is the user's own doing; the same
     /// volume at 03:00 is not).
     pub min_count_active: u32,
+    /// Messages from client IPs the account never used before alert from
+    /// this many in an hour, in any hour (a run from an attacker's machine
+    /// earns no working-hours allowance).
+    pub min_count_new_ip: u32,
     /// The hour's count must reach this multiple of the expected count.
     pub min_ratio: f64,
     /// ... and be this improbable under a Poisson model of the expected count.
@@ -127,6 +131,7 @@ impl Default for VolumeConfig {
         VolumeConfig {
             min_count: 20,
             min_count_active: 50,
+            min_count_new_ip: 20,
             min_ratio: 2.0,
             p_value: 1e-8,
             floor: 1.0,
@@ -143,7 +148,7 @@ impl Default for NewSenderConfig {
         NewSenderConfig {
             age_hours: 72,
             expected: 10.0,
-            min_count: 50,
+            min_count: 40,
         }
     }
 }
@@ -177,6 +182,12 @@ impl DetectConfig {
         let v = &self.volume;
         if v.min_count == 0 {
             return Err(("detect.volume.min_count", "must be at least 1".into()));
+        }
+        if v.min_count_new_ip == 0 {
+            return Err((
+                "detect.volume.min_count_new_ip",
+                "must be at least 1".into(),
+            ));
         }
         if v.min_count_active < v.min_count {
             return Err((

@@ -215,22 +215,24 @@ impl SenderState {
         }
         let into_hour = (minute - i64::from(hour) * 60 + 1) as f64 / 60.0;
         let baseline = now_b.blend(&prev_b, into_hour);
-        let quiet = Baseline {
-            min_count: f64::from(cfg.volume.min_count),
+        // Messages from client IPs the account never used are judged on
+        // their own, against the same expectation but without the
+        // allowance for working hours: a mail merge at 14:00 comes from the
+        // user's machine, a spam run from somewhere new.
+        let fresh_base = Baseline {
+            min_count: f64::from(cfg.volume.min_count_new_ip),
             ..baseline
         };
         if count < baseline.lower_bound(&cfg.volume)
-            && (new.is_some() || fresh < quiet.lower_bound(&cfg.volume))
+            && (new.is_some() || fresh < fresh_base.lower_bound(&cfg.volume))
         {
             return dirty;
         }
         let (threshold, fresh_threshold) = match current.cached {
             Some((m, t, f)) if m == minute => (t, f),
             _ => {
-                // From IPs the account never used, hours it usually sends
-                // in earn no allowance: the quiet minimum count applies.
                 let t = baseline.threshold(&cfg.volume);
-                let f = quiet.threshold(&cfg.volume);
+                let f = fresh_base.threshold(&cfg.volume);
                 current.cached = Some((minute, t, f));
                 (t, f)
             }

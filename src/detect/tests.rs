@@ -1,4 +1,5 @@
 use super::*;
+use crate::detect::config::NewSenderConfig;
 use crate::event::Tls;
 use chrono::{DateTime, Utc};
 
@@ -228,7 +229,10 @@ fn new_accounts_alert_only_when_they_send_in_volume() {
     );
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].kind, AlertKind::NewSender);
-    assert_eq!(out[0].observed, 50);
+    assert_eq!(
+        out[0].observed,
+        u64::from(NewSenderConfig::default().min_count)
+    );
 }
 
 #[test]
