@@ -9,7 +9,8 @@ use mail_parser::MessageParser;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-const DETECT: &str = "detect.recipients = [\"secops@example.com\"]\n\
+const DETECT: &str = "server.public_url = \"https://mail-insight.example.com/\"\n\
+                      detect.recipients = [\"secops@example.com\"]\n\
                       detect.group_seconds = 1\n\
                       detect.max_age_minutes = 600\n";
 

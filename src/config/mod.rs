@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// request is stored atomically, so this also bounds the memory one
     /// request can take while it is committed.
     pub max_body_bytes: usize,
+    /// Base URL under which admins reach the dashboard (behind a TLS proxy,
+    /// say); links in alert mails start with it. Default: `http://` and
+    /// the listen address.
+    pub public_url: Option<String>,
     /// `[[server.users]]`: dashboard logins besides the API token, each
     /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
     pub users: Vec<DashboardUser>,
@@ -83,6 +87,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             report_requests_per_hour: 30,
             users: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -239,6 +244,14 @@ impl Config {
             .token()
             .check()
             .map_err(|m| ("server.token", m))?;
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "server.public_url",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        }
         let mut users = std::collections::HashSet::new();
         for u in &self.server.users {
             if u.name.is_empty() || !users.insert(&u.name) {
@@ -289,6 +302,14 @@ impl Config {
             return Err(("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
+    }
+
+    /// Base URL of the dashboard for links in mails, without a trailing `/`.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.listen.0),
+        }
     }
 
     /// Default report length in days: as configured, else 7 capped by retention.

@@ -14,7 +14,7 @@ pub struct AlertView {
     pub title: String,
     pub intro: String,
     pub alerts: Vec<AlertRow>,
-    /// Where all recent alerts can be read.
+    /// The dashboard, where recent alerts are listed.
     pub link: String,
 }
 
@@ -36,14 +36,21 @@ pub struct AlertRow {
     pub colour: &'static str,
     /// A command that shows the account's traffic.
     pub command: String,
+    /// The account's page in the dashboard (empty for a client IP).
+    pub sender_link: String,
 }
 
 /// Most alerts listed in one mail; the rest are counted and left to the API.
 pub const MAX_LISTED: usize = 200;
 
-/// Builds the view of `alerts`; `digest` for the daily legacy-TLS digest.
-pub fn view(alerts: &[Alert], tz: Tz, link: &str, digest: bool) -> AlertView {
-    let rows: Vec<AlertRow> = alerts.iter().take(MAX_LISTED).map(|a| row(a, tz)).collect();
+/// Builds the view of `alerts`; `base` is the dashboard's URL; `digest`
+/// for the daily legacy-TLS digest.
+pub fn view(alerts: &[Alert], tz: Tz, base: &str, digest: bool) -> AlertView {
+    let rows: Vec<AlertRow> = alerts
+        .iter()
+        .take(MAX_LISTED)
+        .map(|a| row(a, tz, base))
+        .collect();
     let title = if digest {
         format!(
             "{} sender{} started using legacy TLS or no TLS",
@@ -71,7 +78,7 @@ pub fn view(alerts: &[Alert], tz: Tz, link: &str, digest: bool) -> AlertView {
         title,
         intro,
         alerts: rows,
-        link: link.to_owned(),
+        link: format!("{base}/"),
     }
 }
 
@@ -87,9 +94,18 @@ fn heading(a: &Alert) -> String {
     }
 }
 
-fn row(a: &Alert, tz: Tz) -> AlertRow {
+fn row(a: &Alert, tz: Tz, base: &str) -> AlertRow {
     let local = a.at.with_timezone(&tz);
     let day = local.date_naive();
+    let week_before = day - chrono::Days::new(6);
+    let sender_link = if a.sender.parse::<std::net::IpAddr>().is_ok() {
+        String::new()
+    } else {
+        format!(
+            "{base}/senders/{}?start={week_before}&end={day}",
+            crate::server::dashboard::encode(&a.sender)
+        )
+    };
     let domain = crate::event::sender_domain(&a.sender);
     let command = match a.kind {
         AlertKind::AuthFailures => {
@@ -122,6 +138,7 @@ fn row(a: &Alert, tz: Tz) -> AlertRow {
             _ => "#cf222e",
         },
         command,
+        sender_link,
     }
 }
 

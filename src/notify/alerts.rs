@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::detect::{AlertKind, config::Digest};
 use crate::report::templates::Templates;
 use crate::store::{Recorded, Store};
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,13 +84,6 @@ impl Notifier {
             .unwrap_or(0)
     }
 
-    fn link(&self, since: chrono::NaiveDate) -> String {
-        format!(
-            "http://{}/api/v1/alerts?since={since}",
-            self.config.server.listen.0
-        )
-    }
-
     /// One look at the log: mail what is due.
     fn pass(&self) -> Result<(), String> {
         let detect = &self.config.detect;
@@ -129,11 +122,8 @@ impl Notifier {
             return self.outbox.set_progress(mark, &seq.to_string());
         };
         let tz = self.config.timezone.0;
-        let since = tz
-            .from_utc_datetime(&first.alert.at.naive_utc())
-            .date_naive();
         let alerts: Vec<_> = group.iter().map(|r| r.alert.clone()).collect();
-        let view = alert_mail::view(&alerts, tz, &self.link(since), digest);
+        let view = alert_mail::view(&alerts, tz, &self.config.public_url(), digest);
         let message =
             alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
         let id = format!("{mark}-{}-{seq}", first.seq);
