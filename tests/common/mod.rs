@@ -275,8 +275,10 @@ impl SmtpSink {
     }
 
     fn wait(child: Child, port: u16, maildir: tempfile::TempDir) -> SmtpSink {
+        // Ready means greeting: a listening socket alone can still reset
+        // the first connection while the server starts up.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !smtp_greets(port) {
             assert!(
                 Instant::now() < deadline,
                 "the SMTP server did not start (is aiosmtpd installed? pip install aiosmtpd)"
@@ -305,6 +307,25 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whether an SMTP server on `port` answers with its 220 greeting (plain
+/// or, for implicit TLS, at least accepts and holds the connection).
+fn smtp_greets(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 3];
+    match conn.read_exact(&mut buf) {
+        Ok(()) => &buf == b"220" || buf[0] == 0x16,
+        // Implicit TLS waits for the client to speak first.
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
     }
 }
 
