@@ -390,3 +390,29 @@ async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(smtp.messages().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_raised_together_arrive_in_one_mail() {
+    let smtp = SmtpSink::start();
+    let site = alert_site(smtp.port);
+    let d = site.start();
+    let start = Utc::now() - TimeDelta::minutes(20);
+    let body = [
+        burst("x1@example.com", start, 200, 10),
+        burst("x2@example.com", start, 200, 10),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&d, body).await.0, 202);
+    let mails = wait_mails(&smtp, 1);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(smtp.messages().len(), 1, "one mail for both");
+    let (subject, text, html) = text_of(&mails[0]);
+    assert!(subject.contains("2 SMTP AUTH alerts"), "{subject}");
+    for who in ["x1@example.com", "x2@example.com"] {
+        assert!(
+            text.contains(&format!("New sender sending in volume: {who}")),
+            "{text}"
+        );
+        assert!(html.contains(who));
+    }
+}
