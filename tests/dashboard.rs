@@ -264,7 +264,8 @@ async fn configured_users_log_in_with_their_password() {
     );
 
     let site = Site::new(&format!(
-        "[[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
+        "server.public_url = \"https://insight.example.com\"\n\
+         [[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
     ));
     let d = site.start();
     let no_redirects = reqwest::Client::builder()
@@ -286,6 +287,7 @@ async fn configured_users_log_in_with_their_password() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    assert!(cookie.contains("; Secure"), "HTTPS public URL: {cookie}");
     let page = no_redirects
         .get(d.url("/"))
         .header("cookie", cookie.split(';').next().unwrap())

@@ -63,7 +63,10 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     }
     let id = state.sessions.create();
     (
-        [(header::SET_COOKIE, session::set_cookie(&id))],
+        [(
+            header::SET_COOKIE,
+            session::set_cookie(&id, state.config.public_url().starts_with("https://")),
+        )],
         Redirect::to("/"),
     )
         .into_response()

@@ -92,11 +92,13 @@ pub fn cookie_value(header: &str) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
-/// `Set-Cookie` for a new session.
-pub fn set_cookie(id: &str) -> String {
+/// `Set-Cookie` for a new session; `secure` when the dashboard is reached
+/// over HTTPS (`server.public_url`), so the browser never sends it in clear.
+pub fn set_cookie(id: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        IDLE.as_secs()
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        IDLE.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
@@ -123,7 +125,9 @@ mod tests {
         );
         s.remove(&id);
         assert!(s.get(&id).is_none());
-        assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict"));
+        assert!(set_cookie("x", false).contains("HttpOnly; SameSite=Strict"));
+        assert!(!set_cookie("x", false).contains("Secure"));
+        assert!(set_cookie("x", true).ends_with("; Secure"));
     }
 }
 
