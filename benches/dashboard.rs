@@ -1,5 +1,5 @@
 //! The dashboard with 10,000 senders in range (7 days, every sender every
-//! day): server-side render time of the main page over HTTP, and the load
+//! day, the data of `cargo bench --bench report`): server-side render time of the main page over HTTP, and the load
 //! time in headless chromium (navigation timing, through chromedriver).
 //!
 //!     cargo bench --bench dashboard
@@ -9,10 +9,7 @@ mod common;
 #[path = "../tests/common/webdriver.rs"]
 mod webdriver;
 
-use chrono::{Days, TimeZone, Utc};
 use common::*;
-use smtp_auth_insight::event::{Event, Outcome, Tls};
-use smtp_auth_insight::store::{Retention, Store, StoreOptions, Writer};
 use std::time::Instant;
 
 const SENDERS: u64 = 10_000;
@@ -25,62 +22,15 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn populate(data: &std::path::Path) {
-    let store = Store::open(&StoreOptions {
-        path: data.join("db"),
-        tz: chrono_tz::Tz::UTC,
-        retention: Retention {
-            days: 90,
-            hourly_days: 35,
-        },
-        cache_bytes: 64 << 20,
-    })
-    .expect("store");
-    let mut writer = Writer::new(store.clone());
-    let mut rng = Rng(42);
-    let now = Utc::now();
-    let mut events = Vec::with_capacity(20_000);
-    for d in 0..DAYS {
-        let date = now.date_naive() - Days::new(d);
-        let noon = Utc
-            .from_utc_datetime(&date.and_hms_opt(12, 0, 0).expect("time"))
-            .min(now);
-        for s in 0..SENDERS {
-            let tls = [Tls::None, Tls::V1_0, Tls::V1_1, Tls::V1_2, Tls::V1_3][match tls(&mut rng) {
-                "none" => 0,
-                "TLSv1" => 1,
-                "TLSv1.1" => 2,
-                "TLSv1.2" => 3,
-                _ => 4,
-            }];
-            events.push(Event {
-                ts: noon,
-                sender: format!("user{s}@dept{}.example.com", s % 50),
-                tls,
-                result: Outcome::Accepted,
-                client_ip: None,
-                host: None,
-                id: None,
-                envelope_from: None,
-            });
-            if events.len() == 20_000 {
-                writer.apply(&[events.as_slice()], &[], now).expect("apply");
-                events.clear();
-            }
-        }
-    }
-    writer.apply(&[events.as_slice()], &[], now).expect("apply");
-    store.flush().expect("flush");
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let t = Instant::now();
-    populate(&data);
+    // Closed before the daemon opens it.
+    let messages = populate(&open_store(&data.join("db"), 64), DAYS, SENDERS);
     println!(
-        "populated {SENDERS} senders x {DAYS} days in {:.1} s",
+        "populated {SENDERS} senders x {DAYS} days ({messages} messages) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let daemon = Daemon::start(&data, "");

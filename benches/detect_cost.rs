@@ -14,8 +14,6 @@ mod dataset;
 #[path = "../tests/common/rng.rs"]
 mod rng;
 
-use smtp_auth_insight::event::Outcome;
-use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
@@ -50,19 +48,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dataset::generate(1, 42, 1.0);
     let file = dir.path().join("events.ndjson");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
-    for e in &data.events {
-        let v = serde_json::json!({
-            "ts": e.ts.to_rfc3339(),
-            "sender": e.sender,
-            "tls": e.tls.key(),
-            "result": if e.result == Outcome::Accepted { "accepted" } else { "auth_failed" },
-            "client_ip": e.client_ip.map(|ip| ip.to_string()),
-        });
-        writeln!(out, "{v}").expect("write");
-    }
-    out.flush().expect("write");
-    drop(out);
+    let out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
+    dataset::write_ndjson(&data.events, out).expect("write");
     let n = data.events.len();
     let file = file.to_str().expect("utf-8 path");
     let (mut on, mut off) = (Vec::new(), Vec::new());

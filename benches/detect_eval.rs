@@ -225,20 +225,8 @@ fn row(name: &str, s: &Score, sender_days: usize) {
 }
 
 fn write_ndjson(data: &Dataset, path: &str) {
-    use std::io::Write;
     let file = std::fs::File::create(path).expect("BENCH_WRITE file");
-    let mut out = std::io::BufWriter::new(file);
-    for e in &data.events {
-        let v = serde_json::json!({
-            "ts": e.ts.to_rfc3339(),
-            "sender": e.sender,
-            "tls": e.tls.key(),
-            "result": if e.result == Outcome::Accepted { "accepted" } else { "auth_failed" },
-            "client_ip": e.client_ip.map(|ip| ip.to_string()),
-        });
-        writeln!(out, "{v}").expect("write");
-    }
-    out.flush().expect("write");
+    dataset::write_ndjson(&data.events, std::io::BufWriter::new(file)).expect("write");
     println!("wrote {} events to {path}", data.events.len());
 }
 

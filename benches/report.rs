@@ -9,14 +9,10 @@
 
 mod common;
 
-use chrono::{Days, TimeZone, Utc};
+use chrono::{Days, Utc};
 use common::*;
-use smtp_auth_insight::event::{Event, Outcome, Tls};
 use smtp_auth_insight::report::{self, ReportRequest};
-use smtp_auth_insight::store::{Retention, Store, StoreOptions, Writer};
 use std::time::Instant;
-
-const TLS: [Tls; 5] = [Tls::None, Tls::V1_0, Tls::V1_1, Tls::V1_2, Tls::V1_3];
 
 fn main() {
     for (days, senders) in [(7u64, 10_000u64), (90, 10_000), (7, 100_000)] {
@@ -27,64 +23,12 @@ fn main() {
 fn scenario(days: u64, senders: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let opts = StoreOptions {
-        path: data.join("db"),
-        tz: chrono_tz::Tz::UTC,
-        retention: Retention {
-            days: 90,
-            hourly_days: 35,
-        },
-        cache_bytes: 64 << 20,
-    };
     let now = Utc::now();
     let today = now.date_naive();
     let start = today - Days::new(days - 1);
-    let store = Store::open(&opts).expect("store");
-    let mut writer = Writer::new(store.clone());
-    let mut rng = Rng(days * 1_000_003 + senders);
-    let mut events = Vec::with_capacity(50_000);
-    let mut total = 0u64;
+    let store = open_store(&data.join("db"), 64);
     let populate = Instant::now();
-    for d in 0..days {
-        let date = start + Days::new(d);
-        let noon = Utc
-            .from_utc_datetime(&date.and_hms_opt(12, 0, 0).expect("time"))
-            .min(now);
-        for s in 0..senders {
-            // Every sender active every day, 1–3 messages, skewed TLS mix.
-            for _ in 0..1 + rng.below(3) {
-                let idx = match tls(&mut rng) {
-                    "none" => 0,
-                    "TLSv1" => 1,
-                    "TLSv1.1" => 2,
-                    "TLSv1.2" => 3,
-                    _ => 4,
-                };
-                events.push(Event {
-                    ts: noon,
-                    sender: format!("user{s}@dept{}.example.com", s % 50),
-                    tls: TLS[idx],
-                    result: Outcome::Accepted,
-                    client_ip: Some(std::net::IpAddr::from([
-                        198,
-                        51,
-                        (s % 200) as u8,
-                        (s % 250) as u8,
-                    ])),
-                    host: None,
-                    id: None,
-                    envelope_from: None,
-                });
-                total += 1;
-            }
-            if events.len() >= 50_000 {
-                writer.apply(&[&events], &[], now).expect("apply");
-                events.clear();
-            }
-        }
-    }
-    writer.apply(&[&events], &[], now).expect("apply");
-    store.flush().expect("flush");
+    let total = common::populate(&store, days, senders);
     let populate_secs = populate.elapsed().as_secs_f64();
 
     let request = ReportRequest {
@@ -108,7 +52,7 @@ fn scenario(days: u64, senders: u64) {
     let t = Instant::now();
     report::build(&store, &domain, 7, Utc::now()).expect("report");
     let domain_ms = t.elapsed().as_secs_f64() * 1e3;
-    drop((writer, store));
+    drop(store);
     let bytes = disk_bytes(&data.join("db"));
 
     // The daemon on that store: report over HTTP and its memory.

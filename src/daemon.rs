@@ -52,13 +52,8 @@ pub async fn run(
     .await?;
     let metrics = Arc::new(Metrics::default());
     let writer = {
-        let (store, detect) = (store.clone(), Arc::new(config.detect.clone()));
-        let enabled = detect.enabled;
-        tokio::task::spawn_blocking(move || match enabled {
-            true => Writer::with_detector(store, detect),
-            false => Ok(Writer::new(store)),
-        })
-        .await??
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || Writer::for_config(store, &config.detect)).await??
     };
     let (ingester, writer) = Ingester::spawn(writer, metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));

@@ -57,21 +57,9 @@ pub struct Metrics {
     too_old: AtomicU64,
     rejected: [AtomicU64; 4],
     latency: [Histogram; ROUTES.len()],
-    /// Alerts raised, by kind (in `AlertKind` order) and status.
-    alerts: [[AtomicU64; 3]; 4],
+    /// Alerts raised, by kind and status (in `ALL` order).
+    alerts: [[AtomicU64; AlertStatus::ALL.len()]; AlertKind::ALL.len()],
 }
-
-const ALERT_KINDS: [(AlertKind, &str); 4] = [
-    (AlertKind::VolumeSpike, "volume_spike"),
-    (AlertKind::NewSender, "new_sender"),
-    (AlertKind::LegacyTls, "legacy_tls"),
-    (AlertKind::AuthFailures, "auth_failures"),
-];
-const ALERT_STATUSES: [(AlertStatus, &str); 3] = [
-    (AlertStatus::Firing, "firing"),
-    (AlertStatus::Ongoing, "ongoing"),
-    (AlertStatus::Resolved, "resolved"),
-];
 
 impl Metrics {
     pub fn events_ingested(&self, o: &IngestOutcome) {
@@ -82,8 +70,8 @@ impl Metrics {
 
     pub fn alerts_raised(&self, alerts: &[Alert]) {
         for a in alerts {
-            let k = ALERT_KINDS.iter().position(|(k, _)| *k == a.kind);
-            let s = ALERT_STATUSES.iter().position(|(s, _)| *s == a.status);
+            let k = AlertKind::ALL.iter().position(|k| *k == a.kind);
+            let s = AlertStatus::ALL.iter().position(|s| *s == a.status);
             if let (Some(k), Some(s)) = (k, s) {
                 self.alerts[k][s].fetch_add(1, Relaxed);
             }
@@ -166,11 +154,13 @@ impl Metrics {
         }
         out.push_str("# HELP smtp_auth_insight_alerts_total Alerts raised, by kind and status.\n");
         out.push_str("# TYPE smtp_auth_insight_alerts_total counter\n");
-        for (row, (_, kind)) in self.alerts.iter().zip(ALERT_KINDS) {
-            for (v, (_, status)) in row.iter().zip(ALERT_STATUSES) {
+        for (row, kind) in self.alerts.iter().zip(AlertKind::ALL) {
+            for (v, status) in row.iter().zip(AlertStatus::ALL) {
                 let _ = writeln!(
                     out,
-                    "smtp_auth_insight_alerts_total{{kind=\"{kind}\",status=\"{status}\"}} {}",
+                    "smtp_auth_insight_alerts_total{{kind=\"{}\",status=\"{}\"}} {}",
+                    kind.name(),
+                    status.name(),
                     v.load(Relaxed)
                 );
             }

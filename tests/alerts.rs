@@ -70,6 +70,15 @@ async fn alerts(d: &Daemon) -> Vec<Value> {
     v["alerts"].as_array().cloned().unwrap_or_default()
 }
 
+/// The alerts that opened an incident (no `status`: firing).
+async fn firing_alerts(d: &Daemon) -> Vec<Value> {
+    alerts(d)
+        .await
+        .into_iter()
+        .filter(|a| a.get("status").is_none())
+        .collect()
+}
+
 /// Waits until the SMTP server holds `n` messages (30 s at most).
 fn wait_mails(smtp: &SmtpSink, n: usize) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -233,11 +242,7 @@ async fn a_restart_mid_spike_neither_repeats_the_alert_nor_loses_its_mail() {
         "{subject}"
     );
     assert!(text.contains("bob@example.com"));
-    let firing: Vec<Value> = alerts(&d)
-        .await
-        .into_iter()
-        .filter(|a| a.get("status").is_none())
-        .collect();
+    let firing = firing_alerts(&d).await;
     assert_eq!(firing.len(), 1, "{firing:?}");
     // SIGTERM and back: still one.
     assert!(d.stop().success());
@@ -248,11 +253,7 @@ async fn a_restart_mid_spike_neither_repeats_the_alert_nor_loses_its_mail() {
             .0,
         202
     );
-    let firing: Vec<Value> = alerts(&d)
-        .await
-        .into_iter()
-        .filter(|a| a.get("status").is_none())
-        .collect();
+    let firing = firing_alerts(&d).await;
     assert_eq!(firing.len(), 1, "{firing:?}");
 }
 

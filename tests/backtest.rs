@@ -7,22 +7,12 @@ use common::dataset;
 use common::*;
 use serde_json::Value;
 use smtp_auth_insight::detect::{DetectConfig, Detector, Fresh};
-use smtp_auth_insight::event::{Event, Outcome};
+use smtp_auth_insight::event::Event;
 use std::sync::Arc;
 
-fn ndjson(events: &[&Event]) -> String {
-    let mut out = String::new();
-    for e in events {
-        let v = serde_json::json!({
-            "ts": e.ts.to_rfc3339(),
-            "sender": e.sender,
-            "tls": e.tls.key(),
-            "result": if e.result == Outcome::Accepted { "accepted" } else { "auth_failed" },
-            "client_ip": e.client_ip.map(|ip| ip.to_string()),
-        });
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
+fn ndjson(events: &[&Event]) -> Vec<u8> {
+    let mut out = Vec::new();
+    dataset::write_ndjson(events.iter().copied(), &mut out).unwrap();
     out
 }
 

@@ -176,3 +176,50 @@ pub fn open_store(path: &Path, cache_mb: u64) -> smtp_auth_insight::store::Store
     })
     .expect("store")
 }
+
+/// Fills `store` with `days` days ending today of `senders` accounts, every
+/// one active every day with 1–3 messages at noon and a skewed TLS mix;
+/// returns the messages stored.
+pub fn populate(store: &smtp_auth_insight::store::Store, days: u64, senders: u64) -> u64 {
+    use chrono::{Days, TimeZone, Utc};
+    use smtp_auth_insight::event::{Event, Outcome, Tls};
+    let mut writer = smtp_auth_insight::store::Writer::new(store.clone());
+    let mut rng = Rng(days * 1_000_003 + senders);
+    let now = Utc::now();
+    let start = now.date_naive() - Days::new(days - 1);
+    let mut events = Vec::with_capacity(50_000);
+    let mut total = 0u64;
+    for d in 0..days {
+        let noon = Utc
+            .from_utc_datetime(&(start + Days::new(d)).and_hms_opt(12, 0, 0).expect("time"))
+            .min(now);
+        for s in 0..senders {
+            for _ in 0..1 + rng.below(3) {
+                let tls = Tls::parse(tls(&mut rng)).expect("a TLS spelling");
+                events.push(Event {
+                    ts: noon,
+                    sender: format!("user{s}@dept{}.example.com", s % 50),
+                    tls,
+                    result: Outcome::Accepted,
+                    client_ip: Some(std::net::IpAddr::from([
+                        198,
+                        51,
+                        (s % 200) as u8,
+                        (s % 250) as u8,
+                    ])),
+                    host: None,
+                    id: None,
+                    envelope_from: None,
+                });
+                total += 1;
+            }
+            if events.len() >= 50_000 {
+                writer.apply(&[&events], &[], now).expect("apply");
+                events.clear();
+            }
+        }
+    }
+    writer.apply(&[&events], &[], now).expect("apply");
+    store.flush().expect("flush");
+    total
+}

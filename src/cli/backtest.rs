@@ -2,12 +2,11 @@
 //! state kept in memory only (the store is not touched), and print every
 //! alert the current configuration would have raised, one JSON per line.
 
-use super::read::{Format, Skips, read_files};
+use super::read::{AlertCounts, Format, Skips, read_files};
 use crate::config::Config;
 use crate::detect::{Alert, Detector, Fresh};
 use crate::event::Event;
 use clap::Args;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,7 +67,7 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<()> {
         .first()
         .map(|e| e.ts + chrono::TimeDelta::days(i64::from(args.learn_days)));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts = AlertCounts::default();
     let shown = alerts
         .iter()
         .filter(|a| args.all || a.status.is_firing())
@@ -76,27 +75,23 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<()> {
     for a in shown {
         serde_json::to_writer(&mut out, a)?;
         out.write_all(b"\n")?;
-        let kind = serde_json::to_value(a.kind)?;
-        *by_kind
-            .entry(kind.as_str().unwrap_or("").to_owned())
-            .or_default() += 1;
+        counts.add([a]);
     }
     out.flush()?;
     let span = match (events.first(), events.last()) {
         (Some(a), Some(b)) => format!(" from {} to {}", a.ts, b.ts),
         _ => String::new(),
     };
-    let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     let skipped: u64 = skips.by_reason.values().sum();
     eprintln!(
         "replayed {} events{span} ({lines} lines, {skipped} skipped) in {:.2} s: {} alerts{}",
         events.len(),
         started.elapsed().as_secs_f64(),
-        by_kind.values().sum::<u64>(),
-        if kinds.is_empty() {
+        counts.total(),
+        if counts.total() == 0 {
             String::new()
         } else {
-            format!(" ({})", kinds.join(", "))
+            format!(" ({})", counts.list())
         }
     );
     Ok(())

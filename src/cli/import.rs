@@ -1,6 +1,6 @@
 //! `import`: load event files into the store without the HTTP side.
 
-use super::read::{Format, Skips, read_files};
+use super::read::{AlertCounts, Format, Skips, read_files};
 use crate::config::Config;
 use crate::event::{Event, Outcome};
 use crate::store::{IngestOutcome, Store, StoreOptions, Writer};
@@ -38,8 +38,8 @@ struct Stats {
     events: u64,
     failed_logins: u64,
     outcome: IngestOutcome,
-    /// Alerts raised, by kind.
-    alerts: std::collections::BTreeMap<String, u64>,
+    /// New incidents, by kind.
+    alerts: AlertCounts,
 }
 
 pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
@@ -52,11 +52,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let store = Store::open(&StoreOptions::from_config(config))?;
     // Imported history trains the detectors like live traffic; their
     // alerts are logged (and mailed by the daemon if recent enough).
-    let mut writer = if config.detect.enabled {
-        Writer::with_detector(store, std::sync::Arc::new(config.detect.clone()))?
-    } else {
-        Writer::new(store)
-    };
+    let mut writer = Writer::for_config(store, &config.detect)?;
     let mut stats = Stats::default();
     let mut skips = Skips::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
@@ -117,14 +113,11 @@ fn commit(
     match result {
         Ok(outcomes) => {
             outcomes.iter().for_each(|o| stats.outcome.add(o));
-            // New incidents only, as `backtest` prints them.
-            for alert in writer.take_raised().iter().filter(|a| a.status.is_firing()) {
-                let kind = serde_json::to_value(alert.kind).unwrap_or_default();
-                *stats
-                    .alerts
-                    .entry(kind.as_str().unwrap_or_default().to_owned())
-                    .or_default() += 1;
-            }
+            // New incidents, as `backtest` prints them.
+            let raised = writer.take_raised();
+            stats
+                .alerts
+                .add(raised.iter().filter(|a| a.status.is_firing()));
             Ok(())
         }
         Err(e) => {
@@ -149,11 +142,10 @@ fn summary(s: &Stats, skips: &Skips) -> String {
             .collect();
         line.push_str(&format!(" ({})", reasons.join(", ")));
     }
-    if !s.alerts.is_empty() {
-        let kinds: Vec<String> = s.alerts.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    if s.alerts.total() > 0 {
         line.push_str(&format!(
             "\nalerts raised: {} (GET /api/v1/alerts lists them)",
-            kinds.join(", ")
+            s.alerts.list()
         ));
     }
     line

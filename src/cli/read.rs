@@ -190,3 +190,25 @@ impl Skips {
         }
     }
 }
+
+/// Alerts by kind, as `import` and `backtest` summarise them.
+#[derive(Default)]
+pub struct AlertCounts(BTreeMap<&'static str, u64>);
+
+impl AlertCounts {
+    pub fn add<'a>(&mut self, alerts: impl IntoIterator<Item = &'a crate::detect::Alert>) {
+        for a in alerts {
+            *self.0.entry(a.kind.name()).or_default() += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// "legacy_tls: 2, new_sender: 1"
+    pub fn list(&self) -> String {
+        let kinds: Vec<String> = self.0.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        kinds.join(", ")
+    }
+}

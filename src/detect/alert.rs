@@ -19,6 +19,23 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::VolumeSpike,
+        AlertKind::NewSender,
+        AlertKind::LegacyTls,
+        AlertKind::AuthFailures,
+    ];
+
+    /// The name in JSON, metrics and summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::VolumeSpike => "volume_spike",
+            AlertKind::NewSender => "new_sender",
+            AlertKind::LegacyTls => "legacy_tls",
+            AlertKind::AuthFailures => "auth_failures",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             AlertKind::VolumeSpike => "Sending volume spike",
@@ -43,6 +60,30 @@ pub enum AlertStatus {
 }
 
 impl AlertStatus {
+    pub const ALL: [AlertStatus; 3] = [
+        AlertStatus::Firing,
+        AlertStatus::Ongoing,
+        AlertStatus::Resolved,
+    ];
+
+    /// The name in JSON and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Ongoing => "ongoing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    /// How mails and the dashboard say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "new",
+            AlertStatus::Ongoing => "still going on",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
     pub fn is_firing(&self) -> bool {
         *self == AlertStatus::Firing
     }

@@ -282,7 +282,10 @@ impl Detector {
             st.cool_down(clock);
             !evict || st.last_event >= clock - IDLE_SECS || st.has_open_spike() || dirty.contains(s)
         });
-        self.senders.shrink_to_fit();
+        // Give memory back only after a large drop (a rehash is not free).
+        if self.senders.capacity() > 4 * self.senders.len().max(1024) {
+            self.senders.shrink_to_fit();
+        }
         self.cooldowns.retain(|_, until| *until > clock);
     }
 

@@ -109,7 +109,7 @@ fn row(a: &Alert, tz: Tz, base: &str) -> AlertRow {
     let domain = crate::event::sender_domain(&a.sender);
     let command = match a.kind {
         AlertKind::AuthFailures => {
-            format!("curl -H 'Authorization: Bearer …' '…/api/v1/alerts?since={day}'")
+            format!("curl -H 'Authorization: Bearer …' '{base}/api/v1/alerts?since={day}'")
         }
         _ => format!(
             "smtp-auth-insight report --start {day} --end {day} --domain '{}' --format text",
@@ -118,11 +118,7 @@ fn row(a: &Alert, tz: Tz, base: &str) -> AlertRow {
     };
     AlertRow {
         heading: heading(a),
-        status: match a.status {
-            AlertStatus::Firing => "new",
-            AlertStatus::Ongoing => "still going on",
-            AlertStatus::Resolved => "resolved",
-        },
+        status: a.status.label(),
         sender: a.sender.clone(),
         at: local.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
         detail: a.detail.clone(),
@@ -178,9 +174,9 @@ pub fn build(
         .map_err(|e| e.to_string())
 }
 
-/// A view with every field filled, to check templates at start-up.
-pub fn sample() -> AlertView {
-    let alert = Alert {
+/// An alert with every field filled.
+fn sample_alert() -> Alert {
+    Alert {
         kind: AlertKind::VolumeSpike,
         sender: "sample@example.com".into(),
         at: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
@@ -191,13 +187,12 @@ pub fn sample() -> AlertView {
         threshold: Some(25),
         client_ips: vec!["192.0.2.1".into()],
         tls: Some(crate::event::Tls::V1_2),
-    };
-    view(
-        &[alert],
-        Tz::UTC,
-        "http://127.0.0.1:8587/api/v1/alerts",
-        false,
-    )
+    }
+}
+
+/// A view with every field filled, to check templates at start-up.
+pub fn sample() -> AlertView {
+    view(&[sample_alert()], Tz::UTC, "http://127.0.0.1:8587", false)
 }
 
 #[cfg(test)]
@@ -206,22 +201,8 @@ mod tests {
 
     #[test]
     fn a_flood_of_alerts_is_listed_up_to_the_cap() {
-        let one = sample().alerts.len();
-        assert_eq!(one, 1);
-        let alert = Alert {
-            kind: AlertKind::LegacyTls,
-            sender: "a@b".into(),
-            at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
-            observed: 1,
-            expected: 0.0,
-            detail: String::new(),
-            status: AlertStatus::Firing,
-            threshold: None,
-            client_ips: Vec::new(),
-            tls: None,
-        };
-        let many = vec![alert; MAX_LISTED + 7];
-        let v = view(&many, Tz::UTC, "x", true);
+        let many = vec![sample_alert(); MAX_LISTED + 7];
+        let v = view(&many, Tz::UTC, "https://x.example", true);
         assert_eq!(v.alerts.len(), MAX_LISTED);
         assert!(
             v.title.starts_with(&format!("{} senders", MAX_LISTED + 7)),
@@ -229,5 +210,9 @@ mod tests {
             v.title
         );
         assert!(v.intro.contains("the other 7"), "{}", v.intro);
+        assert_eq!(
+            v.alerts[0].sender_link,
+            "https://x.example/senders/sample%40example.com?start=2025-12-26&end=2026-01-01"
+        );
     }
 }

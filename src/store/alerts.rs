@@ -141,11 +141,20 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Recorded>, StoreError> {
+        self.alerts_where(limit, |a| a.at >= since)
+    }
+
+    /// Logged alerts that `keep` accepts, newest first, at most `limit`.
+    pub fn alerts_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(&Alert) -> bool,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
         for item in self.data.scan_prefix([keys::ALERT]).rev() {
             let (_, v) = item?;
             if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
-                if r.alert.at >= since {
+                if keep(&r.alert) {
                     out.push(r);
                     if out.len() == limit {
                         break;

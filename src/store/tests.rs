@@ -3,7 +3,7 @@ use crate::event::{Event, Outcome, Tls};
 use chrono::TimeDelta;
 
 fn store(dir: &std::path::Path, tz: &str, days: u32) -> Store {
-    Store::open(&StoreOptions {
+    reopen(&StoreOptions {
         path: dir.join("db"),
         tz: tz.parse().unwrap(),
         retention: Retention {
@@ -13,6 +13,20 @@ fn store(dir: &std::path::Path, tz: &str, days: u32) -> Store {
         cache_bytes: 4 << 20,
     })
     .unwrap()
+}
+
+/// Opens a store, waiting while sled's flusher thread of a handle this
+/// test just dropped still holds the lock file.
+fn reopen(opts: &StoreOptions) -> Result<Store, StoreError> {
+    for _ in 0..50 {
+        match Store::open(opts) {
+            Err(e) if e.to_string().contains("in use by another process") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+    Store::open(opts)
 }
 
 fn ev(ts: DateTime<Utc>, sender: &str, tls: Tls, id: Option<&str>) -> Event {
@@ -109,16 +123,6 @@ fn newer_schema_is_refused() {
         },
         cache_bytes: 1 << 20,
     };
-    // sled's flusher thread may hold the lock file a moment after the
-    // first handle is dropped.
-    let mut tries = 0;
-    let err = loop {
-        let err = Store::open(&opts).err().unwrap();
-        if !err.to_string().contains("in use by another process") || tries == 50 {
-            break err;
-        }
-        tries += 1;
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let err = reopen(&opts).err().unwrap();
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }

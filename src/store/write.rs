@@ -90,6 +90,14 @@ impl Writer {
         }
     }
 
+    /// The writer `[detect]` asks for: with the detectors when enabled.
+    pub fn for_config(store: Store, cfg: &DetectConfig) -> Result<Writer, StoreError> {
+        match cfg.enabled {
+            true => Writer::with_detector(store, Arc::new(cfg.clone())),
+            false => Ok(Writer::new(store)),
+        }
+    }
+
     /// A writer that also runs the detectors; accounts whose incident was
     /// open at the last stop are brought back so that they can resolve.
     pub fn with_detector(store: Store, cfg: Arc<DetectConfig>) -> Result<Writer, StoreError> {
@@ -231,7 +239,10 @@ impl Writer {
         d: &Deltas<'a>,
         extra: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(sled::Batch, HashMap<&'a str, Option<SenderInfo>>), StoreError> {
-        let mut known = HashMap::with_capacity(d.senders.len());
+        // The detectors load accounts the index does not know for free;
+        // without detectors nothing is kept.
+        let keep = self.detector.is_some();
+        let mut known = HashMap::with_capacity(if keep { d.senders.len() } else { 0 });
         let tree = &self.store.data;
         let mut batch = sled::Batch::default();
         for ((day, sender), delta) in &d.daily {
@@ -262,7 +273,9 @@ impl Writer {
         for (sender, delta) in &d.senders {
             let key = keys::sender_key(sender);
             let stored = tree.get(&key)?.and_then(|v| SenderInfo::decode(&v));
-            known.insert(*sender, stored.clone());
+            if keep {
+                known.insert(*sender, stored.clone());
+            }
             let old = stored.unwrap_or_default();
             let mut info = old.clone();
             info.merge(delta);

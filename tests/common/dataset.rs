@@ -142,6 +142,18 @@ struct Office {
     first_day: i64,
 }
 
+/// Writes `events` as NDJSON, the format `import` and `backtest` read.
+pub fn write_ndjson<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    for e in events {
+        serde_json::to_writer(&mut out, e)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
 pub fn generate(seed: u64, days: i64, scale: f64) -> Dataset {
     let mut g = Gen {
         rng: Rng(seed.wrapping_mul(2).wrapping_add(1)),

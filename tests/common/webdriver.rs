@@ -232,16 +232,3 @@ impl Drop for Driver {
         let _ = self.child.wait();
     }
 }
-
-/// Percent-encodes a path component.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}

@@ -82,14 +82,8 @@ pub async fn logout(
     Extension(me): Extension<LoggedIn>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !me.session.csrf_ok(&form.csrf) {
-        return message(
-            &state,
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The form was stale; reload the page.",
-            "/",
-        );
+    if let Some(refused) = me.refuse_stale(&state, &form.csrf) {
+        return refused;
     }
     state.sessions.remove(&me.id);
     (
@@ -113,14 +107,8 @@ pub async fn request_report(
     Extension(me): Extension<LoggedIn>,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    if !me.session.csrf_ok(&form.csrf) {
-        return message(
-            &state,
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The form was stale; reload the page.",
-            "/",
-        );
+    if let Some(refused) = me.refuse_stale(&state, &form.csrf) {
+        return refused;
     }
     let recipients: Vec<String> = form
         .recipients

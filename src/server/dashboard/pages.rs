@@ -20,16 +20,41 @@ pub struct LoggedIn {
     pub session: Session,
 }
 
-fn status_text(s: crate::detect::AlertStatus) -> &'static str {
-    match s {
-        crate::detect::AlertStatus::Firing => "new",
-        crate::detect::AlertStatus::Ongoing => "ongoing",
-        crate::detect::AlertStatus::Resolved => "resolved",
+impl LoggedIn {
+    /// The refusal of a form whose CSRF token is not this session's.
+    pub(super) fn refuse_stale(&self, state: &AppState, csrf: &str) -> Option<Response> {
+        if self.session.csrf_ok(csrf) {
+            return None;
+        }
+        Some(message(
+            state,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form was stale; reload the page.",
+            "/",
+        ))
     }
 }
 
-/// Alerts shown on the main page.
+/// A time as the dashboard shows it, to the minute.
+fn utc_minute(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An alert as the templates list it.
+fn alert_json(r: &crate::store::Recorded) -> serde_json::Value {
+    json!({
+        "kind": r.alert.kind.title(),
+        "status": r.alert.status.label(),
+        "sender": r.alert.sender,
+        "at": utc_minute(r.alert.at),
+        "detail": r.alert.detail,
+    })
+}
+
+/// Alerts shown on the main page, and on a sender's page.
 const RECENT_ALERTS: usize = 20;
+const SENDER_ALERTS: usize = 1000;
 
 pub(super) fn message(
     state: &AppState,
@@ -89,13 +114,14 @@ pub async fn index(
     };
     let tile = tile.as_ref().unwrap_or(&all);
     let domain = filter.domain.clone().filter(|d| !d.is_empty());
-    let report = match &domain {
-        None => all.clone(),
+    let filtered = match &domain {
+        None => None,
         Some(d) => match build(&state, range(&filter, Some(d.clone()))).await {
-            Ok(r) => r,
+            Ok(r) => Some(r),
             Err(e) => return message(&state, StatusCode::BAD_REQUEST, "Bad filter", &e, "/"),
         },
     };
+    let report = filtered.as_ref().unwrap_or(&all);
     let mut domains: Vec<String> = all
         .senders
         .iter()
@@ -120,27 +146,16 @@ pub async fn index(
     } else {
         svg::volume(&report.daily)
     };
-    let table = view::table(&report, &filter, &range_query);
+    let table = view::table(report, &filter, &range_query);
     let store = state.store.clone();
-    let since = Utc::now() - chrono::TimeDelta::days(7);
+    let now = Utc::now();
+    let since = now - chrono::TimeDelta::days(7);
     let alerts = tokio::task::spawn_blocking(move || store.alerts_since(since, RECENT_ALERTS))
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let alerts: Vec<_> = alerts
-        .iter()
-        .map(|r| {
-            json!({
-                "kind": r.alert.kind.title(),
-                "status": status_text(r.alert.status),
-                "sender": r.alert.sender,
-                "at": r.alert.at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                "detail": r.alert.detail,
-            })
-        })
-        .collect();
-    let now = Utc::now();
+    let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
     let data = json!({
         "title": "SMTP AUTH clients",
         "csrf": me.session.csrf,
@@ -237,11 +252,8 @@ pub async fn sender(
             .map_err(|e| e.to_string())?;
         let info = store.sender_info(&who).map_err(|e| e.to_string())?;
         let alerts = store
-            .alerts_since(chrono::DateTime::<Utc>::MIN_UTC, 1000)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|r| r.alert.sender == who)
-            .collect::<Vec<_>>();
+            .alerts_where(SENDER_ALERTS, |a| a.sender == who)
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>((b.finish(store.tz.name()), info, alerts))
     })
     .await;
@@ -260,7 +272,7 @@ pub async fn sender(
     };
     let fmt = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .map(utc_minute)
             .unwrap_or_default()
     };
     let ips: Vec<_> = info
@@ -272,17 +284,7 @@ pub async fn sender(
                 .collect()
         })
         .unwrap_or_default();
-    let alerts: Vec<_> = alerts
-        .iter()
-        .map(|r| {
-            json!({
-                "kind": r.alert.kind.title(),
-                "status": status_text(r.alert.status),
-                "at": r.alert.at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                "detail": r.alert.detail,
-            })
-        })
-        .collect();
+    let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
     let data = json!({
         "title": format!("Sender {name}"),
         "csrf": me.session.csrf,
