@@ -78,6 +78,9 @@ fn run(with_ids: bool, ts: &str) {
                     let client = reqwest::Client::new();
                     while Instant::now() < deadline {
                         let i = next.fetch_add(1, Ordering::Relaxed);
+                        // Without ids a body may be posted again; with ids
+                        // every body is posted once (a repeat is a duplicate).
+                        let i = if with_ids { i } else { i % bodies.len() };
                         let Some(body) = bodies.get(i) else { break };
                         let resp = client
                             .post(&url)

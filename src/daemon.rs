@@ -43,19 +43,21 @@ pub async fn run(
     let transport =
         MailTransport::from_config(&config.mail, data_dir).map_err(anyhow::Error::msg)?;
     let mailer = tokio::spawn(outbox.clone().run(transport, config.mail.retry()));
+    let metrics = Arc::new(Metrics::default());
+    let writer = {
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || Writer::open(store, &config.detect)).await??
+    };
+    let (ingester, writer) = Ingester::spawn(writer, metrics.clone());
+    let writer_handle = ingester.clone();
     let scheduler = crate::schedule::start(crate::schedule::runner::Context {
         config: config.clone(),
         store: store.clone(),
         templates: templates.clone(),
         outbox: outbox.clone(),
+        ingester: ingester.clone(),
     })
     .await?;
-    let metrics = Arc::new(Metrics::default());
-    let writer = {
-        let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || Writer::for_config(store, &config.detect)).await??
-    };
-    let (ingester, writer) = Ingester::spawn(writer, metrics.clone());
     let purger = tokio::spawn(purge_loop(ingester.clone()));
     let ticker = tokio::spawn(tick_loop(ingester.clone()));
     let alerter = tokio::spawn(
@@ -106,7 +108,8 @@ pub async fn run(
         }
     })
     .await?;
-    // The writer exits once the last Ingester handle is gone, after flushing.
+    // The writer folds what it acknowledged, flushes and exits.
+    writer_handle.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;

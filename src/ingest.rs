@@ -4,8 +4,11 @@
 //! Why one thread: counters are read-modify-write; with a single writer they
 //! need no transactions. Why group commit: an acknowledged event must be on
 //! disk, and an fsync costs milliseconds; requests that arrive while one
-//! flush runs are applied together and share the next flush, so throughput
+//! sync runs are journaled together and share the next one, so throughput
 //! grows with concurrency instead of being capped at one fsync per request.
+//! The counts of journaled requests are folded into the store at most
+//! half a second later (see `store::pending`), or at once when a reader asks
+//! through [`Ingester::sync`].
 
 use crate::event::Event;
 use crate::metrics::Metrics;
@@ -14,11 +17,10 @@ use chrono::Utc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most requests folded into one group (one sled batch, one flush).
+/// Most requests journaled as one group (one append, one fsync).
 const MAX_GROUP_JOBS: usize = 256;
 /// Most events in one group (a single larger request still forms a group
-/// of its own). sled holds every node a batch rewrites until the batch
-/// ends, a few kilobytes per event, so this bounds the writer's memory.
+/// of its own): bounds how long the first request of a group waits.
 const MAX_GROUP_EVENTS: usize = 8_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,8 +33,7 @@ pub enum IngestError {
 
 type Reply<T> = oneshot::Sender<Result<T, IngestError>>;
 
-/// A raw key/value written in the same batch as the events (log cursors).
-pub type Extra = Vec<(Vec<u8>, Vec<u8>)>;
+pub use crate::store::journal::Extra;
 
 enum Job {
     Events {
@@ -45,6 +46,12 @@ enum Job {
     },
     /// Wall-clock tick for the detectors (resolutions without new events).
     Tick,
+    /// Fold every acknowledged event into the store, then reply.
+    Sync {
+        reply: Reply<()>,
+    },
+    /// Fold, flush and exit, whatever handles remain (shutdown).
+    Stop,
 }
 
 /// Handle for submitting work to the writer; clone it freely. The writer
@@ -99,6 +106,32 @@ impl Ingester {
         rx.blocking_recv().map_err(|_| IngestError::Closed)?
     }
 
+    /// Returns once every event acknowledged so far is in the counts, so
+    /// that what a reader reads next includes it.
+    pub async fn sync(&self) -> Result<(), IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Sync { reply })
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        rx.await.map_err(|_| IngestError::Closed)?
+    }
+
+    /// Stops the writer after what was sent before: it folds, flushes and
+    /// exits; later calls on any handle fail with [`IngestError::Closed`].
+    pub async fn stop(&self) {
+        let _ = self.tx.send(Job::Stop).await;
+    }
+
+    /// [`Ingester::sync`] for blocking threads.
+    pub fn sync_blocking(&self) -> Result<(), IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Job::Sync { reply })
+            .map_err(|_| IngestError::Closed)?;
+        rx.blocking_recv().map_err(|_| IngestError::Closed)?
+    }
+
     /// Removes data older than the retention window.
     pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
         let (reply, rx) = oneshot::channel();
@@ -115,7 +148,7 @@ impl Job {
     fn events(&self) -> usize {
         match self {
             Job::Events { events, .. } => events.len(),
-            Job::Purge { .. } | Job::Tick => 0,
+            Job::Purge { .. } | Job::Tick | Job::Sync { .. } | Job::Stop => 0,
         }
     }
 }
@@ -135,7 +168,25 @@ fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>)
 }
 
 fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    while let Some(first) = rx.blocking_recv() {
+    // Only to wait for a job with a deadline (the next fold).
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("building the writer's timer");
+    loop {
+        let first = match writer.fold_in() {
+            None => rx.blocking_recv(),
+            Some(wait) => {
+                match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                    Ok(job) => job,
+                    Err(_) => {
+                        let _ = fold(&mut writer, &metrics);
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(first) = first else { break };
         let mut events = first.events();
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP_JOBS && events < MAX_GROUP_EVENTS {
@@ -147,42 +198,59 @@ fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metr
                 Err(_) => break,
             }
         }
+        let stop = jobs.iter().any(|j| matches!(j, Job::Stop));
         run_group(&mut writer, jobs, &metrics);
+        if stop {
+            break;
+        }
+        if writer.fold_due() {
+            let _ = fold(&mut writer, &metrics);
+        }
     }
+    let _ = fold(&mut writer, &metrics);
     if let Err(e) = writer.store().flush() {
         tracing::error!(error = %e, "final store flush failed");
     }
 }
 
-/// Applies one group: all event jobs in one batch, one flush, then replies.
+/// Folds the pending events; on failure they stay pending (and journaled)
+/// and the next fold tries again.
+fn fold(writer: &mut Writer, metrics: &Metrics) -> Result<(), String> {
+    let result = writer.fold_pending(Utc::now());
+    metrics.alerts_raised(&writer.take_raised());
+    result.map_err(|e| {
+        tracing::error!(error = %e, "counting acknowledged events failed; will retry");
+        e.to_string()
+    })
+}
+
+/// Runs one group: the event jobs journaled together (one sync), then
+/// replies; ticks, purges and syncs after a fold.
 fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
-    let mut batches = Vec::new();
-    let mut extra = Vec::new();
+    let mut requests = Vec::new();
     let mut replies = Vec::new();
     let mut purges = Vec::new();
+    let mut syncs = Vec::new();
     let mut tick = false;
     for job in jobs {
         match job {
             Job::Events {
                 events,
-                extra: e,
+                extra,
                 reply,
             } => {
-                batches.push(events);
-                extra.extend(e);
+                requests.push((events, extra));
                 replies.push(reply);
             }
             Job::Purge { reply } => purges.push(reply),
+            Job::Sync { reply } => syncs.push(reply),
             Job::Tick => tick = true,
+            Job::Stop => {}
         }
     }
     let now = Utc::now();
-    if !batches.is_empty() {
-        let slices: Vec<&[Event]> = batches.iter().map(Vec::as_slice).collect();
-        let result = writer
-            .apply(&slices, &extra, now)
-            .and_then(|outcomes| writer.store().flush().map(|()| outcomes));
-        match result {
+    if !requests.is_empty() {
+        match writer.submit(requests, now) {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     metrics.events_ingested(&outcome);
@@ -197,12 +265,20 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
             }
         }
     }
+    metrics.alerts_raised(&writer.take_raised());
+    if !tick && purges.is_empty() && syncs.is_empty() {
+        return;
+    }
+    let folded = fold(writer, metrics).map_err(IngestError::Store);
+    for reply in syncs {
+        let _ = reply.send(folded.clone());
+    }
     if tick {
         if let Err(e) = writer.tick(now).and_then(|()| writer.store().flush()) {
             tracing::error!(error = %e, "saving the detectors' state failed");
         }
+        metrics.alerts_raised(&writer.take_raised());
     }
-    metrics.alerts_raised(&writer.take_raised());
     for reply in purges {
         let result = writer
             .purge(now)

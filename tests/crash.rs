@@ -40,7 +40,8 @@ async fn restart_after_kill_counts_every_acknowledged_event_once() {
                 let body: Vec<String> = (0..n)
                     .map(|i| {
                         next_id += 1;
-                        let sender = format!("user{}@crash.example", (next_id + i) % 37);
+                        // Enough senders that a fold writes several parts.
+                        let sender = format!("user{}@crash.example", (next_id + i) % 2_999);
                         event_line(&now, &sender, "TLSv1.2", Some(&format!("c{next_id}")))
                     })
                     .collect();

@@ -52,7 +52,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let store = Store::open(&StoreOptions::from_config(config))?;
     // Imported history trains the detectors like live traffic; their
     // alerts are logged (and mailed by the daemon if recent enough).
-    let mut writer = Writer::for_config(store, &config.detect)?;
+    let mut writer = Writer::open(store, &config.detect)?;
     let mut stats = Stats::default();
     let mut skips = Skips::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);

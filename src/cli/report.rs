@@ -47,6 +47,8 @@ enum Format {
 
 pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let store = Store::open(&StoreOptions::from_config(config))?;
+    // Events the daemon acknowledged before it stopped count too.
+    crate::store::Writer::open(store.clone(), &config.detect)?;
     let request = ReportRequest {
         start: args.start.clone(),
         end: args.end.clone(),

@@ -21,6 +21,8 @@ pub struct Context {
     pub store: Store,
     pub templates: Arc<Templates>,
     pub outbox: Outbox,
+    /// Asked to count every acknowledged event before a report is built.
+    pub ingester: crate::ingest::Ingester,
 }
 
 /// Starts the ticker when there are schedules; keep the scheduler alive.
@@ -87,6 +89,7 @@ fn run(
     let (start, end) = s.range.days(today);
     let now = Utc::now();
     let start = start.max(ctx.store.oldest_day(now));
+    ctx.ingester.sync_blocking().map_err(|e| e.to_string())?;
     if start > end {
         return Err(RangeError::Reversed { start, end }.to_string());
     }

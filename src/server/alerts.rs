@@ -35,7 +35,7 @@ pub async fn get_alerts(
         })?,
     };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let store = state.store.clone();
+    let store = state.fresh_store().await?;
     let alerts = tokio::task::spawn_blocking(move || store.alerts_since(since, limit))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

@@ -54,7 +54,7 @@ pub async fn get_report(
     let Query(request) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let default_days = state.config.default_days();
-    let store = state.store.clone();
+    let store = state.fresh_store().await?;
     let report = tokio::task::spawn_blocking(move || {
         report::build(&store, &request, default_days, Utc::now())
     })

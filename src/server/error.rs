@@ -38,3 +38,11 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<crate::ingest::IngestError> for ApiError {
+    /// The writer could not bring the store up to date (shutting down, or
+    /// a store failure): the reader must not answer from stale counts.
+    fn from(e: crate::ingest::IngestError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}

@@ -43,6 +43,15 @@ pub struct AppState {
     pub dashboard: Arc<dashboard::DashTemplates>,
 }
 
+impl AppState {
+    /// The store, once every event acknowledged so far is counted in it:
+    /// a client that posted events and then reads sees them.
+    pub async fn fresh_store(&self) -> Result<Store, crate::ingest::IngestError> {
+        self.ingester.sync().await?;
+        Ok(self.store.clone())
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/events", post(api::post_events))

@@ -114,7 +114,10 @@ pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String
         .map_err(|e| OrderError::Refused(e.to_string()))?;
     state.report_limit.take().map_err(OrderError::Limited)?;
     let (store, config, templates, outbox) = (
-        state.store.clone(),
+        state
+            .fresh_store()
+            .await
+            .map_err(|e| OrderError::Internal(e.to_string()))?,
         state.config.clone(),
         state.templates.clone(),
         state.outbox.clone(),

@@ -149,9 +149,20 @@ impl Follower {
                 Ok(false) => std::thread::sleep(POLL),
                 Err(e) => {
                     tracing::warn!(path, error = %e, "following failed; retrying from the saved cursor");
-                    std::thread::sleep(Duration::from_secs(1));
-                    if let Err(e) = self.reload() {
-                        tracing::error!(path, error = %e, "cannot reload the cursor");
+                    // What was read since the last commit is read again:
+                    // never continue from a position the store lacks.
+                    loop {
+                        std::thread::sleep(Duration::from_secs(1));
+                        match self.reload() {
+                            Ok(()) => break,
+                            Err(e) if stop.load(Ordering::Relaxed) => {
+                                tracing::error!(path, error = %e, "cannot reload the cursor");
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::error!(path, error = %e, "cannot reload the cursor");
+                            }
+                        }
                     }
                 }
             }
@@ -160,6 +171,8 @@ impl Follower {
 
     /// Back to the last committed cursor after a failed commit.
     fn reload(&mut self) -> io::Result<()> {
+        // The last committed cursor may still wait in the writer's journal.
+        self.ingester.sync_blocking().map_err(io::Error::other)?;
         *self = Follower::new(
             self.source.clone(),
             self.store.clone(),

@@ -12,6 +12,7 @@
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
 //! | `A`    | `s` sender / `c` key        | detector state / cool-down end |
 //! | `L`    | sequence number             | alert (JSON), in raising order |
+//! | `J`    | (the prefix alone)          | journal folding progress       |
 //!
 //! `day` is the day number (days since 1970-01-01 in the configured time
 //! zone) and `hour` the UTC hour number, both big-endian `u32` so that byte
@@ -29,6 +30,7 @@ pub const ID: u8 = b'I';
 pub const CURSOR: u8 = b'C';
 pub const DETECT: u8 = b'A';
 pub const ALERT: u8 = b'L';
+pub const JOURNAL: u8 = b'J';
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
 
@@ -119,6 +121,25 @@ pub fn alert_key(seq: u64) -> [u8; 9] {
 
 pub fn alert_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
+
+/// The `J` key/value: how far folding the ingest journal got.
+pub fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) {
+    let mut v = [0; 24];
+    v[..8].copy_from_slice(&p.generation.to_be_bytes());
+    v[8..16].copy_from_slice(&p.records.to_be_bytes());
+    v[16..].copy_from_slice(&p.parts.to_be_bytes());
+    ([JOURNAL], v)
+}
+
+/// Inverse of [`journal_progress`]'s value.
+pub fn split_journal_progress(v: &[u8]) -> Option<super::fold::Progress> {
+    let at = |i: usize| Some(u64::from_be_bytes(v.get(i..i + 8)?.try_into().ok()?));
+    Some(super::fold::Progress {
+        generation: at(0)?,
+        records: at(8)?,
+        parts: at(16)?,
+    })
 }
 
 pub fn sender_key(sender: &str) -> Vec<u8> {

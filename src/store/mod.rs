@@ -7,7 +7,10 @@
 
 mod alerts;
 pub mod codec;
+mod fold;
+pub mod journal;
 pub mod keys;
+mod pending;
 mod purge;
 mod write;
 
@@ -40,6 +43,11 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: u64 },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("ingest journal {}: {source}", .path.display())]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How long data is kept.
@@ -79,6 +87,8 @@ pub struct Store {
     data: sled::Tree,
     pub tz: Tz,
     pub retention: Retention,
+    /// The ingest journal's file (see [`journal`]), next to the database.
+    journal: PathBuf,
 }
 
 impl Store {
@@ -130,6 +140,7 @@ impl Store {
             data,
             tz: opts.tz,
             retention: opts.retention,
+            journal: opts.path.with_extension("journal"),
         })
     }
 

@@ -126,3 +126,87 @@ fn newer_schema_is_refused() {
     let err = reopen(&opts).err().unwrap();
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
+
+/// Hourly message counts of every sender, summed.
+fn hourly_total(s: &Store, senders: &[String]) -> u64 {
+    senders
+        .iter()
+        .map(|snd| s.hourly(snd).unwrap().iter().map(|h| h.1[0]).sum::<u64>())
+        .sum()
+}
+
+#[test]
+fn a_journaled_fold_cut_short_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let now = Utc::now();
+    // 3,000 senders: D, H and S keys make many parts of the fold.
+    let senders: Vec<String> = (0..3_000).map(|i| format!("user{i}@example.com")).collect();
+    let request = |from: usize, ids: bool| -> Vec<Event> {
+        senders[from..from + 1_000]
+            .iter()
+            .enumerate()
+            .map(|(i, snd)| {
+                let id = ids.then(|| format!("{snd}-{i}"));
+                ev(now, snd, Tls::ALL[i % 5], id.as_deref())
+            })
+            .collect()
+    };
+    let cursor = (keys::cursor_key("/var/log/mail.log"), b"42".to_vec());
+    let mut w = Writer::new(s.clone());
+    assert_eq!(w.recover().unwrap(), 0);
+    let out = w
+        .submit(
+            vec![
+                (request(0, true), vec![]),
+                (request(1_000, false), vec![]),
+                (request(2_000, true), vec![cursor.clone()]),
+            ],
+            now,
+        )
+        .unwrap();
+    assert_eq!(out.iter().map(|o| o.accepted).sum::<u64>(), 3_000);
+    // A repeat waiting in the journal is already a duplicate.
+    let again = w.submit(vec![(request(0, true), vec![])], now).unwrap();
+    assert_eq!((again[0].accepted, again[0].duplicates), (0, 1_000));
+    assert_eq!(
+        daily(&s, s.today(now), s.today(now)).len(),
+        0,
+        "not folded yet"
+    );
+
+    fold::tests::FAIL_AFTER_PARTS.set(Some(2));
+    assert!(w.fold_pending(now).is_err());
+    fold::tests::FAIL_AFTER_PARTS.set(None);
+    let partial = daily(&s, s.today(now), s.today(now)).len();
+    assert!(partial > 0 && partial < 3_000, "{partial} of 3,000 written");
+    assert_eq!(s.cursor(&cursor.0).unwrap(), None, "the cursor comes last");
+
+    // As after kill -9: a new writer replays the journal, skipping the
+    // parts already written.
+    drop(w);
+    let mut w = Writer::new(s.clone());
+    assert_eq!(w.recover().unwrap(), 3_000);
+    let rows = daily(&s, s.today(now), s.today(now));
+    assert_eq!(rows.len(), 3_000);
+    assert!(rows.iter().all(|r| r.2.total() == 1), "each sender once");
+    assert_eq!(hourly_total(&s, &senders), 3_000);
+    assert_eq!(s.count_keys(keys::SENDER), 3_000);
+    assert_eq!(s.count_keys(keys::ID), 2_000);
+    assert_eq!(s.cursor(&cursor.0).unwrap(), Some(b"42".to_vec()));
+    drop(w);
+    let mut w = Writer::new(s.clone());
+    assert_eq!(w.recover().unwrap(), 0, "nothing counted twice");
+    assert_eq!(hourly_total(&s, &senders), 3_000);
+
+    // The same cut, retried by the same writer.
+    let out = w.submit(vec![(request(0, false), vec![])], now).unwrap();
+    assert_eq!(out[0].accepted, 1_000);
+    fold::tests::FAIL_AFTER_PARTS.set(Some(1));
+    assert!(w.fold_pending(now).is_err());
+    fold::tests::FAIL_AFTER_PARTS.set(None);
+    w.fold_pending(now).unwrap();
+    assert_eq!(hourly_total(&s, &senders), 4_000);
+    let rows = daily(&s, s.today(now), s.today(now));
+    assert_eq!(rows.iter().map(|r| r.2.total()).sum::<u64>(), 4_000);
+}

@@ -9,14 +9,13 @@
 //! would lose or double-count events. Group commit narrows the gap: requests
 //! that wait for the same flush share one read-modify-write per key.
 
-use super::codec::{self, SenderInfo};
+use super::fold::Record;
 use super::keys;
 use super::{Store, StoreError};
-use crate::counts::TlsCounts;
 use crate::detect::{Alert, DetectConfig, Detector};
-use crate::event::{Event, Outcome};
+use crate::event::Event;
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What happened to one submitted batch of events.
@@ -43,21 +42,6 @@ impl IngestOutcome {
     }
 }
 
-/// In-memory deltas of one group, borrowing senders from the events.
-#[derive(Default)]
-struct Deltas<'a> {
-    daily: HashMap<(u32, &'a str), TlsCounts>,
-    failures: HashMap<(u32, &'a str), u64>,
-    hourly: HashMap<(&'a str, u32), [u64; 2]>,
-    senders: HashMap<&'a str, SenderInfo>,
-    ids: HashSet<Vec<u8>>,
-}
-
-/// A sender index entry is rewritten only when it changes by more than this
-/// much (or gains an IP): `last_seen` is precise to a minute, and a busy
-/// account costs one write a minute instead of one per request.
-const LAST_SEEN_GRANULARITY: i64 = 60;
-
 /// The store's one writer: counts groups of events, purges old data. Owned
 /// by the ingest thread (or `import`); readers use [`Store`] directly.
 ///
@@ -66,16 +50,19 @@ const LAST_SEEN_GRANULARITY: i64 = 60;
 /// cache in front of it the daemon's memory grew past 1.5 GB under sustained
 /// ingest (measured with `cargo bench --bench ingest`).
 pub struct Writer {
-    store: Store,
+    pub(super) store: Store,
     /// The detectors, fed every event counted; their state and alerts are
     /// committed in the same batch as the counts.
-    detector: Option<Detector>,
+    pub(super) detector: Option<Detector>,
     /// Sequence number of the last logged alert.
     last_seq: u64,
     /// Alerts raised in the current batch.
-    raised: Vec<Alert>,
+    pub(super) raised: Vec<Alert>,
     /// Alerts committed, until [`Writer::take_raised`].
     committed: Vec<Alert>,
+    /// Where acknowledged requests wait to be folded (the daemon's writer).
+    pub(super) journal: Option<super::journal::Journal>,
+    pub(super) pending: super::pending::Pending,
 }
 
 impl Writer {
@@ -87,6 +74,8 @@ impl Writer {
             last_seq: 0,
             raised: Vec::new(),
             committed: Vec::new(),
+            journal: None,
+            pending: Default::default(),
         }
     }
 
@@ -110,6 +99,8 @@ impl Writer {
             last_seq,
             raised: Vec::new(),
             committed: Vec::new(),
+            journal: None,
+            pending: Default::default(),
         })
     }
 
@@ -117,8 +108,9 @@ impl Writer {
         &self.store
     }
 
-    /// Counts `groups` (each one submitted batch) in one atomic sled batch,
-    /// plus `extra` raw key/value pairs (log cursors) in the same batch.
+    /// Counts `groups` (each one submitted batch) and `extra` raw key/value
+    /// pairs (log cursors) atomically: in one sled batch unless they touch
+    /// very many keys, then in batches of whole groups (see `fold`).
     /// Does not flush: the caller makes the whole group durable at once.
     pub fn apply(
         &mut self,
@@ -126,46 +118,58 @@ impl Writer {
         extra: &[(Vec<u8>, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let (none, mut ids) = (HashSet::new(), HashSet::new());
+        let mut records = Vec::with_capacity(groups.len());
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for (i, events) in groups.iter().enumerate() {
+            let (outcome, keep) = self.admit(events, &none, &mut ids, now)?;
+            outcomes.push(outcome);
+            let events = events.iter().zip(keep).filter_map(|(e, k)| k.then_some(e));
+            let last = i + 1 == groups.len();
+            records.push(Record {
+                events: events.collect(),
+                extra: if last { extra } else { &[] },
+            });
+        }
+        self.fold(&records, None, now)?;
+        Ok(outcomes)
+    }
+
+    /// Decides which events of one request count: not older than retention,
+    /// and an `id` neither stored nor in `pending` (admitted, not folded yet)
+    /// nor in `ids`, to which the new ones are added. Writes nothing.
+    pub(super) fn admit(
+        &self,
+        events: &[Event],
+        pending: &HashSet<Vec<u8>>,
+        ids: &mut HashSet<Vec<u8>>,
+        now: DateTime<Utc>,
+    ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
         let store = &self.store;
         let oldest_day = keys::day_number(store.oldest_day(now));
-        let oldest_hour =
-            keys::hour_number(now).saturating_sub(store.retention.hourly_days.saturating_mul(24));
-        let mut d = Deltas::default();
-        let mut outcomes = Vec::with_capacity(groups.len());
-        // Fed to the detectors once the batch has read the sender index.
-        let mut counted = Vec::new();
-        for events in groups {
-            let mut out = IngestOutcome::default();
-            for ev in *events {
-                let day = keys::day_number(keys::local_date(ev.ts, store.tz));
-                if day < oldest_day {
-                    out.too_old += 1;
-                    continue;
+        let mut out = IngestOutcome::default();
+        let mut keep = Vec::with_capacity(events.len());
+        for ev in events {
+            let day = keys::day_number(keys::local_date(ev.ts, store.tz));
+            let counted = if day < oldest_day {
+                out.too_old += 1;
+                false
+            } else if let Some(id) = &ev.id {
+                let key = keys::day_key(keys::ID, day, id);
+                if ids.contains(&key) || pending.contains(&key) || store.data.contains_key(&key)? {
+                    out.duplicates += 1;
+                    false
+                } else {
+                    ids.insert(key);
+                    true
                 }
-                if let Some(id) = &ev.id {
-                    let key = keys::day_key(keys::ID, day, id);
-                    if d.ids.contains(&key) || store.data.contains_key(&key)? {
-                        out.duplicates += 1;
-                        continue;
-                    }
-                    d.ids.insert(key);
-                }
-                out.accepted += 1;
-                d.count(ev, day, oldest_hour);
-                counted.push(ev);
-            }
-            outcomes.push(out);
+            } else {
+                true
+            };
+            out.accepted += u64::from(counted);
+            keep.push(counted);
         }
-        let (mut batch, senders) = self.batch_of(&d, extra)?;
-        if let Some(detector) = &mut self.detector {
-            let loader = super::alerts::Prefetched { store, senders };
-            for ev in counted {
-                detector.observe(ev, &loader, &mut self.raised);
-            }
-        }
-        self.detector_batch(&mut batch, now);
-        self.commit(batch)?;
-        Ok(outcomes)
+        Ok((out, keep))
     }
 
     /// Advances the detectors' clock to `now` (wall time while running):
@@ -182,7 +186,7 @@ impl Writer {
     }
 
     /// Adds the detectors' dirty state and the alerts raised to `batch`.
-    fn detector_batch(&mut self, batch: &mut sled::Batch, now: DateTime<Utc>) {
+    pub(super) fn detector_batch(&mut self, batch: &mut sled::Batch, now: DateTime<Utc>) {
         let Some(detector) = &mut self.detector else {
             return;
         };
@@ -203,7 +207,7 @@ impl Writer {
 
     /// Applies `batch`; on failure the detectors forget what they hold in
     /// memory (the store is the truth) and the alerts of the batch are dropped.
-    fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
         match self.store.data.apply_batch(batch) {
             Ok(()) => {
                 self.last_seq += self.raised.len() as u64;
@@ -218,12 +222,18 @@ impl Writer {
                 Ok(())
             }
             Err(e) => {
-                self.raised.clear();
-                if let Some(d) = &mut self.detector {
-                    d.reset();
-                }
+                self.forget();
                 Err(e.into())
             }
+        }
+    }
+
+    /// After a failed write: the detectors forget what they hold in memory
+    /// (the store is the truth) and the alerts not committed are dropped.
+    pub(super) fn forget(&mut self) {
+        self.raised.clear();
+        if let Some(d) = &mut self.detector {
+            d.reset();
         }
     }
 
@@ -232,105 +242,8 @@ impl Writer {
         std::mem::take(&mut self.committed)
     }
 
-    /// Adds the deltas to the current values and batches the results;
-    /// also returns the sender index entries it read (None: a new sender).
-    fn batch_of<'a>(
-        &self,
-        d: &Deltas<'a>,
-        extra: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(sled::Batch, HashMap<&'a str, Option<SenderInfo>>), StoreError> {
-        // The detectors load accounts the index does not know for free;
-        // without detectors nothing is kept.
-        let keep = self.detector.is_some();
-        let mut known = HashMap::with_capacity(if keep { d.senders.len() } else { 0 });
-        let tree = &self.store.data;
-        let mut batch = sled::Batch::default();
-        for ((day, sender), delta) in &d.daily {
-            let key = keys::day_key(keys::DAILY, *day, sender);
-            let mut counts = tree
-                .get(&key)?
-                .map_or_else(TlsCounts::default, |v| codec::decode_counts(&v));
-            counts.add(delta);
-            batch.insert(key, codec::encode_counts(&counts));
-        }
-        for ((day, user), delta) in &d.failures {
-            let key = keys::day_key(keys::FAILURES, *day, user);
-            let old = tree
-                .get(&key)?
-                .map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
-            batch.insert(key, codec::encode_u64s(&[old.saturating_add(*delta)]));
-        }
-        for ((sender, hour), delta) in &d.hourly {
-            let key = keys::hourly_key(sender, *hour);
-            let old = tree
-                .get(&key)?
-                .map_or([0, 0], |v| codec::decode_u64s::<2>(&v));
-            batch.insert(
-                key,
-                codec::encode_u64s(&[old[0] + delta[0], old[1] + delta[1]]),
-            );
-        }
-        for (sender, delta) in &d.senders {
-            let key = keys::sender_key(sender);
-            let stored = tree.get(&key)?.and_then(|v| SenderInfo::decode(&v));
-            if keep {
-                known.insert(*sender, stored.clone());
-            }
-            let old = stored.unwrap_or_default();
-            let mut info = old.clone();
-            info.merge(delta);
-            if info.first_seen != old.first_seen
-                || info.last_seen >= old.last_seen + LAST_SEEN_GRANULARITY
-                || info
-                    .ips
-                    .iter()
-                    .any(|(ip, _)| !old.ips.iter().any(|(o, _)| o == ip))
-            {
-                batch.insert(key, info.encode());
-            }
-        }
-        for key in &d.ids {
-            batch.insert(key.as_slice(), &[][..]);
-        }
-        for (k, v) in extra {
-            batch.insert(k.as_slice(), v.as_slice());
-        }
-        Ok((batch, known))
-    }
-
     /// Purges old data (see [`Store::purge`]).
     pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
         self.store.purge(now)
-    }
-}
-
-impl<'a> Deltas<'a> {
-    fn count(&mut self, ev: &'a Event, day: u32, oldest_hour: u32) {
-        let hour = keys::hour_number(ev.ts);
-        let sender = ev.sender.as_str();
-        let slot = match ev.result {
-            Outcome::Accepted => {
-                self.daily.entry((day, sender)).or_default().bump(ev.tls);
-                let ts = ev.ts.timestamp();
-                let info = self.senders.entry(sender).or_insert_with(|| SenderInfo {
-                    first_seen: ts,
-                    last_seen: ts,
-                    ips: Vec::new(),
-                });
-                info.first_seen = info.first_seen.min(ts);
-                info.last_seen = info.last_seen.max(ts);
-                if let Some(ip) = ev.client_ip {
-                    info.note_ip(ip, ts);
-                }
-                0
-            }
-            Outcome::AuthFailed => {
-                *self.failures.entry((day, sender)).or_default() += 1;
-                1
-            }
-        };
-        if hour >= oldest_hour {
-            self.hourly.entry((sender, hour)).or_default()[slot] += 1;
-        }
     }
 }

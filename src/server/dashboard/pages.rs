@@ -73,7 +73,8 @@ pub(super) fn message(
 
 /// Builds the report of `request` on a blocking thread.
 async fn build(state: &AppState, request: ReportRequest) -> Result<report::Report, String> {
-    let (store, days) = (state.store.clone(), state.config.default_days());
+    let store = state.fresh_store().await.map_err(|e| e.to_string())?;
+    let days = state.config.default_days();
     tokio::task::spawn_blocking(move || report::build(&store, &request, days, Utc::now()))
         .await
         .map_err(|e| e.to_string())?
@@ -234,7 +235,13 @@ pub async fn sender(
         end: q.end,
         domain: None,
     };
-    let store = state.store.clone();
+    let store = match state.fresh_store().await {
+        Ok(store) => store,
+        Err(e) => {
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return message(&state, status, "Error", &e.to_string(), "/");
+        }
+    };
     let days = state.config.default_days();
     let who = name.clone();
     let built = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,224 @@
+//! Acknowledge now, count soon: the daemon's writer journals each request
+//! (durable, so it can be acknowledged) and folds the counts of many
+//! requests into the store at once.
+//!
+//! `cargo bench --bench ingest` measures what this buys: with 10,000 active
+//! senders a group of concurrent requests touches nearly one counter key per
+//! event, while a fold of a second's traffic touches each key once.
+//! Readers that must see every acknowledged event (the API, the dashboard)
+//! ask the writer to fold first (`Ingester::sync`).
+
+use super::fold::{Progress, Record};
+use super::journal::{Entry, Extra, Journal};
+use super::{StoreError, Writer, keys};
+use crate::event::Event;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// Most admitted events held before a fold: bounds the memory they take
+/// and the size of the fold's sled batch.
+const FOLD_EVENTS: usize = 100_000;
+/// Longest an acknowledged event waits before the counts include it.
+const FOLD_AFTER: Duration = Duration::from_millis(500);
+
+/// Admitted, journaled, not yet folded.
+#[derive(Default)]
+pub struct Pending {
+    /// One per acknowledged request, in journal order.
+    records: Vec<(Vec<Event>, Extra)>,
+    /// Idempotency keys of `records`, so that a repeat is a duplicate
+    /// before the fold stores them.
+    ids: HashSet<Vec<u8>>,
+    count: usize,
+    since: Option<Instant>,
+}
+
+impl Pending {
+    /// The records from number `from` on.
+    fn records(&self, from: usize) -> Vec<Record<'_>> {
+        self.records[from.min(self.records.len())..]
+            .iter()
+            .map(|(events, extra)| Record {
+                events: events.iter().collect(),
+                extra,
+            })
+            .collect()
+    }
+}
+
+impl Writer {
+    /// The writer `[detect]` asks for, with the journal attached and what
+    /// it held counted (see [`Writer::recover`]).
+    pub fn open(
+        store: super::Store,
+        cfg: &crate::detect::DetectConfig,
+    ) -> Result<Writer, StoreError> {
+        let mut writer = Writer::for_config(store, cfg)?;
+        writer.recover()?;
+        Ok(writer)
+    }
+
+    /// Attaches the ingest journal, first counting what an earlier run
+    /// acknowledged but did not fold (after a crash). Returns the number of
+    /// events recovered.
+    pub fn recover(&mut self) -> Result<usize, StoreError> {
+        let folded = self.progress()?;
+        let path = self.store.journal.clone();
+        let err = |source| StoreError::Journal {
+            path: path.clone(),
+            source,
+        };
+        let (mut journal, entries, skip) =
+            Journal::open(&path, (folded.generation, folded.records)).map_err(err)?;
+        let recovered = entries.iter().map(|e| e.events.len()).sum();
+        if !entries.is_empty() {
+            let generation = journal.generation();
+            let records: Vec<Record> = entries
+                .iter()
+                .map(|e: &Entry| Record {
+                    events: e.events.iter().collect(),
+                    extra: &e.extra,
+                })
+                .collect();
+            // Parts of the first group already written, if the fold that
+            // crashed had begun on these very records.
+            let parts = match generation == folded.generation && skip == folded.records {
+                true => folded.parts,
+                false => 0,
+            };
+            let progress = Progress {
+                generation,
+                records: skip,
+                parts,
+            };
+            self.fold(&records, Some(progress), Utc::now())?;
+            self.store.flush()?;
+            journal.restart(generation + 1).map_err(err)?;
+            tracing::info!(
+                events = recovered,
+                "counted the events acknowledged before the last stop"
+            );
+        }
+        self.journal = Some(journal);
+        Ok(recovered)
+    }
+
+    /// Admits each request (events, extra key/values) and makes the
+    /// admitted part durable: in the journal when there is one (counted at
+    /// the next fold), else counted and flushed at once.
+    pub fn submit(
+        &mut self,
+        requests: Vec<(Vec<Event>, Extra)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::store::IngestOutcome>, StoreError> {
+        let mut ids = HashSet::new();
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut admitted = Vec::with_capacity(requests.len());
+        for (events, extra) in requests {
+            let (outcome, keep) = self.admit(&events, &self.pending.ids, &mut ids, now)?;
+            outcomes.push(outcome);
+            let events: Vec<Event> = events
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(e, k)| k.then_some(e))
+                .collect();
+            admitted.push((events, extra));
+        }
+        let Some(journal) = &mut self.journal else {
+            let records: Vec<Record> = admitted
+                .iter()
+                .map(|(events, extra)| Record {
+                    events: events.iter().collect(),
+                    extra,
+                })
+                .collect();
+            self.fold(&records, None, now)?;
+            self.store.flush()?;
+            return Ok(outcomes);
+        };
+        journal
+            .append(admitted.iter().map(|(e, x)| (e.as_slice(), x.as_slice())))
+            .map_err(|source| StoreError::Journal {
+                path: journal.path().to_path_buf(),
+                source,
+            })?;
+        let p = &mut self.pending;
+        p.ids.extend(ids);
+        p.since.get_or_insert_with(Instant::now);
+        p.count += admitted.iter().map(|(e, _)| e.len()).sum::<usize>();
+        p.records.extend(admitted);
+        Ok(outcomes)
+    }
+
+    /// Whether the pending events should be folded now.
+    pub fn fold_due(&self) -> bool {
+        self.pending.count >= FOLD_EVENTS || self.fold_in() == Some(Duration::ZERO)
+    }
+
+    /// How long until pending events must be folded (None: nothing pending).
+    pub fn fold_in(&self) -> Option<Duration> {
+        self.pending
+            .since
+            .map(|t| FOLD_AFTER.saturating_sub(t.elapsed()))
+    }
+
+    /// Counts every pending event in the store, durably, and empties the
+    /// journal. On failure what is not counted stays pending (and journaled).
+    pub fn fold_pending(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let Some(generation) = self.journal.as_ref().map(Journal::generation) else {
+            return Ok(());
+        };
+        if self.pending.since.is_none() {
+            return Ok(());
+        }
+        // A fold that failed halfway wrote its first batches: the store
+        // says how far it got.
+        let folded = self.progress()?;
+        let progress = match folded.generation == generation {
+            true => folded,
+            false => Progress {
+                generation,
+                records: 0,
+                parts: 0,
+            },
+        };
+        let pending = std::mem::take(&mut self.pending);
+        let records = pending.records(progress.records as usize);
+        let folded = self
+            .fold(&records, Some(progress), now)
+            .and_then(|()| self.store.flush());
+        drop(records);
+        if let Err(e) = folded {
+            self.pending = Pending {
+                // Not at once again: the next try comes after FOLD_AFTER.
+                since: Some(Instant::now()),
+                ..pending
+            };
+            return Err(e);
+        }
+        if let Some(journal) = &mut self.journal {
+            // The store now says all of `generation` is counted: if starting
+            // the next one fails, the journal refuses appends until it works.
+            journal
+                .restart(generation + 1)
+                .map_err(|source| StoreError::Journal {
+                    path: journal.path().to_path_buf(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// How far folding the journal got, as the store says.
+    fn progress(&self) -> Result<Progress, StoreError> {
+        Ok(self
+            .store
+            .data
+            .get([keys::JOURNAL])?
+            .and_then(|v| keys::split_journal_progress(&v))
+            .unwrap_or_default())
+    }
+}
