@@ -95,6 +95,26 @@ impl ReportBuilder {
         }
     }
 
+    /// Adds what `other` (a builder of the same range and filter, fed other
+    /// days) collected.
+    pub fn merge(&mut self, other: ReportBuilder) {
+        for (mine, theirs) in self.daily.iter_mut().zip(&other.daily) {
+            mine.add(theirs);
+        }
+        if self.senders.len() < other.senders.len() {
+            let mine = std::mem::replace(&mut self.senders, other.senders);
+            self.merge_senders(mine);
+        } else {
+            self.merge_senders(other.senders);
+        }
+    }
+
+    fn merge_senders(&mut self, from: HashMap<Box<str>, TlsCounts>) {
+        for (sender, counts) in from {
+            self.senders.entry(sender).or_default().add(&counts);
+        }
+    }
+
     pub fn finish(self, timezone: &str) -> Report {
         let mut total = TlsCounts::default();
         let daily: Vec<DayRow> = self
