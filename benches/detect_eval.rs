@@ -271,6 +271,8 @@ fn main() {
     cfg.new_sender.min_count = env("BENCH_NEW_MIN", cfg.new_sender.min_count);
     // BENCH_NEW_IP_MIN tries another minimum for messages from new client IPs.
     cfg.volume.min_count_new_ip = env("BENCH_NEW_IP_MIN", cfg.volume.min_count_new_ip);
+    // BENCH_NEW_IP_P tries another tail probability for new client IPs.
+    cfg.volume.p_value_new_ip = env("BENCH_NEW_IP_P", cfg.volume.p_value_new_ip);
     let (alerts, secs) = run_detector(&data, cfg);
     let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
     let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);

@@ -37,6 +37,13 @@ fn bad_detector_settings_name_their_key() {
         err.to_string().contains("detect.volume.min_count_active"),
         "{err}"
     );
+    for key in ["p_value", "p_value_new_ip"] {
+        let err = Config::parse(&format!("[detect.volume]\n{key} = 0.7\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("line 2: key `detect.volume.{key}`: must be between 0 and 0.5 (exclusive)")
+        );
+    }
     let err = Config::parse("[detect.legacy_tls]\nmin_version = \"SSLv3\"\n").unwrap_err();
     assert!(
         err.to_string()

@@ -45,6 +45,9 @@ pub struct VolumeConfig {
     pub min_ratio: f64,
     /// ... and be this improbable under a Poisson model of the expected count.
     pub p_value: f64,
+    /// The same improbability for messages from client IPs the account never
+    /// used: a new IP is itself evidence, so less is needed on top of it.
+    pub p_value_new_ip: f64,
     /// Expected messages per hour never fall below this (a silent hour is
     /// not proof that the account never sends then).
     pub floor: f64,
@@ -131,9 +134,10 @@ impl Default for VolumeConfig {
         VolumeConfig {
             min_count: 20,
             min_count_active: 50,
-            min_count_new_ip: 20,
+            min_count_new_ip: 10,
             min_ratio: 2.0,
             p_value: 1e-8,
+            p_value_new_ip: 1e-5,
             floor: 1.0,
             activity_share: 0.25,
             repeat_margin: 1.5,
@@ -198,11 +202,13 @@ impl DetectConfig {
         if !(v.min_ratio >= 1.0 && v.min_ratio.is_finite()) {
             return Err(("detect.volume.min_ratio", "must be at least 1".into()));
         }
-        if !(v.p_value > 0.0 && v.p_value < 0.5) {
-            return Err((
-                "detect.volume.p_value",
-                "must be between 0 and 0.5 (exclusive)".into(),
-            ));
+        for (key, p) in [
+            ("detect.volume.p_value", v.p_value),
+            ("detect.volume.p_value_new_ip", v.p_value_new_ip),
+        ] {
+            if !(p > 0.0 && p < 0.5) {
+                return Err((key, "must be between 0 and 0.5 (exclusive)".into()));
+            }
         }
         if !(v.floor > 0.0 && v.floor.is_finite()) {
             return Err(("detect.volume.floor", "must be above 0".into()));

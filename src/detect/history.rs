@@ -65,8 +65,13 @@ impl Baseline {
     /// The count at which the window alerts: the largest of the minimum
     /// count, the minimum ratio, the Poisson tail and the repeated level.
     pub fn threshold(&self, cfg: &VolumeConfig) -> u32 {
+        self.threshold_at(cfg, cfg.p_value)
+    }
+
+    /// [`Baseline::threshold`] with another Poisson tail probability.
+    pub fn threshold_at(&self, cfg: &VolumeConfig, p_value: f64) -> u32 {
         let t = (self.lower_bound(cfg) as u64)
-            .max(poisson_upper(self.expected, cfg.p_value))
+            .max(poisson_upper(self.expected, p_value))
             .max((cfg.repeat_margin * self.repeat).floor() as u64 + 1);
         u32::try_from(t).unwrap_or(u32::MAX)
     }

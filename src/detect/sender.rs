@@ -186,8 +186,10 @@ impl SenderState {
                 current.ips.push(ip);
             }
         }
-        // No threshold is ever below min_count: the common case ends here.
-        if self.persisted.spike.is_none() && count < cfg.volume.min_count {
+        // No threshold is ever below the smallest minimum: the common case
+        // ends here.
+        let gate = cfg.volume.min_count.min(cfg.volume.min_count_new_ip);
+        if self.persisted.spike.is_none() && count < gate {
             return dirty;
         }
         let [now_b, prev_b] = *current.baselines.get_or_insert_with(|| {
@@ -232,7 +234,7 @@ impl SenderState {
             Some((m, t, f)) if m == minute => (t, f),
             _ => {
                 let t = baseline.threshold(&cfg.volume);
-                let f = fresh_base.threshold(&cfg.volume);
+                let f = fresh_base.threshold_at(&cfg.volume, cfg.volume.p_value_new_ip);
                 current.cached = Some((minute, t, f));
                 (t, f)
             }

@@ -277,3 +277,28 @@ fn in_working_hours_a_run_from_a_new_ip_alerts_where_a_merge_from_a_known_one_do
             .contains("client IPs this account had not used before")
     );
 }
+
+#[test]
+fn a_small_run_from_a_new_ip_alerts_below_the_general_minimum() {
+    let run = |ip: &str, n: i64| {
+        let mut d = detector();
+        let mut out = Vec::new();
+        office_history(&mut d, "fay@example.com", &mut out);
+        // Week 4, Wednesday 10:00-10:40, on top of the usual 6 an hour.
+        let start = MONDAY + 23 * 86_400 + 10 * 3600;
+        for i in 0..n {
+            let mut e = ev(start + i * 2_400 / n, "fay@example.com", Tls::V1_3);
+            e.client_ip = ip.parse().ok();
+            d.observe(&e, &Fresh, &mut out);
+        }
+        out
+    };
+    let cfg = DetectConfig::default();
+    assert!(cfg.volume.min_count_new_ip < cfg.volume.min_count);
+    assert!(run("192.0.2.7", 24).is_empty(), "the usual client");
+    assert!(run("198.51.100.9", 8).is_empty(), "8 from a new IP");
+    let alerts = run("198.51.100.9", 24);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].observed < u64::from(cfg.volume.min_count_active));
+    assert!(alerts[0].detail.contains("had not used before"));
+}
