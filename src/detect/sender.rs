@@ -70,6 +70,17 @@ pub struct SenderState {
     /// idle for an hour (the window is empty then), so that the many
     /// accounts that send a message now and then cost little memory.
     hot: Option<Box<Hot>>,
+    /// The message that arrived while `hot` was absent, kept inline until a
+    /// second one within the hour builds the window: most accounts send
+    /// now and then, and an import meets many of them once.
+    lone: Option<Lone>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lone {
+    minute: i64,
+    fresh: bool,
+    ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -106,6 +117,7 @@ impl SenderState {
             last_event: first_seen,
             ips: Vec::new(),
             hot: None,
+            lone: None,
         }
     }
 
@@ -153,11 +165,34 @@ impl SenderState {
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
         let fresh_ip = ev.client_ip.is_some_and(|ip| self.note_ip(ip, ts));
+        let gate = cfg.volume.min_count.min(cfg.volume.min_count_new_ip);
+        let lone = match self.lone.take() {
+            Some(l) if minute - l.minute < 60 => Some(l),
+            _ => None,
+        };
+        let quiet = self.hot.is_none() && lone.is_none() && hour_count == 1;
+        if quiet && gate > 1 && self.persisted.spike.is_none() {
+            // The hour's first message from a quiet account cannot alert.
+            self.lone = Some(Lone {
+                minute,
+                fresh: fresh_ip,
+                ip: ev.client_ip,
+            });
+            return dirty;
+        }
         let hot = self.hot.get_or_insert_with(Box::default);
-        if hot.current.is_none() && hour_count > 1 {
+        if hot.current.is_none() {
             // Back from the store mid-hour: its messages so far count from
-            // the hour's start.
-            hot.window.add(i64::from(hour) * 60, hour_count - 1);
+            // the hour's start (the one kept inline at its own minute).
+            let inline = lone.filter(|l| l.minute >= i64::from(hour) * 60);
+            let earlier = hour_count.saturating_sub(1 + u32::from(inline.is_some()));
+            if earlier > 0 {
+                hot.window.add(i64::from(hour) * 60, earlier);
+            }
+        }
+        if let Some(l) = lone {
+            hot.window.add(l.minute, 1);
+            hot.fresh.add(l.minute, u32::from(l.fresh));
         }
         let count = hot.window.add(minute, 1);
         let fresh = hot.fresh.add(minute, u32::from(fresh_ip));
@@ -181,14 +216,15 @@ impl SenderState {
                 })
             }
         };
-        if let Some(ip) = ev.client_ip {
+        let same_hour = |l: &Lone| l.minute >= i64::from(hour) * 60;
+        let lone_ip = lone.filter(same_hour).and_then(|l| l.ip);
+        for ip in lone_ip.into_iter().chain(ev.client_ip) {
             if current.ips.len() < MAX_IPS && !current.ips.contains(&ip) {
                 current.ips.push(ip);
             }
         }
         // No threshold is ever below the smallest minimum: the common case
         // ends here.
-        let gate = cfg.volume.min_count.min(cfg.volume.min_count_new_ip);
         if self.persisted.spike.is_none() && count < gate {
             return dirty;
         }
@@ -389,6 +425,7 @@ impl SenderState {
     pub fn cool_down(&mut self, now: i64) {
         if self.last_event < now - 3600 {
             self.hot = None;
+            self.lone = None;
         }
     }
 
