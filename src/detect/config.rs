@@ -18,7 +18,8 @@ pub struct DetectConfig {
     /// mail: a spam run from three accounts is one incident, not three mails.
     pub group_seconds: u64,
     /// Alerts about events older than this (an `import` of last month's
-    /// logs) are recorded but not mailed.
+    /// logs) are recorded but not mailed, except the reminders and
+    /// resolution of an incident whose first alert was mailed.
     pub max_age_minutes: u64,
     pub volume: VolumeConfig,
     pub new_sender: NewSenderConfig,

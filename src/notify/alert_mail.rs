@@ -175,7 +175,7 @@ pub fn build(
 }
 
 /// An alert with every field filled.
-fn sample_alert() -> Alert {
+pub(crate) fn sample_alert() -> Alert {
     Alert {
         kind: AlertKind::VolumeSpike,
         sender: "sample@example.com".into(),

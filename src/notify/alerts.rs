@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::detect::{AlertKind, config::Digest};
 use crate::report::templates::Templates;
 use crate::store::{Recorded, Store};
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,9 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_secs(2);
 /// Alerts read per pass.
 const BATCH: usize = 500;
+/// How many logged alerts back the opening alert of an incident is looked
+/// for (reminders and resolutions that arrive late).
+const OPENING_LOOK_BACK: u64 = 5_000;
 /// Webhook attempts per group, a few seconds apart.
 const WEBHOOK_ATTEMPTS: u32 = 3;
 
@@ -99,11 +102,10 @@ impl Notifier {
             let waited = now.timestamp_millis() - first.recorded_ms;
             let window = detect.group_seconds as i64 * 1000;
             if quiet_for >= window || waited >= 5 * window || records.len() == BATCH {
-                let max_age = chrono::TimeDelta::minutes(detect.max_age_minutes as i64);
                 let group: Vec<&Recorded> = records
                     .iter()
                     .filter(|r| !(daily && r.alert.kind == AlertKind::LegacyTls))
-                    .filter(|r| now - r.alert.at <= max_age)
+                    .filter(|r| self.timely(r, now))
                     .collect();
                 self.mail(&group, MAILED, last.seq, false)?;
                 self.post_webhooks(&records);
@@ -113,6 +115,23 @@ impl Notifier {
             self.digest()?;
         }
         Ok(())
+    }
+
+    /// Whether an alert is still news (see [`still_news`]); looks up the
+    /// opening alert only for late reminders and resolutions.
+    fn timely(&self, r: &Recorded, now: DateTime<Utc>) -> bool {
+        let max_age = TimeDelta::minutes(self.config.detect.max_age_minutes as i64);
+        if now - r.alert.at <= max_age || r.alert.status.is_firing() {
+            return still_news(r, None, now, max_age);
+        }
+        let opening = self
+            .store
+            .opening_alert(&r.alert.sender, r.alert.kind, r.seq, OPENING_LOOK_BACK)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the alert log");
+                None
+            });
+        still_news(r, opening.as_ref(), now, max_age)
     }
 
     /// Queues one mail for `group` and moves progress mark `mark` to `seq`
@@ -187,5 +206,73 @@ impl Notifier {
                 }
             });
         }
+    }
+}
+
+/// Whether an alert is news worth a mail: raised within `max_age` of now
+/// (older ones come from an import of old logs), or the reminder or
+/// resolution of an incident whose `opening` alert was news when it was
+/// logged: an incident that ended while the daemon was down still gets its
+/// "resolved" mail.
+fn still_news(
+    r: &Recorded,
+    opening: Option<&Recorded>,
+    now: DateTime<Utc>,
+    max_age: TimeDelta,
+) -> bool {
+    if now - r.alert.at <= max_age {
+        return true;
+    }
+    !r.alert.status.is_firing()
+        && opening.is_some_and(|o| {
+            DateTime::from_timestamp_millis(o.recorded_ms)
+                .is_some_and(|logged| logged - o.alert.at <= max_age)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::AlertStatus;
+
+    fn recorded(status: AlertStatus, at: DateTime<Utc>, logged: DateTime<Utc>) -> Recorded {
+        Recorded {
+            seq: 1,
+            recorded_ms: logged.timestamp_millis(),
+            alert: crate::detect::Alert {
+                status,
+                at,
+                ..alert_mail::sample_alert()
+            },
+        }
+    }
+
+    #[test]
+    fn late_resolutions_of_live_incidents_are_still_news() {
+        let now = Utc::now();
+        let (hour, max_age) = (TimeDelta::hours(1), TimeDelta::minutes(60));
+        let fresh = recorded(AlertStatus::Firing, now - TimeDelta::minutes(5), now);
+        assert!(still_news(&fresh, None, now, max_age));
+        // An import of last month's logs: old when logged.
+        let imported = recorded(AlertStatus::Firing, now - hour * (30 * 24), now);
+        assert!(!still_news(&imported, None, now, max_age));
+        // Resolved while the daemon was down for five hours.
+        let live_opening = recorded(AlertStatus::Firing, now - hour * 6, now - hour * 6);
+        let resolved = recorded(AlertStatus::Resolved, now - hour * 4, now);
+        assert!(still_news(&resolved, Some(&live_opening), now, max_age));
+        let ongoing = recorded(AlertStatus::Ongoing, now - hour * 5, now);
+        assert!(still_news(&ongoing, Some(&live_opening), now, max_age));
+        // ... but not when the incident itself came from an import, or its
+        // opening alert is unknown.
+        let imported_opening = recorded(AlertStatus::Firing, now - hour * 6, now);
+        assert!(!still_news(
+            &resolved,
+            Some(&imported_opening),
+            now,
+            max_age
+        ));
+        assert!(!still_news(&resolved, None, now, max_age));
+        // A firing alert is judged on its own age only.
+        assert!(!still_news(&imported, Some(&live_opening), now, max_age));
     }
 }

@@ -5,7 +5,7 @@
 use super::codec::SenderInfo;
 use super::keys;
 use super::{Store, StoreError};
-use crate::detect::{Alert, Loaded, Loader, Persisted};
+use crate::detect::{Alert, AlertKind, Loaded, Loader, Persisted};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -133,6 +133,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The newest firing alert of `sender` and `kind` among the `look_back`
+    /// alerts logged before sequence number `before`: the one that opened
+    /// the incident a reminder or resolution belongs to.
+    pub fn opening_alert(
+        &self,
+        sender: &str,
+        kind: AlertKind,
+        before: u64,
+        look_back: u64,
+    ) -> Result<Option<Recorded>, StoreError> {
+        let lo = keys::alert_key(before.saturating_sub(look_back));
+        let hi = keys::alert_key(before);
+        for item in self.data.range(lo..hi).rev() {
+            let (_, v) = item?;
+            if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
+                let a = &r.alert;
+                if a.status.is_firing() && a.kind == kind && a.sender == sender {
+                    return Ok(Some(r));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Logged alerts raised at or after `since`, newest first, at most `limit`.

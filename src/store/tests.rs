@@ -210,3 +210,54 @@ fn a_journaled_fold_cut_short_resumes_exactly() {
     let rows = daily(&s, s.today(now), s.today(now));
     assert_eq!(rows.iter().map(|r| r.2.total()).sum::<u64>(), 4_000);
 }
+
+#[test]
+fn the_opening_alert_of_an_incident_is_found_before_its_resolution() {
+    use crate::detect::{Alert, AlertKind, AlertStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let alert = |sender: &str, kind: AlertKind, status: AlertStatus| Alert {
+        kind,
+        sender: sender.into(),
+        at: Utc::now(),
+        observed: 1,
+        expected: 1.0,
+        detail: String::new(),
+        status,
+        threshold: None,
+        client_ips: Vec::new(),
+        tls: None,
+    };
+    let log = [
+        alert("a@x", AlertKind::VolumeSpike, AlertStatus::Firing),
+        alert("a@x", AlertKind::LegacyTls, AlertStatus::Firing),
+        alert("b@x", AlertKind::VolumeSpike, AlertStatus::Firing),
+        alert("a@x", AlertKind::VolumeSpike, AlertStatus::Ongoing),
+        alert("a@x", AlertKind::VolumeSpike, AlertStatus::Resolved),
+        alert("a@x", AlertKind::VolumeSpike, AlertStatus::Firing),
+    ];
+    for (i, a) in log.into_iter().enumerate() {
+        let r = Recorded {
+            seq: i as u64 + 1,
+            recorded_ms: 0,
+            alert: a,
+        };
+        s.data
+            .insert(keys::alert_key(r.seq), serde_json::to_vec(&r).unwrap())
+            .unwrap();
+    }
+    let found = |before, back| {
+        s.opening_alert("a@x", AlertKind::VolumeSpike, before, back)
+            .unwrap()
+            .map(|r| r.seq)
+    };
+    assert_eq!(found(5, 100), Some(1), "the resolution's incident");
+    assert_eq!(found(7, 100), Some(6), "a later incident");
+    assert_eq!(found(5, 2), None, "beyond the look-back");
+    assert_eq!(
+        s.opening_alert("c@x", AlertKind::VolumeSpike, 7, 100)
+            .unwrap()
+            .map(|r| r.seq),
+        None
+    );
+}
