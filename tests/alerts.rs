@@ -300,17 +300,23 @@ async fn failed_login_bursts_and_legacy_tls_are_logged_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-    // A webhook receiver on loopback, in the test process.
+    // A webhook receiver on loopback, in the test process; it fails the
+    // first delivery, which must be retried.
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = received.clone();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (sink, tries) = (received.clone(), attempts.clone());
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
+            let (sink, tries) = (sink.clone(), tries.clone());
             async move {
+                if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
                 sink.lock().unwrap().push(body);
-                "ok"
+                axum::http::StatusCode::OK
             }
         }),
     );
@@ -385,11 +391,23 @@ async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
         "{posted:?}"
     );
 
-    // A restart mails nothing again.
+    assert!(
+        attempts.load(Ordering::SeqCst) >= 2,
+        "a refused delivery is retried"
+    );
+
+    // A restart mails and posts nothing again.
+    let bodies = received.lock().unwrap().len();
     assert!(d.stop().success());
     let _d = site.start();
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(smtp.messages().len(), 2);
+    assert_eq!(
+        received.lock().unwrap().len(),
+        bodies,
+        "posted again after a restart"
+    );
+    assert_eq!(posted.len(), 3, "{posted:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

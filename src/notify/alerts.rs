@@ -20,25 +20,25 @@ use std::time::Duration;
 /// How often the log is looked at.
 const POLL: Duration = Duration::from_secs(2);
 /// Alerts read per pass.
-const BATCH: usize = 500;
+pub(super) const BATCH: usize = 500;
 /// How many logged alerts back the opening alert of an incident is looked
 /// for (reminders and resolutions that arrive late).
 const OPENING_LOOK_BACK: u64 = 5_000;
-/// Webhook attempts per group, a few seconds apart.
-const WEBHOOK_ATTEMPTS: u32 = 3;
 
 const MAILED: &str = "alerts";
 const DIGESTED: &str = "alerts-digest";
 const DIGEST_DAY: &str = "alerts-digest-day";
 
 pub struct Notifier {
-    config: Arc<Config>,
-    store: Store,
-    outbox: Outbox,
+    pub(super) config: Arc<Config>,
+    pub(super) store: Store,
+    pub(super) outbox: Outbox,
     templates: Arc<Templates>,
     from: Mailbox,
     recipients: Vec<Mailbox>,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
+    /// Per webhook URL: when to try again after a failure, and the delay.
+    pub(super) webhook_backoff: std::collections::HashMap<String, super::webhooks::Backoff>,
 }
 
 impl Notifier {
@@ -68,19 +68,21 @@ impl Notifier {
             from,
             recipients,
             http,
+            webhook_backoff: Default::default(),
         })
     }
 
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         loop {
             if let Err(e) = self.pass() {
                 tracing::error!(error = %e, "alert notification failed");
             }
+            self.webhooks().await;
             tokio::time::sleep(POLL).await;
         }
     }
 
-    fn cursor(&self, name: &str) -> u64 {
+    pub(super) fn cursor(&self, name: &str) -> u64 {
         self.outbox
             .progress(name)
             .and_then(|v| v.parse().ok())
@@ -95,21 +97,14 @@ impl Notifier {
             .store
             .alerts_after(self.cursor(MAILED), BATCH)
             .map_err(|e| e.to_string())?;
-        if let (Some(first), Some(last)) = (records.first(), records.last()) {
-            let now = Utc::now();
-            // The group stays open while alerts keep coming within the window.
-            let quiet_for = now.timestamp_millis() - last.recorded_ms;
-            let waited = now.timestamp_millis() - first.recorded_ms;
-            let window = detect.group_seconds as i64 * 1000;
-            if quiet_for >= window || waited >= 5 * window || records.len() == BATCH {
-                let group: Vec<&Recorded> = records
-                    .iter()
-                    .filter(|r| !(daily && r.alert.kind == AlertKind::LegacyTls))
-                    .filter(|r| self.timely(r, now))
-                    .collect();
-                self.mail(&group, MAILED, last.seq, false)?;
-                self.post_webhooks(&records);
-            }
+        let now = Utc::now();
+        if let Some(last) = self.group_due(&records, now) {
+            let group: Vec<&Recorded> = records
+                .iter()
+                .filter(|r| !(daily && r.alert.kind == AlertKind::LegacyTls))
+                .filter(|r| self.timely(r, now))
+                .collect();
+            self.mail(&group, MAILED, last, false)?;
         }
         if daily {
             self.digest()?;
@@ -117,9 +112,20 @@ impl Notifier {
         Ok(())
     }
 
+    /// The last sequence number of `records` when they form a closed group:
+    /// the group stays open while alerts keep coming within
+    /// `group_seconds`, five times that at most.
+    pub(super) fn group_due(&self, records: &[Recorded], now: DateTime<Utc>) -> Option<u64> {
+        let (first, last) = (records.first()?, records.last()?);
+        let quiet_for = now.timestamp_millis() - last.recorded_ms;
+        let waited = now.timestamp_millis() - first.recorded_ms;
+        let window = self.config.detect.group_seconds as i64 * 1000;
+        (quiet_for >= window || waited >= 5 * window || records.len() == BATCH).then_some(last.seq)
+    }
+
     /// Whether an alert is still news (see [`still_news`]); looks up the
     /// opening alert only for late reminders and resolutions.
-    fn timely(&self, r: &Recorded, now: DateTime<Utc>) -> bool {
+    pub(super) fn timely(&self, r: &Recorded, now: DateTime<Utc>) -> bool {
         let max_age = TimeDelta::minutes(self.config.detect.max_age_minutes as i64);
         if now - r.alert.at <= max_age || r.alert.status.is_firing() {
             return still_news(r, None, now, max_age);
@@ -182,30 +188,6 @@ impl Notifier {
         let group: Vec<&Recorded> = legacy.iter().collect();
         self.mail(&group, DIGESTED, cursor, true)?;
         self.outbox.set_progress(DIGEST_DAY, &today)
-    }
-
-    /// Posts the alerts to every webhook in the background, a few tries
-    /// each: best effort, the mail is the durable channel.
-    fn post_webhooks(&self, records: &[Recorded]) {
-        if self.config.detect.webhooks.is_empty() || records.is_empty() {
-            return;
-        }
-        let alerts: Vec<_> = records.iter().map(|r| r.alert.clone()).collect();
-        for url in self.config.detect.webhooks.clone() {
-            let (http, alerts) = (self.http.clone(), alerts.clone());
-            tokio::spawn(async move {
-                for attempt in 1..=WEBHOOK_ATTEMPTS {
-                    match http.post(&url).json(&alerts).send().await {
-                        Ok(r) if r.status().is_success() => return,
-                        Ok(r) => {
-                            tracing::warn!(url, status = %r.status(), attempt, "webhook refused the alerts")
-                        }
-                        Err(e) => tracing::warn!(url, error = %e, attempt, "webhook unreachable"),
-                    }
-                    tokio::time::sleep(Duration::from_secs(5 * u64::from(attempt))).await;
-                }
-            });
-        }
     }
 }
 
