@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// How often old data is purged while running (also once at start-up).
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
+const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the detectors' clock follows the wall clock.
 const TICK_EVERY: Duration = Duration::from_secs(30);

@@ -16,7 +16,7 @@ mod write;
 
 pub use alerts::Recorded;
 pub use codec::SenderInfo;
-pub use purge::PurgeStats;
+pub use purge::{PurgeCursor, PurgeStats};
 pub use write::{IngestOutcome, Writer};
 
 use crate::config::Config;

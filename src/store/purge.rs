@@ -27,12 +27,49 @@ impl PurgeStats {
 /// backlog neither holds everything in memory nor one huge batch.
 const CHUNK: usize = 10_000;
 
+/// Keys of the sender-major spaces (hourly counts, sender index) one purge
+/// looks at. Their old entries are spread over the whole key space, so a
+/// purge can only find them by reading every key: done at once, that kept
+/// the writer (and every acknowledgement) waiting for seconds each hour and
+/// pulled the whole store through the cache on a store of 100,000 senders.
+/// Each purge now goes on from where the last one stopped.
+const SLICE: usize = 100_000;
+
+/// Where the next purge goes on in the sender-major key spaces.
+#[derive(Debug)]
+pub struct PurgeCursor {
+    hourly: Option<Vec<u8>>,
+    senders: Option<Vec<u8>>,
+    /// Keys looked at per key space and purge.
+    slice: usize,
+}
+
+impl Default for PurgeCursor {
+    fn default() -> Self {
+        PurgeCursor::with_slice(SLICE)
+    }
+}
+
+impl PurgeCursor {
+    pub fn with_slice(slice: usize) -> PurgeCursor {
+        PurgeCursor {
+            hourly: None,
+            senders: None,
+            slice: slice.max(1),
+        }
+    }
+}
+
 impl Store {
     /// Removes days before the retention window, hourly counts before the
     /// hourly window, and senders not seen within the retention window.
     /// Called through [`super::Writer::purge`], on the writer thread, so it
     /// never races a counter update.
-    pub(super) fn purge(&self, now: DateTime<Utc>) -> Result<PurgeStats, StoreError> {
+    pub(super) fn purge(
+        &self,
+        now: DateTime<Utc>,
+        cursor: &mut PurgeCursor,
+    ) -> Result<PurgeStats, StoreError> {
         let oldest_day = keys::day_number(self.oldest_day(now));
         let oldest_hour =
             keys::hour_number(now).saturating_sub(self.retention.hourly_days.saturating_mul(24));
@@ -49,14 +86,41 @@ impl Store {
                 .range(keys::day_bound(prefix, 0)..keys::day_bound(prefix, oldest_day));
             *slot = self.remove_where(range, |_, _| true)?;
         }
-        stats.hourly = self.remove_where(self.data.scan_prefix([keys::HOURLY]), |k, _| {
+        let slice = cursor.slice;
+        stats.hourly = self.remove_slice(keys::HOURLY, &mut cursor.hourly, slice, |k, _| {
             keys::hourly_hour(k).is_some_and(|h| h < oldest_hour)
         })?;
-        stats.senders = self.remove_where(self.data.scan_prefix([keys::SENDER]), |_, v| {
+        stats.senders = self.remove_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
             SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)
         })?;
         stats.detector = self.purge_detector(oldest_ts, now.timestamp())?;
         Ok(stats)
+    }
+
+    /// [`Store::remove_where`] over at most `slice` keys of `prefix`, from
+    /// `from` on; leaves in `from` where the next call goes on (None: back
+    /// to the start).
+    fn remove_slice(
+        &self,
+        prefix: u8,
+        from: &mut Option<Vec<u8>>,
+        slice: usize,
+        doomed: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<usize, StoreError> {
+        let start = from.take().unwrap_or_else(|| vec![prefix]);
+        let end = [prefix + 1];
+        let mut seen = 0;
+        let mut next = None;
+        let slice = self.data.range(start..end[..].to_vec()).take_while(|item| {
+            seen += 1;
+            if seen > slice {
+                next = item.as_ref().ok().map(|(k, _)| k.to_vec());
+            }
+            seen <= slice
+        });
+        let removed = self.remove_where(slice, doomed)?;
+        *from = next;
+        Ok(removed)
     }
 
     pub(super) fn remove_where(

@@ -261,3 +261,41 @@ fn the_opening_alert_of_an_incident_is_found_before_its_resolution() {
         None
     );
 }
+
+#[test]
+fn purge_goes_through_the_sender_keys_a_slice_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let now = Utc::now();
+    let mut w = Writer::new(s.clone());
+    // 10 senders with hourly counts 10 days ago (beyond the 7 hourly days)
+    // and today.
+    let events: Vec<Event> = (0..10)
+        .flat_map(|i| {
+            let sender = format!("s{i}@x");
+            [
+                ev(now - TimeDelta::days(10), &sender, Tls::V1_3, None),
+                ev(now, &sender, Tls::V1_3, None),
+            ]
+        })
+        .collect();
+    // Stored as if the data had arrived when it happened.
+    w.apply(&[&events], &[], now - TimeDelta::days(10)).unwrap();
+    assert_eq!(s.count_keys(keys::HOURLY), 20);
+    w.purge_cursor = PurgeCursor::with_slice(6);
+    let mut removed = Vec::new();
+    for _ in 0..5 {
+        removed.push(w.purge(now).unwrap().hourly);
+    }
+    // 20 keys in slices of 6: four purges cover them, the fifth starts over.
+    assert_eq!(removed.iter().sum::<usize>(), 10, "{removed:?}");
+    assert!(
+        removed[0] < 10,
+        "one purge looked at every key: {removed:?}"
+    );
+    assert_eq!(removed[4], 0);
+    assert_eq!(s.count_keys(keys::HOURLY), 10);
+    for i in 0..10 {
+        assert_eq!(s.hourly(&format!("s{i}@x")).unwrap().len(), 1);
+    }
+}

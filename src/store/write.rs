@@ -63,6 +63,7 @@ pub struct Writer {
     /// Where acknowledged requests wait to be folded (the daemon's writer).
     pub(super) journal: Option<super::journal::Journal>,
     pub(super) pending: super::pending::Pending,
+    pub(super) purge_cursor: super::purge::PurgeCursor,
 }
 
 impl Writer {
@@ -76,6 +77,7 @@ impl Writer {
             committed: Vec::new(),
             journal: None,
             pending: Default::default(),
+            purge_cursor: Default::default(),
         }
     }
 
@@ -101,6 +103,7 @@ impl Writer {
             committed: Vec::new(),
             journal: None,
             pending: Default::default(),
+            purge_cursor: Default::default(),
         })
     }
 
@@ -242,8 +245,9 @@ impl Writer {
         std::mem::take(&mut self.committed)
     }
 
-    /// Purges old data (see [`Store::purge`]).
+    /// Purges old data (see [`Store::purge`]); the sender-major key
+    /// spaces a slice at a time.
     pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
-        self.store.purge(now)
+        self.store.purge(now, &mut self.purge_cursor)
     }
 }
