@@ -95,6 +95,11 @@ impl History {
         }
     }
 
+    /// The oldest hour with messages, if any.
+    pub fn oldest(&self) -> Option<u32> {
+        self.hours.first().map(|h| h.0)
+    }
+
     /// Adds `n` messages in `hour`; returns the hour's new count.
     pub fn add(&mut self, hour: u32, n: u32) -> u32 {
         match self.hours.last_mut() {

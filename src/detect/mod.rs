@@ -267,7 +267,7 @@ impl Detector {
     /// incident or unsaved state when the loader can restore them:
     /// `restorable_from` is the oldest hour whose counts the loader holds
     /// (the store keeps hourly counts for a limited time, so an import of
-    /// old logs keeps every account in memory). Call it only when all state
+    /// logs older than that keeps the accounts it needs history for). Call it only when all state
     /// taken with [`Detector::take_dirty`] has been committed.
     pub fn sweep(&mut self, restorable_from: Option<u32>) {
         let hour = self.clock.div_euclid(3600);
@@ -276,11 +276,18 @@ impl Detector {
         }
         self.swept = hour;
         let needed_from = hour - i64::from(history::WINDOW_HOURS);
-        let evict = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
+        let all = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
         let (clock, dirty) = (self.clock, &self.dirty_senders);
         self.senders.retain(|s, st| {
             st.cool_down(clock);
-            !evict || st.last_event >= clock - IDLE_SECS || st.has_open_spike() || dirty.contains(s)
+            // An account whose every counted hour is in the store comes
+            // back whole, also in an import of logs a few weeks old.
+            let restorable =
+                all || restorable_from.is_some_and(|h| st.history.oldest().is_none_or(|o| o >= h));
+            !restorable
+                || st.last_event >= clock - IDLE_SECS
+                || st.has_open_spike()
+                || dirty.contains(s)
         });
         // Give memory back only after a large drop (a rehash is not free).
         if self.senders.capacity() > 4 * self.senders.len().max(1024) {

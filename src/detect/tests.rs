@@ -302,3 +302,25 @@ fn a_small_run_from_a_new_ip_alerts_below_the_general_minimum() {
     assert!(alerts[0].observed < u64::from(cfg.volume.min_count_active));
     assert!(alerts[0].detail.contains("had not used before"));
 }
+
+#[test]
+fn idle_accounts_leave_memory_when_the_store_holds_all_their_hours() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    let t0 = MONDAY + 10 * 86_400;
+    // "old" has counts before the store's hourly window, "recent" only within.
+    d.observe(&ev(t0, "old@example.com", Tls::V1_3), &Fresh, &mut out);
+    d.observe(
+        &ev(t0 + 7_200, "recent@example.com", Tls::V1_3),
+        &Fresh,
+        &mut out,
+    );
+    let window_start = u32::try_from((t0 + 3_600) / 3_600).unwrap();
+    d.tick(t0 + 6 * 3_600, &mut out);
+    assert_eq!(d.accounts(), 2);
+    d.sweep(Some(window_start));
+    assert_eq!(d.accounts(), 1, "the account the store can restore left");
+    d.tick(t0 + 8 * 3_600, &mut out);
+    d.sweep(None);
+    assert_eq!(d.accounts(), 1, "nothing restorable without a store");
+}

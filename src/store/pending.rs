@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench ingest` measures what this buys: with 10,000 active
 //! senders a group of concurrent requests touches nearly one counter key per
-//! event, while a fold of a second's traffic touches each key once.
+//! event, while a fold of half a second's traffic touches each key once.
 //! Readers that must see every acknowledged event (the API, the dashboard)
 //! ask the writer to fold first (`Ingester::sync`).
 
@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Most admitted events held before a fold: bounds the memory they take
-/// and the size of the fold's sled batch.
+/// (about 200 bytes each); the fold's sled batches are bounded apart.
 const FOLD_EVENTS: usize = 100_000;
 /// Longest an acknowledged event waits before the counts include it.
 const FOLD_AFTER: Duration = Duration::from_millis(500);
@@ -209,9 +209,7 @@ impl Writer {
         }
         Ok(())
     }
-}
 
-impl Writer {
     /// How far folding the journal got, as the store says.
     fn progress(&self) -> Result<Progress, StoreError> {
         Ok(self
