@@ -40,7 +40,7 @@ impl Loader for Store {
 /// just read for its batch: a sender the index does not know costs no read.
 pub(super) struct Prefetched<'a> {
     pub store: &'a Store,
-    pub senders: HashMap<&'a str, Option<SenderInfo>>,
+    pub senders: &'a HashMap<&'a str, Option<SenderInfo>>,
 }
 
 impl Loader for Prefetched<'_> {

@@ -73,7 +73,7 @@ enum Change<'a> {
     Sender(&'a str, &'a SenderInfo),
 }
 
-type Known<'a> = HashMap<&'a str, Option<SenderInfo>>;
+pub(super) type Known<'a> = HashMap<&'a str, Option<SenderInfo>>;
 
 impl Writer {
     /// Counts admitted records with their idempotency keys and extra
@@ -105,11 +105,29 @@ impl Writer {
                     parts,
                 })
             };
-            let (mut parts, senders) = self.parts_of(&d, progress.is_some(), skip)?;
-            let mut last = parts.pop().unwrap_or_default();
+            let known = self.read_senders(&d)?;
             if progress.is_some() {
                 self.store_ids(&d.ids)?;
-            } else {
+            }
+            if let Some(detector) = &mut self.detector {
+                let loader = super::alerts::Prefetched {
+                    store: &self.store,
+                    senders: &known,
+                };
+                for ev in group.iter().flat_map(|r| r.events.iter()) {
+                    detector.observe(ev, &loader, &mut self.raised);
+                }
+            }
+            let split = progress.is_some();
+            let mut parts = match parts_of(&self.store, &d, &known, split, skip) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    self.forget();
+                    return Err(e);
+                }
+            };
+            let mut last = parts.pop().unwrap_or_default();
+            if progress.is_none() {
                 d.ids
                     .iter()
                     .for_each(|k| last.insert(k.as_slice(), &[][..]));
@@ -119,15 +137,6 @@ impl Writer {
             }
             if let Some(p) = at(end, 0) {
                 insert_progress(&mut last, p);
-            }
-            if let Some(detector) = &mut self.detector {
-                let loader = super::alerts::Prefetched {
-                    store: &self.store,
-                    senders,
-                };
-                for ev in group.iter().flat_map(|r| r.events.iter()) {
-                    detector.observe(ev, &loader, &mut self.raised);
-                }
             }
             self.detector_batch(&mut last, now);
             for (i, mut part) in parts.into_iter().enumerate() {
@@ -171,89 +180,92 @@ impl Writer {
         Ok(())
     }
 
-    /// Adds the deltas to the current values: batches of the new values in
-    /// key order (one batch unless `split`; the first `skip` parts left
-    /// out), and the sender index entries read (None: a new sender).
-    fn parts_of<'a>(
-        &self,
-        d: &'a Deltas<'a>,
-        split: bool,
-        skip: u64,
-    ) -> Result<(Vec<sled::Batch>, Known<'a>), StoreError> {
-        let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(d.keys());
-        for ((day, sender), delta) in &d.daily {
-            changes.push((
-                keys::day_key(keys::DAILY, *day, sender),
-                Change::Daily(delta),
-            ));
+    /// The sender index entries of the deltas' senders (None: a new one).
+    fn read_senders<'a>(&self, d: &Deltas<'a>) -> Result<Known<'a>, StoreError> {
+        let mut known = HashMap::with_capacity(d.senders.len());
+        for sender in d.senders.keys() {
+            known.insert(*sender, self.store.sender_info(sender)?);
         }
-        for ((day, user), n) in &d.failures {
-            changes.push((
-                keys::day_key(keys::FAILURES, *day, user),
-                Change::Failures(*n),
-            ));
-        }
-        for ((sender, hour), n) in &d.hourly {
-            changes.push((keys::hourly_key(sender, *hour), Change::Hourly(*n)));
-        }
-        for (sender, info) in &d.senders {
-            changes.push((keys::sender_key(sender), Change::Sender(sender, info)));
-        }
-        // Key order makes the parts the same when a replay computes them.
-        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // The detectors load accounts the index does not know for free;
-        // without detectors nothing is kept.
-        let keep = self.detector.is_some();
-        let mut known = HashMap::with_capacity(if keep { d.senders.len() } else { 0 });
-        let size = if split {
-            PART_KEYS
-        } else {
-            changes.len().max(1)
-        };
-        let mut parts = Vec::new();
-        for (i, part) in changes.chunks(size).enumerate() {
-            let write = i as u64 >= skip;
-            let mut batch = sled::Batch::default();
-            for (key, change) in part {
-                if let Change::Sender(sender, delta) = change {
-                    let stored = self.store.sender_info(sender)?;
-                    if keep {
-                        known.insert(*sender, stored.clone());
-                    }
-                    if let Some(info) = merged(stored, delta).filter(|_| write) {
-                        batch.insert(key.as_slice(), info.encode());
-                    }
-                } else if write {
-                    batch.insert(key.as_slice(), self.added(key, change)?);
-                }
-            }
-            if write {
-                parts.push(batch);
-            }
-        }
-        Ok((parts, known))
+        Ok(known)
     }
+}
 
-    /// The new value of a counter key.
-    fn added(&self, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreError> {
-        let old = self.store.data.get(key)?;
-        Ok(match change {
-            Change::Daily(delta) => {
-                let mut counts = old.map_or_else(TlsCounts::default, |v| codec::decode_counts(&v));
-                counts.add(delta);
-                codec::encode_counts(&counts)
-            }
-            Change::Failures(n) => {
-                let old = old.map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
-                codec::encode_u64s(&[old.saturating_add(*n)])
-            }
-            Change::Hourly(n) => {
-                let old = old.map_or([0, 0], |v| codec::decode_u64s::<2>(&v));
-                codec::encode_u64s(&[old[0] + n[0], old[1] + n[1]])
-            }
-            Change::Sender(..) => Vec::new(),
-        })
+/// Adds the deltas to the current values (`known`: the sender index entries
+/// as read): batches of the new values in key order, one unless `split`, the
+/// first `skip` parts left out.
+fn parts_of(
+    store: &Store,
+    d: &Deltas,
+    known: &Known,
+    split: bool,
+    skip: u64,
+) -> Result<Vec<sled::Batch>, StoreError> {
+    let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(d.keys());
+    for ((day, sender), delta) in &d.daily {
+        changes.push((
+            keys::day_key(keys::DAILY, *day, sender),
+            Change::Daily(delta),
+        ));
     }
+    for ((day, user), n) in &d.failures {
+        changes.push((
+            keys::day_key(keys::FAILURES, *day, user),
+            Change::Failures(*n),
+        ));
+    }
+    for ((sender, hour), n) in &d.hourly {
+        changes.push((keys::hourly_key(sender, *hour), Change::Hourly(*n)));
+    }
+    for (sender, info) in &d.senders {
+        changes.push((keys::sender_key(sender), Change::Sender(sender, info)));
+    }
+    // Key order makes the parts the same when a replay computes them.
+    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let size = if split {
+        PART_KEYS
+    } else {
+        changes.len().max(1)
+    };
+    let mut parts = Vec::new();
+    for (i, part) in changes.chunks(size).enumerate() {
+        let write = i as u64 >= skip;
+        let mut batch = sled::Batch::default();
+        for (key, change) in part {
+            if let Change::Sender(sender, delta) = change {
+                let stored = known.get(sender).cloned().flatten();
+                if let Some(info) = merged(stored, delta).filter(|_| write) {
+                    batch.insert(key.as_slice(), info.encode());
+                }
+            } else if write {
+                batch.insert(key.as_slice(), added(store, key, change)?);
+            }
+        }
+        if write {
+            parts.push(batch);
+        }
+    }
+    Ok(parts)
+}
+
+/// The new value of a counter key.
+fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreError> {
+    let old = store.data.get(key)?;
+    Ok(match change {
+        Change::Daily(delta) => {
+            let mut counts = old.map_or_else(TlsCounts::default, |v| codec::decode_counts(&v));
+            counts.add(delta);
+            codec::encode_counts(&counts)
+        }
+        Change::Failures(n) => {
+            let old = old.map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
+            codec::encode_u64s(&[old.saturating_add(*n)])
+        }
+        Change::Hourly(n) => {
+            let old = old.map_or([0, 0], |v| codec::decode_u64s::<2>(&v));
+            codec::encode_u64s(&[old[0] + n[0], old[1] + n[1]])
+        }
+        Change::Sender(..) => Vec::new(),
+    })
 }
 
 /// The sender index entry after `delta`, when it must be written.
