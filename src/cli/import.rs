@@ -23,10 +23,16 @@ pub struct ImportArgs {
     files: Vec<PathBuf>,
 }
 
-/// Events applied per store batch. Small on purpose: sled keeps every node a
-/// batch rewrites until the batch ends, and `cargo bench --bench import`
-/// measured peak RSS 359 MiB with 20,000-event batches, 61 MiB with 2,000.
-const BATCH: usize = 2_000;
+/// A store batch is applied once it holds this many distinct senders (each
+/// a day, an hour and an index key) or this many events, whichever comes
+/// first. sled keeps a copy of every node a batch rewrites until the batch
+/// ends, so the keys a batch touches set its cost and memory, while events
+/// of senders already in the batch cost almost nothing more. Measured with
+/// fixed 2,000-event batches: a log where nearly every event is a new
+/// sender imported 15-20 % faster with 250-event batches, while data with
+/// few senders took a third longer with 500.
+const BATCH_SENDERS: usize = 300;
+const BATCH: usize = 20_000;
 /// Batches between flushes: import needs durability at the end (and a
 /// re-run counts nothing twice thanks to ids), not after every batch.
 const FLUSH_EVERY: u32 = 64;
@@ -56,10 +62,13 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let mut stats = Stats::default();
     let mut skips = Skips::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    let mut senders = std::collections::HashSet::new();
     let mut store_error = None;
     let mut sink = |ev: Event| {
+        senders.insert(sender_hash(&ev.sender));
         batch.push(ev);
-        if batch.len() >= BATCH {
+        if batch.len() >= BATCH || senders.len() >= BATCH_SENDERS {
+            senders.clear();
             commit(&mut writer, &mut batch, &mut stats, &mut store_error)?;
         }
         Ok(())
@@ -81,6 +90,13 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
     Ok(())
+}
+
+/// A sender's hash, to count a batch's distinct senders without copying them.
+fn sender_hash(sender: &str) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    thread_local!(static STATE: RandomState = RandomState::new());
+    STATE.with(|s| s.hash_one(sender))
 }
 
 /// Applies and flushes one batch; a store failure stops the import.
