@@ -18,13 +18,14 @@ pub mod alert;
 pub mod config;
 mod failures;
 pub mod history;
+mod incident;
 mod maths;
 mod sender;
 mod window;
 
 pub use alert::{Alert, AlertKind, AlertStatus};
 pub use config::DetectConfig;
-pub use sender::Persisted;
+pub use incident::Persisted;
 
 use crate::event::{Event, Outcome};
 use history::History;

@@ -4,40 +4,13 @@
 use super::alert::{Alert, AlertKind, AlertStatus, round1, whole_seconds};
 use super::config::DetectConfig;
 use super::history::{Baseline, History};
+use super::incident::{Persisted, Spike, spike_detail};
 use super::window::Window;
 use crate::event::Event;
-use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Client IPs remembered per running hour for the alert text.
 const MAX_IPS: usize = 8;
-
-/// A volume incident still open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Spike {
-    pub kind: AlertKind,
-    /// Unix seconds it fired.
-    pub opened: i64,
-    /// Last hour whose count crossed its threshold.
-    pub last_hour: u32,
-    /// Largest hourly count since it opened, and what that hour expected.
-    pub peak: u32,
-    pub peak_expected: f64,
-    /// Unix seconds of the next re-notification, and the interval after it.
-    pub next_notify: i64,
-    pub interval: i64,
-}
-
-/// What survives a restart beyond the hourly counts the store keeps.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Persisted {
-    #[serde(default)]
-    pub legacy_reported: bool,
-    /// Boxed: almost every account has none, and every byte here is kept
-    /// per account in memory.
-    #[serde(default)]
-    pub spike: Option<Box<Spike>>,
-}
 
 /// The running hour.
 #[derive(Debug, Clone)]
@@ -431,28 +404,5 @@ impl SenderState {
 
     pub fn has_open_spike(&self) -> bool {
         self.persisted.spike.is_some()
-    }
-}
-
-fn spike_detail(kind: AlertKind, count: u32, expected: f64, threshold: u32, age: i64) -> String {
-    match kind {
-        AlertKind::NewSender => format!(
-            "first seen {} ago and already {count} messages in one hour \
-             (a new account is expected to send at most {expected:.1})",
-            age_text(age),
-        ),
-        _ => format!(
-            "{count} messages in the last 60 minutes, {:.1}x the {expected:.1} expected at this \
-             time of day and week (threshold {threshold})",
-            f64::from(count) / expected,
-        ),
-    }
-}
-
-fn age_text(secs: i64) -> String {
-    if secs < 3600 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{} h", secs / 3600)
     }
 }

@@ -1,0 +1,35 @@
+use super::*;
+use crate::metrics::Metrics;
+use crate::store::{Retention, StoreOptions};
+
+#[test]
+fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions {
+        path: dir.path().join("db"),
+        tz: chrono_tz::Tz::UTC,
+        retention: Retention {
+            days: 3650,
+            hourly_days: 35,
+        },
+        cache_bytes: 1 << 20,
+    })
+    .unwrap();
+    let (ingester, _writer) = Ingester::spawn(
+        crate::store::Writer::new(store.clone()),
+        Arc::new(Metrics::default()),
+    );
+    let source = SourceConfig {
+        kind: LogKind::Exim,
+        path: dir.path().join("mainlog"),
+        host: None,
+    };
+    let mut follower = Follower::new(source, store, ingester, "mx1").unwrap();
+    follower.reload().unwrap();
+    let log = include_str!("../../../tests/fixtures/mta/exim-mainlog.log");
+    let line = log.lines().find(|l| l.contains(" <= ")).unwrap();
+    let msg_id = line.split(' ').nth(2).unwrap();
+    let mut events = Vec::new();
+    follower.parser.line(line, &mut events).unwrap();
+    assert_eq!(events[0].id, Some(format!("mx1:{msg_id}")));
+}
