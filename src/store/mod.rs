@@ -43,6 +43,11 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: u64 },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error(
+        "{0} acknowledged events are waiting to be counted and the store keeps failing; \
+         refusing more until it works again (see the log for the cause)"
+    )]
+    Behind(usize),
     #[error("ingest journal {}: {source}", .path.display())]
     Journal {
         path: PathBuf,

@@ -19,6 +19,13 @@ use std::time::{Duration, Instant};
 /// Most admitted events held before a fold: bounds the memory they take
 /// (about 200 bytes each); the fold's sled batches are bounded apart.
 const FOLD_EVENTS: usize = 100_000;
+/// Acknowledged events that may wait while folds keep failing; beyond,
+/// requests are refused with an error naming the backlog rather than held
+/// in memory without bound.
+#[cfg(not(test))]
+const MAX_PENDING: usize = 10 * FOLD_EVENTS;
+#[cfg(test)]
+const MAX_PENDING: usize = 5_000;
 /// Longest an acknowledged event waits before the counts include it.
 const FOLD_AFTER: Duration = Duration::from_millis(500);
 
@@ -112,6 +119,9 @@ impl Writer {
         requests: Vec<(Vec<Event>, Extra)>,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::store::IngestOutcome>, StoreError> {
+        if self.pending.count >= MAX_PENDING {
+            return Err(StoreError::Behind(self.pending.count));
+        }
         let mut ids = HashSet::new();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut admitted = Vec::with_capacity(requests.len());

@@ -299,3 +299,38 @@ fn purge_goes_through_the_sender_keys_a_slice_at_a_time() {
         assert_eq!(s.hourly(&format!("s{i}@x")).unwrap().len(), 1);
     }
 }
+
+#[test]
+fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let now = Utc::now();
+    let request = |n: usize| -> Vec<Event> {
+        (0..1_000)
+            .map(|i| ev(now, &format!("u{i}-{n}@x"), Tls::V1_3, None))
+            .collect()
+    };
+    let mut w = Writer::new(s.clone());
+    w.recover().unwrap();
+    fold::tests::FAIL_AFTER_PARTS.set(Some(0));
+    let mut accepted = 0;
+    let refused = loop {
+        match w.submit(vec![(request(accepted), vec![])], now) {
+            Ok(out) => accepted += out[0].accepted as usize / 1_000,
+            Err(e) => break e,
+        }
+        assert!(w.fold_pending(now).is_err());
+        assert!(accepted <= 10, "never refused");
+    };
+    assert_eq!(accepted, 5);
+    assert!(
+        refused
+            .to_string()
+            .contains("5000 acknowledged events are waiting"),
+        "{refused}"
+    );
+    fold::tests::FAIL_AFTER_PARTS.set(None);
+    w.fold_pending(now).unwrap();
+    assert_eq!(daily(&s, s.today(now), s.today(now)).len(), 5_000);
+    assert!(w.submit(vec![(request(99), vec![])], now).is_ok());
+}
