@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{Days, TimeZone, Utc};
 use common::*;
-use smtp_auth_insight::event::{Event, Outcome, Tls};
+use smtp_auth_insight::event::{Event, Tls};
 use smtp_auth_insight::notify::message::{self, DEFAULT_TOP, ReportMail};
 use smtp_auth_insight::notify::outbox::Outbox;
 use smtp_auth_insight::report::templates::Templates;
@@ -28,15 +28,9 @@ fn main() {
             .from_utc_datetime(&(start + Days::new(d)).and_hms_opt(9, 0, 0).expect("time"))
             .min(now);
         let events: Vec<Event> = (0..10_000u64)
-            .map(|s| Event {
-                ts,
-                sender: format!("user{s}@dept{}.example.com", s % 50),
-                tls: classes[(rng.below(100) as usize).min(99) / 20],
-                result: Outcome::Accepted,
-                client_ip: None,
-                host: None,
-                id: None,
-                envelope_from: None,
+            .map(|s| {
+                let tls = classes[(rng.below(100) as usize).min(99) / 20];
+                Event::accepted(ts, format!("user{s}@dept{}.example.com", s % 50), tls)
             })
             .collect();
         for chunk in events.chunks(2_000) {

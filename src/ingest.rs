@@ -81,15 +81,37 @@ impl Ingester {
             .map_err(|_| IngestError::Closed)
     }
 
+    /// Sends the job `make` builds around a reply channel; returns the reply.
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        rx.await.map_err(|_| IngestError::Closed)?
+    }
+
+    /// [`Ingester::ask`] for threads outside the async runtime.
+    fn ask_blocking<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(make(reply))
+            .map_err(|_| IngestError::Closed)?;
+        rx.blocking_recv().map_err(|_| IngestError::Closed)?
+    }
+
     /// Counts `events` and returns once they are durable on disk.
     pub async fn ingest(
         &self,
         events: Vec<Event>,
         extra: Extra,
     ) -> Result<IngestOutcome, IngestError> {
-        let (job, rx) = events_job(events, extra);
-        self.tx.send(job).await.map_err(|_| IngestError::Closed)?;
-        rx.await.map_err(|_| IngestError::Closed)?
+        self.ask(|reply| Job::Events {
+            events,
+            extra,
+            reply,
+        })
+        .await
     }
 
     /// [`Ingester::ingest`] for threads outside the async runtime (log
@@ -99,22 +121,22 @@ impl Ingester {
         events: Vec<Event>,
         extra: Extra,
     ) -> Result<IngestOutcome, IngestError> {
-        let (job, rx) = events_job(events, extra);
-        self.tx
-            .blocking_send(job)
-            .map_err(|_| IngestError::Closed)?;
-        rx.blocking_recv().map_err(|_| IngestError::Closed)?
+        self.ask_blocking(|reply| Job::Events {
+            events,
+            extra,
+            reply,
+        })
     }
 
     /// Returns once every event acknowledged so far is in the counts, so
     /// that what a reader reads next includes it.
     pub async fn sync(&self) -> Result<(), IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Sync { reply })
-            .await
-            .map_err(|_| IngestError::Closed)?;
-        rx.await.map_err(|_| IngestError::Closed)?
+        self.ask(|reply| Job::Sync { reply }).await
+    }
+
+    /// [`Ingester::sync`] for blocking threads.
+    pub fn sync_blocking(&self) -> Result<(), IngestError> {
+        self.ask_blocking(|reply| Job::Sync { reply })
     }
 
     /// Stops the writer after what was sent before: it folds, flushes and
@@ -123,23 +145,9 @@ impl Ingester {
         let _ = self.tx.send(Job::Stop).await;
     }
 
-    /// [`Ingester::sync`] for blocking threads.
-    pub fn sync_blocking(&self) -> Result<(), IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(Job::Sync { reply })
-            .map_err(|_| IngestError::Closed)?;
-        rx.blocking_recv().map_err(|_| IngestError::Closed)?
-    }
-
     /// Removes data older than the retention window.
     pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Purge { reply })
-            .await
-            .map_err(|_| IngestError::Closed)?;
-        rx.await.map_err(|_| IngestError::Closed)?
+        self.ask(|reply| Job::Purge { reply }).await
     }
 }
 
@@ -151,20 +159,6 @@ impl Job {
             Job::Purge { .. } | Job::Tick | Job::Sync { .. } | Job::Stop => 0,
         }
     }
-}
-
-type ReplyRx<T> = oneshot::Receiver<Result<T, IngestError>>;
-
-fn events_job(events: Vec<Event>, extra: Extra) -> (Job, ReplyRx<IngestOutcome>) {
-    let (reply, rx) = oneshot::channel();
-    (
-        Job::Events {
-            events,
-            extra,
-            reply,
-        },
-        rx,
-    )
 }
 
 fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {

@@ -182,7 +182,7 @@ pub fn open_store(path: &Path, cache_mb: u64) -> smtp_auth_insight::store::Store
 /// returns the messages stored.
 pub fn populate(store: &smtp_auth_insight::store::Store, days: u64, senders: u64) -> u64 {
     use chrono::{Days, TimeZone, Utc};
-    use smtp_auth_insight::event::{Event, Outcome, Tls};
+    use smtp_auth_insight::event::{Event, Tls};
     let mut writer = smtp_auth_insight::store::Writer::new(store.clone());
     let mut rng = Rng(days * 1_000_003 + senders);
     let now = Utc::now();
@@ -196,20 +196,11 @@ pub fn populate(store: &smtp_auth_insight::store::Store, days: u64, senders: u64
         for s in 0..senders {
             for _ in 0..1 + rng.below(3) {
                 let tls = Tls::parse(tls(&mut rng)).expect("a TLS spelling");
+                let ip = std::net::IpAddr::from([198, 51, (s % 200) as u8, (s % 250) as u8]);
+                let sender = format!("user{s}@dept{}.example.com", s % 50);
                 events.push(Event {
-                    ts: noon,
-                    sender: format!("user{s}@dept{}.example.com", s % 50),
-                    tls,
-                    result: Outcome::Accepted,
-                    client_ip: Some(std::net::IpAddr::from([
-                        198,
-                        51,
-                        (s % 200) as u8,
-                        (s % 250) as u8,
-                    ])),
-                    host: None,
-                    id: None,
-                    envelope_from: None,
+                    client_ip: Some(ip),
+                    ..Event::accepted(noon, sender, tls)
                 });
                 total += 1;
             }

@@ -62,10 +62,12 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let mut stats = Stats::default();
     let mut skips = Skips::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    // Hashes of the batch's senders: counted without copying them.
+    let hasher = std::hash::RandomState::new();
     let mut senders = std::collections::HashSet::new();
     let mut store_error = None;
     let mut sink = |ev: Event| {
-        senders.insert(sender_hash(&ev.sender));
+        senders.insert(std::hash::BuildHasher::hash_one(&hasher, &ev.sender));
         batch.push(ev);
         if batch.len() >= BATCH || senders.len() >= BATCH_SENDERS {
             senders.clear();
@@ -90,13 +92,6 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
     Ok(())
-}
-
-/// A sender's hash, to count a batch's distinct senders without copying them.
-fn sender_hash(sender: &str) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    thread_local!(static STATE: RandomState = RandomState::new());
-    STATE.with(|s| s.hash_one(sender))
 }
 
 /// Applies and flushes one batch; a store failure stops the import.

@@ -159,15 +159,11 @@ mod tests {
     use crate::event::{Outcome, Tls};
 
     fn failure(minute: i64, user: &str, ip: &str) -> Event {
+        let ts = chrono::DateTime::from_timestamp(1_764_000_000 + minute * 60, 0).unwrap();
         Event {
-            ts: chrono::DateTime::from_timestamp(1_764_000_000 + minute * 60, 0).unwrap(),
-            sender: user.into(),
-            tls: Tls::V1_2,
             result: Outcome::AuthFailed,
             client_ip: ip.parse().ok(),
-            host: None,
-            id: None,
-            envelope_from: None,
+            ..Event::accepted(ts, user, Tls::V1_2)
         }
     }
 

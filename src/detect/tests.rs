@@ -7,15 +7,10 @@ use chrono::{DateTime, Utc};
 const MONDAY: i64 = 1_763_942_400;
 
 fn ev(secs: i64, sender: &str, tls: Tls) -> Event {
+    let ts = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
     Event {
-        ts: DateTime::<Utc>::from_timestamp(secs, 0).unwrap(),
-        sender: sender.into(),
-        tls,
-        result: Outcome::Accepted,
         client_ip: "192.0.2.7".parse().ok(),
-        host: None,
-        id: None,
-        envelope_from: None,
+        ..Event::accepted(ts, sender, tls)
     }
 }
 

@@ -57,6 +57,21 @@ pub struct Event {
 }
 
 impl Event {
+    /// An accepted message with nothing optional set; the base that tests,
+    /// benchmarks and generators fill in (`Event { .., ..Event::accepted(..) }`).
+    pub fn accepted(ts: DateTime<Utc>, sender: impl Into<String>, tls: Tls) -> Event {
+        Event {
+            ts,
+            sender: sender.into(),
+            tls,
+            result: Outcome::Accepted,
+            client_ip: None,
+            host: None,
+            id: None,
+            envelope_from: None,
+        }
+    }
+
     /// The sender's domain: the text after the last `@`, empty when there is none.
     pub fn domain(&self) -> &str {
         sender_domain(&self.sender)

@@ -59,26 +59,18 @@ pub fn build_range(store: &Store, range: &ResolvedRange) -> Result<Report, Store
         })?;
         Ok(builder)
     };
-    let mut parts = std::thread::scope(|s| {
+    let parts = std::thread::scope(|s| {
         let handles: Vec<_> = (1..slices).map(|i| s.spawn(move || scan(i))).collect();
-        let mut parts = vec![scan(0)];
+        let first = scan(0);
         // A panic in a scan is a bug: it stays one, on the caller's thread.
-        parts.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-        );
-        parts
-    })
-    .into_iter();
-    let mut builder = parts.next().unwrap_or_else(|| {
-        Ok(ReportBuilder::new(
-            range.start,
-            range.end,
-            range.domain.clone(),
-        ))
-    })?;
-    for part in parts {
+        let rest: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        (first, rest)
+    });
+    let mut builder = parts.0?;
+    for part in parts.1 {
         builder.merge(part?);
     }
     Ok(builder.finish(store.tz.name()))
@@ -92,33 +84,22 @@ const MIN_SCAN_DAYS: u64 = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, Outcome, Tls};
-    use crate::store::{Retention, StoreOptions, Writer};
+    use crate::event::{Event, Tls};
+    use crate::store::{StoreOptions, Writer};
 
     #[test]
     fn a_report_scanned_in_slices_equals_one_scan() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions {
-            path: dir.path().join("db"),
-            tz: chrono_tz::Tz::UTC,
-            retention: Retention {
-                days: 30,
-                hourly_days: 7,
-            },
-            cache_bytes: 4 << 20,
-        })
-        .unwrap();
+        let store = Store::open(&StoreOptions::for_test(dir.path(), "UTC", 30)).unwrap();
         let now = Utc::now();
         let events: Vec<Event> = (0..5_000u64)
-            .map(|i| Event {
-                ts: now - chrono::TimeDelta::hours((i * 7919 % 480) as i64),
-                sender: format!("u{}@d{}.example", i % 97, i % 5),
-                tls: Tls::ALL[(i % 5) as usize],
-                result: Outcome::Accepted,
-                client_ip: None,
-                host: None,
-                id: None,
-                envelope_from: None,
+            .map(|i| {
+                let ts = now - chrono::TimeDelta::hours((i * 7919 % 480) as i64);
+                Event::accepted(
+                    ts,
+                    format!("u{}@d{}.example", i % 97, i % 5),
+                    Tls::ALL[(i % 5) as usize],
+                )
             })
             .collect();
         Writer::new(store.clone())

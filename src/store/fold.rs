@@ -88,13 +88,16 @@ impl Writer {
         progress: Option<Progress>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let store = &self.store;
+        let oldest_hour =
+            keys::hour_number(now).saturating_sub(store.retention.hourly_days.saturating_mul(24));
         let mut start = 0;
         let mut skip = progress.map_or(0, |p| p.parts);
         while start < records.len() {
             let mut d = Deltas::default();
             let mut end = start;
             while end < records.len() && (end == start || d.keys() < MAX_GROUP_KEYS) {
-                d.count_all(&records[end].events, &self.store, now);
+                d.count_all(&records[end].events, &self.store, oldest_hour);
                 end += 1;
             }
             let group = &records[start..end];
@@ -294,10 +297,8 @@ impl<'a> Deltas<'a> {
         self.daily.len() + self.failures.len() + self.hourly.len() + self.senders.len()
     }
 
-    /// Counts the events of one record.
-    fn count_all(&mut self, events: &[&'a Event], store: &Store, now: DateTime<Utc>) {
-        let oldest_hour =
-            keys::hour_number(now).saturating_sub(store.retention.hourly_days.saturating_mul(24));
+    /// Counts the events of one record (hourly counts from `oldest_hour`).
+    fn count_all(&mut self, events: &[&'a Event], store: &Store, oldest_hour: u32) {
         for ev in events {
             let day = keys::day_number(keys::local_date(ev.ts, store.tz));
             if let Some(id) = &ev.id {

@@ -31,11 +31,22 @@ const HEADER: u64 = 16;
 /// A raw key/value committed with the events of the same record (log cursors).
 pub type Extra = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// One record as replayed: the events of one acknowledged request.
+/// One record: the events of one acknowledged request, with the key/values
+/// committed with them.
 #[derive(Debug, Default)]
 pub struct Entry {
     pub events: Vec<Event>,
     pub extra: Extra,
+}
+
+impl Entry {
+    /// The entry as the fold takes it.
+    pub(super) fn record(&self) -> super::fold::Record<'_> {
+        super::fold::Record {
+            events: self.events.iter().collect(),
+            extra: &self.extra,
+        }
+    }
 }
 
 pub struct Journal {
@@ -53,9 +64,9 @@ pub struct Journal {
 impl Journal {
     /// Opens (or creates) the journal at `path`, given `folded` = (journal
     /// generation, records of it) the store has counted. Returns the
-    /// records still to count, which the caller must fold (starting at the
-    /// returned record number) before anything else.
-    pub fn open(path: &Path, folded: (u64, u64)) -> io::Result<(Journal, Vec<Entry>, u64)> {
+    /// records still to count, which the caller must fold before anything
+    /// else.
+    pub fn open(path: &Path, folded: (u64, u64)) -> io::Result<(Journal, Vec<Entry>)> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -77,7 +88,7 @@ impl Journal {
         let (g, done) = folded;
         let Some(found) = generation.filter(|found| *found >= g) else {
             journal.restart(g + 1)?;
-            return Ok((journal, Vec::new(), 0));
+            return Ok((journal, Vec::new()));
         };
         let (mut entries, valid) = read_records(&bytes[HEADER as usize..]);
         if HEADER + valid < bytes.len() as u64 {
@@ -97,7 +108,7 @@ impl Journal {
             // Every record is counted: a clean start, counting from zero.
             journal.restart(found + 1)?;
         }
-        Ok((journal, entries, skip))
+        Ok((journal, entries))
     }
 
     /// Generation of the records being appended now.
@@ -112,18 +123,15 @@ impl Journal {
     /// Appends one record per request and makes them durable (one sync).
     /// On failure the file is cut back to its previous length, so a record
     /// never becomes visible without being acknowledged.
-    pub fn append<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = (&'a [Event], &'a [(Vec<u8>, Vec<u8>)])>,
-    ) -> io::Result<()> {
+    pub fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a Entry>) -> io::Result<()> {
         if !self.ready {
             self.restart(self.generation)?;
         }
         self.buf.clear();
-        for (events, extra) in records {
+        for entry in entries {
             let start = self.buf.len();
             self.buf.extend_from_slice(&[0; 8]);
-            encode_entry(&mut self.buf, events, extra);
+            encode_entry(&mut self.buf, entry);
             let payload = &self.buf[start + 8..];
             let len = u32::try_from(payload.len())
                 .map_err(|_| io::Error::other("journal record larger than 4 GiB"))?;
@@ -207,7 +215,8 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn encode_entry(out: &mut Vec<u8>, events: &[Event], extra: &[(Vec<u8>, Vec<u8>)]) {
+fn encode_entry(out: &mut Vec<u8>, entry: &Entry) {
+    let (events, extra) = (&entry.events, &entry.extra);
     out.extend_from_slice(&(events.len() as u32).to_le_bytes());
     for ev in events {
         out.extend_from_slice(&ev.ts.timestamp().to_le_bytes());

@@ -85,6 +85,23 @@ impl StoreOptions {
     }
 }
 
+#[cfg(test)]
+impl StoreOptions {
+    /// A store in `dir` for unit tests: `days` of retention in time zone
+    /// `tz`, hourly counts for the last week of them, a small cache.
+    pub(crate) fn for_test(dir: &std::path::Path, tz: &str, days: u32) -> StoreOptions {
+        StoreOptions {
+            path: dir.join("db"),
+            tz: tz.parse().expect("a time zone name"),
+            retention: Retention {
+                days,
+                hourly_days: days.min(7),
+            },
+            cache_bytes: 4 << 20,
+        }
+    }
+}
+
 /// Handle to the store; cheap to clone, shared by the writer and readers.
 #[derive(Clone)]
 pub struct Store {

@@ -33,7 +33,7 @@ const FOLD_AFTER: Duration = Duration::from_millis(500);
 #[derive(Default)]
 pub struct Pending {
     /// One per acknowledged request, in journal order.
-    records: Vec<(Vec<Event>, Extra)>,
+    records: Vec<Entry>,
     /// Idempotency keys of `records`, so that a repeat is a duplicate
     /// before the fold stores them.
     ids: HashSet<Vec<u8>>,
@@ -46,10 +46,7 @@ impl Pending {
     fn records(&self, from: usize) -> Vec<Record<'_>> {
         self.records[from.min(self.records.len())..]
             .iter()
-            .map(|(events, extra)| Record {
-                events: events.iter().collect(),
-                extra,
-            })
+            .map(Entry::record)
             .collect()
     }
 }
@@ -76,29 +73,13 @@ impl Writer {
             path: path.clone(),
             source,
         };
-        let (mut journal, entries, skip) =
+        let (mut journal, entries) =
             Journal::open(&path, (folded.generation, folded.records)).map_err(err)?;
         let recovered = entries.iter().map(|e| e.events.len()).sum();
         if !entries.is_empty() {
             let generation = journal.generation();
-            let records: Vec<Record> = entries
-                .iter()
-                .map(|e: &Entry| Record {
-                    events: e.events.iter().collect(),
-                    extra: &e.extra,
-                })
-                .collect();
-            // Parts of the first group already written, if the fold that
-            // crashed had begun on these very records.
-            let parts = match generation == folded.generation && skip == folded.records {
-                true => folded.parts,
-                false => 0,
-            };
-            let progress = Progress {
-                generation,
-                records: skip,
-                parts,
-            };
+            let records: Vec<Record> = entries.iter().map(Entry::record).collect();
+            let progress = self.progress_of(generation)?;
             self.fold(&records, Some(progress), Utc::now())?;
             self.store.flush()?;
             journal.restart(generation + 1).map_err(err)?;
@@ -133,22 +114,16 @@ impl Writer {
                 .zip(keep)
                 .filter_map(|(e, k)| k.then_some(e))
                 .collect();
-            admitted.push((events, extra));
+            admitted.push(Entry { events, extra });
         }
         let Some(journal) = &mut self.journal else {
-            let records: Vec<Record> = admitted
-                .iter()
-                .map(|(events, extra)| Record {
-                    events: events.iter().collect(),
-                    extra,
-                })
-                .collect();
+            let records: Vec<Record> = admitted.iter().map(Entry::record).collect();
             self.fold(&records, None, now)?;
             self.store.flush()?;
             return Ok(outcomes);
         };
         journal
-            .append(admitted.iter().map(|(e, x)| (e.as_slice(), x.as_slice())))
+            .append(&admitted)
             .map_err(|source| StoreError::Journal {
                 path: journal.path().to_path_buf(),
                 source,
@@ -156,7 +131,7 @@ impl Writer {
         let p = &mut self.pending;
         p.ids.extend(ids);
         p.since.get_or_insert_with(Instant::now);
-        p.count += admitted.iter().map(|(e, _)| e.len()).sum::<usize>();
+        p.count += admitted.iter().map(|e| e.events.len()).sum::<usize>();
         p.records.extend(admitted);
         Ok(outcomes)
     }
@@ -184,15 +159,7 @@ impl Writer {
         }
         // A fold that failed halfway wrote its first batches: the store
         // says how far it got.
-        let folded = self.progress()?;
-        let progress = match folded.generation == generation {
-            true => folded,
-            false => Progress {
-                generation,
-                records: 0,
-                parts: 0,
-            },
-        };
+        let progress = self.progress_of(generation)?;
         let pending = std::mem::take(&mut self.pending);
         let records = pending.records(progress.records as usize);
         let folded = self
@@ -218,6 +185,21 @@ impl Writer {
                 })?;
         }
         Ok(())
+    }
+
+    /// Where folding journal `generation` starts: after what the store
+    /// says is counted of it already (records, and parts of the next
+    /// group), or at its beginning.
+    fn progress_of(&self, generation: u64) -> Result<Progress, StoreError> {
+        let folded = self.progress()?;
+        Ok(match folded.generation == generation {
+            true => folded,
+            false => Progress {
+                generation,
+                records: 0,
+                parts: 0,
+            },
+        })
     }
 
     /// How far folding the journal got, as the store says.

@@ -1,18 +1,9 @@
 use super::*;
-use crate::event::{Event, Outcome, Tls};
+use crate::event::{Event, Tls};
 use chrono::TimeDelta;
 
 fn store(dir: &std::path::Path, tz: &str, days: u32) -> Store {
-    reopen(&StoreOptions {
-        path: dir.join("db"),
-        tz: tz.parse().unwrap(),
-        retention: Retention {
-            days,
-            hourly_days: days.min(7),
-        },
-        cache_bytes: 4 << 20,
-    })
-    .unwrap()
+    reopen(&StoreOptions::for_test(dir, tz, days)).unwrap()
 }
 
 /// Opens a store, waiting while sled's flusher thread of a handle this
@@ -31,14 +22,9 @@ fn reopen(opts: &StoreOptions) -> Result<Store, StoreError> {
 
 fn ev(ts: DateTime<Utc>, sender: &str, tls: Tls, id: Option<&str>) -> Event {
     Event {
-        ts,
-        sender: sender.into(),
-        tls,
-        result: Outcome::Accepted,
         client_ip: Some("192.0.2.1".parse().unwrap()),
-        host: None,
         id: id.map(str::to_owned),
-        envelope_from: None,
+        ..Event::accepted(ts, sender, tls)
     }
 }
 

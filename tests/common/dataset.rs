@@ -82,15 +82,12 @@ impl Gen {
         )
     }
     fn push(&mut self, ts: i64, sender: &str, tls: Tls, ip: &str, result: Outcome) {
+        let ts = chrono::DateTime::from_timestamp(ts, 0).expect("in range");
         self.events.push(Event {
-            ts: chrono::DateTime::from_timestamp(ts, 0).expect("in range"),
-            sender: sender.to_owned(),
-            tls,
             result,
             client_ip: ip.parse().ok(),
             host: Some("mx1".into()),
-            id: None,
-            envelope_from: None,
+            ..Event::accepted(ts, sender, tls)
         });
     }
     /// [`Gen::spread`] for a person: a share of the messages comes from a
@@ -400,15 +397,7 @@ fn compromises(
             low[g.rng.below(low.len() as u64) as usize].clone()
         };
         let (start, secs, k) = (when(g), g.int(1, 4) * HOUR, g.int(1000, 6000) as u64);
-        let ip = g.ip(9);
-        g.spread(k, start, secs, &sender, Tls::V1_2, &ip);
-        out.push(Incident {
-            sender,
-            shape: "big spam run",
-            start,
-            end: start + secs,
-            ip: None,
-        });
+        one_run(g, &mut out, "big spam run", sender, (start, secs, k));
     }
     for _ in 0..n(12.0) {
         let sender = office[g.rng.below(400.min(office.len() as u64)) as usize]
@@ -433,28 +422,13 @@ fn compromises(
         let day = g.int(warmup, days - 1);
         let start = START + day * DAY - o.tz * HOUR + g.int(0, 4) * HOUR + g.int(0, 30) * 60;
         let (secs, k) = (g.int(1, 2) * HOUR, g.int(25, 80) as u64);
-        let ip = g.ip(9);
-        g.spread(k, start, secs, &o.name, Tls::V1_2, &ip);
-        out.push(Incident {
-            sender: o.name.clone(),
-            shape: "small night run",
-            start,
-            end: start + secs,
-            ip: None,
-        });
+        let sender = o.name.clone();
+        one_run(g, &mut out, "small night run", sender, (start, secs, k));
     }
     for i in 0..n(10.0) {
         let sender = format!("x{i}{}@corp3.example", g.rng.below(1000));
         let (start, secs, k) = (when(g), g.int(1, 3) * HOUR, g.int(150, 1000) as u64);
-        let ip = g.ip(9);
-        g.spread(k, start, secs, &sender, Tls::V1_2, &ip);
-        out.push(Incident {
-            sender,
-            shape: "brand-new sender",
-            start,
-            end: start + secs,
-            ip: None,
-        });
+        one_run(g, &mut out, "brand-new sender", sender, (start, secs, k));
     }
     for _ in 0..n(8.0) {
         let (name, rate, ip) = services[g.rng.below(services.len() as u64) as usize].clone();
@@ -472,4 +446,24 @@ fn compromises(
         });
     }
     out
+}
+
+/// An injected run of `k` messages over `secs` from `start`, sent with
+/// TLS 1.2 from an attacker's client IP, and its label.
+fn one_run(
+    g: &mut Gen,
+    out: &mut Vec<Incident>,
+    shape: &'static str,
+    sender: String,
+    (start, secs, k): (i64, i64, u64),
+) {
+    let ip = g.ip(9);
+    g.spread(k, start, secs, &sender, Tls::V1_2, &ip);
+    out.push(Incident {
+        sender,
+        shape,
+        start,
+        end: start + secs,
+        ip: None,
+    });
 }

@@ -1,20 +1,11 @@
 use super::*;
 use crate::metrics::Metrics;
-use crate::store::{Retention, StoreOptions};
+use crate::store::StoreOptions;
 
 #[test]
 fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions {
-        path: dir.path().join("db"),
-        tz: chrono_tz::Tz::UTC,
-        retention: Retention {
-            days: 3650,
-            hourly_days: 35,
-        },
-        cache_bytes: 1 << 20,
-    })
-    .unwrap();
+    let store = Store::open(&StoreOptions::for_test(dir.path(), "UTC", 3650)).unwrap();
     let (ingester, _writer) = Ingester::spawn(
         crate::store::Writer::new(store.clone()),
         Arc::new(Metrics::default()),
