@@ -6,6 +6,7 @@ use super::codec::SenderInfo;
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, AlertKind, Loaded, Loader, Persisted};
+use crate::event::MAX_FUTURE_SKEW;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -160,12 +161,20 @@ impl Store {
     }
 
     /// Logged alerts raised at or after `since`, newest first, at most `limit`.
+    /// The log is read back only to alerts recorded a day before `since`:
+    /// an alert's time is its event's, and events are at most
+    /// [`MAX_FUTURE_SKEW`] ahead of the clock that recorded them.
     pub fn alerts_since(
         &self,
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Recorded>, StoreError> {
-        self.alerts_where(limit, |a| a.at >= since)
+        let recorded_from = (since - MAX_FUTURE_SKEW).timestamp_millis();
+        self.scan_log(
+            limit,
+            |r| r.alert.at >= since,
+            |r| r.recorded_ms < recorded_from,
+        )
     }
 
     /// Logged alerts that `keep` accepts, newest first, at most `limit`.
@@ -174,15 +183,30 @@ impl Store {
         limit: usize,
         keep: impl Fn(&Alert) -> bool,
     ) -> Result<Vec<Recorded>, StoreError> {
+        self.scan_log(limit, |r| keep(&r.alert), |_| false)
+    }
+
+    /// The log newest first: what `keep` accepts, at most `limit`, until an
+    /// alert for which `done` holds.
+    fn scan_log(
+        &self,
+        limit: usize,
+        keep: impl Fn(&Recorded) -> bool,
+        done: impl Fn(&Recorded) -> bool,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
         for item in self.data.scan_prefix([keys::ALERT]).rev() {
             let (_, v) = item?;
-            if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
-                if keep(&r.alert) {
-                    out.push(r);
-                    if out.len() == limit {
-                        break;
-                    }
+            let Ok(r) = serde_json::from_slice::<Recorded>(&v) else {
+                continue;
+            };
+            if done(&r) {
+                break;
+            }
+            if keep(&r) {
+                out.push(r);
+                if out.len() == limit {
+                    break;
                 }
             }
         }

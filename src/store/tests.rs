@@ -320,3 +320,46 @@ fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
     assert_eq!(daily(&s, s.today(now), s.today(now)).len(), 5_000);
     assert!(w.submit(vec![(request(99), vec![])], now).is_ok());
 }
+
+#[test]
+fn alerts_since_reads_back_only_as_far_as_the_clock_allows() {
+    use crate::detect::{Alert, AlertKind, AlertStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let now = Utc::now();
+    // (event time, recorded) in logging order; the first is an alert that
+    // cannot exist (recorded 9 days before its event): the scan stops
+    // before it.
+    let log = [(0, 9), (8, 8), (3, 3), (30, 0), (0, 0)];
+    for (i, (at_days, recorded_days)) in log.into_iter().enumerate() {
+        let r = Recorded {
+            seq: i as u64 + 1,
+            recorded_ms: (now - TimeDelta::days(recorded_days)).timestamp_millis(),
+            alert: Alert {
+                kind: AlertKind::LegacyTls,
+                sender: format!("s{i}@x"),
+                at: now - TimeDelta::days(at_days),
+                observed: 1,
+                expected: 0.0,
+                detail: String::new(),
+                status: AlertStatus::Firing,
+                threshold: None,
+                client_ips: Vec::new(),
+                tls: None,
+            },
+        };
+        s.data
+            .insert(keys::alert_key(r.seq), serde_json::to_vec(&r).unwrap())
+            .unwrap();
+    }
+    let seqs = |since_days: i64, limit| -> Vec<u64> {
+        s.alerts_since(now - TimeDelta::days(since_days), limit)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect()
+    };
+    assert_eq!(seqs(5, 10), [5, 3], "an import's old alert is left out");
+    assert_eq!(seqs(5, 1), [5]);
+    assert_eq!(seqs(20, 10), [5, 3, 2, 1]);
+}
