@@ -133,6 +133,14 @@ fn measure(cmd: &mut Command) -> (f64, f64, String) {
     (secs, peak, text)
 }
 
+/// One of the `USERS` accounts, each with its own domain. Activity is
+/// skewed as in real mail: the product of two uniform draws favours low
+/// numbers, so a few accounts send much and many send little.
+fn user(rng: &mut Rng) -> String {
+    let n = rng.below(USERS) * rng.below(USERS) / USERS;
+    format!("user{n}@corp{}.example", n % 40)
+}
+
 /// Writes about `target` bytes of Postfix log; returns (lines, submissions).
 fn generate(path: &Path, target: u64) -> (u64, u64) {
     let mut w = Out {
@@ -200,7 +208,7 @@ fn generate(path: &Path, target: u64) -> (u64, u64) {
                     ),
                 );
             } else if !inbound && rng.below(100) < 3 {
-                let user = format!("user{}@corp{}.example", rng.below(USERS), rng.below(40));
+                let user = user(&mut rng);
                 line(
                     &mut w,
                     format!(
@@ -218,8 +226,7 @@ fn generate(path: &Path, target: u64) -> (u64, u64) {
                         );
                         format!("news{}@list.example", rng.below(500))
                     } else {
-                        let user =
-                            format!("user{}@corp{}.example", rng.below(USERS), rng.below(40));
+                        let user = user(&mut rng);
                         line(
                             &mut w,
                             format!(

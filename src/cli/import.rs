@@ -36,6 +36,9 @@ const BATCH: usize = 20_000;
 /// Batches between flushes: import needs durability at the end (and a
 /// re-run counts nothing twice thanks to ids), not after every batch.
 const FLUSH_EVERY: u32 = 64;
+/// Batches parsed ahead of the store: enough to keep both stages busy,
+/// few enough to keep memory flat.
+const BATCHES_AHEAD: usize = 4;
 
 #[derive(Default)]
 struct Stats {
@@ -60,38 +63,68 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     // alerts are logged (and mailed by the daemon if recent enough).
     let mut writer = Writer::open(store, &config.detect)?;
     let mut stats = Stats::default();
-    let mut skips = Skips::default();
+    let mut store_error = None;
+    // Parsing runs on a thread of its own, a few batches ahead of the
+    // store: the two stages overlap on a machine with two cores.
+    let (batches, ready) = std::sync::mpsc::sync_channel::<Vec<Event>>(BATCHES_AHEAD);
+    let read = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut skips = Skips::default();
+            let read = read_batches(config, args, batches, &mut skips);
+            (read, skips)
+        });
+        for mut batch in ready {
+            if commit(&mut writer, &mut batch, &mut stats, &mut store_error).is_err() {
+                // Dropping the receiver stops the reader at its next batch.
+                break;
+            }
+        }
+        reader.join()
+    });
+    let (read, skips) = read.map_err(|_| anyhow::anyhow!("the log reader failed"))?;
+    if let Some(e) = store_error {
+        return Err(e);
+    }
+    stats.lines = read?;
+    writer.store().flush().context("flushing the store")?;
+    println!("{}", summary(&stats, &skips));
+    Ok(())
+}
+
+/// Reads the files into batches (see [`BATCH_SENDERS`]) sent to `out`.
+fn read_batches(
+    config: &Config,
+    args: &ImportArgs,
+    out: std::sync::mpsc::SyncSender<Vec<Event>>,
+    skips: &mut Skips,
+) -> anyhow::Result<u64> {
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
     // Hashes of the batch's senders: counted without copying them.
     let hasher = std::hash::RandomState::new();
     let mut senders = std::collections::HashSet::new();
-    let mut store_error = None;
+    let closed = || std::io::Error::other("the store stopped the import");
     let mut sink = |ev: Event| {
         senders.insert(std::hash::BuildHasher::hash_one(&hasher, &ev.sender));
         batch.push(ev);
         if batch.len() >= BATCH || senders.len() >= BATCH_SENDERS {
             senders.clear();
-            commit(&mut writer, &mut batch, &mut stats, &mut store_error)?;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            out.send(full).map_err(|_| closed())?;
         }
         Ok(())
     };
-    let read = read_files(
+    let lines = read_files(
         config,
         args.format,
         args.host.as_deref(),
         &args.files,
         &mut sink,
-        &mut skips,
-    );
-    let tail = commit(&mut writer, &mut batch, &mut stats, &mut store_error);
-    if let Some(e) = store_error {
-        return Err(e);
+        skips,
+    )?;
+    if !batch.is_empty() {
+        out.send(batch).map_err(|_| closed())?;
     }
-    stats.lines = read?;
-    tail?;
-    writer.store().flush().context("flushing the store")?;
-    println!("{}", summary(&stats, &skips));
-    Ok(())
+    Ok(lines)
 }
 
 /// Applies and flushes one batch; a store failure stops the import.

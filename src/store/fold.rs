@@ -16,6 +16,7 @@
 //! may show them some of the fold's counts as history.)
 
 use super::codec::{self, SenderInfo};
+use super::ids::{IdIndex, IdKey};
 use super::{Store, StoreError, Writer, keys};
 use crate::counts::TlsCounts;
 use crate::event::{Event, Outcome};
@@ -35,11 +36,6 @@ const MAX_GROUP_KEYS: usize = 40_000;
 
 /// Keys per sled batch of a journaled fold.
 const PART_KEYS: usize = 1_024;
-
-/// Idempotency keys per sled batch of a journaled fold. Journaled events
-/// are folded again after a crash, and storing an id twice changes nothing,
-/// so ids need not share the counts' batch.
-const ID_CHUNK: usize = 512;
 
 /// A sender index entry is rewritten only when it changes by more than this
 /// much (or gains an IP): `last_seen` is precise to a minute, and a busy
@@ -62,7 +58,7 @@ struct Deltas<'a> {
     failures: HashMap<(u32, &'a str), u64>,
     hourly: HashMap<(&'a str, u32), [u64; 2]>,
     senders: HashMap<&'a str, SenderInfo>,
-    ids: Vec<Vec<u8>>,
+    ids: Vec<IdKey>,
 }
 
 /// One key's delta.
@@ -97,7 +93,7 @@ impl Writer {
             let mut d = Deltas::default();
             let mut end = start;
             while end < records.len() && (end == start || d.keys() < MAX_GROUP_KEYS) {
-                d.count_all(&records[end].events, &self.store, oldest_hour);
+                d.count_all(&records[end].events, &self.store, &self.ids, oldest_hour);
                 end += 1;
             }
             let group = &records[start..end];
@@ -110,6 +106,9 @@ impl Writer {
             };
             let known = self.read_senders(&d)?;
             if progress.is_some() {
+                // Journaled events are folded again after a crash, and
+                // storing an id twice changes nothing: the ids need not
+                // share the counts' batches.
                 self.store_ids(&d.ids)?;
             }
             if let Some(detector) = &mut self.detector {
@@ -130,10 +129,11 @@ impl Writer {
                 }
             };
             let mut last = parts.pop().unwrap_or_default();
-            if progress.is_none() {
-                d.ids
-                    .iter()
-                    .for_each(|k| last.insert(k.as_slice(), &[][..]));
+            if progress.is_none()
+                && let Err(e) = self.ids.write(&self.store, &mut last, &d.ids)
+            {
+                self.forget();
+                return Err(e);
             }
             for (k, v) in group.iter().flat_map(|r| r.extra.iter()) {
                 last.insert(k.as_slice(), v.as_slice());
@@ -171,16 +171,17 @@ impl Writer {
         Ok(self.store.data.apply_batch(part)?)
     }
 
-    /// Writes idempotency keys in small batches.
-    fn store_ids(&self, ids: &[Vec<u8>]) -> Result<(), StoreError> {
-        for chunk in ids.chunks(ID_CHUNK) {
-            let mut batch = sled::Batch::default();
-            chunk
-                .iter()
-                .for_each(|k| batch.insert(k.as_slice(), &[][..]));
-            self.store.data.apply_batch(batch)?;
+    /// Stores idempotency keys in a batch of their own.
+    fn store_ids(&mut self, ids: &[IdKey]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let written = self
+            .ids
+            .write(&self.store, &mut batch, ids)
+            .and_then(|()| Ok(self.store.data.apply_batch(batch)?));
+        if written.is_err() {
+            self.forget();
         }
-        Ok(())
+        written
     }
 
     /// The sender index entries of the deltas' senders (None: a new one).
@@ -298,11 +299,11 @@ impl<'a> Deltas<'a> {
     }
 
     /// Counts the events of one record (hourly counts from `oldest_hour`).
-    fn count_all(&mut self, events: &[&'a Event], store: &Store, oldest_hour: u32) {
+    fn count_all(&mut self, events: &[&'a Event], store: &Store, ids: &IdIndex, oldest_hour: u32) {
         for ev in events {
             let day = keys::day_number(keys::local_date(ev.ts, store.tz));
             if let Some(id) = &ev.id {
-                self.ids.push(keys::day_key(keys::ID, day, id));
+                self.ids.push(ids.key(day, id));
             }
             self.count(ev, day, oldest_hour);
         }

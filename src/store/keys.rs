@@ -8,7 +8,7 @@
 //! | `F`    | day · sender                | failed logins                  |
 //! | `H`    | sender · 0x00 · hour        | messages, failed logins        |
 //! | `S`    | sender                      | first/last seen, client IPs    |
-//! | `I`    | day · id                    | (empty) idempotency key        |
+//! | `I`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
 //! | `A`    | `s` sender / `c` key        | detector state / cool-down end |
 //! | `L`    | sequence number             | alert (JSON), in raising order |

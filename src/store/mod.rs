@@ -8,6 +8,7 @@
 mod alerts;
 pub mod codec;
 mod fold;
+mod ids;
 pub mod journal;
 pub mod keys;
 mod pending;
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +112,20 @@ pub struct Store {
     pub retention: Retention,
     /// The ingest journal's file (see [`journal`]), next to the database.
     journal: PathBuf,
+    /// Seed of the idempotency key hashes (see `ids`).
+    id_seed: u64,
+}
+
+/// A random seed; the time and process id if the system has no randomness.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return t ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_le_bytes(b)
 }
 
 impl Store {
@@ -128,24 +143,40 @@ impl Store {
             })?;
         let meta = db.open_tree("meta")?;
         let data = db.open_tree("data")?;
-        match meta.get("schema_version")? {
+        let id_seed = match meta.get("id_seed")? {
+            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).ok(),
+            None => None,
+        };
+        let id_seed = match id_seed {
+            Some(seed) => seed,
             None => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                let seed = random_seed();
+                meta.insert("id_seed", &seed.to_be_bytes())?;
+                seed
             }
-            Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(u64::MAX);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        path: opts.path.clone(),
-                        found,
-                    });
-                }
-            }
+        };
+        let found = match meta.get("schema_version")? {
+            None => SCHEMA_VERSION,
+            Some(v) => v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX),
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: opts.path.clone(),
+                found,
+            });
         }
+        if found < 2 {
+            let ids = ids::migrate_from_v1(&data, id_seed)?;
+            tracing::info!(
+                ids,
+                "store upgraded to schema 2: idempotency keys in blocks"
+            );
+        }
+        meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
         let tz_name = opts.tz.name();
         if let Some(old) = meta.insert("timezone", tz_name.as_bytes())?
             && old.as_ref() != tz_name.as_bytes()
@@ -163,6 +194,7 @@ impl Store {
             tz: opts.tz,
             retention: opts.retention,
             journal: opts.path.with_extension("journal"),
+            id_seed,
         })
     }
 

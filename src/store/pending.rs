@@ -9,11 +9,11 @@
 //! ask the writer to fold first (`Ingester::sync`).
 
 use super::fold::{Progress, Record};
+use super::ids::IdSet;
 use super::journal::{Entry, Extra, Journal};
 use super::{StoreError, Writer, keys};
 use crate::event::Event;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Most admitted events held before a fold: bounds the memory they take
@@ -36,7 +36,7 @@ pub struct Pending {
     records: Vec<Entry>,
     /// Idempotency keys of `records`, so that a repeat is a duplicate
     /// before the fold stores them.
-    ids: HashSet<Vec<u8>>,
+    pub(super) ids: IdSet,
     count: usize,
     since: Option<Instant>,
 }
@@ -103,11 +103,11 @@ impl Writer {
         if self.pending.count >= MAX_PENDING {
             return Err(StoreError::Behind(self.pending.count));
         }
-        let mut ids = HashSet::new();
+        let mut ids = IdSet::default();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut admitted = Vec::with_capacity(requests.len());
         for (events, extra) in requests {
-            let (outcome, keep) = self.admit(&events, &self.pending.ids, &mut ids, now)?;
+            let (outcome, keep) = self.admit(&events, &mut ids, now)?;
             outcomes.push(outcome);
             let events: Vec<Event> = events
                 .into_iter()

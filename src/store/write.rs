@@ -10,12 +10,12 @@
 //! that wait for the same flush share one read-modify-write per key.
 
 use super::fold::Record;
+use super::ids::{IdIndex, IdSet};
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, DetectConfig, Detector};
 use crate::event::Event;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What happened to one submitted batch of events.
@@ -64,12 +64,15 @@ pub struct Writer {
     pub(super) journal: Option<super::journal::Journal>,
     pub(super) pending: super::pending::Pending,
     pub(super) purge_cursor: super::purge::PurgeCursor,
+    /// The stored idempotency keys of recent days.
+    pub(super) ids: IdIndex,
 }
 
 impl Writer {
     /// A writer that only counts.
     pub fn new(store: Store) -> Writer {
         Writer {
+            ids: IdIndex::new(store.id_seed),
             store,
             detector: None,
             last_seq: 0,
@@ -96,6 +99,7 @@ impl Writer {
         detector.resume(&store.open_incidents()?, &store);
         let last_seq = store.last_alert_seq()?;
         Ok(Writer {
+            ids: IdIndex::new(store.id_seed),
             store,
             detector: Some(detector),
             last_seq,
@@ -121,11 +125,11 @@ impl Writer {
         extra: &[(Vec<u8>, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let (none, mut ids) = (HashSet::new(), HashSet::new());
+        let mut ids = IdSet::default();
         let mut records = Vec::with_capacity(groups.len());
         let mut outcomes = Vec::with_capacity(groups.len());
         for (i, events) in groups.iter().enumerate() {
-            let (outcome, keep) = self.admit(events, &none, &mut ids, now)?;
+            let (outcome, keep) = self.admit(events, &mut ids, now)?;
             outcomes.push(outcome);
             let events = events.iter().zip(keep).filter_map(|(e, k)| k.then_some(e));
             let last = i + 1 == groups.len();
@@ -139,13 +143,12 @@ impl Writer {
     }
 
     /// Decides which events of one request count: not older than retention,
-    /// and an `id` neither stored nor in `pending` (admitted, not folded yet)
+    /// and an `id` neither stored nor pending (admitted, not folded yet)
     /// nor in `ids`, to which the new ones are added. Writes nothing.
     pub(super) fn admit(
-        &self,
+        &mut self,
         events: &[Event],
-        pending: &HashSet<Vec<u8>>,
-        ids: &mut HashSet<Vec<u8>>,
+        ids: &mut IdSet,
         now: DateTime<Utc>,
     ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
         let store = &self.store;
@@ -158,8 +161,11 @@ impl Writer {
                 out.too_old += 1;
                 false
             } else if let Some(id) = &ev.id {
-                let key = keys::day_key(keys::ID, day, id);
-                if ids.contains(&key) || pending.contains(&key) || store.data.contains_key(&key)? {
+                let key = self.ids.key(day, id);
+                if ids.contains(&key)
+                    || self.pending.ids.contains(&key)
+                    || self.ids.contains(store, key)?
+                {
                     out.duplicates += 1;
                     false
                 } else {
@@ -235,6 +241,7 @@ impl Writer {
     /// (the store is the truth) and the alerts not committed are dropped.
     pub(super) fn forget(&mut self) {
         self.raised.clear();
+        self.ids.forget(None);
         if let Some(d) = &mut self.detector {
             d.reset();
         }
@@ -248,6 +255,8 @@ impl Writer {
     /// Purges old data (see [`Store::purge`]); the sender-major key
     /// spaces a slice at a time.
     pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
+        let oldest = keys::day_number(self.store.oldest_day(now));
+        self.ids.forget(Some(oldest));
         self.store.purge(now, &mut self.purge_cursor)
     }
 }

@@ -1,0 +1,329 @@
+//! Idempotency keys, stored as per-day blocks of 128-bit hashes.
+//!
+//! One sled key per event id made ids the largest key space of the store
+//! (an import of Postfix logs writes one per message) and cost a lookup and
+//! an insert per event. Here a day's ids live in blocks of up to
+//! [`BLOCK_IDS`] hashes under `I · day · block`, and the writer keeps the
+//! sets of the days it recently checked in memory: checking an id is a hash
+//! lookup, and storing a fold's ids rewrites one or two keys per day.
+//!
+//! The hash is XXH3-128 seeded with a random number kept in the store, so
+//! ids cannot be crafted to collide; between honest ids a collision needs
+//! about 2^64 ids of one day.
+
+use super::{Store, StoreError, keys};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes per block: a block is rewritten whole when ids are added to it,
+/// so this bounds that write (64 KiB) while keeping a busy day to a few
+/// hundred keys.
+pub(super) const BLOCK_IDS: usize = 4_096;
+
+/// Days whose sets stay in memory. Live traffic touches today (and
+/// yesterday around midnight); an import moves through days in order.
+const DAYS_KEPT: usize = 4;
+
+/// An id as the store knows it: its day and hash.
+pub(super) type IdKey = (u32, u128);
+
+/// The hashes are uniform already; hashing them again would be waste.
+#[derive(Default)]
+pub(super) struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64;
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 ^= u64::from(n).rotate_left(32);
+    }
+}
+
+pub(super) type IdSet = std::collections::HashSet<IdKey, BuildHasherDefault<Identity>>;
+
+/// The stored ids of one day.
+#[derive(Default)]
+struct Day {
+    stored: std::collections::HashSet<u128, BuildHasherDefault<Identity>>,
+    /// Number and length of the last block (None: no block yet).
+    last: Option<(u32, usize)>,
+    used: u64,
+}
+
+/// The writer's view of the stored ids (see the module doc).
+pub(super) struct IdIndex {
+    seed: u64,
+    days: HashMap<u32, Day>,
+    clock: u64,
+}
+
+impl IdIndex {
+    pub fn new(seed: u64) -> IdIndex {
+        IdIndex {
+            seed,
+            days: HashMap::new(),
+            clock: 0,
+        }
+    }
+
+    pub fn key(&self, day: u32, id: &str) -> IdKey {
+        (day, hash(self.seed, id))
+    }
+
+    /// Whether `id` is stored.
+    pub fn contains(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
+        Ok(self.day(store, id.0)?.stored.contains(&id.1))
+    }
+
+    /// Adds to `batch` the blocks that store `ids` (those not stored yet)
+    /// and counts them as stored: the caller applies the batch, or calls
+    /// [`IdIndex::forget`] if that fails.
+    pub fn write(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        ids: &[IdKey],
+    ) -> Result<(), StoreError> {
+        let mut by_day: HashMap<u32, Vec<u128>> = HashMap::new();
+        for (day, h) in ids {
+            by_day.entry(*day).or_default().push(*h);
+        }
+        for (day, mut new) in by_day {
+            let entry = self.day(store, day)?;
+            new.retain(|h| entry.stored.insert(*h));
+            if new.is_empty() {
+                continue;
+            }
+            let (mut number, mut block) = match entry.last {
+                Some((n, len)) if len < BLOCK_IDS => {
+                    let old = store.data.get(block_key(day, n))?;
+                    (n, old.map(|v| v.to_vec()).unwrap_or_default())
+                }
+                Some((n, _)) => (n + 1, Vec::new()),
+                None => (0, Vec::new()),
+            };
+            for h in new {
+                if block.len() >= BLOCK_IDS * 16 {
+                    batch.insert(&block_key(day, number)[..], std::mem::take(&mut block));
+                    number += 1;
+                }
+                block.extend_from_slice(&h.to_le_bytes());
+            }
+            entry.last = Some((number, block.len() / 16));
+            batch.insert(&block_key(day, number)[..], block);
+        }
+        Ok(())
+    }
+
+    /// Drops what is held in memory (after a failed write, and for days
+    /// purged): the next check reads the store again.
+    pub fn forget(&mut self, before_day: Option<u32>) {
+        match before_day {
+            Some(oldest) => self.days.retain(|d, _| *d >= oldest),
+            None => self.days.clear(),
+        }
+    }
+
+    /// The set of `day`, read from the store on first use.
+    fn day(&mut self, store: &Store, day: u32) -> Result<&mut Day, StoreError> {
+        self.clock += 1;
+        if !self.days.contains_key(&day)
+            && self.days.len() >= DAYS_KEPT
+            && let Some(lru) = self
+                .days
+                .iter()
+                .min_by_key(|(_, d)| d.used)
+                .map(|(k, _)| *k)
+        {
+            self.days.remove(&lru);
+        }
+        let entry = match self.days.entry(day) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(load(store, day)?),
+        };
+        entry.used = self.clock;
+        Ok(entry)
+    }
+}
+
+fn load(store: &Store, day: u32) -> Result<Day, StoreError> {
+    let mut d = Day::default();
+    for item in store.data.scan_prefix(keys::day_bound(keys::ID, day)) {
+        let (k, v) = item?;
+        let Some(number) = k.get(5..9).and_then(|b| b.try_into().ok()) else {
+            continue;
+        };
+        d.stored.extend(hashes(&v));
+        d.last = Some((u32::from_be_bytes(number), v.len() / 16));
+    }
+    Ok(d)
+}
+
+/// The hashes of one block value.
+pub(super) fn hashes(block: &[u8]) -> impl Iterator<Item = u128> + '_ {
+    block
+        .chunks_exact(16)
+        .filter_map(|c| c.try_into().ok().map(u128::from_le_bytes))
+}
+
+pub(super) fn hash(seed: u64, id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), seed)
+}
+
+pub(super) fn block_key(day: u32, number: u32) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..5].copy_from_slice(&keys::day_bound(keys::ID, day));
+    k[5..].copy_from_slice(&number.to_be_bytes());
+    k
+}
+
+impl Store {
+    /// Stored idempotency keys (for tests and stats).
+    pub fn count_ids(&self) -> usize {
+        self.data
+            .scan_prefix([keys::ID])
+            .filter_map(Result::ok)
+            .map(|(_, v)| v.len() / 16)
+            .sum()
+    }
+}
+
+/// Key of the migration's progress: days up to its value are converted.
+const MIGRATION: &[u8] = b"M ids";
+
+/// Schema 1 to 2: rewrites the one-key-per-id layout (`I · day · id`,
+/// empty value) as blocks of hashes, a day per batch with the progress
+/// key in it, so an interrupted migration resumes where it stopped.
+/// Returns the number of ids converted.
+pub(super) fn migrate_from_v1(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
+    let mut from = match data.get(MIGRATION)? {
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_or(0, |d| d.saturating_add(1)),
+        None => 0,
+    };
+    let mut converted = 0;
+    loop {
+        let first = data
+            .range(keys::day_bound(keys::ID, from).to_vec()..vec![keys::ID + 1])
+            .next()
+            .transpose()?;
+        let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
+            break;
+        };
+        let mut batch = sled::Batch::default();
+        let mut hashes = Vec::new();
+        for item in data.scan_prefix(keys::day_bound(keys::ID, day)) {
+            let (k, _) = item?;
+            batch.remove(k.as_ref());
+            hashes.push(hash(seed, &String::from_utf8_lossy(&k[5..])));
+        }
+        converted += hashes.len() as u64;
+        // After the removals: a batch keeps the last write of a key.
+        for (number, chunk) in (0u32..).zip(hashes.chunks(BLOCK_IDS)) {
+            let block: Vec<u8> = chunk.iter().flat_map(|h| h.to_le_bytes()).collect();
+            batch.insert(&block_key(day, number)[..], block);
+        }
+        batch.insert(MIGRATION, &day.to_be_bytes()[..]);
+        data.apply_batch(batch)?;
+        from = day.saturating_add(1);
+        if day == u32::MAX {
+            break;
+        }
+    }
+    data.remove(MIGRATION)?;
+    Ok(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{ev, reopen, store};
+    use super::*;
+    use crate::event::{Event, Tls};
+    use crate::store::{StoreOptions, Writer};
+    use chrono::{TimeDelta, Utc};
+
+    fn events(day: i64, ids: std::ops::Range<usize>) -> Vec<Event> {
+        let ts = Utc::now() - TimeDelta::days(day);
+        ids.map(|i| ev(ts, "a@x", Tls::V1_3, Some(&format!("mx1/{i}"))))
+            .collect()
+    }
+
+    #[test]
+    fn ids_in_blocks_dedupe_across_folds_days_and_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), "UTC", 30);
+        let now = Utc::now();
+        let mut w = Writer::new(s.clone());
+        // Two folds on one day filling more than a block, and more days
+        // than the index keeps in memory.
+        let first = w.apply(&[&events(0, 0..3_000)], &[], now).unwrap();
+        let second = w.apply(&[&events(0, 2_000..6_000)], &[], now).unwrap();
+        assert_eq!((first[0].accepted, second[0].accepted), (3_000, 3_000));
+        assert_eq!(second[0].duplicates, 1_000);
+        for day in 1..=DAYS_KEPT as i64 + 1 {
+            w.apply(&[&events(day, 0..10)], &[], now).unwrap();
+        }
+        assert_eq!(s.count_ids(), 6_000 + 10 * (DAYS_KEPT + 1));
+        // 6,000 ids of today: a full block and a partly filled one.
+        let today = keys::day_number(s.today(now));
+        let blocks = s.data.scan_prefix(keys::day_bound(keys::ID, today)).count();
+        assert_eq!(blocks, 6_000usize.div_ceil(BLOCK_IDS));
+        // Today's set was evicted by the older days: read back from the store.
+        let again = w.apply(&[&events(0, 5_990..6_010)], &[], now).unwrap();
+        assert_eq!((again[0].accepted, again[0].duplicates), (10, 10));
+        // A new writer (a restart) knows them all.
+        let mut w = Writer::new(s.clone());
+        let again = w.apply(&[&events(3, 0..20)], &[], now).unwrap();
+        assert_eq!((again[0].accepted, again[0].duplicates), (10, 10));
+        assert_eq!(s.count_ids(), 6_010 + 10 * (DAYS_KEPT + 2));
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated_and_keeps_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions::for_test(dir.path(), "UTC", 30);
+        let now = Utc::now();
+        let today = keys::day_number(keys::local_date(now, opts.tz));
+        {
+            // The schema 1 layout: one empty-valued key per id.
+            let s = reopen(&opts).unwrap();
+            for day in [today - 1, today] {
+                for i in 0..5_000 {
+                    s.data
+                        .insert(keys::day_key(keys::ID, day, &format!("mx1/{i}")), &[][..])
+                        .unwrap();
+                }
+            }
+            let meta = s.db.open_tree("meta").unwrap();
+            meta.insert("schema_version", &1u64.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let s = reopen(&opts).unwrap();
+        assert_eq!(s.count_ids(), 10_000);
+        assert_eq!(s.count_keys(keys::ID), 2 * 5_000usize.div_ceil(BLOCK_IDS));
+        let mut w = Writer::new(s.clone());
+        let out = w.apply(&[&events(0, 4_990..5_010)], &[], now).unwrap();
+        assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));
+        let out = w.apply(&[&events(1, 0..3)], &[], now).unwrap();
+        assert_eq!(out[0].duplicates, 3);
+        let meta = s.db.open_tree("meta").unwrap();
+        let version = meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(
+            version.as_ref(),
+            &crate::store::SCHEMA_VERSION.to_be_bytes()
+        );
+    }
+}
