@@ -312,10 +312,39 @@ fn idle_accounts_leave_memory_when_the_store_holds_all_their_hours() {
     );
     let window_start = u32::try_from((t0 + 3_600) / 3_600).unwrap();
     d.tick(t0 + 6 * 3_600, &mut out);
+    d.sweep(Some(window_start));
+    assert_eq!(
+        d.accounts(),
+        2,
+        "a few accounts stay through a short idle spell"
+    );
+    d.tick(t0 + 30 * 3_600, &mut out);
     assert_eq!(d.accounts(), 2);
     d.sweep(Some(window_start));
     assert_eq!(d.accounts(), 1, "the account the store can restore left");
-    d.tick(t0 + 8 * 3_600, &mut out);
+    d.tick(t0 + 32 * 3_600, &mut out);
     d.sweep(None);
     assert_eq!(d.accounts(), 1, "nothing restorable without a store");
+}
+
+#[test]
+fn many_accounts_leave_memory_after_a_short_idle_spell() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    let t0 = MONDAY + 10 * 86_400;
+    for i in 0..=RESIDENT {
+        d.observe(
+            &ev(t0, &format!("u{i}@example.com"), Tls::V1_3),
+            &Fresh,
+            &mut out,
+        );
+    }
+    d.observe(
+        &ev(t0 + 3 * 3_600, "busy@example.com", Tls::V1_3),
+        &Fresh,
+        &mut out,
+    );
+    let window_start = u32::try_from(t0 / 3_600).unwrap();
+    d.sweep(Some(window_start));
+    assert_eq!(d.accounts(), 1, "only the account active within 2 hours");
 }
