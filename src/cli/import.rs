@@ -98,7 +98,9 @@ fn read_batches(
     out: std::sync::mpsc::SyncSender<Vec<Event>>,
     skips: &mut Skips,
 ) -> anyhow::Result<u64> {
-    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    // Not sized for BATCH: most batches close at BATCH_SENDERS with far
+    // fewer events, and a few batches are in flight at once.
+    let mut batch: Vec<Event> = Vec::new();
     // Hashes of the batch's senders: counted without copying them.
     let hasher = std::hash::RandomState::new();
     let mut senders = std::collections::HashSet::new();
@@ -108,7 +110,7 @@ fn read_batches(
         batch.push(ev);
         if batch.len() >= BATCH || senders.len() >= BATCH_SENDERS {
             senders.clear();
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let full = std::mem::take(&mut batch);
             out.send(full).map_err(|_| closed())?;
         }
         Ok(())

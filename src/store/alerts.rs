@@ -83,19 +83,9 @@ impl Store {
 
     /// `(hour, messages)` of one sender from `from_hour` on.
     fn hours_since(&self, sender: &str, from_hour: u32) -> Result<Vec<(u32, u32)>, StoreError> {
-        let prefix = keys::hourly_prefix(sender);
-        let mut out = Vec::new();
-        for item in self.data.range(keys::hourly_key(sender, from_hour)..) {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            if let Some(hour) = keys::hourly_hour(&k[prefix.len()..]) {
-                let messages = super::codec::decode_u64s::<2>(&v)[0];
-                out.push((hour, u32::try_from(messages).unwrap_or(u32::MAX)));
-            }
-        }
-        Ok(out)
+        self.hours_from(sender, from_hour, |hour, [messages, _]| {
+            (hour, u32::try_from(messages).unwrap_or(u32::MAX))
+        })
     }
 
     /// Accounts whose volume incident was open when the daemon stopped.

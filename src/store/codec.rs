@@ -55,6 +55,55 @@ pub fn decode_counts(input: &[u8]) -> TlsCounts {
     TlsCounts(decode_u64s::<5>(input))
 }
 
+/// One hour of an `h` value: hour of the UTC day, [messages, failed logins].
+pub type Hour = (u8, [u64; 2]);
+
+/// An `h` value: the hours of a day with traffic, ascending, each as three
+/// varints (hour of day, messages, failed logins).
+pub fn encode_hours(hours: &[Hour]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hours.len() * 3);
+    for (h, [m, f]) in hours {
+        put_varint(&mut out, u64::from(*h));
+        put_varint(&mut out, *m);
+        put_varint(&mut out, *f);
+    }
+    out
+}
+
+/// Inverse of [`encode_hours`]; stops at the first damaged entry.
+pub fn decode_hours(mut input: &[u8]) -> Vec<Hour> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let entry = (|| {
+            let h = u8::try_from(get_varint(&mut input)?)
+                .ok()
+                .filter(|h| *h < 24)?;
+            Some((h, [get_varint(&mut input)?, get_varint(&mut input)?]))
+        })();
+        match entry {
+            Some(e) => out.push(e),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The `h` value `old` with `delta` added (both ascending by hour).
+pub fn add_hours(old: &[u8], delta: &[Hour]) -> Vec<u8> {
+    let mut hours = decode_hours(old);
+    for (h, [m, f]) in delta {
+        match hours.binary_search_by_key(h, |e| e.0) {
+            Ok(i) => {
+                let slot = &mut hours[i].1;
+                slot[0] = slot[0].saturating_add(*m);
+                slot[1] = slot[1].saturating_add(*f);
+            }
+            Err(i) => hours.insert(i, (*h, [*m, *f])),
+        }
+    }
+    encode_hours(&hours)
+}
+
 /// Most client IPs remembered per sender: enough to show an admin where an
 /// account logs in from, bounded so a spraying attacker cannot grow it.
 pub const MAX_IPS: usize = 16;
@@ -166,5 +215,20 @@ mod tests {
         assert_eq!(info.ips.len(), MAX_IPS);
         assert_eq!(info.ips[0].0.to_string(), "2001:db8::1");
         assert_eq!(SenderInfo::decode(&info.encode()), Some(info));
+    }
+
+    #[test]
+    fn hours_of_a_day_add_up_in_order() {
+        let v = add_hours(&[], &[(9, [3, 0]), (17, [1, 2])]);
+        let v = add_hours(&v, &[(0, [1, 0]), (9, [2, 1]), (23, [5, 0])]);
+        assert_eq!(
+            decode_hours(&v),
+            vec![(0, [1, 0]), (9, [5, 1]), (17, [1, 2]), (23, [5, 0])]
+        );
+        // A damaged tail keeps what came before it; an hour past 23 is damage.
+        let mut bad = encode_hours(&[(4, [1, 1])]);
+        bad.extend_from_slice(&[30, 1, 1]);
+        assert_eq!(decode_hours(&bad), vec![(4, [1, 1])]);
+        assert_eq!(decode_hours(&[0x80]), vec![]);
     }
 }

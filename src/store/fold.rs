@@ -65,7 +65,7 @@ struct Deltas<'a> {
 enum Change<'a> {
     Daily(&'a TlsCounts),
     Failures(u64),
-    Hourly([u64; 2]),
+    Hourly(Vec<codec::Hour>),
     Sender(&'a str, &'a SenderInfo),
 }
 
@@ -217,8 +217,14 @@ fn parts_of(
             Change::Failures(*n),
         ));
     }
+    let mut days: HashMap<(&str, u32), Vec<codec::Hour>> = HashMap::new();
     for ((sender, hour), n) in &d.hourly {
-        changes.push((keys::hourly_key(sender, *hour), Change::Hourly(*n)));
+        let at = (*hour % 24) as u8;
+        days.entry((sender, hour / 24)).or_default().push((at, *n));
+    }
+    for ((sender, day), mut hours) in days {
+        hours.sort_unstable_by_key(|h| h.0);
+        changes.push((keys::hourly_key(sender, day), Change::Hourly(hours)));
     }
     for (sender, info) in &d.senders {
         changes.push((keys::sender_key(sender), Change::Sender(sender, info)));
@@ -264,10 +270,7 @@ fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreErr
             let old = old.map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
             codec::encode_u64s(&[old.saturating_add(*n)])
         }
-        Change::Hourly(n) => {
-            let old = old.map_or([0, 0], |v| codec::decode_u64s::<2>(&v));
-            codec::encode_u64s(&[old[0] + n[0], old[1] + n[1]])
-        }
+        Change::Hourly(hours) => codec::add_hours(old.as_deref().unwrap_or_default(), hours),
         Change::Sender(..) => Vec::new(),
     })
 }
@@ -293,7 +296,8 @@ fn insert_progress(batch: &mut sled::Batch, p: Progress) {
 }
 
 impl<'a> Deltas<'a> {
-    /// Keys a batch of these deltas writes (idempotency keys apart).
+    /// Keys a batch of these deltas writes at most (idempotency keys apart;
+    /// hours of one sender and day share a key).
     fn keys(&self) -> usize {
         self.daily.len() + self.failures.len() + self.hourly.len() + self.senders.len()
     }

@@ -198,55 +198,6 @@ impl Store {
     }
 }
 
-/// Key of the migration's progress: days up to its value are converted.
-const MIGRATION: &[u8] = b"M ids";
-
-/// Schema 1 to 2: rewrites the one-key-per-id layout (`I · day · id`,
-/// empty value) as blocks of hashes, a day per batch with the progress
-/// key in it, so an interrupted migration resumes where it stopped.
-/// Returns the number of ids converted.
-pub(super) fn migrate_from_v1(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
-    let mut from = match data.get(MIGRATION)? {
-        Some(v) => v
-            .as_ref()
-            .try_into()
-            .map(u32::from_be_bytes)
-            .map_or(0, |d| d.saturating_add(1)),
-        None => 0,
-    };
-    let mut converted = 0;
-    loop {
-        let first = data
-            .range(keys::day_bound(keys::ID, from).to_vec()..vec![keys::ID + 1])
-            .next()
-            .transpose()?;
-        let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
-            break;
-        };
-        let mut batch = sled::Batch::default();
-        let mut hashes = Vec::new();
-        for item in data.scan_prefix(keys::day_bound(keys::ID, day)) {
-            let (k, _) = item?;
-            batch.remove(k.as_ref());
-            hashes.push(hash(seed, &String::from_utf8_lossy(&k[5..])));
-        }
-        converted += hashes.len() as u64;
-        // After the removals: a batch keeps the last write of a key.
-        for (number, chunk) in (0u32..).zip(hashes.chunks(BLOCK_IDS)) {
-            let block: Vec<u8> = chunk.iter().flat_map(|h| h.to_le_bytes()).collect();
-            batch.insert(&block_key(day, number)[..], block);
-        }
-        batch.insert(MIGRATION, &day.to_be_bytes()[..]);
-        data.apply_batch(batch)?;
-        from = day.saturating_add(1);
-        if day == u32::MAX {
-            break;
-        }
-    }
-    data.remove(MIGRATION)?;
-    Ok(converted)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests::{ev, reopen, store};

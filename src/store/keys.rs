@@ -6,7 +6,7 @@
 //! |--------|-----------------------------|--------------------------------|
 //! | `D`    | day · sender                | accepted messages per TLS      |
 //! | `F`    | day · sender                | failed logins                  |
-//! | `H`    | sender · 0x00 · hour        | messages, failed logins        |
+//! | `h`    | sender · 0x00 · UTC day     | per hour: messages, failures   |
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `I`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
@@ -24,7 +24,9 @@ use chrono_tz::Tz;
 
 pub const DAILY: u8 = b'D';
 pub const FAILURES: u8 = b'F';
-pub const HOURLY: u8 = b'H';
+pub const HOURLY: u8 = b'h';
+/// Schema 2's hourly counts, one key per hour (read by the migration only).
+pub const HOURLY_V2: u8 = b'H';
 pub const SENDER: u8 = b'S';
 pub const ID: u8 = b'I';
 pub const CURSOR: u8 = b'C';
@@ -75,9 +77,12 @@ pub fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
     [prefix, d[0], d[1], d[2], d[3]]
 }
 
-pub fn hourly_key(sender: &str, hour: u32) -> Vec<u8> {
+/// The hourly counts of one sender on one UTC day (`hour / 24`): a key per
+/// day rather than per hour, because most accounts send in a few hours of
+/// a day and every key costs sled a page-table slot and a write.
+pub fn hourly_key(sender: &str, day: u32) -> Vec<u8> {
     let mut k = hourly_prefix(sender);
-    k.extend_from_slice(&hour.to_be_bytes());
+    k.extend_from_slice(&day.to_be_bytes());
     k
 }
 
@@ -90,8 +95,8 @@ pub fn hourly_prefix(sender: &str) -> Vec<u8> {
     k
 }
 
-/// Hour number at the end of an hourly key.
-pub fn hourly_hour(key: &[u8]) -> Option<u32> {
+/// UTC day number at the end of an hourly key (the hour number in schema 2).
+pub fn hourly_day(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
 }
@@ -176,6 +181,6 @@ mod tests {
     fn hourly_prefix_does_not_match_longer_sender() {
         let k = hourly_key("alice2", 5);
         assert!(!k.starts_with(&hourly_prefix("alice")));
-        assert_eq!(hourly_hour(&hourly_key("alice", 77)), Some(77));
+        assert_eq!(hourly_day(&hourly_key("alice", 77)), Some(77));
     }
 }

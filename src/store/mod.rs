@@ -11,6 +11,7 @@ mod fold;
 mod ids;
 pub mod journal;
 pub mod keys;
+mod migrate;
 mod pending;
 mod purge;
 mod write;
@@ -28,7 +29,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,18 +117,6 @@ pub struct Store {
     id_seed: u64,
 }
 
-/// A random seed; the time and process id if the system has no randomness.
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        return t ^ u64::from(std::process::id()).rotate_left(32);
-    }
-    u64::from_le_bytes(b)
-}
-
 impl Store {
     pub fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         let db = sled::Config::new()
@@ -143,40 +132,7 @@ impl Store {
             })?;
         let meta = db.open_tree("meta")?;
         let data = db.open_tree("data")?;
-        let id_seed = match meta.get("id_seed")? {
-            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).ok(),
-            None => None,
-        };
-        let id_seed = match id_seed {
-            Some(seed) => seed,
-            None => {
-                let seed = random_seed();
-                meta.insert("id_seed", &seed.to_be_bytes())?;
-                seed
-            }
-        };
-        let found = match meta.get("schema_version")? {
-            None => SCHEMA_VERSION,
-            Some(v) => v
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(u64::MAX),
-        };
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: opts.path.clone(),
-                found,
-            });
-        }
-        if found < 2 {
-            let ids = ids::migrate_from_v1(&data, id_seed)?;
-            tracing::info!(
-                ids,
-                "store upgraded to schema 2: idempotency keys in blocks"
-            );
-        }
-        meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+        let id_seed = migrate::open_schema(&meta, &data, &opts.path)?;
         let tz_name = opts.tz.name();
         if let Some(old) = meta.insert("timezone", tz_name.as_bytes())?
             && old.as_ref() != tz_name.as_bytes()
@@ -237,12 +193,32 @@ impl Store {
 
     /// Hourly (messages, failed logins) of one sender, oldest first.
     pub fn hourly(&self, sender: &str) -> Result<Vec<(u32, [u64; 2])>, StoreError> {
+        self.hours_from(sender, 0, |hour, counts| (hour, counts))
+    }
+
+    /// The hours with traffic of one sender from `from_hour` on, oldest
+    /// first, each mapped through `f(hour, [messages, failed logins])`.
+    pub(super) fn hours_from<T>(
+        &self,
+        sender: &str,
+        from_hour: u32,
+        f: impl Fn(u32, [u64; 2]) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let prefix = keys::hourly_prefix(sender);
         let mut out = Vec::new();
-        for item in self.data.scan_prefix(&prefix) {
+        for item in self.data.range(keys::hourly_key(sender, from_hour / 24)..) {
             let (k, v) = item?;
-            if let Some(hour) = keys::hourly_hour(&k[prefix.len()..]) {
-                out.push((hour, codec::decode_u64s::<2>(&v)));
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let Some(day) = keys::hourly_day(&k[prefix.len()..]) else {
+                continue;
+            };
+            for (h, counts) in codec::decode_hours(&v) {
+                let hour = day.saturating_mul(24).saturating_add(u32::from(h));
+                if hour >= from_hour {
+                    out.push(f(hour, counts));
+                }
             }
         }
         Ok(out)

@@ -87,8 +87,10 @@ impl Store {
             *slot = self.remove_where(range, |_, _| true)?;
         }
         let slice = cursor.slice;
+        // A day's key goes once all its hours are before the window.
         stats.hourly = self.remove_slice(keys::HOURLY, &mut cursor.hourly, slice, |k, _| {
-            keys::hourly_hour(k).is_some_and(|h| h < oldest_hour)
+            keys::hourly_day(k)
+                .is_some_and(|d| d.saturating_add(1).saturating_mul(24) <= oldest_hour)
         })?;
         stats.senders = self.remove_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
             SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)

@@ -1,0 +1,234 @@
+//! Schema upgrades, run when a store is opened: each step rewrites one
+//! key space of an older release in batches that can be interrupted, so a
+//! store killed mid-upgrade finishes the upgrade at its next start.
+
+use super::{SCHEMA_VERSION, StoreError, codec, ids, keys};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Reads the store's schema version and id-hash seed (creating them in a
+/// new store), upgrades an older store, and returns the seed.
+pub(super) fn open_schema(
+    meta: &sled::Tree,
+    data: &sled::Tree,
+    path: &Path,
+) -> Result<u64, StoreError> {
+    let seed = match meta.get("id_seed")? {
+        Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).ok(),
+        None => None,
+    };
+    let seed = match seed {
+        Some(seed) => seed,
+        None => {
+            let seed = random_seed();
+            meta.insert("id_seed", &seed.to_be_bytes())?;
+            seed
+        }
+    };
+    let found = match meta.get("schema_version")? {
+        None => SCHEMA_VERSION,
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .unwrap_or(u64::MAX),
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    if found < 2 {
+        let ids = ids_in_blocks(data, seed)?;
+        tracing::info!(
+            ids,
+            "store upgraded to schema 2: idempotency keys in blocks"
+        );
+    }
+    if found < 3 {
+        let keys = hours_by_day(data)?;
+        tracing::info!(
+            keys,
+            "store upgraded to schema 3: hourly counts a day per key"
+        );
+    }
+    meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+    Ok(seed)
+}
+
+/// A random seed; the time and process id if the system has no randomness.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return t ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Key of the migration's progress: days up to its value are converted.
+const MIGRATION: &[u8] = b"M ids";
+
+/// Schema 1 to 2: rewrites the one-key-per-id layout (`I · day · id`,
+/// empty value) as blocks of hashes, a day per batch with the progress
+/// key in it, so an interrupted migration resumes where it stopped.
+/// Returns the number of ids converted.
+fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
+    let mut from = match data.get(MIGRATION)? {
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_or(0, |d| d.saturating_add(1)),
+        None => 0,
+    };
+    let mut converted = 0;
+    loop {
+        let first = data
+            .range(keys::day_bound(keys::ID, from).to_vec()..vec![keys::ID + 1])
+            .next()
+            .transpose()?;
+        let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
+            break;
+        };
+        let mut batch = sled::Batch::default();
+        let mut hashes = Vec::new();
+        for item in data.scan_prefix(keys::day_bound(keys::ID, day)) {
+            let (k, _) = item?;
+            batch.remove(k.as_ref());
+            hashes.push(ids::hash(seed, &String::from_utf8_lossy(&k[5..])));
+        }
+        converted += hashes.len() as u64;
+        // After the removals: a batch keeps the last write of a key.
+        for (number, chunk) in (0u32..).zip(hashes.chunks(ids::BLOCK_IDS)) {
+            let block: Vec<u8> = chunk.iter().flat_map(|h| h.to_le_bytes()).collect();
+            batch.insert(&ids::block_key(day, number)[..], block);
+        }
+        batch.insert(MIGRATION, &day.to_be_bytes()[..]);
+        data.apply_batch(batch)?;
+        from = day.saturating_add(1);
+        if day == u32::MAX {
+            break;
+        }
+    }
+    data.remove(MIGRATION)?;
+    Ok(converted)
+}
+
+/// Old hourly keys converted per batch (rounded up to a whole sender).
+const HOURS_PER_BATCH: usize = 20_000;
+
+/// Schema 2 to 3: the hourly counts, one `H · sender · 0 · hour` key per
+/// hour, become one `h · sender · 0 · day` key per UTC day. Each batch
+/// removes all old keys of its senders and writes their new ones, so the
+/// old keys left are exactly what remains to convert. Returns the number
+/// of old keys converted.
+fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
+    let mut converted = 0;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut days: BTreeMap<Vec<u8>, Vec<codec::Hour>> = BTreeMap::new();
+        let mut taken = 0;
+        let mut last_sender: Vec<u8> = Vec::new();
+        for item in data.scan_prefix([keys::HOURLY_V2]) {
+            let (k, v) = item?;
+            // `H`, the sender, 0x00, the hour.
+            let Some(sender) = k.len().checked_sub(5).and_then(|end| k.get(1..end)) else {
+                batch.remove(k.as_ref());
+                continue;
+            };
+            if taken >= HOURS_PER_BATCH && sender != last_sender.as_slice() {
+                break;
+            }
+            taken += 1;
+            batch.remove(k.as_ref());
+            let Some(hour) = keys::hourly_day(&k) else {
+                continue;
+            };
+            let mut key = vec![keys::HOURLY];
+            key.extend_from_slice(&k[1..k.len() - 4]);
+            key.extend_from_slice(&(hour / 24).to_be_bytes());
+            let counts = codec::decode_u64s::<2>(&v);
+            days.entry(key)
+                .or_default()
+                .push(((hour % 24) as u8, counts));
+            if sender != last_sender.as_slice() {
+                last_sender = sender.to_vec();
+            }
+        }
+        if taken == 0 && days.is_empty() {
+            data.apply_batch(batch)?;
+            return Ok(converted);
+        }
+        for (key, hours) in days {
+            let old = data.get(&key)?;
+            let value = codec::add_hours(old.as_deref().unwrap_or_default(), &hours);
+            batch.insert(key, value);
+        }
+        data.apply_batch(batch)?;
+        converted += taken as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::reopen;
+    use super::*;
+    use crate::store::StoreOptions;
+
+    #[test]
+    fn schema_2_hourly_keys_become_a_key_per_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions::for_test(dir.path(), "UTC", 30);
+        let day = 20_000u32;
+        // (sender, hour, messages, failures); "a@x" is a prefix of "a@x2".
+        let old: Vec<(String, u32, u64, u64)> = (0..3 * HOURS_PER_BATCH as u32 / 2)
+            .map(|i| {
+                (
+                    format!("u{}@x", i / 20),
+                    day * 24 + i % 20,
+                    1 + u64::from(i % 7),
+                    0,
+                )
+            })
+            .chain([
+                ("a@x".into(), day * 24 + 23, 4, 1),
+                ("a@x".into(), (day + 1) * 24, 2, 0),
+                ("a@x2".into(), day * 24 + 23, 9, 0),
+            ])
+            .collect();
+        {
+            let s = reopen(&opts).unwrap();
+            for (sender, hour, m, f) in &old {
+                let mut k = vec![keys::HOURLY_V2];
+                k.extend_from_slice(sender.as_bytes());
+                k.push(0);
+                k.extend_from_slice(&hour.to_be_bytes());
+                s.data.insert(k, codec::encode_u64s(&[*m, *f])).unwrap();
+            }
+            let meta = s.db.open_tree("meta").unwrap();
+            meta.insert("schema_version", &2u64.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let s = reopen(&opts).unwrap();
+        assert_eq!(s.count_keys(keys::HOURLY_V2), 0);
+        for sender in ["u0@x", "u17@x", "a@x", "a@x2"] {
+            let mut expected: Vec<(u32, [u64; 2])> = old
+                .iter()
+                .filter(|o| o.0 == sender)
+                .map(|o| (o.1, [o.2, o.3]))
+                .collect();
+            expected.sort();
+            assert_eq!(s.hourly(sender).unwrap(), expected, "{sender}");
+        }
+        // 1,500 senders with hours on one day, "a@x" on two, "a@x2" on one.
+        let senders = (3 * HOURS_PER_BATCH / 2).div_ceil(20);
+        assert_eq!(s.count_keys(keys::HOURLY), senders + 3);
+        let meta = s.db.open_tree("meta").unwrap();
+        let version = meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(version.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+    }
+}
