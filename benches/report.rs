@@ -56,8 +56,10 @@ fn scenario(days: u64, senders: u64) {
     let bytes = disk_bytes(&data.join("db"));
 
     // The daemon on that store: report over HTTP and its memory.
-    let cache_mb = std::env::var("BENCH_CACHE_MB").unwrap_or_else(|_| "16".into());
-    let daemon = Daemon::start(&data, &format!("store.cache_mb = {cache_mb}"));
+    let cache = std::env::var("BENCH_CACHE_MB")
+        .map(|mb| format!("store.cache_mb = {mb}"))
+        .unwrap_or_default();
+    let daemon = Daemon::start(&data, &cache);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (idle_rss, _) = daemon.rss_mib();
     let url = format!(

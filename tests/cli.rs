@@ -297,8 +297,15 @@ fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
     );
     // The same accounts through Exim: their legacy TLS was reported already.
     assert!(!stdout(&out).contains("alerts raised"), "{}", stdout(&out));
-    // Importing both again counts nothing.
-    let out = site.cli(&["import", "--format", "postfix", &postfix]);
+    // Importing both again counts nothing (also with another page cache).
+    let out = site.cli(&[
+        "import",
+        "--format",
+        "postfix",
+        "--cache-mb",
+        "64",
+        &postfix,
+    ]);
     assert!(
         stdout(&out).contains("0 counted, 22 duplicates"),
         "{}",
@@ -310,6 +317,9 @@ fn import_of_real_postfix_and_exim_logs_counts_what_was_sent_once() {
         "{}",
         stdout(&out)
     );
+    let out = site.cli(&["import", "--format", "postfix", "--cache-mb", "0", &postfix]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--cache-mb"), "{}", stderr(&out));
 
     let out = site.cli(&[
         "report",

@@ -116,7 +116,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./data"),
             retention_days: 90,
             hourly_retention_days: None,
-            cache_mb: 32,
+            cache_mb: 8,
         }
     }
 }
