@@ -55,20 +55,12 @@ pub async fn get_report(
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let default_days = state.config.default_days();
     let store = state.fresh_store().await?;
-    let json = tokio::task::spawn_blocking(move || {
-        let report =
-            report::build(&store, &request, default_days, Utc::now()).map_err(report_error)?;
-        // Sized up front: a report of 100,000 senders is 15 MB, and a
-        // growing buffer would hold up to twice that while it copies.
-        let estimate = 512 + 160 * (report.daily.len() + report.senders.len());
-        let mut json = Vec::with_capacity(estimate);
-        serde_json::to_writer(&mut json, &report)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        Ok::<_, ApiError>(json)
+    let report = tokio::task::spawn_blocking(move || {
+        report::build(&store, &request, default_days, Utc::now()).map_err(report_error)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+    Ok(super::stream::json(report))
 }
 
 /// The status and message of a report that cannot be built.

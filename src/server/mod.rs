@@ -6,6 +6,7 @@ mod auth;
 pub mod dashboard;
 mod error;
 pub mod reports;
+mod stream;
 
 pub use reports::RateLimit;
 
