@@ -2,6 +2,7 @@
 //! render it (JSON, CSV, text).
 
 pub mod chart;
+mod merge;
 mod model;
 mod range;
 pub mod render;
@@ -12,7 +13,7 @@ pub use model::{DayRow, Report, ReportBuilder, SenderRow, Summary};
 pub use range::{RangeError, ReportRequest, ResolvedRange, normalize_domain};
 
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Utc};
 
 /// Why a report could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -41,39 +42,26 @@ pub fn build(
 
 /// Builds the report of a range already checked.
 ///
-/// The range is scanned in slices of days on up to [`MAX_SCAN_THREADS`]
-/// threads: reading the (day, sender) keys is most of a long report's time,
-/// and days are independent until the per-sender totals are merged.
+/// The days are merged in slices on up to [`MAX_SCAN_THREADS`] threads
+/// (see `merge`): reading the (day, sender) keys is most of a long
+/// report's time, and days are independent until the per-sender totals
+/// are merged.
 pub fn build_range(store: &Store, range: &ResolvedRange) -> Result<Report, StoreError> {
     let days = (range.end - range.start).num_days().max(0) as u64 + 1;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_SCAN_THREADS) as u64;
     let slices = threads.min(days / MIN_SCAN_DAYS).max(1);
-    let scan = |i: u64| -> Result<ReportBuilder, StoreError> {
-        let first = range.start + Days::new(days * i / slices);
-        let last = range.start + Days::new(days * (i + 1) / slices - 1);
-        let mut builder = ReportBuilder::new(range.start, range.end, range.domain.clone());
-        store.for_each_daily(first, last, |day, sender, counts| {
-            builder.add(day, sender, counts)
-        })?;
-        Ok(builder)
-    };
-    let parts = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..slices).map(|i| s.spawn(move || scan(i))).collect();
-        let first = scan(0);
-        // A panic in a scan is a bug: it stays one, on the caller's thread.
-        let rest: Vec<_> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect();
-        (first, rest)
-    });
-    let mut builder = parts.0?;
-    for part in parts.1 {
-        builder.merge(part?);
-    }
-    Ok(builder.finish(store.tz.name()))
+    let first = crate::store::keys::day_number(range.start);
+    let last = crate::store::keys::day_number(range.end);
+    let (daily, senders) =
+        merge::totals(store, first..=last, slices as u32, range.domain.as_deref())?;
+    Ok(Report::assemble(
+        (range.start, range.end, range.domain.clone()),
+        store.tz.name(),
+        daily,
+        senders,
+    ))
 }
 
 /// Most threads one report scans with.
@@ -86,6 +74,7 @@ mod tests {
     use super::*;
     use crate::event::{Event, Tls};
     use crate::store::{StoreOptions, Writer};
+    use chrono::Days;
 
     #[test]
     fn a_report_scanned_in_slices_equals_one_scan() {

@@ -116,27 +116,50 @@ impl ReportBuilder {
     }
 
     pub fn finish(self, timezone: &str) -> Report {
+        let senders = self
+            .senders
+            .into_iter()
+            .map(|(sender, tls)| (String::from(sender), tls))
+            .collect();
+        Report::assemble(
+            (self.start, self.end, self.domain),
+            timezone,
+            self.daily,
+            senders,
+        )
+    }
+}
+
+impl Report {
+    /// The report of a range (`start`, `end`, domain filter) from its
+    /// per-day counts and per-sender totals (in any order; senders without
+    /// messages are left out).
+    pub fn assemble(
+        (start, end, domain): (NaiveDate, NaiveDate, Option<String>),
+        timezone: &str,
+        days: Vec<TlsCounts>,
+        senders: Vec<(String, TlsCounts)>,
+    ) -> Report {
+        let first_day = keys::day_number(start);
         let mut total = TlsCounts::default();
-        let daily: Vec<DayRow> = self
-            .daily
+        let daily: Vec<DayRow> = days
             .iter()
             .enumerate()
             .map(|(i, tls)| {
                 total.add(tls);
                 DayRow {
-                    date: keys::day_date(self.first_day + i as u32),
+                    date: keys::day_date(first_day + i as u32),
                     messages: tls.total(),
                     tls: *tls,
                 }
             })
             .collect();
-        let mut senders: Vec<SenderRow> = self
-            .senders
+        let mut senders: Vec<SenderRow> = senders
             .into_iter()
             .filter(|(_, c)| c.total() > 0)
             .map(|(sender, tls)| SenderRow {
                 domain: sender_domain(&sender).to_owned(),
-                sender: sender.into(),
+                sender,
                 messages: tls.total(),
                 tls,
             })
@@ -147,9 +170,9 @@ impl ReportBuilder {
                 .then_with(|| a.sender.cmp(&b.sender))
         });
         Report {
-            start: self.start,
-            end: self.end,
-            domain: self.domain,
+            start,
+            end,
+            domain,
             timezone: timezone.to_owned(),
             summary: Summary {
                 senders: senders.len() as u64,

@@ -183,6 +183,21 @@ impl Store {
         Ok(())
     }
 
+    /// One day's `(key, counts)` of accepted messages in sender order (the
+    /// sender is `key[5..]`, see [`keys::split_day_key`]): the sorted runs a
+    /// report merges.
+    pub fn daily_run(
+        &self,
+        day: u32,
+    ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
+        self.data
+            .range(keys::day_bound(keys::DAILY, day)..keys::day_bound(keys::DAILY, day + 1))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k, codec::decode_counts(&v)))
+            })
+    }
+
     /// The sender index entry of one sender.
     pub fn sender_info(&self, sender: &str) -> Result<Option<SenderInfo>, StoreError> {
         Ok(self
