@@ -20,7 +20,8 @@ pub struct ImportArgs {
     host: Option<String>,
     /// Database page cache for this import, in MiB, instead of
     /// `store.cache_mb`: a large import of many accounts runs faster with
-    /// more (a 1 GB Postfix log: 13.8 s at 8 MiB, 9.6 s at 32).
+    /// more (`cargo bench --bench import`, 1 GB Postfix log: 11–15 s at the
+    /// default 8 MiB, 7.7–9.2 s at 32).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     cache_mb: Option<u64>,
     /// Files to read; `-` is stdin; gzip is detected and decompressed.
@@ -29,7 +30,7 @@ pub struct ImportArgs {
 }
 
 /// A store batch is applied once it holds this many distinct senders (each
-/// a day, an hour and an index key) or this many events, whichever comes
+/// a daily, an hourly and an index key) or this many events, whichever comes
 /// first. sled keeps a copy of every node a batch rewrites until the batch
 /// ends, so the keys a batch touches set its cost and memory, while events
 /// of senders already in the batch cost almost nothing more. Measured with
@@ -72,28 +73,24 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     // alerts are logged (and mailed by the daemon if recent enough).
     let mut writer = Writer::open(store, &config.detect)?;
     let mut stats = Stats::default();
-    let mut store_error = None;
     // Parsing runs on a thread of its own, a few batches ahead of the
     // store: the two stages overlap on a machine with two cores.
     let (batches, ready) = std::sync::mpsc::sync_channel::<Vec<Event>>(BATCHES_AHEAD);
-    let read = std::thread::scope(|scope| {
+    let (read, stored) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut skips = Skips::default();
             let read = read_batches(config, args, batches, &mut skips);
             (read, skips)
         });
-        for mut batch in ready {
-            if commit(&mut writer, &mut batch, &mut stats, &mut store_error).is_err() {
-                // Dropping the receiver stops the reader at its next batch.
-                break;
-            }
-        }
-        reader.join()
+        // A store failure ends the loop; the receiver is dropped with it,
+        // which stops the reader at its next batch.
+        let stored = ready
+            .into_iter()
+            .try_for_each(|batch| commit(&mut writer, batch, &mut stats));
+        (reader.join(), stored)
     });
     let (read, skips) = read.map_err(|_| anyhow::anyhow!("the log reader failed"))?;
-    if let Some(e) = store_error {
-        return Err(e);
-    }
+    stored?;
     stats.lines = read?;
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
@@ -138,48 +135,28 @@ fn read_batches(
     Ok(lines)
 }
 
-/// Applies and flushes one batch; a store failure stops the import.
-fn commit(
-    writer: &mut Writer,
-    batch: &mut Vec<Event>,
-    stats: &mut Stats,
-    error: &mut Option<anyhow::Error>,
-) -> std::io::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
+/// Applies one batch (flushing every [`FLUSH_EVERY`]); a store failure
+/// stops the import.
+fn commit(writer: &mut Writer, batch: Vec<Event>, stats: &mut Stats) -> anyhow::Result<()> {
     stats.batches += 1;
-    let flush = stats.batches % FLUSH_EVERY == 0;
-    let result = writer
-        .apply(&[batch.as_slice()], &[], Utc::now())
-        .and_then(|o| {
-            if flush {
-                writer.store().flush().map(|()| o)
-            } else {
-                Ok(o)
-            }
-        });
     stats.events += batch.len() as u64;
     stats.failed_logins += batch
         .iter()
         .filter(|e| e.result == Outcome::AuthFailed)
         .count() as u64;
-    batch.clear();
-    match result {
-        Ok(outcomes) => {
-            outcomes.iter().for_each(|o| stats.outcome.add(o));
-            // New incidents, as `backtest` prints them.
-            let raised = writer.take_raised();
-            stats
-                .alerts
-                .add(raised.iter().filter(|a| a.status.is_firing()));
-            Ok(())
-        }
-        Err(e) => {
-            *error = Some(anyhow::Error::new(e).context("storing imported events"));
-            Err(std::io::Error::other("store failed"))
-        }
+    let outcomes = writer
+        .apply(&[batch.as_slice()], &[], Utc::now())
+        .context("storing imported events")?;
+    if stats.batches % FLUSH_EVERY == 0 {
+        writer.store().flush().context("storing imported events")?;
     }
+    outcomes.iter().for_each(|o| stats.outcome.add(o));
+    // New incidents, as `backtest` prints them.
+    let raised = writer.take_raised();
+    stats
+        .alerts
+        .add(raised.iter().filter(|a| a.status.is_firing()));
+    Ok(())
 }
 
 fn summary(s: &Stats, skips: &Skips) -> String {

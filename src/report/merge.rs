@@ -94,31 +94,91 @@ fn merge_days(
     mut emit: impl FnMut(&str, TlsCounts) -> bool,
 ) -> Result<(), StoreError> {
     let mut runs: Vec<_> = days.map(|d| store.daily_run(d)).collect();
-    let mut heads = BinaryHeap::with_capacity(runs.len());
-    for (i, run) in runs.iter_mut().enumerate() {
-        if let Some(head) = Head::of(run.next(), i)? {
-            heads.push(Reverse(head));
+    let sources = runs.len();
+    let next = |run: usize| -> Result<Option<(sled::IVec, TlsCounts)>, StoreError> {
+        let Some((key, counts)) = runs[run].next().transpose()? else {
+            return Ok(None);
+        };
+        // The sender: the key after its prefix and day.
+        let sender = key.subslice(5.min(key.len()), key.len().saturating_sub(5));
+        Ok(Some((sender, counts)))
+    };
+    let keep = |run: usize, sender: &sled::IVec, counts: &TlsCounts| {
+        let kept =
+            std::str::from_utf8(sender).is_ok_and(|s| domain.is_none_or(|d| sender_domain(s) == d));
+        if let (true, Some(slot)) = (kept, daily.get_mut(run)) {
+            slot.add(counts);
+        }
+        kept
+    };
+    merge_sorted(sources, next, keep, |sender, total| {
+        emit(std::str::from_utf8(&sender).unwrap_or_default(), total)
+    })
+}
+
+/// Merges the sorted streams of the slices' threads into `emit`, adding
+/// up the totals of a sender found in several slices.
+fn merge_streams(
+    streams: Vec<mpsc::Receiver<Vec<SenderTotal>>>,
+    mut emit: impl FnMut(String, TlsCounts),
+) {
+    let mut batches: Vec<std::vec::IntoIter<SenderTotal>> =
+        streams.iter().map(|_| Vec::new().into_iter()).collect();
+    // Next item of stream `i`: from its batch, or the next batch it sends.
+    let next = |i: usize| loop {
+        if let Some(item) = batches[i].next() {
+            return Ok::<_, std::convert::Infallible>(Some(item));
+        }
+        match streams[i].recv() {
+            Ok(batch) => batches[i] = batch.into_iter(),
+            Err(_) => return Ok(None),
+        }
+    };
+    let sources = streams.len();
+    let Ok(()) = merge_sorted(
+        sources,
+        next,
+        |_, _, _| true,
+        |sender, total| {
+            emit(sender, total);
+            true
+        },
+    );
+}
+
+/// The k-way merge both levels share: `next(i)` gives source `i`'s next
+/// `(key, counts)` (each source in key order), `keep(i, key, counts)`
+/// whether an item counts, and `emit(key, total)` each key's total once,
+/// in key order, until it returns false.
+fn merge_sorted<K: Ord, E>(
+    sources: usize,
+    mut next: impl FnMut(usize) -> Result<Option<(K, TlsCounts)>, E>,
+    mut keep: impl FnMut(usize, &K, &TlsCounts) -> bool,
+    mut emit: impl FnMut(K, TlsCounts) -> bool,
+) -> Result<(), E> {
+    let mut heads = BinaryHeap::with_capacity(sources);
+    for run in 0..sources {
+        if let Some((key, counts)) = next(run)? {
+            heads.push(Reverse(Head { key, run, counts }));
         }
     }
-    let mut current: Option<(sled::IVec, TlsCounts)> = None;
+    let mut current: Option<(K, TlsCounts)> = None;
     while let Some(Reverse(Head { key, run, counts })) = heads.pop() {
-        if let Some(head) = Head::of(runs[run].next(), run)? {
-            heads.push(Reverse(head));
+        if let Some((next_key, next_counts)) = next(run)? {
+            heads.push(Reverse(Head {
+                key: next_key,
+                run,
+                counts: next_counts,
+            }));
         }
-        let Ok(sender) = std::str::from_utf8(&key) else {
+        if !keep(run, &key, &counts) {
             continue;
-        };
-        if domain.is_some_and(|d| sender_domain(sender) != d) {
-            continue;
-        }
-        if let Some(slot) = daily.get_mut(run) {
-            slot.add(&counts);
         }
         match &mut current {
             Some((cur, total)) if *cur == key => total.add(&counts),
             _ => {
                 if let Some((done, total)) = current.replace((key, counts))
-                    && !emit(std::str::from_utf8(&done).unwrap_or_default(), total)
+                    && !emit(done, total)
                 {
                     return Ok(());
                 }
@@ -126,31 +186,16 @@ fn merge_days(
         }
     }
     if let Some((done, total)) = current {
-        emit(std::str::from_utf8(&done).unwrap_or_default(), total);
+        emit(done, total);
     }
     Ok(())
 }
 
-/// The current item of one run (or stream): ordered by key, then run.
+/// The current item of one source: ordered by key, then source.
 struct Head<K> {
     key: K,
     run: usize,
     counts: TlsCounts,
-}
-
-impl Head<sled::IVec> {
-    /// The head of run `run` from its next stored item: the sender part of
-    /// the key (after the prefix and day).
-    fn of(
-        item: Option<Result<(sled::IVec, TlsCounts), StoreError>>,
-        run: usize,
-    ) -> Result<Option<Self>, StoreError> {
-        let Some((key, counts)) = item.transpose()? else {
-            return Ok(None);
-        };
-        let key = key.subslice(5.min(key.len()), key.len().saturating_sub(5));
-        Ok(Some(Head { key, run, counts }))
-    }
 }
 
 impl<K: Ord> Ord for Head<K> {
@@ -173,55 +218,11 @@ impl<K: Ord> PartialEq for Head<K> {
 
 impl<K: Ord> Eq for Head<K> {}
 
-/// Merges the sorted streams of the slices' threads into `emit`, adding
-/// up the totals of a sender found in several slices.
-fn merge_streams(
-    streams: Vec<mpsc::Receiver<Vec<SenderTotal>>>,
-    mut emit: impl FnMut(String, TlsCounts),
-) {
-    let mut batches: Vec<std::vec::IntoIter<SenderTotal>> =
-        streams.iter().map(|_| Vec::new().into_iter()).collect();
-    // Next item of stream `i`: from its batch, or the next batch it sends.
-    let mut next = |i: usize| loop {
-        if let Some(item) = batches[i].next() {
-            return Some(item);
-        }
-        batches[i] = streams[i].recv().ok()?.into_iter();
-    };
-    let mut heads = BinaryHeap::new();
-    for run in 0..streams.len() {
-        if let Some((key, counts)) = next(run) {
-            heads.push(Reverse(Head { key, run, counts }));
-        }
-    }
-    let mut current: Option<(String, TlsCounts)> = None;
-    while let Some(Reverse(Head { key, run, counts })) = heads.pop() {
-        if let Some((next_key, next_counts)) = next(run) {
-            heads.push(Reverse(Head {
-                key: next_key,
-                run,
-                counts: next_counts,
-            }));
-        }
-        match &mut current {
-            Some((cur, total)) if *cur == key => total.add(&counts),
-            _ => {
-                if let Some((done, total)) = current.replace((key, counts)) {
-                    emit(done, total);
-                }
-            }
-        }
-    }
-    if let Some((done, total)) = current {
-        emit(done, total);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Event, Tls};
-    use crate::report::ReportBuilder;
+    use crate::report::{ReportBuilder, ResolvedRange, build_range};
     use crate::store::{StoreOptions, Writer, keys};
     use chrono::{Days, Utc};
 
@@ -245,13 +246,29 @@ mod tests {
             .apply(&[&events], &[], now)
             .unwrap();
         let today = store.today(now);
-        for (days, domain) in [(17u64, None), (17, Some("d1.example")), (10, Some("x"))] {
+        for (days, domain) in [
+            (17u64, None),
+            (17, Some("d1.example")),
+            (10, Some("x")),
+            (1, None),
+        ] {
             let start = today - Days::new(days - 1);
             let mut want = ReportBuilder::new(start, today, domain.map(str::to_owned));
             store
                 .for_each_daily(start, today, |d, s, c| want.add(d, s, c))
                 .unwrap();
-            let want = want.finish("UTC");
+            let want = serde_json::to_value(want.finish("UTC")).unwrap();
+            let resolved = ResolvedRange {
+                start,
+                end: today,
+                domain: domain.map(str::to_owned),
+            };
+            let built = build_range(&store, &resolved).unwrap();
+            assert_eq!(
+                serde_json::to_value(&built).unwrap(),
+                want,
+                "{days} days, {domain:?}"
+            );
             let range = keys::day_number(start)..=keys::day_number(today);
             for slices in 1..=5 {
                 let (daily, senders) = totals(&store, range.clone(), slices, domain).unwrap();
@@ -267,7 +284,7 @@ mod tests {
                 );
                 assert_eq!(
                     serde_json::to_value(&got).unwrap(),
-                    serde_json::to_value(&want).unwrap(),
+                    want,
                     "{days} days, {domain:?}, {slices} slices"
                 );
                 assert!(got.summary.messages > 0);

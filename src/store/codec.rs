@@ -72,20 +72,13 @@ pub fn encode_hours(hours: &[Hour]) -> Vec<u8> {
 
 /// Inverse of [`encode_hours`]; stops at the first damaged entry.
 pub fn decode_hours(mut input: &[u8]) -> Vec<Hour> {
-    let mut out = Vec::new();
-    while !input.is_empty() {
-        let entry = (|| {
-            let h = u8::try_from(get_varint(&mut input)?)
-                .ok()
-                .filter(|h| *h < 24)?;
-            Some((h, [get_varint(&mut input)?, get_varint(&mut input)?]))
-        })();
-        match entry {
-            Some(e) => out.push(e),
-            None => break,
-        }
-    }
-    out
+    std::iter::from_fn(|| {
+        let h = u8::try_from(get_varint(&mut input)?)
+            .ok()
+            .filter(|h| *h < 24)?;
+        Some((h, [get_varint(&mut input)?, get_varint(&mut input)?]))
+    })
+    .collect()
 }
 
 /// The `h` value `old` with `delta` added (both ascending by hour).

@@ -71,6 +71,16 @@ enum Change<'a> {
 
 pub(super) type Known<'a> = HashMap<&'a str, Option<SenderInfo>>;
 
+/// One group of a fold: its records and their deltas, and for a journaled
+/// fold how far the store says it got (`written`: these records' first
+/// parts) and what its last batch records (`done`: all of them).
+struct Group<'r, 'a> {
+    records: &'r [Record<'a>],
+    deltas: &'r Deltas<'a>,
+    written: Option<Progress>,
+    done: Option<Progress>,
+}
+
 impl Writer {
     /// Counts admitted records with their idempotency keys and extra
     /// key/values, and the detectors' state and alerts, in groups of whole
@@ -96,7 +106,6 @@ impl Writer {
                 d.count_all(&records[end].events, &self.store, &self.ids, oldest_hour);
                 end += 1;
             }
-            let group = &records[start..end];
             let at = |records: usize, parts: u64| {
                 progress.map(|p| Progress {
                     generation: p.generation,
@@ -104,58 +113,66 @@ impl Writer {
                     parts,
                 })
             };
-            let known = self.read_senders(&d)?;
-            if progress.is_some() {
-                // Journaled events are folded again after a crash, and
-                // storing an id twice changes nothing: the ids need not
-                // share the counts' batches.
-                self.store_ids(&d.ids)?;
-            }
-            if let Some(detector) = &mut self.detector {
-                let loader = super::alerts::Prefetched {
-                    store: &self.store,
-                    senders: &known,
-                };
-                for ev in group.iter().flat_map(|r| r.events.iter()) {
-                    detector.observe(ev, &loader, &mut self.raised);
-                }
-            }
-            let split = progress.is_some();
-            let mut parts = match parts_of(&self.store, &d, &known, split, skip) {
-                Ok(parts) => parts,
-                Err(e) => {
-                    self.forget();
-                    return Err(e);
-                }
+            let group = Group {
+                records: &records[start..end],
+                deltas: &d,
+                written: at(start, skip),
+                done: at(end, 0),
             };
-            let mut last = parts.pop().unwrap_or_default();
-            if progress.is_none()
-                && let Err(e) = self.ids.write(&self.store, &mut last, &d.ids)
-            {
+            if let Err(e) = self.fold_group(group, now) {
+                // The store is the truth: what the detectors and the id
+                // index hold in memory may be ahead of it now.
                 self.forget();
                 return Err(e);
             }
-            for (k, v) in group.iter().flat_map(|r| r.extra.iter()) {
-                last.insert(k.as_slice(), v.as_slice());
-            }
-            if let Some(p) = at(end, 0) {
-                insert_progress(&mut last, p);
-            }
-            self.detector_batch(&mut last, now);
-            for (i, mut part) in parts.into_iter().enumerate() {
-                if let Some(p) = at(start, skip + i as u64 + 1) {
-                    insert_progress(&mut part, p);
-                }
-                if let Err(e) = self.apply_part(part, skip + i as u64) {
-                    self.forget();
-                    return Err(e);
-                }
-            }
-            self.commit(last)?;
             start = end;
             skip = 0;
         }
         Ok(())
+    }
+
+    /// Writes one group: the parts after `written` (a journaled fold) and
+    /// the last batch, which carries `done`.
+    fn fold_group(&mut self, g: Group, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let d = g.deltas;
+        let known = self.read_senders(d)?;
+        if g.done.is_some() {
+            // Journaled events are folded again after a crash, and storing
+            // an id twice changes nothing: the ids need not share the
+            // counts' batches.
+            let mut batch = sled::Batch::default();
+            self.ids.write(&self.store, &mut batch, &d.ids)?;
+            self.store.data.apply_batch(batch)?;
+        }
+        if let Some(detector) = &mut self.detector {
+            let loader = super::alerts::Prefetched {
+                store: &self.store,
+                senders: &known,
+            };
+            for ev in g.records.iter().flat_map(|r| r.events.iter()) {
+                detector.observe(ev, &loader, &mut self.raised);
+            }
+        }
+        let skip = g.written.map_or(0, |p| p.parts);
+        let mut parts = parts_of(&self.store, d, &known, g.done.is_some(), skip)?;
+        let mut last = parts.pop().unwrap_or_default();
+        if g.done.is_none() {
+            self.ids.write(&self.store, &mut last, &d.ids)?;
+        }
+        for (k, v) in g.records.iter().flat_map(|r| r.extra.iter()) {
+            last.insert(k.as_slice(), v.as_slice());
+        }
+        if let Some(p) = g.done {
+            insert_progress(&mut last, p);
+        }
+        self.detector_batch(&mut last, now);
+        for (i, mut part) in (skip..).zip(parts) {
+            if let Some(p) = g.written {
+                insert_progress(&mut part, Progress { parts: i + 1, ..p });
+            }
+            self.apply_part(part, i)?;
+        }
+        self.commit(last)
     }
 
     /// Applies one part of a journaled fold (`written` parts before it).
@@ -169,19 +186,6 @@ impl Writer {
         }
         let _ = written;
         Ok(self.store.data.apply_batch(part)?)
-    }
-
-    /// Stores idempotency keys in a batch of their own.
-    fn store_ids(&mut self, ids: &[IdKey]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let written = self
-            .ids
-            .write(&self.store, &mut batch, ids)
-            .and_then(|()| Ok(self.store.data.apply_batch(batch)?));
-        if written.is_err() {
-            self.forget();
-        }
-        written
     }
 
     /// The sender index entries of the deltas' senders (None: a new one).

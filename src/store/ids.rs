@@ -55,8 +55,9 @@ pub(super) type IdSet = std::collections::HashSet<IdKey, BuildHasherDefault<Iden
 #[derive(Default)]
 struct Day {
     stored: std::collections::HashSet<u128, BuildHasherDefault<Identity>>,
-    /// Number and length of the last block (None: no block yet).
-    last: Option<(u32, usize)>,
+    /// Number and contents of the last block (None: no block yet), kept so
+    /// that adding to it needs no read.
+    last: Option<(u32, Vec<u8>)>,
     used: u64,
 }
 
@@ -104,13 +105,9 @@ impl IdIndex {
             if new.is_empty() {
                 continue;
             }
-            let (mut number, mut block) = match entry.last {
-                Some((n, len)) if len < BLOCK_IDS => {
-                    let old = store.data.get(block_key(day, n))?;
-                    (n, old.map(|v| v.to_vec()).unwrap_or_default())
-                }
-                Some((n, _)) => (n + 1, Vec::new()),
-                None => (0, Vec::new()),
+            let (mut number, mut block) = match entry.last.take() {
+                Some((n, full)) if full.len() >= BLOCK_IDS * 16 => (n + 1, Vec::new()),
+                last => last.unwrap_or_default(),
             };
             for h in new {
                 if block.len() >= BLOCK_IDS * 16 {
@@ -119,19 +116,21 @@ impl IdIndex {
                 }
                 block.extend_from_slice(&h.to_le_bytes());
             }
-            entry.last = Some((number, block.len() / 16));
-            batch.insert(&block_key(day, number)[..], block);
+            batch.insert(&block_key(day, number)[..], block.as_slice());
+            entry.last = Some((number, block));
         }
         Ok(())
     }
 
-    /// Drops what is held in memory (after a failed write, and for days
-    /// purged): the next check reads the store again.
-    pub fn forget(&mut self, before_day: Option<u32>) {
-        match before_day {
-            Some(oldest) => self.days.retain(|d, _| *d >= oldest),
-            None => self.days.clear(),
-        }
+    /// Drops what is held in memory after a failed write: the next check
+    /// reads the store again.
+    pub fn forget(&mut self) {
+        self.days.clear();
+    }
+
+    /// Drops the days before `oldest` (purged from the store).
+    pub fn forget_before(&mut self, oldest: u32) {
+        self.days.retain(|d, _| *d >= oldest);
     }
 
     /// The set of `day`, read from the store on first use.
@@ -164,13 +163,13 @@ fn load(store: &Store, day: u32) -> Result<Day, StoreError> {
             continue;
         };
         d.stored.extend(hashes(&v));
-        d.last = Some((u32::from_be_bytes(number), v.len() / 16));
+        d.last = Some((u32::from_be_bytes(number), v.to_vec()));
     }
     Ok(d)
 }
 
 /// The hashes of one block value.
-pub(super) fn hashes(block: &[u8]) -> impl Iterator<Item = u128> + '_ {
+fn hashes(block: &[u8]) -> impl Iterator<Item = u128> + '_ {
     block
         .chunks_exact(16)
         .filter_map(|c| c.try_into().ok().map(u128::from_le_bytes))
@@ -199,14 +198,15 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::{ev, reopen, store};
+pub(super) mod tests {
+    use super::super::tests::{ev, store};
     use super::*;
     use crate::event::{Event, Tls};
-    use crate::store::{StoreOptions, Writer};
+    use crate::store::Writer;
     use chrono::{TimeDelta, Utc};
 
-    fn events(day: i64, ids: std::ops::Range<usize>) -> Vec<Event> {
+    /// Events of "a@x" `day` days ago with ids `mx1/N` for N in `ids`.
+    pub(in crate::store) fn events(day: i64, ids: std::ops::Range<usize>) -> Vec<Event> {
         let ts = Utc::now() - TimeDelta::days(day);
         ids.map(|i| ev(ts, "a@x", Tls::V1_3, Some(&format!("mx1/{i}"))))
             .collect()
@@ -240,41 +240,5 @@ mod tests {
         let again = w.apply(&[&events(3, 0..20)], &[], now).unwrap();
         assert_eq!((again[0].accepted, again[0].duplicates), (10, 10));
         assert_eq!(s.count_ids(), 6_010 + 10 * (DAYS_KEPT + 2));
-    }
-
-    #[test]
-    fn a_schema_1_store_is_migrated_and_keeps_its_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions::for_test(dir.path(), "UTC", 30);
-        let now = Utc::now();
-        let today = keys::day_number(keys::local_date(now, opts.tz));
-        {
-            // The schema 1 layout: one empty-valued key per id.
-            let s = reopen(&opts).unwrap();
-            for day in [today - 1, today] {
-                for i in 0..5_000 {
-                    s.data
-                        .insert(keys::day_key(keys::ID, day, &format!("mx1/{i}")), &[][..])
-                        .unwrap();
-                }
-            }
-            let meta = s.db.open_tree("meta").unwrap();
-            meta.insert("schema_version", &1u64.to_be_bytes()).unwrap();
-            s.flush().unwrap();
-        }
-        let s = reopen(&opts).unwrap();
-        assert_eq!(s.count_ids(), 10_000);
-        assert_eq!(s.count_keys(keys::ID), 2 * 5_000usize.div_ceil(BLOCK_IDS));
-        let mut w = Writer::new(s.clone());
-        let out = w.apply(&[&events(0, 4_990..5_010)], &[], now).unwrap();
-        assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));
-        let out = w.apply(&[&events(1, 0..3)], &[], now).unwrap();
-        assert_eq!(out[0].duplicates, 3);
-        let meta = s.db.open_tree("meta").unwrap();
-        let version = meta.get("schema_version").unwrap().unwrap();
-        assert_eq!(
-            version.as_ref(),
-            &crate::store::SCHEMA_VERSION.to_be_bytes()
-        );
     }
 }

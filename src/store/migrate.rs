@@ -13,12 +13,9 @@ pub(super) fn open_schema(
     data: &sled::Tree,
     path: &Path,
 ) -> Result<u64, StoreError> {
-    let seed = match meta.get("id_seed")? {
-        Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).ok(),
-        None => None,
-    };
-    let seed = match seed {
-        Some(seed) => seed,
+    let stored = meta.get("id_seed")?;
+    let seed = match stored.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()) {
+        Some(bytes) => u64::from_be_bytes(bytes),
         None => {
             let seed = random_seed();
             meta.insert("id_seed", &seed.to_be_bytes())?;
@@ -136,7 +133,8 @@ fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
         for item in data.scan_prefix([keys::HOURLY_V2]) {
             let (k, v) = item?;
             // `H`, the sender, 0x00, the hour.
-            let Some(sender) = k.len().checked_sub(5).and_then(|end| k.get(1..end)) else {
+            let sender = k.len().checked_sub(5).and_then(|end| k.get(1..end));
+            let (Some(sender), Some(hour)) = (sender, keys::hourly_day(&k)) else {
                 batch.remove(k.as_ref());
                 continue;
             };
@@ -145,21 +143,16 @@ fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
             }
             taken += 1;
             batch.remove(k.as_ref());
-            let Some(hour) = keys::hourly_day(&k) else {
-                continue;
-            };
-            let mut key = vec![keys::HOURLY];
-            key.extend_from_slice(&k[1..k.len() - 4]);
-            key.extend_from_slice(&(hour / 24).to_be_bytes());
+            if sender != last_sender.as_slice() {
+                last_sender = sender.to_vec();
+            }
+            let key = keys::hourly_key(&String::from_utf8_lossy(sender), hour / 24);
             let counts = codec::decode_u64s::<2>(&v);
             days.entry(key)
                 .or_default()
                 .push(((hour % 24) as u8, counts));
-            if sender != last_sender.as_slice() {
-                last_sender = sender.to_vec();
-            }
         }
-        if taken == 0 && days.is_empty() {
+        if taken == 0 {
             data.apply_batch(batch)?;
             return Ok(converted);
         }
@@ -175,14 +168,60 @@ fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ids::tests::events;
     use super::super::tests::reopen;
     use super::*;
-    use crate::store::StoreOptions;
+    use crate::store::{Store, StoreOptions, Writer};
+    use chrono::Utc;
+
+    /// A store written at schema `version` by `fill`, then opened (and
+    /// upgraded) by this release.
+    fn upgraded(dir: &Path, version: u64, fill: impl FnOnce(&Store)) -> Store {
+        let opts = StoreOptions::for_test(dir, "UTC", 30);
+        {
+            let s = reopen(&opts).unwrap();
+            fill(&s);
+            let meta = s.db.open_tree("meta").unwrap();
+            meta.insert("schema_version", &version.to_be_bytes())
+                .unwrap();
+            s.flush().unwrap();
+        }
+        let s = reopen(&opts).unwrap();
+        let meta = s.db.open_tree("meta").unwrap();
+        let now = meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(now.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+        s
+    }
+
+    #[test]
+    fn a_schema_1_store_keeps_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let today = keys::day_number(keys::local_date(now, chrono_tz::Tz::UTC));
+        let s = upgraded(dir.path(), 1, |s| {
+            // The schema 1 layout: one empty-valued key per id.
+            for day in [today - 1, today] {
+                for i in 0..5_000 {
+                    let key = keys::day_key(keys::ID, day, &format!("mx1/{i}"));
+                    s.data.insert(key, &[][..]).unwrap();
+                }
+            }
+        });
+        assert_eq!(s.count_ids(), 10_000);
+        assert_eq!(
+            s.count_keys(keys::ID),
+            2 * 5_000usize.div_ceil(ids::BLOCK_IDS)
+        );
+        let mut w = Writer::new(s.clone());
+        let out = w.apply(&[&events(0, 4_990..5_010)], &[], now).unwrap();
+        assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));
+        let out = w.apply(&[&events(1, 0..3)], &[], now).unwrap();
+        assert_eq!(out[0].duplicates, 3);
+    }
 
     #[test]
     fn schema_2_hourly_keys_become_a_key_per_day() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions::for_test(dir.path(), "UTC", 30);
         let day = 20_000u32;
         // (sender, hour, messages, failures); "a@x" is a prefix of "a@x2".
         let old: Vec<(String, u32, u64, u64)> = (0..3 * HOURS_PER_BATCH as u32 / 2)
@@ -200,8 +239,7 @@ mod tests {
                 ("a@x2".into(), day * 24 + 23, 9, 0),
             ])
             .collect();
-        {
-            let s = reopen(&opts).unwrap();
+        let s = upgraded(dir.path(), 2, |s| {
             for (sender, hour, m, f) in &old {
                 let mut k = vec![keys::HOURLY_V2];
                 k.extend_from_slice(sender.as_bytes());
@@ -209,11 +247,7 @@ mod tests {
                 k.extend_from_slice(&hour.to_be_bytes());
                 s.data.insert(k, codec::encode_u64s(&[*m, *f])).unwrap();
             }
-            let meta = s.db.open_tree("meta").unwrap();
-            meta.insert("schema_version", &2u64.to_be_bytes()).unwrap();
-            s.flush().unwrap();
-        }
-        let s = reopen(&opts).unwrap();
+        });
         assert_eq!(s.count_keys(keys::HOURLY_V2), 0);
         for sender in ["u0@x", "u17@x", "a@x", "a@x2"] {
             let mut expected: Vec<(u32, [u64; 2])> = old
@@ -227,8 +261,5 @@ mod tests {
         // 1,500 senders with hours on one day, "a@x" on two, "a@x2" on one.
         let senders = (3 * HOURS_PER_BATCH / 2).div_ceil(20);
         assert_eq!(s.count_keys(keys::HOURLY), senders + 3);
-        let meta = s.db.open_tree("meta").unwrap();
-        let version = meta.get("schema_version").unwrap().unwrap();
-        assert_eq!(version.as_ref(), &SCHEMA_VERSION.to_be_bytes());
     }
 }

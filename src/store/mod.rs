@@ -172,12 +172,11 @@ impl Store {
         end: NaiveDate,
         mut f: impl FnMut(u32, &str, &TlsCounts),
     ) -> Result<(), StoreError> {
-        let lo = keys::day_bound(keys::DAILY, keys::day_number(start));
-        let hi = keys::day_bound(keys::DAILY, keys::day_number(end) + 1);
-        for item in self.data.range(lo..hi) {
-            let (k, v) = item?;
+        let days = keys::day_number(start)..=keys::day_number(end);
+        for item in self.daily_keys(days) {
+            let (k, counts) = item?;
             if let Some((day, sender)) = keys::split_day_key(&k) {
-                f(day, sender, &codec::decode_counts(&v));
+                f(day, sender, &counts);
             }
         }
         Ok(())
@@ -190,12 +189,20 @@ impl Store {
         &self,
         day: u32,
     ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
-        self.data
-            .range(keys::day_bound(keys::DAILY, day)..keys::day_bound(keys::DAILY, day + 1))
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((k, codec::decode_counts(&v)))
-            })
+        self.daily_keys(day..=day)
+    }
+
+    /// The `D` keys of `days` with their decoded counts, in key order.
+    fn daily_keys(
+        &self,
+        days: std::ops::RangeInclusive<u32>,
+    ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
+        let lo = keys::day_bound(keys::DAILY, *days.start());
+        let hi = keys::day_bound(keys::DAILY, days.end().saturating_add(1));
+        self.data.range(lo..hi).map(|item| {
+            let (k, v) = item?;
+            Ok((k, codec::decode_counts(&v)))
+        })
     }
 
     /// The sender index entry of one sender.

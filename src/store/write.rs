@@ -237,11 +237,12 @@ impl Writer {
         }
     }
 
-    /// After a failed write: the detectors forget what they hold in memory
-    /// (the store is the truth) and the alerts not committed are dropped.
+    /// After a failed write: the detectors and the id index forget what
+    /// they hold in memory (the store is the truth) and the alerts not
+    /// committed are dropped.
     pub(super) fn forget(&mut self) {
         self.raised.clear();
-        self.ids.forget(None);
+        self.ids.forget();
         if let Some(d) = &mut self.detector {
             d.reset();
         }
@@ -256,7 +257,7 @@ impl Writer {
     /// spaces a slice at a time.
     pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
         let oldest = keys::day_number(self.store.oldest_day(now));
-        self.ids.forget(Some(oldest));
+        self.ids.forget_before(oldest);
         self.store.purge(now, &mut self.purge_cursor)
     }
 }
