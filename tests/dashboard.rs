@@ -230,6 +230,9 @@ async fn the_dashboard_works_in_a_real_browser() {
     // Logging out ends the session.
     b.goto(&base).await;
     b.click(&b.find(".logout button").await).await;
+    // The logout answer leads to the login form: wait for it before
+    // navigating, or the navigation may cancel the logout request.
+    b.wait_text("#login", |_| true).await;
     b.goto(&base).await;
     assert!(b.url().await.ends_with("/login"));
     b.quit().await;

@@ -3,7 +3,7 @@
 use super::read::{AlertCounts, Format, Skips, read_files};
 use crate::config::Config;
 use crate::event::{Event, Outcome};
-use crate::store::{IngestOutcome, Store, StoreOptions, Writer};
+use crate::store::{Bulk, IngestOutcome, Store, StoreOptions, Writer};
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
@@ -19,9 +19,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "LABEL")]
     host: Option<String>,
     /// Database page cache for this import, in MiB, instead of
-    /// `store.cache_mb`: a large import of many accounts runs faster with
-    /// more (`cargo bench --bench import`, 1 GB Postfix log: 11–15 s at the
-    /// default 8 MiB, 7.7–9.2 s at 32).
+    /// `store.cache_mb`: more makes a large import a little faster
+    /// (`cargo bench --bench import`, 1 GB Postfix log: ≈ 5.2–5.6 s at the
+    /// default 8 MiB, ≈ 4.3 s at 32, which needs ≈ 40 MB more memory).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     cache_mb: Option<u64>,
     /// Files to read; `-` is stdin; gzip is detected and decompressed.
@@ -29,26 +29,17 @@ pub struct ImportArgs {
     files: Vec<PathBuf>,
 }
 
-/// A store batch is applied once it holds this many distinct senders (each
-/// a daily, an hourly and an index key) or this many events, whichever comes
-/// first. sled keeps a copy of every node a batch rewrites until the batch
-/// ends, so the keys a batch touches set its cost and memory, while events
-/// of senders already in the batch cost almost nothing more. Measured with
-/// fixed 2,000-event batches: a log where nearly every event is a new
-/// sender imported 15-20 % faster with 250-event batches, while data with
-/// few senders took a third longer with 500.
-const BATCH_SENDERS: usize = 300;
-const BATCH: usize = 20_000;
-/// Batches between flushes: import needs durability at the end (and a
-/// re-run counts nothing twice thanks to ids), not after every batch.
-const FLUSH_EVERY: u32 = 64;
+/// Events per batch handed from the parser to the store thread.
+const BATCH: usize = 4_096;
+/// Counts held in memory before they are written (see [`Bulk`]): the
+/// larger, the fewer times an account's keys are rewritten.
+const BULK_BYTES: usize = 8 << 20;
 /// Batches parsed ahead of the store: enough to keep both stages busy,
 /// few enough to keep memory flat.
 const BATCHES_AHEAD: usize = 4;
 
 #[derive(Default)]
 struct Stats {
-    batches: u32,
     lines: u64,
     events: u64,
     failed_logins: u64,
@@ -84,9 +75,11 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
         });
         // A store failure ends the loop; the receiver is dropped with it,
         // which stops the reader at its next batch.
+        let mut bulk = Bulk::default();
         let stored = ready
             .into_iter()
-            .try_for_each(|batch| commit(&mut writer, batch, &mut stats));
+            .try_for_each(|batch| load(&mut writer, &mut bulk, &batch, &mut stats))
+            .and_then(|()| write(&mut writer, &mut bulk, &mut stats));
         (reader.join(), stored)
     });
     let (read, skips) = read.map_err(|_| anyhow::anyhow!("the log reader failed"))?;
@@ -97,26 +90,19 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the files into batches (see [`BATCH_SENDERS`]) sent to `out`.
+/// Reads the files into batches of [`BATCH`] events sent to `out`.
 fn read_batches(
     config: &Config,
     args: &ImportArgs,
     out: std::sync::mpsc::SyncSender<Vec<Event>>,
     skips: &mut Skips,
 ) -> anyhow::Result<u64> {
-    // Not sized for BATCH: most batches close at BATCH_SENDERS with far
-    // fewer events, and a few batches are in flight at once.
-    let mut batch: Vec<Event> = Vec::new();
-    // Hashes of the batch's senders: counted without copying them.
-    let hasher = std::hash::RandomState::new();
-    let mut senders = std::collections::HashSet::new();
+    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
     let closed = || std::io::Error::other("the store stopped the import");
     let mut sink = |ev: Event| {
-        senders.insert(std::hash::BuildHasher::hash_one(&hasher, &ev.sender));
         batch.push(ev);
-        if batch.len() >= BATCH || senders.len() >= BATCH_SENDERS {
-            senders.clear();
-            let full = std::mem::take(&mut batch);
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             out.send(full).map_err(|_| closed())?;
         }
         Ok(())
@@ -135,22 +121,34 @@ fn read_batches(
     Ok(lines)
 }
 
-/// Applies one batch (flushing every [`FLUSH_EVERY`]); a store failure
-/// stops the import.
-fn commit(writer: &mut Writer, batch: Vec<Event>, stats: &mut Stats) -> anyhow::Result<()> {
-    stats.batches += 1;
+/// Counts one batch into `bulk`, written out once it holds [`BULK_BYTES`];
+/// a store failure stops the import.
+fn load(
+    writer: &mut Writer,
+    bulk: &mut Bulk,
+    batch: &[Event],
+    stats: &mut Stats,
+) -> anyhow::Result<()> {
     stats.events += batch.len() as u64;
     stats.failed_logins += batch
         .iter()
         .filter(|e| e.result == Outcome::AuthFailed)
         .count() as u64;
-    let outcomes = writer
-        .apply(&[batch.as_slice()], &[], Utc::now())
+    let outcome = writer
+        .load(bulk, batch, Utc::now())
         .context("storing imported events")?;
-    if stats.batches % FLUSH_EVERY == 0 {
-        writer.store().flush().context("storing imported events")?;
+    stats.outcome.add(&outcome);
+    if bulk.bytes() >= BULK_BYTES {
+        write(writer, bulk, stats)?;
     }
-    outcomes.iter().for_each(|o| stats.outcome.add(o));
+    Ok(())
+}
+
+/// Writes what `bulk` holds and counts the alerts committed with it.
+fn write(writer: &mut Writer, bulk: &mut Bulk, stats: &mut Stats) -> anyhow::Result<()> {
+    writer
+        .write_bulk(bulk, Utc::now())
+        .context("storing imported events")?;
     // New incidents, as `backtest` prints them.
     let raised = writer.take_raised();
     stats

@@ -62,7 +62,7 @@ struct Deltas<'a> {
 }
 
 /// One key's delta.
-enum Change<'a> {
+pub(super) enum Change<'a> {
     Daily(&'a TlsCounts),
     Failures(u64),
     Hourly(Vec<codec::Hour>),
@@ -94,9 +94,7 @@ impl Writer {
         progress: Option<Progress>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let store = &self.store;
-        let oldest_hour =
-            keys::hour_number(now).saturating_sub(store.retention.hourly_days.saturating_mul(24));
+        let oldest_hour = self.oldest_hour(now);
         let mut start = 0;
         let mut skip = progress.map_or(0, |p| p.parts);
         while start < records.len() {
@@ -177,14 +175,7 @@ impl Writer {
 
     /// Applies one part of a journaled fold (`written` parts before it).
     fn apply_part(&self, part: sled::Batch, written: u64) -> Result<(), StoreError> {
-        #[cfg(test)]
-        if tests::FAIL_AFTER_PARTS.get() == Some(written) {
-            return Err(StoreError::Journal {
-                path: "(test)".into(),
-                source: std::io::Error::other("failure injected by a test"),
-            });
-        }
-        let _ = written;
+        injected_failure(written)?;
         Ok(self.store.data.apply_batch(part)?)
     }
 
@@ -262,7 +253,7 @@ fn parts_of(
 }
 
 /// The new value of a counter key.
-fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreError> {
+pub(super) fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreError> {
     let old = store.data.get(key)?;
     Ok(match change {
         Change::Daily(delta) => {
@@ -280,7 +271,7 @@ fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreErr
 }
 
 /// The sender index entry after `delta`, when it must be written.
-fn merged(stored: Option<SenderInfo>, delta: &SenderInfo) -> Option<SenderInfo> {
+pub(super) fn merged(stored: Option<SenderInfo>, delta: &SenderInfo) -> Option<SenderInfo> {
     let old = stored.unwrap_or_default();
     let mut info = old.clone();
     info.merge(delta);
@@ -292,6 +283,19 @@ fn merged(stored: Option<SenderInfo>, delta: &SenderInfo) -> Option<SenderInfo> 
         || info.last_seen >= old.last_seen + LAST_SEEN_GRANULARITY
         || new_ip)
         .then_some(info)
+}
+
+/// A failure a test injects once `written` parts of a write are applied.
+pub(super) fn injected_failure(written: u64) -> Result<(), StoreError> {
+    #[cfg(test)]
+    if tests::FAIL_AFTER_PARTS.get() == Some(written) {
+        return Err(StoreError::Journal {
+            path: "(test)".into(),
+            source: std::io::Error::other("failure injected by a test"),
+        });
+    }
+    let _ = written;
+    Ok(())
 }
 
 fn insert_progress(batch: &mut sled::Batch, p: Progress) {

@@ -21,8 +21,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// hundred keys.
 pub(super) const BLOCK_IDS: usize = 4_096;
 
-/// Days whose sets stay in memory. Live traffic touches today (and
-/// yesterday around midnight); an import moves through days in order.
+/// Days whose sets stay in memory (more while a bulk load holds ids
+/// reserved on more days). Live traffic touches today (and yesterday
+/// around midnight); an import moves through days in order.
 const DAYS_KEPT: usize = 4;
 
 /// An id as the store knows it: its day and hash.
@@ -54,11 +55,14 @@ pub(super) type IdSet = std::collections::HashSet<IdKey, BuildHasherDefault<Iden
 /// The stored ids of one day.
 #[derive(Default)]
 struct Day {
-    stored: std::collections::HashSet<u128, BuildHasherDefault<Identity>>,
+    stored: super::hashes::Hashes,
     /// Number and contents of the last block (None: no block yet), kept so
     /// that adding to it needs no read.
     last: Option<(u32, Vec<u8>)>,
     used: u64,
+    /// Ids in `stored` that are only reserved (see [`IdIndex::reserve`]):
+    /// while there are any, the day stays in memory.
+    reserved: usize,
 }
 
 /// The writer's view of the stored ids (see the module doc).
@@ -83,7 +87,7 @@ impl IdIndex {
 
     /// Whether `id` is stored.
     pub fn contains(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
-        Ok(self.day(store, id.0)?.stored.contains(&id.1))
+        Ok(self.day(store, id.0)?.stored.contains(id.1))
     }
 
     /// Adds to `batch` the blocks that store `ids` (those not stored yet)
@@ -95,16 +99,52 @@ impl IdIndex {
         batch: &mut sled::Batch,
         ids: &[IdKey],
     ) -> Result<(), StoreError> {
+        let mut new = Vec::with_capacity(ids.len());
+        for id in ids {
+            if self.day(store, id.0)?.stored.insert(id.1) {
+                new.push(*id);
+            }
+        }
+        self.append(store, batch, &new, 0)
+    }
+
+    /// Counts `id` as stored without writing it, if it is not stored yet
+    /// (then true): a bulk load checks its ids this way and writes them
+    /// later with [`IdIndex::write_reserved`]. Its day stays in memory
+    /// until then.
+    pub fn reserve(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
+        let day = self.day(store, id.0)?;
+        let new = day.stored.insert(id.1);
+        day.reserved += usize::from(new);
+        Ok(new)
+    }
+
+    /// Adds to `batch` the blocks that store `ids`, each reserved once.
+    pub fn write_reserved(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        ids: &[IdKey],
+    ) -> Result<(), StoreError> {
+        self.append(store, batch, ids, 1)
+    }
+
+    /// Appends `ids` to their days' blocks in `batch`, releasing
+    /// `reserved` reservations of each.
+    fn append(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        ids: &[IdKey],
+        reserved: usize,
+    ) -> Result<(), StoreError> {
         let mut by_day: HashMap<u32, Vec<u128>> = HashMap::new();
         for (day, h) in ids {
             by_day.entry(*day).or_default().push(*h);
         }
-        for (day, mut new) in by_day {
+        for (day, new) in by_day {
             let entry = self.day(store, day)?;
-            new.retain(|h| entry.stored.insert(*h));
-            if new.is_empty() {
-                continue;
-            }
+            entry.reserved = entry.reserved.saturating_sub(new.len() * reserved);
             let (mut number, mut block) = match entry.last.take() {
                 Some((n, full)) if full.len() >= BLOCK_IDS * 16 => (n + 1, Vec::new()),
                 last => last.unwrap_or_default(),
@@ -141,6 +181,7 @@ impl IdIndex {
             && let Some(lru) = self
                 .days
                 .iter()
+                .filter(|(_, d)| d.reserved == 0)
                 .min_by_key(|(_, d)| d.used)
                 .map(|(k, _)| *k)
         {
@@ -157,14 +198,16 @@ impl IdIndex {
 
 fn load(store: &Store, day: u32) -> Result<Day, StoreError> {
     let mut d = Day::default();
+    let mut stored = Vec::new();
     for item in store.data.scan_prefix(keys::day_bound(keys::ID, day)) {
         let (k, v) = item?;
         let Some(number) = k.get(5..9).and_then(|b| b.try_into().ok()) else {
             continue;
         };
-        d.stored.extend(hashes(&v));
+        stored.extend(hashes(&v));
         d.last = Some((u32::from_be_bytes(number), v.to_vec()));
     }
+    d.stored = super::hashes::Hashes::from_vec(stored);
     Ok(d)
 }
 
@@ -240,5 +283,28 @@ pub(super) mod tests {
         let again = w.apply(&[&events(3, 0..20)], &[], now).unwrap();
         assert_eq!((again[0].accepted, again[0].duplicates), (10, 10));
         assert_eq!(s.count_ids(), 6_010 + 10 * (DAYS_KEPT + 2));
+    }
+
+    #[test]
+    fn reserved_days_stay_in_memory_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), "UTC", 30);
+        let mut index = IdIndex::new(s.id_seed);
+        let today = keys::day_number(s.today(Utc::now()));
+        let days = today - DAYS_KEPT as u32 - 2..today;
+        let keys: Vec<IdKey> = days
+            .flat_map(|d| (0..100).map(move |i| (d, hash(1, &i.to_string()))))
+            .collect();
+        assert!(keys.iter().all(|k| index.reserve(&s, *k).unwrap()));
+        // More days than are kept, yet every reservation is remembered.
+        assert!(!keys.iter().any(|k| index.reserve(&s, *k).unwrap()));
+        let mut batch = sled::Batch::default();
+        index.write_reserved(&s, &mut batch, &keys).unwrap();
+        s.data.apply_batch(batch).unwrap();
+        assert_eq!(s.count_ids(), keys.len());
+        // Written, the days may leave memory; the store still knows them.
+        index.forget();
+        assert!(!keys.iter().any(|k| index.reserve(&s, *k).unwrap()));
+        assert!(index.days.len() <= DAYS_KEPT);
     }
 }

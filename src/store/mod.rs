@@ -6,8 +6,10 @@
 //! (reports, the API) read concurrently through sled's lock-free trees.
 
 mod alerts;
+mod bulk;
 pub mod codec;
 mod fold;
+mod hashes;
 mod ids;
 pub mod journal;
 pub mod keys;
@@ -17,6 +19,7 @@ mod purge;
 mod write;
 
 pub use alerts::Recorded;
+pub use bulk::Bulk;
 pub use codec::SenderInfo;
 pub use purge::{PurgeCursor, PurgeStats};
 pub use write::{IngestOutcome, Writer};

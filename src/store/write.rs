@@ -10,7 +10,7 @@
 //! that wait for the same flush share one read-modify-write per key.
 
 use super::fold::Record;
-use super::ids::{IdIndex, IdSet};
+use super::ids::{IdIndex, IdKey, IdSet};
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, DetectConfig, Detector};
@@ -151,27 +151,37 @@ impl Writer {
         ids: &mut IdSet,
         now: DateTime<Utc>,
     ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
-        let store = &self.store;
-        let oldest_day = keys::day_number(store.oldest_day(now));
+        self.admit_with(events, now, |w, key| {
+            let new = !ids.contains(&key)
+                && !w.pending.ids.contains(&key)
+                && !w.ids.contains(&w.store, key)?;
+            if new {
+                ids.insert(key);
+            }
+            Ok(new)
+        })
+    }
+
+    /// Which `events` count: those not older than retention and without
+    /// an `id`, or whose id `is_new` accepts.
+    pub(super) fn admit_with(
+        &mut self,
+        events: &[Event],
+        now: DateTime<Utc>,
+        mut is_new: impl FnMut(&mut Writer, IdKey) -> Result<bool, StoreError>,
+    ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
+        let (tz, oldest_day) = (self.store.tz, keys::day_number(self.store.oldest_day(now)));
         let mut out = IngestOutcome::default();
         let mut keep = Vec::with_capacity(events.len());
         for ev in events {
-            let day = keys::day_number(keys::local_date(ev.ts, store.tz));
+            let day = keys::day_number(keys::local_date(ev.ts, tz));
             let counted = if day < oldest_day {
                 out.too_old += 1;
                 false
             } else if let Some(id) = &ev.id {
-                let key = self.ids.key(day, id);
-                if ids.contains(&key)
-                    || self.pending.ids.contains(&key)
-                    || self.ids.contains(store, key)?
-                {
-                    out.duplicates += 1;
-                    false
-                } else {
-                    ids.insert(key);
-                    true
-                }
+                let new = is_new(self, self.ids.key(day, id))?;
+                out.duplicates += u64::from(!new);
+                new
             } else {
                 true
             };
@@ -179,6 +189,12 @@ impl Writer {
             keep.push(counted);
         }
         Ok((out, keep))
+    }
+
+    /// The oldest hour (Unix hours) whose counts are kept at `now`.
+    pub(super) fn oldest_hour(&self, now: DateTime<Utc>) -> u32 {
+        let hours = self.store.retention.hourly_days.saturating_mul(24);
+        keys::hour_number(now).saturating_sub(hours)
     }
 
     /// Advances the detectors' clock to `now` (wall time while running):
@@ -200,6 +216,11 @@ impl Writer {
             return;
         };
         super::alerts::save_dirty(batch, &detector.take_dirty());
+        self.log_raised(batch, now);
+    }
+
+    /// Adds the alerts raised to `batch`, numbered after the last logged.
+    pub(super) fn log_raised(&self, batch: &mut sled::Batch, now: DateTime<Utc>) {
         for (i, alert) in self.raised.iter().enumerate() {
             let seq = self.last_seq + 1 + i as u64;
             let record = super::Recorded {
@@ -217,17 +238,23 @@ impl Writer {
     /// Applies `batch`; on failure the detectors forget what they hold in
     /// memory (the store is the truth) and the alerts of the batch are dropped.
     pub(super) fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.apply_logged(batch)?;
+        // Everything the detectors hold is in the store now, the hourly
+        // counts as far back as hourly retention.
+        let restorable = self.oldest_hour(Utc::now());
+        if let Some(d) = &mut self.detector {
+            d.sweep(Some(restorable));
+        }
+        Ok(())
+    }
+
+    /// Applies `batch`, which logs the alerts raised (see
+    /// [`Writer::log_raised`]); on failure, see [`Writer::forget`].
+    pub(super) fn apply_logged(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
         match self.store.data.apply_batch(batch) {
             Ok(()) => {
                 self.last_seq += self.raised.len() as u64;
                 self.committed.append(&mut self.raised);
-                if let Some(d) = &mut self.detector {
-                    // Everything the detectors hold is in the store now, the
-                    // hourly counts as far back as hourly retention.
-                    let now = keys::hour_number(Utc::now());
-                    let hours = self.store.retention.hourly_days.saturating_mul(24);
-                    d.sweep(Some(now.saturating_sub(hours)));
-                }
                 Ok(())
             }
             Err(e) => {

@@ -1,0 +1,409 @@
+//! Bulk loading (`import`): counts held in memory across many batches and
+//! written once per key, in key order.
+//!
+//! Folding an import batch by batch read and rewrote an account-day's keys
+//! in every batch the account appeared in, at random places of a tree far
+//! larger than the page cache: sled paged a node in for nearly every key,
+//! and that bounded the import (`cargo bench --bench import`: 11–15 s for
+//! a 1 GB log at the default cache). A [`Bulk`] holds the counts of many
+//! batches in a compact form and writes them sorted by account, so each
+//! key is read and written once per write-out and the tree is walked in
+//! order.
+//!
+//! Crash safety: a write-out is a series of batches, each holding whole
+//! accounts — their counts, sender index entries and the ids of their
+//! events. After a crash an account's events are either all counted with
+//! their ids or not at all, so re-running the import counts every event
+//! exactly once. The detectors' state and alerts go with the last batch:
+//! a crash in the middle of a write-out loses the alerts of that stretch.
+
+use super::codec::{self, SenderInfo};
+use super::fold::{Change, added, merged};
+use super::ids::IdKey;
+use super::{StoreError, Writer, keys};
+use crate::counts::TlsCounts;
+use crate::detect::Dirty;
+use crate::event::{Event, Outcome};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// Accounts per store batch of a write-out: sled keeps a copy of the nodes
+/// a batch rewrites until it ends, so this bounds the write's memory.
+const PART_ACCOUNTS: usize = 512;
+
+/// Rough bytes of memory per item held, for [`Bulk::bytes`].
+const ACCOUNT_BYTES: usize = 160;
+const DAY_BYTES: usize = 64;
+const HOUR_BYTES: usize = 24;
+const ID_BYTES: usize = 32;
+
+/// The counts of one account (sender or failed-login username) held.
+#[derive(Default)]
+struct Account {
+    /// Accepted messages' summary (None: only failed logins).
+    info: Option<SenderInfo>,
+    /// Per local day: messages by TLS class and failed logins; ascending.
+    days: Vec<(u32, TlsCounts, u64)>,
+    /// Per UTC hour: messages and failed logins; ascending.
+    hours: Vec<(u32, [u64; 2])>,
+    ids: Vec<IdKey>,
+}
+
+/// Counts admitted but not written yet (see the module doc).
+#[derive(Default)]
+pub struct Bulk {
+    accounts: HashMap<Box<str>, Account>,
+    bytes: usize,
+}
+
+impl Bulk {
+    /// Approximate memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Counts one admitted event (`day`: its local day number; hourly
+    /// counts from `oldest_hour`).
+    fn count(&mut self, ev: &Event, day: u32, id: Option<IdKey>, oldest_hour: u32) {
+        let account = match self.accounts.get_mut(ev.sender.as_str()) {
+            Some(a) => a,
+            None => {
+                self.bytes += ACCOUNT_BYTES + ev.sender.len();
+                self.accounts.entry(ev.sender.as_str().into()).or_default()
+            }
+        };
+        if let Some(id) = id {
+            account.ids.push(id);
+            self.bytes += ID_BYTES;
+        }
+        let (d, fresh) = slot(&mut account.days, day, (day, TlsCounts::default(), 0));
+        self.bytes += usize::from(fresh) * DAY_BYTES;
+        let failed = match ev.result {
+            Outcome::Accepted => {
+                d.1.bump(ev.tls);
+                let ts = ev.ts.timestamp();
+                let info = account.info.get_or_insert(SenderInfo {
+                    first_seen: ts,
+                    last_seen: ts,
+                    ips: Vec::new(),
+                });
+                info.first_seen = info.first_seen.min(ts);
+                info.last_seen = info.last_seen.max(ts);
+                if let Some(ip) = ev.client_ip {
+                    info.note_ip(ip, ts);
+                }
+                0
+            }
+            Outcome::AuthFailed => {
+                d.2 += 1;
+                1
+            }
+        };
+        let hour = keys::hour_number(ev.ts);
+        if hour >= oldest_hour {
+            let (h, fresh) = slot(&mut account.hours, hour, (hour, [0, 0]));
+            h.1[failed] += 1;
+            self.bytes += usize::from(fresh) * HOUR_BYTES;
+        }
+    }
+}
+
+/// The entry for `at` in a list ascending by its first field, inserted as
+/// `new` if missing (and then `true`). Events come mostly in time order, so
+/// the search starts from the end.
+fn slot<T>(list: &mut Vec<T>, at: u32, new: T) -> (&mut T, bool)
+where
+    T: SlotKey,
+{
+    let pos = list.iter().rposition(|e| e.at() <= at);
+    match pos {
+        Some(i) if list[i].at() == at => (&mut list[i], false),
+        _ => {
+            let i = pos.map_or(0, |i| i + 1);
+            list.insert(i, new);
+            (&mut list[i], true)
+        }
+    }
+}
+
+trait SlotKey {
+    fn at(&self) -> u32;
+}
+
+impl SlotKey for (u32, TlsCounts, u64) {
+    fn at(&self) -> u32 {
+        self.0
+    }
+}
+
+impl SlotKey for (u32, [u64; 2]) {
+    fn at(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Writer {
+    /// Admits `events` (as [`Writer::apply`] does, also against the ids
+    /// `bulk` holds) and counts them into `bulk`; the detectors observe them
+    /// now. Nothing is written: call [`Writer::write_bulk`] once
+    /// [`Bulk::bytes`] is as large as memory allows, and at the end.
+    pub fn load(
+        &mut self,
+        bulk: &mut Bulk,
+        events: &[Event],
+        now: DateTime<Utc>,
+    ) -> Result<super::IngestOutcome, StoreError> {
+        // An id is reserved in the writer's index as it is admitted and
+        // written with its account's counts.
+        let (outcome, keep) = self.admit_with(events, now, |w, key| {
+            Ok(!w.pending.ids.contains(&key) && w.ids.reserve(&w.store, key)?)
+        })?;
+        let oldest_hour = self.oldest_hour(now);
+        let admitted = events.iter().zip(keep).filter_map(|(e, k)| k.then_some(e));
+        for ev in admitted {
+            let day = keys::day_number(keys::local_date(ev.ts, self.store.tz));
+            let id = ev.id.as_deref().map(|id| self.ids.key(day, id));
+            bulk.count(ev, day, id, oldest_hour);
+            // Accounts held in `bulk` stay in the detectors' memory until
+            // the write-out (they are swept only on commit), so the store's
+            // stale view of them is never loaded.
+            if let Some(detector) = &mut self.detector {
+                detector.observe(ev, &self.store, &mut self.raised);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Writes what `bulk` holds (see the module doc) and empties it. Does
+    /// not flush.
+    pub fn write_bulk(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut accounts: Vec<_> = std::mem::take(&mut bulk.accounts).into_iter().collect();
+        bulk.bytes = 0;
+        accounts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // The detectors' state of each account goes with its counts, and
+        // the alerts are spread over the batches in the order raised: one
+        // batch of them all held most of an import's memory.
+        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
+        let Dirty {
+            mut senders,
+            cooldowns,
+        } = dirty.unwrap_or_default();
+        senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut states = senders.into_iter().peekable();
+        let mut raised = std::mem::take(&mut self.raised);
+        let parts = accounts.chunks(PART_ACCOUNTS);
+        let per_part = raised.len().div_ceil(parts.len().max(1));
+        for (i, part) in parts.enumerate() {
+            let mut batch = sled::Batch::default();
+            let written = self.part_batch(&mut batch, part);
+            if let Err(e) = written.and_then(|()| super::fold::injected_failure(i as u64)) {
+                self.forget();
+                return Err(e);
+            }
+            let last = part.last().map_or("", |a| &a.0);
+            let mut mine = Vec::new();
+            while let Some(state) = states.next_if(|s| s.0.as_str() <= last) {
+                mine.push(state);
+            }
+            let dirty = Dirty {
+                senders: mine,
+                cooldowns: Vec::new(),
+            };
+            super::alerts::save_dirty(&mut batch, &dirty);
+            let rest = raised.split_off(per_part.min(raised.len()));
+            self.raised = std::mem::replace(&mut raised, rest);
+            self.log_raised(&mut batch, now);
+            self.apply_logged(batch)?;
+        }
+        // The rest: accounts not held (an incident resolved by the clock),
+        // cool-downs, alerts left.
+        let mut batch = sled::Batch::default();
+        let rest = Dirty {
+            senders: states.collect(),
+            cooldowns,
+        };
+        super::alerts::save_dirty(&mut batch, &rest);
+        self.raised = raised;
+        self.log_raised(&mut batch, now);
+        self.commit(batch)
+    }
+
+    /// Adds the new values of some accounts' keys, and their ids, to `batch`.
+    fn part_batch(
+        &mut self,
+        batch: &mut sled::Batch,
+        part: &[(Box<str>, Account)],
+    ) -> Result<(), StoreError> {
+        let store = &self.store;
+        let mut ids = Vec::new();
+        for (sender, account) in part {
+            for (day, counts, failures) in &account.days {
+                if counts.0.iter().any(|n| *n > 0) {
+                    let key = keys::day_key(keys::DAILY, *day, sender);
+                    batch.insert(key.clone(), added(store, &key, &Change::Daily(counts))?);
+                }
+                if *failures > 0 {
+                    let key = keys::day_key(keys::FAILURES, *day, sender);
+                    batch.insert(
+                        key.clone(),
+                        added(store, &key, &Change::Failures(*failures))?,
+                    );
+                }
+            }
+            for day in account.hours.chunk_by(|a, b| a.0 / 24 == b.0 / 24) {
+                let hours: Vec<codec::Hour> =
+                    day.iter().map(|(h, n)| ((h % 24) as u8, *n)).collect();
+                let key = keys::hourly_key(sender, day[0].0 / 24);
+                batch.insert(key.clone(), added(store, &key, &Change::Hourly(hours))?);
+            }
+            if let Some(info) = &account.info {
+                if let Some(info) = merged(store.sender_info(sender)?, info) {
+                    batch.insert(keys::sender_key(sender), info.encode());
+                }
+            }
+            ids.extend_from_slice(&account.ids);
+        }
+        self.ids.write_reserved(store, batch, &ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fold::tests::FAIL_AFTER_PARTS;
+    use super::super::tests::{ev, store};
+    use super::*;
+    use crate::event::Tls;
+    use chrono::TimeDelta;
+
+    /// Three past days of 1,300 accounts (three write-out batches): messages of
+    /// every TLS class from two IPs, failed logins, ids repeated within a
+    /// day, events out of time order.
+    fn history(now: DateTime<Utc>) -> Vec<Vec<Event>> {
+        let midnight = now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+        let mut batches = Vec::new();
+        for day in (1..=3).rev() {
+            let mut batch = Vec::new();
+            for i in 0..1_300u32 {
+                let ts = midnight - TimeDelta::days(day) + TimeDelta::minutes(i64::from(i % 300));
+                let sender = format!("user{i}@d{}.example", i % 7);
+                let tls = Tls::ALL[(i as usize + day as usize) % Tls::ALL.len()];
+                let id = format!("mx/{day}/{}", i % 1_100);
+                let mut e = ev(ts, &sender, tls, Some(&id));
+                e.client_ip = Some([10, 0, 0, (i % 2) as u8].into());
+                batch.push(e);
+                if i % 5 == 0 {
+                    let mut f = ev(ts, &sender, Tls::V1_2, Some(&format!("{id}/f")));
+                    f.result = Outcome::AuthFailed;
+                    batch.push(f);
+                }
+            }
+            batches.push(batch);
+        }
+        batches
+    }
+
+    /// The counter keys of a store, and its sender index without the
+    /// last-seen time (written to the minute by the batch-wise path).
+    type Contents = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, usize)>);
+
+    fn contents(s: &super::super::Store) -> Contents {
+        let counters = [keys::DAILY, keys::FAILURES, keys::HOURLY]
+            .iter()
+            .flat_map(|p| s.data.scan_prefix([*p]))
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect();
+        let senders = s
+            .data
+            .scan_prefix([keys::SENDER])
+            .map(|kv| SenderInfo::decode(&kv.unwrap().1).unwrap())
+            .map(|i| (i.first_seen, i.ips.len()))
+            .collect();
+        (counters, senders)
+    }
+
+    fn load_all(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> (u64, u64) {
+        let mut bulk = Bulk::default();
+        let mut total = (0, 0);
+        for (i, batch) in batches.iter().enumerate() {
+            let o = w.load(&mut bulk, batch, now).unwrap();
+            total = (total.0 + o.accepted, total.1 + o.duplicates);
+            if i == 1 {
+                w.write_bulk(&mut bulk, now).unwrap();
+            }
+        }
+        w.write_bulk(&mut bulk, now).unwrap();
+        assert!(bulk.is_empty() && bulk.bytes() == 0);
+        total
+    }
+
+    #[test]
+    fn bulk_load_stores_what_batch_wise_folding_stores() {
+        let now = Utc::now();
+        let batches = history(now);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (folded, loaded) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+        let mut want = (0, 0);
+        let mut w = Writer::new(folded.clone());
+        for batch in &batches {
+            let o = w.apply(&[batch], &[], now).unwrap()[0];
+            want = (want.0 + o.accepted, want.1 + o.duplicates);
+        }
+        let got = load_all(&mut Writer::new(loaded.clone()), &batches, now);
+        assert_eq!(got, want);
+        assert_eq!(want.1, 3 * 240, "ids repeated within a day are duplicates");
+        assert_eq!(contents(&loaded), contents(&folded));
+        assert_eq!(loaded.count_ids(), folded.count_ids());
+        // Loading it all again counts nothing.
+        let again = load_all(&mut Writer::new(loaded.clone()), &batches, now);
+        assert_eq!(again, (0, want.0 + want.1));
+    }
+
+    #[test]
+    fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
+        let now = Utc::now();
+        let batches = history(now);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (whole, broken) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+        load_all(&mut Writer::new(whole.clone()), &batches, now);
+        // The second of three batches of the only write-out fails.
+        let mut w = Writer::new(broken.clone());
+        let mut bulk = Bulk::default();
+        for batch in &batches {
+            w.load(&mut bulk, batch, now).unwrap();
+        }
+        FAIL_AFTER_PARTS.set(Some(1));
+        assert!(w.write_bulk(&mut bulk, now).is_err());
+        FAIL_AFTER_PARTS.set(None);
+        // Each account is either whole or absent.
+        let (mut whole_accounts, mut absent) = (0, 0);
+        for i in 0..1_300 {
+            let sender = format!("user{i}@d{}.example", i % 7);
+            let hours = broken.hourly(&sender).unwrap();
+            match hours.is_empty() {
+                true => absent += 1,
+                false => {
+                    assert_eq!(hours, whole.hourly(&sender).unwrap(), "{sender}");
+                    whole_accounts += 1;
+                }
+            }
+        }
+        assert!(
+            whole_accounts >= 400 && absent >= 700,
+            "{whole_accounts} {absent}"
+        );
+        // Ids without their counts would make the re-run skip events; counts
+        // without their ids would count them twice. Neither happens.
+        let mut w = Writer::new(broken.clone());
+        let mut bulk = Bulk::default();
+        for batch in &batches {
+            w.load(&mut bulk, batch, now).unwrap();
+        }
+        w.write_bulk(&mut bulk, now).unwrap();
+        assert!(contents(&broken) == contents(&whole));
+        assert_eq!(broken.count_ids(), whole.count_ids());
+    }
+}
