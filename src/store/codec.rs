@@ -126,7 +126,11 @@ impl SenderInfo {
     pub fn note_ip(&mut self, ip: IpAddr, seen: i64) {
         match self.ips.iter_mut().find(|(i, _)| *i == ip) {
             Some(entry) => entry.1 = entry.1.max(seen),
-            None => self.ips.push((ip, seen)),
+            None => {
+                // Grown one at a time: at most MAX_IPS + 1, not twice that.
+                self.ips.reserve_exact(1);
+                self.ips.push((ip, seen));
+            }
         }
         self.ips.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         self.ips.truncate(MAX_IPS);
