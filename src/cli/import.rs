@@ -19,9 +19,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "LABEL")]
     host: Option<String>,
     /// Database page cache for this import, in MiB, instead of
-    /// `store.cache_mb`: more makes a large import a little faster
-    /// (`cargo bench --bench import`, 1 GB Postfix log: ≈ 5.2–5.6 s at the
-    /// default 8 MiB, ≈ 4.3 s at 32, which needs ≈ 40 MB more memory).
+    /// `store.cache_mb`. Imports write in key order and gain little from
+    /// more (`cargo bench --bench import`, 1 GB Postfix log: 4.6–5.1 s at
+    /// the default 8 MiB, 4.3–5.0 s at 32, with ≈ 30 MiB more memory).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     cache_mb: Option<u64>,
     /// Files to read; `-` is stdin; gzip is detected and decompressed.
