@@ -10,7 +10,11 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 pub struct Lines<R> {
     reader: R,
+    /// A line that spans reads of `reader`, gathered here.
     buf: Vec<u8>,
+    /// Bytes of `reader`'s buffer taken by the line last returned, consumed
+    /// on the next call: a line inside the buffer is returned in place.
+    taken: usize,
     /// 1-based number of the line last returned.
     pub number: u64,
     /// Bytes consumed so far (for progress).
@@ -22,6 +26,7 @@ impl<R: BufRead> Lines<R> {
         Lines {
             reader,
             buf: Vec::with_capacity(1024),
+            taken: 0,
             number: 0,
             bytes: 0,
         }
@@ -30,7 +35,16 @@ impl<R: BufRead> Lines<R> {
     /// The next line without its `\n` (and `\r`), or why it was skipped;
     /// `None` at the end of input. A last line without `\n` is returned too.
     pub fn next_line(&mut self) -> io::Result<Option<Result<&str, Skip>>> {
+        self.reader.consume(std::mem::take(&mut self.taken));
         self.buf.clear();
+        // The common case: the whole line is in the reader's buffer.
+        let chunk = self.reader.fill_buf()?;
+        if let Some(i) = memchr::memchr(b'\n', chunk).filter(|i| *i <= MAX_LINE + 1) {
+            self.taken = i + 1;
+            self.bytes += self.taken as u64;
+            self.number += 1;
+            return Ok(Some(as_text(&self.reader.fill_buf()?[..i])));
+        }
         let mut too_long = false;
         loop {
             let chunk = self.reader.fill_buf()?;
@@ -40,7 +54,7 @@ impl<R: BufRead> Lines<R> {
                 }
                 break;
             }
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -62,13 +76,16 @@ impl<R: BufRead> Lines<R> {
         if too_long {
             return Ok(Some(Err(Skip::TooLong)));
         }
-        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-            self.buf.pop();
-        }
-        Ok(Some(
-            std::str::from_utf8(&self.buf).map_err(|_| Skip::NotUtf8),
-        ))
+        Ok(Some(as_text(&self.buf)))
     }
+}
+
+/// A line's text without its line ending.
+fn as_text(mut line: &[u8]) -> Result<&str, Skip> {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    std::str::from_utf8(line).map_err(|_| Skip::NotUtf8)
 }
 
 #[cfg(test)]

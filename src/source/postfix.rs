@@ -33,6 +33,7 @@ struct Connection {
 
 pub struct Postfix {
     clock: Clock,
+    stamps: syslog::Stamps,
     /// Replaces the syslog host name in events and ids when set.
     host_label: Option<String>,
     connections: HashMap<(String, u32), Connection>,
@@ -50,6 +51,7 @@ impl Postfix {
     pub fn new(clock: Clock, host_label: Option<String>) -> Postfix {
         Postfix {
             clock,
+            stamps: syslog::Stamps::default(),
             host_label,
             connections: HashMap::new(),
             pending: HashMap::new(),
@@ -149,7 +151,8 @@ impl Postfix {
 
 impl LogParser for Postfix {
     fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip> {
-        let l = syslog::parse(line, &self.clock).map_err(|_| Skip::NotALogLine)?;
+        let l = syslog::parse_with(line, &self.clock, &mut self.stamps)
+            .map_err(|_| Skip::NotALogLine)?;
         // Postfix always logs as NAME/SERVICE; NAME is the admin's
         // syslog_name (postfix, postfix/submission, ...).
         let Some((_, service)) = l.program.rsplit_once('/') else {
@@ -207,6 +210,8 @@ impl LogParser for Postfix {
 
     fn now(&mut self, now: chrono::DateTime<chrono::Utc>) {
         self.clock.reference = now;
+        // A year-less stamp may mean another instant with another reference.
+        self.stamps = syslog::Stamps::default();
     }
 
     fn idle(&mut self, now: i64, out: &mut Vec<Event>) {

@@ -57,9 +57,44 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// The last time stamp parsed: a busy log has many lines per second, and
+/// converting a stamp to an instant was a tenth of an import's parsing.
+#[derive(Debug, Default)]
+pub struct Stamps {
+    text: String,
+    ts: Option<DateTime<Utc>>,
+}
+
+impl Stamps {
+    /// The time stamp `line` starts with and the rest after its space.
+    fn parse<'a>(&mut self, line: &'a str, clock: &Clock) -> Option<(DateTime<Utc>, &'a str)> {
+        if let Some(ts) = self.ts
+            && let Some(rest) = line.strip_prefix(self.text.as_str())
+            && let Some(rest) = rest.strip_prefix(' ')
+        {
+            return Some((ts, rest));
+        }
+        let (ts, rest) = timestamp(line, clock)?;
+        let len = line.len() - rest.len() - 1;
+        self.text.clear();
+        self.text.push_str(&line[..len]);
+        self.ts = Some(ts);
+        Some((ts, rest))
+    }
+}
+
 /// Parses the prefix of a syslog line.
 pub fn parse<'a>(line: &'a str, clock: &Clock) -> Result<SyslogLine<'a>, PrefixError> {
-    let (ts, rest) = timestamp(line, clock).ok_or(PrefixError::Timestamp)?;
+    parse_with(line, clock, &mut Stamps::default())
+}
+
+/// [`parse`], with the time stamps of earlier lines to compare with.
+pub fn parse_with<'a>(
+    line: &'a str,
+    clock: &Clock,
+    stamps: &mut Stamps,
+) -> Result<SyslogLine<'a>, PrefixError> {
+    let (ts, rest) = stamps.parse(line, clock).ok_or(PrefixError::Timestamp)?;
     let rest = rest.trim_start_matches(' ');
     let (host, rest) = rest.split_once(' ').ok_or(PrefixError::Tag)?;
     let (tag, message) = rest.split_once(": ").ok_or(PrefixError::Tag)?;
@@ -206,5 +241,27 @@ mod tests {
             (t.to_rfc3339().as_str(), rest),
             ("2026-11-27T01:50:58+00:00", "1x <= a")
         );
+    }
+
+    #[test]
+    fn remembered_stamps_give_what_parsing_each_line_gives() {
+        let c = clock("2026-11-27T12:00:00Z");
+        let lines = [
+            "Nov 27 02:49:47 mx1 postfix/smtpd[1]: a",
+            "Nov 27 02:49:47 mx1 postfix/smtpd[2]: b",
+            "Nov 27 02:49:48 mx1 postfix/smtpd[2]: c",
+            "Nov 27 02:49:48x mx1 postfix/smtpd[2]: d",
+            "Nov 27 02:49:4 mx1 postfix/smtpd[2]: e",
+            "Nov  7 02:49:48 mx1 postfix/smtpd[2]: f",
+            "2026-11-27T02:50:19.5+01:00 vm postfix/qmgr[1]: g",
+            "2026-11-27T02:50:19.5+01:00 vm postfix/qmgr[1]: h",
+            "2026-11-27T02:50:19.5+01:00x vm postfix/qmgr[1]: i",
+            "Nov 27 02:49:48 mx1 postfix/smtpd[2]: j",
+            "Nov 27 02:49:48",
+        ];
+        let mut stamps = Stamps::default();
+        for line in lines {
+            assert_eq!(parse_with(line, &c, &mut stamps), parse(line, &c), "{line}");
+        }
     }
 }
