@@ -78,7 +78,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
         });
         // A store failure ends the loop; the receiver is dropped with it,
         // which stops the reader at its next batch.
-        let mut bulk = Bulk::default();
+        let mut bulk = Bulk::with_budget(BULK_BYTES);
         let stored = ready
             .into_iter()
             .try_for_each(|batch| load(&mut writer, &mut bulk, &batch, &mut stats))
@@ -124,8 +124,8 @@ fn read_batches(
     Ok(lines)
 }
 
-/// Counts one batch into `bulk`, written out once it holds [`BULK_BYTES`];
-/// a store failure stops the import.
+/// Counts one batch into `bulk` (written out as it fills); a store failure
+/// stops the import.
 fn load(
     writer: &mut Writer,
     bulk: &mut Bulk,
@@ -141,23 +141,25 @@ fn load(
         .load(bulk, batch, Utc::now())
         .context("storing imported events")?;
     stats.outcome.add(&outcome);
-    if bulk.bytes() >= BULK_BYTES {
-        write(writer, bulk, stats)?;
-    }
+    count_alerts(writer, stats);
     Ok(())
 }
 
-/// Writes what `bulk` holds and counts the alerts committed with it.
+/// Writes what `bulk` still holds.
 fn write(writer: &mut Writer, bulk: &mut Bulk, stats: &mut Stats) -> anyhow::Result<()> {
     writer
         .write_bulk(bulk, Utc::now())
         .context("storing imported events")?;
-    // New incidents, as `backtest` prints them.
+    count_alerts(writer, stats);
+    Ok(())
+}
+
+/// Counts the new incidents committed, as `backtest` prints them.
+fn count_alerts(writer: &mut Writer, stats: &mut Stats) {
     let raised = writer.take_raised();
     stats
         .alerts
         .add(raised.iter().filter(|a| a.status.is_firing()));
-    Ok(())
 }
 
 fn summary(s: &Stats, skips: &Skips) -> String {

@@ -1,0 +1,149 @@
+//! Tests of the bulk load: equal to batch-wise folding, whole accounts
+//! after a failed write-out.
+
+use super::*;
+use crate::event::Tls;
+use crate::store::fold::tests::FAIL_AFTER_PARTS;
+use crate::store::tests::{ev, store};
+use chrono::TimeDelta;
+
+/// Three past days of 1,300 accounts (three write-out batches): messages of
+/// every TLS class from two IPs, failed logins, ids repeated within a
+/// day, events out of time order.
+fn history(now: DateTime<Utc>) -> Vec<Vec<Event>> {
+    let midnight = now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let mut batches = Vec::new();
+    for day in (1..=3).rev() {
+        let mut batch = Vec::new();
+        for i in 0..1_300u32 {
+            let ts = midnight - TimeDelta::days(day) + TimeDelta::minutes(i64::from(i % 300));
+            let sender = format!("user{i}@d{}.example", i % 7);
+            let tls = Tls::ALL[(i as usize + day as usize) % Tls::ALL.len()];
+            let id = format!("mx/{day}/{}", i % 1_100);
+            let mut e = ev(ts, &sender, tls, Some(&id));
+            e.client_ip = Some([10, 0, 0, (i % 2) as u8].into());
+            batch.push(e);
+            if i % 5 == 0 {
+                let mut f = ev(ts, &sender, Tls::V1_2, Some(&format!("{id}/f")));
+                f.result = Outcome::AuthFailed;
+                batch.push(f);
+            }
+        }
+        batches.push(batch);
+    }
+    batches
+}
+
+/// The counter keys of a store, and its sender index without the
+/// last-seen time (written to the minute by the batch-wise path).
+type Contents = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, usize)>);
+
+fn contents(s: &crate::store::Store) -> Contents {
+    let counters = [keys::DAILY, keys::FAILURES, keys::HOURLY]
+        .iter()
+        .flat_map(|p| s.data.scan_prefix([*p]))
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect();
+    let senders = s
+        .data
+        .scan_prefix([keys::SENDER])
+        .map(|kv| SenderInfo::decode(&kv.unwrap().1).unwrap())
+        .map(|i| (i.first_seen, i.ips.len()))
+        .collect();
+    (counters, senders)
+}
+
+fn load_all(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> (u64, u64) {
+    let mut bulk = Bulk::default();
+    let mut total = (0, 0);
+    for (i, batch) in batches.iter().enumerate() {
+        let o = w.load(&mut bulk, batch, now).unwrap();
+        total = (total.0 + o.accepted, total.1 + o.duplicates);
+        if i == 1 {
+            w.write_bulk(&mut bulk, now).unwrap();
+        }
+    }
+    w.write_bulk(&mut bulk, now).unwrap();
+    assert!(bulk.is_empty() && bulk.bytes() == 0);
+    total
+}
+
+#[test]
+fn bulk_load_stores_what_batch_wise_folding_stores() {
+    let now = Utc::now();
+    let batches = history(now);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (folded, loaded) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+    let mut want = (0, 0);
+    let mut w = Writer::new(folded.clone());
+    for batch in &batches {
+        let o = w.apply(&[batch], &[], now).unwrap()[0];
+        want = (want.0 + o.accepted, want.1 + o.duplicates);
+    }
+    let got = load_all(&mut Writer::new(loaded.clone()), &batches, now);
+    assert_eq!(got, want);
+    assert_eq!(want.1, 3 * 240, "ids repeated within a day are duplicates");
+    assert_eq!(contents(&loaded), contents(&folded));
+    assert_eq!(loaded.count_ids(), folded.count_ids());
+    // With a small budget, the load writes out by itself as it goes.
+    let c = tempfile::tempdir().unwrap();
+    let budgeted = store(c.path(), "UTC", 30);
+    let mut w = Writer::new(budgeted.clone());
+    let mut bulk = Bulk::with_budget(64 << 10);
+    w.load(&mut bulk, &batches[0], now).unwrap();
+    assert!(budgeted.data.scan_prefix([keys::SENDER]).count() > 0);
+    assert!(bulk.bytes() < 64 << 10);
+    for batch in &batches[1..] {
+        w.load(&mut bulk, batch, now).unwrap();
+    }
+    w.write_bulk(&mut bulk, now).unwrap();
+    assert!(contents(&budgeted) == contents(&folded));
+    // Loading it all again counts nothing.
+    let again = load_all(&mut Writer::new(loaded.clone()), &batches, now);
+    assert_eq!(again, (0, want.0 + want.1));
+}
+
+#[test]
+fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
+    let now = Utc::now();
+    let batches = history(now);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (whole, broken) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+    load_all(&mut Writer::new(whole.clone()), &batches, now);
+    // The second of three batches of the only write-out fails.
+    let mut w = Writer::new(broken.clone());
+    let mut bulk = Bulk::default();
+    for batch in &batches {
+        w.load(&mut bulk, batch, now).unwrap();
+    }
+    FAIL_AFTER_PARTS.set(Some(1));
+    assert!(w.write_bulk(&mut bulk, now).is_err());
+    FAIL_AFTER_PARTS.set(None);
+    // Each account is either whole or absent.
+    let (mut whole_accounts, mut absent) = (0, 0);
+    for i in 0..1_300 {
+        let sender = format!("user{i}@d{}.example", i % 7);
+        let hours = broken.hourly(&sender).unwrap();
+        match hours.is_empty() {
+            true => absent += 1,
+            false => {
+                assert_eq!(hours, whole.hourly(&sender).unwrap(), "{sender}");
+                whole_accounts += 1;
+            }
+        }
+    }
+    assert_eq!(
+        (whole_accounts, absent),
+        (PART_ACCOUNTS, 1_300 - PART_ACCOUNTS)
+    );
+    // Ids without their counts would make the re-run skip events; counts
+    // without their ids would count them twice. Neither happens.
+    let mut w = Writer::new(broken.clone());
+    let mut bulk = Bulk::default();
+    for batch in &batches {
+        w.load(&mut bulk, batch, now).unwrap();
+    }
+    w.write_bulk(&mut bulk, now).unwrap();
+    assert!(contents(&broken) == contents(&whole));
+    assert_eq!(broken.count_ids(), whole.count_ids());
+}
