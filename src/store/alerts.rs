@@ -167,13 +167,30 @@ impl Store {
         )
     }
 
-    /// Logged alerts that `keep` accepts, newest first, at most `limit`.
-    pub fn alerts_where(
-        &self,
-        limit: usize,
-        keep: impl Fn(&Alert) -> bool,
-    ) -> Result<Vec<Recorded>, StoreError> {
-        self.scan_log(limit, |r| keep(&r.alert), |_| false)
+    /// Logged alerts about `sender` (an account, or a client IP for a
+    /// failed-login burst), newest first, at most `limit`: read through
+    /// the log's index by account, not by decoding the whole log.
+    pub fn alerts_of(&self, sender: &str, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let mut out = Vec::new();
+        let index = self.data.scan_prefix(keys::alert_by_sender_prefix(sender));
+        for item in index.rev() {
+            let (k, _) = item?;
+            let Some(seq) = keys::alert_by_sender_seq(&k) else {
+                continue;
+            };
+            let Some(v) = self.data.get(keys::alert_key(seq))? else {
+                continue;
+            };
+            if let Ok(r) = serde_json::from_slice::<Recorded>(&v)
+                && r.alert.sender == sender
+            {
+                out.push(r);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The log newest first: what `keep` accepts, at most `limit`, until an
@@ -209,6 +226,9 @@ impl Store {
         let alerts = self.remove_where(self.data.scan_prefix([keys::ALERT]), |_, v| {
             serde_json::from_slice::<Recorded>(v).is_ok_and(|r| r.alert.at.timestamp() < oldest_ts)
         })?;
+        self.remove_where(self.data.scan_prefix([keys::ALERT_BY_SENDER]), |_, v| {
+            <[u8; 8]>::try_from(v).is_ok_and(|b| i64::from_be_bytes(b) < oldest_ts)
+        })?;
         let cooldowns = self
             .remove_where(self.data.scan_prefix([keys::DETECT, b'c']), |_, v| {
                 <[u8; 8]>::try_from(v).is_ok_and(|b| i64::from_be_bytes(b) < now)
@@ -223,6 +243,12 @@ impl Store {
         })?;
         Ok(alerts + cooldowns + states)
     }
+}
+
+/// Adds the index entry of a logged alert to `batch`.
+pub(super) fn index_alert(batch: &mut sled::Batch, r: &Recorded) {
+    let at = r.alert.at.timestamp().to_be_bytes();
+    batch.insert(keys::alert_by_sender_key(&r.alert.sender, r.seq), &at[..]);
 }
 
 /// Encodes what the detector reports dirty into `batch`.

@@ -32,6 +32,8 @@ pub const ID: u8 = b'I';
 pub const CURSOR: u8 = b'C';
 pub const DETECT: u8 = b'A';
 pub const ALERT: u8 = b'L';
+/// The alert log by account: `l · sender · 0 · seq` → the alert's time.
+pub const ALERT_BY_SENDER: u8 = b'l';
 pub const JOURNAL: u8 = b'J';
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
@@ -122,6 +124,28 @@ pub fn alert_key(seq: u64) -> [u8; 9] {
     let mut k = [ALERT; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The `l` key of alert `seq` about `sender`.
+pub fn alert_by_sender_key(sender: &str, seq: u64) -> Vec<u8> {
+    let mut k = alert_by_sender_prefix(sender);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The prefix of `sender`'s `l` keys.
+pub fn alert_by_sender_prefix(sender: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(sender.len() + 10);
+    k.push(ALERT_BY_SENDER);
+    k.extend_from_slice(sender.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The alert number at the end of an `l` key.
+pub fn alert_by_sender_seq(key: &[u8]) -> Option<u64> {
+    let at = key.len().checked_sub(8)?;
+    Some(u64::from_be_bytes(key.get(at..)?.try_into().ok()?))
 }
 
 pub fn alert_seq(key: &[u8]) -> Option<u64> {

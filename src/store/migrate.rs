@@ -50,6 +50,13 @@ pub(super) fn open_schema(
             "store upgraded to schema 3: hourly counts a day per key"
         );
     }
+    if found < 4 {
+        let alerts = alerts_by_sender(data)?;
+        tracing::info!(
+            alerts,
+            "store upgraded to schema 4: the alert log indexed by account"
+        );
+    }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
     Ok(seed)
 }
@@ -166,6 +173,30 @@ fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
+const ALERTS_PER_BATCH: usize = 10_000;
+
+/// Schema 3 to 4: indexes the alert log by account. Indexing an alert
+/// twice changes nothing, so an interrupted upgrade simply runs again.
+fn alerts_by_sender(data: &sled::Tree) -> Result<u64, StoreError> {
+    let mut batch = sled::Batch::default();
+    let (mut pending, mut indexed) = (0, 0);
+    for item in data.scan_prefix([keys::ALERT]) {
+        let (_, v) = item?;
+        let Ok(r) = serde_json::from_slice::<super::Recorded>(&v) else {
+            continue;
+        };
+        super::alerts::index_alert(&mut batch, &r);
+        pending += 1;
+        if pending == ALERTS_PER_BATCH {
+            data.apply_batch(std::mem::take(&mut batch))?;
+            indexed += pending as u64;
+            pending = 0;
+        }
+    }
+    data.apply_batch(batch)?;
+    Ok(indexed + pending as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::ids::tests::events;
@@ -217,6 +248,56 @@ mod tests {
         assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));
         let out = w.apply(&[&events(1, 0..3)], &[], now).unwrap();
         assert_eq!(out[0].duplicates, 3);
+    }
+
+    #[test]
+    fn a_schema_3_alert_log_is_indexed_by_account_and_purged_with_it() {
+        use crate::detect::{Alert, AlertKind, AlertStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        // "a@x" is a prefix of "a@x2"; seq 3 is older than the others.
+        let log = [
+            ("a@x", 30),
+            ("a@x2", 20),
+            ("a@x", 400),
+            ("b@y", 10),
+            ("a@x", 5),
+        ];
+        let s = upgraded(dir.path(), 3, |s| {
+            for (i, (sender, hours_ago)) in log.iter().enumerate() {
+                let r = crate::store::Recorded {
+                    seq: i as u64 + 1,
+                    recorded_ms: 0,
+                    alert: Alert {
+                        kind: AlertKind::LegacyTls,
+                        sender: (*sender).into(),
+                        at: now - chrono::TimeDelta::hours(*hours_ago),
+                        observed: 1,
+                        expected: 0.0,
+                        detail: String::new(),
+                        status: AlertStatus::Firing,
+                        threshold: None,
+                        client_ips: Vec::new(),
+                        tls: None,
+                    },
+                };
+                let v = serde_json::to_vec(&r).unwrap();
+                s.data.insert(keys::alert_key(r.seq), v).unwrap();
+            }
+        });
+        let seqs = |sender, limit| -> Vec<u64> {
+            let found = s.alerts_of(sender, limit).unwrap();
+            found.iter().map(|r| r.seq).collect()
+        };
+        assert_eq!(seqs("a@x", 10), [5, 3, 1], "newest first");
+        assert_eq!(seqs("a@x", 2), [5, 3]);
+        assert_eq!(seqs("a@x2", 10), [2]);
+        assert_eq!(seqs("nobody@x", 10), Vec::<u64>::new());
+        // Purging the alerts older than 100 hours removes their entries.
+        let oldest = (now - chrono::TimeDelta::hours(100)).timestamp();
+        s.purge_detector(oldest, now.timestamp()).unwrap();
+        assert_eq!(seqs("a@x", 10), [5, 1]);
+        assert_eq!(s.count_keys(keys::ALERT_BY_SENDER), 4);
     }
 
     #[test]

@@ -363,3 +363,29 @@ fn alerts_since_reads_back_only_as_far_as_the_clock_allows() {
     assert_eq!(seqs(5, 1), [5]);
     assert_eq!(seqs(20, 10), [5, 3, 2, 1]);
 }
+
+#[test]
+fn logged_alerts_are_found_by_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 30);
+    let cfg = std::sync::Arc::new(crate::detect::DetectConfig::default());
+    let mut w = Writer::with_detector(s.clone(), cfg).unwrap();
+    let now = Utc::now();
+    let events = [
+        ev(now, "old@x", Tls::V1_0, None),
+        ev(now, "old@x2", Tls::None, None),
+        ev(now, "new@x", Tls::V1_3, None),
+    ];
+    w.apply(&[&events], &[], now).unwrap();
+    let kinds = |sender| -> Vec<(String, crate::detect::AlertKind)> {
+        let found = s.alerts_of(sender, 10).unwrap();
+        found
+            .into_iter()
+            .map(|r| (r.alert.sender, r.alert.kind))
+            .collect()
+    };
+    let legacy = crate::detect::AlertKind::LegacyTls;
+    assert_eq!(kinds("old@x"), [("old@x".to_owned(), legacy)]);
+    assert_eq!(kinds("old@x2"), [("old@x2".to_owned(), legacy)]);
+    assert!(kinds("new@x").is_empty());
+}

@@ -232,6 +232,7 @@ impl Writer {
                 &keys::alert_key(seq)[..],
                 serde_json::to_vec(&record).unwrap_or_default(),
             );
+            super::alerts::index_alert(batch, &record);
         }
     }
 

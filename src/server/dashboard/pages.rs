@@ -259,7 +259,7 @@ pub async fn sender(
             .map_err(|e| e.to_string())?;
         let info = store.sender_info(&who).map_err(|e| e.to_string())?;
         let alerts = store
-            .alerts_where(SENDER_ALERTS, |a| a.sender == who)
+            .alerts_of(&who, SENDER_ALERTS)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((b.finish(store.tz.name()), info, alerts))
     })
