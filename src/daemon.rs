@@ -169,7 +169,7 @@ async fn tick_loop(ingester: Ingester) {
 /// Hands heap pages freed since the last call back to the system. glibc
 /// keeps them otherwise, and after one large report (100,000 senders) the
 /// daemon would stay at that report's peak size for good.
-fn release_freed_memory() {
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions; it only returns free pages
     // at the top of each arena to the kernel.

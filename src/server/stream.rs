@@ -35,6 +35,12 @@ pub fn json<T: serde::Serialize + Send + 'static>(value: T) -> Response {
             // the body ends with an error, so it is never taken as whole.
             let _ = out.tx.blocking_send(Err(e));
         }
+        // A large value leaves megabytes of freed heap: give them back
+        // now, not at the next periodic release, so that reports in a row
+        // do not pile up (five 100,000-sender reports right after start
+        // peaked at 142–162 MB before).
+        drop(value);
+        crate::daemon::release_freed_memory();
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
