@@ -113,18 +113,10 @@ impl Bulk {
             Outcome::Accepted => {
                 d.1.bump(ev.tls);
                 let ts = ev.ts.timestamp();
-                let info = account.info.get_or_insert(SenderInfo {
-                    first_seen: ts,
-                    last_seen: ts,
-                    ips: Vec::new(),
-                });
-                info.first_seen = info.first_seen.min(ts);
-                info.last_seen = info.last_seen.max(ts);
-                if let Some(ip) = ev.client_ip {
-                    let had = info.ips.capacity();
-                    info.note_ip(ip, ts);
-                    self.bytes += (info.ips.capacity() - had) * IP_BYTES;
-                }
+                let info = account.info.get_or_insert_with(|| SenderInfo::first(ts));
+                let had = info.ips.capacity();
+                info.note(ts, ev.client_ip);
+                self.bytes += (info.ips.capacity() - had) * IP_BYTES;
                 0
             }
             Outcome::AuthFailed => {

@@ -112,6 +112,24 @@ pub struct SenderInfo {
 }
 
 impl SenderInfo {
+    /// The summary of an account's first accepted message, at `ts`.
+    pub fn first(ts: i64) -> SenderInfo {
+        SenderInfo {
+            first_seen: ts,
+            last_seen: ts,
+            ips: Vec::new(),
+        }
+    }
+
+    /// Notes one more accepted message, at `ts` from `ip`.
+    pub fn note(&mut self, ts: i64, ip: Option<IpAddr>) {
+        self.first_seen = self.first_seen.min(ts);
+        self.last_seen = self.last_seen.max(ts);
+        if let Some(ip) = ip {
+            self.note_ip(ip, ts);
+        }
+    }
+
     /// Folds another observation summary into this one.
     pub fn merge(&mut self, other: &SenderInfo) {
         if self.first_seen == 0 || (other.first_seen != 0 && other.first_seen < self.first_seen) {

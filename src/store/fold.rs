@@ -328,16 +328,9 @@ impl<'a> Deltas<'a> {
             Outcome::Accepted => {
                 self.daily.entry((day, sender)).or_default().bump(ev.tls);
                 let ts = ev.ts.timestamp();
-                let info = self.senders.entry(sender).or_insert_with(|| SenderInfo {
-                    first_seen: ts,
-                    last_seen: ts,
-                    ips: Vec::new(),
-                });
-                info.first_seen = info.first_seen.min(ts);
-                info.last_seen = info.last_seen.max(ts);
-                if let Some(ip) = ev.client_ip {
-                    info.note_ip(ip, ts);
-                }
+                let info = self.senders.entry(sender);
+                let info = info.or_insert_with(|| SenderInfo::first(ts));
+                info.note(ts, ev.client_ip);
                 0
             }
             Outcome::AuthFailed => {

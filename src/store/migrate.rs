@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_schema_3_alert_log_is_indexed_by_account_and_purged_with_it() {
-        use crate::detect::{Alert, AlertKind, AlertStatus};
+        use super::super::tests::log_legacy_alert;
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         // "a@x" is a prefix of "a@x2"; seq 3 is older than the others.
@@ -265,24 +265,8 @@ mod tests {
         ];
         let s = upgraded(dir.path(), 3, |s| {
             for (i, (sender, hours_ago)) in log.iter().enumerate() {
-                let r = crate::store::Recorded {
-                    seq: i as u64 + 1,
-                    recorded_ms: 0,
-                    alert: Alert {
-                        kind: AlertKind::LegacyTls,
-                        sender: (*sender).into(),
-                        at: now - chrono::TimeDelta::hours(*hours_ago),
-                        observed: 1,
-                        expected: 0.0,
-                        detail: String::new(),
-                        status: AlertStatus::Firing,
-                        threshold: None,
-                        client_ips: Vec::new(),
-                        tls: None,
-                    },
-                };
-                let v = serde_json::to_vec(&r).unwrap();
-                s.data.insert(keys::alert_key(r.seq), v).unwrap();
+                let at = now - chrono::TimeDelta::hours(*hours_ago);
+                log_legacy_alert(s, i as u64 + 1, sender, at, now);
             }
         });
         let seqs = |sender, limit| -> Vec<u64> {

@@ -321,9 +321,38 @@ fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
     assert!(w.submit(vec![(request(99), vec![])], now).is_ok());
 }
 
+/// Writes a legacy-TLS alert into the log as an older release did: the
+/// record only.
+pub(super) fn log_legacy_alert(
+    s: &Store,
+    seq: u64,
+    sender: &str,
+    at: DateTime<Utc>,
+    recorded: DateTime<Utc>,
+) {
+    use crate::detect::{Alert, AlertKind, AlertStatus};
+    let r = Recorded {
+        seq,
+        recorded_ms: recorded.timestamp_millis(),
+        alert: Alert {
+            kind: AlertKind::LegacyTls,
+            sender: sender.into(),
+            at,
+            observed: 1,
+            expected: 0.0,
+            detail: String::new(),
+            status: AlertStatus::Firing,
+            threshold: None,
+            client_ips: Vec::new(),
+            tls: None,
+        },
+    };
+    let v = serde_json::to_vec(&r).unwrap();
+    s.data.insert(keys::alert_key(seq), v).unwrap();
+}
+
 #[test]
 fn alerts_since_reads_back_only_as_far_as_the_clock_allows() {
-    use crate::detect::{Alert, AlertKind, AlertStatus};
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), "UTC", 30);
     let now = Utc::now();
@@ -332,25 +361,9 @@ fn alerts_since_reads_back_only_as_far_as_the_clock_allows() {
     // before it.
     let log = [(0, 9), (8, 8), (3, 3), (30, 0), (0, 0)];
     for (i, (at_days, recorded_days)) in log.into_iter().enumerate() {
-        let r = Recorded {
-            seq: i as u64 + 1,
-            recorded_ms: (now - TimeDelta::days(recorded_days)).timestamp_millis(),
-            alert: Alert {
-                kind: AlertKind::LegacyTls,
-                sender: format!("s{i}@x"),
-                at: now - TimeDelta::days(at_days),
-                observed: 1,
-                expected: 0.0,
-                detail: String::new(),
-                status: AlertStatus::Firing,
-                threshold: None,
-                client_ips: Vec::new(),
-                tls: None,
-            },
-        };
-        s.data
-            .insert(keys::alert_key(r.seq), serde_json::to_vec(&r).unwrap())
-            .unwrap();
+        let at = now - TimeDelta::days(at_days);
+        let recorded = now - TimeDelta::days(recorded_days);
+        log_legacy_alert(&s, i as u64 + 1, &format!("s{i}@x"), at, recorded);
     }
     let seqs = |since_days: i64, limit| -> Vec<u64> {
         s.alerts_since(now - TimeDelta::days(since_days), limit)
