@@ -219,9 +219,10 @@ impl Writer {
         } = dirty.unwrap_or_default();
         senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut states = senders.into_iter().peekable();
-        let mut raised = std::mem::take(&mut self.raised);
+        let raised = std::mem::take(&mut self.raised);
         let parts = accounts.chunks(PART_ACCOUNTS);
         let per_part = raised.len().div_ceil(parts.len().max(1));
+        let mut raised = raised.into_iter();
         for (i, part) in parts.enumerate() {
             let mut batch = sled::Batch::default();
             let written = self.part_batch(&mut batch, part);
@@ -239,8 +240,7 @@ impl Writer {
                 cooldowns: Vec::new(),
             };
             super::alerts::save_dirty(&mut batch, &dirty);
-            let rest = raised.split_off(per_part.min(raised.len()));
-            self.raised = std::mem::replace(&mut raised, rest);
+            self.raised = raised.by_ref().take(per_part).collect();
             self.log_raised(&mut batch, now);
             self.apply_logged(batch)?;
         }
@@ -252,7 +252,7 @@ impl Writer {
             cooldowns,
         };
         super::alerts::save_dirty(&mut batch, &rest);
-        self.raised = raised;
+        self.raised = raised.collect();
         self.log_raised(&mut batch, now);
         self.commit(batch)
     }
