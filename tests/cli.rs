@@ -395,3 +395,88 @@ fn templates_can_be_replaced_and_a_typo_stops_start_up() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("sendrs"), "{}", stderr(&out));
 }
+
+/// An import killed with SIGKILL at a random moment, then run again to the
+/// end, counts every event exactly once: the counts of an account are
+/// written together with the ids of its events.
+#[test]
+fn an_import_killed_midway_and_run_again_counts_every_event_once() {
+    let site = Site::new("");
+    let path = site.dir.path().join("events.ndjson");
+    // 15,000 senders over three days: the import's last write-out, in
+    // batches of whole accounts, is a good part of its time.
+    let (senders, per_sender) = (15_000u64, 2u64);
+    let mut text = String::new();
+    let today = Utc::now().date_naive();
+    for i in 0..senders * per_sender {
+        let day = today - chrono::Days::new(i % 3);
+        let ts = format!("{day}T{:02}:{:02}:00Z", i % 24, i % 60);
+        let tls = ["TLSv1.3", "TLSv1.2", "none"][(i % 3) as usize];
+        let account = i % senders;
+        let sender = format!("u{account}@d{}.example", account % 7);
+        text.push_str(&event_line(&ts, &sender, tls, Some(&format!("mx:{i}"))));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let import = || {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&site.config)
+            .args(["import", "--format", "ndjson", path])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole import takes here, then imports killed at random
+    // points of that time.
+    let other = Site::new("");
+    let started = std::time::Instant::now();
+    let out = other.cli(&["import", "--format", "ndjson", path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = started.elapsed();
+    let mut rng = Rng(Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
+    let mut partial = Vec::new();
+    for _ in 0..3 {
+        let mut child = import();
+        let at = whole.mul_f64(0.3 + rng.below(65) as f64 / 100.0);
+        std::thread::sleep(at);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        partial.push(report_totals(&site));
+    }
+    // Whatever was counted when it was killed, each account was whole:
+    // both its messages or neither. (The file is far below the import's
+    // memory budget, so every account is written in the last write-out.)
+    for (messages, counted) in &partial {
+        assert_eq!(*messages, per_sender * counted, "{partial:?}");
+    }
+    let out = site.cli(&["import", "--format", "ndjson", path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let total = senders * per_sender;
+    assert_eq!(
+        report_totals(&site),
+        (total, senders),
+        "counted after each kill: {partial:?}"
+    );
+    assert_eq!(report_totals(&other), (total, senders));
+}
+
+/// Messages and senders of the last three days, from `report`.
+fn report_totals(site: &Site) -> (u64, u64) {
+    let today = Utc::now().date_naive();
+    let start = (today - chrono::Days::new(2)).to_string();
+    let end = today.to_string();
+    let args = [
+        "report", "--start", &start, "--end", &end, "--format", "json",
+    ];
+    let out = site.cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = &r["summary"];
+    (
+        summary["messages"].as_u64().unwrap(),
+        summary["senders"].as_u64().unwrap(),
+    )
+}
