@@ -39,9 +39,9 @@ const IMPORT_CACHE_MB: u64 = 2;
 const BATCH: usize = 4_096;
 /// Counts held in memory before they are written (see [`Bulk`]): the
 /// larger, the fewer times an account's keys are rewritten. On the
-/// benchmark's 1 GB log (30,000 accounts over four days): 8 MiB ≈ 4.7–5.3 s,
-/// 16 MiB ≈ 4.5–4.7 s, each ≈ 110 MiB peak RSS with the detectors (runs
-/// vary by ±10 %).
+/// benchmark's 1 GB log (30,000 accounts over four days), with an 8 MiB
+/// page cache and the slower parser of the time: 8 MiB ≈ 4.7–5.3 s, 16 MiB
+/// ≈ 4.5–4.7 s, with about the same peak RSS (runs vary by ±10 %).
 const BULK_BYTES: usize = 16 << 20;
 /// Batches parsed ahead of the store: enough to keep both stages busy,
 /// few enough to keep memory flat.
