@@ -162,19 +162,7 @@ async fn tick_loop(ingester: Ingester) {
         if ingester.tick().await.is_err() {
             return;
         }
-        let _ = tokio::task::spawn_blocking(release_freed_memory).await;
-    }
-}
-
-/// Hands heap pages freed since the last call back to the system. glibc
-/// keeps them otherwise, and after one large report (100,000 senders) the
-/// daemon would stay at that report's peak size for good.
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no preconditions; it only returns free pages
-    // at the top of each arena to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
+        let _ = tokio::task::spawn_blocking(crate::memory::release_freed).await;
     }
 }
 

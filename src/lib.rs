@@ -24,6 +24,8 @@
 //! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
 //! - `config`: the TOML configuration, checked key by key.
 //! - `metrics`: counters and histograms behind `/metrics`.
+//! - `memory`: handing freed heap back to the system (after large reports,
+//!   and periodically).
 //! - `token`: the API token, generated on first start when none is configured.
 //! - `cli`: the command line; `main.rs` only calls it.
 
@@ -34,6 +36,7 @@ pub mod daemon;
 pub mod detect;
 pub mod event;
 pub mod ingest;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod report;

@@ -29,10 +29,8 @@ pub struct ImportArgs {
 }
 
 /// The page cache of an import, in MiB, unless `--cache-mb` says
-/// otherwise. Measured with the default 8 against 2 (and 4): the same time,
-/// ≈ 8 MiB less peak RSS on the import benchmark's 1 GB log (4.2–4.6 s),
-/// and ≈ 18 MiB less importing 890,000 events into a store holding as
-/// many (3.6 s either way).
+/// otherwise. On the import benchmark's 1 GB log, 2 against the daemon's
+/// default 8 (and 4): the same time (4.2–4.6 s), ≈ 8 MiB less peak RSS.
 const IMPORT_CACHE_MB: u64 = 2;
 
 /// Events per batch handed from the parser to the store thread.

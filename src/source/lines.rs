@@ -43,6 +43,8 @@ impl<R: BufRead> Lines<R> {
             self.taken = i + 1;
             self.bytes += self.taken as u64;
             self.number += 1;
+            // The buffer again (no read: it holds the line): returning the
+            // first borrow would keep the reader borrowed below as well.
             return Ok(Some(as_text(&self.reader.fill_buf()?[..i])));
         }
         let mut too_long = false;

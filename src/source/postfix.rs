@@ -151,8 +151,8 @@ impl Postfix {
 
 impl LogParser for Postfix {
     fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip> {
-        let l = syslog::parse_with(line, &self.clock, &mut self.stamps)
-            .map_err(|_| Skip::NotALogLine)?;
+        let l =
+            syslog::parse(line, &self.clock, &mut self.stamps).map_err(|_| Skip::NotALogLine)?;
         // Postfix always logs as NAME/SERVICE; NAME is the admin's
         // syslog_name (postfix, postfix/submission, ...).
         let Some((_, service)) = l.program.rsplit_once('/') else {

@@ -83,13 +83,9 @@ impl Stamps {
     }
 }
 
-/// Parses the prefix of a syslog line.
-pub fn parse<'a>(line: &'a str, clock: &Clock) -> Result<SyslogLine<'a>, PrefixError> {
-    parse_with(line, clock, &mut Stamps::default())
-}
-
-/// [`parse`], with the time stamps of earlier lines to compare with.
-pub fn parse_with<'a>(
+/// Parses the prefix of a syslog line; `stamps` remembers the last time
+/// stamp for the next line.
+pub fn parse<'a>(
     line: &'a str,
     clock: &Clock,
     stamps: &mut Stamps,
@@ -168,6 +164,11 @@ pub fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses one line with nothing remembered.
+    fn parse<'a>(line: &'a str, clock: &Clock) -> Result<SyslogLine<'a>, PrefixError> {
+        super::parse(line, clock, &mut Stamps::default())
+    }
 
     fn clock(reference: &str) -> Clock {
         Clock {
@@ -261,7 +262,8 @@ mod tests {
         ];
         let mut stamps = Stamps::default();
         for line in lines {
-            assert_eq!(parse_with(line, &c, &mut stamps), parse(line, &c), "{line}");
+            let remembered = super::parse(line, &c, &mut stamps);
+            assert_eq!(remembered, parse(line, &c), "{line}");
         }
     }
 }

@@ -181,9 +181,7 @@ impl Store {
             let Some(v) = self.data.get(keys::alert_key(seq))? else {
                 continue;
             };
-            if let Ok(r) = serde_json::from_slice::<Recorded>(&v)
-                && r.alert.sender == sender
-            {
+            if let Ok(r) = serde_json::from_slice::<Recorded>(&v) {
                 out.push(r);
                 if out.len() == limit {
                     break;

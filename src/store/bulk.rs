@@ -14,12 +14,14 @@
 //! accounts — their counts, sender index entries and the ids of their
 //! events. After a crash an account's events are either all counted with
 //! their ids or not at all, so re-running the import counts every event
-//! exactly once. The detectors' state and alerts go with the last batch:
-//! a crash in the middle of a write-out loses the alerts of that stretch.
+//! exactly once. An account's detector state goes with its counts; the
+//! alerts are spread over the batches in the order raised, so a crash in
+//! the middle of a write-out may lose some alerts of that stretch.
 
-use super::codec::{self, SenderInfo};
+use super::codec::SenderInfo;
 use super::fold::{Change, added, merged};
 use super::ids::IdKey;
+use super::write::Admitted;
 use super::{StoreError, Writer, keys};
 use crate::counts::TlsCounts;
 use crate::detect::Dirty;
@@ -48,7 +50,7 @@ struct Account {
     /// Accepted messages' summary (None: only failed logins).
     info: Option<SenderInfo>,
     /// Per local day: messages by TLS class and failed logins; ascending.
-    days: Vec<(u32, TlsCounts, u64)>,
+    days: Vec<(u32, (TlsCounts, u64))>,
     /// Per UTC hour: messages and failed logins; ascending.
     hours: Vec<(u32, [u64; 2])>,
     /// The ids' days and hashes (as two words: a `u128` would pad each to
@@ -85,10 +87,12 @@ impl Bulk {
     }
 
     /// Approximate memory held, in bytes.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
@@ -107,11 +111,11 @@ impl Bulk {
             account.ids.push((id.0, [id.1 as u64, (id.1 >> 64) as u64]));
             self.bytes += ID_BYTES;
         }
-        let (d, fresh) = slot(&mut account.days, day, (day, TlsCounts::default(), 0));
+        let ((counts, failures), fresh) = slot(&mut account.days, day);
         self.bytes += usize::from(fresh) * DAY_BYTES;
         let failed = match ev.result {
             Outcome::Accepted => {
-                d.1.bump(ev.tls);
+                counts.bump(ev.tls);
                 let ts = ev.ts.timestamp();
                 let info = account.info.get_or_insert_with(|| SenderInfo::first(ts));
                 let had = info.ips.capacity();
@@ -120,51 +124,32 @@ impl Bulk {
                 0
             }
             Outcome::AuthFailed => {
-                d.2 += 1;
+                *failures += 1;
                 1
             }
         };
         let hour = keys::hour_number(ev.ts);
         if hour >= oldest_hour {
-            let (h, fresh) = slot(&mut account.hours, hour, (hour, [0, 0]));
-            h.1[failed] += 1;
+            let (h, fresh) = slot(&mut account.hours, hour);
+            h[failed] += 1;
             self.bytes += usize::from(fresh) * HOUR_BYTES;
         }
     }
 }
 
-/// The entry for `at` in a list ascending by its first field, inserted as
-/// `new` if missing (and then `true`). Events come mostly in time order, so
-/// the search starts from the end.
-fn slot<T>(list: &mut Vec<T>, at: u32, new: T) -> (&mut T, bool)
-where
-    T: SlotKey,
-{
-    let pos = list.iter().rposition(|e| e.at() <= at);
+/// The entry for `at` in a list ascending by `at`, added (and then
+/// `true`) if missing. Events come mostly in time order, so the search
+/// starts from the end.
+fn slot<T: Default>(list: &mut Vec<(u32, T)>, at: u32) -> (&mut T, bool) {
+    let pos = list.iter().rposition(|e| e.0 <= at);
     match pos {
-        Some(i) if list[i].at() == at => (&mut list[i], false),
+        Some(i) if list[i].0 == at => (&mut list[i].1, false),
         _ => {
             let i = pos.map_or(0, |i| i + 1);
             list.reserve_exact(1);
-            list.insert(i, new);
-            (&mut list[i], true)
+            list.insert(i, (at, T::default()));
+            (&mut list[i].1, true)
         }
-    }
-}
-
-trait SlotKey {
-    fn at(&self) -> u32;
-}
-
-impl SlotKey for (u32, TlsCounts, u64) {
-    fn at(&self) -> u32 {
-        self.0
-    }
-}
-
-impl SlotKey for (u32, [u64; 2]) {
-    fn at(&self) -> u32 {
-        self.0
     }
 }
 
@@ -185,13 +170,11 @@ impl Writer {
             Ok(!w.pending.ids.contains(&key) && w.ids.reserve(&w.store, key)?)
         })?;
         let oldest_hour = self.oldest_hour(now);
-        let admitted = events.iter().zip(keep).filter_map(|(e, k)| k.then_some(e));
-        for ev in admitted {
-            let day = keys::day_number(keys::local_date(ev.ts, self.store.tz));
+        let admitted = events.iter().zip(keep).filter_map(|(e, k)| Some((e, k?)));
+        for (ev, Admitted { day, id }) in admitted {
             if bulk.due() {
                 self.write_bulk(bulk, now)?;
             }
-            let id = ev.id.as_deref().map(|id| self.ids.key(day, id));
             bulk.count(ev, day, id, oldest_hour);
             // Accounts held in `bulk` stay in the detectors' memory until
             // the write-out (they are swept only on commit), so the store's
@@ -266,24 +249,29 @@ impl Writer {
         let store = &self.store;
         let mut ids = Vec::new();
         for (sender, account) in part {
-            for (day, counts, failures) in &account.days {
+            let mut add = |key: Vec<u8>, change: Change| -> Result<(), StoreError> {
+                let value = added(store, &key, &change)?;
+                batch.insert(key, value);
+                Ok(())
+            };
+            for (day, (counts, failures)) in &account.days {
                 if counts.0.iter().any(|n| *n > 0) {
-                    let key = keys::day_key(keys::DAILY, *day, sender);
-                    batch.insert(key.clone(), added(store, &key, &Change::Daily(counts))?);
+                    add(
+                        keys::day_key(keys::DAILY, *day, sender),
+                        Change::Daily(counts),
+                    )?;
                 }
                 if *failures > 0 {
                     let key = keys::day_key(keys::FAILURES, *day, sender);
-                    batch.insert(
-                        key.clone(),
-                        added(store, &key, &Change::Failures(*failures))?,
-                    );
+                    add(key, Change::Failures(*failures))?;
                 }
             }
             for day in account.hours.chunk_by(|a, b| a.0 / 24 == b.0 / 24) {
-                let hours: Vec<codec::Hour> =
-                    day.iter().map(|(h, n)| ((h % 24) as u8, *n)).collect();
-                let key = keys::hourly_key(sender, day[0].0 / 24);
-                batch.insert(key.clone(), added(store, &key, &Change::Hourly(hours))?);
+                let hours = day.iter().map(|(h, n)| ((h % 24) as u8, *n)).collect();
+                add(
+                    keys::hourly_key(sender, day[0].0 / 24),
+                    Change::Hourly(hours),
+                )?;
             }
             if let Some(info) = &account.info {
                 if let Some(info) = merged(store.sender_info(sender)?, info) {

@@ -101,11 +101,11 @@ impl IdIndex {
     ) -> Result<(), StoreError> {
         let mut new = Vec::with_capacity(ids.len());
         for id in ids {
-            if self.day(store, id.0)?.stored.insert(id.1) {
+            if self.reserve(store, *id)? {
                 new.push(*id);
             }
         }
-        self.append(store, batch, &new, 0)
+        self.write_reserved(store, batch, &new)
     }
 
     /// Counts `id` as stored without writing it, if it is not stored yet
@@ -119,24 +119,13 @@ impl IdIndex {
         Ok(new)
     }
 
-    /// Adds to `batch` the blocks that store `ids`, each reserved once.
+    /// Adds to `batch` the blocks that store `ids`, each reserved once
+    /// (see [`IdIndex::reserve`]), appended to their days' last blocks.
     pub fn write_reserved(
         &mut self,
         store: &Store,
         batch: &mut sled::Batch,
         ids: &[IdKey],
-    ) -> Result<(), StoreError> {
-        self.append(store, batch, ids, 1)
-    }
-
-    /// Appends `ids` to their days' blocks in `batch`, releasing
-    /// `reserved` reservations of each.
-    fn append(
-        &mut self,
-        store: &Store,
-        batch: &mut sled::Batch,
-        ids: &[IdKey],
-        reserved: usize,
     ) -> Result<(), StoreError> {
         let mut by_day: HashMap<u32, Vec<u128>> = HashMap::new();
         for (day, h) in ids {
@@ -144,7 +133,7 @@ impl IdIndex {
         }
         for (day, new) in by_day {
             let entry = self.day(store, day)?;
-            entry.reserved = entry.reserved.saturating_sub(new.len() * reserved);
+            entry.reserved = entry.reserved.saturating_sub(new.len());
             let (mut number, mut block) = match entry.last.take() {
                 Some((n, full)) if full.len() >= BLOCK_IDS * 16 => (n + 1, Vec::new()),
                 last => last.unwrap_or_default(),

@@ -112,7 +112,7 @@ impl Writer {
             let events: Vec<Event> = events
                 .into_iter()
                 .zip(keep)
-                .filter_map(|(e, k)| k.then_some(e))
+                .filter_map(|(e, k)| k.map(|_| e))
                 .collect();
             admitted.push(Entry { events, extra });
         }

@@ -18,6 +18,13 @@ use crate::event::Event;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+/// An event that counts: its local day and idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Admitted {
+    pub day: u32,
+    pub id: Option<IdKey>,
+}
+
 /// What happened to one submitted batch of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IngestOutcome {
@@ -131,7 +138,7 @@ impl Writer {
         for (i, events) in groups.iter().enumerate() {
             let (outcome, keep) = self.admit(events, &mut ids, now)?;
             outcomes.push(outcome);
-            let events = events.iter().zip(keep).filter_map(|(e, k)| k.then_some(e));
+            let events = events.iter().zip(keep).filter_map(|(e, k)| k.map(|_| e));
             let last = i + 1 == groups.len();
             records.push(Record {
                 events: events.collect(),
@@ -150,7 +157,7 @@ impl Writer {
         events: &[Event],
         ids: &mut IdSet,
         now: DateTime<Utc>,
-    ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
+    ) -> Result<(IngestOutcome, Vec<Option<Admitted>>), StoreError> {
         self.admit_with(events, now, |w, key| {
             let new = !ids.contains(&key)
                 && !w.pending.ids.contains(&key)
@@ -162,33 +169,36 @@ impl Writer {
         })
     }
 
-    /// Which `events` count: those not older than retention and without
-    /// an `id`, or whose id `is_new` accepts.
+    /// Which `events` count (None: not counted): those not older than
+    /// retention and without an `id`, or whose id `is_new` accepts.
     pub(super) fn admit_with(
         &mut self,
         events: &[Event],
         now: DateTime<Utc>,
         mut is_new: impl FnMut(&mut Writer, IdKey) -> Result<bool, StoreError>,
-    ) -> Result<(IngestOutcome, Vec<bool>), StoreError> {
+    ) -> Result<(IngestOutcome, Vec<Option<Admitted>>), StoreError> {
         let (tz, oldest_day) = (self.store.tz, keys::day_number(self.store.oldest_day(now)));
         let mut out = IngestOutcome::default();
-        let mut keep = Vec::with_capacity(events.len());
+        let mut admitted = Vec::with_capacity(events.len());
         for ev in events {
             let day = keys::day_number(keys::local_date(ev.ts, tz));
-            let counted = if day < oldest_day {
+            if day < oldest_day {
                 out.too_old += 1;
-                false
-            } else if let Some(id) = &ev.id {
-                let new = is_new(self, self.ids.key(day, id))?;
-                out.duplicates += u64::from(!new);
-                new
-            } else {
-                true
-            };
-            out.accepted += u64::from(counted);
-            keep.push(counted);
+                admitted.push(None);
+                continue;
+            }
+            let id = ev.id.as_deref().map(|id| self.ids.key(day, id));
+            if let Some(key) = id
+                && !is_new(self, key)?
+            {
+                out.duplicates += 1;
+                admitted.push(None);
+                continue;
+            }
+            out.accepted += 1;
+            admitted.push(Some(Admitted { day, id }));
         }
-        Ok((out, keep))
+        Ok((out, admitted))
     }
 
     /// The oldest hour (Unix hours) whose counts are kept at `now`.
