@@ -8,8 +8,12 @@
 //!
 //! The log: 48 smtpd processes interleaved, each reused for many
 //! connections; about 60 % of connections are unauthenticated inbound mail
-//! (some rejected), the rest SMTP AUTH submissions from 30,000 users with a
-//! realistic TLS mix, plus delivery, qmgr, anvil and failed-login lines.
+//! (some rejected), the rest SMTP AUTH submissions from 30,000 users, plus
+//! delivery, qmgr, anvil and failed-login lines. Each user submits from one
+//! to three devices, each with its own address and TLS version (6 % of
+//! devices legacy: TLS 1.0, 1.1 or none). BENCH_TLS=connection draws the
+//! client and TLS version per connection instead: the legacy-TLS
+//! detector's worst case (three accounts in four alert).
 
 mod common;
 
@@ -32,7 +36,11 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| dir.path().join("mail.log"));
     let t = Instant::now();
-    let (lines, submissions) = generate(&log, mb << 20);
+    // BENCH_TLS=connection draws client and TLS version per connection (and
+    // the account per message): three accounts in four then meet a legacy
+    // version once, the worst case for the legacy-TLS detector.
+    let per_client = std::env::var("BENCH_TLS").map_or(true, |v| v != "connection");
+    let (lines, submissions) = generate(&log, mb << 20, per_client);
     let bytes = std::fs::metadata(&log).expect("log").len();
     println!(
         "generated {:.0} MB, {lines} lines, {submissions} SMTP AUTH submissions in {:.1} s",
@@ -166,16 +174,81 @@ fn measure(cmd: &mut Command) -> (f64, f64, String) {
     (secs, peak, text)
 }
 
-/// One of the `USERS` accounts, each with its own domain. Activity is
-/// skewed as in real mail: the product of two uniform draws favours low
-/// numbers, so a few accounts send much and many send little.
-fn user(rng: &mut Rng) -> String {
-    let n = rng.below(USERS) * rng.below(USERS) / USERS;
+/// One of the `USERS` accounts. Activity is skewed as in real mail: the
+/// product of two uniform draws favours low numbers, so a few accounts send
+/// much and many send little.
+fn user_number(rng: &mut Rng) -> u64 {
+    rng.below(USERS) * rng.below(USERS) / USERS
+}
+
+/// Account `n`'s name, in one of 40 domains.
+fn user_name(n: u64) -> String {
     format!("user{n}@corp{}.example", n % 40)
 }
 
+fn user(rng: &mut Rng) -> String {
+    user_name(user_number(rng))
+}
+
+/// Device `d` of account `n`: its client name and address, and its TLS
+/// version (None: no STARTTLS). Legacy clients are few and stay legacy:
+/// 2 % TLS 1.0, 1 % TLS 1.1, 3 % no TLS (old scanners and printers).
+fn device(n: u64, d: u64) -> (String, Option<&'static str>) {
+    let h = mix(n * 4 + d);
+    let ip = h.to_le_bytes();
+    let client = format!(
+        "dev-{n}-{d}.example.net[{}.{}.{}.{}]",
+        1 + ip[0] % 223,
+        ip[1],
+        ip[2],
+        1 + ip[3] % 254
+    );
+    let tls = match (h >> 32) % 100 {
+        0..=1 => Some("TLSv1"),
+        2 => Some("TLSv1.1"),
+        3..=5 => None,
+        6..=45 => Some("TLSv1.2"),
+        _ => Some("TLSv1.3"),
+    };
+    (client, tls)
+}
+
+/// A client drawn afresh (inbound mail, and every connection when
+/// BENCH_TLS=connection).
+fn random_client(rng: &mut Rng) -> String {
+    format!(
+        "host-{}.example.net[{}.{}.{}.{}]",
+        rng.below(100_000),
+        1 + rng.below(223),
+        rng.below(256),
+        rng.below(256),
+        1 + rng.below(254)
+    )
+}
+
+/// A TLS version drawn per connection: 15 % without TLS, 4 % legacy.
+fn connection_tls(rng: &mut Rng) -> Option<&'static str> {
+    if rng.below(100) >= 85 {
+        return None;
+    }
+    Some(match rng.below(100) {
+        0..=2 => "TLSv1",
+        3 => "TLSv1.1",
+        4..=45 => "TLSv1.2",
+        _ => "TLSv1.3",
+    })
+}
+
+/// SplitMix64: a fixed, well-spread hash of a number.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Writes about `target` bytes of Postfix log; returns (lines, submissions).
-fn generate(path: &Path, target: u64) -> (u64, u64) {
+fn generate(path: &Path, target: u64, per_client: bool) -> (u64, u64) {
     let mut w = Out {
         w: BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create")),
         bytes: 0,
@@ -201,31 +274,28 @@ fn generate(path: &Path, target: u64) -> (u64, u64) {
         // A few connections per second, from 48 reused smtpd processes.
         for _ in 0..1 + rng.below(4) {
             let pid = 20_000 + rng.below(48);
-            let ip = format!(
-                "{}.{}.{}.{}",
-                1 + rng.below(223),
-                rng.below(256),
-                rng.below(256),
-                1 + rng.below(254)
-            );
             let inbound = rng.below(100) < 60;
             let svc = if inbound {
                 "postfix/smtpd"
             } else {
                 "postfix/submission/smtpd"
             };
-            let client = format!("host-{}.example.net[{ip}]", rng.below(100_000));
+            // A submission comes from one of its account's devices, whose
+            // address and TLS version stay the same (unless the log is to
+            // draw both per connection); inbound mail from anywhere.
+            let (client, tls, account) = match (inbound, per_client) {
+                (false, true) => {
+                    let n = user_number(&mut rng);
+                    let (client, tls) = device(n, rng.below(1 + n % 3));
+                    (client, tls, Some(n))
+                }
+                _ => (random_client(&mut rng), connection_tls(&mut rng), None),
+            };
             line(
                 &mut w,
                 format!("{stamp} {svc}[{pid}]: connect from {client}"),
             );
-            if rng.below(100) < 85 {
-                let tls = match rng.below(100) {
-                    0..=2 => "TLSv1",
-                    3 => "TLSv1.1",
-                    4..=45 => "TLSv1.2",
-                    _ => "TLSv1.3",
-                };
+            if let Some(tls) = tls {
                 line(
                     &mut w,
                     format!(
@@ -241,7 +311,7 @@ fn generate(path: &Path, target: u64) -> (u64, u64) {
                     ),
                 );
             } else if !inbound && rng.below(100) < 3 {
-                let user = user(&mut rng);
+                let user = account.map_or_else(|| user(&mut rng), user_name);
                 line(
                     &mut w,
                     format!(
@@ -259,7 +329,7 @@ fn generate(path: &Path, target: u64) -> (u64, u64) {
                         );
                         format!("news{}@list.example", rng.below(500))
                     } else {
-                        let user = user(&mut rng);
+                        let user = account.map_or_else(|| user(&mut rng), user_name);
                         line(
                             &mut w,
                             format!(
