@@ -13,8 +13,13 @@
 use super::syslog::{self, Clock};
 use super::{LogParser, Skip, bracketed_ip};
 use crate::event::{Event, Outcome, Tls, normalize_sender};
-use std::collections::{HashMap, VecDeque};
+use by_host::ByHost;
+use memchr::memmem::Finder;
+use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+mod by_host;
 
 /// How long (in log time) a submission waits for qmgr's `from=` line after
 /// its connection ended.
@@ -23,6 +28,20 @@ pub const GRACE_SECONDS: i64 = 60;
 /// Most connections tracked at once; a log that never says `disconnect`
 /// cannot grow the parser without bound.
 const MAX_CONNECTIONS: usize = 100_000;
+
+/// The markers searched for in smtpd and qmgr lines, built once: a
+/// `str::find` sets its searcher up anew on every line.
+static TLS_ESTABLISHED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("TLS connection established from "));
+static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": client="));
+static FROM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": from=<"));
+
+/// `text` split around the first match of `marker`.
+fn split_at<'a>(text: &'a str, marker: &Finder<'_>) -> Option<(&'a str, &'a str)> {
+    let at = marker.find(text.as_bytes())?;
+    // The markers are ASCII, so both ends are character boundaries.
+    Some((text.get(..at)?, text.get(at + marker.needle().len()..)?))
+}
 
 #[derive(Debug, Default)]
 struct Connection {
@@ -36,9 +55,10 @@ pub struct Postfix {
     stamps: syslog::Stamps,
     /// Replaces the syslog host name in events and ids when set.
     host_label: Option<String>,
-    connections: HashMap<(String, u32), Connection>,
+    /// Open connections by (host, smtpd pid).
+    connections: ByHost<u32, Connection>,
     /// Submissions waiting for their envelope sender, by (host, queue id).
-    pending: HashMap<(String, String), Event>,
+    pending: ByHost<String, Event>,
     /// Submissions of ended connections, oldest first, with the log time
     /// after which they are emitted without an envelope sender.
     expiring: VecDeque<(i64, String, String)>,
@@ -53,19 +73,19 @@ impl Postfix {
             clock,
             stamps: syslog::Stamps::default(),
             host_label,
-            connections: HashMap::new(),
-            pending: HashMap::new(),
+            connections: ByHost::default(),
+            pending: ByHost::default(),
             expiring: VecDeque::new(),
             failure_seq: (0, 0, 0),
         }
     }
 
     /// A connection ended at `now`: its submissions get their grace period.
-    fn end_connection(&mut self, key: &(String, u32), now: i64) {
-        if let Some(conn) = self.connections.remove(key) {
+    fn end_connection(&mut self, host: &str, pid: u32, now: i64) {
+        if let Some(conn) = self.connections.remove(host, &pid) {
             let deadline = now + GRACE_SECONDS;
             for qid in conn.waiting {
-                self.expiring.push_back((deadline, key.0.clone(), qid));
+                self.expiring.push_back((deadline, host.to_owned(), qid));
             }
         }
     }
@@ -77,7 +97,7 @@ impl Postfix {
                 break;
             }
             if let Some((_, host, qid)) = self.expiring.pop_front()
-                && let Some(ev) = self.pending.remove(&(host, qid))
+                && let Some(ev) = self.pending.remove(&host, qid.as_str())
             {
                 out.push(ev);
             }
@@ -95,8 +115,7 @@ impl Postfix {
             return Ok(()); // an unauthenticated client: not SMTP AUTH
         };
         let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
-        let key = (host.to_owned(), l.pid);
-        let conn = self.connections.entry(key).or_default();
+        let conn = self.connections.entry(host, l.pid);
         conn.waiting.push(qid.to_owned());
         let event = Event {
             ts: l.ts,
@@ -108,8 +127,7 @@ impl Postfix {
             id: Some(format!("{host}:{qid}")),
             envelope_from: None,
         };
-        self.pending
-            .insert((host.to_owned(), qid.to_owned()), event);
+        self.pending.insert(host, qid.to_owned(), event);
         Ok(())
     }
 
@@ -133,7 +151,7 @@ impl Postfix {
             sender,
             tls: self
                 .connections
-                .get(&(host.to_owned(), l.pid))
+                .get(host, &l.pid)
                 .and_then(|c| c.tls)
                 .unwrap_or(Tls::None),
             result: Outcome::AuthFailed,
@@ -147,6 +165,62 @@ impl Postfix {
         });
         Ok(())
     }
+
+    /// One line of a Postfix program (`service`: the part after the last
+    /// `/`), logged by `host`.
+    fn message(
+        &mut self,
+        l: &syslog::SyslogLine,
+        host: &str,
+        service: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Skip> {
+        let msg = l.message;
+        let now = l.ts.timestamp();
+        self.expire(now, out);
+        match service {
+            "smtpd" => {
+                if msg.starts_with("connect from ") {
+                    self.end_connection(host, l.pid, now);
+                    if self.connections.len() >= MAX_CONNECTIONS {
+                        self.finish(out);
+                    }
+                    self.connections.insert(host, l.pid, Connection::default());
+                } else if msg.starts_with("disconnect from ") {
+                    self.end_connection(host, l.pid, now);
+                } else if let Some(pos) = TLS_ESTABLISHED.find(msg.as_bytes()) {
+                    let proto = msg[pos..]
+                        .split_once("]: ")
+                        .and_then(|(_, r)| r.split(' ').next());
+                    if let Some(tls) = proto.and_then(Tls::parse) {
+                        self.connections.entry(host, l.pid).tls = Some(tls);
+                    }
+                } else if let Some((qid, fields)) = split_at(msg, &CLIENT) {
+                    if is_queue_id(qid) {
+                        self.submission(l, host, qid, fields)?;
+                    }
+                } else if msg.starts_with("warning: ")
+                    && msg.contains(" authentication failed")
+                    && msg.contains("SASL ")
+                {
+                    self.failure(l, host, msg, out)?;
+                }
+            }
+            "qmgr" => {
+                if let Some((qid, fields)) = split_at(msg, &FROM)
+                    && let Some(mut ev) = self.pending.remove(host, qid)
+                {
+                    let from = fields.split_once('>').map_or("", |(f, _)| f);
+                    // Its queue id may still be listed as waiting or
+                    // expiring; those find nothing left to emit.
+                    ev.envelope_from = (!from.is_empty()).then(|| from.to_lowercase());
+                    out.push(ev);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 impl LogParser for Postfix {
@@ -158,54 +232,11 @@ impl LogParser for Postfix {
         let Some((_, service)) = l.program.rsplit_once('/') else {
             return Ok(());
         };
-        let host = self.host_label.clone().unwrap_or_else(|| l.host.to_owned());
-        let msg = l.message;
-        let now = l.ts.timestamp();
-        self.expire(now, out);
-        match service {
-            "smtpd" => {
-                if msg.starts_with("connect from ") {
-                    let key = (host, l.pid);
-                    self.end_connection(&key, now);
-                    if self.connections.len() >= MAX_CONNECTIONS {
-                        self.finish(out);
-                    }
-                    self.connections.insert(key, Connection::default());
-                } else if msg.starts_with("disconnect from ") {
-                    self.end_connection(&(host, l.pid), now);
-                } else if let Some(pos) = msg.find("TLS connection established from ") {
-                    let proto = msg[pos..]
-                        .split_once("]: ")
-                        .and_then(|(_, r)| r.split(' ').next());
-                    if let Some(tls) = proto.and_then(Tls::parse) {
-                        self.connections.entry((host, l.pid)).or_default().tls = Some(tls);
-                    }
-                } else if let Some((qid, fields)) = msg.split_once(": client=") {
-                    if is_queue_id(qid) {
-                        self.submission(&l, &host, qid, fields)?;
-                    }
-                } else if msg.starts_with("warning: ")
-                    && msg.contains(" authentication failed")
-                    && msg.contains("SASL ")
-                {
-                    self.failure(&l, &host, msg, out)?;
-                }
-            }
-            "qmgr" => {
-                if let Some((qid, fields)) = msg.split_once(": from=<")
-                    && let Some(ev) = self.pending.remove(&(host.clone(), qid.to_owned()))
-                {
-                    let from = fields.split_once('>').map_or("", |(f, _)| f);
-                    // Its queue id may still be listed as waiting or
-                    // expiring; those find nothing left to emit.
-                    let mut ev = ev;
-                    ev.envelope_from = (!from.is_empty()).then(|| from.to_lowercase());
-                    out.push(ev);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        let label = self.host_label.take();
+        let host = label.as_deref().unwrap_or(l.host);
+        let result = self.message(&l, host, service, out);
+        self.host_label = label;
+        result
     }
 
     fn now(&mut self, now: chrono::DateTime<chrono::Utc>) {
@@ -223,12 +254,12 @@ impl LogParser for Postfix {
             connections: self
                 .connections
                 .iter()
-                .map(|((h, p), c)| (h.clone(), *p, c.tls, c.waiting.clone()))
+                .map(|(h, p, c)| (h.to_owned(), *p, c.tls, c.waiting.clone()))
                 .collect(),
             pending: self
                 .pending
                 .iter()
-                .map(|((h, q), e)| (h.clone(), q.clone(), e.clone()))
+                .map(|(h, q, e)| (h.to_owned(), q.clone(), e.clone()))
                 .collect(),
             expiring: self.expiring.iter().cloned().collect(),
             failure_seq: self.failure_seq,
@@ -238,12 +269,14 @@ impl LogParser for Postfix {
 
     fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
         let s: State = serde_json::from_value(state).map_err(|e| e.to_string())?;
-        self.connections = s
-            .connections
-            .into_iter()
-            .map(|(h, p, tls, waiting)| ((h, p), Connection { tls, waiting }))
-            .collect();
-        self.pending = s.pending.into_iter().map(|(h, q, e)| ((h, q), e)).collect();
+        self.connections.clear();
+        for (h, p, tls, waiting) in s.connections {
+            self.connections.insert(&h, p, Connection { tls, waiting });
+        }
+        self.pending.clear();
+        for (h, q, e) in s.pending {
+            self.pending.insert(&h, q, e);
+        }
         self.expiring = s.expiring.into();
         self.failure_seq = s.failure_seq;
         Ok(())
@@ -252,7 +285,7 @@ impl LogParser for Postfix {
     fn finish(&mut self, out: &mut Vec<Event>) {
         self.connections.clear();
         self.expiring.clear();
-        out.extend(self.pending.drain().map(|(_, ev)| ev));
+        out.extend(self.pending.drain_values());
     }
 }
 
