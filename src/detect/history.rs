@@ -95,6 +95,11 @@ impl History {
         }
     }
 
+    /// Heap memory held, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.hours.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
     /// The oldest hour with messages, if any.
     pub fn oldest(&self) -> Option<u32> {
         self.hours.first().map(|h| h.0)

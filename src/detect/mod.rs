@@ -47,8 +47,13 @@ const IDLE_SECS: i64 = 26 * 3600;
 const SHORT_IDLE_SECS: i64 = 2 * 3600;
 /// Accounts kept through short idle spells: an account in memory costs
 /// about a kilobyte (measured: 28,000 accounts, 30 MB), so at most about
-/// 50 MB.
+/// 50 MB...
 const RESIDENT: usize = 50_000;
+/// ...and while they hold less than this. An account's hourly history
+/// grows with the weeks it covers: the import benchmark's 27,500 accounts
+/// hold 11 MiB after four and a half days of log, 13 MiB after nine, and
+/// would hold about 23 MiB after four weeks.
+const RESIDENT_BYTES: usize = 16 << 20;
 
 /// What the detector needs from the store when an account comes back.
 #[derive(Debug, Default)]
@@ -140,6 +145,9 @@ pub struct Detector {
     next_resolve: i64,
     /// Hour (Unix hours) of the last sweep of idle accounts.
     swept: i64,
+    /// Hour (Unix hours) the running-hour state of idle accounts was last
+    /// dropped.
+    cooled: i64,
 }
 
 impl Detector {
@@ -155,6 +163,7 @@ impl Detector {
             clock: 0,
             next_resolve: i64::MAX,
             swept: 0,
+            cooled: 0,
         }
     }
 
@@ -249,6 +258,15 @@ impl Detector {
             return;
         }
         self.clock = now;
+        // Once an hour, idle accounts drop their running hour: it needs no
+        // store to come back, so this does not wait for a sweep (an import
+        // sweeps only when it writes out, and held 20,000 of them).
+        if now.div_euclid(3600) != self.cooled {
+            self.cooled = now.div_euclid(3600);
+            for state in self.senders.values_mut() {
+                state.cool_down(now);
+            }
+        }
         if now < self.next_resolve {
             return;
         }
@@ -288,10 +306,8 @@ impl Detector {
         let needed_from = hour - i64::from(history::WINDOW_HOURS);
         let all = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
         let (clock, dirty) = (self.clock, &self.dirty_senders);
-        let idle = match self.senders.len() > RESIDENT {
-            true => SHORT_IDLE_SECS,
-            false => IDLE_SECS,
-        };
+        let crowded = self.senders.len() > RESIDENT || self.bytes() > RESIDENT_BYTES;
+        let idle = if crowded { SHORT_IDLE_SECS } else { IDLE_SECS };
         self.senders.retain(|s, st| {
             st.cool_down(clock);
             // An account whose every counted hour is in the store comes
@@ -336,6 +352,17 @@ impl Detector {
     /// Accounts in memory (for metrics and benchmarks).
     pub fn accounts(&self) -> usize {
         self.senders.len()
+    }
+
+    /// Approximate memory of the accounts held, in bytes.
+    pub fn bytes(&self) -> usize {
+        let table = self.senders.capacity() * (std::mem::size_of::<(String, SenderState)>() + 1);
+        let held: usize = self
+            .senders
+            .iter()
+            .map(|(s, st)| s.capacity() + st.heap_bytes())
+            .sum();
+        table + held
     }
 }
 

@@ -408,6 +408,22 @@ impl SenderState {
         }
     }
 
+    /// Heap memory held, in bytes (approximate: allocator overhead left
+    /// out).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let hot = self.hot.as_ref().map_or(0, |h| {
+            let ips = h.current.as_ref().map_or(0, |c| c.ips.capacity());
+            size_of::<Hot>() + ips * size_of::<IpAddr>()
+        });
+        let spike = self
+            .persisted
+            .spike
+            .as_ref()
+            .map_or(0, |_| size_of::<Spike>());
+        self.history.heap_bytes() + self.ips.capacity() * size_of::<KnownIp>() + hot + spike
+    }
+
     pub fn has_open_spike(&self) -> bool {
         self.persisted.spike.is_some()
     }

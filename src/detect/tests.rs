@@ -348,3 +348,78 @@ fn many_accounts_leave_memory_after_a_short_idle_spell() {
     d.sweep(Some(window_start));
     assert_eq!(d.accounts(), 1, "only the account active within 2 hours");
 }
+
+/// A store whose every account sent a message in each of its last four
+/// weeks' hours: long histories.
+struct Busy;
+
+impl Loader for Busy {
+    fn sender(&self, _: &str, from_hour: u32) -> Loaded {
+        Loaded {
+            hours: (from_hour..from_hour + history::WINDOW_HOURS)
+                .map(|h| (h, 1))
+                .collect(),
+            first_seen: Some(0),
+            state: None,
+            ips: Vec::new(),
+        }
+    }
+    fn cooldown(&self, _: &str) -> Option<i64> {
+        None
+    }
+}
+
+#[test]
+fn accounts_holding_much_memory_leave_after_a_short_idle_spell() {
+    let t0 = MONDAY + 40 * 86_400;
+    let window_start = u32::try_from(t0 / 3_600).unwrap() - history::WINDOW_HOURS;
+    let held_after_idle = |accounts: usize| {
+        let mut d = detector();
+        let mut out = Vec::new();
+        for i in 0..accounts {
+            d.observe(
+                &ev(t0, &format!("u{i}@example.com"), Tls::V1_3),
+                &Busy,
+                &mut out,
+            );
+        }
+        d.tick(t0 + 3 * 3_600, &mut out);
+        d.sweep(Some(window_start));
+        (d.accounts(), d.bytes())
+    };
+    // Few accounts stay through three idle hours (far below RESIDENT)...
+    let (kept, bytes) = held_after_idle(100);
+    assert_eq!(kept, 100);
+    assert!(bytes < RESIDENT_BYTES);
+    // ...but not once their histories pass the memory bound.
+    let many = 2 * RESIDENT_BYTES / (bytes / 100);
+    assert!(many < RESIDENT, "the count bound is not what acts here");
+    assert_eq!(held_after_idle(many).0, 0);
+}
+
+#[test]
+fn an_idle_account_drops_its_running_hour_without_a_sweep() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    let t0 = MONDAY + 10 * 86_400;
+    for m in 0..3 {
+        d.observe(
+            &ev(t0 + m * 60, "a@example.com", Tls::V1_3),
+            &Fresh,
+            &mut out,
+        );
+    }
+    let hot = d.bytes();
+    // Another account's message two hours later moves the clock on.
+    d.observe(
+        &ev(t0 + 7_200, "b@example.com", Tls::V1_3),
+        &Fresh,
+        &mut out,
+    );
+    assert_eq!(d.accounts(), 2);
+    assert!(
+        d.bytes() < hot,
+        "the idle account's window was dropped: {} vs {hot}",
+        d.bytes()
+    );
+}

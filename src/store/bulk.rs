@@ -237,7 +237,12 @@ impl Writer {
         super::alerts::save_dirty(&mut batch, &rest);
         self.raised = raised.collect();
         self.log_raised(&mut batch, now);
-        self.commit(batch)
+        let committed = self.commit(batch);
+        // The accounts just written are freed; without handing their pages
+        // back, peak RSS grew with the length of the import (heap peak flat
+        // at 76 MB for a 1 GB and a 2 GB log, RSS 66 and 78 MiB).
+        crate::memory::release_freed();
+        committed
     }
 
     /// Adds the new values of some accounts' keys, and their ids, to `batch`.
