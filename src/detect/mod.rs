@@ -292,13 +292,13 @@ impl Detector {
         }
     }
 
-    /// Once an hour (of the clock): drops the running-hour state of
-    /// accounts idle for an hour, and accounts idle for two without an open
-    /// incident or unsaved state when the loader can restore them:
-    /// `restorable_from` is the oldest hour whose counts the loader holds
-    /// (the store keeps hourly counts for a limited time, so an import of
-    /// logs older than that keeps the accounts it needs history for). Call it only when all state
-    /// taken with [`Detector::take_dirty`] has been committed.
+    /// Once an hour (of the clock): drops accounts idle for two hours (26
+    /// while few are held) without an open incident or unsaved state when
+    /// the loader can restore them: `restorable_from` is the oldest hour
+    /// whose counts the loader holds (the store keeps hourly counts for a
+    /// limited time, so an import of logs older than that keeps the
+    /// accounts it needs history for). Call it only when all state taken
+    /// with [`Detector::take_dirty`] has been committed.
     pub fn sweep(&mut self, restorable_from: Option<u32>) {
         let hour = self.clock.div_euclid(3600);
         if hour == self.swept {
@@ -311,7 +311,6 @@ impl Detector {
         let crowded = self.senders.len() > RESIDENT || self.bytes() > RESIDENT_BYTES;
         let idle = if crowded { SHORT_IDLE_SECS } else { IDLE_SECS };
         self.senders.retain(|s, st| {
-            st.cool_down(clock);
             // An account whose every counted hour is in the store comes
             // back whole, also in an import of logs a few weeks old.
             let restorable =

@@ -11,7 +11,7 @@
 //! emitted without it.
 
 use super::syslog::{self, Clock};
-use super::{LogParser, Skip, bracketed_ip};
+use super::{LogParser, Skip, bracketed_ip, split_at};
 use crate::event::{Event, Outcome, Tls, normalize_sender};
 use by_host::ByHost;
 use memchr::memmem::Finder;
@@ -29,19 +29,11 @@ pub const GRACE_SECONDS: i64 = 60;
 /// cannot grow the parser without bound.
 const MAX_CONNECTIONS: usize = 100_000;
 
-/// The markers searched for in smtpd and qmgr lines, built once: a
-/// `str::find` sets its searcher up anew on every line.
+/// The markers searched for in smtpd and qmgr lines (see [`split_at`]).
 static TLS_ESTABLISHED: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("TLS connection established from "));
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": client="));
 static FROM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": from=<"));
-
-/// `text` split around the first match of `marker`.
-fn split_at<'a>(text: &'a str, marker: &Finder<'_>) -> Option<(&'a str, &'a str)> {
-    let at = marker.find(text.as_bytes())?;
-    // The markers are ASCII, so both ends are character boundaries.
-    Some((text.get(..at)?, text.get(at + marker.needle().len()..)?))
-}
 
 #[derive(Debug, Default)]
 struct Connection {

@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// One parsed syslog line, borrowing from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +85,8 @@ impl Stamps {
     }
 }
 
-/// `text` split around its first `": "`, where the tag ends: faster than
-/// `split_once(": ")`, which sets a substring searcher up for every line.
-fn split_tag(text: &str) -> Option<(&str, &str)> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b':', bytes.get(from..)?) {
-        let at = from + i;
-        if bytes.get(at + 1) == Some(&b' ') {
-            return Some((text.get(..at)?, text.get(at + 2..)?));
-        }
-        from = at + 1;
-    }
-    None
-}
+/// Where the tag ends (see [`super::split_at`]).
+static TAG_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": "));
 
 /// Parses the prefix of a syslog line; `stamps` remembers the last time
 /// stamp for the next line.
@@ -108,7 +98,7 @@ pub fn parse<'a>(
     let (ts, rest) = stamps.parse(line, clock).ok_or(PrefixError::Timestamp)?;
     let rest = rest.trim_start_matches(' ');
     let (host, rest) = rest.split_once(' ').ok_or(PrefixError::Tag)?;
-    let (tag, message) = split_tag(rest).ok_or(PrefixError::Tag)?;
+    let (tag, message) = super::split_at(rest, &TAG_END).ok_or(PrefixError::Tag)?;
     let (program, pid) = match tag.split_once('[') {
         Some((p, pid)) => (
             p,

@@ -7,7 +7,7 @@ use crate::store::fold::tests::FAIL_AFTER_PARTS;
 use crate::store::tests::{ev, store};
 use chrono::TimeDelta;
 
-/// Three past days of 1,300 accounts (three write-out batches): messages of
+/// Three past days of 1,300 accounts (many write-out batches): messages of
 /// every TLS class from two IPs, failed logins, ids repeated within a
 /// day, events out of time order.
 fn history(now: DateTime<Utc>) -> Vec<Vec<Event>> {
@@ -51,6 +51,15 @@ fn contents(s: &crate::store::Store) -> Contents {
         .map(|i| (i.first_seen, i.ips.len()))
         .collect();
     (counters, senders)
+}
+
+/// A bulk that has counted all `batches`, not written out.
+fn counted(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> Bulk {
+    let mut bulk = Bulk::default();
+    for batch in batches {
+        w.load(&mut bulk, batch, now).unwrap();
+    }
+    bulk
 }
 
 fn load_all(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> (u64, u64) {
@@ -110,12 +119,9 @@ fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (whole, broken) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
     load_all(&mut Writer::new(whole.clone()), &batches, now);
-    // The second of three batches of the only write-out fails.
+    // The second batch of the only write-out fails.
     let mut w = Writer::new(broken.clone());
-    let mut bulk = Bulk::default();
-    for batch in &batches {
-        w.load(&mut bulk, batch, now).unwrap();
-    }
+    let mut bulk = counted(&mut w, &batches, now);
     FAIL_AFTER_PARTS.set(Some(1));
     assert!(w.write_bulk(&mut bulk, now).is_err());
     FAIL_AFTER_PARTS.set(None);
@@ -139,10 +145,7 @@ fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
     // Ids without their counts would make the re-run skip events; counts
     // without their ids would count them twice. Neither happens.
     let mut w = Writer::new(broken.clone());
-    let mut bulk = Bulk::default();
-    for batch in &batches {
-        w.load(&mut bulk, batch, now).unwrap();
-    }
+    let mut bulk = counted(&mut w, &batches, now);
     w.write_bulk(&mut bulk, now).unwrap();
     assert!(contents(&broken) == contents(&whole));
     assert_eq!(broken.count_ids(), whole.count_ids());
