@@ -53,7 +53,7 @@ const RESIDENT: usize = 50_000;
 /// grows with the weeks it covers: the import benchmark's 27,500 accounts
 /// hold 11 MiB after four and a half days of log, 13 MiB after nine, and
 /// would hold about 23 MiB after four weeks. (With 16 MiB, the same log
-/// with a client address per connection, 18 MiB, took 13 % longer to
+/// with a client address per connection, 18 MiB, took 15 % longer to
 /// import: accounts read back over and over.)
 const RESIDENT_BYTES: usize = 24 << 20;
 
