@@ -14,6 +14,11 @@
 //! devices legacy: TLS 1.0, 1.1 or none). BENCH_TLS=connection draws the
 //! client and TLS version per connection instead: the legacy-TLS
 //! detector's worst case (three accounts in four alert).
+//!
+//! The log's days follow each other (about 240 MB a day) and end a day or
+//! two before the run, so that a log of many GB spans weeks as a real one
+//! does, and all of it is recent enough for the hourly counts kept (35
+//! days) as far as its length allows.
 
 mod common;
 
@@ -24,6 +29,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USERS: u64 = 30_000;
+/// Bytes of log per day, about (for the first day's date).
+const DAY_BYTES: u64 = 240_000_000;
 
 fn main() {
     let mb: u64 = std::env::var("BENCH_LOG_MB")
@@ -258,14 +265,17 @@ fn generate(path: &Path, target: u64, per_client: bool) -> (u64, u64) {
     let mut submissions = 0u64;
     let mut qid = 0x1_0000_0000u64;
     let mut sec = 0u64;
+    // Classic syslog timestamps name no year: a date after today would be
+    // read as last year's.
+    let first_day = chrono::Utc::now().date_naive() - chrono::Days::new(target / DAY_BYTES + 2);
     let line = |w: &mut Out, text: String| w.line(&text);
     while w.bytes < target {
         sec += 1;
         let stamp = {
             let s = sec % 86_400;
             format!(
-                "Nov {:2} {:02}:{:02}:{:02} mx1",
-                1 + (sec / 86_400) % 26,
+                "{} {:02}:{:02}:{:02} mx1",
+                (first_day + chrono::Days::new(sec / 86_400)).format("%b %e"),
                 s / 3600,
                 s / 60 % 60,
                 s % 60

@@ -278,10 +278,11 @@ impl Writer {
                     add(key, Change::Failures(*failures))?;
                 }
             }
-            for day in account.hours.chunk_by(|a, b| a.0 / 24 == b.0 / 24) {
-                let hours = day.iter().map(|(h, n)| ((h % 24) as u8, *n)).collect();
+            let slot = |hour: &u32| keys::hourly_slot(*hour);
+            for run in account.hours.chunk_by(|a, b| slot(&a.0).0 == slot(&b.0).0) {
+                let hours = run.iter().map(|(h, n)| (slot(h).1, *n)).collect();
                 add(
-                    keys::hourly_key(sender, day[0].0 / 24),
+                    keys::hourly_key(sender, slot(&run[0].0).0),
                     Change::Hourly(hours),
                 )?;
             }

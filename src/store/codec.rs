@@ -1,6 +1,7 @@
 //! Compact value encodings: LEB128 varints, because almost every count is
 //! small and disk bytes per (sender, day) is what retention costs.
 
+use super::keys;
 use crate::counts::TlsCounts;
 use std::net::IpAddr;
 
@@ -55,11 +56,12 @@ pub fn decode_counts(input: &[u8]) -> TlsCounts {
     TlsCounts(decode_u64s::<5>(input))
 }
 
-/// One hour of an `h` value: hour of the UTC day, [messages, failed logins].
+/// One hour of an hourly value: the hour's place in its key (see
+/// [`keys::hourly_slot`]), [messages, failed logins].
 pub type Hour = (u8, [u64; 2]);
 
-/// An `h` value: the hours of a day with traffic, ascending, each as three
-/// varints (hour of day, messages, failed logins).
+/// An hourly value: the hours of its key with traffic, ascending, each as
+/// three varints (place in the key, messages, failed logins).
 pub fn encode_hours(hours: &[Hour]) -> Vec<u8> {
     let mut out = Vec::with_capacity(hours.len() * 3);
     for (h, [m, f]) in hours {
@@ -75,13 +77,13 @@ pub fn decode_hours(mut input: &[u8]) -> Vec<Hour> {
     std::iter::from_fn(|| {
         let h = u8::try_from(get_varint(&mut input)?)
             .ok()
-            .filter(|h| *h < 24)?;
+            .filter(|h| u32::from(*h) < keys::HOURS_PER_KEY)?;
         Some((h, [get_varint(&mut input)?, get_varint(&mut input)?]))
     })
     .collect()
 }
 
-/// The `h` value `old` with `delta` added (both ascending by hour).
+/// The hourly value `old` with `delta` added (both ascending by hour).
 pub fn add_hours(old: &[u8], delta: &[Hour]) -> Vec<u8> {
     let mut hours = decode_hours(old);
     for (h, [m, f]) in delta {
@@ -233,16 +235,17 @@ mod tests {
     }
 
     #[test]
-    fn hours_of_a_day_add_up_in_order() {
+    fn hours_of_a_key_add_up_in_order() {
         let v = add_hours(&[], &[(9, [3, 0]), (17, [1, 2])]);
-        let v = add_hours(&v, &[(0, [1, 0]), (9, [2, 1]), (23, [5, 0])]);
+        let v = add_hours(&v, &[(0, [1, 0]), (9, [2, 1]), (167, [5, 0])]);
         assert_eq!(
             decode_hours(&v),
-            vec![(0, [1, 0]), (9, [5, 1]), (17, [1, 2]), (23, [5, 0])]
+            vec![(0, [1, 0]), (9, [5, 1]), (17, [1, 2]), (167, [5, 0])]
         );
-        // A damaged tail keeps what came before it; an hour past 23 is damage.
+        // A damaged tail keeps what came before it; an hour past the key's
+        // last (167) is damage.
         let mut bad = encode_hours(&[(4, [1, 1])]);
-        bad.extend_from_slice(&[30, 1, 1]);
+        bad.extend_from_slice(&[168, 1, 1, 1]);
         assert_eq!(decode_hours(&bad), vec![(4, [1, 1])]);
         assert_eq!(decode_hours(&[0x80]), vec![]);
     }

@@ -212,14 +212,14 @@ fn parts_of(
             Change::Failures(*n),
         ));
     }
-    let mut days: HashMap<(&str, u32), Vec<codec::Hour>> = HashMap::new();
+    let mut slots: HashMap<(&str, u32), Vec<codec::Hour>> = HashMap::new();
     for ((sender, hour), n) in &d.hourly {
-        let at = (*hour % 24) as u8;
-        days.entry((sender, hour / 24)).or_default().push((at, *n));
+        let (number, at) = keys::hourly_slot(*hour);
+        slots.entry((sender, number)).or_default().push((at, *n));
     }
-    for ((sender, day), mut hours) in days {
+    for ((sender, number), mut hours) in slots {
         hours.sort_unstable_by_key(|h| h.0);
-        changes.push((keys::hourly_key(sender, day), Change::Hourly(hours)));
+        changes.push((keys::hourly_key(sender, number), Change::Hourly(hours)));
     }
     for (sender, info) in &d.senders {
         changes.push((keys::sender_key(sender), Change::Sender(sender, info)));

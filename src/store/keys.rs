@@ -6,7 +6,7 @@
 //! |--------|-----------------------------|--------------------------------|
 //! | `D`    | day · sender                | accepted messages per TLS      |
 //! | `F`    | day · sender                | failed logins                  |
-//! | `h`    | sender · 0x00 · UTC day     | per hour: messages, failures   |
+//! | `w`    | sender · 0x00 · UTC week    | per hour: messages, failures   |
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `I`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
@@ -24,7 +24,10 @@ use chrono_tz::Tz;
 
 pub const DAILY: u8 = b'D';
 pub const FAILURES: u8 = b'F';
-pub const HOURLY: u8 = b'h';
+pub const HOURLY: u8 = b'w';
+/// Schemas 3 and 4: hourly counts, one key per sender and UTC day (read by
+/// the migration only).
+pub const HOURLY_V4: u8 = b'h';
 /// Schema 2's hourly counts, one key per hour (read by the migration only).
 pub const HOURLY_V2: u8 = b'H';
 pub const SENDER: u8 = b'S';
@@ -79,12 +82,32 @@ pub fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
     [prefix, d[0], d[1], d[2], d[3]]
 }
 
-/// The hourly counts of one sender on one UTC day (`hour / 24`): a key per
-/// day rather than per hour, because most accounts send in a few hours of
-/// a day and every key costs sled a page-table slot and a write.
-pub fn hourly_key(sender: &str, day: u32) -> Vec<u8> {
+/// Hours in one hourly key: a week. Every key costs sled memory for as
+/// long as the store holds it (its leaves hold at most 16 keys, and each
+/// leaf keeps a page-table entry of 100–300 bytes even when paged out), so
+/// a key per sender and day made the hourly counts the largest key space:
+/// importing 36 days of the benchmark log, 650,000 keys. Most accounts send
+/// in a few hours of a week, so its value stays small (three varints per
+/// hour with traffic).
+pub const HOURS_PER_KEY: u32 = 168;
+
+/// The hourly key number of an hour and the hour's place in that key.
+pub fn hourly_slot(hour: u32) -> (u32, u8) {
+    (hour / HOURS_PER_KEY, (hour % HOURS_PER_KEY) as u8)
+}
+
+/// Inverse of [`hourly_slot`].
+pub fn slot_hour(number: u32, at: u8) -> u32 {
+    number
+        .saturating_mul(HOURS_PER_KEY)
+        .saturating_add(u32::from(at))
+}
+
+/// The hourly counts of one sender in the [`HOURS_PER_KEY`] hours of key
+/// `number` (see [`hourly_slot`]).
+pub fn hourly_key(sender: &str, number: u32) -> Vec<u8> {
     let mut k = hourly_prefix(sender);
-    k.extend_from_slice(&day.to_be_bytes());
+    k.extend_from_slice(&number.to_be_bytes());
     k
 }
 
@@ -97,8 +120,9 @@ pub fn hourly_prefix(sender: &str) -> Vec<u8> {
     k
 }
 
-/// UTC day number at the end of an hourly key (the hour number in schema 2).
-pub fn hourly_day(key: &[u8]) -> Option<u32> {
+/// The number at the end of an hourly key: the key number (see
+/// [`hourly_slot`]), the UTC day in schemas 3–4, the hour in schema 2.
+pub fn hourly_number(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
 }
@@ -205,6 +229,16 @@ mod tests {
     fn hourly_prefix_does_not_match_longer_sender() {
         let k = hourly_key("alice2", 5);
         assert!(!k.starts_with(&hourly_prefix("alice")));
-        assert_eq!(hourly_day(&hourly_key("alice", 77)), Some(77));
+        assert_eq!(hourly_number(&hourly_key("alice", 77)), Some(77));
+    }
+
+    #[test]
+    fn hours_map_to_a_key_and_back() {
+        for hour in [0, 167, 168, 489_960, u32::MAX] {
+            let (number, at) = hourly_slot(hour);
+            assert!(u32::from(at) < HOURS_PER_KEY);
+            assert_eq!(slot_hour(number, at), hour);
+        }
+        assert_eq!(hourly_slot(169), (1, 1));
     }
 }

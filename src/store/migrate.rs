@@ -44,17 +44,30 @@ pub(super) fn open_schema(
         );
     }
     if found < 3 {
-        let keys = hours_by_day(data)?;
-        tracing::info!(
-            keys,
-            "store upgraded to schema 3: hourly counts a day per key"
-        );
+        // Straight to the current layout: schema 5's step finds nothing.
+        let keys = hours_rekeyed(data, keys::HOURLY_V2, |hour, v| {
+            vec![(hour, codec::decode_u64s::<2>(v))]
+        })?;
+        tracing::info!(keys, "store upgraded: hourly counts a week per key");
     }
     if found < 4 {
         let alerts = alerts_by_sender(data)?;
         tracing::info!(
             alerts,
             "store upgraded to schema 4: the alert log indexed by account"
+        );
+    }
+    if found < 5 {
+        let keys = hours_rekeyed(data, keys::HOURLY_V4, |day, v| {
+            let first = day.saturating_mul(24);
+            let hours = codec::decode_hours(v).into_iter();
+            hours
+                .map(|(h, n)| (first.saturating_add(u32::from(h)), n))
+                .collect()
+        })?;
+        tracing::info!(
+            keys,
+            "store upgraded to schema 5: hourly counts a week per key"
         );
     }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
@@ -125,23 +138,29 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
 /// Old hourly keys converted per batch (rounded up to a whole sender).
 const HOURS_PER_BATCH: usize = 20_000;
 
-/// Schema 2 to 3: the hourly counts, one `H · sender · 0 · hour` key per
-/// hour, become one `h · sender · 0 · day` key per UTC day. Each batch
-/// removes all old keys of its senders and writes their new ones, so the
-/// old keys left are exactly what remains to convert. Returns the number
-/// of old keys converted.
-fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
+/// Rewrites the hourly counts of an older layout, keys `old · sender · 0 ·
+/// number` (schema 2: a key per hour; schemas 3–4: a key per UTC day, see
+/// [`keys::HOURLY_V4`]), as the current key per sender and week; `hours`
+/// reads a key's number and value as (hour, [messages, failed logins]).
+/// Each batch removes all old keys of its senders and writes their new
+/// ones, so the old keys left are exactly what remains to convert. Returns
+/// the number of old keys converted.
+fn hours_rekeyed(
+    data: &sled::Tree,
+    old: u8,
+    hours: impl Fn(u32, &[u8]) -> Vec<(u32, [u64; 2])>,
+) -> Result<u64, StoreError> {
     let mut converted = 0;
     loop {
         let mut batch = sled::Batch::default();
-        let mut days: BTreeMap<Vec<u8>, Vec<codec::Hour>> = BTreeMap::new();
+        let mut slots: BTreeMap<Vec<u8>, Vec<codec::Hour>> = BTreeMap::new();
         let mut taken = 0;
         let mut last_sender: Vec<u8> = Vec::new();
-        for item in data.scan_prefix([keys::HOURLY_V2]) {
+        for item in data.scan_prefix([old]) {
             let (k, v) = item?;
-            // `H`, the sender, 0x00, the hour.
+            // The prefix, the sender, 0x00, the number.
             let sender = k.len().checked_sub(5).and_then(|end| k.get(1..end));
-            let (Some(sender), Some(hour)) = (sender, keys::hourly_day(&k)) else {
+            let (Some(sender), Some(number)) = (sender, keys::hourly_number(&k)) else {
                 batch.remove(k.as_ref());
                 continue;
             };
@@ -153,17 +172,20 @@ fn hours_by_day(data: &sled::Tree) -> Result<u64, StoreError> {
             if sender != last_sender.as_slice() {
                 last_sender = sender.to_vec();
             }
-            let key = keys::hourly_key(&String::from_utf8_lossy(sender), hour / 24);
-            let counts = codec::decode_u64s::<2>(&v);
-            days.entry(key)
-                .or_default()
-                .push(((hour % 24) as u8, counts));
+            let sender = String::from_utf8_lossy(sender);
+            for (hour, counts) in hours(number, &v) {
+                let (number, at) = keys::hourly_slot(hour);
+                let key = keys::hourly_key(&sender, number);
+                slots.entry(key).or_default().push((at, counts));
+            }
         }
         if taken == 0 {
             data.apply_batch(batch)?;
             return Ok(converted);
         }
-        for (key, hours) in days {
+        for (key, mut hours) in slots {
+            // Merged in hour order (several old keys may feed one new key).
+            hours.sort_unstable_by_key(|h| h.0);
             let old = data.get(&key)?;
             let value = codec::add_hours(old.as_deref().unwrap_or_default(), &hours);
             batch.insert(key, value);
@@ -285,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn schema_2_hourly_keys_become_a_key_per_day() {
+    fn schema_2_hourly_keys_become_a_key_per_week() {
         let dir = tempfile::tempdir().unwrap();
         let day = 20_000u32;
         // (sender, hour, messages, failures); "a@x" is a prefix of "a@x2".
@@ -323,8 +345,58 @@ mod tests {
             expected.sort();
             assert_eq!(s.hourly(sender).unwrap(), expected, "{sender}");
         }
-        // 1,500 senders with hours on one day, "a@x" on two, "a@x2" on one.
+        // 1,500 senders with hours on one day, "a@x" on two of one week,
+        // "a@x2" on one.
         let senders = (3 * HOURS_PER_BATCH / 2).div_ceil(20);
-        assert_eq!(s.count_keys(keys::HOURLY), senders + 3);
+        assert_eq!(s.count_keys(keys::HOURLY), senders + 2);
+    }
+
+    #[test]
+    fn schema_4_hourly_keys_a_day_each_become_a_key_per_week() {
+        let dir = tempfile::tempdir().unwrap();
+        // Days 20,004-20,007: a week ends after 20,005 (hour 480,144).
+        let days = 20_004u32..20_008;
+        let senders = 6_000u32;
+        let hours_of = |i: u32, day: u32| -> Vec<codec::Hour> {
+            vec![
+                ((i % 24) as u8, [u64::from(1 + i % 5), 0]),
+                (23, [1, u64::from(day % 3)]),
+            ]
+        };
+        let s = upgraded(dir.path(), 4, |s| {
+            for i in 0..senders {
+                for day in days.clone() {
+                    let mut k = vec![keys::HOURLY_V4];
+                    k.extend_from_slice(format!("u{i}@x").as_bytes());
+                    k.push(0);
+                    k.extend_from_slice(&day.to_be_bytes());
+                    s.data
+                        .insert(k, codec::encode_hours(&hours_of(i, day)))
+                        .unwrap();
+                }
+            }
+        });
+        assert_eq!(s.count_keys(keys::HOURLY_V4), 0);
+        // Two weeks per sender, converted over two batches.
+        assert!(senders as usize * days.len() > HOURS_PER_BATCH);
+        assert_eq!(s.count_keys(keys::HOURLY), 2 * senders as usize);
+        for i in [0, 17, 5_999] {
+            let mut expected: Vec<(u32, [u64; 2])> = days
+                .clone()
+                .flat_map(|day| {
+                    let hours = hours_of(i, day).into_iter();
+                    hours.map(move |(h, n)| (day * 24 + u32::from(h), n))
+                })
+                .collect();
+            expected.sort();
+            expected.dedup_by(|b, a| {
+                let same = a.0 == b.0;
+                if same {
+                    a.1 = [a.1[0] + b.1[0], a.1[1] + b.1[1]];
+                }
+                same
+            });
+            assert_eq!(s.hourly(&format!("u{i}@x")).unwrap(), expected, "u{i}@x");
+        }
     }
 }

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -231,16 +231,17 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let prefix = keys::hourly_prefix(sender);
         let mut out = Vec::new();
-        for item in self.data.range(keys::hourly_key(sender, from_hour / 24)..) {
+        let first = keys::hourly_key(sender, keys::hourly_slot(from_hour).0);
+        for item in self.data.range(first..) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
             }
-            let Some(day) = keys::hourly_day(&k[prefix.len()..]) else {
+            let Some(number) = keys::hourly_number(&k[prefix.len()..]) else {
                 continue;
             };
-            for (h, counts) in codec::decode_hours(&v) {
-                let hour = day.saturating_mul(24).saturating_add(u32::from(h));
+            for (at, counts) in codec::decode_hours(&v) {
+                let hour = keys::slot_hour(number, at);
                 if hour >= from_hour {
                     out.push(f(hour, counts));
                 }

@@ -87,10 +87,12 @@ impl Store {
             *slot = self.remove_where(range, |_, _| true)?;
         }
         let slice = cursor.slice;
-        // A day's key goes once all its hours are before the window.
+        // A key goes once all its hours are before the window (readers
+        // ask for the hours they need, so the older ones it holds until
+        // then are never seen).
         stats.hourly = self.remove_slice(keys::HOURLY, &mut cursor.hourly, slice, |k, _| {
-            keys::hourly_day(k)
-                .is_some_and(|d| d.saturating_add(1).saturating_mul(24) <= oldest_hour)
+            keys::hourly_number(k)
+                .is_some_and(|n| keys::slot_hour(n.saturating_add(1), 0) <= oldest_hour)
         })?;
         stats.senders = self.remove_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
             SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)

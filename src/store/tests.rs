@@ -69,9 +69,10 @@ fn counts_accumulate_across_groups_and_ids_dedupe() {
 fn too_old_events_are_skipped_and_purge_removes_old_days() {
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
-    let old = now - TimeDelta::days(5);
+    // Old enough for the week of its hourly key to be past, too.
+    let old = now - TimeDelta::days(12);
     {
-        let s = store(dir.path(), "UTC", 10);
+        let s = store(dir.path(), "UTC", 20);
         let out = Writer::new(s.clone())
             .apply(&[&[ev(old, "old@x", Tls::V1_0, Some("o"))]], &[], now)
             .unwrap();
@@ -85,7 +86,7 @@ fn too_old_events_are_skipped_and_purge_removes_old_days() {
     assert_eq!(out[0].too_old, 1);
     let stats = Writer::new(s.clone()).purge(now).unwrap();
     assert_eq!((stats.daily, stats.ids, stats.senders), (1, 1, 1));
-    assert!(daily(&s, s.today(now) - Days::new(9), s.today(now)).is_empty());
+    assert!(daily(&s, s.today(now) - Days::new(19), s.today(now)).is_empty());
     assert_eq!(s.count_keys(keys::HOURLY), 0);
 }
 
@@ -254,19 +255,19 @@ fn purge_goes_through_the_sender_keys_a_slice_at_a_time() {
     let s = store(dir.path(), "UTC", 30);
     let now = Utc::now();
     let mut w = Writer::new(s.clone());
-    // 10 senders with hourly counts 10 days ago (beyond the 7 hourly days)
-    // and today.
+    // 10 senders with hourly counts 20 days ago (beyond the 7 hourly days,
+    // and so is the week of their key) and today.
     let events: Vec<Event> = (0..10)
         .flat_map(|i| {
             let sender = format!("s{i}@x");
             [
-                ev(now - TimeDelta::days(10), &sender, Tls::V1_3, None),
+                ev(now - TimeDelta::days(20), &sender, Tls::V1_3, None),
                 ev(now, &sender, Tls::V1_3, None),
             ]
         })
         .collect();
     // Stored as if the data had arrived when it happened.
-    w.apply(&[&events], &[], now - TimeDelta::days(10)).unwrap();
+    w.apply(&[&events], &[], now - TimeDelta::days(20)).unwrap();
     assert_eq!(s.count_keys(keys::HOURLY), 20);
     w.purge_cursor = PurgeCursor::with_slice(6);
     let mut removed = Vec::new();
