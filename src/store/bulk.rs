@@ -266,23 +266,34 @@ impl Writer {
                 batch.insert(key, value);
                 Ok(())
             };
-            for (day, (counts, failures)) in &account.days {
-                if counts.0.iter().any(|n| *n > 0) {
+            let week = |day: u32| keys::slot(day, keys::DAYS_PER_KEY);
+            for run in account.days.chunk_by(|a, b| week(a.0).0 == week(b.0).0) {
+                let number = week(run[0].0).0;
+                let (mut daily, mut failures) = (Vec::new(), Vec::new());
+                for (day, (counts, failed)) in run {
+                    if counts.0.iter().any(|n| *n > 0) {
+                        daily.push((week(*day).1, counts.0));
+                    }
+                    if *failed > 0 {
+                        failures.push((week(*day).1, [*failed]));
+                    }
+                }
+                if !daily.is_empty() {
                     add(
-                        keys::day_key(keys::DAILY, *day, sender),
-                        Change::Daily(counts),
+                        keys::day_key(keys::DAILY, number, sender),
+                        Change::Daily(daily),
                     )?;
                 }
-                if *failures > 0 {
-                    let key = keys::day_key(keys::FAILURES, *day, sender);
-                    add(key, Change::Failures(*failures))?;
+                if !failures.is_empty() {
+                    let key = keys::day_key(keys::FAILURES, number, sender);
+                    add(key, Change::Failures(failures))?;
                 }
             }
-            let slot = |hour: &u32| keys::hourly_slot(*hour);
-            for run in account.hours.chunk_by(|a, b| slot(&a.0).0 == slot(&b.0).0) {
-                let hours = run.iter().map(|(h, n)| (slot(h).1, *n)).collect();
+            let slot = |hour: u32| keys::slot(hour, keys::HOURS_PER_KEY);
+            for run in account.hours.chunk_by(|a, b| slot(a.0).0 == slot(b.0).0) {
+                let hours = run.iter().map(|(h, n)| (slot(*h).1, *n)).collect();
                 add(
-                    keys::hourly_key(sender, slot(&run[0].0).0),
+                    keys::hourly_key(sender, slot(run[0].0).0),
                     Change::Hourly(hours),
                 )?;
             }

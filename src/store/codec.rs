@@ -56,47 +56,64 @@ pub fn decode_counts(input: &[u8]) -> TlsCounts {
     TlsCounts(decode_u64s::<5>(input))
 }
 
-/// One hour of an hourly value: the hour's place in its key (see
-/// [`keys::hourly_slot`]), [messages, failed logins].
-pub type Hour = (u8, [u64; 2]);
+/// One unit (a day, an hour) of a slotted value: the unit's place in its
+/// key (see [`keys::slot`]) and its `N` counts.
+pub type Slot<const N: usize> = (u8, [u64; N]);
+/// An hour of an hourly value: [messages, failed logins].
+pub type Hour = Slot<2>;
 
-/// An hourly value: the hours of its key with traffic, ascending, each as
-/// three varints (place in the key, messages, failed logins).
-pub fn encode_hours(hours: &[Hour]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hours.len() * 3);
-    for (h, [m, f]) in hours {
-        put_varint(&mut out, u64::from(*h));
-        put_varint(&mut out, *m);
-        put_varint(&mut out, *f);
+/// A slotted value (`d`, `f` and `w` keys): the units of its key with
+/// counts, ascending, each as varints (place in the key, then the counts).
+pub fn encode_slots<const N: usize>(slots: &[Slot<N>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(slots.len() * (N + 1));
+    for (at, counts) in slots {
+        put_varint(&mut out, u64::from(*at));
+        for n in counts {
+            put_varint(&mut out, *n);
+        }
     }
     out
 }
 
-/// Inverse of [`encode_hours`]; stops at the first damaged entry.
-pub fn decode_hours(mut input: &[u8]) -> Vec<Hour> {
-    std::iter::from_fn(|| {
-        let h = u8::try_from(get_varint(&mut input)?)
-            .ok()
-            .filter(|h| u32::from(*h) < keys::HOURS_PER_KEY)?;
-        Some((h, [get_varint(&mut input)?, get_varint(&mut input)?]))
-    })
-    .collect()
+/// Inverse of [`encode_slots`] for keys of `per` units; stops at the first
+/// damaged entry (a place past `per` is damage).
+pub fn decode_slots<const N: usize>(input: &[u8], per: u32) -> Vec<Slot<N>> {
+    slots(input, per).collect()
 }
 
-/// The hourly value `old` with `delta` added (both ascending by hour).
-pub fn add_hours(old: &[u8], delta: &[Hour]) -> Vec<u8> {
-    let mut hours = decode_hours(old);
-    for (h, [m, f]) in delta {
-        match hours.binary_search_by_key(h, |e| e.0) {
+/// [`decode_slots`] without collecting them.
+pub fn slots<const N: usize>(mut input: &[u8], per: u32) -> impl Iterator<Item = Slot<N>> {
+    std::iter::from_fn(move || {
+        let at = u8::try_from(get_varint(&mut input)?)
+            .ok()
+            .filter(|at| u32::from(*at) < per)?;
+        let mut counts = [0; N];
+        for n in &mut counts {
+            *n = get_varint(&mut input)?;
+        }
+        Some((at, counts))
+    })
+}
+
+/// The slotted value `old` (keys of `per` units) with `delta` added.
+pub fn add_slots<const N: usize>(old: &[u8], delta: &[Slot<N>], per: u32) -> Vec<u8> {
+    let mut slots = decode_slots::<N>(old, per);
+    for (at, counts) in delta {
+        match slots.binary_search_by_key(at, |e| e.0) {
             Ok(i) => {
-                let slot = &mut hours[i].1;
-                slot[0] = slot[0].saturating_add(*m);
-                slot[1] = slot[1].saturating_add(*f);
+                for (mine, n) in slots[i].1.iter_mut().zip(counts) {
+                    *mine = mine.saturating_add(*n);
+                }
             }
-            Err(i) => hours.insert(i, (*h, [*m, *f])),
+            Err(i) => slots.insert(i, (*at, *counts)),
         }
     }
-    encode_hours(&hours)
+    encode_slots(&slots)
+}
+
+/// An hourly value's hours (see [`decode_slots`]).
+pub fn decode_hours(input: &[u8]) -> Vec<Hour> {
+    decode_slots(input, keys::HOURS_PER_KEY)
 }
 
 /// Most client IPs remembered per sender: enough to show an admin where an
@@ -236,15 +253,16 @@ mod tests {
 
     #[test]
     fn hours_of_a_key_add_up_in_order() {
-        let v = add_hours(&[], &[(9, [3, 0]), (17, [1, 2])]);
-        let v = add_hours(&v, &[(0, [1, 0]), (9, [2, 1]), (167, [5, 0])]);
+        let add = |old: &[u8], delta: &[Hour]| add_slots(old, delta, keys::HOURS_PER_KEY);
+        let v = add(&[], &[(9, [3, 0]), (17, [1, 2])]);
+        let v = add(&v, &[(0, [1, 0]), (9, [2, 1]), (167, [5, 0])]);
         assert_eq!(
             decode_hours(&v),
             vec![(0, [1, 0]), (9, [5, 1]), (17, [1, 2]), (167, [5, 0])]
         );
         // A damaged tail keeps what came before it; an hour past the key's
         // last (167) is damage.
-        let mut bad = encode_hours(&[(4, [1, 1])]);
+        let mut bad = encode_slots(&[(4, [1, 1])]);
         bad.extend_from_slice(&[168, 1, 1, 1]);
         assert_eq!(decode_hours(&bad), vec![(4, [1, 1])]);
         assert_eq!(decode_hours(&[0x80]), vec![]);

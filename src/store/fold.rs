@@ -15,7 +15,7 @@
 //! fold before any part is written; only a replay after a crash mid-fold
 //! may show them some of the fold's counts as history.)
 
-use super::codec::{self, SenderInfo};
+use super::codec::{self, SenderInfo, Slot};
 use super::ids::{IdIndex, IdKey};
 use super::{Store, StoreError, Writer, keys};
 use crate::counts::TlsCounts;
@@ -63,8 +63,10 @@ struct Deltas<'a> {
 
 /// One key's delta.
 pub(super) enum Change<'a> {
-    Daily(&'a TlsCounts),
-    Failures(u64),
+    /// Days of a `d` key: messages per TLS class.
+    Daily(Vec<Slot<5>>),
+    /// Days of an `f` key: failed logins.
+    Failures(Vec<Slot<1>>),
     Hourly(Vec<codec::Hour>),
     Sender(&'a str, &'a SenderInfo),
 }
@@ -200,25 +202,18 @@ fn parts_of(
     skip: u64,
 ) -> Result<Vec<sled::Batch>, StoreError> {
     let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(d.keys());
-    for ((day, sender), delta) in &d.daily {
-        changes.push((
-            keys::day_key(keys::DAILY, *day, sender),
-            Change::Daily(delta),
-        ));
+    let daily = d.daily.iter().map(|((day, s), c)| ((*s, *day), c.0));
+    for ((sender, week), days) in slotted(daily, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::DAILY, week, sender);
+        changes.push((key, Change::Daily(days)));
     }
-    for ((day, user), n) in &d.failures {
-        changes.push((
-            keys::day_key(keys::FAILURES, *day, user),
-            Change::Failures(*n),
-        ));
+    let failures = d.failures.iter().map(|((day, u), n)| ((*u, *day), [*n]));
+    for ((user, week), days) in slotted(failures, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::FAILURES, week, user);
+        changes.push((key, Change::Failures(days)));
     }
-    let mut slots: HashMap<(&str, u32), Vec<codec::Hour>> = HashMap::new();
-    for ((sender, hour), n) in &d.hourly {
-        let (number, at) = keys::hourly_slot(*hour);
-        slots.entry((sender, number)).or_default().push((at, *n));
-    }
-    for ((sender, number), mut hours) in slots {
-        hours.sort_unstable_by_key(|h| h.0);
+    let hourly = d.hourly.iter().map(|(k, n)| (*k, *n));
+    for ((sender, number), hours) in slotted(hourly, keys::HOURS_PER_KEY) {
         changes.push((keys::hourly_key(sender, number), Change::Hourly(hours)));
     }
     for (sender, info) in &d.senders {
@@ -252,20 +247,36 @@ fn parts_of(
     Ok(parts)
 }
 
+/// Per-unit counts `((account, unit), counts)` grouped by the key of `per`
+/// units holding them: `(account, key number)` → the key's slots, in order.
+fn slotted<'a, const N: usize>(
+    units: impl Iterator<Item = ((&'a str, u32), [u64; N])>,
+    per: u32,
+) -> HashMap<(&'a str, u32), Vec<Slot<N>>> {
+    let mut keys: HashMap<(&str, u32), Vec<Slot<N>>> = HashMap::new();
+    for ((account, unit), counts) in units {
+        let (number, at) = keys::slot(unit, per);
+        keys.entry((account, number))
+            .or_default()
+            .push((at, counts));
+    }
+    for slots in keys.values_mut() {
+        slots.sort_unstable_by_key(|s| s.0);
+    }
+    keys
+}
+
 /// The new value of a counter key.
 pub(super) fn added(store: &Store, key: &[u8], change: &Change) -> Result<Vec<u8>, StoreError> {
     let old = store.data.get(key)?;
     Ok(match change {
-        Change::Daily(delta) => {
-            let mut counts = old.map_or_else(TlsCounts::default, |v| codec::decode_counts(&v));
-            counts.add(delta);
-            codec::encode_counts(&counts)
+        Change::Daily(days) => codec::add_slots(&old.unwrap_or_default(), days, keys::DAYS_PER_KEY),
+        Change::Failures(days) => {
+            codec::add_slots(&old.unwrap_or_default(), days, keys::DAYS_PER_KEY)
         }
-        Change::Failures(n) => {
-            let old = old.map_or(0, |v| codec::decode_u64s::<1>(&v)[0]);
-            codec::encode_u64s(&[old.saturating_add(*n)])
+        Change::Hourly(hours) => {
+            codec::add_slots(&old.unwrap_or_default(), hours, keys::HOURS_PER_KEY)
         }
-        Change::Hourly(hours) => codec::add_hours(old.as_deref().unwrap_or_default(), hours),
         Change::Sender(..) => Vec::new(),
     })
 }

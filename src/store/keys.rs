@@ -4,9 +4,9 @@
 //!
 //! | prefix | key                         | value                          |
 //! |--------|-----------------------------|--------------------------------|
-//! | `D`    | day · sender                | accepted messages per TLS      |
-//! | `F`    | day · sender                | failed logins                  |
-//! | `w`    | sender · 0x00 · UTC week    | per hour: messages, failures   |
+//! | `d`    | week · sender               | per day: messages per TLS      |
+//! | `f`    | week · sender               | per day: failed logins         |
+//! | `w`    | sender · 0x00 · hour week   | per hour: messages, failures   |
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `I`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
@@ -15,15 +15,30 @@
 //! | `J`    | (the prefix alone)          | journal folding progress       |
 //!
 //! `day` is the day number (days since 1970-01-01 in the configured time
-//! zone) and `hour` the UTC hour number, both big-endian `u32` so that byte
-//! order is time order and retention is a range delete. Senders never contain
-//! control characters (the event model refuses them), so 0x00 ends a sender.
+//! zone), `week` a day number divided by [`DAYS_PER_KEY`] and `hour week`
+//! a UTC hour number divided by [`HOURS_PER_KEY`], all big-endian `u32` so
+//! that byte order is time order and retention is a range delete. Senders
+//! never contain control characters (the event model refuses them), so 0x00
+//! ends a sender.
+//!
+//! Counts are kept a week per key because sled holds a page-table entry
+//! for every node of the tree, paged out or not, and its leaves hold at
+//! most 16 keys: every key costs memory (100–300 bytes per leaf) for as
+//! long as the store keeps it. With a key per account and day, 36 days of
+//! the import benchmark's log were 1.4 million keys and the page table
+//! alone held ≈ 30 MB; a week per key holds the same counts in a fifth of
+//! the keys, most accounts sending on a few days and in a few hours of a
+//! week, so that a value stays small.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-pub const DAILY: u8 = b'D';
-pub const FAILURES: u8 = b'F';
+pub const DAILY: u8 = b'd';
+pub const FAILURES: u8 = b'f';
+/// Schemas up to 5: accepted messages and failed logins, one key per day
+/// and sender (read by the migration only).
+pub const DAILY_V5: u8 = b'D';
+pub const FAILURES_V5: u8 = b'F';
 pub const HOURLY: u8 = b'w';
 /// Schemas 3 and 4: hourly counts, one key per sender and UTC day (read by
 /// the migration only).
@@ -61,7 +76,8 @@ pub fn hour_number(ts: DateTime<Utc>) -> u32 {
     u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
 }
 
-/// `prefix · day · text`, the shape of `D`, `F` and `I` keys.
+/// `prefix · number · text`, the shape of `d` and `f` keys (a week number)
+/// and of `I` keys (a day number).
 pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(5 + text.len());
     k.push(prefix);
@@ -70,41 +86,36 @@ pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
     k
 }
 
-/// Splits a `D`/`F`/`I` key into day and text.
+/// Splits a `d`/`f`/`I` key into number and text.
 pub fn split_day_key(key: &[u8]) -> Option<(u32, &str)> {
     let day = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?);
     Some((day, std::str::from_utf8(&key[5..]).ok()?))
 }
 
-/// Smallest key of `prefix` at or after `day`.
+/// Smallest key of `prefix` at or after number `day`.
 pub fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
     let d = day.to_be_bytes();
     [prefix, d[0], d[1], d[2], d[3]]
 }
 
-/// Hours in one hourly key: a week. Every key costs sled memory for as
-/// long as the store holds it (its leaves hold at most 16 keys, and each
-/// leaf keeps a page-table entry of 100–300 bytes even when paged out), so
-/// a key per sender and day made the hourly counts the largest key space:
-/// importing 36 days of the benchmark log, 650,000 keys. Most accounts send
-/// in a few hours of a week, so its value stays small (three varints per
-/// hour with traffic).
+/// Days in one `d` or `f` key (see the module doc).
+pub const DAYS_PER_KEY: u32 = 7;
+/// Hours in one hourly key.
 pub const HOURS_PER_KEY: u32 = 168;
 
-/// The hourly key number of an hour and the hour's place in that key.
-pub fn hourly_slot(hour: u32) -> (u32, u8) {
-    (hour / HOURS_PER_KEY, (hour % HOURS_PER_KEY) as u8)
+/// The number of the key holding unit `n` (a day, an hour) in keys of
+/// `per` units each, and the unit's place in that key.
+pub fn slot(n: u32, per: u32) -> (u32, u8) {
+    (n / per, (n % per) as u8)
 }
 
-/// Inverse of [`hourly_slot`].
-pub fn slot_hour(number: u32, at: u8) -> u32 {
-    number
-        .saturating_mul(HOURS_PER_KEY)
-        .saturating_add(u32::from(at))
+/// Inverse of [`slot`].
+pub fn unslot(number: u32, at: u8, per: u32) -> u32 {
+    number.saturating_mul(per).saturating_add(u32::from(at))
 }
 
 /// The hourly counts of one sender in the [`HOURS_PER_KEY`] hours of key
-/// `number` (see [`hourly_slot`]).
+/// `number` (see [`slot`]).
 pub fn hourly_key(sender: &str, number: u32) -> Vec<u8> {
     let mut k = hourly_prefix(sender);
     k.extend_from_slice(&number.to_be_bytes());
@@ -120,8 +131,8 @@ pub fn hourly_prefix(sender: &str) -> Vec<u8> {
     k
 }
 
-/// The number at the end of an hourly key: the key number (see
-/// [`hourly_slot`]), the UTC day in schemas 3–4, the hour in schema 2.
+/// The number at the end of an hourly key: the key number (see [`slot`]),
+/// the UTC day in schemas 3–4, the hour in schema 2.
 pub fn hourly_number(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
@@ -233,12 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn hours_map_to_a_key_and_back() {
-        for hour in [0, 167, 168, 489_960, u32::MAX] {
-            let (number, at) = hourly_slot(hour);
-            assert!(u32::from(at) < HOURS_PER_KEY);
-            assert_eq!(slot_hour(number, at), hour);
+    fn units_map_to_a_key_and_back() {
+        for per in [DAYS_PER_KEY, HOURS_PER_KEY] {
+            for n in [0, 6, 7, 167, 168, 489_960, u32::MAX] {
+                let (number, at) = slot(n, per);
+                assert!(u32::from(at) < per);
+                assert_eq!(unslot(number, at, per), n);
+            }
         }
-        assert_eq!(hourly_slot(169), (1, 1));
+        assert_eq!(slot(169, HOURS_PER_KEY), (1, 1));
+        assert_eq!(slot(20_006, DAYS_PER_KEY), (2_858, 0));
     }
 }

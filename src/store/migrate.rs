@@ -70,6 +70,19 @@ pub(super) fn open_schema(
             "store upgraded to schema 5: hourly counts a week per key"
         );
     }
+    if found < 6 {
+        let daily = days_rekeyed(data, keys::DAILY_V5, keys::DAILY, |v| {
+            codec::decode_counts(v).0
+        })?;
+        let failures = days_rekeyed(data, keys::FAILURES_V5, keys::FAILURES, |v| {
+            codec::decode_u64s::<1>(v)
+        })?;
+        tracing::info!(
+            daily,
+            failures,
+            "store upgraded to schema 6: daily counts a week per key"
+        );
+    }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
     Ok(seed)
 }
@@ -174,7 +187,7 @@ fn hours_rekeyed(
             }
             let sender = String::from_utf8_lossy(sender);
             for (hour, counts) in hours(number, &v) {
-                let (number, at) = keys::hourly_slot(hour);
+                let (number, at) = keys::slot(hour, keys::HOURS_PER_KEY);
                 let key = keys::hourly_key(&sender, number);
                 slots.entry(key).or_default().push((at, counts));
             }
@@ -187,8 +200,52 @@ fn hours_rekeyed(
             // Merged in hour order (several old keys may feed one new key).
             hours.sort_unstable_by_key(|h| h.0);
             let old = data.get(&key)?;
-            let value = codec::add_hours(old.as_deref().unwrap_or_default(), &hours);
+            let value = codec::add_slots(&old.unwrap_or_default(), &hours, keys::HOURS_PER_KEY);
             batch.insert(key, value);
+        }
+        data.apply_batch(batch)?;
+        converted += taken as u64;
+    }
+}
+
+/// Old daily keys converted per batch.
+const DAYS_PER_BATCH: usize = 20_000;
+
+/// Schema 5 to 6: the counts of a day and account (`old · day · account`)
+/// become slots of the account's key for that week (`new · week ·
+/// account`). Each batch removes the old keys it converts and adds their
+/// counts to the new keys, reading what earlier batches wrote there, so the
+/// old keys left are exactly what remains to convert. Returns the number of
+/// old keys converted.
+fn days_rekeyed<const N: usize>(
+    data: &sled::Tree,
+    old: u8,
+    new: u8,
+    counts: impl Fn(&[u8]) -> [u64; N],
+) -> Result<u64, StoreError> {
+    let mut converted = 0;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut weeks: BTreeMap<Vec<u8>, Vec<codec::Slot<N>>> = BTreeMap::new();
+        let mut taken = 0;
+        for item in data.scan_prefix([old]).take(DAYS_PER_BATCH) {
+            let (k, v) = item?;
+            batch.remove(k.as_ref());
+            taken += 1;
+            let Some((day, account)) = keys::split_day_key(&k) else {
+                continue;
+            };
+            let (week, at) = keys::slot(day, keys::DAYS_PER_KEY);
+            let key = keys::day_key(new, week, account);
+            weeks.entry(key).or_default().push((at, counts(&v)));
+        }
+        if taken == 0 {
+            return Ok(converted);
+        }
+        for (key, mut days) in weeks {
+            days.sort_unstable_by_key(|d| d.0);
+            let stored = data.get(&key)?.unwrap_or_default();
+            batch.insert(key, codec::add_slots(&stored, &days, keys::DAYS_PER_KEY));
         }
         data.apply_batch(batch)?;
         converted += taken as u64;
@@ -352,6 +409,53 @@ mod tests {
     }
 
     #[test]
+    fn schema_5_daily_keys_become_a_key_per_week() {
+        use crate::counts::TlsCounts;
+        let dir = tempfile::tempdir().unwrap();
+        // Days 20,004-20,007 span two weeks; 12,000 daily keys take two
+        // batches.
+        let days = 20_004u32..20_008;
+        let counts = |i: u32, day: u32| TlsCounts([u64::from(i % 3), 1, 0, 0, u64::from(day % 2)]);
+        let s = upgraded(dir.path(), 5, |s| {
+            for day in days.clone() {
+                for i in 0..3_000 {
+                    let k = keys::day_key(keys::DAILY_V5, day, &format!("u{i}@x"));
+                    s.data
+                        .insert(k, codec::encode_counts(&counts(i, day)))
+                        .unwrap();
+                }
+                for i in 0..10u64 {
+                    let k = keys::day_key(keys::FAILURES_V5, day, &format!("f{i}@x"));
+                    s.data.insert(k, codec::encode_u64s(&[i + 1])).unwrap();
+                }
+            }
+        });
+        for old in [keys::DAILY_V5, keys::FAILURES_V5] {
+            assert_eq!(s.count_keys(old), 0);
+        }
+        assert_eq!(s.count_keys(keys::DAILY), 2 * 3_000);
+        assert_eq!(s.count_keys(keys::FAILURES), 2 * 10);
+        let (first, last) = (keys::day_date(days.start), keys::day_date(days.end - 1));
+        let mut rows = Vec::new();
+        s.for_each_daily(first, last, |d, snd, c| rows.push((d, snd.to_owned(), *c)))
+            .unwrap();
+        rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut want: Vec<_> = days
+            .clone()
+            .flat_map(|d| (0..3_000).map(move |i| (d, format!("u{i}@x"), counts(i, d))))
+            .collect();
+        want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        assert!(rows == want, "daily counts changed by the upgrade");
+        let mut failures = 0;
+        s.for_each_failure(first, last, |_, user, n| {
+            assert_eq!(n, 1 + user[1..user.len() - 2].parse::<u64>().unwrap());
+            failures += 1;
+        })
+        .unwrap();
+        assert_eq!(failures, 4 * 10);
+    }
+
+    #[test]
     fn schema_4_hourly_keys_a_day_each_become_a_key_per_week() {
         let dir = tempfile::tempdir().unwrap();
         // Days 20,004-20,007: a week ends after 20,005 (hour 480,144).
@@ -371,7 +475,7 @@ mod tests {
                     k.push(0);
                     k.extend_from_slice(&day.to_be_bytes());
                     s.data
-                        .insert(k, codec::encode_hours(&hours_of(i, day)))
+                        .insert(k, codec::encode_slots(&hours_of(i, day)))
                         .unwrap();
                 }
             }

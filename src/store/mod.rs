@@ -32,7 +32,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,22 +167,17 @@ impl Store {
         self.today(now) - Days::new(u64::from(self.retention.days.saturating_sub(1)))
     }
 
-    /// Calls `f(date, sender, counts)` for every (day, sender) with accepted
-    /// messages in `start..=end`, in day then sender order.
+    /// Calls `f(day, sender, counts)` for every (day, sender) with accepted
+    /// messages in `start..=end`, in week, then sender, then day order.
     pub fn for_each_daily(
         &self,
         start: NaiveDate,
         end: NaiveDate,
         mut f: impl FnMut(u32, &str, &TlsCounts),
     ) -> Result<(), StoreError> {
-        let days = keys::day_number(start)..=keys::day_number(end);
-        for item in self.daily_keys(days) {
-            let (k, counts) = item?;
-            if let Some((day, sender)) = keys::split_day_key(&k) {
-                f(day, sender, &counts);
-            }
-        }
-        Ok(())
+        self.for_each_day::<5>(keys::DAILY, start, end, |day, sender, counts| {
+            f(day, sender, &TlsCounts(counts));
+        })
     }
 
     /// One day's `(key, counts)` of accepted messages in sender order (the
@@ -192,20 +187,47 @@ impl Store {
         &self,
         day: u32,
     ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
-        self.daily_keys(day..=day)
+        let (week, at) = keys::slot(day, keys::DAYS_PER_KEY);
+        self.week_keys(keys::DAILY, week..=week)
+            .filter_map(move |item| match item {
+                Ok((k, v)) => codec::slots::<5>(&v, keys::DAYS_PER_KEY)
+                    .find(|s| s.0 == at)
+                    .map(|(_, counts)| Ok((k, TlsCounts(counts)))),
+                Err(e) => Some(Err(e.into())),
+            })
     }
 
-    /// The `D` keys of `days` with their decoded counts, in key order.
-    fn daily_keys(
+    /// Calls `f(day, account, counts)` for every day in `start..=end` of the
+    /// `prefix` keys (`d`, `f`), in key order.
+    fn for_each_day<const N: usize>(
         &self,
-        days: std::ops::RangeInclusive<u32>,
-    ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
-        let lo = keys::day_bound(keys::DAILY, *days.start());
-        let hi = keys::day_bound(keys::DAILY, days.end().saturating_add(1));
-        self.data.range(lo..hi).map(|item| {
+        prefix: u8,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, &str, [u64; N]),
+    ) -> Result<(), StoreError> {
+        let days = keys::day_number(start)..=keys::day_number(end);
+        let week = |day: &u32| keys::slot(*day, keys::DAYS_PER_KEY).0;
+        for item in self.week_keys(prefix, week(days.start())..=week(days.end())) {
             let (k, v) = item?;
-            Ok((k, codec::decode_counts(&v)))
-        })
+            let Some((number, account)) = keys::split_day_key(&k) else {
+                continue;
+            };
+            for (at, counts) in codec::slots::<N>(&v, keys::DAYS_PER_KEY) {
+                let day = keys::unslot(number, at, keys::DAYS_PER_KEY);
+                if days.contains(&day) {
+                    f(day, account, counts);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `prefix` keys (`d`, `f`) of `weeks`, in key order.
+    fn week_keys(&self, prefix: u8, weeks: std::ops::RangeInclusive<u32>) -> sled::Iter {
+        let lo = keys::day_bound(prefix, *weeks.start());
+        let hi = keys::day_bound(prefix, weeks.end().saturating_add(1));
+        self.data.range(lo..hi)
     }
 
     /// The sender index entry of one sender.
@@ -231,7 +253,7 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let prefix = keys::hourly_prefix(sender);
         let mut out = Vec::new();
-        let first = keys::hourly_key(sender, keys::hourly_slot(from_hour).0);
+        let first = keys::hourly_key(sender, keys::slot(from_hour, keys::HOURS_PER_KEY).0);
         for item in self.data.range(first..) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
@@ -241,7 +263,7 @@ impl Store {
                 continue;
             };
             for (at, counts) in codec::decode_hours(&v) {
-                let hour = keys::slot_hour(number, at);
+                let hour = keys::unslot(number, at, keys::HOURS_PER_KEY);
                 if hour >= from_hour {
                     out.push(f(hour, counts));
                 }
@@ -257,15 +279,7 @@ impl Store {
         end: NaiveDate,
         mut f: impl FnMut(u32, &str, u64),
     ) -> Result<(), StoreError> {
-        let lo = keys::day_bound(keys::FAILURES, keys::day_number(start));
-        let hi = keys::day_bound(keys::FAILURES, keys::day_number(end) + 1);
-        for item in self.data.range(lo..hi) {
-            let (k, v) = item?;
-            if let Some((day, user)) = keys::split_day_key(&k) {
-                f(day, user, codec::decode_u64s::<1>(&v)[0]);
-            }
-        }
-        Ok(())
+        self.for_each_day::<1>(keys::FAILURES, start, end, |day, user, [n]| f(day, user, n))
     }
 
     /// A log source's saved cursor (see `source::tail`).

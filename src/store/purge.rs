@@ -76,14 +76,17 @@ impl Store {
         // A day of margin: day numbers are local, `last_seen` is UTC.
         let oldest_ts = (i64::from(oldest_day) - 1) * 86_400;
         let mut stats = PurgeStats::default();
-        for (prefix, slot) in [
-            (keys::DAILY, &mut stats.daily),
-            (keys::FAILURES, &mut stats.failures),
-            (keys::ID, &mut stats.ids),
+        // Counts go a week at a time, once the week's last day is past
+        // (reports reach no further back than the oldest day kept).
+        let oldest_week = keys::slot(oldest_day, keys::DAYS_PER_KEY).0;
+        for (prefix, before, slot) in [
+            (keys::DAILY, oldest_week, &mut stats.daily),
+            (keys::FAILURES, oldest_week, &mut stats.failures),
+            (keys::ID, oldest_day, &mut stats.ids),
         ] {
             let range = self
                 .data
-                .range(keys::day_bound(prefix, 0)..keys::day_bound(prefix, oldest_day));
+                .range(keys::day_bound(prefix, 0)..keys::day_bound(prefix, before));
             *slot = self.remove_where(range, |_, _| true)?;
         }
         let slice = cursor.slice;
@@ -91,8 +94,9 @@ impl Store {
         // ask for the hours they need, so the older ones it holds until
         // then are never seen).
         stats.hourly = self.remove_slice(keys::HOURLY, &mut cursor.hourly, slice, |k, _| {
-            keys::hourly_number(k)
-                .is_some_and(|n| keys::slot_hour(n.saturating_add(1), 0) <= oldest_hour)
+            keys::hourly_number(k).is_some_and(|n| {
+                keys::unslot(n.saturating_add(1), 0, keys::HOURS_PER_KEY) <= oldest_hour
+            })
         })?;
         stats.senders = self.remove_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
             SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)
