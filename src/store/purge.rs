@@ -1,11 +1,12 @@
 //! Retention: everything older than the retention window leaves the store.
 
-use super::codec::SenderInfo;
+use super::codec::{self, SenderInfo};
 use super::keys;
 use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 
-/// Keys removed by one purge, per kind.
+/// Keys removed (or rewritten without their old days and hours) by one
+/// purge, per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeStats {
     pub daily: usize,
@@ -38,6 +39,8 @@ const SLICE: usize = 100_000;
 /// Where the next purge goes on in the sender-major key spaces.
 #[derive(Debug)]
 pub struct PurgeCursor {
+    /// The oldest day kept as of the last trim of the week it begins.
+    trimmed: Option<u32>,
     hourly: Option<Vec<u8>>,
     senders: Option<Vec<u8>>,
     /// Keys looked at per key space and purge.
@@ -53,6 +56,7 @@ impl Default for PurgeCursor {
 impl PurgeCursor {
     pub fn with_slice(slice: usize) -> PurgeCursor {
         PurgeCursor {
+            trimmed: None,
             hourly: None,
             senders: None,
             slice: slice.max(1),
@@ -76,9 +80,9 @@ impl Store {
         // A day of margin: day numbers are local, `last_seen` is UTC.
         let oldest_ts = (i64::from(oldest_day) - 1) * 86_400;
         let mut stats = PurgeStats::default();
-        // Counts go a week at a time, once the week's last day is past
-        // (reports reach no further back than the oldest day kept).
-        let oldest_week = keys::slot(oldest_day, keys::DAYS_PER_KEY).0;
+        // Counts go a week at a time once the week is past; the week the
+        // oldest day kept begins loses its older days once per day.
+        let (oldest_week, first_kept) = keys::slot(oldest_day, keys::DAYS_PER_KEY);
         for (prefix, before, slot) in [
             (keys::DAILY, oldest_week, &mut stats.daily),
             (keys::FAILURES, oldest_week, &mut stats.failures),
@@ -89,31 +93,53 @@ impl Store {
                 .range(keys::day_bound(prefix, 0)..keys::day_bound(prefix, before));
             *slot = self.remove_where(range, |_, _| true)?;
         }
+        if cursor.trimmed != Some(oldest_day) {
+            let week = |prefix| {
+                let next = oldest_week.saturating_add(1);
+                self.data
+                    .range(keys::day_bound(prefix, oldest_week)..keys::day_bound(prefix, next))
+            };
+            let days = keys::DAYS_PER_KEY;
+            stats.daily +=
+                self.rewrite_where(week(keys::DAILY), |_, v| trimmed::<5>(v, days, first_kept))?;
+            stats.failures += self.rewrite_where(week(keys::FAILURES), |_, v| {
+                trimmed::<1>(v, days, first_kept)
+            })?;
+            cursor.trimmed = Some(oldest_day);
+        }
         let slice = cursor.slice;
-        // A key goes once all its hours are before the window (readers
-        // ask for the hours they need, so the older ones it holds until
-        // then are never seen).
-        stats.hourly = self.remove_slice(keys::HOURLY, &mut cursor.hourly, slice, |k, _| {
-            keys::hourly_number(k).is_some_and(|n| {
-                keys::unslot(n.saturating_add(1), 0, keys::HOURS_PER_KEY) <= oldest_hour
-            })
+        let hourly = &mut cursor.hourly;
+        stats.hourly = self.rewrite_slice(keys::HOURLY, hourly, slice, |k, v| {
+            let Some(number) = keys::hourly_number(k) else {
+                return Edit::Keep;
+            };
+            let first = keys::unslot(number, 0, keys::HOURS_PER_KEY);
+            let kept = oldest_hour.saturating_sub(first);
+            if kept == 0 {
+                return Edit::Keep;
+            }
+            trimmed::<2>(
+                v,
+                keys::HOURS_PER_KEY,
+                u8::try_from(kept).unwrap_or(u8::MAX),
+            )
         })?;
-        stats.senders = self.remove_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
-            SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts)
+        stats.senders = self.rewrite_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
+            Edit::removed_if(SenderInfo::decode(v).is_none_or(|i| i.last_seen < oldest_ts))
         })?;
         stats.detector = self.purge_detector(oldest_ts, now.timestamp())?;
         Ok(stats)
     }
 
-    /// [`Store::remove_where`] over at most `slice` keys of `prefix`, from
+    /// [`Store::rewrite_where`] over at most `slice` keys of `prefix`, from
     /// `from` on; leaves in `from` where the next call goes on (None: back
     /// to the start).
-    fn remove_slice(
+    fn rewrite_slice(
         &self,
         prefix: u8,
         from: &mut Option<Vec<u8>>,
         slice: usize,
-        doomed: impl Fn(&[u8], &[u8]) -> bool,
+        edit: impl Fn(&[u8], &[u8]) -> Edit,
     ) -> Result<usize, StoreError> {
         let start = from.take().unwrap_or_else(|| vec![prefix]);
         let end = [prefix + 1];
@@ -126,32 +152,68 @@ impl Store {
             }
             seen <= slice
         });
-        let removed = self.remove_where(slice, doomed)?;
+        let edited = self.rewrite_where(slice, edit)?;
         *from = next;
-        Ok(removed)
+        Ok(edited)
     }
 
+    /// Removes the keys of `iter` that are `doomed`; returns how many.
     pub(super) fn remove_where(
         &self,
         iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
         doomed: impl Fn(&[u8], &[u8]) -> bool,
     ) -> Result<usize, StoreError> {
-        let mut removed = 0;
+        self.rewrite_where(iter, |k, v| Edit::removed_if(doomed(k, v)))
+    }
+
+    /// Applies `edit` to the keys of `iter`; returns how many it changed.
+    fn rewrite_where(
+        &self,
+        iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        edit: impl Fn(&[u8], &[u8]) -> Edit,
+    ) -> Result<usize, StoreError> {
+        let mut edited = 0;
         let mut batch = sled::Batch::default();
         let mut pending = 0;
         for item in iter {
             let (k, v) = item?;
-            if doomed(&k, &v) {
-                batch.remove(k);
-                pending += 1;
-                if pending == CHUNK {
-                    self.data.apply_batch(std::mem::take(&mut batch))?;
-                    removed += pending;
-                    pending = 0;
-                }
+            match edit(&k, &v) {
+                Edit::Keep => continue,
+                Edit::Remove => batch.remove(k),
+                Edit::Replace(value) => batch.insert(k, value),
+            }
+            pending += 1;
+            if pending == CHUNK {
+                self.data.apply_batch(std::mem::take(&mut batch))?;
+                edited += pending;
+                pending = 0;
             }
         }
         self.data.apply_batch(batch)?;
-        Ok(removed + pending)
+        Ok(edited + pending)
+    }
+}
+
+/// What a purge does with one key.
+enum Edit {
+    Keep,
+    Remove,
+    Replace(Vec<u8>),
+}
+
+impl Edit {
+    fn removed_if(doomed: bool) -> Edit {
+        if doomed { Edit::Remove } else { Edit::Keep }
+    }
+}
+
+/// A slotted value (keys of `per` units) without its units before place
+/// `first`: removed when none is left, kept when none is dropped.
+fn trimmed<const N: usize>(value: &[u8], per: u32, first: u8) -> Edit {
+    let slots = codec::decode_slots::<N>(value, per);
+    match slots.partition_point(|s| s.0 < first) {
+        0 => Edit::Keep,
+        n if n == slots.len() => Edit::Remove,
+        n => Edit::Replace(codec::encode_slots(&slots[n..])),
     }
 }

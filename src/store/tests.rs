@@ -289,6 +289,38 @@ fn purge_goes_through_the_sender_keys_a_slice_at_a_time() {
 }
 
 #[test]
+fn purge_trims_the_old_days_and_hours_of_a_week() {
+    let dir = tempfile::tempdir().unwrap();
+    // The last day of a week at noon; then 3 days kept (hourly too): the
+    // week's second day goes, its sixth stays, both in the same keys.
+    let week = 2_900u32;
+    let day = |d: u32| keys::day_date(week * keys::DAYS_PER_KEY + d);
+    let noon = |d: u32| day(d).and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let now = noon(6);
+    {
+        let s = store(dir.path(), "UTC", 30);
+        let events = [noon(1), noon(5)].map(|t| ev(t, "a@x", Tls::V1_2, None));
+        let out = Writer::new(s.clone()).apply(&[&events], &[], now).unwrap();
+        assert_eq!(out[0].accepted, 2);
+        assert_eq!(
+            (s.count_keys(keys::DAILY), s.count_keys(keys::HOURLY)),
+            (1, 1)
+        );
+        s.flush().unwrap();
+    }
+    let s = store(dir.path(), "UTC", 3);
+    let mut w = Writer::new(s.clone());
+    let stats = w.purge(now).unwrap();
+    assert_eq!((stats.daily, stats.hourly), (1, 1), "{stats:?}");
+    let rows = daily(&s, day(0), day(6));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, keys::day_number(day(5)));
+    let hours: Vec<u32> = s.hourly("a@x").unwrap().iter().map(|h| h.0).collect();
+    assert_eq!(hours, [keys::hour_number(noon(5))]);
+    assert_eq!(w.purge(now).unwrap().total(), 0, "nothing left to purge");
+}
+
+#[test]
 fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), "UTC", 30);
