@@ -24,9 +24,17 @@ pub const WINDOW_HOURS: u32 = 4 * 168 + 2;
 
 /// Hourly counts, ascending by hour, zeros left out (most hours of most
 /// accounts are empty).
+///
+/// An entry is two `u16`, the hour as an offset from `base` and the count,
+/// not two `u32`: an import holds the histories of tens of thousands of
+/// accounts, most of its detectors' memory. The window spans 674 hours, so
+/// offsets are rebased once every 7 years of hours; a count saturates at
+/// 65,535 messages in an hour, far above any level a baseline expects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
-    hours: Vec<(u32, u32)>,
+    /// The hour of offset 0; no entry is older.
+    base: u32,
+    hours: Vec<(u16, u16)>,
     /// Busy-hour level as of the start of a day: (day, level). It reads
     /// the whole window, so it is computed once a day, not once an hour,
     /// and only from hours before that day began, so that any recomputation
@@ -78,7 +86,8 @@ impl Baseline {
 }
 
 impl History {
-    /// From stored `(hour, count)` pairs in any order.
+    /// From stored `(hour, count)` pairs in any order (of hours more than
+    /// 65,535 apart, the newest).
     pub fn from_counts(mut hours: Vec<(u32, u32)>) -> History {
         hours.retain(|&(_, c)| c > 0);
         hours.sort_unstable();
@@ -89,43 +98,61 @@ impl History {
             }
             same
         });
+        let last = hours.last().map_or(0, |h| h.0);
+        let base = last.saturating_sub(u32::from(u16::MAX));
+        let kept = hours.partition_point(|h| h.0 < base);
+        let base = hours.get(kept).map_or(0, |h| h.0);
         History {
-            hours,
+            base,
+            hours: hours[kept..]
+                .iter()
+                .map(|&(h, c)| ((h - base) as u16, saturated(c)))
+                .collect(),
             busy: Default::default(),
         }
     }
 
     /// Heap memory held, in bytes.
     pub fn heap_bytes(&self) -> usize {
-        self.hours.capacity() * std::mem::size_of::<(u32, u32)>()
+        self.hours.capacity() * std::mem::size_of::<(u16, u16)>()
+    }
+
+    /// The hour of an entry.
+    fn hour(&self, e: &(u16, u16)) -> u32 {
+        self.base.saturating_add(u32::from(e.0))
     }
 
     /// The oldest hour with messages, if any.
     pub fn oldest(&self) -> Option<u32> {
-        self.hours.first().map(|h| h.0)
+        self.hours.first().map(|e| self.hour(e))
     }
 
     /// Adds `n` messages in `hour`; returns the hour's new count.
     pub fn add(&mut self, hour: u32, n: u32) -> u32 {
+        let Some(at) = self.offset(hour) else {
+            // Years older than the newest hour: no baseline looks at it.
+            return n;
+        };
+        let n = saturated(n);
         match self.hours.last_mut() {
-            Some(last) if last.0 == hour => {
+            Some(last) if last.0 == at => {
                 last.1 = last.1.saturating_add(n);
-                return last.1;
+                return u32::from(last.1);
             }
-            Some(last) if last.0 < hour => {}
+            Some(last) if last.0 < at => {}
             None => {}
             Some(_) => {
                 // A late event: rare, so a binary search and insert is fine.
-                return match self.hours.binary_search_by_key(&hour, |e| e.0) {
+                return u32::from(match self.hours.binary_search_by_key(&at, |e| e.0) {
                     Ok(i) => {
                         self.hours[i].1 = self.hours[i].1.saturating_add(n);
                         self.hours[i].1
                     }
                     Err(i) => {
-                        self.hours.insert(i, (hour, n));
+                        self.hours.insert(i, (at, n));
                         n
                     }
-                };
+                });
             }
         }
         if self.hours.len() == self.hours.capacity() {
@@ -134,15 +161,46 @@ impl History {
             // of their memory unused (heaptrack, import benchmark).
             self.hours.reserve_exact((self.hours.len() / 4).max(4));
         }
-        self.hours.push((hour, n));
+        self.hours.push((at, n));
         self.prune(hour);
-        n
+        u32::from(n)
+    }
+
+    /// The offset of `hour`, rebasing the entries when it lies outside the
+    /// offsets' range; None when it cannot be stored beside them.
+    fn offset(&mut self, hour: u32) -> Option<u16> {
+        let Some(first) = self.oldest() else {
+            self.base = hour;
+            return Some(0);
+        };
+        let newest = self.hours.last().map_or(first, |e| self.hour(e));
+        if hour > self.base.saturating_add(u32::from(u16::MAX)) {
+            self.prune(hour);
+            let first = self.oldest().unwrap_or(hour);
+            self.rebase(first);
+        } else if hour < self.base {
+            if newest - hour > u32::from(u16::MAX) {
+                return None;
+            }
+            self.rebase(hour);
+        }
+        u16::try_from(hour - self.base).ok()
+    }
+
+    /// Moves offset 0 to `base`, at or before the oldest entry and within
+    /// 65,535 hours of the newest.
+    fn rebase(&mut self, base: u32) {
+        let old = self.base;
+        for e in &mut self.hours {
+            e.0 = (old + u32::from(e.0) - base) as u16;
+        }
+        self.base = base;
     }
 
     /// Drops hours that no baseline from `now_hour` on looks at.
     fn prune(&mut self, now_hour: u32) {
         let oldest = now_hour.saturating_sub(WINDOW_HOURS);
-        let stale = self.hours.partition_point(|e| e.0 < oldest);
+        let stale = self.hours.partition_point(|e| self.hour(e) < oldest);
         if stale > 0 {
             self.hours.drain(..stale);
         }
@@ -150,17 +208,17 @@ impl History {
 
     pub fn get(&self, hour: u32) -> u32 {
         self.hours
-            .binary_search_by_key(&hour, |e| e.0)
-            .map_or(0, |i| self.hours[i].1)
+            .binary_search_by_key(&hour, |e| self.hour(e))
+            .map_or(0, |i| u32::from(self.hours[i].1))
     }
 
     /// Largest count of `hour - 1 ..= hour + 1`.
     fn around(&self, hour: u32) -> u32 {
-        let lo = self.hours.partition_point(|e| e.0 + 1 < hour);
+        let lo = self.hours.partition_point(|e| self.hour(e) + 1 < hour);
         self.hours[lo..]
             .iter()
-            .take_while(|e| e.0 <= hour + 1)
-            .map(|e| e.1)
+            .take_while(|e| self.hour(e) <= hour + 1)
+            .map(|e| u32::from(e.1))
             .max()
             .unwrap_or(0)
     }
@@ -173,7 +231,8 @@ impl History {
             }
         }
         let before = day * 24;
-        let level = second_largest(self.hours.iter().take_while(|e| e.0 < before).map(|e| e.1));
+        let counts = self.hours.iter().take_while(|e| self.hour(e) < before);
+        let level = second_largest(counts.map(|e| u32::from(e.1)));
         self.busy.set(Some((day, level)));
         level
     }
@@ -235,9 +294,24 @@ impl History {
     }
 }
 
+/// A count in an entry's two bytes.
+fn saturated(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl History {
+        /// The entries as (hour, count).
+        fn entries(&self) -> Vec<(u32, u32)> {
+            self.hours
+                .iter()
+                .map(|e| (self.hour(e), u32::from(e.1)))
+                .collect()
+        }
+    }
 
     const MONDAY_0H: u32 = 489_960; // 2025-11-24T00:00Z, a Monday
 
@@ -334,6 +408,28 @@ mod tests {
         h.add(105 + WINDOW_HOURS + 1, 1);
         assert_eq!(h.get(100), 0);
         let h = History::from_counts(vec![(5, 1), (3, 0), (5, 2), (4, 1)]);
-        assert_eq!(h.hours, vec![(4, 1), (5, 3)]);
+        assert_eq!(h.entries(), vec![(4, 1), (5, 3)]);
+    }
+
+    #[test]
+    fn offsets_rebase_and_counts_saturate() {
+        let mut h = History::default();
+        h.add(1_000, 70_000);
+        assert_eq!(h.get(1_000), 65_535, "a count saturates");
+        // A late event before the base moves the base back.
+        h.add(990, 2);
+        assert_eq!(h.entries(), vec![(990, 2), (1_000, 65_535)]);
+        // Far later: the old hours leave and the offsets move forward.
+        let later = 1_000 + 100_000;
+        h.add(later, 1);
+        h.add(later + 5, 4);
+        assert_eq!(h.entries(), vec![(later, 1), (later + 5, 4)]);
+        // An hour years before the newest has no place: not counted.
+        assert_eq!(h.add(later - 70_000, 3), 3);
+        assert_eq!(h.get(later - 70_000), 0);
+        // From stored counts spanning more than the offsets reach.
+        let h = History::from_counts(vec![(10, 1), (80_000, 2), (80_001, 3)]);
+        assert_eq!(h.entries(), vec![(80_000, 2), (80_001, 3)]);
+        assert_eq!(h.oldest(), Some(80_000));
     }
 }
