@@ -42,8 +42,9 @@ const PART_ACCOUNTS: usize = 64;
 /// grow one entry at a time, most accounts having few).
 const ACCOUNT_BYTES: usize = 256;
 const DAY_BYTES: usize = 56;
-const HOUR_BYTES: usize = 24;
-const ID_BYTES: usize = 24;
+const HOUR_BYTES: usize = 12;
+const ID_BYTES: usize = 16;
+const ID_DAY_BYTES: usize = 8;
 const IP_BYTES: usize = std::mem::size_of::<(std::net::IpAddr, i64)>();
 
 /// The counts of one account (sender or failed-login username) held.
@@ -53,11 +54,15 @@ struct Account {
     info: Option<SenderInfo>,
     /// Per local day: messages by TLS class and failed logins; ascending.
     days: Vec<(u32, (TlsCounts, u64))>,
-    /// Per UTC hour: messages and failed logins; ascending.
-    hours: Vec<(u32, [u64; 2])>,
-    /// The ids' days and hashes (as [`words`]: a `u128` would pad each
-    /// entry to 32 bytes).
-    ids: Vec<(u32, [u64; 2])>,
+    /// Per UTC hour: messages and failed logins (saturating: written out
+    /// long before); ascending. An account-hour and an id are what a bulk
+    /// holds most of, about one each per event: 12 and 16 bytes instead of
+    /// 24 and 24 hold 40 % more events in the same memory.
+    hours: Vec<(u32, [u32; 2])>,
+    /// The ids' days, as runs: (day, number of ids) in the order held.
+    id_days: Vec<(u32, u32)>,
+    /// The ids' hashes (as [`words`]: a `u128` would align the list to 16).
+    ids: Vec<[u64; 2]>,
 }
 
 /// An id hash as two words, and back.
@@ -118,8 +123,15 @@ impl Bulk {
                 self.accounts.entry(ev.sender.as_str().into()).or_default()
             }
         };
-        if let Some(id) = id {
-            account.ids.push((id.0, words(id.1)));
+        if let Some((day, hash)) = id {
+            match account.id_days.last_mut() {
+                Some((last, n)) if *last == day => *n += 1,
+                _ => {
+                    account.id_days.push((day, 1));
+                    self.bytes += ID_DAY_BYTES;
+                }
+            }
+            account.ids.push(words(hash));
             self.bytes += ID_BYTES;
         }
         let ((counts, failures), fresh) = slot(&mut account.days, day);
@@ -142,7 +154,7 @@ impl Bulk {
         let hour = keys::hour_number(ev.ts);
         if hour >= oldest_hour {
             let (h, fresh) = slot(&mut account.hours, hour);
-            h[failed] += 1;
+            h[failed] = h[failed].saturating_add(1);
             self.bytes += usize::from(fresh) * HOUR_BYTES;
         }
     }
@@ -291,7 +303,10 @@ impl Writer {
             }
             let slot = |hour: u32| keys::slot(hour, keys::HOURS_PER_KEY);
             for run in account.hours.chunk_by(|a, b| slot(a.0).0 == slot(b.0).0) {
-                let hours = run.iter().map(|(h, n)| (slot(*h).1, *n)).collect();
+                let hours = run
+                    .iter()
+                    .map(|(h, n)| (slot(*h).1, n.map(u64::from)))
+                    .collect();
                 add(
                     keys::hourly_key(sender, slot(run[0].0).0),
                     Change::Hourly(hours),
@@ -302,7 +317,11 @@ impl Writer {
                     batch.insert(keys::sender_key(sender), info.encode());
                 }
             }
-            ids.extend(account.ids.iter().map(|(day, h)| (*day, hash(*h))));
+            let mut hashes = account.ids.iter();
+            for (day, n) in &account.id_days {
+                let run = hashes.by_ref().take(*n as usize);
+                ids.extend(run.map(|h| (*day, hash(*h))));
+            }
         }
         self.ids.write_reserved(store, batch, &ids)
     }
