@@ -39,8 +39,12 @@ const BATCH: usize = 4_096;
 /// larger, the fewer times an account's keys are rewritten. On the
 /// benchmark's 1 GB log (30,000 accounts over four days), with an 8 MiB
 /// page cache and the slower parser of the time: 8 MiB ≈ 4.7–5.3 s, 16 MiB
-/// ≈ 4.5–4.7 s, with about the same peak RSS (runs vary by ±10 %).
-const BULK_BYTES: usize = 16 << 20;
+/// ≈ 4.5–4.7 s, with about the same peak RSS (runs vary by ±10 %). Now,
+/// with the denser bulk: 14 MiB against 16, five runs each, 2.33–2.85 s
+/// against 2.27–2.92 s (best +3 %), peak 67–71 against 73–76 MiB; 36 days
+/// of log (8 GB) 90–91 against 94–98 MiB, which keeps weeks of log under
+/// the 100 MB an import is to stay in.
+const BULK_BYTES: usize = 14 << 20;
 /// Batches parsed ahead of the store: enough to keep both stages busy,
 /// few enough to keep memory flat (a batch is about 1 MB; 2 instead of 4
 /// took the import of 36 days of log from 96 to 95 MiB, within the 100 MB
