@@ -9,9 +9,9 @@
 //! - `source`: where events come from: input files, NDJSON streams.
 //! - `ingest`: the single store writer with group commit; an acknowledged
 //!   event is on disk (in the ingest journal, then in the counts).
-//! - `store`: sled: per-(day, sender) counts, hourly series, sender index,
-//!   idempotency keys, retention; the journal and the fold of events into
-//!   the counts.
+//! - `store`: sled: daily and hourly counts per account (a week per key),
+//!   sender index, idempotency keys, retention; the journal and the fold of
+//!   events into the counts.
 //! - `counts`: messages per TLS class, the unit of every aggregate.
 //! - `detect`: the detectors (volume spikes, new senders, legacy TLS,
 //!   failed-login bursts): pure, in event time, fed by the store writer.

@@ -34,6 +34,8 @@ static TLS_ESTABLISHED: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("TLS connection established from "));
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": client="));
 static FROM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": from=<"));
+static SASL_USERNAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("sasl_username="));
+static FIELD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(", "));
 
 #[derive(Debug, Default)]
 struct Connection {
@@ -103,7 +105,7 @@ impl Postfix {
         qid: &str,
         fields: &str,
     ) -> Result<(), Skip> {
-        let Some(user) = field(fields, "sasl_username=") else {
+        let Some(user) = sasl_username(fields) else {
             return Ok(()); // an unauthenticated client: not SMTP AUTH
         };
         let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
@@ -130,7 +132,7 @@ impl Postfix {
         msg: &str,
         out: &mut Vec<Event>,
     ) -> Result<(), Skip> {
-        let user = field(msg, "sasl_username=").unwrap_or("(unknown)");
+        let user = sasl_username(msg).unwrap_or("(unknown)");
         let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
         let second = l.ts.timestamp();
         let n = match self.failure_seq {
@@ -290,11 +292,16 @@ struct State {
     failure_seq: (i64, u32, u32),
 }
 
-/// Value of `name` in a `k=v, k=v` list: up to the next `, ` or the end.
-fn field<'a>(s: &'a str, name: &str) -> Option<&'a str> {
-    let start = s.find(name)? + name.len();
-    let rest = &s[start..];
-    Some(rest.split(", ").next().unwrap_or(rest).trim())
+/// Value of `sasl_username=` in a `k=v, k=v` list: up to the next `, ` or
+/// the end. (Every `client=` line is searched, most of them inbound mail
+/// without the field.)
+fn sasl_username(s: &str) -> Option<&str> {
+    let (_, rest) = split_at(s, &SASL_USERNAME)?;
+    Some(
+        split_at(rest, &FIELD_END)
+            .map_or(rest, |(value, _)| value)
+            .trim(),
+    )
 }
 
 /// Postfix queue ids: hex (short) or base-52-ish (long ids); never spaces.
