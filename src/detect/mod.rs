@@ -50,11 +50,12 @@ const SHORT_IDLE_SECS: i64 = 2 * 3600;
 /// 50 MB...
 const RESIDENT: usize = 50_000;
 /// ...and while they hold less than this. An account's hourly history
-/// grows with the weeks it covers: the import benchmark's 27,500 accounts
-/// hold 11 MiB after four and a half days of log, 13 MiB after nine, and
-/// would hold about 23 MiB after four weeks. (With 16 MiB, the same log
-/// with a client address per connection, 18 MiB, took 15 % longer to
-/// import: accounts read back over and over.)
+/// grows with the weeks it covers, up to four: the import benchmark's
+/// 28,000 accounts hold 11 MiB after four and a half days of log, 14 MiB
+/// after two weeks and 19.5 MiB from four weeks on (as [`Detector::bytes`]
+/// counts; 36 days of log). (With 16 MiB and eight-byte history entries,
+/// the log with a client address per connection, 18 MiB, took 15 % longer
+/// to import: accounts read back over and over.)
 const RESIDENT_BYTES: usize = 24 << 20;
 
 /// What the detector needs from the store when an account comes back.
