@@ -9,7 +9,7 @@
 //! - `source`: where events come from: input files, NDJSON streams.
 //! - `ingest`: the single store writer with group commit; an acknowledged
 //!   event is on disk (in the ingest journal, then in the counts).
-//! - `store`: sled: daily and hourly counts per account (a week per key),
+//! - `store`: sled: daily and hourly counts per account (weeks per key),
 //!   sender index, idempotency keys, retention; the journal and the fold of
 //!   events into the counts.
 //! - `counts`: messages per TLS class, the unit of every aggregate.

@@ -278,16 +278,16 @@ impl Writer {
                 batch.insert(key, value);
                 Ok(())
             };
-            let week = |day: u32| keys::slot(day, keys::DAYS_PER_KEY);
-            for run in account.days.chunk_by(|a, b| week(a.0).0 == week(b.0).0) {
-                let number = week(run[0].0).0;
+            let period = |day: u32| keys::slot(day, keys::DAYS_PER_KEY);
+            for run in account.days.chunk_by(|a, b| period(a.0).0 == period(b.0).0) {
+                let number = period(run[0].0).0;
                 let (mut daily, mut failures) = (Vec::new(), Vec::new());
                 for (day, (counts, failed)) in run {
                     if counts.0.iter().any(|n| *n > 0) {
-                        daily.push((week(*day).1, counts.0));
+                        daily.push((period(*day).1, counts.0));
                     }
                     if *failed > 0 {
-                        failures.push((week(*day).1, [*failed]));
+                        failures.push((period(*day).1, [*failed]));
                     }
                 }
                 if !daily.is_empty() {

@@ -203,13 +203,13 @@ fn parts_of(
 ) -> Result<Vec<sled::Batch>, StoreError> {
     let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(d.keys());
     let daily = d.daily.iter().map(|((day, s), c)| ((*s, *day), c.0));
-    for ((sender, week), days) in slotted(daily, keys::DAYS_PER_KEY) {
-        let key = keys::day_key(keys::DAILY, week, sender);
+    for ((sender, period), days) in slotted(daily, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::DAILY, period, sender);
         changes.push((key, Change::Daily(days)));
     }
     let failures = d.failures.iter().map(|((day, u), n)| ((*u, *day), [*n]));
-    for ((user, week), days) in slotted(failures, keys::DAYS_PER_KEY) {
-        let key = keys::day_key(keys::FAILURES, week, user);
+    for ((user, period), days) in slotted(failures, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::FAILURES, period, user);
         changes.push((key, Change::Failures(days)));
     }
     let hourly = d.hourly.iter().map(|(k, n)| (*k, *n));

@@ -80,7 +80,7 @@ pub(super) fn open_schema(
         tracing::info!(
             daily,
             failures,
-            "store upgraded to schema 6: daily counts a week per key"
+            "store upgraded to schema 6: daily counts four weeks per key"
         );
     }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
@@ -214,8 +214,8 @@ fn hours_rekeyed(
 const DAYS_PER_BATCH: usize = 5_000;
 
 /// Schema 5 to 6: the counts of a day and account (`old · day · account`)
-/// become slots of the account's key for that week (`new · week ·
-/// account`). Each batch removes the old keys it converts and adds their
+/// become slots of the account's key for that period (`new · period ·
+/// account`, see [`keys::DAYS_PER_KEY`]). Each batch removes the old keys it converts and adds their
 /// counts to the new keys, reading what earlier batches wrote there, so the
 /// old keys left are exactly what remains to convert. Returns the number of
 /// old keys converted.
@@ -228,7 +228,7 @@ fn days_rekeyed<const N: usize>(
     let mut converted = 0;
     loop {
         let mut batch = sled::Batch::default();
-        let mut weeks: BTreeMap<Vec<u8>, Vec<codec::Slot<N>>> = BTreeMap::new();
+        let mut periods: BTreeMap<Vec<u8>, Vec<codec::Slot<N>>> = BTreeMap::new();
         let mut taken = 0;
         for item in data.scan_prefix([old]).take(DAYS_PER_BATCH) {
             let (k, v) = item?;
@@ -237,14 +237,14 @@ fn days_rekeyed<const N: usize>(
             let Some((day, account)) = keys::split_day_key(&k) else {
                 continue;
             };
-            let (week, at) = keys::slot(day, keys::DAYS_PER_KEY);
-            let key = keys::day_key(new, week, account);
-            weeks.entry(key).or_default().push((at, counts(&v)));
+            let (period, at) = keys::slot(day, keys::DAYS_PER_KEY);
+            let key = keys::day_key(new, period, account);
+            periods.entry(key).or_default().push((at, counts(&v)));
         }
         if taken == 0 {
             return Ok(converted);
         }
-        for (key, mut days) in weeks {
+        for (key, mut days) in periods {
             days.sort_unstable_by_key(|d| d.0);
             let stored = data.get(&key)?.unwrap_or_default();
             batch.insert(key, codec::add_slots(&stored, &days, keys::DAYS_PER_KEY));
@@ -411,12 +411,12 @@ mod tests {
     }
 
     #[test]
-    fn schema_5_daily_keys_become_a_key_per_week() {
+    fn schema_5_daily_keys_become_a_key_per_period() {
         use crate::counts::TlsCounts;
         let dir = tempfile::tempdir().unwrap();
-        // Days 20,004-20,007 span two weeks; 12,000 daily keys take
-        // several batches.
-        let days = 20_004u32..20_008;
+        // Days 20,018-20,021 span two periods (20,020 begins one); 12,000
+        // daily keys take several batches.
+        let days = 20_018u32..20_022;
         let counts = |i: u32, day: u32| TlsCounts([u64::from(i % 3), 1, 0, 0, u64::from(day % 2)]);
         let s = upgraded(dir.path(), 5, |s| {
             for day in days.clone() {

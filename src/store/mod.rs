@@ -168,7 +168,7 @@ impl Store {
     }
 
     /// Calls `f(day, sender, counts)` for every (day, sender) with accepted
-    /// messages in `start..=end`, in week, then sender, then day order.
+    /// messages in `start..=end`, in period, then sender, then day order.
     pub fn for_each_daily(
         &self,
         start: NaiveDate,
@@ -187,8 +187,8 @@ impl Store {
         &self,
         day: u32,
     ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
-        let (week, at) = keys::slot(day, keys::DAYS_PER_KEY);
-        self.week_keys(keys::DAILY, week..=week)
+        let (period, at) = keys::slot(day, keys::DAYS_PER_KEY);
+        self.period_keys(keys::DAILY, period..=period)
             .filter_map(move |item| match item {
                 Ok((k, v)) => codec::slots::<5>(&v, keys::DAYS_PER_KEY)
                     .find(|s| s.0 == at)
@@ -207,8 +207,8 @@ impl Store {
         mut f: impl FnMut(u32, &str, [u64; N]),
     ) -> Result<(), StoreError> {
         let days = keys::day_number(start)..=keys::day_number(end);
-        let week = |day: &u32| keys::slot(*day, keys::DAYS_PER_KEY).0;
-        for item in self.week_keys(prefix, week(days.start())..=week(days.end())) {
+        let period = |day: &u32| keys::slot(*day, keys::DAYS_PER_KEY).0;
+        for item in self.period_keys(prefix, period(days.start())..=period(days.end())) {
             let (k, v) = item?;
             let Some((number, account)) = keys::split_day_key(&k) else {
                 continue;
@@ -223,10 +223,10 @@ impl Store {
         Ok(())
     }
 
-    /// The `prefix` keys (`d`, `f`) of `weeks`, in key order.
-    fn week_keys(&self, prefix: u8, weeks: std::ops::RangeInclusive<u32>) -> sled::Iter {
-        let lo = keys::day_bound(prefix, *weeks.start());
-        let hi = keys::day_bound(prefix, weeks.end().saturating_add(1));
+    /// The `prefix` keys (`d`, `f`) of `periods`, in key order.
+    fn period_keys(&self, prefix: u8, periods: std::ops::RangeInclusive<u32>) -> sled::Iter {
+        let lo = keys::day_bound(prefix, *periods.start());
+        let hi = keys::day_bound(prefix, periods.end().saturating_add(1));
         self.data.range(lo..hi)
     }
 

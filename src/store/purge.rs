@@ -39,7 +39,7 @@ const SLICE: usize = 100_000;
 /// Where the next purge goes on in the sender-major key spaces.
 #[derive(Debug)]
 pub struct PurgeCursor {
-    /// The oldest day kept as of the last trim of the week it begins.
+    /// The oldest day kept as of the last trim of the period it begins.
     trimmed: Option<u32>,
     hourly: Option<Vec<u8>>,
     senders: Option<Vec<u8>>,
@@ -80,12 +80,13 @@ impl Store {
         // A day of margin: day numbers are local, `last_seen` is UTC.
         let oldest_ts = (i64::from(oldest_day) - 1) * 86_400;
         let mut stats = PurgeStats::default();
-        // Counts go a week at a time once the week is past; the week the
-        // oldest day kept begins loses its older days once per day.
-        let (oldest_week, first_kept) = keys::slot(oldest_day, keys::DAYS_PER_KEY);
+        // Daily counts go a key's period (four weeks) at a time once it is
+        // past; the period the oldest day kept falls in loses its older
+        // days once per day.
+        let (oldest_period, first_kept) = keys::slot(oldest_day, keys::DAYS_PER_KEY);
         for (prefix, before, slot) in [
-            (keys::DAILY, oldest_week, &mut stats.daily),
-            (keys::FAILURES, oldest_week, &mut stats.failures),
+            (keys::DAILY, oldest_period, &mut stats.daily),
+            (keys::FAILURES, oldest_period, &mut stats.failures),
             (keys::ID, oldest_day, &mut stats.ids),
         ] {
             let range = self
@@ -94,15 +95,16 @@ impl Store {
             *slot = self.remove_where(range, |_, _| true)?;
         }
         if cursor.trimmed != Some(oldest_day) {
-            let week = |prefix| {
-                let next = oldest_week.saturating_add(1);
+            let period = |prefix| {
+                let next = oldest_period.saturating_add(1);
                 self.data
-                    .range(keys::day_bound(prefix, oldest_week)..keys::day_bound(prefix, next))
+                    .range(keys::day_bound(prefix, oldest_period)..keys::day_bound(prefix, next))
             };
             let days = keys::DAYS_PER_KEY;
-            stats.daily +=
-                self.rewrite_where(week(keys::DAILY), |_, v| trimmed::<5>(v, days, first_kept))?;
-            stats.failures += self.rewrite_where(week(keys::FAILURES), |_, v| {
+            stats.daily += self.rewrite_where(period(keys::DAILY), |_, v| {
+                trimmed::<5>(v, days, first_kept)
+            })?;
+            stats.failures += self.rewrite_where(period(keys::FAILURES), |_, v| {
                 trimmed::<1>(v, days, first_kept)
             })?;
             cursor.trimmed = Some(oldest_day);

@@ -289,12 +289,13 @@ fn purge_goes_through_the_sender_keys_a_slice_at_a_time() {
 }
 
 #[test]
-fn purge_trims_the_old_days_and_hours_of_a_week() {
+fn purge_trims_the_old_days_and_hours_of_a_key() {
     let dir = tempfile::tempdir().unwrap();
-    // The last day of a week at noon; then 3 days kept (hourly too): the
-    // week's second day goes, its sixth stays, both in the same keys.
-    let week = 2_900u32;
-    let day = |d: u32| keys::day_date(week * keys::DAYS_PER_KEY + d);
+    // Day 6 of a daily key's period (and of an hourly key's week) at noon;
+    // then 3 days kept (hourly too): day 1 goes, day 5 stays, both in the
+    // same daily and hourly keys.
+    let period = 725u32;
+    let day = |d: u32| keys::day_date(period * keys::DAYS_PER_KEY + d);
     let noon = |d: u32| day(d).and_hms_opt(12, 0, 0).unwrap().and_utc();
     let now = noon(6);
     {
