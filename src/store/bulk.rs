@@ -19,7 +19,7 @@
 //! the middle of a write-out may lose some alerts of that stretch.
 
 use super::codec::SenderInfo;
-use super::fold::{Change, added, merged};
+use super::fold::{added, counter_changes, merged};
 use super::ids::IdKey;
 use super::write::Admitted;
 use super::{StoreError, Writer, keys};
@@ -273,44 +273,23 @@ impl Writer {
         let store = &self.store;
         let mut ids = Vec::new();
         for (sender, account) in part {
-            let mut add = |key: Vec<u8>, change: Change| -> Result<(), StoreError> {
+            let mut changes = Vec::new();
+            let days = account.days.iter();
+            counter_changes(
+                days.clone()
+                    .filter(|(_, (counts, _))| counts.0.iter().any(|n| *n > 0))
+                    .map(|(day, (counts, _))| ((&**sender, *day), counts.0)),
+                days.filter(|(_, (_, failed))| *failed > 0)
+                    .map(|(day, (_, failed))| ((&**sender, *day), [*failed])),
+                account
+                    .hours
+                    .iter()
+                    .map(|(hour, n)| ((&**sender, *hour), n.map(u64::from))),
+                &mut changes,
+            );
+            for (key, change) in changes {
                 let value = added(store, &key, &change)?;
                 batch.insert(key, value);
-                Ok(())
-            };
-            let period = |day: u32| keys::slot(day, keys::DAYS_PER_KEY);
-            for run in account.days.chunk_by(|a, b| period(a.0).0 == period(b.0).0) {
-                let number = period(run[0].0).0;
-                let (mut daily, mut failures) = (Vec::new(), Vec::new());
-                for (day, (counts, failed)) in run {
-                    if counts.0.iter().any(|n| *n > 0) {
-                        daily.push((period(*day).1, counts.0));
-                    }
-                    if *failed > 0 {
-                        failures.push((period(*day).1, [*failed]));
-                    }
-                }
-                if !daily.is_empty() {
-                    add(
-                        keys::day_key(keys::DAILY, number, sender),
-                        Change::Daily(daily),
-                    )?;
-                }
-                if !failures.is_empty() {
-                    let key = keys::day_key(keys::FAILURES, number, sender);
-                    add(key, Change::Failures(failures))?;
-                }
-            }
-            let slot = |hour: u32| keys::slot(hour, keys::HOURS_PER_KEY);
-            for run in account.hours.chunk_by(|a, b| slot(a.0).0 == slot(b.0).0) {
-                let hours = run
-                    .iter()
-                    .map(|(h, n)| (slot(*h).1, n.map(u64::from)))
-                    .collect();
-                add(
-                    keys::hourly_key(sender, slot(run[0].0).0),
-                    Change::Hourly(hours),
-                )?;
             }
             if let Some(info) = &account.info {
                 if let Some(info) = merged(store.sender_info(sender)?, info) {

@@ -95,7 +95,8 @@ pub fn slots<const N: usize>(mut input: &[u8], per: u32) -> impl Iterator<Item =
     })
 }
 
-/// The slotted value `old` (keys of `per` units) with `delta` added.
+/// The slotted value `old` (keys of `per` units) with `delta` (in any
+/// order) added.
 pub fn add_slots<const N: usize>(old: &[u8], delta: &[Slot<N>], per: u32) -> Vec<u8> {
     let mut slots = decode_slots::<N>(old, per);
     for (at, counts) in delta {

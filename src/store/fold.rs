@@ -202,20 +202,12 @@ fn parts_of(
     skip: u64,
 ) -> Result<Vec<sled::Batch>, StoreError> {
     let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(d.keys());
-    let daily = d.daily.iter().map(|((day, s), c)| ((*s, *day), c.0));
-    for ((sender, period), days) in slotted(daily, keys::DAYS_PER_KEY) {
-        let key = keys::day_key(keys::DAILY, period, sender);
-        changes.push((key, Change::Daily(days)));
-    }
-    let failures = d.failures.iter().map(|((day, u), n)| ((*u, *day), [*n]));
-    for ((user, period), days) in slotted(failures, keys::DAYS_PER_KEY) {
-        let key = keys::day_key(keys::FAILURES, period, user);
-        changes.push((key, Change::Failures(days)));
-    }
-    let hourly = d.hourly.iter().map(|(k, n)| (*k, *n));
-    for ((sender, number), hours) in slotted(hourly, keys::HOURS_PER_KEY) {
-        changes.push((keys::hourly_key(sender, number), Change::Hourly(hours)));
-    }
+    counter_changes(
+        d.daily.iter().map(|((day, s), c)| ((*s, *day), c.0)),
+        d.failures.iter().map(|((day, u), n)| ((*u, *day), [*n])),
+        d.hourly.iter().map(|(k, n)| (*k, *n)),
+        &mut changes,
+    );
     for (sender, info) in &d.senders {
         changes.push((keys::sender_key(sender), Change::Sender(sender, info)));
     }
@@ -247,21 +239,45 @@ fn parts_of(
     Ok(parts)
 }
 
-/// Per-unit counts `((account, unit), counts)` grouped by the key of `per`
-/// units holding them: `(account, key number)` → the key's slots, in order.
+/// Pushes onto `changes` the counter keys' changes for per-day counts
+/// (accepted messages, failed logins) and per-hour counts, each given as
+/// `((account, day or hour), counts)` in any order: every key with the
+/// slots it gains (see [`keys::DAYS_PER_KEY`]), once.
+pub(super) fn counter_changes<'a>(
+    daily: impl Iterator<Item = ((&'a str, u32), [u64; 5])>,
+    failures: impl Iterator<Item = ((&'a str, u32), [u64; 1])>,
+    hourly: impl Iterator<Item = ((&'a str, u32), [u64; 2])>,
+    changes: &mut Vec<(Vec<u8>, Change<'a>)>,
+) {
+    for ((sender, period), days) in slotted(daily, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::DAILY, period, sender);
+        changes.push((key, Change::Daily(days)));
+    }
+    for ((user, period), days) in slotted(failures, keys::DAYS_PER_KEY) {
+        let key = keys::day_key(keys::FAILURES, period, user);
+        changes.push((key, Change::Failures(days)));
+    }
+    for ((sender, week), hours) in slotted(hourly, keys::HOURS_PER_KEY) {
+        changes.push((keys::hourly_key(sender, week), Change::Hourly(hours)));
+    }
+}
+
+/// Per-unit counts grouped by the key of `per` units holding them:
+/// `(account, key number)` and the key's slots, in order.
 fn slotted<'a, const N: usize>(
     units: impl Iterator<Item = ((&'a str, u32), [u64; N])>,
     per: u32,
-) -> HashMap<(&'a str, u32), Vec<Slot<N>>> {
-    let mut keys: HashMap<(&str, u32), Vec<Slot<N>>> = HashMap::new();
+) -> Vec<((&'a str, u32), Vec<Slot<N>>)> {
+    let mut units: Vec<_> = units.collect();
+    // Already in order when a bulk write-out gives one account's lists.
+    units.sort_unstable_by_key(|u| u.0);
+    let mut keys: Vec<((&str, u32), Vec<Slot<N>>)> = Vec::new();
     for ((account, unit), counts) in units {
         let (number, at) = keys::slot(unit, per);
-        keys.entry((account, number))
-            .or_default()
-            .push((at, counts));
-    }
-    for slots in keys.values_mut() {
-        slots.sort_unstable_by_key(|s| s.0);
+        match keys.last_mut() {
+            Some((key, slots)) if *key == (account, number) => slots.push((at, counts)),
+            _ => keys.push(((account, number), vec![(at, counts)])),
+        }
     }
     keys
 }

@@ -198,14 +198,7 @@ fn hours_rekeyed(
             data.apply_batch(batch)?;
             return Ok(converted);
         }
-        for (key, mut hours) in slots {
-            // Merged in hour order (several old keys may feed one new key).
-            hours.sort_unstable_by_key(|h| h.0);
-            let old = data.get(&key)?;
-            let value = codec::add_slots(&old.unwrap_or_default(), &hours, keys::HOURS_PER_KEY);
-            batch.insert(key, value);
-        }
-        data.apply_batch(batch)?;
+        add_and_apply(data, batch, slots, keys::HOURS_PER_KEY)?;
         converted += taken as u64;
     }
 }
@@ -215,10 +208,10 @@ const DAYS_PER_BATCH: usize = 5_000;
 
 /// Schema 5 to 6: the counts of a day and account (`old · day · account`)
 /// become slots of the account's key for that period (`new · period ·
-/// account`, see [`keys::DAYS_PER_KEY`]). Each batch removes the old keys it converts and adds their
-/// counts to the new keys, reading what earlier batches wrote there, so the
-/// old keys left are exactly what remains to convert. Returns the number of
-/// old keys converted.
+/// account`, see [`keys::DAYS_PER_KEY`]). Each batch removes the old keys
+/// it converts and adds their counts to the new keys, reading what earlier
+/// batches wrote there, so the old keys left are exactly what remains to
+/// convert. Returns the number of old keys converted.
 fn days_rekeyed<const N: usize>(
     data: &sled::Tree,
     old: u8,
@@ -244,14 +237,25 @@ fn days_rekeyed<const N: usize>(
         if taken == 0 {
             return Ok(converted);
         }
-        for (key, mut days) in periods {
-            days.sort_unstable_by_key(|d| d.0);
-            let stored = data.get(&key)?.unwrap_or_default();
-            batch.insert(key, codec::add_slots(&stored, &days, keys::DAYS_PER_KEY));
-        }
-        data.apply_batch(batch)?;
+        add_and_apply(data, batch, periods, keys::DAYS_PER_KEY)?;
         converted += taken as u64;
     }
+}
+
+/// Adds to `batch` the new keys' slots (keys of `per` units) added to what
+/// earlier batches stored there, and applies it.
+fn add_and_apply<const N: usize>(
+    data: &sled::Tree,
+    mut batch: sled::Batch,
+    slots: BTreeMap<Vec<u8>, Vec<codec::Slot<N>>>,
+    per: u32,
+) -> Result<(), StoreError> {
+    for (key, slots) in slots {
+        let stored = data.get(&key)?.unwrap_or_default();
+        batch.insert(key, codec::add_slots(&stored, &slots, per));
+    }
+    data.apply_batch(batch)?;
+    Ok(())
 }
 
 const ALERTS_PER_BATCH: usize = 10_000;
