@@ -188,7 +188,7 @@ impl RawEvent<'_> {
             tls,
             result,
             client_ip,
-            host: text("host", self.host, MAX_TEXT_LEN)?,
+            host: text("host", self.host, MAX_TEXT_LEN)?.map(Into::into),
             id: text("id", self.id, MAX_ID_LEN)?,
             envelope_from: text("envelope_from", self.envelope_from, MAX_TEXT_LEN)?
                 .map(|s| s.to_lowercase()),

@@ -50,7 +50,7 @@ pub struct Event {
     pub tls: Tls,
     pub result: Outcome,
     pub client_ip: Option<IpAddr>,
-    pub host: Option<String>,
+    pub host: Option<std::sync::Arc<str>>,
     /// Idempotency key: an id seen before (on the same day) is counted once.
     pub id: Option<String>,
     pub envelope_from: Option<String>,

@@ -41,18 +41,22 @@ impl Tls {
 
     /// Parses the spellings MTAs write: `TLSv1.2` (OpenSSL, Postfix), `TLSv1`
     /// (OpenSSL's name for 1.0), `TLS1.3` (GnuTLS, Exim), any case, plus `none`.
+    /// Allocates nothing: it runs on every TLS line of a mail log.
     pub fn parse(raw: &str) -> Option<Tls> {
-        let lower = raw.trim().to_ascii_lowercase();
-        if lower == "none" {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("none") {
             return Some(Tls::None);
         }
-        let version = lower.strip_prefix("tls")?;
-        let version = version.strip_prefix('v').unwrap_or(version);
-        match version.replace('_', ".").as_str() {
-            "1" | "1.0" => Some(Tls::V1_0),
-            "1.1" => Some(Tls::V1_1),
-            "1.2" => Some(Tls::V1_2),
-            "1.3" => Some(Tls::V1_3),
+        let (head, version) = (raw.get(..3)?, raw.get(3..)?);
+        if !head.eq_ignore_ascii_case("tls") {
+            return None;
+        }
+        let version = version.strip_prefix(['v', 'V']).unwrap_or(version);
+        match version {
+            "1" | "1.0" | "1_0" => Some(Tls::V1_0),
+            "1.1" | "1_1" => Some(Tls::V1_1),
+            "1.2" | "1_2" => Some(Tls::V1_2),
+            "1.3" | "1_3" => Some(Tls::V1_3),
             _ => None,
         }
     }
@@ -92,10 +96,21 @@ mod tests {
             ("TLS1.2", Tls::V1_2),
             ("TLSv1.3", Tls::V1_3),
             ("tls1_3", Tls::V1_3),
+            (" TlSV1_2 ", Tls::V1_2),
+            ("tls1.0", Tls::V1_0),
         ] {
             assert_eq!(Tls::parse(raw), Some(tls), "{raw}");
         }
-        for bad in ["SSLv3", "TLSv1.4", "", "1.2", "TLSv"] {
+        for bad in [
+            "SSLv3",
+            "TLSv1.4",
+            "",
+            "1.2",
+            "TLSv",
+            "ŤLSv1.2",
+            "TLSvv1.2",
+            "nonexistent",
+        ] {
             assert_eq!(Tls::parse(bad), None, "{bad}");
         }
     }

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 pub struct Exim {
     tz: Tz,
     /// Exim's main log names no host; ids and events use this label.
-    host: String,
+    host: std::sync::Arc<str>,
     /// Numbers failed logins within one second (see the Postfix parser).
     failure_seq: (i64, u32),
 }
@@ -21,7 +21,7 @@ impl Exim {
     pub fn new(tz: Tz, host: String) -> Exim {
         Exim {
             tz,
-            host,
+            host: host.into(),
             failure_seq: (0, 0),
         }
     }

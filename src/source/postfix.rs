@@ -15,11 +15,13 @@ use super::{LogParser, Skip, bracketed_ip, split_at};
 use crate::event::{Event, Outcome, Tls, normalize_sender};
 use by_host::ByHost;
 use memchr::memmem::Finder;
+use queue_id::QueueId;
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 mod by_host;
+mod queue_id;
 
 /// How long (in log time) a submission waits for qmgr's `from=` line after
 /// its connection ended.
@@ -41,7 +43,28 @@ static FIELD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(", ")
 struct Connection {
     tls: Option<Tls>,
     /// Queue ids of this connection's submissions still waiting for qmgr.
-    waiting: Vec<String>,
+    waiting: Waiting,
+}
+
+/// A list of queue ids whose first is held inline: most connections carry
+/// one message, and a list of their own was one more allocation each.
+#[derive(Debug, Default)]
+struct Waiting {
+    first: Option<QueueId>,
+    more: Vec<QueueId>,
+}
+
+impl Waiting {
+    fn push(&mut self, qid: QueueId) {
+        match self.first {
+            None => self.first = Some(qid),
+            Some(_) => self.more.push(qid),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = QueueId> + '_ {
+        self.first.iter().chain(&self.more).copied()
+    }
 }
 
 pub struct Postfix {
@@ -49,13 +72,16 @@ pub struct Postfix {
     stamps: syslog::Stamps,
     /// Replaces the syslog host name in events and ids when set.
     host_label: Option<String>,
+    /// The host name last seen, shared by the events and lists that name
+    /// it (a log names few hosts, each on line after line).
+    host: Option<Arc<str>>,
     /// Open connections by (host, smtpd pid).
     connections: ByHost<u32, Connection>,
     /// Submissions waiting for their envelope sender, by (host, queue id).
-    pending: ByHost<String, Event>,
+    pending: ByHost<QueueId, Event>,
     /// Submissions of ended connections, oldest first, with the log time
     /// after which they are emitted without an envelope sender.
-    expiring: VecDeque<(i64, String, String)>,
+    expiring: VecDeque<(i64, Arc<str>, QueueId)>,
     /// Failed logins carry no queue id; (second, pid, n) numbers them so
     /// that importing the same log twice gives the same ids.
     failure_seq: (i64, u32, u32),
@@ -67,6 +93,7 @@ impl Postfix {
             clock,
             stamps: syslog::Stamps::default(),
             host_label,
+            host: None,
             connections: ByHost::default(),
             pending: ByHost::default(),
             expiring: VecDeque::new(),
@@ -74,12 +101,23 @@ impl Postfix {
         }
     }
 
+    /// `host` as a shared string.
+    fn shared(&mut self, host: &str) -> Arc<str> {
+        match &self.host {
+            Some(h) if **h == *host => h.clone(),
+            _ => self.host.insert(Arc::from(host)).clone(),
+        }
+    }
+
     /// A connection ended at `now`: its submissions get their grace period.
     fn end_connection(&mut self, host: &str, pid: u32, now: i64) {
-        if let Some(conn) = self.connections.remove(host, &pid) {
+        if let Some(conn) = self.connections.remove(host, &pid)
+            && conn.waiting.first.is_some()
+        {
             let deadline = now + GRACE_SECONDS;
-            for qid in conn.waiting {
-                self.expiring.push_back((deadline, host.to_owned(), qid));
+            let host = self.shared(host);
+            for qid in conn.waiting.iter() {
+                self.expiring.push_back((deadline, host.clone(), qid));
             }
         }
     }
@@ -91,7 +129,7 @@ impl Postfix {
                 break;
             }
             if let Some((_, host, qid)) = self.expiring.pop_front()
-                && let Some(ev) = self.pending.remove(&host, qid.as_str())
+                && let Some(ev) = self.pending.remove(&host, &qid)
             {
                 out.push(ev);
             }
@@ -102,26 +140,27 @@ impl Postfix {
         &mut self,
         l: &syslog::SyslogLine,
         host: &str,
-        qid: &str,
+        qid: QueueId,
         fields: &str,
     ) -> Result<(), Skip> {
         let Some(user) = sasl_username(fields) else {
             return Ok(()); // an unauthenticated client: not SMTP AUTH
         };
         let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
+        let shared = self.shared(host);
         let conn = self.connections.entry(host, l.pid);
-        conn.waiting.push(qid.to_owned());
+        conn.waiting.push(qid);
         let event = Event {
             ts: l.ts,
             sender,
             tls: conn.tls.unwrap_or(Tls::None),
             result: Outcome::Accepted,
             client_ip: bracketed_ip(fields),
-            host: Some(host.to_owned()),
-            id: Some(format!("{host}:{qid}")),
+            host: Some(shared),
+            id: Some(joined(&[host, ":", qid.as_str()])),
             envelope_from: None,
         };
-        self.pending.insert(host, qid.to_owned(), event);
+        self.pending.insert(host, qid, event);
         Ok(())
     }
 
@@ -150,7 +189,7 @@ impl Postfix {
                 .unwrap_or(Tls::None),
             result: Outcome::AuthFailed,
             client_ip: ip_after_warning(msg),
-            host: Some(host.to_owned()),
+            host: Some(self.shared(host)),
             id: Some(format!(
                 "{host}:authfail:{}:{}:{second}:{n}",
                 l.program, l.pid
@@ -190,7 +229,7 @@ impl Postfix {
                         self.connections.entry(host, l.pid).tls = Some(tls);
                     }
                 } else if let Some((qid, fields)) = split_at(msg, &CLIENT) {
-                    if is_queue_id(qid) {
+                    if let Some(qid) = QueueId::new(qid) {
                         self.submission(l, host, qid, fields)?;
                     }
                 } else if msg.starts_with("warning: ")
@@ -202,7 +241,8 @@ impl Postfix {
             }
             "qmgr" => {
                 if let Some((qid, fields)) = split_at(msg, &FROM)
-                    && let Some(mut ev) = self.pending.remove(host, qid)
+                    && let Some(qid) = QueueId::new(qid)
+                    && let Some(mut ev) = self.pending.remove(host, &qid)
                 {
                     let from = fields.split_once('>').map_or("", |(f, _)| f);
                     // Its queue id may still be listed as waiting or
@@ -248,12 +288,12 @@ impl LogParser for Postfix {
             connections: self
                 .connections
                 .iter()
-                .map(|(h, p, c)| (h.to_owned(), *p, c.tls, c.waiting.clone()))
+                .map(|(h, p, c)| (h.to_owned(), *p, c.tls, c.waiting.iter().collect()))
                 .collect(),
             pending: self
                 .pending
                 .iter()
-                .map(|(h, q, e)| (h.to_owned(), q.clone(), e.clone()))
+                .map(|(h, q, e)| (h.to_owned(), *q, e.clone()))
                 .collect(),
             expiring: self.expiring.iter().cloned().collect(),
             failure_seq: self.failure_seq,
@@ -264,7 +304,9 @@ impl LogParser for Postfix {
     fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
         let s: State = serde_json::from_value(state).map_err(|e| e.to_string())?;
         self.connections.clear();
-        for (h, p, tls, waiting) in s.connections {
+        for (h, p, tls, queued) in s.connections {
+            let mut waiting = Waiting::default();
+            queued.into_iter().for_each(|q| waiting.push(q));
             self.connections.insert(&h, p, Connection { tls, waiting });
         }
         self.pending.clear();
@@ -286,9 +328,9 @@ impl LogParser for Postfix {
 /// The parser's state in saved form (JSON has no tuple keys).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct State {
-    connections: Vec<(String, u32, Option<Tls>, Vec<String>)>,
-    pending: Vec<(String, String, Event)>,
-    expiring: Vec<(i64, String, String)>,
+    connections: Vec<(String, u32, Option<Tls>, Vec<QueueId>)>,
+    pending: Vec<(String, QueueId, Event)>,
+    expiring: Vec<(i64, Arc<str>, QueueId)>,
     failure_seq: (i64, u32, u32),
 }
 
@@ -304,9 +346,12 @@ fn sasl_username(s: &str) -> Option<&str> {
     )
 }
 
-/// Postfix queue ids: hex (short) or base-52-ish (long ids); never spaces.
-fn is_queue_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// The concatenation of `parts`, allocated once (`format!` goes through
+/// the formatting machinery for what is a copy).
+fn joined(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| s.push_str(p));
+    s
 }
 
 /// `warning: HOST[IP]: SASL ...` → IP.

@@ -310,7 +310,7 @@ fn decode_entry(payload: &[u8]) -> Option<Entry> {
             tls,
             result,
             client_ip,
-            host: r.opt()?,
+            host: r.opt()?.map(Into::into),
             id: r.opt()?,
             envelope_from: r.opt()?,
         });
