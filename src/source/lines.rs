@@ -82,12 +82,14 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-/// A line's text without its line ending.
+/// A line's text without its line ending. Validated with SIMD: checking
+/// every line with `std::str::from_utf8` was a thirtieth of an import's
+/// time (perf, import benchmark).
 fn as_text(mut line: &[u8]) -> Result<&str, Skip> {
     while let [rest @ .., b'\n' | b'\r'] = line {
         line = rest;
     }
-    std::str::from_utf8(line).map_err(|_| Skip::NotUtf8)
+    simdutf8::basic::from_utf8(line).map_err(|_| Skip::NotUtf8)
 }
 
 #[cfg(test)]

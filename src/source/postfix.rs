@@ -34,8 +34,9 @@ const MAX_CONNECTIONS: usize = 100_000;
 /// The markers searched for in smtpd and qmgr lines (see [`split_at`]).
 static TLS_ESTABLISHED: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("TLS connection established from "));
-static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": client="));
-static FROM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(": from=<"));
+/// Where the TLS line's marker can start: after a trust word
+/// (`Anonymous `, `Untrusted `, `Trusted `, `Verified `) or none.
+const TLS_MARKER_WITHIN: usize = 10 + "TLS connection established from ".len();
 static SASL_USERNAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("sasl_username="));
 static FIELD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(", "));
 
@@ -221,16 +222,14 @@ impl Postfix {
                     self.connections.insert(host, l.pid, Connection::default());
                 } else if msg.starts_with("disconnect from ") {
                     self.end_connection(host, l.pid, now);
-                } else if let Some(pos) = TLS_ESTABLISHED.find(msg.as_bytes()) {
+                } else if let Some((qid, fields)) = queue_line(msg, ": client=") {
+                    self.submission(l, host, qid, fields)?;
+                } else if let Some(pos) = tls_marker(msg) {
                     let proto = msg[pos..]
                         .split_once("]: ")
                         .and_then(|(_, r)| r.split(' ').next());
                     if let Some(tls) = proto.and_then(Tls::parse) {
                         self.connections.entry(host, l.pid).tls = Some(tls);
-                    }
-                } else if let Some((qid, fields)) = split_at(msg, &CLIENT) {
-                    if let Some(qid) = QueueId::new(qid) {
-                        self.submission(l, host, qid, fields)?;
                     }
                 } else if msg.starts_with("warning: ")
                     && msg.contains(" authentication failed")
@@ -240,8 +239,7 @@ impl Postfix {
                 }
             }
             "qmgr" => {
-                if let Some((qid, fields)) = split_at(msg, &FROM)
-                    && let Some(qid) = QueueId::new(qid)
+                if let Some((qid, fields)) = queue_line(msg, ": from=<")
                     && let Some(mut ev) = self.pending.remove(host, &qid)
                 {
                     let from = fields.split_once('>').map_or("", |(f, _)| f);
@@ -344,6 +342,22 @@ fn sasl_username(s: &str) -> Option<&str> {
             .map_or(rest, |(value, _)| value)
             .trim(),
     )
+}
+
+/// `QUEUEID: ...` lines: the queue id and what follows `what` (which
+/// starts with `: `). A queue id holds no `:`, so only the first one can
+/// end it: no search through the rest of a line that is not one (half
+/// of a log's lines come from smtpd, most of them not these).
+fn queue_line<'a>(msg: &'a str, what: &str) -> Option<(QueueId, &'a str)> {
+    let colon = memchr::memchr(b':', msg.as_bytes())?;
+    let rest = msg[colon..].strip_prefix(what)?;
+    Some((QueueId::new(&msg[..colon])?, rest))
+}
+
+/// Where a `TLS connection established` line's marker starts, if it is one.
+fn tls_marker(msg: &str) -> Option<usize> {
+    let head = &msg.as_bytes()[..msg.len().min(TLS_MARKER_WITHIN)];
+    TLS_ESTABLISHED.find(head)
 }
 
 /// The concatenation of `parts`, allocated once (`format!` goes through

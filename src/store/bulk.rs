@@ -23,7 +23,6 @@ use super::fold::{added, counter_changes, merged};
 use super::ids::IdKey;
 use super::write::Admitted;
 use super::{StoreError, Writer, keys};
-use crate::counts::TlsCounts;
 use crate::detect::Dirty;
 use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
@@ -37,52 +36,70 @@ use foldhash::HashMap;
 /// RSS instead of 90 (32: 79 MiB, with more system time).
 const PART_ACCOUNTS: usize = 64;
 
-/// Bytes of memory per item held, for [`Bulk::bytes`] (measured with
-/// heaptrack: an account's map entry, name and first allocations; the lists
-/// grow one entry at a time, most accounts having few).
-const ACCOUNT_BYTES: usize = 256;
-const DAY_BYTES: usize = 56;
-const HOUR_BYTES: usize = 12;
-const ID_BYTES: usize = 16;
-const ID_DAY_BYTES: usize = 8;
+/// Bytes of memory per account held, for [`Bulk::bytes`]: its table
+/// entry and name, and its summary (client IPs counted apart).
+const ACCOUNT_BYTES: usize = 128;
 const IP_BYTES: usize = std::mem::size_of::<(std::net::IpAddr, i64)>();
 
-/// The counts of one account (sender or failed-login username) held.
-#[derive(Default)]
-struct Account {
-    /// Accepted messages' summary (None: only failed logins).
-    info: Option<SenderInfo>,
-    /// Per local day: messages by TLS class and failed logins; ascending.
-    days: Vec<(u32, (TlsCounts, u64))>,
-    /// Per UTC hour: messages and failed logins (saturating: written out
-    /// long before); ascending. An account-hour and an id are what a bulk
-    /// holds most of, about one each per event: 12 and 16 bytes instead of
-    /// 24 and 24 hold 40 % more events in the same memory.
-    hours: Vec<(u32, [u32; 2])>,
-    /// The ids' days, as runs: (day, number of ids) in the order held.
-    id_days: Vec<(u32, u32)>,
-    /// The ids' hashes (as [`words`]: a `u128` would align the list to 16).
-    ids: Vec<[u64; 2]>,
+/// One admitted event, as held until the write-out: 28 bytes, whatever
+/// the account. (Lists of counts per account, day and hour held about 80
+/// bytes per event on the import benchmark's log, most of it in the
+/// lists' own overhead, and so wrote out three times as often as this.)
+#[derive(Clone, Copy)]
+struct Held {
+    /// The id's hash as four words (a `u128` would align the record to 16).
+    id: [u32; 4],
+    /// The account's number in this bulk; its rank by name once sorted.
+    account: u32,
+    /// Unix hour.
+    hour: u32,
+    /// Local day number less the UTC day of `hour`: -1, 0 or 1.
+    shift: i8,
+    /// TLS class index, or [`FAILED`]; with the [`HAS_ID`] and
+    /// [`HOURLY`] bits.
+    what: u8,
 }
 
-/// An id hash as two words, and back.
-fn words(h: u128) -> [u64; 2] {
-    [h as u64, (h >> 64) as u64]
+impl Held {
+    fn day(&self) -> u32 {
+        (self.hour / 24).saturating_add_signed(i32::from(self.shift))
+    }
 }
 
-fn hash(w: [u64; 2]) -> u128 {
-    u128::from(w[0]) | u128::from(w[1]) << 64
+const FAILED: u8 = 7;
+const CLASS: u8 = 7;
+const HAS_ID: u8 = 8;
+/// The event's hour is recent enough to be counted hourly.
+const HOURLY: u8 = 16;
+
+/// A 128-bit id hash as four words, and back.
+fn words(h: u128) -> [u32; 4] {
+    [
+        h as u32,
+        (h >> 32) as u32,
+        (h >> 64) as u32,
+        (h >> 96) as u32,
+    ]
+}
+
+fn hash(w: [u32; 4]) -> u128 {
+    w.iter()
+        .rev()
+        .fold(0, |h, word| h << 32 | u128::from(*word))
 }
 
 /// Counts admitted but not written yet (see the module doc).
 #[derive(Default)]
 pub struct Bulk {
-    /// Boxed: a table sized for its peak would hold every account's lists'
-    /// headers in each of its (mostly empty) buckets. Hashed with foldhash,
-    /// randomly seeded: several times faster than SipHash on account
-    /// names, and failed-login names, which attackers choose, cannot be
-    /// chosen to collide with a seed they do not know.
-    accounts: HashMap<Box<str>, Box<Account>>,
+    /// Account names and their numbers. Hashed with foldhash, randomly
+    /// seeded: several times faster than SipHash on account names, and
+    /// failed-login names, which attackers choose, cannot be chosen to
+    /// collide with a seed they do not know.
+    accounts: HashMap<Box<str>, u32>,
+    /// Accepted messages' summary per account number (None: only failed
+    /// logins).
+    infos: Vec<Option<SenderInfo>>,
+    held: Vec<Held>,
     bytes: usize,
     /// Memory to hold at most (0: no limit, write-outs are the caller's).
     budget: usize,
@@ -113,68 +130,120 @@ impl Bulk {
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
+        self.accounts.is_empty() && self.held.is_empty()
     }
 
     /// Counts one admitted event (`day`: its local day number; hourly
     /// counts from `oldest_hour`).
     fn count(&mut self, ev: &Event, day: u32, id: Option<IdKey>, oldest_hour: u32) {
-        let account = match self.accounts.get_mut(ev.sender.as_str()) {
-            Some(a) => a,
+        let account = match self.accounts.get(ev.sender.as_str()) {
+            Some(a) => *a,
             None => {
+                let a = self.infos.len() as u32;
+                self.accounts.insert(ev.sender.as_str().into(), a);
+                self.infos.push(None);
                 self.bytes += ACCOUNT_BYTES + ev.sender.len();
-                self.accounts.entry(ev.sender.as_str().into()).or_default()
+                a
             }
         };
-        if let Some((day, hash)) = id {
-            match account.id_days.last_mut() {
-                Some((last, n)) if *last == day => *n += 1,
-                _ => {
-                    account.id_days.push((day, 1));
-                    self.bytes += ID_DAY_BYTES;
-                }
-            }
-            account.ids.push(words(hash));
-            self.bytes += ID_BYTES;
-        }
-        let ((counts, failures), fresh) = slot(&mut account.days, day);
-        self.bytes += usize::from(fresh) * DAY_BYTES;
-        let failed = match ev.result {
+        let mut what = match ev.result {
             Outcome::Accepted => {
-                counts.bump(ev.tls);
                 let ts = ev.ts.timestamp();
-                let info = account.info.get_or_insert_with(|| SenderInfo::first(ts));
-                let had = info.ips.capacity();
-                info.note(ts, ev.client_ip);
-                self.bytes += (info.ips.capacity() - had) * IP_BYTES;
-                0
+                if let Some(info) = self.infos.get_mut(account as usize) {
+                    let info = info.get_or_insert_with(|| SenderInfo::first(ts));
+                    let had = info.ips.capacity();
+                    info.note(ts, ev.client_ip);
+                    self.bytes += (info.ips.capacity() - had) * IP_BYTES;
+                }
+                ev.tls.index() as u8
             }
-            Outcome::AuthFailed => {
-                *failures += 1;
-                1
-            }
+            Outcome::AuthFailed => FAILED,
         };
         let hour = keys::hour_number(ev.ts);
         if hour >= oldest_hour {
-            let (h, fresh) = slot(&mut account.hours, hour);
-            h[failed] = h[failed].saturating_add(1);
-            self.bytes += usize::from(fresh) * HOUR_BYTES;
+            what |= HOURLY;
         }
+        let mut held_id = [0; 4];
+        if let Some((_, hash)) = id {
+            what |= HAS_ID;
+            held_id = words(hash);
+        }
+        let shift = i64::from(day) - i64::from(hour / 24);
+        self.held.push(Held {
+            id: held_id,
+            account,
+            hour,
+            shift: i8::try_from(shift).unwrap_or(0),
+            what,
+        });
+        self.bytes += std::mem::size_of::<Held>();
+    }
+
+    /// Takes what is held: the accounts in name order, each with its
+    /// summary and its events (see [`Part`]).
+    fn take(&mut self) -> (Vec<Box<str>>, Vec<Option<SenderInfo>>, Vec<Held>) {
+        let mut names: Vec<(Box<str>, u32)> = self.accounts.drain().collect();
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut rank = vec![0; names.len()];
+        let mut infos = Vec::with_capacity(names.len());
+        for (r, (_, a)) in names.iter().enumerate() {
+            rank[*a as usize] = r as u32;
+            infos.push(self.infos.get_mut(*a as usize).and_then(Option::take));
+        }
+        self.infos.clear();
+        let mut held = std::mem::take(&mut self.held);
+        for h in &mut held {
+            h.account = rank[h.account as usize];
+        }
+        held.sort_unstable_by_key(|h| (h.account, h.hour, h.shift));
+        self.bytes = 0;
+        (names.into_iter().map(|(n, _)| n).collect(), infos, held)
     }
 }
 
-/// The entry for `at` in a list ascending by `at`, added (and then
-/// `true`) if missing. Events come mostly in time order, so the search
-/// starts from the end.
-fn slot<T: Default>(list: &mut Vec<(u32, T)>, at: u32) -> (&mut T, bool) {
+/// The entry for `at` in a list ascending by `at`, added if missing.
+/// Events come in time order once sorted, so the search starts from the
+/// end.
+fn slot<T: Default>(list: &mut Vec<(u32, T)>, at: u32) -> &mut T {
     let pos = list.iter().rposition(|e| e.0 <= at);
-    match pos {
-        Some(i) if list[i].0 == at => (&mut list[i].1, false),
+    let i = match pos {
+        Some(i) if list[i].0 == at => i,
         _ => {
             let i = pos.map_or(0, |i| i + 1);
-            list.reserve_exact(1);
             list.insert(i, (at, T::default()));
-            (&mut list[i].1, true)
+            i
+        }
+    };
+    &mut list[i].1
+}
+
+/// One account's counts gathered from its held events at a write-out;
+/// the lists are reused from one account to the next.
+#[derive(Default)]
+struct Gathered {
+    /// Per local day: messages by TLS class, and failed logins.
+    days: Vec<(u32, ([u64; 5], u64))>,
+    /// Per hour: messages and failed logins.
+    hours: Vec<(u32, [u64; 2])>,
+}
+
+impl Gathered {
+    fn gather(&mut self, held: &[Held], ids: &mut Vec<IdKey>) {
+        self.days.clear();
+        self.hours.clear();
+        for h in held {
+            let failed = h.what & CLASS == FAILED;
+            let (counts, failures) = slot(&mut self.days, h.day());
+            match failed {
+                true => *failures += 1,
+                false => counts[usize::from(h.what & CLASS)] += 1,
+            }
+            if h.what & HOURLY != 0 {
+                slot(&mut self.hours, h.hour)[usize::from(failed)] += 1;
+            }
+            if h.what & HAS_ID != 0 {
+                ids.push((h.day(), hash(h.id)));
+            }
         }
     }
 }
@@ -215,9 +284,16 @@ impl Writer {
     /// Writes what `bulk` holds (see the module doc) and empties it. Does
     /// not flush.
     pub fn write_bulk(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut accounts: Vec<_> = std::mem::take(&mut bulk.accounts).into_iter().collect();
-        bulk.bytes = 0;
-        accounts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (names, infos, held) = bulk.take();
+        // Each account's events, in name order.
+        let mut accounts = Vec::with_capacity(names.len());
+        let mut rest = &held[..];
+        for (i, (name, info)) in names.iter().zip(&infos).enumerate() {
+            let n = rest.iter().take_while(|h| h.account as usize == i).count();
+            let (own, after) = rest.split_at(n);
+            accounts.push((&**name, info.as_ref(), own));
+            rest = after;
+        }
         // The detectors' state of each account goes with its counts, and
         // the alerts are spread over the batches in the order raised: one
         // batch of them all held most of an import's memory.
@@ -232,14 +308,15 @@ impl Writer {
         let parts = accounts.chunks(PART_ACCOUNTS);
         let per_part = raised.len().div_ceil(parts.len().max(1));
         let mut raised = raised.into_iter();
+        let mut gathered = Gathered::default();
         for (i, part) in parts.enumerate() {
             let mut batch = sled::Batch::default();
-            let written = self.part_batch(&mut batch, part);
+            let written = self.part_batch(&mut batch, part, &mut gathered);
             if let Err(e) = written.and_then(|()| super::fold::injected_failure(i as u64)) {
                 self.forget();
                 return Err(e);
             }
-            let last = part.last().map_or("", |a| &a.0);
+            let last = part.last().map_or("", |a| a.0);
             let dirty = Dirty {
                 senders: std::iter::from_fn(|| states.next_if(|s| s.0.as_str() <= last)).collect(),
                 cooldowns: Vec::new(),
@@ -249,6 +326,9 @@ impl Writer {
             self.log_raised(&mut batch, now);
             self.apply_logged(batch)?;
         }
+        // The held events' memory is kept for the next ones.
+        bulk.held = held;
+        bulk.held.clear();
         // The rest: accounts not held (an incident resolved by the clock),
         // cool-downs, alerts left.
         let mut batch = sled::Batch::default();
@@ -271,38 +351,35 @@ impl Writer {
     fn part_batch(
         &mut self,
         batch: &mut sled::Batch,
-        part: &[(Box<str>, Box<Account>)],
+        part: &[(&str, Option<&SenderInfo>, &[Held])],
+        gathered: &mut Gathered,
     ) -> Result<(), StoreError> {
         let store = &self.store;
         let mut ids = Vec::new();
-        for (sender, account) in part {
-            let mut changes = Vec::new();
-            let days = account.days.iter();
+        let mut changes = Vec::new();
+        for (sender, info, held) in part {
+            gathered.gather(held, &mut ids);
+            let days = gathered.days.iter();
             counter_changes(
                 days.clone()
-                    .filter(|(_, (counts, _))| counts.0.iter().any(|n| *n > 0))
-                    .map(|(day, (counts, _))| ((&**sender, *day), counts.0)),
+                    .filter(|(_, (counts, _))| counts.iter().any(|n| *n > 0))
+                    .map(|(day, (counts, _))| ((*sender, *day), *counts)),
                 days.filter(|(_, (_, failed))| *failed > 0)
-                    .map(|(day, (_, failed))| ((&**sender, *day), [*failed])),
-                account
+                    .map(|(day, (_, failed))| ((*sender, *day), [*failed])),
+                gathered
                     .hours
                     .iter()
-                    .map(|(hour, n)| ((&**sender, *hour), n.map(u64::from))),
+                    .map(|(hour, n)| ((*sender, *hour), *n)),
                 &mut changes,
             );
-            for (key, change) in changes {
+            for (key, change) in changes.drain(..) {
                 let value = added(store, &key, &change)?;
                 batch.insert(key, value);
             }
-            if let Some(info) = &account.info {
-                if let Some(info) = merged(store.sender_info(sender)?, info) {
-                    batch.insert(keys::sender_key(sender), info.encode());
-                }
-            }
-            let mut hashes = account.ids.iter();
-            for (day, n) in &account.id_days {
-                let run = hashes.by_ref().take(*n as usize);
-                ids.extend(run.map(|h| (*day, hash(*h))));
+            if let Some(info) = info
+                && let Some(info) = merged(store.sender_info(sender)?, info)
+            {
+                batch.insert(keys::sender_key(sender), info.encode());
             }
         }
         self.ids.write_reserved(store, batch, &ids)

@@ -79,10 +79,17 @@ fn load_all(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> (u64,
 
 #[test]
 fn bulk_load_stores_what_batch_wise_folding_stores() {
+    same_as_batch_wise_folding("UTC");
+    // Local midnight at 03:30 UTC, inside the history's hours: one hour's
+    // events count on two local days.
+    same_as_batch_wise_folding("America/St_Johns");
+}
+
+fn same_as_batch_wise_folding(tz: &str) {
     let now = Utc::now();
     let batches = history(now);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (folded, loaded) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+    let (folded, loaded) = (store(a.path(), tz, 30), store(b.path(), tz, 30));
     let mut want = (0, 0);
     let mut w = Writer::new(folded.clone());
     for batch in &batches {
@@ -91,12 +98,17 @@ fn bulk_load_stores_what_batch_wise_folding_stores() {
     }
     let got = load_all(&mut Writer::new(loaded.clone()), &batches, now);
     assert_eq!(got, want);
-    assert_eq!(want.1, 3 * 240, "ids repeated within a day are duplicates");
+    // Ids repeated within a day are duplicates (in St John's, some of
+    // the repeats fall on the next local day).
+    match tz {
+        "UTC" => assert_eq!(want.1, 3 * 240),
+        _ => assert!(want.1 > 0 && want.1 < 3 * 240, "{}", want.1),
+    }
     assert_eq!(contents(&loaded), contents(&folded));
     assert_eq!(loaded.count_ids(), folded.count_ids());
     // With a small budget, the load writes out by itself as it goes.
     let c = tempfile::tempdir().unwrap();
-    let budgeted = store(c.path(), "UTC", 30);
+    let budgeted = store(c.path(), tz, 30);
     let mut w = Writer::new(budgeted.clone());
     let mut bulk = Bulk::with_budget(64 << 10);
     w.load(&mut bulk, &batches[0], now).unwrap();
