@@ -113,6 +113,9 @@ impl Bulk {
     pub fn with_budget(bytes: usize) -> Bulk {
         Bulk {
             budget: bytes,
+            // Never grown: the old and new copies of a growing vector
+            // stayed in the heap, and peak RSS with them.
+            held: Vec::with_capacity(bytes / std::mem::size_of::<Held>()),
             ..Bulk::default()
         }
     }
@@ -179,25 +182,53 @@ impl Bulk {
         self.bytes += std::mem::size_of::<Held>();
     }
 
-    /// Takes what is held: the accounts in name order, each with its
-    /// summary and its events (see [`Part`]).
-    fn take(&mut self) -> (Vec<Box<str>>, Vec<Option<SenderInfo>>, Vec<Held>) {
+    /// Takes what is held: the accounts in name order with their numbers,
+    /// the summaries by number, and the events sorted by the account's
+    /// rank in name order (which replaces its number in them).
+    fn take(&mut self) -> Taken {
         let mut names: Vec<(Box<str>, u32)> = self.accounts.drain().collect();
         names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut rank = vec![0; names.len()];
-        let mut infos = Vec::with_capacity(names.len());
         for (r, (_, a)) in names.iter().enumerate() {
             rank[*a as usize] = r as u32;
-            infos.push(self.infos.get_mut(*a as usize).and_then(Option::take));
         }
-        self.infos.clear();
         let mut held = std::mem::take(&mut self.held);
         for h in &mut held {
             h.account = rank[h.account as usize];
         }
         held.sort_unstable_by_key(|h| (h.account, h.hour, h.shift));
         self.bytes = 0;
-        (names.into_iter().map(|(n, _)| n).collect(), infos, held)
+        Taken {
+            names,
+            infos: std::mem::take(&mut self.infos),
+            held,
+        }
+    }
+}
+
+/// What a write-out takes from a [`Bulk`] (see [`Bulk::take`]).
+struct Taken {
+    names: Vec<(Box<str>, u32)>,
+    infos: Vec<Option<SenderInfo>>,
+    held: Vec<Held>,
+}
+
+impl Taken {
+    /// The accounts of ranks `first..` (`names`), each with its summary and
+    /// events, `held` starting with the events of `first`.
+    fn accounts<'a>(
+        &'a self,
+        first: usize,
+        names: &'a [(Box<str>, u32)],
+        mut held: &'a [Held],
+    ) -> impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'a [Held])> {
+        names.iter().enumerate().map(move |(i, (name, number))| {
+            let rank = (first + i) as u32;
+            let (own, rest) = held.split_at(held.partition_point(|h| h.account <= rank));
+            held = rest;
+            let info = self.infos.get(*number as usize).and_then(Option::as_ref);
+            (&**name, info, own)
+        })
     }
 }
 
@@ -284,16 +315,8 @@ impl Writer {
     /// Writes what `bulk` holds (see the module doc) and empties it. Does
     /// not flush.
     pub fn write_bulk(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let (names, infos, held) = bulk.take();
-        // Each account's events, in name order.
-        let mut accounts = Vec::with_capacity(names.len());
-        let mut rest = &held[..];
-        for (i, (name, info)) in names.iter().zip(&infos).enumerate() {
-            let n = rest.iter().take_while(|h| h.account as usize == i).count();
-            let (own, after) = rest.split_at(n);
-            accounts.push((&**name, info.as_ref(), own));
-            rest = after;
-        }
+        let taken = bulk.take();
+        let mut rest = &taken.held[..];
         // The detectors' state of each account goes with its counts, and
         // the alerts are spread over the batches in the order raised: one
         // batch of them all held most of an import's memory.
@@ -305,18 +328,23 @@ impl Writer {
         senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut states = senders.into_iter().peekable();
         let raised = std::mem::take(&mut self.raised);
-        let parts = accounts.chunks(PART_ACCOUNTS);
+        let parts = taken.names.chunks(PART_ACCOUNTS);
         let per_part = raised.len().div_ceil(parts.len().max(1));
         let mut raised = raised.into_iter();
         let mut gathered = Gathered::default();
         for (i, part) in parts.enumerate() {
             let mut batch = sled::Batch::default();
-            let written = self.part_batch(&mut batch, part, &mut gathered);
+            let first = i * PART_ACCOUNTS;
+            let end = (first + part.len()) as u32;
+            let (own, after) = rest.split_at(rest.partition_point(|h| h.account < end));
+            rest = after;
+            let accounts = taken.accounts(first, part, own);
+            let written = self.part_batch(&mut batch, accounts, &mut gathered);
             if let Err(e) = written.and_then(|()| super::fold::injected_failure(i as u64)) {
                 self.forget();
                 return Err(e);
             }
-            let last = part.last().map_or("", |a| a.0);
+            let last = part.last().map_or("", |a| &*a.0);
             let dirty = Dirty {
                 senders: std::iter::from_fn(|| states.next_if(|s| s.0.as_str() <= last)).collect(),
                 cooldowns: Vec::new(),
@@ -327,7 +355,7 @@ impl Writer {
             self.apply_logged(batch)?;
         }
         // The held events' memory is kept for the next ones.
-        bulk.held = held;
+        bulk.held = taken.held;
         bulk.held.clear();
         // The rest: accounts not held (an incident resolved by the clock),
         // cool-downs, alerts left.
@@ -348,10 +376,10 @@ impl Writer {
     }
 
     /// Adds the new values of some accounts' keys, and their ids, to `batch`.
-    fn part_batch(
+    fn part_batch<'a>(
         &mut self,
         batch: &mut sled::Batch,
-        part: &[(&str, Option<&SenderInfo>, &[Held])],
+        part: impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'a [Held])>,
         gathered: &mut Gathered,
     ) -> Result<(), StoreError> {
         let store = &self.store;
@@ -363,13 +391,10 @@ impl Writer {
             counter_changes(
                 days.clone()
                     .filter(|(_, (counts, _))| counts.iter().any(|n| *n > 0))
-                    .map(|(day, (counts, _))| ((*sender, *day), *counts)),
+                    .map(|(day, (counts, _))| ((sender, *day), *counts)),
                 days.filter(|(_, (_, failed))| *failed > 0)
-                    .map(|(day, (_, failed))| ((*sender, *day), [*failed])),
-                gathered
-                    .hours
-                    .iter()
-                    .map(|(hour, n)| ((*sender, *hour), *n)),
+                    .map(|(day, (_, failed))| ((sender, *day), [*failed])),
+                gathered.hours.iter().map(|(hour, n)| ((sender, *hour), *n)),
                 &mut changes,
             );
             for (key, change) in changes.drain(..) {
