@@ -5,10 +5,10 @@
 //! in every batch the account appeared in, at random places of a tree far
 //! larger than the page cache: sled paged a node in for nearly every key,
 //! and that bounded the import (`cargo bench --bench import`: 11–15 s for
-//! a 1 GB log at the default cache). A [`Bulk`] holds the counts of many
-//! batches in a compact form and writes them sorted by account, so each
-//! key is read and written once per write-out and the tree is walked in
-//! order.
+//! a 1 GB log at the default cache). A [`Bulk`] holds the events of many
+//! batches, one small record each (`held`), and writes their counts
+//! sorted by account, so each key is read and written once per write-out
+//! and the tree is walked in order.
 //!
 //! Crash safety: a write-out is a series of batches, each holding whole
 //! accounts — their counts, sender index entries and the ids of their
@@ -27,6 +27,9 @@ use crate::detect::Dirty;
 use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
+use held::{Gathered, Held};
+
+mod held;
 
 /// Accounts per store batch of a write-out: sled keeps every version of
 /// the nodes a batch rewrites until it ends (heaptrack: ≈ 30 MB for 512
@@ -40,53 +43,6 @@ const PART_ACCOUNTS: usize = 64;
 /// entry and name, and its summary (client IPs counted apart).
 const ACCOUNT_BYTES: usize = 128;
 const IP_BYTES: usize = std::mem::size_of::<(std::net::IpAddr, i64)>();
-
-/// One admitted event, as held until the write-out: 28 bytes, whatever
-/// the account. (Lists of counts per account, day and hour held about 80
-/// bytes per event on the import benchmark's log, most of it in the
-/// lists' own overhead, and so wrote out three times as often as this.)
-#[derive(Clone, Copy)]
-struct Held {
-    /// The id's hash as four words (a `u128` would align the record to 16).
-    id: [u32; 4],
-    /// The account's number in this bulk; its rank by name once sorted.
-    account: u32,
-    /// Unix hour.
-    hour: u32,
-    /// Local day number less the UTC day of `hour`: -1, 0 or 1.
-    shift: i8,
-    /// TLS class index, or [`FAILED`]; with the [`HAS_ID`] and
-    /// [`HOURLY`] bits.
-    what: u8,
-}
-
-impl Held {
-    fn day(&self) -> u32 {
-        (self.hour / 24).saturating_add_signed(i32::from(self.shift))
-    }
-}
-
-const FAILED: u8 = 7;
-const CLASS: u8 = 7;
-const HAS_ID: u8 = 8;
-/// The event's hour is recent enough to be counted hourly.
-const HOURLY: u8 = 16;
-
-/// A 128-bit id hash as four words, and back.
-fn words(h: u128) -> [u32; 4] {
-    [
-        h as u32,
-        (h >> 32) as u32,
-        (h >> 64) as u32,
-        (h >> 96) as u32,
-    ]
-}
-
-fn hash(w: [u32; 4]) -> u128 {
-    w.iter()
-        .rev()
-        .fold(0, |h, word| h << 32 | u128::from(*word))
-}
 
 /// Counts admitted but not written yet (see the module doc).
 #[derive(Default)]
@@ -149,36 +105,19 @@ impl Bulk {
                 a
             }
         };
-        let mut what = match ev.result {
-            Outcome::Accepted => {
-                let ts = ev.ts.timestamp();
-                if let Some(info) = self.infos.get_mut(account as usize) {
-                    let info = info.get_or_insert_with(|| SenderInfo::first(ts));
-                    let had = info.ips.capacity();
-                    info.note(ts, ev.client_ip);
-                    self.bytes += (info.ips.capacity() - had) * IP_BYTES;
-                }
-                ev.tls.index() as u8
+        if ev.result == Outcome::Accepted {
+            let ts = ev.ts.timestamp();
+            if let Some(info) = self.infos.get_mut(account as usize) {
+                let info = info.get_or_insert_with(|| SenderInfo::first(ts));
+                let had = info.ips.capacity();
+                info.note(ts, ev.client_ip);
+                self.bytes += (info.ips.capacity() - had) * IP_BYTES;
             }
-            Outcome::AuthFailed => FAILED,
-        };
+        }
         let hour = keys::hour_number(ev.ts);
-        if hour >= oldest_hour {
-            what |= HOURLY;
-        }
-        let mut held_id = [0; 4];
-        if let Some((_, hash)) = id {
-            what |= HAS_ID;
-            held_id = words(hash);
-        }
-        let shift = i64::from(day) - i64::from(hour / 24);
-        self.held.push(Held {
-            id: held_id,
-            account,
-            hour,
-            shift: i8::try_from(shift).unwrap_or(0),
-            what,
-        });
+        let hash = id.map(|(_, hash)| hash);
+        let held = Held::new(ev, account, hour, day, hash, hour >= oldest_hour);
+        self.held.push(held);
         self.bytes += std::mem::size_of::<Held>();
     }
 
@@ -229,53 +168,6 @@ impl Taken {
             let info = self.infos.get(*number as usize).and_then(Option::as_ref);
             (&**name, info, own)
         })
-    }
-}
-
-/// The entry for `at` in a list ascending by `at`, added if missing.
-/// Events come in time order once sorted, so the search starts from the
-/// end.
-fn slot<T: Default>(list: &mut Vec<(u32, T)>, at: u32) -> &mut T {
-    let pos = list.iter().rposition(|e| e.0 <= at);
-    let i = match pos {
-        Some(i) if list[i].0 == at => i,
-        _ => {
-            let i = pos.map_or(0, |i| i + 1);
-            list.insert(i, (at, T::default()));
-            i
-        }
-    };
-    &mut list[i].1
-}
-
-/// One account's counts gathered from its held events at a write-out;
-/// the lists are reused from one account to the next.
-#[derive(Default)]
-struct Gathered {
-    /// Per local day: messages by TLS class, and failed logins.
-    days: Vec<(u32, ([u64; 5], u64))>,
-    /// Per hour: messages and failed logins.
-    hours: Vec<(u32, [u64; 2])>,
-}
-
-impl Gathered {
-    fn gather(&mut self, held: &[Held], ids: &mut Vec<IdKey>) {
-        self.days.clear();
-        self.hours.clear();
-        for h in held {
-            let failed = h.what & CLASS == FAILED;
-            let (counts, failures) = slot(&mut self.days, h.day());
-            match failed {
-                true => *failures += 1,
-                false => counts[usize::from(h.what & CLASS)] += 1,
-            }
-            if h.what & HOURLY != 0 {
-                slot(&mut self.hours, h.hour)[usize::from(failed)] += 1;
-            }
-            if h.what & HAS_ID != 0 {
-                ids.push((h.day(), hash(h.id)));
-            }
-        }
     }
 }
 
