@@ -56,19 +56,6 @@ pub trait LogParser: Send {
     fn restore(&mut self, state: serde_json::Value) -> Result<(), String>;
 }
 
-/// `text` split around the first match of `marker`. Parsers search their
-/// markers with finders built once (in `LazyLock` statics): `str::find` and
-/// `split_once` set a substring searcher up on every call, a tenth of the
-/// Postfix parser's time (perf, import benchmark).
-pub(crate) fn split_at<'a>(
-    text: &'a str,
-    marker: &memchr::memmem::Finder<'_>,
-) -> Option<(&'a str, &'a str)> {
-    let at = marker.find(text.as_bytes())?;
-    // The markers are ASCII, so both ends are character boundaries.
-    Some((text.get(..at)?, text.get(at + marker.needle().len()..)?))
-}
-
 /// `HOST[IP]` (as Postfix and Exim write clients) → the IP, if it parses.
 pub(crate) fn bracketed_ip(s: &str) -> Option<std::net::IpAddr> {
     let open = s.find('[')?;

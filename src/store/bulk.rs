@@ -44,7 +44,7 @@ const PART_ACCOUNTS: usize = 64;
 const ACCOUNT_BYTES: usize = 128;
 const IP_BYTES: usize = std::mem::size_of::<(std::net::IpAddr, i64)>();
 
-/// Counts admitted but not written yet (see the module doc).
+/// Events admitted but not written yet (see the module doc).
 #[derive(Default)]
 pub struct Bulk {
     /// Account names and their numbers. Hashed with foldhash, randomly
@@ -260,9 +260,10 @@ impl Writer {
         self.raised = raised.collect();
         self.log_raised(&mut batch, now);
         let committed = self.commit(batch);
-        // The accounts just written are freed (without this the import's
-        // RSS grew with its length while its heap peak did not: 66 and 78
-        // MiB for a 1 and a 2 GB log, heap peak 76 MB for both).
+        // What the write-out freed (account names, sled's batches) goes back
+        // to the system (without this the import's RSS grew with its length
+        // while its heap peak did not: 66 and 78 MiB for a 1 and a 2 GB log,
+        // heap peak 76 MB for both).
         crate::memory::release_freed();
         committed
     }
