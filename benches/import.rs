@@ -128,7 +128,7 @@ fn main() {
 
 /// The Postfix parser alone, on one core: what import costs without the store.
 fn parse_only(log: &Path, lines: u64) {
-    use smtp_auth_insight::source::{LogParser, lines::Lines, postfix::Postfix, syslog::Clock};
+    use smtp_auth_insight::parse::{LogParser, lines::Lines, postfix::Postfix, syslog::Clock};
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(log).expect("log"));
     let mut parser = Postfix::new(
         Clock {

@@ -10,8 +10,8 @@ use common::*;
 use smtp_auth_insight::event::{Event, Tls};
 use smtp_auth_insight::notify::message::{self, DEFAULT_TOP, ReportMail};
 use smtp_auth_insight::notify::outbox::Outbox;
+use smtp_auth_insight::report::ReportRequest;
 use smtp_auth_insight::report::templates::Templates;
-use smtp_auth_insight::report::{self, ReportRequest};
 use smtp_auth_insight::store::Writer;
 use std::time::Instant;
 
@@ -50,7 +50,7 @@ fn main() {
             end: Some(now.date_naive().to_string()),
             domain: None,
         };
-        let report = report::build(&store, &request, 7, Utc::now()).expect("report");
+        let report = store.report(&request, 7, Utc::now()).expect("report");
         let mail = ReportMail::new(&report, &templates, DEFAULT_TOP).expect("render");
         let msg = message::build(
             "bench <bench@example.com>".parse().expect("from"),

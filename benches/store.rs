@@ -69,13 +69,15 @@ fn main() {
     let t = Instant::now();
     for b in &batches {
         for ev in b {
-            let day = keys::day_number(keys::local_date(ev.ts, chrono_tz::Tz::UTC));
+            let day = smtp_auth_insight::event::time::day_number(
+                smtp_auth_insight::event::time::local_date(ev.ts, chrono_tz::Tz::UTC),
+            );
             let id = keys::day_key(keys::ID, day, ev.id.as_deref().unwrap_or(""));
             if tree.contains_key(&id).expect("get") {
                 continue;
             }
             tree.insert(id, &[][..]).expect("insert");
-            let mut delta = smtp_auth_insight::counts::TlsCounts::default();
+            let mut delta = smtp_auth_insight::event::TlsCounts::default();
             delta.bump(ev.tls);
             tree.merge(
                 keys::day_key(keys::DAILY, day, &ev.sender),
@@ -83,7 +85,10 @@ fn main() {
             )
             .expect("merge");
             tree.merge(
-                keys::hourly_key(&ev.sender, keys::hour_number(ev.ts)),
+                keys::hourly_key(
+                    &ev.sender,
+                    smtp_auth_insight::event::time::hour_number(ev.ts),
+                ),
                 encode_counts(&delta),
             )
             .expect("merge");

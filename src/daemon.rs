@@ -9,7 +9,7 @@ use crate::notify::outbox::Outbox;
 use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
 use crate::source::tail::Follower;
-use crate::store::{Store, StoreOptions, Writer};
+use crate::store::{Store, Writer};
 use crate::token;
 use anyhow::Context;
 use std::future::Future;
@@ -36,7 +36,7 @@ pub async fn run(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let token = token::api_token(&config)?;
-    let opts = StoreOptions::from_config(&config);
+    let opts = config.store_options();
     let store = tokio::task::spawn_blocking(move || Store::open(&opts)).await??;
     let templates = Arc::new(Templates::load(config.report.templates_dir.as_deref())?);
     let outbox = Outbox::open(store.db())?;

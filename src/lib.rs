@@ -31,7 +31,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod counts;
 pub mod daemon;
 pub mod detect;
 pub mod event;
@@ -39,6 +38,8 @@ pub mod ingest;
 pub mod memory;
 pub mod metrics;
 pub mod notify;
+pub mod parse;
+pub mod random;
 pub mod report;
 pub mod schedule;
 pub mod server;

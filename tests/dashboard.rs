@@ -187,7 +187,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     // The XSS sender's own page shows the name as text.
     b.goto(&format!(
         "{base}/senders/{}",
-        smtp_auth_insight::server::dashboard::encode(XSS)
+        smtp_auth_insight::report::links::encode(XSS)
     ))
     .await;
     assert_eq!(b.wait_text("#sender-name", |t| !t.is_empty()).await, XSS);

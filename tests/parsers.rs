@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 use smtp_auth_insight::event::{Event, Outcome};
-use smtp_auth_insight::source::exim::Exim;
-use smtp_auth_insight::source::lines::Lines;
-use smtp_auth_insight::source::postfix::Postfix;
-use smtp_auth_insight::source::syslog::Clock;
-use smtp_auth_insight::source::{LogParser, Skip};
+use smtp_auth_insight::parse::exim::Exim;
+use smtp_auth_insight::parse::lines::Lines;
+use smtp_auth_insight::parse::postfix::Postfix;
+use smtp_auth_insight::parse::syslog::Clock;
+use smtp_auth_insight::parse::{LogParser, Skip};
 use std::collections::{BTreeMap, HashSet};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");

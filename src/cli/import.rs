@@ -3,7 +3,7 @@
 use super::read::{AlertCounts, Format, Skips, read_files};
 use crate::config::Config;
 use crate::event::{Event, Outcome};
-use crate::store::{Bulk, IngestOutcome, Store, StoreOptions, Writer};
+use crate::store::{Bulk, IngestOutcome, Store, Writer};
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
@@ -72,7 +72,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
             config.store.data_dir.display()
         )
     })?;
-    let mut options = StoreOptions::from_config(config);
+    let mut options = config.store_options();
     options.cache_bytes = args.cache_mb.unwrap_or(IMPORT_CACHE_MB) << 20;
     let store = Store::open(&options)?;
     // Imported history trains the detectors like live traffic; their

@@ -4,11 +4,12 @@
 
 use crate::config::Config;
 use crate::event::{BodyError, Event};
-use crate::source::exim::Exim;
-use crate::source::lines::Lines;
-use crate::source::postfix::Postfix;
-use crate::source::syslog::Clock;
-use crate::source::{LogParser, input, ndjson};
+use crate::parse::exim::Exim;
+use crate::parse::lines::Lines;
+use crate::parse::postfix::Postfix;
+use crate::parse::syslog::Clock;
+use crate::parse::{LogParser, ndjson};
+use crate::source::input;
 use anyhow::Context;
 use chrono::Utc;
 use clap::ValueEnum;

@@ -5,8 +5,8 @@ use crate::notify::MailTransport;
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
 use crate::report::templates::Templates;
 use crate::report::view::Charts;
-use crate::report::{self, Report, ReportRequest, chart, render};
-use crate::store::{Store, StoreOptions};
+use crate::report::{Report, ReportRequest, chart, render};
+use crate::store::Store;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
@@ -46,7 +46,7 @@ enum Format {
 }
 
 pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&StoreOptions::from_config(config))?;
+    let store = Store::open(&config.store_options())?;
     // Events the daemon acknowledged before it stopped count too.
     crate::store::Writer::open(store.clone(), &config.detect)?;
     let request = ReportRequest {
@@ -54,7 +54,7 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         end: args.end.clone(),
         domain: args.domain.clone(),
     };
-    let report = report::build(&store, &request, config.default_days(), Utc::now())?;
+    let report = store.report(&request, config.default_days(), Utc::now())?;
     let templates = Templates::load(config.report.templates_dir.as_deref())?;
     let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
     if args.send {

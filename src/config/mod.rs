@@ -8,10 +8,12 @@ mod error;
 mod secret;
 mod types;
 
+pub use crate::event::time::TimeZone;
 pub use error::ConfigError;
 pub use secret::Secret;
-pub use types::{Listen, TimeZone};
+pub use types::Listen;
 
+use crate::store::{Retention, StoreOptions};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -322,6 +324,19 @@ impl Config {
     /// Directory of the sled database inside the data directory.
     pub fn db_path(&self) -> PathBuf {
         self.store.data_dir.join("db")
+    }
+
+    /// What opening the store needs: its path, zone, retention and cache.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            path: self.db_path(),
+            tz: self.timezone.0,
+            retention: Retention {
+                days: self.store.retention_days,
+                hourly_days: self.store.hourly_days(),
+            },
+            cache_bytes: self.store.cache_mb * 1024 * 1024,
+        }
     }
 }
 

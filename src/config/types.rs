@@ -3,42 +3,6 @@
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
-use std::str::FromStr;
-
-/// An IANA time zone name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeZone(pub chrono_tz::Tz);
-
-impl Default for TimeZone {
-    fn default() -> Self {
-        TimeZone(chrono_tz::Tz::UTC)
-    }
-}
-
-impl TimeZone {
-    pub fn name(&self) -> &'static str {
-        self.0.name()
-    }
-}
-
-impl FromStr for TimeZone {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
-            format!(
-                "unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"Europe/Berlin\""
-            )
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for TimeZone {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 /// A socket address to listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,7 +75,7 @@ pub type Candidates = Vec<(String, Alert)>;
 impl Failures {
     pub fn observe(&mut self, ev: &Event, cfg: &FailureConfig) -> Candidates {
         let ts = ev.ts.timestamp();
-        let hour = crate::store::keys::hour_number(ev.ts);
+        let hour = crate::event::time::hour_number(ev.ts);
         let into_hour = ts.rem_euclid(3600) as f64 / 3600.0;
         if hour > self.pruned {
             // Keys idle for two hours count nothing any more.

@@ -180,7 +180,7 @@ impl Detector {
         let state = match self.senders.get_mut(ev.sender.as_str()) {
             Some(s) => s,
             None => {
-                let now_hour = crate::store::keys::hour_number(ev.ts);
+                let now_hour = crate::event::time::hour_number(ev.ts);
                 let loaded =
                     loader.sender(&ev.sender, now_hour.saturating_sub(history::WINDOW_HOURS));
                 let first_seen = loaded.first_seen.unwrap_or(ev.ts.timestamp());

@@ -137,7 +137,7 @@ impl SenderState {
     /// Counts one accepted message; pushes what it sets off onto `out`.
     pub fn observe(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
         let ts = ev.ts.timestamp();
-        let hour = crate::store::keys::hour_number(ev.ts);
+        let hour = crate::event::time::hour_number(ev.ts);
         self.first_seen = self.first_seen.min(ts);
         self.last_event = self.last_event.max(ts);
         let mut dirty = self.legacy(ev, cfg, out);

@@ -133,7 +133,7 @@ fn restart_mid_spike_neither_repeats_nor_forgets_the_incident() {
     // What the store holds: the hourly counts and the saved state.
     let state = &d.senders["carol@example.com"];
     let hours: Vec<(u32, u32)> = (0..800u32)
-        .map(|i| crate::store::keys::hour_number(ev(start, "", Tls::V1_3).ts) - i)
+        .map(|i| crate::event::time::hour_number(ev(start, "", Tls::V1_3).ts) - i)
         .map(|h| (h, state.history.get(h)))
         .collect();
     let saved = Saved(

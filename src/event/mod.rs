@@ -4,9 +4,12 @@
 //! Validation lives here, once, so that the HTTP endpoint, `import` and the log
 //! parsers all accept and refuse exactly the same things.
 
+mod counts;
 mod json;
+pub mod time;
 mod tls;
 
+pub use counts::TlsCounts;
 pub use json::{BodyError, parse_body, parse_line};
 pub use tls::Tls;
 

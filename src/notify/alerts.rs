@@ -10,6 +10,7 @@ use super::alert_mail;
 use super::outbox::Outbox;
 use crate::config::Config;
 use crate::detect::{AlertKind, config::Digest};
+use crate::report::alert_view;
 use crate::report::templates::Templates;
 use crate::store::{Recorded, Store};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -148,7 +149,7 @@ impl Notifier {
         };
         let tz = self.config.timezone.0;
         let alerts: Vec<_> = group.iter().map(|r| r.alert.clone()).collect();
-        let view = alert_mail::view(&alerts, tz, &self.config.public_url(), digest);
+        let view = alert_view::view(&alerts, tz, &self.config.public_url(), digest);
         let message =
             alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
         let id = format!("{mark}-{}-{seq}", first.seq);
@@ -224,7 +225,7 @@ mod tests {
             alert: crate::detect::Alert {
                 status,
                 at,
-                ..alert_mail::sample_alert()
+                ..crate::report::alert_view::sample_alert()
             },
         }
     }

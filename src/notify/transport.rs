@@ -129,13 +129,8 @@ fn smtp_result<T>(
 async fn write_eml(dir: &Path, message: &[u8]) -> Result<PathBuf, SendError> {
     let io = |e: std::io::Error| SendError::Temporary(format!("{}: {e}", dir.display()));
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    let mut rnd = [0u8; 8];
-    getrandom::fill(&mut rnd).map_err(|e| SendError::Temporary(e.to_string()))?;
-    let name = format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let unique = crate::random::hex_id(8).map_err(|e| SendError::Temporary(e.to_string()))?;
+    let name = format!("{}-{unique}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(format!("{name}.eml"));
     tokio::fs::write(&tmp, message).await.map_err(io)?;

@@ -13,15 +13,23 @@ const INK: [u8; 3] = [0x1f, 0x23, 0x28];
 const MUTED: [u8; 3] = [0x57, 0x60, 0x6a];
 const GRID: [u8; 3] = [0xe1, 0xe4, 0xe8];
 const BAR: [u8; 3] = [0x21, 0x6e, 0xd8];
-/// TLS colours in [`Tls::ALL`] order: legacy classes in reds, modern in
-/// blue and green, so the ones to chase stand out.
-const TLS_COLOURS: [[u8; 3]; 5] = [
+/// The colour of each TLS class in [`Tls::ALL`] order, for every chart: the
+/// mail's PNGs and the dashboard's SVGs show a class in the same colour.
+/// Legacy classes in reds, modern ones in blue and green, so the ones to
+/// chase stand out.
+pub const TLS_COLOURS: [[u8; 3]; 5] = [
     [0xa4, 0x0e, 0x26],
     [0xe0, 0x5d, 0x44],
     [0xf2, 0xa3, 0x3a],
     [0x21, 0x6e, 0xd8],
     [0x1a, 0x7f, 0x37],
 ];
+
+/// A TLS class's colour as CSS (`#rrggbb`), for SVG and HTML.
+pub fn tls_css(tls: Tls) -> String {
+    let [r, g, b] = TLS_COLOURS[tls.index()];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
 
 /// An RGB canvas on white.
 struct Canvas {

@@ -1,9 +1,8 @@
 //! The report model of DESIGN.md, built from daily aggregates. Pure: the
 //! store feeds rows in, renderers and the API read the result.
 
-use crate::counts::TlsCounts;
+use crate::event::TlsCounts;
 use crate::event::sender_domain;
-use crate::store::keys;
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -63,7 +62,7 @@ impl ReportBuilder {
         ReportBuilder {
             start,
             end,
-            first_day: keys::day_number(start),
+            first_day: crate::event::time::day_number(start),
             domain,
             daily: vec![TlsCounts::default(); days],
             senders: HashMap::new(),
@@ -140,7 +139,7 @@ impl Report {
         days: Vec<TlsCounts>,
         senders: Vec<(String, TlsCounts)>,
     ) -> Report {
-        let first_day = keys::day_number(start);
+        let first_day = crate::event::time::day_number(start);
         let mut total = TlsCounts::default();
         let daily: Vec<DayRow> = days
             .iter()
@@ -148,7 +147,7 @@ impl Report {
             .map(|(i, tls)| {
                 total.add(tls);
                 DayRow {
-                    date: keys::day_date(first_day + i as u32),
+                    date: crate::event::time::day_date(first_day + i as u32),
                     messages: tls.total(),
                     tls: *tls,
                 }
@@ -202,7 +201,7 @@ mod tests {
     fn builds_daily_rows_with_zeros_and_sorted_senders() {
         let start = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let end = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
-        let d0 = keys::day_number(start);
+        let d0 = crate::event::time::day_number(start);
         let mut b = ReportBuilder::new(start, end, None);
         b.add(d0, "b@y", &counts(&[(Tls::V1_3, 5)]));
         b.add(d0 + 2, "a@x", &counts(&[(Tls::V1_0, 2), (Tls::None, 1)]));
@@ -222,7 +221,7 @@ mod tests {
     #[test]
     fn domain_filter_keeps_only_that_domain() {
         let start = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let d0 = keys::day_number(start);
+        let d0 = crate::event::time::day_number(start);
         let mut b = ReportBuilder::new(start, start, Some(String::new()));
         b.add(d0, "scanner", &counts(&[(Tls::None, 3)]));
         b.add(d0, "a@x", &counts(&[(Tls::V1_3, 5)]));

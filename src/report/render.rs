@@ -113,7 +113,7 @@ fn tls_header() -> String {
         .collect()
 }
 
-fn tls_cells(c: &crate::counts::TlsCounts) -> String {
+fn tls_cells(c: &crate::event::TlsCounts) -> String {
     Tls::ALL
         .iter()
         .map(|t| format!(" {:>8}", c.get(*t)))

@@ -71,10 +71,10 @@ impl Templates {
     fn check(&self) -> Result<(), TemplateError> {
         let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         let mut b = ReportBuilder::new(day, day, None);
-        let mut counts = crate::counts::TlsCounts::default();
+        let mut counts = crate::event::TlsCounts::default();
         counts.bump(crate::event::Tls::V1_0);
         b.add(
-            crate::store::keys::day_number(day),
+            crate::event::time::day_number(day),
             "sample@example.com",
             &counts,
         );
@@ -88,7 +88,7 @@ impl Templates {
             },
         )?;
         self.text(&sample, 1)?;
-        let alert = crate::notify::alert_mail::sample();
+        let alert = super::alert_view::sample();
         self.alert_html(&alert)?;
         self.alert_text(&alert)?;
         Ok(())

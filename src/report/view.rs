@@ -3,8 +3,8 @@
 //! admins may rewrite) stay free of logic.
 
 use super::Report;
-use crate::counts::TlsCounts;
 use crate::event::Tls;
+use crate::event::TlsCounts;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

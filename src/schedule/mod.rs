@@ -13,7 +13,7 @@ pub mod runner;
 
 pub use runner::start;
 
-use crate::config::TimeZone;
+use crate::event::time::TimeZone;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Timelike, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};

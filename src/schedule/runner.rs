@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
 use crate::notify::outbox::Outbox;
 use crate::report::templates::Templates;
-use crate::report::{self, RangeError, ResolvedRange, normalize_domain};
+use crate::report::{RangeError, ResolvedRange, normalize_domain};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use croner::Cron;
@@ -98,7 +98,7 @@ fn run(
         end,
         domain: normalize_domain(s.domain.as_deref()).map_err(|e| e.to_string())?,
     };
-    let report = report::build_range(&ctx.store, &range).map_err(|e| e.to_string())?;
+    let report = ctx.store.report_range(&range).map_err(|e| e.to_string())?;
     let top = ctx.config.report.top_senders.unwrap_or(DEFAULT_TOP);
     let mut mail = ReportMail::new(&report, &ctx.templates, top).map_err(|e| e.to_string())?;
     if let Some(subject) = &s.subject {

@@ -4,7 +4,8 @@ use super::{ApiError, AppState};
 use crate::event;
 use crate::ingest::IngestError;
 use crate::metrics::Rejection;
-use crate::report::{self, ReportError, ReportRequest};
+use crate::report::{self, ReportRequest};
+use crate::store::ReportError;
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Query, State};
@@ -56,7 +57,9 @@ pub async fn get_report(
     let default_days = state.config.default_days();
     let store = state.fresh_store().await?;
     let report = tokio::task::spawn_blocking(move || {
-        report::build(&store, &request, default_days, Utc::now()).map_err(report_error)
+        store
+            .report(&request, default_days, Utc::now())
+            .map_err(report_error)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;

@@ -3,7 +3,7 @@
 
 use super::{ApiError, AppState};
 use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
-use crate::report::{self, ReportRequest};
+use crate::report::ReportRequest;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -122,11 +122,14 @@ pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String
         state.templates.clone(),
         state.outbox.clone(),
     );
-    let id = new_id();
+    // A request id: 128 random bits.
+    let id = crate::random::hex_id(16).map_err(|e| OrderError::Internal(e.to_string()))?;
     let queued_id = id.clone();
     tokio::task::spawn_blocking(move || -> Result<(), OrderError> {
         let internal = |e: String| OrderError::Internal(e);
-        let report = report::build_range(&store, &range).map_err(|e| internal(e.to_string()))?;
+        let report = store
+            .report_range(&range)
+            .map_err(|e| internal(e.to_string()))?;
         let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
         let mail =
             ReportMail::new(&report, &templates, top).map_err(|e| internal(e.to_string()))?;
@@ -185,11 +188,4 @@ pub async fn get_report_status(
         "last_error": s.last_error, "created": s.created, "finished": s.finished,
     }))
     .into_response())
-}
-
-/// A random request id (128 bits, hex).
-fn new_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

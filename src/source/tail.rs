@@ -14,13 +14,13 @@
 //! (copytruncate). A restart after a rename rotation finds the unread end of
 //! the old file as `PATH.1`.
 
-use super::LogParser;
-use super::exim::Exim;
-use super::lines::Lines;
-use super::postfix::Postfix;
-use super::syslog::Clock;
 use crate::event::Event;
 use crate::ingest::Ingester;
+use crate::parse::LogParser;
+use crate::parse::exim::Exim;
+use crate::parse::lines::Lines;
+use crate::parse::postfix::Postfix;
+use crate::parse::syslog::Clock;
 use crate::store::{Store, keys};
 use chrono::Utc;
 use chrono_tz::Tz;

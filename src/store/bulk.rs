@@ -114,7 +114,7 @@ impl Bulk {
                 self.bytes += (info.ips.capacity() - had) * IP_BYTES;
             }
         }
-        let hour = keys::hour_number(ev.ts);
+        let hour = crate::event::time::hour_number(ev.ts);
         let hash = id.map(|(_, hash)| hash);
         let held = Held::new(ev, account, hour, day, hash, hour >= oldest_hour);
         self.held.push(held);

@@ -2,7 +2,7 @@
 //! small and disk bytes per (sender, day) is what retention costs.
 
 use super::keys;
-use crate::counts::TlsCounts;
+use crate::event::TlsCounts;
 use std::net::IpAddr;
 
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {

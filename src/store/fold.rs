@@ -18,7 +18,7 @@
 use super::codec::{self, SenderInfo, Slot};
 use super::ids::{IdIndex, IdKey};
 use super::{Store, StoreError, Writer, keys};
-use crate::counts::TlsCounts;
+use crate::event::TlsCounts;
 use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -340,7 +340,8 @@ impl<'a> Deltas<'a> {
     /// Counts the events of one record (hourly counts from `oldest_hour`).
     fn count_all(&mut self, events: &[&'a Event], store: &Store, ids: &IdIndex, oldest_hour: u32) {
         for ev in events {
-            let day = keys::day_number(keys::local_date(ev.ts, store.tz));
+            let day =
+                crate::event::time::day_number(crate::event::time::local_date(ev.ts, store.tz));
             if let Some(id) = &ev.id {
                 self.ids.push(ids.key(day, id));
             }
@@ -349,7 +350,7 @@ impl<'a> Deltas<'a> {
     }
 
     fn count(&mut self, ev: &'a Event, day: u32, oldest_hour: u32) {
-        let hour = keys::hour_number(ev.ts);
+        let hour = crate::event::time::hour_number(ev.ts);
         let sender = ev.sender.as_str();
         let slot = match ev.result {
             Outcome::Accepted => {

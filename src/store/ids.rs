@@ -263,7 +263,7 @@ pub(super) mod tests {
         }
         assert_eq!(s.count_ids(), 6_000 + 10 * (DAYS_KEPT + 1));
         // 6,000 ids of today: a full block and a partly filled one.
-        let today = keys::day_number(s.today(now));
+        let today = crate::event::time::day_number(s.today(now));
         let blocks = s.data.scan_prefix(keys::day_bound(keys::ID, today)).count();
         assert_eq!(blocks, 6_000usize.div_ceil(BLOCK_IDS));
         // Today's set was evicted by the older days: read back from the store.
@@ -281,7 +281,7 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "UTC", 30);
         let mut index = IdIndex::new(s.id_seed);
-        let today = keys::day_number(s.today(Utc::now()));
+        let today = crate::event::time::day_number(s.today(Utc::now()));
         let days = today - DAYS_KEPT as u32 - 2..today;
         let keys: Vec<IdKey> = days
             .flat_map(|d| (0..100).map(move |i| (d, hash(1, &i.to_string()))))

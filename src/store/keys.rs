@@ -32,9 +32,6 @@
 //! 200–274 ms with a week per key; 36 days of the import benchmark's log
 //! are 276,000 keys), hourly counts, rewritten with every message, a week.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use chrono_tz::Tz;
-
 pub const DAILY: u8 = b'd';
 pub const FAILURES: u8 = b'f';
 /// Schemas up to 5: accepted messages and failed logins, one key per day
@@ -55,28 +52,6 @@ pub const ALERT: u8 = b'L';
 /// The alert log by account: `l · sender · 0 · seq` → the alert's time.
 pub const ALERT_BY_SENDER: u8 = b'l';
 pub const JOURNAL: u8 = b'J';
-
-const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-
-/// Day number of a calendar date (dates before 1970 clamp to day 0).
-pub fn day_number(date: NaiveDate) -> u32 {
-    u32::try_from((date - EPOCH).num_days()).unwrap_or(0)
-}
-
-/// Calendar date of a day number.
-pub fn day_date(day: u32) -> NaiveDate {
-    EPOCH + chrono::Days::new(u64::from(day))
-}
-
-/// Local calendar date of an instant in `tz`.
-pub fn local_date(ts: DateTime<Utc>, tz: Tz) -> NaiveDate {
-    tz.from_utc_datetime(&ts.naive_utc()).date_naive()
-}
-
-/// UTC hour number of an instant.
-pub fn hour_number(ts: DateTime<Utc>) -> u32 {
-    u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
-}
 
 /// `prefix · number · text`, the shape of `d` and `f` keys (a period number)
 /// and of `I` keys (a day number).
@@ -226,16 +201,6 @@ mod tests {
         assert!(a < b);
         assert_eq!(split_day_key(&b), Some((20_001, "abe")));
         assert!(day_bound(DAILY, 20_001).as_slice() > a.as_slice());
-    }
-
-    #[test]
-    fn local_date_follows_time_zone() {
-        let ts: DateTime<Utc> = "2026-11-20T23:30:00Z".parse().unwrap();
-        let tz: Tz = "Africa/Johannesburg".parse().unwrap();
-        assert_eq!(local_date(ts, tz).to_string(), "2026-11-21");
-        assert_eq!(local_date(ts, Tz::UTC).to_string(), "2026-11-20");
-        let d = local_date(ts, Tz::UTC);
-        assert_eq!(day_date(day_number(d)), d);
     }
 
     #[test]

@@ -13,19 +13,21 @@ mod hashes;
 mod ids;
 pub mod journal;
 pub mod keys;
+mod merge;
 mod migrate;
 mod pending;
 mod purge;
+mod report;
 mod write;
 
 pub use alerts::Recorded;
 pub use bulk::Bulk;
 pub use codec::SenderInfo;
 pub use purge::{PurgeCursor, PurgeStats};
+pub use report::ReportError;
 pub use write::{IngestOutcome, Writer};
 
-use crate::config::Config;
-use crate::counts::TlsCounts;
+use crate::event::TlsCounts;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::path::PathBuf;
@@ -67,27 +69,14 @@ pub struct Retention {
     pub hourly_days: u32,
 }
 
-/// Settings needed to open a store, taken from [`Config`].
+/// Settings needed to open a store (the daemon and the CLI take them
+/// from `[store]` and `timezone`).
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub path: PathBuf,
     pub tz: Tz,
     pub retention: Retention,
     pub cache_bytes: u64,
-}
-
-impl StoreOptions {
-    pub fn from_config(config: &Config) -> StoreOptions {
-        StoreOptions {
-            path: config.db_path(),
-            tz: config.timezone.0,
-            retention: Retention {
-                days: config.store.retention_days,
-                hourly_days: config.store.hourly_days(),
-            },
-            cache_bytes: config.store.cache_mb * 1024 * 1024,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -159,7 +148,7 @@ impl Store {
 
     /// Today's date in the store's time zone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        keys::local_date(now, self.tz)
+        crate::event::time::local_date(now, self.tz)
     }
 
     /// Oldest day still kept: today and the `retention.days - 1` days before.
@@ -206,7 +195,7 @@ impl Store {
         end: NaiveDate,
         mut f: impl FnMut(u32, &str, [u64; N]),
     ) -> Result<(), StoreError> {
-        let days = keys::day_number(start)..=keys::day_number(end);
+        let days = crate::event::time::day_number(start)..=crate::event::time::day_number(end);
         let period = |day: &u32| keys::slot(*day, keys::DAYS_PER_KEY).0;
         for item in self.period_keys(prefix, period(days.start())..=period(days.end())) {
             let (k, v) = item?;

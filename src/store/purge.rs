@@ -74,9 +74,9 @@ impl Store {
         now: DateTime<Utc>,
         cursor: &mut PurgeCursor,
     ) -> Result<PurgeStats, StoreError> {
-        let oldest_day = keys::day_number(self.oldest_day(now));
-        let oldest_hour =
-            keys::hour_number(now).saturating_sub(self.retention.hourly_days.saturating_mul(24));
+        let oldest_day = crate::event::time::day_number(self.oldest_day(now));
+        let oldest_hour = crate::event::time::hour_number(now)
+            .saturating_sub(self.retention.hourly_days.saturating_mul(24));
         // A day of margin: day numbers are local, `last_seen` is UTC.
         let oldest_ts = (i64::from(oldest_day) - 1) * 86_400;
         let mut stats = PurgeStats::default();

@@ -295,7 +295,7 @@ fn purge_trims_the_old_days_and_hours_of_a_key() {
     // then 3 days kept (hourly too): day 1 goes, day 5 stays, both in the
     // same daily and hourly keys.
     let period = 725u32;
-    let day = |d: u32| keys::day_date(period * keys::DAYS_PER_KEY + d);
+    let day = |d: u32| crate::event::time::day_date(period * keys::DAYS_PER_KEY + d);
     let noon = |d: u32| day(d).and_hms_opt(12, 0, 0).unwrap().and_utc();
     let now = noon(6);
     {
@@ -315,9 +315,9 @@ fn purge_trims_the_old_days_and_hours_of_a_key() {
     assert_eq!((stats.daily, stats.hourly), (1, 1), "{stats:?}");
     let rows = daily(&s, day(0), day(6));
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, keys::day_number(day(5)));
+    assert_eq!(rows[0].0, crate::event::time::day_number(day(5)));
     let hours: Vec<u32> = s.hourly("a@x").unwrap().iter().map(|h| h.0).collect();
-    assert_eq!(hours, [keys::hour_number(noon(5))]);
+    assert_eq!(hours, [crate::event::time::hour_number(noon(5))]);
     assert_eq!(w.purge(now).unwrap().total(), 0, "nothing left to purge");
 }
 

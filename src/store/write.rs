@@ -177,11 +177,14 @@ impl Writer {
         now: DateTime<Utc>,
         mut is_new: impl FnMut(&mut Writer, IdKey) -> Result<bool, StoreError>,
     ) -> Result<(IngestOutcome, Vec<Option<Admitted>>), StoreError> {
-        let (tz, oldest_day) = (self.store.tz, keys::day_number(self.store.oldest_day(now)));
+        let (tz, oldest_day) = (
+            self.store.tz,
+            crate::event::time::day_number(self.store.oldest_day(now)),
+        );
         let mut out = IngestOutcome::default();
         let mut admitted = Vec::with_capacity(events.len());
         for ev in events {
-            let day = keys::day_number(keys::local_date(ev.ts, tz));
+            let day = crate::event::time::day_number(crate::event::time::local_date(ev.ts, tz));
             if day < oldest_day {
                 out.too_old += 1;
                 admitted.push(None);
@@ -204,7 +207,7 @@ impl Writer {
     /// The oldest hour (Unix hours) whose counts are kept at `now`.
     pub(super) fn oldest_hour(&self, now: DateTime<Utc>) -> u32 {
         let hours = self.store.retention.hourly_days.saturating_mul(24);
-        keys::hour_number(now).saturating_sub(hours)
+        crate::event::time::hour_number(now).saturating_sub(hours)
     }
 
     /// Advances the detectors' clock to `now` (wall time while running):
@@ -294,7 +297,7 @@ impl Writer {
     /// Purges old data (see [`Store::purge`]); the sender-major key
     /// spaces a slice at a time.
     pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
-        let oldest = keys::day_number(self.store.oldest_day(now));
+        let oldest = crate::event::time::day_number(self.store.oldest_day(now));
         self.ids.forget_before(oldest);
         self.store.purge(now, &mut self.purge_cursor)
     }

@@ -61,7 +61,19 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     }
-    let id = state.sessions.create();
+    let id = match state.sessions.create() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a dashboard session");
+            return message(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot log in",
+                &e.to_string(),
+                "/login",
+            );
+        }
+    };
     (
         [(
             header::SET_COOKIE,

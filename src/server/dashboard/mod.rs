@@ -17,8 +17,6 @@ pub mod session;
 mod svg;
 mod view;
 
-pub use view::encode;
-
 use super::AppState;
 use axum::Router;
 use axum::extract::{Request, State};

@@ -2,8 +2,8 @@
 
 use super::session::Session;
 use super::svg;
-use super::view::{self, Filter, encode};
-use crate::report::{self, ReportRequest, render};
+use super::view::{self, Filter};
+use crate::report::{self, ReportRequest, links, render};
 use crate::server::AppState;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -75,7 +75,7 @@ pub(super) fn message(
 async fn build(state: &AppState, request: ReportRequest) -> Result<report::Report, String> {
     let store = state.fresh_store().await.map_err(|e| e.to_string())?;
     let days = state.config.default_days();
-    tokio::task::spawn_blocking(move || report::build(&store, &request, days, Utc::now()))
+    tokio::task::spawn_blocking(move || store.report(&request, days, Utc::now()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
@@ -184,7 +184,7 @@ pub async fn index(
         "table": table,
         "csv_link": format!(
             "/senders.csv?{range_query}{}",
-            domain.as_deref().map(|d| format!("&domain={}", encode(d))).unwrap_or_default()
+            domain.as_deref().map(|d| format!("&domain={}", links::encode(d))).unwrap_or_default()
         ),
         "alerts": alerts,
         "chart_name": if chart == "tls" { "TLS usage" } else { "Sending volume" },

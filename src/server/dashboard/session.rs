@@ -2,6 +2,7 @@
 //! id in an HttpOnly, SameSite=Strict cookie, and a CSRF token that every
 //! form carries. Sessions live in memory: a restart asks to log in again.
 
+use crate::random::{RandomError, hex_id};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,17 +25,15 @@ pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
 }
 
-/// 256 random bits as hex.
-pub fn random_hex() -> String {
-    let mut b = [0u8; 32];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+/// Random bytes in a session id and in a CSRF token: 256 bits.
+const ID_BYTES: usize = 32;
 
 impl Sessions {
-    /// Starts a session; returns its id.
-    pub fn create(&self) -> String {
-        let id = random_hex();
+    /// Starts a session; returns its id. Fails rather than hand out a
+    /// guessable id when the system has no randomness.
+    pub fn create(&self) -> Result<String, RandomError> {
+        let id = hex_id(ID_BYTES)?;
+        let csrf = hex_id(ID_BYTES)?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.last_used.elapsed() < IDLE);
         if map.len() >= MAX_SESSIONS {
@@ -49,11 +48,11 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
-                csrf: random_hex(),
+                csrf,
                 last_used: Instant::now(),
             },
         );
-        id
+        Ok(id)
     }
 
     /// The live session of `id`, refreshed.
@@ -114,7 +113,7 @@ mod tests {
     #[test]
     fn sessions_and_cookies() {
         let s = Sessions::default();
-        let id = s.create();
+        let id = s.create().unwrap();
         assert_eq!(id.len(), 64);
         let session = s.get(&id).unwrap();
         assert!(session.csrf_ok(&session.csrf.clone()));

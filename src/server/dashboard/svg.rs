@@ -3,6 +3,7 @@
 
 use crate::event::Tls;
 use crate::report::DayRow;
+use crate::report::chart::tls_css;
 use std::fmt::Write;
 
 const W: f64 = 720.0;
@@ -10,17 +11,6 @@ const H: f64 = 240.0;
 const LEFT: f64 = 48.0;
 const BOTTOM: f64 = 28.0;
 const TOP: f64 = 12.0;
-
-/// Colours of the TLS classes: legacy ones warm and loud, current ones calm.
-pub fn colour(tls: Tls) -> &'static str {
-    match tls {
-        Tls::None => "#cf222e",
-        Tls::V1_0 => "#e8590c",
-        Tls::V1_1 => "#f2a900",
-        Tls::V1_2 => "#1f77b4",
-        Tls::V1_3 => "#2a9d8f",
-    }
-}
 
 fn open(out: &mut String, label: &str) {
     let _ = write!(
@@ -112,7 +102,7 @@ pub fn tls(daily: &[DayRow]) -> String {
             let _ = write!(
                 out,
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{}" data-date="{}" data-tls="{}"><title>{}: {} {:.1}% ({} messages)</title></rect>"#,
-                colour(t),
+                tls_css(t),
                 d.date,
                 t.key(),
                 d.date,
@@ -125,4 +115,18 @@ pub fn tls(daily: &[DayRow]) -> String {
     x_labels(&mut out, daily, step, bar);
     out.push_str("</svg>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legend_swatches_have_the_charts_colours() {
+        let css = include_str!("../../../templates/dashboard/app.css");
+        for t in Tls::ALL {
+            let rule = format!(".swatch-{} {{ background: {}; }}", t.index(), tls_css(t));
+            assert!(css.contains(&rule), "app.css lacks {rule}");
+        }
+    }
 }

@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(hash(words(h)), h);
         let ts = Utc.with_ymd_and_hms(2026, 11, 27, 23, 30, 0).unwrap();
         let ev = Event::accepted(ts, "a@example.org", Tls::V1_1);
-        let hour = crate::store::keys::hour_number(ts);
+        let hour = crate::event::time::hour_number(ts);
         let utc_day = hour / 24;
         // A zone east of UTC is already on the next day, one west of it
         // still on this one, or the day before for an early UTC hour.

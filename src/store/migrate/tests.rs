@@ -27,7 +27,8 @@ fn upgraded(dir: &Path, version: u64, fill: impl FnOnce(&Store)) -> Store {
 fn a_schema_1_store_keeps_its_ids() {
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
-    let today = keys::day_number(keys::local_date(now, chrono_tz::Tz::UTC));
+    let today =
+        crate::event::time::day_number(crate::event::time::local_date(now, chrono_tz::Tz::UTC));
     let s = upgraded(dir.path(), 1, |s| {
         // The schema 1 layout: one empty-valued key per id.
         for day in [today - 1, today] {
@@ -130,7 +131,7 @@ fn schema_2_hourly_keys_become_a_key_per_week() {
 
 #[test]
 fn schema_5_daily_keys_become_a_key_per_period() {
-    use crate::counts::TlsCounts;
+    use crate::event::TlsCounts;
     let dir = tempfile::tempdir().unwrap();
     // Days 20,018-20,021 span two periods (20,020 begins one); 12,000
     // daily keys take several batches.
@@ -155,7 +156,10 @@ fn schema_5_daily_keys_become_a_key_per_period() {
     }
     assert_eq!(s.count_keys(keys::DAILY), 2 * 3_000);
     assert_eq!(s.count_keys(keys::FAILURES), 2 * 10);
-    let (first, last) = (keys::day_date(days.start), keys::day_date(days.end - 1));
+    let (first, last) = (
+        crate::event::time::day_date(days.start),
+        crate::event::time::day_date(days.end - 1),
+    );
     let mut rows = Vec::new();
     s.for_each_daily(first, last, |d, snd, c| rows.push((d, snd.to_owned(), *c)))
         .unwrap();

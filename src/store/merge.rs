@@ -8,9 +8,8 @@
 //! threads, each sending its sorted totals in batches; the caller's thread
 //! merges those streams the same way.
 
-use crate::counts::TlsCounts;
-use crate::event::sender_domain;
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
+use crate::event::{TlsCounts, sender_domain};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::RangeInclusive;
@@ -222,8 +221,8 @@ impl<K: Ord> Eq for Head<K> {}
 mod tests {
     use super::*;
     use crate::event::{Event, Tls};
-    use crate::report::{ReportBuilder, ResolvedRange, build_range};
-    use crate::store::{StoreOptions, Writer, keys};
+    use crate::report::{ReportBuilder, ResolvedRange};
+    use crate::store::{StoreOptions, Writer};
     use chrono::{Days, Utc};
 
     #[test]
@@ -263,13 +262,14 @@ mod tests {
                 end: today,
                 domain: domain.map(str::to_owned),
             };
-            let built = build_range(&store, &resolved).unwrap();
+            let built = store.report_range(&resolved).unwrap();
             assert_eq!(
                 serde_json::to_value(&built).unwrap(),
                 want,
                 "{days} days, {domain:?}"
             );
-            let range = keys::day_number(start)..=keys::day_number(today);
+            let range =
+                crate::event::time::day_number(start)..=crate::event::time::day_number(today);
             for slices in 1..=5 {
                 let (daily, senders) = totals(&store, range.clone(), slices, domain).unwrap();
                 assert!(

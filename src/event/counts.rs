@@ -1,7 +1,7 @@
 //! Message counts per TLS class: the unit every aggregate, report row and
 //! chart is made of.
 
-use crate::event::Tls;
+use super::Tls;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Accepted messages per TLS class, indexed by [`Tls::index`].

@@ -1,0 +1,86 @@
+//! Time arithmetic shared by every stage: day numbers (local calendar days
+//! of the configured zone) and UTC hour numbers.
+//!
+//! Day and hour numbers are `u32` counted from 1970-01-01: the store keys
+//! counts by them (big-endian, so byte order is time order), the detectors
+//! keep their hourly histories by them and reports index days by them. They
+//! live here, in the core, so that none of those stages has to ask another
+//! for the calendar.
+
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
+use std::str::FromStr;
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+/// Day number of a calendar date (dates before 1970 clamp to day 0).
+pub fn day_number(date: NaiveDate) -> u32 {
+    u32::try_from((date - EPOCH).num_days()).unwrap_or(0)
+}
+
+/// Calendar date of a day number.
+pub fn day_date(day: u32) -> NaiveDate {
+    EPOCH + chrono::Days::new(u64::from(day))
+}
+
+/// Local calendar date of an instant in `tz`.
+pub fn local_date(ts: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    tz.from_utc_datetime(&ts.naive_utc()).date_naive()
+}
+
+/// UTC hour number of an instant.
+pub fn hour_number(ts: DateTime<Utc>) -> u32 {
+    u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
+}
+
+/// An IANA time zone name, checked while the configuration is parsed so
+/// that a typo is reported with its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub Tz);
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        TimeZone(Tz::UTC)
+    }
+}
+
+impl TimeZone {
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl FromStr for TimeZone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<Tz>().map(TimeZone).map_err(|_| {
+            format!(
+                "unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"Europe/Berlin\""
+            )
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_date_follows_time_zone() {
+        let ts: DateTime<Utc> = "2026-11-20T23:30:00Z".parse().unwrap();
+        let tz: Tz = "Africa/Johannesburg".parse().unwrap();
+        assert_eq!(local_date(ts, tz).to_string(), "2026-11-21");
+        assert_eq!(local_date(ts, Tz::UTC).to_string(), "2026-11-20");
+        let d = local_date(ts, Tz::UTC);
+        assert_eq!(day_date(day_number(d)), d);
+    }
+}
