@@ -8,11 +8,12 @@ mod common;
 use chrono::{Days, TimeZone, Utc};
 use common::*;
 use smtp_auth_insight::event::{Event, Tls};
-use smtp_auth_insight::notify::message::{self, DEFAULT_TOP, ReportMail};
-use smtp_auth_insight::notify::outbox::Outbox;
-use smtp_auth_insight::report::ReportRequest;
+use smtp_auth_insight::mailer::{self, DEFAULT_TOP, Mailer};
+use smtp_auth_insight::outbox::{MailConfig, Outbox};
+use smtp_auth_insight::report::ResolvedRange;
 use smtp_auth_insight::report::templates::Templates;
 use smtp_auth_insight::store::Writer;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
@@ -38,33 +39,37 @@ fn main() {
         }
     }
     store.flush().expect("flush");
-    let templates = Templates::load(None).expect("templates");
+    let templates = Arc::new(Templates::load(None).expect("templates"));
     let outbox = Outbox::open(store.db()).expect("outbox");
+    let mail = MailConfig {
+        from: "bench <bench@example.com>".into(),
+        ..MailConfig::default()
+    };
+    let mailer = Mailer::new(
+        store.clone(),
+        templates.clone(),
+        outbox.clone(),
+        Arc::new(mail.clone()),
+        DEFAULT_TOP,
+    );
     let to = vec!["admin@example.com".parse().expect("address")];
+    let range = ResolvedRange {
+        start,
+        end: now.date_naive(),
+        domain: None,
+    };
     let mut times = Vec::new();
-    let mut size = 0;
     for i in 0..5 {
         let t = Instant::now();
-        let request = ReportRequest {
-            start: Some(start.to_string()),
-            end: Some(now.date_naive().to_string()),
-            domain: None,
-        };
-        let report = store.report(&request, 7, Utc::now()).expect("report");
-        let mail = ReportMail::new(&report, &templates, DEFAULT_TOP).expect("render");
-        let msg = message::build(
-            "bench <bench@example.com>".parse().expect("from"),
-            &to,
-            mail,
-        )
-        .expect("message");
-        outbox
-            .enqueue(&format!("bench-{i}"), &msg)
-            .expect("enqueue");
+        mailer
+            .queue(&format!("bench-{i}"), &range, &to, None, None)
+            .expect("queue");
         times.push(t.elapsed().as_secs_f64() * 1e3);
-        size = msg.formatted().len();
-        assert_eq!(report.summary.senders, 10_000);
     }
+    let report = store.report_range(&range).expect("report");
+    assert_eq!(report.summary.senders, 10_000);
+    let message = mailer::compose(&templates, &mail, DEFAULT_TOP, &report, &to, None);
+    let size = message.expect("message").formatted().len();
     println!(
         "7 days x 10,000 senders: build + render (2 charts) + queue {:.0} ms (median of 5); mail {:.0} KB",
         median(times),

@@ -1,22 +1,31 @@
-//! The daemon: opens the store, starts the writer, the retention purge and
-//! the HTTP API, tells systemd it is ready, and shuts down cleanly.
+//! The daemon: opens the store, starts the writer, the log followers, the
+//! notifier, the mail queue, the schedules, the retention purge and the
+//! HTTP side, tells systemd it is ready, and shuts down cleanly.
+//!
+//! Every loop is handed the same cancellation token. On SIGTERM the token
+//! is cancelled and the daemon drains in order: the HTTP server finishes
+//! its requests, the log followers commit what they read, the store writer
+//! folds and flushes everything acknowledged, the notifier finishes its
+//! pass and the mail queue its delivery. Nothing is aborted: a delivery cut
+//! after the relay took the mail would send it twice after the restart.
 
 use crate::config::Config;
 use crate::ingest::Ingester;
+use crate::mailer::Mailer;
 use crate::metrics::Metrics;
-use crate::notify::MailTransport;
-use crate::notify::outbox::Outbox;
+use crate::notify::Notifier;
+use crate::outbox::{Outbox, Transport};
 use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
 use crate::source::tail::Follower;
 use crate::store::{Store, Writer};
-use crate::token;
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -31,53 +40,65 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    let data_dir = &config.store.data_dir;
-    std::fs::create_dir_all(data_dir)
+    let token = CancellationToken::new();
+    let data_dir = config.store.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let token = token::api_token(&config)?;
+    let api_token = server::token::api_token(config.server.token(), &data_dir)?;
     let opts = config.store_options();
     let store = tokio::task::spawn_blocking(move || Store::open(&opts)).await??;
     let templates = Arc::new(Templates::load(config.report.templates_dir.as_deref())?);
     let outbox = Outbox::open(store.db())?;
-    let transport =
-        MailTransport::from_config(&config.mail, data_dir).map_err(anyhow::Error::msg)?;
-    let mailer = tokio::spawn(outbox.clone().run(transport, config.mail.retry()));
+    let transport = Transport::from_config(&config.mail, &data_dir)?;
+    let mail_queue = tokio::spawn(outbox.clone().run(
+        transport,
+        config.mail.retry(),
+        token.clone(),
+    ));
     let metrics = Arc::new(Metrics::default());
     let writer = {
-        let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || Writer::open(store, &config.detect)).await??
+        let (store, detect) = (store.clone(), config.detect.clone());
+        tokio::task::spawn_blocking(move || Writer::open(store, &detect)).await??
     };
-    let (ingester, writer) = Ingester::spawn(writer, metrics.clone());
-    let writer_handle = ingester.clone();
-    let scheduler = crate::schedule::start(crate::schedule::runner::Context {
-        config: config.clone(),
-        store: store.clone(),
-        templates: templates.clone(),
-        outbox: outbox.clone(),
-        ingester: ingester.clone(),
-    })
-    .await?;
-    let purger = tokio::spawn(purge_loop(ingester.clone()));
-    let ticker = tokio::spawn(tick_loop(ingester.clone()));
-    let alerter = tokio::spawn(
-        crate::notify::alerts::Notifier::new(
-            config.clone(),
-            store.clone(),
-            outbox.clone(),
-            templates.clone(),
-        )?
-        .run(),
+    let (ingester, writer) = Ingester::spawn(writer, metrics.clone())?;
+    let mailer = Mailer::new(
+        store.clone(),
+        templates.clone(),
+        outbox.clone(),
+        Arc::new(config.mail.clone()),
+        config.top_senders(),
     );
-    let stop_followers = Arc::new(AtomicBool::new(false));
-    let followers = start_followers(&config, &store, &ingester, &stop_followers)?;
-    let state = AppState {
-        config: config.clone(),
-        store,
-        ingester,
-        metrics,
-        token: token.into(),
+    let scheduler = crate::schedule::start(
+        crate::schedule::runner::Context {
+            schedules: Arc::new(config.schedules.clone()),
+            tz: config.timezone.0,
+            store: store.clone(),
+            mailer: mailer.clone(),
+            outbox: outbox.clone(),
+            ingester: ingester.clone(),
+        },
+        token.clone(),
+    )
+    .await?;
+    let housekeeping = [
+        tokio::spawn(purge_loop(ingester.clone(), token.clone())),
+        tokio::spawn(tick_loop(ingester.clone(), token.clone())),
+    ];
+    let notifier = Notifier::new(
+        config.notifier_settings(),
+        store.clone(),
+        outbox.clone(),
         templates,
+    )?;
+    let notifier = tokio::spawn(notifier.run(token.clone()));
+    let followers = start_followers(&config, &store, &ingester, &token).await?;
+    let state = AppState {
+        settings: Arc::new(config.server_settings()),
+        store,
+        ingester: ingester.clone(),
+        metrics,
+        token: api_token.into(),
+        mailer,
         outbox,
         report_limit: Arc::new(RateLimit::new(config.server.report_requests_per_hour)),
         sessions: Arc::default(),
@@ -86,63 +107,70 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let watchdog = tokio::spawn(watchdog_loop());
-
-    server::run(listener, state, shutdown).await?;
-
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    watchdog.abort();
-    mailer.abort();
-    if let Some(mut s) = scheduler {
-        let _ = s.shutdown().await;
-    }
-    alerter.abort();
-    ticker.abort();
-    let _ = ticker.await;
-    purger.abort();
-    let _ = purger.await;
-    stop_followers.store(true, Ordering::Relaxed);
-    tokio::task::spawn_blocking(move || {
-        for f in followers {
-            let _ = f.join();
+    let watchdog = tokio::spawn(watchdog_loop(token.clone()));
+    let signalled = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => signalled.cancel(),
+            () = signalled.cancelled() => {}
         }
-    })
-    .await?;
+    });
+
+    let served = server::run(listener, state, token.clone().cancelled_owned()).await;
+    token.cancel();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    drain(followers).await;
+    drain([scheduler]).await;
+    drain(housekeeping).await;
     // The writer folds what it acknowledged, flushes and exits.
-    writer_handle.stop().await;
+    ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+    drain([notifier, mail_queue, watchdog]).await;
+    served?;
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
 }
 
-/// One thread per `[[sources]]` entry, each committing through the writer.
-fn start_followers(
+/// Waits for `tasks` in order; a task that panicked is logged.
+async fn drain(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a task ended abnormally");
+        }
+    }
+}
+
+/// One follower per `[[sources]]` entry, each committing through the writer.
+async fn start_followers(
     config: &Config,
     store: &Store,
     ingester: &Ingester,
-    stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    token: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let host = crate::source::local_host_name();
-    let mut threads = Vec::new();
-    for source in &config.sources {
-        let follower = Follower::new(source.clone(), store.clone(), ingester.clone(), &host)
-            .with_context(|| format!("cannot resume following {}", source.path.display()))?;
-        let stop = stop.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("follow".into())
-                .spawn(move || follower.run(stop))?,
-        );
+    let mut tasks = Vec::new();
+    for source in config.sources.clone() {
+        let path = source.path.display().to_string();
+        let (store, ingester, host) = (store.clone(), ingester.clone(), host.clone());
+        // Reads its cursor from the store: a blocking read.
+        let follower =
+            tokio::task::spawn_blocking(move || Follower::new(source, store, ingester, &host))
+                .await?
+                .with_context(|| format!("cannot resume following {path}"))?;
+        tasks.push(tokio::spawn(follower.run(token.clone())));
     }
-    Ok(threads)
+    Ok(tasks)
 }
 
-async fn purge_loop(ingester: Ingester) {
+async fn purge_loop(ingester: Ingester, token: CancellationToken) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         match ingester.purge().await {
             Ok(stats) if stats.total() > 0 => {
                 tracing::info!(?stats, "purged data older than the retention window")
@@ -155,10 +183,13 @@ async fn purge_loop(ingester: Ingester) {
 
 /// Advances the detectors to the wall clock, so that an incident resolves
 /// when its account falls silent; gives freed memory back meanwhile.
-async fn tick_loop(ingester: Ingester) {
+async fn tick_loop(ingester: Ingester, token: CancellationToken) {
     let mut tick = tokio::time::interval(TICK_EVERY);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         if ingester.tick().await.is_err() {
             return;
         }
@@ -167,14 +198,17 @@ async fn tick_loop(ingester: Ingester) {
 }
 
 /// Pings systemd's watchdog at half its interval when `WatchdogSec=` is set.
-async fn watchdog_loop() {
+async fn watchdog_loop(token: CancellationToken) {
     let mut usec = 0;
     if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
         return;
     }
     let mut tick = tokio::time::interval(Duration::from_micros(usec / 2));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
     }
 }

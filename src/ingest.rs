@@ -9,10 +9,14 @@
 //! The counts of journaled requests are folded into the store at most
 //! half a second later (see `store::pending`), or at once when a reader asks
 //! through [`Ingester::sync`].
+//!
+//! The writer's thread drives its loop with the daemon's runtime (for the
+//! channel and the fold deadline) but is not one of its workers: the sled
+//! writes and fsyncs it does block only itself.
 
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::store::{IngestOutcome, PurgeStats, Writer};
+use crate::store::{IngestOutcome, PurgeStats, StoreError, Writer};
 use chrono::Utc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -25,8 +29,9 @@ const MAX_GROUP_EVENTS: usize = 8_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
+    /// The store failed; shared by every request of the group it failed.
     #[error("the store could not save the events: {0}")]
-    Store(String),
+    Store(Arc<StoreError>),
     #[error("the daemon is shutting down")]
     Closed,
 }
@@ -62,15 +67,19 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    /// Starts the writer thread for `writer`; outcomes of every source are
-    /// counted in `metrics`.
-    pub fn spawn(writer: Writer, metrics: Arc<Metrics>) -> (Ingester, std::thread::JoinHandle<()>) {
+    /// Starts the writer thread for `writer`, driven by the current
+    /// runtime; outcomes of every source are counted in `metrics`. The
+    /// thread ends after [`Ingester::stop`] or once every handle is gone.
+    pub fn spawn(
+        writer: Writer,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Ingester, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(1024);
+        let runtime = tokio::runtime::Handle::current();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(writer, rx, metrics))
-            .expect("spawning the store writer thread");
-        (Ingester { tx }, handle)
+            .spawn(move || runtime.block_on(run_writer(writer, rx, metrics)))?;
+        Ok((Ingester { tx }, handle))
     }
 
     /// Advances the detectors to the wall clock.
@@ -161,24 +170,17 @@ impl Job {
     }
 }
 
-fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    // Only to wait for a job with a deadline (the next fold).
-    let timer = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("building the writer's timer");
+async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     loop {
         let first = match writer.fold_in() {
-            None => rx.blocking_recv(),
-            Some(wait) => {
-                match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                    Ok(job) => job,
-                    Err(_) => {
-                        let _ = fold(&mut writer, &metrics);
-                        continue;
-                    }
+            None => rx.recv().await,
+            Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    let _ = fold(&mut writer, &metrics);
+                    continue;
                 }
-            }
+            },
         };
         let Some(first) = first else { break };
         let mut events = first.events();
@@ -209,12 +211,12 @@ fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metr
 
 /// Folds the pending events; on failure they stay pending (and journaled)
 /// and the next fold tries again.
-fn fold(writer: &mut Writer, metrics: &Metrics) -> Result<(), String> {
+fn fold(writer: &mut Writer, metrics: &Metrics) -> Result<(), Arc<StoreError>> {
     let result = writer.fold_pending(Utc::now());
     metrics.alerts_raised(&writer.take_raised());
     result.map_err(|e| {
         tracing::error!(error = %e, "counting acknowledged events failed; will retry");
-        e.to_string()
+        Arc::new(e)
     })
 }
 
@@ -253,8 +255,9 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
             }
             Err(e) => {
                 tracing::error!(error = %e, "storing events failed");
+                let e = Arc::new(e);
                 for reply in replies {
-                    let _ = reply.send(Err(IngestError::Store(e.to_string())));
+                    let _ = reply.send(Err(IngestError::Store(e.clone())));
                 }
             }
         }
@@ -277,7 +280,7 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
         let result = writer
             .purge(now)
             .and_then(|stats| writer.store().flush().map(|()| stats))
-            .map_err(|e| IngestError::Store(e.to_string()));
+            .map_err(|e| IngestError::Store(Arc::new(e)));
         let _ = reply.send(result);
     }
 }

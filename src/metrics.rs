@@ -2,7 +2,7 @@
 //! names and log wording stay consistent (Vector's "internal events").
 
 use crate::detect::{Alert, AlertKind, AlertStatus};
-use crate::notify::outbox::OutboxStats;
+use crate::outbox::OutboxStats;
 use crate::store::IngestOutcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

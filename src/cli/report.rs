@@ -1,8 +1,8 @@
 //! `report`: build a report from the store and print it or write it.
 
 use crate::config::Config;
-use crate::notify::MailTransport;
-use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
+use crate::mailer;
+use crate::outbox::Transport;
 use crate::report::templates::Templates;
 use crate::report::view::Charts;
 use crate::report::{Report, ReportRequest, chart, render};
@@ -56,9 +56,8 @@ pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     };
     let report = store.report(&request, config.default_days(), Utc::now())?;
     let templates = Templates::load(config.report.templates_dir.as_deref())?;
-    let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
     if args.send {
-        return send(config, &report, &templates, top, &args.to);
+        return send(config, &report, &templates, &args.to);
     }
     let body = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -93,17 +92,12 @@ fn send(
     config: &Config,
     report: &Report,
     templates: &Templates,
-    top: usize,
     to: &[String],
 ) -> anyhow::Result<()> {
-    let recipients = config
-        .mail
-        .check_recipients(to)
-        .map_err(anyhow::Error::msg)?;
-    let from = config.mail.from_mailbox().map_err(anyhow::Error::msg)?;
-    let message = message::build(from, &recipients, ReportMail::new(report, templates, top)?)?;
-    let transport = MailTransport::from_config(&config.mail, &config.store.data_dir)
-        .map_err(anyhow::Error::msg)?;
+    let recipients = config.mail.check_recipients(to)?;
+    let top = config.top_senders();
+    let message = mailer::compose(templates, &config.mail, top, report, &recipients, None)?;
+    let transport = Transport::from_config(&config.mail, &config.store.data_dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

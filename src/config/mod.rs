@@ -5,15 +5,14 @@
 //! error points at the file, line and key that is wrong.
 
 mod error;
-mod secret;
-mod types;
+mod parts;
 
 pub use crate::event::time::TimeZone;
+pub use crate::secret::Secret;
 pub use error::ConfigError;
-pub use secret::Secret;
-pub use types::Listen;
 
-use crate::store::{Retention, StoreOptions};
+use crate::outbox::MailConfig;
+use crate::server::ServerConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +30,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub report: ReportConfig,
     pub log: LogConfig,
-    pub mail: crate::notify::MailConfig,
+    pub mail: MailConfig,
     pub detect: crate::detect::DetectConfig,
     /// `[[schedules]]`: reports mailed on a cron schedule.
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
@@ -40,58 +39,6 @@ pub struct Config {
     /// Where this configuration came from, for messages; not a key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
-}
-
-/// `[server]`: the HTTP API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address to listen on. Loopback by default: put a TLS proxy in front
-    /// before exposing it.
-    pub listen: Listen,
-    /// Bearer token for `/api`, inline, from a file (`token_file`) or from an
-    /// environment variable (`token_env`). When none is configured the daemon
-    /// generates one on first start and keeps it in the data directory.
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// `POST /api/v1/reports` requests allowed per hour (429 beyond).
-    pub report_requests_per_hour: u32,
-    /// Largest accepted request body, in bytes; larger ones get 413. A
-    /// request is stored atomically, so this also bounds the memory one
-    /// request can take while it is committed.
-    pub max_body_bytes: usize,
-    /// Base URL under which admins reach the dashboard (behind a TLS proxy,
-    /// say); links in alert mails start with it. Default: `http://` and
-    /// the listen address.
-    pub public_url: Option<String>,
-    /// `[[server.users]]`: dashboard logins besides the API token, each
-    /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
-    pub users: Vec<DashboardUser>,
-}
-
-/// A dashboard login.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DashboardUser {
-    pub name: String,
-    /// PHC string, `$argon2id$v=19$...`.
-    pub password_hash: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: Listen::default(),
-            token: None,
-            token_file: None,
-            token_env: None,
-            max_body_bytes: 2 * 1024 * 1024,
-            report_requests_per_hour: 30,
-            users: Vec::new(),
-            public_url: None,
-        }
-    }
 }
 
 /// `[store]`: the embedded database.
@@ -169,18 +116,6 @@ impl Default for LogConfig {
     }
 }
 
-impl ServerConfig {
-    /// The API token's configured source.
-    pub fn token(&self) -> Secret<'_> {
-        Secret {
-            key: "server.token",
-            inline: self.token.as_deref(),
-            file: self.token_file.as_deref(),
-            env: self.token_env.as_deref(),
-        }
-    }
-}
-
 impl Config {
     /// Loads the file at `path`, or the built-in defaults when there is none.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -239,44 +174,13 @@ impl Config {
         if store.cache_mb == 0 {
             return Err(("store.cache_mb", "must be at least 1".into()));
         }
-        if self.server.max_body_bytes < 1024 {
-            return Err(("server.max_body_bytes", "must be at least 1024".into()));
-        }
-        self.server
-            .token()
-            .check()
-            .map_err(|m| ("server.token", m))?;
-        if let Some(url) = &self.server.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err((
-                    "server.public_url",
-                    format!("{url:?} is not an http(s) URL"),
-                ));
-            }
-        }
-        let mut users = std::collections::HashSet::new();
-        for u in &self.server.users {
-            if u.name.is_empty() || !users.insert(&u.name) {
-                return Err((
-                    "server.users.name",
-                    format!("{:?} is empty or used twice", u.name),
-                ));
-            }
-            argon2::PasswordHash::new(&u.password_hash).map_err(|e| {
-                (
-                    "server.users.password_hash",
-                    format!(
-                        "not a password hash ({e}); make one with `smtp-auth-insight hash-password`"
-                    ),
-                )
-            })?;
-        }
+        self.server.check()?;
         self.mail.check()?;
         self.detect.check()?;
         if !self.detect.recipients.is_empty() {
             self.mail
                 .check_recipients(&self.detect.recipients)
-                .map_err(|m| ("detect.recipients", m))?;
+                .map_err(|e| ("detect.recipients", e.to_string()))?;
         }
         for url in &self.detect.webhooks {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -291,7 +195,7 @@ impl Config {
             crate::schedule::parse_cron(&s.cron).map_err(|m| ("schedules.cron", m))?;
             self.mail
                 .check_recipients(&s.recipients)
-                .map_err(|m| ("schedules.recipients", m))?;
+                .map_err(|e| ("schedules.recipients", e.to_string()))?;
         }
         let mut paths = std::collections::HashSet::new();
         if let Some(dup) = self.sources.iter().find(|s| !paths.insert(&s.path)) {
@@ -308,10 +212,7 @@ impl Config {
 
     /// Base URL of the dashboard for links in mails, without a trailing `/`.
     pub fn public_url(&self) -> String {
-        match &self.server.public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.server.listen.0),
-        }
+        self.server.public_url()
     }
 
     /// Default report length in days: as configured, else 7 capped by retention.
@@ -324,19 +225,6 @@ impl Config {
     /// Directory of the sled database inside the data directory.
     pub fn db_path(&self) -> PathBuf {
         self.store.data_dir.join("db")
-    }
-
-    /// What opening the store needs: its path, zone, retention and cache.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            path: self.db_path(),
-            tz: self.timezone.0,
-            retention: Retention {
-                days: self.store.retention_days,
-                hourly_days: self.store.hourly_days(),
-            },
-            cache_bytes: self.store.cache_mb * 1024 * 1024,
-        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Alert mails: the alert view of `report::alert_view` rendered through
 //! the templates, as text and HTML alternatives.
 
+use super::alerts::NotifyError;
 use crate::report::alert_view::AlertView;
-use crate::report::templates::{TemplateError, Templates};
+use crate::report::templates::Templates;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
@@ -15,11 +16,9 @@ pub fn build(
     to: &[Mailbox],
     view: &AlertView,
     templates: &Templates,
-) -> Result<Message, String> {
-    let text = templates
-        .alert_text(view)
-        .map_err(|e: TemplateError| e.to_string())?;
-    let html = templates.alert_html(view).map_err(|e| e.to_string())?;
+) -> Result<Message, NotifyError> {
+    let text = templates.alert_text(view)?;
+    let html = templates.alert_html(view)?;
     let mut subject = format!("[smtp-auth-insight] {}", view.title);
     if subject.len() > MAX_SUBJECT {
         let cut = (0..=MAX_SUBJECT - 3)
@@ -33,11 +32,9 @@ pub fn build(
     for rcpt in to {
         builder = builder.to(rcpt.clone());
     }
-    builder
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(text))
-                .singlepart(SinglePart::html(html)),
-        )
-        .map_err(|e| e.to_string())
+    Ok(builder.multipart(
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(text))
+            .singlepart(SinglePart::html(html)),
+    )?)
 }

@@ -7,16 +7,17 @@
 //! alert is mailed exactly once.
 
 use super::alert_mail;
-use super::outbox::Outbox;
-use crate::config::Config;
-use crate::detect::{AlertKind, config::Digest};
+use crate::detect::{AlertKind, DetectConfig, config::Digest};
+use crate::outbox::{MailConfig, Outbox, OutboxError, RecipientError, marks};
 use crate::report::alert_view;
-use crate::report::templates::Templates;
-use crate::store::{Recorded, Store};
+use crate::report::templates::{TemplateError, Templates};
+use crate::store::{Recorded, Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How often the log is looked at.
 const POLL: Duration = Duration::from_secs(2);
@@ -26,78 +27,126 @@ pub(super) const BATCH: usize = 500;
 /// for (reminders and resolutions that arrive late).
 const OPENING_LOOK_BACK: u64 = 5_000;
 
+/// Progress marks (see `outbox::marks`): how far the log has been mailed,
+/// how far the legacy-TLS digest got, and the day of the last digest.
 const MAILED: &str = "alerts";
 const DIGESTED: &str = "alerts-digest";
 const DIGEST_DAY: &str = "alerts-digest-day";
 
+/// Why a pass of the notifier failed; the next pass tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("detect.recipients: {0}")]
+    Recipients(#[from] RecipientError),
+    #[error("reading the alert log: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("cannot build the alert mail: {0}")]
+    Message(#[from] lettre::error::Error),
+    #[error("webhook unreachable: {0}")]
+    Unreachable(reqwest::Error),
+    #[error("webhook answered {0}")]
+    Refused(reqwest::StatusCode),
+    #[error("a notifier task stopped: {0}")]
+    Task(String),
+}
+
+/// What the notifier takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// `[detect]`: recipients, webhooks, grouping, age limit, digest.
+    pub detect: DetectConfig,
+    /// `[mail]`: the sender, and the allow-list the recipients must pass.
+    pub mail: MailConfig,
+    /// Zone of the times in mails and of the digest's hour.
+    pub tz: Tz,
+    /// The dashboard's base URL, for links in mails.
+    pub public_url: String,
+}
+
+/// The alert notifier. Cheap to clone: each pass runs on a blocking thread
+/// with a clone (sled reads, templates and an fsync per queued mail).
+#[derive(Clone)]
 pub struct Notifier {
-    pub(super) config: Arc<Config>,
+    pub(super) settings: Arc<NotifierSettings>,
     pub(super) store: Store,
     pub(super) outbox: Outbox,
     templates: Arc<Templates>,
     from: Mailbox,
     recipients: Vec<Mailbox>,
     pub(super) http: reqwest::Client,
-    /// Per webhook URL: when to try again after a failure, and the delay.
-    pub(super) webhook_backoff: std::collections::HashMap<String, super::webhooks::Backoff>,
 }
 
 impl Notifier {
     pub fn new(
-        config: Arc<Config>,
+        settings: NotifierSettings,
         store: Store,
         outbox: Outbox,
         templates: Arc<Templates>,
-    ) -> anyhow::Result<Notifier> {
-        let from = config.mail.from_mailbox().map_err(anyhow::Error::msg)?;
-        let recipients = if config.detect.recipients.is_empty() {
+    ) -> Result<Notifier, NotifyError> {
+        let from = settings.mail.from_mailbox()?;
+        let recipients = if settings.detect.recipients.is_empty() {
             Vec::new()
         } else {
-            config
+            settings
                 .mail
-                .check_recipients(&config.detect.recipients)
-                .map_err(anyhow::Error::msg)?
+                .check_recipients(&settings.detect.recipients)?
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
-            .build()?;
+            .build()
+            .map_err(NotifyError::Unreachable)?;
         Ok(Notifier {
-            config,
+            settings: Arc::new(settings),
             store,
             outbox,
             templates,
             from,
             recipients,
             http,
-            webhook_backoff: Default::default(),
         })
     }
 
-    pub async fn run(mut self) {
-        loop {
-            if let Err(e) = self.pass() {
+    /// Mails and posts alerts until `shutdown`; a pass under way finishes.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = super::webhooks::Backoffs::default();
+        while !shutdown.is_cancelled() {
+            if let Err(e) = self.blocking(|n| n.pass()).await {
                 tracing::error!(error = %e, "alert notification failed");
             }
-            self.webhooks().await;
-            tokio::time::sleep(POLL).await;
+            self.webhooks(&mut backoff, &shutdown).await;
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
         }
     }
 
-    pub(super) fn cursor(&self, name: &str) -> u64 {
-        self.outbox
-            .progress(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+    /// Runs `f` on a blocking thread with a clone of the notifier.
+    pub(super) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Notifier) -> Result<T, NotifyError> + Send + 'static,
+    ) -> Result<T, NotifyError> {
+        let notifier = self.clone();
+        tokio::task::spawn_blocking(move || f(&notifier))
+            .await
+            .map_err(|e| NotifyError::Task(e.to_string()))?
+    }
+
+    /// The sequence number progress mark `name` has reached.
+    pub(super) fn cursor(&self, name: &str) -> Result<u64, NotifyError> {
+        let mark = self.outbox.marks().get(&marks::progress(name))?;
+        Ok(mark.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// One look at the log: mail what is due.
-    fn pass(&self) -> Result<(), String> {
-        let detect = &self.config.detect;
+    fn pass(&self) -> Result<(), NotifyError> {
+        let detect = &self.settings.detect;
         let daily = detect.legacy_tls.digest == Digest::Daily;
-        let records = self
-            .store
-            .alerts_after(self.cursor(MAILED), BATCH)
-            .map_err(|e| e.to_string())?;
+        let records = self.store.alerts_after(self.cursor(MAILED)?, BATCH)?;
         let now = Utc::now();
         if let Some(last) = self.group_due(&records, now) {
             let group: Vec<&Recorded> = records
@@ -120,14 +169,14 @@ impl Notifier {
         let (first, last) = (records.first()?, records.last()?);
         let quiet_for = now.timestamp_millis() - last.recorded_ms;
         let waited = now.timestamp_millis() - first.recorded_ms;
-        let window = self.config.detect.group_seconds as i64 * 1000;
+        let window = self.settings.detect.group_seconds as i64 * 1000;
         (quiet_for >= window || waited >= 5 * window || records.len() == BATCH).then_some(last.seq)
     }
 
     /// Whether an alert is still news (see [`still_news`]); looks up the
     /// opening alert only for late reminders and resolutions.
     pub(super) fn timely(&self, r: &Recorded, now: DateTime<Utc>) -> bool {
-        let max_age = TimeDelta::minutes(self.config.detect.max_age_minutes as i64);
+        let max_age = TimeDelta::minutes(self.settings.detect.max_age_minutes as i64);
         if now - r.alert.at <= max_age || r.alert.status.is_firing() {
             return still_news(r, None, now, max_age);
         }
@@ -143,41 +192,48 @@ impl Notifier {
 
     /// Queues one mail for `group` and moves progress mark `mark` to `seq`
     /// in the same transaction (only the mark when there is nothing to mail).
-    fn mail(&self, group: &[&Recorded], mark: &str, seq: u64, digest: bool) -> Result<(), String> {
+    fn mail(
+        &self,
+        group: &[&Recorded],
+        mark: &str,
+        seq: u64,
+        digest: bool,
+    ) -> Result<(), NotifyError> {
         let (Some(first), false) = (group.first(), self.recipients.is_empty()) else {
-            return self.outbox.set_progress(mark, &seq.to_string());
+            return Ok(self
+                .outbox
+                .marks()
+                .set(&marks::progress(mark), &seq.to_string())?);
         };
-        let tz = self.config.timezone.0;
+        let settings = &self.settings;
         let alerts: Vec<_> = group.iter().map(|r| r.alert.clone()).collect();
-        let view = alert_view::view(&alerts, tz, &self.config.public_url(), digest);
+        let view = alert_view::view(&alerts, settings.tz, &settings.public_url, digest);
         let message =
             alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
         let id = format!("{mark}-{}-{seq}", first.seq);
+        let mark = marks::progress(mark);
         self.outbox
-            .enqueue_progress(&id, &message, mark, &seq.to_string())?;
+            .enqueue(&id, &message, Some((&mark, &seq.to_string())))?;
         tracing::info!(id, alerts = group.len(), "alert mail queued");
         Ok(())
     }
 
     /// Once a day, after `digest_hour` local time: the senders first seen
     /// with legacy TLS since the last digest, in one mail.
-    fn digest(&self) -> Result<(), String> {
-        let tz = self.config.timezone.0;
-        let local = Utc::now().with_timezone(&tz);
-        let today = local.date_naive().to_string();
+    fn digest(&self) -> Result<(), NotifyError> {
         use chrono::Timelike;
-        if local.hour() < self.config.detect.legacy_tls.digest_hour
-            || self.outbox.progress(DIGEST_DAY).as_deref() == Some(today.as_str())
+        let local = Utc::now().with_timezone(&self.settings.tz);
+        let today = local.date_naive().to_string();
+        let day_mark = marks::progress(DIGEST_DAY);
+        if local.hour() < self.settings.detect.legacy_tls.digest_hour
+            || self.outbox.marks().get(&day_mark)?.as_deref() == Some(today.as_str())
         {
             return Ok(());
         }
-        let mut cursor = self.cursor(DIGESTED);
+        let mut cursor = self.cursor(DIGESTED)?;
         let mut legacy = Vec::new();
         loop {
-            let records = self
-                .store
-                .alerts_after(cursor, BATCH)
-                .map_err(|e| e.to_string())?;
+            let records = self.store.alerts_after(cursor, BATCH)?;
             let Some(last) = records.last() else { break };
             cursor = last.seq;
             legacy.extend(
@@ -188,7 +244,7 @@ impl Notifier {
         }
         let group: Vec<&Recorded> = legacy.iter().collect();
         self.mail(&group, DIGESTED, cursor, true)?;
-        self.outbox.set_progress(DIGEST_DAY, &today)
+        Ok(self.outbox.marks().set(&day_mark, &today)?)
     }
 }
 

@@ -1,15 +1,10 @@
-//! Notify: mails out of the daemon. `message` builds MIME (report mails),
-//! `alert_mail` alert mails, `transport` delivers them over SMTP or into
-//! files through the durable `outbox`; `alerts` turns the alert log into
-//! mails, `webhooks` into webhook calls; `config` is `[mail]`.
+//! Alert notification: the alert log the store writer appends to, turned
+//! into mails (`alerts`, composed by `alert_mail`) and webhook calls
+//! (`webhooks`), each exactly once across crashes thanks to the outbox's
+//! progress marks.
 
 pub mod alert_mail;
 pub mod alerts;
-pub mod config;
-pub mod message;
-pub mod outbox;
-pub mod transport;
 mod webhooks;
 
-pub use config::MailConfig;
-pub use transport::{MailTransport, SendError};
+pub use alerts::{Notifier, NotifierSettings};

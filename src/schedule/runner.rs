@@ -1,77 +1,125 @@
 //! Running schedules: a one-second tick decides which schedules are due and
-//! queues their report mails.
+//! queues their report mails through the mailer.
 
 use super::{ScheduleConfig, due_slot, parse_cron};
-use crate::config::Config;
-use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
-use crate::notify::outbox::Outbox;
-use crate::report::templates::Templates;
+use crate::ingest::{IngestError, Ingester};
+use crate::mailer::{Mailer, MailerError};
+use crate::outbox::{Outbox, OutboxError, marks};
 use crate::report::{RangeError, ResolvedRange, normalize_domain};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use croner::Cron;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+
+/// Why a schedule could not run; the next tick tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Mailer(#[from] MailerError),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+/// Why the schedules could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("schedules.cron: {0}")]
+    Cron(String),
+    #[error("cannot start the scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+}
 
 /// What a run needs.
 #[derive(Clone)]
 pub struct Context {
-    pub config: Arc<Config>,
+    /// `[[schedules]]`.
+    pub schedules: Arc<Vec<ScheduleConfig>>,
+    /// Zone of schedules that name none: the top-level `timezone`.
+    pub tz: Tz,
     pub store: Store,
-    pub templates: Arc<Templates>,
+    pub mailer: Mailer,
+    /// Where each schedule's last slot is marked.
     pub outbox: Outbox,
     /// Asked to count every acknowledged event before a report is built.
-    pub ingester: crate::ingest::Ingester,
+    pub ingester: Ingester,
 }
 
-/// Starts the ticker when there are schedules; keep the scheduler alive.
-pub async fn start(ctx: Context) -> anyhow::Result<Option<JobScheduler>> {
-    if ctx.config.schedules.is_empty() {
-        return Ok(None);
+/// Starts the ticker when there are schedules. It stops on `shutdown`,
+/// after the run under way (if any) has queued its mail; the returned
+/// task ends then.
+pub async fn start(
+    ctx: Context,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    if ctx.schedules.is_empty() {
+        return Ok(tokio::spawn(async {}));
     }
     // Parsed once here; the config check already refused bad expressions.
     let crons: Arc<Vec<Cron>> = Arc::new(
-        ctx.config
-            .schedules
+        ctx.schedules
             .iter()
             .map(|s| parse_cron(&s.cron))
             .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?,
+            .map_err(StartError::Cron)?,
     );
-    let busy = Arc::new(AtomicBool::new(false));
+    // Held by a run: a slow run (a large report) must not overlap the next
+    // tick, and shutdown waits for it.
+    let running = Arc::new(tokio::sync::Mutex::new(()));
     let scheduler = JobScheduler::new().await?;
+    let job_running = running.clone();
     scheduler
         .add(Job::new_async("* * * * * *", move |_, _| {
-            let (ctx, busy, crons) = (ctx.clone(), busy.clone(), crons.clone());
+            let (ctx, running, crons) = (ctx.clone(), job_running.clone(), crons.clone());
             Box::pin(async move {
-                // A slow run (a large report) must not overlap the next tick.
-                if busy.swap(true, Ordering::AcqRel) {
+                let Ok(_guard) = running.try_lock() else {
                     return;
-                }
+                };
                 let result =
                     tokio::task::spawn_blocking(move || tick(&ctx, &crons, Utc::now())).await;
-                if let Ok(Err(e)) | Err(e) = result.map_err(|e| e.to_string()) {
-                    tracing::error!(error = %e, "schedule run failed");
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "schedule run failed"),
+                    Err(e) => tracing::error!(error = %e, "schedule run stopped"),
                 }
-                busy.store(false, Ordering::Release);
             })
         })?)
         .await?;
     scheduler.start().await?;
-    Ok(Some(scheduler))
+    Ok(tokio::spawn(async move {
+        shutdown.cancelled().await;
+        let mut scheduler = scheduler;
+        if let Err(e) = scheduler.shutdown().await {
+            tracing::warn!(error = %e, "stopping the scheduler");
+        }
+        // Wait for a run under way to finish.
+        drop(running.lock().await);
+    }))
 }
 
 /// Queues the report of every schedule with a slot due at `now`.
-fn tick(ctx: &Context, crons: &[Cron], now: DateTime<Utc>) -> Result<(), String> {
-    for (s, cron) in ctx.config.schedules.iter().zip(crons) {
-        let Some(last) = ctx.outbox.schedule_mark(&s.name) else {
+fn tick(ctx: &Context, crons: &[Cron], now: DateTime<Utc>) -> Result<(), RunError> {
+    for (s, cron) in ctx.schedules.iter().zip(crons) {
+        let mark = marks::schedule(&s.name);
+        let last = ctx
+            .outbox
+            .marks()
+            .get(&mark)?
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.to_utc());
+        let Some(last) = last else {
             // First sight of this schedule: start counting slots from now,
             // rather than mailing a report the moment it is configured.
-            ctx.outbox.set_schedule_mark(&s.name, now)?;
+            ctx.outbox.marks().set(&mark, &now.to_rfc3339())?;
             continue;
         };
-        let tz = s.timezone.unwrap_or(ctx.config.timezone).0;
+        let tz = s.timezone.map_or(ctx.tz, |z| z.0);
         if let Some(slot) = due_slot(cron, tz, last, now) {
             run(ctx, s, slot, tz)?;
         }
@@ -79,37 +127,29 @@ fn tick(ctx: &Context, crons: &[Cron], now: DateTime<Utc>) -> Result<(), String>
     Ok(())
 }
 
-fn run(
-    ctx: &Context,
-    s: &ScheduleConfig,
-    slot: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> Result<(), String> {
+fn run(ctx: &Context, s: &ScheduleConfig, slot: DateTime<Utc>, tz: Tz) -> Result<(), RunError> {
     let today = slot.with_timezone(&tz).date_naive();
     let (start, end) = s.range.days(today);
-    let now = Utc::now();
-    let start = start.max(ctx.store.oldest_day(now));
-    ctx.ingester.sync_blocking().map_err(|e| e.to_string())?;
+    let start = start.max(ctx.store.oldest_day(Utc::now()));
+    ctx.ingester.sync_blocking()?;
     if start > end {
-        return Err(RangeError::Reversed { start, end }.to_string());
+        return Err(RangeError::Reversed { start, end }.into());
     }
     let range = ResolvedRange {
         start,
         end,
-        domain: normalize_domain(s.domain.as_deref()).map_err(|e| e.to_string())?,
+        domain: normalize_domain(s.domain.as_deref())?,
     };
-    let report = ctx.store.report_range(&range).map_err(|e| e.to_string())?;
-    let top = ctx.config.report.top_senders.unwrap_or(DEFAULT_TOP);
-    let mut mail = ReportMail::new(&report, &ctx.templates, top).map_err(|e| e.to_string())?;
-    if let Some(subject) = &s.subject {
-        mail.subject = subject.clone();
-    }
-    let recipients = ctx.config.mail.check_recipients(&s.recipients)?;
-    let from = ctx.config.mail.from_mailbox()?;
-    let msg = message::build(from, &recipients, mail).map_err(|e| e.to_string())?;
+    let recipients = ctx.mailer.recipients(&s.recipients)?;
     let id = format!("schedule-{}-{}", s.name, slot.format("%Y%m%dT%H%M%SZ"));
-    ctx.outbox
-        .enqueue_marked(&id, &msg, Some((&s.name, slot)))?;
+    let mark = (marks::schedule(&s.name), slot.to_rfc3339());
+    ctx.mailer.queue(
+        &id,
+        &range,
+        &recipients,
+        s.subject.as_deref(),
+        Some((&mark.0, &mark.1)),
+    )?;
     tracing::info!(schedule = s.name, %slot, %start, %end, "scheduled report queued");
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn get_alerts(
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let since = match q.since.as_deref() {
         None => Utc::now() - chrono::TimeDelta::days(7),
-        Some(s) => parse_since(s, state.config.timezone.0).ok_or_else(|| {
+        Some(s) => parse_since(s, state.settings.tz).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("since: {s:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"),

@@ -15,7 +15,7 @@ use chrono::Utc;
 
 /// `POST /api/v1/events`: NDJSON or a JSON array; all or nothing.
 pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let limit = state.config.server.max_body_bytes;
+    let limit = state.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit).await.map_err(|_| {
         state.metrics.request_rejected(Rejection::TooLarge);
         ApiError::new(
@@ -54,7 +54,7 @@ pub async fn get_report(
 ) -> Result<Response, ApiError> {
     let Query(request) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let default_days = state.config.default_days();
+    let default_days = state.settings.default_days;
     let store = state.fresh_store().await?;
     let report = tokio::task::spawn_blocking(move || {
         store

@@ -1,42 +1,65 @@
-//! The HTTP side: the API of DESIGN.md on axum.
+//! The HTTP side on axum: the JSON API (events in, reports and alerts
+//! out, report mails ordered), the dashboard, `/healthz` and `/metrics`.
+//!
+//! - `api`, `reports`, `alerts`: the API's handlers; `auth`: its bearer
+//!   token; `error`: its JSON errors; `stream`: large JSON bodies.
+//! - `dashboard`: the server-rendered pages.
+//! - `config`: `[server]`; `token`: the API token, generated if needed.
 
 mod alerts;
 mod api;
 mod auth;
+mod config;
 pub mod dashboard;
 mod error;
 pub mod reports;
 mod stream;
+pub mod token;
 
+pub use config::{DashboardUser, Listen, ServerConfig};
+pub use error::ApiError;
 pub use reports::RateLimit;
 
-pub use error::ApiError;
-
-use crate::config::Config;
 use crate::ingest::Ingester;
+use crate::mailer::Mailer;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use chrono_tz::Tz;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
+/// What the HTTP side takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// Days a report covers when the request names no start.
+    pub default_days: u32,
+    /// Zone in which a date in `since=` (alert list) starts.
+    pub tz: Tz,
+}
+
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    pub settings: Arc<ServerSettings>,
     pub store: Store,
     pub ingester: Ingester,
     pub metrics: Arc<Metrics>,
     /// The bearer token every `/api` call must present.
     pub token: Arc<str>,
-    pub templates: Arc<crate::report::templates::Templates>,
-    pub outbox: crate::notify::outbox::Outbox,
+    /// Composes and queues ordered report mails.
+    pub mailer: Mailer,
+    /// Where ordered mails' statuses are looked up.
+    pub outbox: Outbox,
     /// Report requests per token (one token today).
     pub report_limit: Arc<RateLimit>,
     /// Dashboard logins.

@@ -2,7 +2,9 @@
 //! `GET /api/v1/reports/{id}` (its delivery status).
 
 use super::{ApiError, AppState};
-use crate::notify::message::{self, DEFAULT_TOP, ReportMail};
+use crate::ingest::IngestError;
+use crate::mailer::MailerError;
+use crate::random::RandomError;
 use crate::report::ReportRequest;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -53,21 +55,34 @@ impl RateLimit {
 }
 
 /// Why an order was not queued.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     /// A recipient outside the allow-list, or a bad range (422).
-    Refused(String),
+    #[error(transparent)]
+    Refused(MailerError),
     /// Past the hourly limit; retry after this long (429).
+    #[error("too many report requests; retry in {} s", .0.as_secs())]
     Limited(Duration),
-    Internal(String),
+    /// The counts could not be brought up to date (503).
+    #[error(transparent)]
+    Unavailable(#[from] IngestError),
+    #[error(transparent)]
+    Internal(#[from] MailerError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error("the report task stopped: {0}")]
+    Task(String),
 }
 
-impl std::fmt::Display for OrderError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl OrderError {
+    /// The HTTP status that tells a client what to do about it.
+    pub fn status(&self) -> StatusCode {
         match self {
-            OrderError::Refused(m) | OrderError::Internal(m) => f.write_str(m),
-            OrderError::Limited(wait) => {
-                write!(f, "too many report requests; retry in {} s", wait.as_secs())
+            OrderError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            OrderError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            OrderError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OrderError::Internal(_) | OrderError::Random(_) | OrderError::Task(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         }
     }
@@ -92,11 +107,11 @@ impl ReportOrder {
 /// Checks an order (recipients, range, rate limit) and queues its mail;
 /// returns the request id. Shared by the webhook and the dashboard form.
 pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String, OrderError> {
+    let refused = |e: MailerError| OrderError::Refused(e);
     let recipients = state
-        .config
-        .mail
-        .check_recipients(&order.recipients)
-        .map_err(OrderError::Refused)?;
+        .mailer
+        .recipients(&order.recipients)
+        .map_err(refused)?;
     let request = ReportRequest {
         start: order.start,
         end: order.end,
@@ -108,37 +123,18 @@ pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String
         .resolve(
             store.today(now),
             store.oldest_day(now),
-            state.config.default_days(),
+            state.settings.default_days,
             store.tz,
         )
-        .map_err(|e| OrderError::Refused(e.to_string()))?;
+        .map_err(|e| refused(e.into()))?;
     state.report_limit.take().map_err(OrderError::Limited)?;
-    let (store, config, templates, outbox) = (
-        state
-            .fresh_store()
-            .await
-            .map_err(|e| OrderError::Internal(e.to_string()))?,
-        state.config.clone(),
-        state.templates.clone(),
-        state.outbox.clone(),
-    );
+    state.ingester.sync().await?;
     // A request id: 128 random bits.
-    let id = crate::random::hex_id(16).map_err(|e| OrderError::Internal(e.to_string()))?;
-    let queued_id = id.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), OrderError> {
-        let internal = |e: String| OrderError::Internal(e);
-        let report = store
-            .report_range(&range)
-            .map_err(|e| internal(e.to_string()))?;
-        let top = config.report.top_senders.unwrap_or(DEFAULT_TOP);
-        let mail =
-            ReportMail::new(&report, &templates, top).map_err(|e| internal(e.to_string()))?;
-        let from = config.mail.from_mailbox().map_err(internal)?;
-        let msg = message::build(from, &recipients, mail).map_err(|e| internal(e.to_string()))?;
-        outbox.enqueue(&queued_id, &msg).map_err(internal)
-    })
-    .await
-    .map_err(|e| OrderError::Internal(e.to_string()))??;
+    let id = crate::random::hex_id(16)?;
+    let (mailer, queued_id) = (state.mailer.clone(), id.clone());
+    tokio::task::spawn_blocking(move || mailer.queue(&queued_id, &range, &recipients, None, None))
+        .await
+        .map_err(|e| OrderError::Task(e.to_string()))??;
     Ok(id)
 }
 
@@ -164,14 +160,7 @@ pub async fn post_report(
             }
             Ok(resp)
         }
-        Err(e @ OrderError::Refused(_)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.to_string(),
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string(),
-        )),
+        Err(e) => Err(ApiError::new(e.status(), e.to_string())),
     }
 }
 

@@ -29,9 +29,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// `[[sources]]`: a mail log to follow.
 #[derive(Debug, Clone, Deserialize)]
@@ -139,28 +138,38 @@ impl Follower {
         })
     }
 
-    /// Follows until `stop` is set; returns after the last commit.
-    pub fn run(mut self, stop: Arc<AtomicBool>) {
+    /// Follows until `shutdown`; returns after the last commit. Each step
+    /// (file reads, parsing, the wait for the store) runs on a blocking
+    /// thread; between steps the follower waits for the file to grow.
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let path = self.source.path.display().to_string();
         tracing::info!(path, offset = self.cursor.offset, "following");
-        while !stop.load(Ordering::Relaxed) {
-            match self.step() {
+        while !shutdown.is_cancelled() {
+            let Some((follower, stepped)) = blocking(self, Follower::step).await else {
+                return;
+            };
+            self = follower;
+            match stepped {
                 Ok(true) => {}
-                Ok(false) => std::thread::sleep(POLL),
+                Ok(false) => pause(&shutdown, POLL).await,
                 Err(e) => {
                     tracing::warn!(path, error = %e, "following failed; retrying from the saved cursor");
                     // What was read since the last commit is read again:
                     // never continue from a position the store lacks.
                     loop {
-                        std::thread::sleep(Duration::from_secs(1));
-                        match self.reload() {
+                        pause(&shutdown, Duration::from_secs(1)).await;
+                        let Some((follower, reloaded)) = blocking(self, Follower::reload).await
+                        else {
+                            return;
+                        };
+                        self = follower;
+                        match reloaded {
                             Ok(()) => break,
-                            Err(e) if stop.load(Ordering::Relaxed) => {
-                                tracing::error!(path, error = %e, "cannot reload the cursor");
-                                return;
-                            }
                             Err(e) => {
                                 tracing::error!(path, error = %e, "cannot reload the cursor");
+                                if shutdown.is_cancelled() {
+                                    return;
+                                }
                             }
                         }
                     }
@@ -344,6 +353,34 @@ impl Follower {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// Runs `f` on the follower on a blocking thread; `None` if the thread
+/// panicked (a bug, logged: the follower is gone).
+async fn blocking<T: Send + 'static>(
+    mut follower: Follower,
+    f: fn(&mut Follower) -> T,
+) -> Option<(Follower, T)> {
+    match tokio::task::spawn_blocking(move || {
+        let out = f(&mut follower);
+        (follower, out)
+    })
+    .await
+    {
+        Ok(done) => Some(done),
+        Err(e) => {
+            tracing::error!(error = %e, "a log follower stopped");
+            None
+        }
+    }
+}
+
+/// Waits `wait`, or less when `shutdown` comes first.
+async fn pause(shutdown: &CancellationToken, wait: Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(wait) => {}
     }
 }
 

@@ -4,7 +4,7 @@
 use super::pages::{LoggedIn, message};
 use super::session;
 use crate::server::AppState;
-use crate::server::reports::{OrderError, ReportOrder, queue_report};
+use crate::server::reports::{ReportOrder, queue_report};
 use axum::Extension;
 use axum::extract::{Form, Path, State};
 use axum::http::{StatusCode, header};
@@ -37,7 +37,7 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
             .into()
     } else {
         let hash = state
-            .config
+            .settings
             .server
             .users
             .iter()
@@ -77,7 +77,10 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     (
         [(
             header::SET_COOKIE,
-            session::set_cookie(&id, state.config.public_url().starts_with("https://")),
+            session::set_cookie(
+                &id,
+                state.settings.server.public_url().starts_with("https://"),
+            ),
         )],
         Redirect::to("/"),
     )
@@ -138,14 +141,13 @@ pub async fn request_report(
     );
     match queue_report(&state, order).await {
         Ok(id) => Redirect::to(&format!("/requests/{id}")).into_response(),
-        Err(e) => {
-            let status = match e {
-                OrderError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                OrderError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
-                OrderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            message(&state, status, "Report not requested", &e.to_string(), "/")
-        }
+        Err(e) => message(
+            &state,
+            e.status(),
+            "Report not requested",
+            &e.to_string(),
+            "/",
+        ),
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn message(
 /// Builds the report of `request` on a blocking thread.
 async fn build(state: &AppState, request: ReportRequest) -> Result<report::Report, String> {
     let store = state.fresh_store().await.map_err(|e| e.to_string())?;
-    let days = state.config.default_days();
+    let days = state.settings.default_days;
     tokio::task::spawn_blocking(move || store.report(&request, days, Utc::now()))
         .await
         .map_err(|e| e.to_string())?
@@ -242,7 +242,7 @@ pub async fn sender(
             return message(&state, status, "Error", &e.to_string(), "/");
         }
     };
-    let days = state.config.default_days();
+    let days = state.settings.default_days;
     let who = name.clone();
     let built = tokio::task::spawn_blocking(move || {
         let now = Utc::now();

@@ -2,21 +2,23 @@ use super::*;
 use crate::metrics::Metrics;
 use crate::store::StoreOptions;
 
-#[test]
-fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
+#[tokio::test(flavor = "multi_thread")]
+async fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::for_test(dir.path(), "UTC", 3650)).unwrap();
     let (ingester, _writer) = Ingester::spawn(
         crate::store::Writer::new(store.clone()),
-        Arc::new(Metrics::default()),
-    );
+        std::sync::Arc::new(Metrics::default()),
+    )
+    .unwrap();
     let source = SourceConfig {
         kind: LogKind::Exim,
         path: dir.path().join("mainlog"),
         host: None,
     };
-    let mut follower = Follower::new(source, store, ingester, "mx1").unwrap();
-    follower.reload().unwrap();
+    let follower = Follower::new(source, store, ingester, "mx1").unwrap();
+    let (mut follower, reloaded) = blocking(follower, Follower::reload).await.unwrap();
+    reloaded.unwrap();
     let log = include_str!("../../../tests/fixtures/mta/exim-mainlog.log");
     let line = log.lines().find(|l| l.contains(" <= ")).unwrap();
     let msg_id = line.split(' ').nth(2).unwrap();

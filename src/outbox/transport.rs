@@ -9,6 +9,19 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Why the configured transport cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("mail.ca_file {}: {message}", .path.display())]
+    CaFile { path: PathBuf, message: String },
+    #[error("mail: cannot set up TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Password(String),
+    #[error("mail.username is set but no mail.password")]
+    NoPassword,
+}
+
 /// Why a delivery failed; temporary failures are worth retrying.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
@@ -18,7 +31,8 @@ pub enum SendError {
     Permanent(String),
 }
 
-pub enum MailTransport {
+/// Where mail goes: `[mail] transport`.
+pub enum Transport {
     File(PathBuf),
     Smtp {
         client: AsyncSmtpTransport<Tokio1Executor>,
@@ -27,25 +41,29 @@ pub enum MailTransport {
     },
 }
 
-impl MailTransport {
+impl Transport {
     /// The configured transport; `data_dir` hosts the file transport's
     /// default directory.
-    pub fn from_config(c: &MailConfig, data_dir: &Path) -> Result<MailTransport, String> {
+    pub fn from_config(c: &MailConfig, data_dir: &Path) -> Result<Transport, TransportError> {
         if c.transport == TransportKind::File {
-            return Ok(MailTransport::File(
+            return Ok(Transport::File(
                 c.dir.clone().unwrap_or_else(|| data_dir.join("mail")),
             ));
         }
-        let tls = || -> Result<TlsParameters, String> {
+        let tls = || -> Result<TlsParameters, TransportError> {
             let mut params = TlsParameters::builder(c.host.clone());
             if let Some(ca) = &c.ca_file {
-                let pem =
-                    std::fs::read(ca).map_err(|e| format!("mail.ca_file {}: {e}", ca.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("mail.ca_file {}: {e}", ca.display()))?;
+                let ca_error = |message: String| TransportError::CaFile {
+                    path: ca.clone(),
+                    message,
+                };
+                let pem = std::fs::read(ca).map_err(|e| ca_error(e.to_string()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| ca_error(e.to_string()))?;
                 params = params.add_root_certificate(cert);
             }
-            params.build().map_err(|e| e.to_string())
+            params
+                .build()
+                .map_err(|e| TransportError::Tls(e.to_string()))
         };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
             .port(c.port)
@@ -58,11 +76,12 @@ impl MailTransport {
         if let Some(user) = &c.username {
             let password = c
                 .password()
-                .resolve()?
-                .ok_or("mail.username is set but no mail.password")?;
+                .resolve()
+                .map_err(TransportError::Password)?
+                .ok_or(TransportError::NoPassword)?;
             b = b.credentials(Credentials::new(user.clone(), password));
         }
-        Ok(MailTransport::Smtp {
+        Ok(Transport::Smtp {
             client: b.build(),
             deadline: Duration::from_secs(c.timeout_seconds.max(1) * 4),
         })
@@ -85,8 +104,8 @@ impl MailTransport {
         message: &[u8],
     ) -> Result<Option<PathBuf>, SendError> {
         let (smtp, deadline) = match self {
-            MailTransport::File(dir) => return write_eml(dir, message).await.map(Some),
-            MailTransport::Smtp { client, deadline } => (client, *deadline),
+            Transport::File(dir) => return write_eml(dir, message).await.map(Some),
+            Transport::Smtp { client, deadline } => (client, *deadline),
         };
         let bad = |e: String| SendError::Permanent(format!("bad envelope: {e}"));
         let from = match from {

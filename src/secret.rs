@@ -1,5 +1,5 @@
-//! Secrets (API token, later SMTP passwords) that should not have to live in
-//! the config file itself.
+//! Secrets (the API token, the SMTP password) that should not have to live
+//! in the config file itself.
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `[mail]`: where mail goes and who may receive reports.
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use lettre::message::Mailbox;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -80,8 +80,8 @@ impl Default for MailConfig {
 }
 
 impl MailConfig {
-    pub fn retry(&self) -> super::outbox::Retry {
-        super::outbox::Retry {
+    pub fn retry(&self) -> super::Retry {
+        super::Retry {
             initial: std::time::Duration::from_secs(self.retry_initial_seconds.max(1)),
             max_delay: std::time::Duration::from_secs(self.retry_max_seconds.max(1)),
             give_up_after: std::time::Duration::from_secs(self.give_up_hours.max(1) * 3600),
@@ -97,15 +97,20 @@ impl MailConfig {
         }
     }
 
-    pub fn from_mailbox(&self) -> Result<Mailbox, String> {
+    /// `from` as a mailbox; the configuration check has refused anything
+    /// else, so callers past it may rely on it.
+    pub fn from_mailbox(&self) -> Result<Mailbox, RecipientError> {
         self.from
             .parse()
-            .map_err(|e| format!("{:?} is not a mail address: {e}", self.from))
+            .map_err(|e: lettre::address::AddressError| {
+                RecipientError::NotAnAddress(format!("{:?} ({e})", self.from))
+            })
     }
 
     /// Checks values that need more than their type; returns the key at fault.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
-        self.from_mailbox().map_err(|m| ("mail.from", m))?;
+        self.from_mailbox()
+            .map_err(|e| ("mail.from", e.to_string()))?;
         self.password().check().map_err(|m| ("mail.password", m))?;
         for entry in &self.allowed_recipients {
             let ok = match entry.strip_prefix('@') {
@@ -123,16 +128,16 @@ impl MailConfig {
     }
 
     /// Refuses recipients outside the allow-list, naming the first one.
-    pub fn check_recipients(&self, recipients: &[String]) -> Result<Vec<Mailbox>, String> {
+    pub fn check_recipients(&self, recipients: &[String]) -> Result<Vec<Mailbox>, RecipientError> {
         if recipients.is_empty() {
-            return Err("no recipients".into());
+            return Err(RecipientError::None);
         }
         recipients
             .iter()
             .map(|r| {
                 let mailbox: Mailbox = r
                     .parse()
-                    .map_err(|_| format!("{r:?} is not a mail address"))?;
+                    .map_err(|_| RecipientError::NotAnAddress(format!("{r:?}")))?;
                 let addr = mailbox.email.to_string().to_lowercase();
                 let domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
                 let allowed = self.allowed_recipients.iter().any(|a| {
@@ -145,11 +150,22 @@ impl MailConfig {
                 if allowed {
                     Ok(mailbox)
                 } else {
-                    Err(format!("{addr} is not in mail.allowed_recipients"))
+                    Err(RecipientError::NotAllowed(addr))
                 }
             })
             .collect()
     }
+}
+
+/// Why a recipient (or the sender) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecipientError {
+    #[error("no recipients")]
+    None,
+    #[error("{0} is not a mail address")]
+    NotAnAddress(String),
+    #[error("{0} is not in mail.allowed_recipients")]
+    NotAllowed(String),
 }
 
 #[cfg(test)]
@@ -167,7 +183,10 @@ mod tests {
                 .is_ok()
         );
         let err = c.check_recipients(&["a@corp.example".into()]).unwrap_err();
-        assert_eq!(err, "a@corp.example is not in mail.allowed_recipients");
+        assert_eq!(
+            err.to_string(),
+            "a@corp.example is not in mail.allowed_recipients"
+        );
         assert!(
             c.check_recipients(&["a@evil.example\r\nBcc: x@y".into()])
                 .is_err()

@@ -1,0 +1,136 @@
+//! `[server]`: the HTTP API and the dashboard's logins.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `[server]`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: put a TLS proxy in front
+    /// before exposing it.
+    pub listen: Listen,
+    /// Bearer token for `/api`, inline, from a file (`token_file`) or from an
+    /// environment variable (`token_env`). When none is configured the daemon
+    /// generates one on first start and keeps it in the data directory.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// `POST /api/v1/reports` requests allowed per hour (429 beyond).
+    pub report_requests_per_hour: u32,
+    /// Largest accepted request body, in bytes; larger ones get 413. A
+    /// request is stored atomically, so this also bounds the memory one
+    /// request can take while it is committed.
+    pub max_body_bytes: usize,
+    /// Base URL under which admins reach the dashboard (behind a TLS proxy,
+    /// say); links in alert mails start with it. Default: `http://` and
+    /// the listen address.
+    pub public_url: Option<String>,
+    /// `[[server.users]]`: dashboard logins besides the API token, each
+    /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
+    pub users: Vec<DashboardUser>,
+}
+
+/// A dashboard login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardUser {
+    pub name: String,
+    /// PHC string, `$argon2id$v=19$...`.
+    pub password_hash: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Listen::default(),
+            token: None,
+            token_file: None,
+            token_env: None,
+            max_body_bytes: 2 * 1024 * 1024,
+            report_requests_per_hour: 30,
+            users: Vec::new(),
+            public_url: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The API token's configured source.
+    pub fn token(&self) -> Secret<'_> {
+        Secret {
+            key: "server.token",
+            inline: self.token.as_deref(),
+            file: self.token_file.as_deref(),
+            env: self.token_env.as_deref(),
+        }
+    }
+}
+
+/// A socket address to listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub SocketAddr);
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen(SocketAddr::from(([127, 0, 0, 1], 8587)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Listen).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not an address and port such as \"127.0.0.1:8587\" or \"[::1]:8587\""
+            ))
+        })
+    }
+}
+
+impl ServerConfig {
+    /// Checks values that need more than their type; returns the key at
+    /// fault.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_body_bytes < 1024 {
+            return Err(("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        self.token().check().map_err(|m| ("server.token", m))?;
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "server.public_url",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        let mut users = std::collections::HashSet::new();
+        for u in &self.users {
+            if u.name.is_empty() || !users.insert(&u.name) {
+                return Err((
+                    "server.users.name",
+                    format!("{:?} is empty or used twice", u.name),
+                ));
+            }
+            argon2::PasswordHash::new(&u.password_hash).map_err(|e| {
+                (
+                    "server.users.password_hash",
+                    format!(
+                        "not a password hash ({e}); make one with `smtp-auth-insight hash-password`"
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Base URL of the dashboard for links in mails, without a trailing `/`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen.0),
+        }
+    }
+}
