@@ -15,13 +15,6 @@ use std::time::Instant;
 const SENDERS: u64 = 10_000;
 const DAYS: u64 = 7;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -84,21 +84,28 @@ pub async fn run(
         tokio::spawn(purge_loop(ingester.clone(), token.clone())),
         tokio::spawn(tick_loop(ingester.clone(), token.clone())),
     ];
+    let progress = crate::notify::Progress::new(
+        store.clone(),
+        outbox.clone(),
+        config.detect.webhooks.clone(),
+    );
     let notifier = Notifier::new(
         config.notifier_settings(),
         store.clone(),
         outbox.clone(),
         templates,
+        progress.clone(),
     )?;
     let notifier = tokio::spawn(notifier.run(token.clone()));
     let followers = start_followers(&config, &store, &ingester, &token).await?;
     let state = AppState {
         settings: Arc::new(config.server_settings()),
-        store,
+        store: store.clone(),
         ingester: ingester.clone(),
         metrics,
         token: api_token.into(),
         mailer,
+        alerts: progress,
         outbox,
         report_limit: Arc::new(RateLimit::new(config.server.report_requests_per_hour)),
         sessions: Arc::default(),

@@ -3,31 +3,40 @@
 //!
 //! # Layout
 //!
-//! Modules follow the data flow of the design, one stage each:
+//! The modules form layers. A module imports only from its own layer and
+//! the layers listed before it, never from a later one, and modules of one
+//! layer do not import each other in a cycle: `tests/architecture.rs`
+//! reads the `crate::` paths of every source file and fails otherwise.
+//! `ARCHITECTURE.md` follows one event through them.
 //!
-//! - `event`: the submission event, and its validation (JSON, TLS spellings).
-//! - `source`: where events come from: input files, NDJSON streams.
-//! - `ingest`: the single store writer with group commit; an acknowledged
-//!   event is on disk (in the ingest journal, then in the counts).
-//! - `store`: sled: daily and hourly counts per account (weeks per key),
-//!   sender index, idempotency keys, retention; the journal and the fold of
-//!   events into the counts.
-//! - `counts`: messages per TLS class, the unit of every aggregate.
-//! - `detect`: the detectors (volume spikes, new senders, legacy TLS,
-//!   failed-login bursts): pure, in event time, fed by the store writer.
-//! - `report`: the report model from the store, its renderers and templates.
-//! - `notify`: mail: building report and alert messages, the durable outbox
-//!   delivering them over SMTP or into files, the alert notifier.
-//! - `schedule`: reports mailed on cron schedules.
-//! - `server`: the HTTP API (axum) and the dashboard (server-rendered
-//!   pages, inline SVG charts, sessions).
-//! - `daemon`: wires the stages together for `run`; `shutdown` is its signal.
-//! - `config`: the TOML configuration, checked key by key.
-//! - `metrics`: counters and histograms behind `/metrics`.
-//! - `memory`: handing freed heap back to the system (after large reports,
-//!   and periodically).
-//! - `token`: the API token, generated on first start when none is configured.
-//! - `cli`: the command line; `main.rs` only calls it.
+//! 1. Core, pure logic (no files, sockets or clocks of their own):
+//!    - `event`: the submission event and its validation (JSON, TLS
+//!      spellings), counts per TLS class, day and hour numbers.
+//!    - `parse`: Postfix and Exim log lines and NDJSON lines to events.
+//!    - `detect`: the detectors (volume spikes, new senders, legacy TLS,
+//!      failed-login bursts), in event time.
+//!    - `report`: the report model, its renderers (CSV, text, templates,
+//!      PNG charts), what report and alert templates see, dashboard links.
+//!    - `random`: random identifiers; `memory`: handing freed heap back.
+//! 2. `store`: sled. Daily and hourly counts per account, the sender
+//!    index, idempotency keys, the ingest journal, the detectors' state and
+//!    alert log, retention, and reports built from it all.
+//! 3. Services, the daemon's moving parts:
+//!    - `ingest`: the single store writer with group commit; an
+//!      acknowledged event is on disk.
+//!    - `outbox`: the durable mail queue, its transports (SMTP, files) and
+//!      progress marks; `mailer`: report mails; `notify`: alert mails and
+//!      webhooks; `schedule`: reports mailed on cron schedules.
+//!    - `metrics`: what `/metrics` shows; `secret`: passwords and tokens
+//!      kept outside the config file.
+//! 4. Adapters, where the outside comes in:
+//!    - `source`: input files and the followers of mail logs.
+//!    - `server`: the HTTP API and the dashboard (axum).
+//! 5. `config`: the TOML file, checked key by key; it hands each component
+//!    its part, so no component imports the whole configuration.
+//! 6. Entry points: `daemon` wires everything for `run` and drains it in
+//!    order on `shutdown`'s signal; `cli` is the command line (`main.rs`
+//!    only calls it).
 
 pub mod cli;
 pub mod config;

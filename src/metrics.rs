@@ -2,6 +2,7 @@
 //! names and log wording stay consistent (Vector's "internal events").
 
 use crate::detect::{Alert, AlertKind, AlertStatus};
+use crate::notify::Backlog;
 use crate::outbox::OutboxStats;
 use crate::store::IngestOutcome;
 use std::fmt::Write;
@@ -96,8 +97,14 @@ impl Metrics {
         h.sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
     }
 
-    /// Prometheus text exposition format.
-    pub fn render(&self, store_bytes: u64, outbox: &OutboxStats) -> String {
+    /// Prometheus text exposition format. `backlog` is left out when it
+    /// could not be read.
+    pub fn render(
+        &self,
+        store_bytes: u64,
+        outbox: &OutboxStats,
+        backlog: Option<Backlog>,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP smtp_auth_insight_events_total Events received, by outcome.\n");
         out.push_str("# TYPE smtp_auth_insight_events_total counter\n");
@@ -164,6 +171,19 @@ impl Metrics {
                     v.load(Relaxed)
                 );
             }
+        }
+        if let Some(b) = backlog {
+            out.push_str("# HELP smtp_auth_insight_alerts_unnotified Alerts logged but not yet handled by the alert mails or by the webhook furthest behind.\n");
+            out.push_str("# TYPE smtp_auth_insight_alerts_unnotified gauge\n");
+            for (channel, n) in [("mail", b.mail), ("webhooks", b.webhooks)] {
+                let _ = writeln!(
+                    out,
+                    "smtp_auth_insight_alerts_unnotified{{channel=\"{channel}\"}} {n}"
+                );
+            }
+            out.push_str("# HELP smtp_auth_insight_notifier_passes_total Passes of the alert notifier over the alert log.\n");
+            out.push_str("# TYPE smtp_auth_insight_notifier_passes_total counter\n");
+            let _ = writeln!(out, "smtp_auth_insight_notifier_passes_total {}", b.passes);
         }
         out.push_str("# HELP smtp_auth_insight_store_size_bytes Size of the database on disk.\n");
         out.push_str("# TYPE smtp_auth_insight_store_size_bytes gauge\n");

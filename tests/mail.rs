@@ -253,8 +253,9 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_once() {
-    let port = free_port();
-    let site = mail_site(port, ALLOW);
+    // The relay's port is held but refuses connections: a relay that is down.
+    let mut smtp = SmtpSink::start_closed();
+    let site = mail_site(smtp.port, ALLOW);
     let d = site.start();
     let id = queue_report(&d, "admin@example.com").await;
     let s = wait_status(&d, &id, |s| s["attempts"].as_u64().unwrap_or(0) >= 2).await;
@@ -274,17 +275,18 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     assert!(d.stop().success());
 
     // The relay comes back; so does the daemon, with the mail still queued.
-    let smtp = SmtpSink::start_on(port);
+    smtp.open();
     let d = site.start();
     let s = wait_status(&d, &id, |s| s["status"] == "sent").await;
     assert!(s["attempts"].as_u64().unwrap() >= 3, "{s}");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    // Sent means removed from the queue in the same transaction: nothing
+    // is left that could deliver it again.
     assert!(
         metrics_text(&d)
             .await
             .contains("smtp_auth_insight_outbox_queued 0")
     );
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
 }
 
 /// Runs openssl, which must succeed.
@@ -390,11 +392,9 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
         ("starttls", "--starttls", &ca_cert, &ca_key, &ca),
         ("tls", "--tls", &self_signed, &self_key, &self_signed),
     ] {
-        let port = free_port();
-        let smtp = SmtpSink::start_with(
-            port,
-            &[flag, cert, key, "--auth", "reports@example.com:s3cret pass"],
-        );
+        let smtp =
+            SmtpSink::start_with(&[flag, cert, key, "--auth", "reports@example.com:s3cret pass"]);
+        let port = smtp.port;
         let password_file = certs.path().join("password");
         std::fs::write(&password_file, "s3cret pass\n").unwrap();
         let mail = |extra: &str| {
@@ -425,9 +425,8 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_refusal_fails_the_report_at_once_with_the_reason() {
-    let port = free_port();
-    let smtp = SmtpSink::start_with(port, &["--reject"]);
-    let site = mail_site(port, ALLOW);
+    let smtp = SmtpSink::start_with(&["--reject"]);
+    let site = mail_site(smtp.port, ALLOW);
     let d = site.start();
     let id = queue_report(&d, "gone@example.com").await;
     let s = wait_status(&d, &id, |s| s["status"] == "failed").await;

@@ -2,9 +2,10 @@
 
 mod common;
 
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use common::*;
 use mail_parser::{MessageParser, MimeHeaders};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 fn site(port: u16, cron: &str) -> Site {
     Site::new(&format!(
@@ -26,11 +27,35 @@ async fn wait_for_mails(smtp: &SmtpSink, n: usize, within: Duration) {
     }
 }
 
-fn epoch_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+/// The slots a daemon logged as queued, in order.
+fn queued_slots(d: &Daemon) -> Vec<DateTime<Utc>> {
+    slots_in(&d.log_text())
+}
+
+/// The slots queued in a daemon's log text.
+fn slots_in(log: &str) -> Vec<DateTime<Utc>> {
+    log.lines()
+        .filter(|l| l.contains("scheduled report queued"))
+        .filter_map(|l| l.split("slot=").nth(1)?.split(" start=").next())
+        .map(|s| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S UTC")
+                .expect("a slot time")
+                .and_utc()
+        })
+        .collect()
+}
+
+/// Waits until `d` has queued `n` slots; returns them.
+async fn wait_for_slots(d: &Daemon, n: usize) -> Vec<DateTime<Utc>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let slots = queued_slots(d);
+        if slots.len() >= n {
+            return slots;
+        }
+        assert!(Instant::now() < deadline, "only {slots:?} queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,19 +80,46 @@ async fn slots_missed_while_down_run_once_at_start_and_none_runs_twice() {
     let smtp = SmtpSink::start();
     let site = site(smtp.port, "*/6 * * * * *");
     let d = site.start();
-    wait_for_mails(&smtp, 1, Duration::from_secs(20)).await;
+    wait_for_slots(&d, 1).await;
+    let log = d.log.clone();
     assert!(d.stop().success());
-    let before = smtp.messages().len();
-    // Down for two or three slots, then back one second after a slot: the
-    // next slot is five seconds away, ample for a slow start.
-    tokio::time::sleep(Duration::from_secs(13)).await;
-    while epoch_secs() % 6 != 1 {
+    let before = slots_in(&log.lock().unwrap().join("\n"));
+    let last = *before.last().expect("a slot");
+    // Down until at least two more slots have passed.
+    while Utc::now() < last + TimeDelta::seconds(13) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _d = site.start();
-    // Counted midway between the next slot and the one after: one catch-up
-    // run for all missed slots, plus the one regular slot since. A run per
-    // missed slot, or the slot mailed before the stop again, would add more.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    assert_eq!(smtp.messages().len(), before + 2);
+    let d = site.start();
+    let after = wait_for_slots(&d, 2).await;
+    // One catch-up run for all the missed slots (at least last + 6 s and
+    // last + 12 s), as the latest of them; then the regular slot after it.
+    assert!(
+        after[0] >= last + TimeDelta::seconds(12),
+        "{before:?} then {after:?}"
+    );
+    assert_eq!(after[1], after[0] + TimeDelta::seconds(6), "{after:?}");
+    let mut all: Vec<_> = before.iter().chain(&after).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        before.len() + after.len(),
+        "a slot ran twice: {before:?} {after:?}"
+    );
+    // Every queued slot reaches the relay once: mails and queued runs agree
+    // once the queue is empty.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queued = before.len() + queued_slots(&d).len();
+        let empty = metric(&metrics_text(&d).await, "smtp_auth_insight_outbox_queued") == Some(0);
+        let mails = smtp.messages().len();
+        if empty && mails == queued {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mails} mails for {queued} queued slots"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

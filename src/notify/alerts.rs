@@ -6,6 +6,7 @@
 //! written in the same transaction as the queued mail: after a crash an
 //! alert is mailed exactly once.
 
+use super::Progress;
 use super::alert_mail;
 use crate::detect::{AlertKind, DetectConfig, config::Digest};
 use crate::outbox::{MailConfig, Outbox, OutboxError, RecipientError, marks};
@@ -29,9 +30,14 @@ const OPENING_LOOK_BACK: u64 = 5_000;
 
 /// Progress marks (see `outbox::marks`): how far the log has been mailed,
 /// how far the legacy-TLS digest got, and the day of the last digest.
-const MAILED: &str = "alerts";
+pub(super) const MAILED: &str = "alerts";
 const DIGESTED: &str = "alerts-digest";
 const DIGEST_DAY: &str = "alerts-digest-day";
+
+/// The progress mark of webhook `url`.
+pub(super) fn webhook_mark(url: &str) -> String {
+    format!("webhook {url}")
+}
 
 /// Why a pass of the notifier failed; the next pass tries again.
 #[derive(Debug, thiserror::Error)]
@@ -78,14 +84,18 @@ pub struct Notifier {
     from: Mailbox,
     recipients: Vec<Mailbox>,
     pub(super) http: reqwest::Client,
+    /// Counts the passes for `/metrics`.
+    progress: Progress,
 }
 
 impl Notifier {
+    /// A notifier; `progress` is shared with `/metrics`.
     pub fn new(
         settings: NotifierSettings,
         store: Store,
         outbox: Outbox,
         templates: Arc<Templates>,
+        progress: Progress,
     ) -> Result<Notifier, NotifyError> {
         let from = settings.mail.from_mailbox()?;
         let recipients = if settings.detect.recipients.is_empty() {
@@ -107,6 +117,7 @@ impl Notifier {
             from,
             recipients,
             http,
+            progress,
         })
     }
 
@@ -118,6 +129,7 @@ impl Notifier {
                 tracing::error!(error = %e, "alert notification failed");
             }
             self.webhooks(&mut backoff, &shutdown).await;
+            self.progress.passed();
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = tokio::time::sleep(POLL) => {}

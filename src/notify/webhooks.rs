@@ -7,7 +7,7 @@
 //! again after a crash between its answer and the mark: alerts carry `at`,
 //! `sender` and `kind` to recognise it.
 
-use super::alerts::{BATCH, Notifier, NotifyError};
+use super::alerts::{BATCH, Notifier, NotifyError, webhook_mark};
 use crate::detect::Alert;
 use crate::outbox::marks;
 use chrono::Utc;
@@ -63,7 +63,7 @@ impl Notifier {
 
     /// One group for one URL, if one is due; the mark moves on success.
     async fn webhook(&self, url: &str) -> Result<(), NotifyError> {
-        let mark = format!("webhook {url}");
+        let mark = webhook_mark(url);
         let name = mark.clone();
         let Some((alerts, last)) = self.blocking(move |n| n.webhook_group(&name)).await? else {
             return Ok(());

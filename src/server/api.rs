@@ -87,16 +87,21 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let store = state.store.clone();
-    let size = tokio::task::spawn_blocking(move || store.size_on_disk())
-        .await
-        .unwrap_or(0);
+    let (store, progress) = (state.store.clone(), state.alerts.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        let backlog = progress
+            .backlog()
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read the alert backlog"))
+            .ok();
+        (store.size_on_disk(), backlog)
+    });
+    let (size, backlog) = read.await.unwrap_or((0, None));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(size, &state.outbox.stats),
+        state.metrics.render(size, &state.outbox.stats, backlog),
     )
         .into_response()
 }

@@ -60,6 +60,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Where ordered mails' statuses are looked up.
     pub outbox: Outbox,
+    /// How far the alert notifier is behind the alert log.
+    pub alerts: crate::notify::Progress,
     /// Report requests per token (one token today).
     pub report_limit: Arc<RateLimit>,
     /// Dashboard logins.

@@ -69,6 +69,8 @@ pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr into `log` until the daemon closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -86,7 +88,7 @@ impl Daemon {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("address=").nth(1) {
                     let addr = addr.split_whitespace().next().unwrap_or("").to_owned();
@@ -102,7 +104,19 @@ impl Daemon {
                 panic!("daemon did not start: {:?}", log.lock().unwrap());
             }
         };
-        Daemon { child, addr, log }
+        Daemon {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// After the daemon exited: waits until `log` holds all it wrote.
+    fn read_to_end(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -113,6 +127,7 @@ impl Daemon {
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.read_to_end();
     }
 
     /// SIGTERM and wait for a clean exit.
@@ -122,6 +137,7 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
+                self.read_to_end();
                 return status;
             }
             if Instant::now() > deadline {
@@ -221,6 +237,41 @@ pub async fn metrics_text(d: &Daemon) -> String {
         .expect("metrics body")
 }
 
+/// The value of an unlabelled or labelled series in /metrics text.
+pub fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until the notifier has settled: a complete pass since the daemon
+/// started, every logged alert handled by the mails and the webhooks, and
+/// the mail queue empty (every queued mail delivered or given up). What a
+/// relay or webhook has received then is all it will receive (60 s at most).
+pub async fn wait_notified(d: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = metrics_text(d).await;
+        let settled = metric(&text, "smtp_auth_insight_notifier_passes_total").unwrap_or(0) >= 1
+            && metric(
+                &text,
+                "smtp_auth_insight_alerts_unnotified{channel=\"mail\"}",
+            ) == Some(0)
+            && metric(
+                &text,
+                "smtp_auth_insight_alerts_unnotified{channel=\"webhooks\"}",
+            ) == Some(0)
+            && metric(&text, "smtp_auth_insight_outbox_queued") == Some(0);
+        if settled {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the notifier never settled:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Messages in the default report.
 pub async fn total(d: &Daemon) -> u64 {
     report(d, "").await.1["summary"]["messages"]
@@ -241,54 +292,81 @@ pub async fn report_status_with(d: &Daemon, token: &str) -> u16 {
 }
 
 /// A real SMTP server (Python's aiosmtpd) on 127.0.0.1 that stores each
-/// received message in a maildir.
+/// received message in a maildir. It binds a port the system picks and
+/// reports it: no other test's server can be mistaken for it.
 pub struct SmtpSink {
     child: Child,
     pub port: u16,
     pub maildir: tempfile::TempDir,
+    stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        SmtpSink::start_on(free_port())
-    }
-
-    /// On a given port (to bring a relay "back" where the daemon expects it).
-    pub fn start_on(port: u16) -> SmtpSink {
-        SmtpSink::start_with(port, &[])
+        SmtpSink::start_with(&[])
     }
 
     /// With options of tests/support/smtp_server.py (--starttls, --tls, --auth).
-    pub fn start_with(port: u16, options: &[&str]) -> SmtpSink {
-        let maildir = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(maildir.path().join("box"))
-            .args(options)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-        SmtpSink::wait(child, port, maildir)
+    pub fn start_with(options: &[&str]) -> SmtpSink {
+        let mut sink = SmtpSink::spawn(options);
+        sink.wait_for("ready");
+        sink
     }
 
-    fn wait(child: Child, port: u16, maildir: tempfile::TempDir) -> SmtpSink {
-        // Ready means greeting: a listening socket alone can still reset
-        // the first connection while the server starts up.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !smtp_greets(port) {
-            assert!(
-                Instant::now() < deadline,
-                "the SMTP server did not start (is aiosmtpd installed? pip install aiosmtpd)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SmtpSink {
+    /// A relay that is down: its port is bound (so no other server takes
+    /// it) but refuses connections until [`SmtpSink::open`].
+    pub fn start_closed() -> SmtpSink {
+        SmtpSink::spawn(&["--closed"])
+    }
+
+    /// Brings a [`SmtpSink::start_closed`] relay up; returns once it accepts.
+    pub fn open(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("the relay's stdin");
+        stdin.write_all(b"open\n").expect("tell the relay to open");
+        stdin.flush().expect("tell the relay to open");
+        self.wait_for("ready");
+    }
+
+    fn spawn(options: &[&str]) -> SmtpSink {
+        let maildir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(maildir.path().join("box"))
+            .args(options)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut sink = SmtpSink {
             child,
-            port,
+            port: 0,
             maildir,
+            stdout,
+        };
+        sink.port = sink.wait_for("port");
+        sink
+    }
+
+    /// Reads the server's stdout up to the line `word PORT`; returns PORT.
+    fn wait_for(&mut self, word: &str) -> u16 {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self
+                .stdout
+                .read_line(&mut line)
+                .expect("the relay's stdout");
+            assert!(
+                n > 0,
+                "the SMTP server ended before saying {word:?} (is aiosmtpd installed? pip install aiosmtpd)"
+            );
+            if let Some(port) = line.trim().strip_prefix(word) {
+                return port.trim().parse().expect("a port number");
+            }
         }
     }
 
@@ -308,34 +386,6 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether an SMTP server on `port` answers with its 220 greeting (plain
-/// or, for implicit TLS, at least accepts and holds the connection).
-fn smtp_greets(port: u16) -> bool {
-    use std::io::Read;
-    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 3];
-    match conn.read_exact(&mut buf) {
-        Ok(()) => &buf == b"220" || buf[0] == 0x16,
-        // Implicit TLS waits for the client to speak first.
-        Err(e) => matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-    }
-}
-
-/// A loopback port nothing listens on (right now).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// POSTs a report order to /api/v1/reports with `token`.

@@ -1,17 +1,24 @@
 """A real SMTP server for the tests: aiosmtpd, storing received mail in a
 maildir, optionally with STARTTLS or implicit TLS and AUTH.
 
-    python3 smtp_server.py PORT MAILDIR [--starttls CERT KEY | --tls CERT KEY] [--auth USER:PASS] [--reject]
+    python3 smtp_server.py MAILDIR [--starttls CERT KEY | --tls CERT KEY] [--auth USER:PASS] [--reject] [--closed]
+
+It binds 127.0.0.1 on a port the system picks and prints `port N`, then
+`ready N` once it accepts connections. A bind failure ends it with an error,
+never with a server on some other port.
 
 --reject answers every recipient with a permanent 550.
+--closed keeps the port bound but refuses connections (a relay that is
+down) until a line `open` arrives on stdin.
 """
 import argparse
 import asyncio
+import socket
 import ssl
+import sys
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Rejecting(Mailbox):
@@ -21,22 +28,23 @@ class Rejecting(Mailbox):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("port", type=int)
     p.add_argument("maildir")
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--auth", metavar="USER:PASS")
     p.add_argument("--reject", action="store_true")
+    p.add_argument("--closed", action="store_true")
     a = p.parse_args()
 
-    kwargs = {}
+    kwargs = {"hostname": "127.0.0.1"}
+    wrapper = None
     if a.starttls or a.tls:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(*(a.starttls or a.tls))
         if a.starttls:
             kwargs.update(tls_context=ctx, require_starttls=True)
         else:
-            kwargs.update(ssl_context=ctx)
+            wrapper = ctx
     if a.auth:
         user, password = a.auth.split(":", 1)
 
@@ -48,13 +56,26 @@ def main():
         # told that plaintext AUTH is fine there.
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=not a.tls)
     handler = Rejecting(a.maildir) if a.reject else Mailbox(a.maildir)
-    controller = Controller(handler, hostname="127.0.0.1", port=a.port, **kwargs)
-    controller.start()
-    print("ready", flush=True)
+
+    # Bound but not listening: connections are refused, the port is ours.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    print("port", port, flush=True)
+    if a.closed:
+        for line in sys.stdin:
+            if line.strip() == "open":
+                break
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTP(handler, **kwargs), sock=sock, ssl=wrapper)
+    )
+    print("ready", port, flush=True)
     try:
-        asyncio.new_event_loop().run_forever()
+        loop.run_forever()
     finally:
-        controller.stop()
+        server.close()
 
 
 if __name__ == "__main__":
