@@ -19,13 +19,50 @@ use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
 use crate::source::tail::Follower;
 use crate::store::{Store, Writer};
-use anyhow::Context;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Why the daemon could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot create data directory {}: {source}", .path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] crate::server::token::TokenError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Templates(#[from] crate::report::templates::TemplateError),
+    #[error("dashboard templates: {0}")]
+    Dashboard(#[from] handlebars::TemplateError),
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
+    #[error(transparent)]
+    Transport(#[from] crate::outbox::TransportError),
+    #[error(transparent)]
+    Notifier(#[from] crate::notify::NotifyError),
+    #[error(transparent)]
+    Schedules(#[from] crate::schedule::runner::StartError),
+    #[error("cannot resume following {path}: {source}")]
+    Follow {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("a start-up task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the store writer panicked")]
+    WriterPanicked,
+}
 
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -39,11 +76,13 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), DaemonError> {
     let token = CancellationToken::new();
     let data_dir = config.store.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     let api_token = server::token::api_token(config.server.token(), &data_dir)?;
     let opts = config.store_options();
     let store = tokio::task::spawn_blocking(move || Store::open(&opts)).await??;
@@ -133,7 +172,7 @@ pub async fn run(
     ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
         .await?
-        .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+        .map_err(|_| DaemonError::WriterPanicked)?;
     drain([notifier, mail_queue, watchdog]).await;
     served?;
     tracing::info!("stopped; everything acknowledged is on disk");
@@ -155,7 +194,7 @@ async fn start_followers(
     store: &Store,
     ingester: &Ingester,
     token: &CancellationToken,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
+) -> Result<Vec<JoinHandle<()>>, DaemonError> {
     let host = crate::source::local_host_name();
     let mut tasks = Vec::new();
     for source in config.sources.clone() {
@@ -165,7 +204,7 @@ async fn start_followers(
         let follower =
             tokio::task::spawn_blocking(move || Follower::new(source, store, ingester, &host))
                 .await?
-                .with_context(|| format!("cannot resume following {path}"))?;
+                .map_err(|source| DaemonError::Follow { path, source })?;
         tasks.push(tokio::spawn(follower.run(token.clone())));
     }
     Ok(tasks)

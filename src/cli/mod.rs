@@ -96,7 +96,8 @@ fn run(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
-        crate::daemon::run(config, listener, crate::shutdown::signal()).await
+        crate::daemon::run(config, listener, crate::shutdown::signal()).await?;
+        Ok(())
     })
 }
 

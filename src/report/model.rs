@@ -1,5 +1,6 @@
-//! The report model of DESIGN.md, built from daily aggregates. Pure: the
-//! store feeds rows in, renderers and the API read the result.
+//! The report model (the JSON of `GET /api/v1/report`), built from daily
+//! aggregates. Pure: the store feeds rows in, renderers and the API read
+//! the result.
 
 use crate::event::TlsCounts;
 use crate::event::sender_domain;

@@ -24,11 +24,12 @@ use crate::parse::syslog::Clock;
 use crate::store::{Store, keys};
 use chrono::Utc;
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use cursor::{Cursor, fingerprint, first_line_hash, open_if_exists};
+use serde::Deserialize;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -71,17 +72,6 @@ impl SourceConfig {
     }
 }
 
-/// Where a follower is, as saved in the store.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Cursor {
-    dev: u64,
-    ino: u64,
-    /// Hash of the file's first line; `None` until it has one.
-    fingerprint: Option<u64>,
-    offset: u64,
-    parser: serde_json::Value,
-}
-
 /// Bytes read per step; also the longest line kept (longer ones are skipped).
 const CHUNK: usize = 1 << 20;
 /// Pause between looks at a file that has not grown.
@@ -114,10 +104,11 @@ impl Follower {
     ) -> io::Result<Follower> {
         let key = keys::cursor_key(&source.path.to_string_lossy());
         let mut parser = source.parser(store.tz, default_host);
-        let cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
+        let mut cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
             None => Cursor::default(),
         };
+        cursor.adopt_file_hash(&source.path)?;
         if !cursor.parser.is_null() {
             parser
                 .restore(cursor.parser.clone())
@@ -302,10 +293,7 @@ impl Follower {
             // The rotated file is finished: switch to the current one.
             self.draining_rotated = false;
             self.file = None;
-            self.cursor = Cursor {
-                parser: self.cursor.parser.take(),
-                ..Cursor::default()
-            };
+            self.cursor = Cursor::next_file(self.cursor.parser.take());
             return Ok(true);
         }
         let Some((current, meta)) = open_if_exists(&self.source.path)? else {
@@ -314,10 +302,7 @@ impl Follower {
         if (meta.dev(), meta.ino()) != (self.cursor.dev, self.cursor.ino) {
             // Renamed or recreated; we are at the end of the old file.
             self.file = None;
-            self.cursor = Cursor {
-                parser: self.cursor.parser.take(),
-                ..Cursor::default()
-            };
+            self.cursor = Cursor::next_file(self.cursor.parser.take());
             self.commit(Vec::new())?;
             return Ok(true);
         }
@@ -384,48 +369,6 @@ async fn pause(shutdown: &CancellationToken, wait: Duration) {
     }
 }
 
-fn open_if_exists(path: &Path) -> io::Result<Option<(File, std::fs::Metadata)>> {
-    match File::open(path) {
-        Ok(f) => {
-            let meta = f.metadata()?;
-            Ok(Some((f, meta)))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Hash of the first line (up to 256 bytes) of an open file, `None` while
-/// the file has no complete first line.
-fn fingerprint(file: &File) -> io::Result<Option<u64>> {
-    let mut head = [0u8; 256];
-    let mut f = file;
-    f.seek(SeekFrom::Start(0))?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(first_line_hash(&head[..n]).or((n == head.len()).then(|| fnv1a(&head))))
-}
-
-fn first_line_hash(bytes: &[u8]) -> Option<u64> {
-    let head = &bytes[..bytes.len().min(256)];
-    match head.iter().position(|&b| b == b'\n') {
-        Some(i) => Some(fnv1a(&head[..i])),
-        None if head.len() == 256 => Some(fnv1a(head)),
-        None => None,
-    }
-}
-
-/// FNV-1a: stable across releases, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
+mod cursor;
 #[cfg(test)]
 mod tests;
