@@ -289,6 +289,33 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_during_a_delivery_finishes_it_and_the_mail_is_not_sent_again() {
+    // The relay takes the message, then holds its answer for three seconds.
+    let mut smtp = SmtpSink::start_with(&["--slow", "3"]);
+    let site = mail_site(smtp.port, ALLOW);
+    let d = site.start();
+    let id = queue_report(&d, "admin@example.com").await;
+    smtp.wait_line("received");
+    // SIGTERM while the relay has the mail but has not answered: the
+    // daemon waits for the answer and records it before it exits.
+    assert!(d.stop().success());
+    let d = site.start();
+    let s = wait_status(&d, &id, |s| s["status"] != "queued").await;
+    assert_eq!(s["status"], "sent", "{s}");
+    assert_eq!(s["attempts"], 1, "{s}");
+    assert!(
+        metrics_text(&d)
+            .await
+            .contains("smtp_auth_insight_outbox_queued 0")
+    );
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "delivered once, not again after the restart"
+    );
+}
+
 /// Runs openssl, which must succeed.
 fn openssl(args: &[&str]) {
     let ok = std::process::Command::new("openssl")

@@ -353,6 +353,12 @@ impl SmtpSink {
 
     /// Reads the server's stdout up to the line `word PORT`; returns PORT.
     fn wait_for(&mut self, word: &str) -> u16 {
+        self.wait_line(word).trim().parse().expect("a port number")
+    }
+
+    /// Reads the server's stdout up to a line starting with `word`;
+    /// returns the rest of it (`--slow` says `received` per message).
+    pub fn wait_line(&mut self, word: &str) -> String {
         let mut line = String::new();
         loop {
             line.clear();
@@ -364,8 +370,8 @@ impl SmtpSink {
                 n > 0,
                 "the SMTP server ended before saying {word:?} (is aiosmtpd installed? pip install aiosmtpd)"
             );
-            if let Some(port) = line.trim().strip_prefix(word) {
-                return port.trim().parse().expect("a port number");
+            if let Some(rest) = line.trim().strip_prefix(word) {
+                return rest.to_owned();
             }
         }
     }

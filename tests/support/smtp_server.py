@@ -10,6 +10,8 @@ never with a server on some other port.
 --reject answers every recipient with a permanent 550.
 --closed keeps the port bound but refuses connections (a relay that is
 down) until a line `open` arrives on stdin.
+--slow SECONDS stores each message, prints `received`, and answers the
+DATA command only SECONDS later (a delivery still under way).
 """
 import argparse
 import asyncio
@@ -26,6 +28,18 @@ class Rejecting(Mailbox):
         return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
 
 
+class Slow(Mailbox):
+    def __init__(self, maildir, seconds):
+        super().__init__(maildir)
+        self.seconds = seconds
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        print("received", flush=True)
+        await asyncio.sleep(self.seconds)
+        return reply
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("maildir")
@@ -34,6 +48,7 @@ def main():
     p.add_argument("--auth", metavar="USER:PASS")
     p.add_argument("--reject", action="store_true")
     p.add_argument("--closed", action="store_true")
+    p.add_argument("--slow", type=float)
     a = p.parse_args()
 
     kwargs = {"hostname": "127.0.0.1"}
@@ -55,7 +70,12 @@ def main():
         # Implicit TLS is encrypted from the start; aiosmtpd only needs to be
         # told that plaintext AUTH is fine there.
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=not a.tls)
-    handler = Rejecting(a.maildir) if a.reject else Mailbox(a.maildir)
+    if a.reject:
+        handler = Rejecting(a.maildir)
+    elif a.slow:
+        handler = Slow(a.maildir, a.slow)
+    else:
+        handler = Mailbox(a.maildir)
 
     # Bound but not listening: connections are refused, the port is ours.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
