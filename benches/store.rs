@@ -97,6 +97,7 @@ fn main() {
                 first_seen: ts,
                 last_seen: ts,
                 ips: ev.client_ip.map(|ip| vec![(ip, ts)]).unwrap_or_default(),
+                envelopes: Vec::new(),
             };
             tree.merge(keys::sender_key(&ev.sender), seen.encode())
                 .expect("merge");

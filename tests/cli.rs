@@ -141,6 +141,17 @@ fn csv_text_and_json_reports_agree() {
     ]
     .iter()
     .map(|(s, t)| event_line(&ts, s, t, None))
+    .chain(
+        [
+            "guess@example.com",
+            "guess@example.com",
+            "alice@example.com",
+        ]
+        .map(|user| {
+            serde_json::json!({"ts": ts, "sender": user, "tls": "none", "result": "auth_failed"})
+                .to_string()
+        }),
+    )
     .collect();
     let file = site.dir.path().join("e.ndjson");
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -169,17 +180,41 @@ fn csv_text_and_json_reports_agree() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "sender,domain,messages,none,none %,TLSv1.0,TLSv1.0 %,TLSv1.1,TLSv1.1 %,TLSv1.2,TLSv1.2 %,TLSv1.3,TLSv1.3 %"
+        "sender,domain,messages,none,none %,TLSv1.0,TLSv1.0 %,TLSv1.1,TLSv1.1 %,TLSv1.2,TLSv1.2 %,TLSv1.3,TLSv1.3 %,auth_failures"
     );
-    assert_eq!(rows.len(), 1 + json["senders"].as_array().unwrap().len());
+    // Every sender, then the username that only failed to log in.
+    assert_eq!(
+        rows.len(),
+        1 + json["senders"].as_array().unwrap().len() + 1
+    );
     assert_eq!(
         rows[1],
-        "alice@example.com,example.com,3,0,0.0,0,0.0,1,33.3,0,0.0,2,66.7"
+        "alice@example.com,example.com,3,0,0.0,0,0.0,1,33.3,0,0.0,2,66.7,1"
+    );
+    assert_eq!(
+        rows.last().unwrap(),
+        &"guess@example.com,example.com,0,0,0.0,0,0.0,0,0.0,0,0.0,0,0.0,2"
     );
     // The formula is defused (leading ') and quoted.
     assert!(
-        rows.contains(&"\"'=hyperlink(\"\"http://evil\"\")\",,1,1,100.0,0,0.0,0,0.0,0,0.0,0,0.0"),
+        rows.contains(&"\"'=hyperlink(\"\"http://evil\"\")\",,1,1,100.0,0,0.0,0,0.0,0,0.0,0,0.0,0"),
         "{csv}"
+    );
+    // Failed logins in the JSON: the total and the usernames, most first,
+    // the one that never sent among them; not counted as messages.
+    assert_eq!(json["summary"]["auth_failures"], 3);
+    assert_eq!(json["summary"]["messages"], 5);
+    assert_eq!(
+        json["auth_failures"],
+        serde_json::json!([{"sender": "guess@example.com", "count": 2},
+                           {"sender": "alice@example.com", "count": 1}])
+    );
+    let days = json["daily"].as_array().unwrap();
+    assert_eq!(
+        days.iter()
+            .map(|d| d["auth_failures"].as_u64().unwrap())
+            .sum::<u64>(),
+        3
     );
 
     let text = stdout(&site.cli(&["report", "--format", "text"]));
@@ -195,6 +230,16 @@ fn csv_text_and_json_reports_agree() {
         text.lines().any(|l| l.starts_with("* alice@example.com")),
         "{text}"
     );
+    assert!(text.contains("3 failed logins by 2 usernames."), "{text}");
+    let failed = text
+        .split("\nFailed logins\n")
+        .nth(1)
+        .expect("a failed-login section");
+    let guess = failed
+        .lines()
+        .find(|l| l.contains("guess@example.com"))
+        .expect("guess");
+    assert!(guess.trim_end().ends_with(" 2"), "{text}");
 }
 
 #[test]

@@ -49,6 +49,21 @@ fn site(smtp_port: u16) -> Site {
             ));
         }
     }
+    // Failed logins: a username someone guessed (it never sent), and a
+    // user who mistyped twice; that user once sent as another address.
+    let ts = now.to_rfc3339();
+    let failed = |user: &str| {
+        serde_json::json!({"ts": ts, "sender": user, "tls": "TLSv1.2",
+                           "result": "auth_failed", "client_ip": "203.0.113.66"})
+        .to_string()
+    };
+    lines.extend((0..6).map(|_| failed("guess@example.com")));
+    lines.extend((0..2).map(|_| failed("user0@example.com")));
+    lines.push(
+        serde_json::json!({"ts": ts, "sender": "user0@example.com", "tls": "TLSv1.3",
+                           "envelope_from": "ceo@elsewhere.example"})
+        .to_string(),
+    );
     let file = site.dir.path().join("recent.ndjson");
     std::fs::write(&file, lines.join("\n")).unwrap();
     assert!(
@@ -128,6 +143,39 @@ async fn the_dashboard_works_in_a_real_browser() {
         0
     );
     assert!(!b.dialog_open().await);
+
+    // Failed logins: the card agrees with the API; a guessed username is
+    // marked as one that sent nothing, and its page shows its failures.
+    let total = b.wait_text("#failures-total", |t| !t.is_empty()).await;
+    assert_eq!(total, api["summary"]["auth_failures"].to_string());
+    assert!(
+        api["summary"]["auth_failures"].as_u64().unwrap() >= 8,
+        "{api}"
+    );
+    assert_eq!(api["auth_failures"][0]["sender"], "guess@example.com");
+    assert_eq!(api["auth_failures"][0]["count"], 6);
+    let card = b.text(&b.find("#failed-users").await).await;
+    assert!(
+        card.contains("guess@example.com (sent no message)"),
+        "{card}"
+    );
+    b.click(&b.find("#failed-users .sender-link").await).await;
+    assert_eq!(
+        b.wait_text("#sender-name", |t| !t.is_empty()).await,
+        "guess@example.com"
+    );
+    assert_eq!(b.text(&b.find("#sender-failures").await).await, "6");
+    b.screenshot("2b-guessed-username").await;
+    // A user's page: its failed logins and the address it sent as.
+    b.goto(&format!("{base}/senders/user0%40example.com")).await;
+    assert_eq!(
+        b.wait_text("#sender-failures", |t| !t.is_empty()).await,
+        "2"
+    );
+    let envelopes = b.text(&b.find("#envelopes").await).await;
+    assert!(envelopes.contains("ceo@elsewhere.example"), "{envelopes}");
+    b.goto(&base).await;
+    b.find("#tile-senders").await;
 
     // The volume chart: one bar per day, each with its count.
     let bars = b.script(

@@ -89,12 +89,7 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
     );
     for row in report["senders"].as_array().unwrap() {
         let name = row["sender"].as_str().unwrap();
-        let escaped = name
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('=', "&#x3D;");
+        let escaped = html_escaped(name);
         assert!(
             html.contains(&escaped),
             "{name} missing or unescaped in HTML"
@@ -111,6 +106,24 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
         !html.contains("<img src=x"),
         "markup from a sender name reached the HTML"
     );
+    // The fixture's failed logins (real Postfix, wrong passwords): the
+    // total and each username, in both parts.
+    let failed = report["summary"]["auth_failures"].as_u64().unwrap();
+    assert!(failed > 0, "{report}");
+    assert!(text.contains(&format!("Failed logins: {failed}")), "{text}");
+    assert!(html.contains(&format!("Failed logins: {failed}")), "{html}");
+    for f in report["auth_failures"].as_array().unwrap() {
+        let (user, count) = (f["sender"].as_str().unwrap(), &f["count"]);
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{user}  {count}"))),
+            "{user} in {text}"
+        );
+        assert!(
+            html.contains(&html_escaped(user)),
+            "{user} missing or unescaped in HTML"
+        );
+    }
 
     // Both charts are inline PNGs, referenced from the HTML by Content-ID.
     for cid in ["volume", "tls"] {
@@ -147,6 +160,15 @@ fn report_mail_reaches_a_real_smtp_server_with_text_html_and_csv() {
         csv.contains("\"'=hyperlink("),
         "formula defused in CSV: {csv}"
     );
+}
+
+/// `text` as handlebars escapes it in HTML.
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('=', "&#x3D;")
 }
 
 /// A site mailing through the relay on `port`, with the rsyslog fixture

@@ -14,5 +14,5 @@ pub mod render;
 pub mod templates;
 pub mod view;
 
-pub use model::{DayRow, Report, ReportBuilder, SenderRow, Summary};
+pub use model::{DayRow, FailureRow, Failures, Report, ReportBuilder, SenderRow, Summary};
 pub use range::{RangeError, ReportRequest, ResolvedRange, normalize_domain};

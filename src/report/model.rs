@@ -20,6 +20,9 @@ pub struct Report {
     pub daily: Vec<DayRow>,
     /// Senders with at least one message, most messages first.
     pub senders: Vec<SenderRow>,
+    /// Usernames with failed logins in the range, most first, including
+    /// usernames that never sent a message (guessed ones among them).
+    pub auth_failures: Vec<FailureRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +31,8 @@ pub struct Summary {
     pub senders: u64,
     pub messages: u64,
     pub tls: TlsCounts,
+    /// Failed logins in the range (they are not messages).
+    pub auth_failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +40,15 @@ pub struct DayRow {
     pub date: NaiveDate,
     pub messages: u64,
     pub tls: TlsCounts,
+    /// Failed logins that day.
+    pub auth_failures: u64,
+}
+
+/// Failed logins of one username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRow {
+    pub sender: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +68,39 @@ pub struct ReportBuilder {
     domain: Option<String>,
     daily: Vec<TlsCounts>,
     senders: HashMap<Box<str>, TlsCounts>,
+    failures: Failures,
+}
+
+/// Failed logins of a range, per day (index from its first day) and per
+/// username.
+#[derive(Debug, Clone, Default)]
+pub struct Failures {
+    pub daily: Vec<u64>,
+    pub users: HashMap<String, u64>,
+}
+
+impl Failures {
+    /// Empty, for a range of `days` days.
+    pub fn new(days: usize) -> Failures {
+        Failures {
+            daily: vec![0; days],
+            users: HashMap::new(),
+        }
+    }
+
+    /// Adds `n` failed logins of `user` on day `index` of the range.
+    pub fn add(&mut self, index: usize, user: &str, n: u64) {
+        let Some(day) = self.daily.get_mut(index) else {
+            return;
+        };
+        *day += n;
+        match self.users.get_mut(user) {
+            Some(count) => *count += n,
+            None => {
+                self.users.insert(user.to_owned(), n);
+            }
+        }
+    }
 }
 
 impl ReportBuilder {
@@ -67,6 +114,22 @@ impl ReportBuilder {
             domain,
             daily: vec![TlsCounts::default(); days],
             senders: HashMap::new(),
+            failures: Failures::new(days),
+        }
+    }
+
+    /// Adds `n` failed logins of `user` on `day`; outside the range or the
+    /// domain filter, ignored.
+    pub fn add_failures(&mut self, day: u32, user: &str, n: u64) {
+        if self
+            .domain
+            .as_deref()
+            .is_some_and(|d| sender_domain(user) != d)
+        {
+            return;
+        }
+        if let Some(index) = day.checked_sub(self.first_day) {
+            self.failures.add(index as usize, user, n);
         }
     }
 
@@ -101,6 +164,14 @@ impl ReportBuilder {
         for (mine, theirs) in self.daily.iter_mut().zip(&other.daily) {
             mine.add(theirs);
         }
+        for (i, n) in other.failures.daily.iter().enumerate() {
+            if let Some(day) = self.failures.daily.get_mut(i) {
+                *day += n;
+            }
+        }
+        for (user, n) in other.failures.users {
+            *self.failures.users.entry(user).or_default() += n;
+        }
         if self.senders.len() < other.senders.len() {
             let mine = std::mem::replace(&mut self.senders, other.senders);
             self.merge_senders(mine);
@@ -127,6 +198,7 @@ impl ReportBuilder {
             self.daily,
             senders,
         )
+        .with_failures(self.failures)
     }
 }
 
@@ -151,6 +223,7 @@ impl Report {
                     date: crate::event::time::day_date(first_day + i as u32),
                     messages: tls.total(),
                     tls: *tls,
+                    auth_failures: 0,
                 }
             })
             .collect();
@@ -178,10 +251,30 @@ impl Report {
                 senders: senders.len() as u64,
                 messages: total.total(),
                 tls: total,
+                auth_failures: 0,
             },
             daily,
             senders,
+            auth_failures: Vec::new(),
         }
+    }
+
+    /// The report with the failed logins of its range (days and usernames
+    /// already restricted to its domain filter).
+    pub fn with_failures(mut self, failures: Failures) -> Report {
+        for (row, n) in self.daily.iter_mut().zip(&failures.daily) {
+            row.auth_failures = *n;
+        }
+        self.summary.auth_failures = failures.daily.iter().sum();
+        let mut users: Vec<FailureRow> = failures
+            .users
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(sender, count)| FailureRow { sender, count })
+            .collect();
+        users.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.sender.cmp(&b.sender)));
+        self.auth_failures = users;
+        self
     }
 }
 

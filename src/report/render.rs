@@ -1,19 +1,27 @@
 //! Renderers for the report model: CSV and plain text (JSON is serde).
 
 use super::Report;
-use crate::event::Tls;
+use crate::event::{Tls, sender_domain};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// The sender table as CSV: one row per sender, count and percentage per TLS
-/// class. Cells are quoted as RFC 4180 requires and cells a spreadsheet would
-/// run as a formula are defused.
+/// class and failed logins, then the usernames that only failed to log in
+/// (no messages). Cells are quoted as RFC 4180 requires and cells a
+/// spreadsheet would run as a formula are defused.
 pub fn csv(report: &Report) -> String {
-    let mut out = String::with_capacity(64 + report.senders.len() * 96);
+    let rows = report.senders.len() + report.auth_failures.len();
+    let mut out = String::with_capacity(80 + rows * 100);
     out.push_str("sender,domain,messages");
     for tls in Tls::ALL {
         let _ = write!(out, ",{k},{k} %", k = tls.key());
     }
-    out.push_str("\r\n");
+    out.push_str(",auth_failures\r\n");
+    let failed: HashMap<&str, u64> = report
+        .auth_failures
+        .iter()
+        .map(|f| (f.sender.as_str(), f.count))
+        .collect();
     for row in &report.senders {
         out.push_str(&csv_cell(&row.sender));
         out.push(',');
@@ -22,7 +30,23 @@ pub fn csv(report: &Report) -> String {
         for tls in Tls::ALL {
             let _ = write!(out, ",{},{:.1}", row.tls.get(tls), row.tls.percent(tls));
         }
-        out.push_str("\r\n");
+        let failures = failed.get(row.sender.as_str()).copied().unwrap_or(0);
+        let _ = write!(out, ",{failures}\r\n");
+    }
+    let sent: HashSet<&str> = report.senders.iter().map(|r| r.sender.as_str()).collect();
+    for f in report
+        .auth_failures
+        .iter()
+        .filter(|f| !sent.contains(f.sender.as_str()))
+    {
+        out.push_str(&csv_cell(&f.sender));
+        out.push(',');
+        out.push_str(&csv_cell(sender_domain(&f.sender)));
+        out.push_str(",0");
+        for _ in Tls::ALL {
+            out.push_str(",0,0.0");
+        }
+        let _ = write!(out, ",{}\r\n", f.count);
     }
     out
 }
@@ -66,6 +90,14 @@ pub fn text(report: &Report) -> String {
         .map(|t| format!("{} {} ({:.1}%)", t.key(), s.tls.get(*t), s.tls.percent(*t)))
         .collect();
     let _ = writeln!(out, "TLS usage: {}", mix.join(", "));
+    if s.auth_failures > 0 {
+        let _ = writeln!(
+            out,
+            "{} failed logins by {} usernames.",
+            s.auth_failures,
+            report.auth_failures.len()
+        );
+    }
     let legacy = report.senders.iter().filter(|r| r.tls.legacy() > 0).count();
     if legacy > 0 {
         let _ = writeln!(
@@ -74,9 +106,23 @@ pub fn text(report: &Report) -> String {
         );
     }
     let _ = writeln!(out, "\nDaily volume");
-    let _ = writeln!(out, "{:<10} {:>9}{}", "date", "messages", tls_header());
+    let _ = writeln!(
+        out,
+        "{:<10} {:>9}{} {:>8}",
+        "date",
+        "messages",
+        tls_header(),
+        "failed"
+    );
     for d in &report.daily {
-        let _ = writeln!(out, "{:<10} {:>9}{}", d.date, d.messages, tls_cells(&d.tls));
+        let _ = writeln!(
+            out,
+            "{:<10} {:>9}{} {:>8}",
+            d.date,
+            d.messages,
+            tls_cells(&d.tls),
+            d.auth_failures
+        );
     }
     let width = report
         .senders
@@ -102,6 +148,13 @@ pub fn text(report: &Report) -> String {
             r.messages,
             tls_cells(&r.tls)
         );
+    }
+    if !report.auth_failures.is_empty() {
+        let _ = writeln!(out, "\nFailed logins");
+        let _ = writeln!(out, "  {:<width$} {:>9}", "username", "failed");
+        for f in &report.auth_failures {
+            let _ = writeln!(out, "  {:<width$} {:>9}", f.sender, f.count);
+        }
     }
     out
 }

@@ -67,17 +67,16 @@ impl Templates {
         Ok(templates)
     }
 
-    /// Renders a sample report with every field present.
+    /// Renders a sample report with every field present (failed logins
+    /// included), so that strict mode finds a misspelt field.
     fn check(&self) -> Result<(), TemplateError> {
         let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         let mut b = ReportBuilder::new(day, day, None);
         let mut counts = crate::event::TlsCounts::default();
         counts.bump(crate::event::Tls::V1_0);
-        b.add(
-            crate::event::time::day_number(day),
-            "sample@example.com",
-            &counts,
-        );
+        let number = crate::event::time::day_number(day);
+        b.add(number, "sample@example.com", &counts);
+        b.add_failures(number, "guessed@example.com", 3);
         let sample = b.finish("UTC");
         self.html(
             &sample,

@@ -26,6 +26,12 @@ pub struct View {
     pub more: usize,
     /// Senders that used no TLS or TLS 1.0/1.1.
     pub legacy_senders: usize,
+    /// Failed logins in the range.
+    pub auth_failures: u64,
+    /// Usernames with the most failed logins, at most `top` of them.
+    pub failed_logins: Vec<Failed>,
+    /// Usernames with failed logins not shown (they are in the CSV).
+    pub more_failed: usize,
     /// Image sources of the charts (`cid:` in mail, data URIs in a file).
     pub charts: Charts,
 }
@@ -44,6 +50,16 @@ pub struct Row {
     pub messages: u64,
     pub cells: Vec<Cell>,
     pub legacy: bool,
+}
+
+/// A username's failed logins.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    pub label: String,
+    pub count: u64,
+    /// The username also sent messages in the range (else it may be one
+    /// an attacker guessed).
+    pub sent: bool,
 }
 
 /// One TLS class of a row: count and share.
@@ -110,6 +126,18 @@ impl View {
                 .collect(),
             more: report.senders.len().saturating_sub(top),
             legacy_senders: report.senders.iter().filter(|s| s.tls.legacy() > 0).count(),
+            auth_failures: report.summary.auth_failures,
+            failed_logins: report
+                .auth_failures
+                .iter()
+                .take(top)
+                .map(|f| Failed {
+                    label: f.sender.clone(),
+                    count: f.count,
+                    sent: report.senders.iter().any(|s| s.sender == f.sender),
+                })
+                .collect(),
+            more_failed: report.auth_failures.len().saturating_sub(top),
             charts,
         }
     }

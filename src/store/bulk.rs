@@ -43,6 +43,8 @@ const PART_ACCOUNTS: usize = 64;
 /// entry and name, and its summary (client IPs counted apart).
 const ACCOUNT_BYTES: usize = 128;
 const IP_BYTES: usize = std::mem::size_of::<(std::net::IpAddr, i64)>();
+/// An envelope sender's entry in an account's summary, without its text.
+const ENVELOPE_BYTES: usize = std::mem::size_of::<(Box<str>, i64)>();
 
 /// Events admitted but not written yet (see the module doc).
 #[derive(Default)]
@@ -109,9 +111,13 @@ impl Bulk {
             let ts = ev.ts.timestamp();
             if let Some(info) = self.infos.get_mut(account as usize) {
                 let info = info.get_or_insert_with(|| SenderInfo::first(ts));
-                let had = info.ips.capacity();
-                info.note(ts, ev.client_ip);
-                self.bytes += (info.ips.capacity() - had) * IP_BYTES;
+                let had = (info.ips.capacity(), info.envelopes.capacity());
+                info.note(&ev.sender, ts, ev.client_ip, ev.envelope_from.as_deref());
+                self.bytes += (info.ips.capacity() - had.0) * IP_BYTES;
+                if info.envelopes.capacity() > had.1 {
+                    // The string itself, with the entry: an upper bound.
+                    self.bytes += ENVELOPE_BYTES + ev.envelope_from.as_ref().map_or(0, String::len);
+                }
             }
         }
         let hour = crate::event::time::hour_number(ev.ts);

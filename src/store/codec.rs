@@ -121,6 +121,14 @@ pub fn decode_hours(input: &[u8]) -> Vec<Hour> {
 /// account logs in from, bounded so a spraying attacker cannot grow it.
 pub const MAX_IPS: usize = 16;
 
+/// Most envelope senders remembered per account, other than the login
+/// itself: a compromised account used for spam shows the addresses it
+/// sent as, and the list stays bounded whatever the spammer makes up.
+pub const MAX_ENVELOPES: usize = 8;
+
+/// Tag of an envelope sender in an encoded [`SenderInfo`] (IPs are 4 and 6).
+const ENVELOPE_TAG: u8 = b'e';
+
 /// The sender index entry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SenderInfo {
@@ -129,6 +137,9 @@ pub struct SenderInfo {
     pub last_seen: i64,
     /// Client IPs with the last time each was seen, most recent first.
     pub ips: Vec<(IpAddr, i64)>,
+    /// Envelope senders (`MAIL FROM`) other than the login, with the last
+    /// time each was used, most recent first.
+    pub envelopes: Vec<(Box<str>, i64)>,
 }
 
 impl SenderInfo {
@@ -138,15 +149,20 @@ impl SenderInfo {
             first_seen: ts,
             last_seen: ts,
             ips: Vec::new(),
+            envelopes: Vec::new(),
         }
     }
 
-    /// Notes one more accepted message, at `ts` from `ip`.
-    pub fn note(&mut self, ts: i64, ip: Option<IpAddr>) {
+    /// Notes one more accepted message of `login`, at `ts` from `ip`, sent
+    /// as `envelope` (noted only when it is not the login itself).
+    pub fn note(&mut self, login: &str, ts: i64, ip: Option<IpAddr>, envelope: Option<&str>) {
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
         if let Some(ip) = ip {
             self.note_ip(ip, ts);
+        }
+        if let Some(from) = envelope.filter(|e| !e.eq_ignore_ascii_case(login)) {
+            self.note_envelope(from, ts);
         }
     }
 
@@ -159,6 +175,22 @@ impl SenderInfo {
         for (ip, seen) in &other.ips {
             self.note_ip(*ip, *seen);
         }
+        for (from, seen) in &other.envelopes {
+            self.note_envelope(from, *seen);
+        }
+    }
+
+    pub fn note_envelope(&mut self, from: &str, seen: i64) {
+        match self.envelopes.iter_mut().find(|(e, _)| &**e == from) {
+            Some(entry) => entry.1 = entry.1.max(seen),
+            None => {
+                self.envelopes.reserve_exact(1);
+                self.envelopes.push((from.into(), seen));
+            }
+        }
+        self.envelopes
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.envelopes.truncate(MAX_ENVELOPES);
     }
 
     pub fn note_ip(&mut self, ip: IpAddr, seen: i64) {
@@ -191,6 +223,12 @@ impl SenderInfo {
             }
             put_varint(&mut out, seen.max(&0).unsigned_abs());
         }
+        for (from, seen) in &self.envelopes {
+            out.push(ENVELOPE_TAG);
+            put_varint(&mut out, from.len() as u64);
+            out.extend_from_slice(from.as_bytes());
+            put_varint(&mut out, seen.max(&0).unsigned_abs());
+        }
         out
     }
 
@@ -198,10 +236,19 @@ impl SenderInfo {
         let first_seen = get_varint(&mut input)? as i64;
         let last_seen = get_varint(&mut input)? as i64;
         let mut ips = Vec::new();
+        let mut envelopes = Vec::new();
         while let Some((&tag, rest)) = input.split_first() {
             let len = match tag {
                 4 => 4,
                 6 => 16,
+                ENVELOPE_TAG => {
+                    input = rest;
+                    let len = usize::try_from(get_varint(&mut input)?).ok()?;
+                    let text = std::str::from_utf8(input.get(..len)?).ok()?;
+                    input = &input[len..];
+                    envelopes.push((text.into(), get_varint(&mut input)? as i64));
+                    continue;
+                }
                 _ => return None,
             };
             let octets = rest.get(..len)?;
@@ -217,6 +264,7 @@ impl SenderInfo {
             first_seen,
             last_seen,
             ips,
+            envelopes,
         })
     }
 }
@@ -242,6 +290,7 @@ mod tests {
                 first_seen: 1000 + i64::from(i),
                 last_seen: 1000 + i64::from(i),
                 ips: vec![(IpAddr::from([10, 0, 0, i]), 1000 + i64::from(i))],
+                envelopes: vec![(format!("x{i}@spam.example").into(), 1000 + i64::from(i))],
             });
         }
         info.note_ip("2001:db8::1".parse().unwrap(), 5000);
@@ -249,7 +298,23 @@ mod tests {
         assert_eq!(info.last_seen, 1039);
         assert_eq!(info.ips.len(), MAX_IPS);
         assert_eq!(info.ips[0].0.to_string(), "2001:db8::1");
-        assert_eq!(SenderInfo::decode(&info.encode()), Some(info));
+        assert_eq!(info.envelopes.len(), MAX_ENVELOPES);
+        assert_eq!(&*info.envelopes[0].0, "x39@spam.example");
+        assert_eq!(SenderInfo::decode(&info.encode()), Some(info.clone()));
+        // The login itself is not noted; another address is, once.
+        info.note("a@b.example", 6000, None, Some("A@B.example"));
+        info.note("a@b.example", 6000, None, Some("x39@spam.example"));
+        assert_eq!(info.envelopes.len(), MAX_ENVELOPES);
+        assert_eq!(info.envelopes[0], ("x39@spam.example".into(), 6000));
+        // An entry of an older release (IPs only) still decodes.
+        let older = SenderInfo {
+            envelopes: Vec::new(),
+            ..info.clone()
+        };
+        assert_eq!(SenderInfo::decode(&older.encode()), Some(older));
+        // A cut envelope entry is damage, not a panic.
+        let bytes = info.encode();
+        assert_eq!(SenderInfo::decode(&bytes[..bytes.len() - 3]), None);
     }
 
     #[test]

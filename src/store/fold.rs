@@ -358,7 +358,7 @@ impl<'a> Deltas<'a> {
                 let ts = ev.ts.timestamp();
                 let info = self.senders.entry(sender);
                 let info = info.or_insert_with(|| SenderInfo::first(ts));
-                info.note(ts, ev.client_ip);
+                info.note(&ev.sender, ts, ev.client_ip, ev.envelope_from.as_deref());
                 0
             }
             Outcome::AuthFailed => {

@@ -83,6 +83,9 @@ pub(super) fn open_schema(
             "store upgraded to schema 6: daily counts four weeks per key"
         );
     }
+    // Schema 7: sender index entries may list envelope senders. Nothing
+    // to convert; the number makes older releases refuse the store rather
+    // than misread those entries as damage.
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
     Ok(seed)
 }

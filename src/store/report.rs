@@ -2,8 +2,9 @@
 //! report model of `report` (see `merge` for how).
 
 use super::{Store, StoreError, merge};
+use crate::event::sender_domain;
 use crate::event::time::day_number;
-use crate::report::{RangeError, Report, ReportRequest, ResolvedRange};
+use crate::report::{Failures, RangeError, Report, ReportRequest, ResolvedRange};
 use chrono::{DateTime, Utc};
 
 /// Most threads one report scans with.
@@ -48,11 +49,19 @@ impl Store {
         let (first, last) = (day_number(range.start), day_number(range.end));
         let (daily, senders) =
             merge::totals(self, first..=last, slices as u32, range.domain.as_deref())?;
+        let mut failures = Failures::new(daily.len());
+        let domain = range.domain.as_deref();
+        self.for_each_failure(range.start, range.end, |day, user, n| {
+            if domain.is_none_or(|d| sender_domain(user) == d) {
+                failures.add(day.saturating_sub(first) as usize, user, n);
+            }
+        })?;
         Ok(Report::assemble(
             (range.start, range.end, range.domain.clone()),
             self.tz.name(),
             daily,
             senders,
-        ))
+        )
+        .with_failures(failures))
     }
 }

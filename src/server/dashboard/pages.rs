@@ -55,6 +55,8 @@ fn alert_json(r: &crate::store::Recorded) -> serde_json::Value {
 /// Alerts shown on the main page, and on a sender's page.
 const RECENT_ALERTS: usize = 20;
 const SENDER_ALERTS: usize = 1000;
+/// Usernames listed in the main page's failed-login card.
+const FAILED_USERS: usize = 10;
 
 pub(super) fn message(
     state: &AppState,
@@ -172,6 +174,7 @@ pub async fn index(
         "summary": {
             "senders": report.summary.senders,
             "messages": report.summary.messages,
+            "auth_failures": report.summary.auth_failures,
             "tls": view::cells(&report.summary.tls),
         },
         "chart": chart,
@@ -187,6 +190,7 @@ pub async fn index(
             domain.as_deref().map(|d| format!("&domain={}", links::encode(d))).unwrap_or_default()
         ),
         "alerts": alerts,
+        "failures": view::failures(report, &range_query, FAILED_USERS),
         "chart_name": if chart == "tls" { "TLS usage" } else { "Sending volume" },
     });
     state.dashboard.render("index", &data)
@@ -257,6 +261,13 @@ pub async fn sender(
                 }
             })
             .map_err(|e| e.to_string())?;
+        store
+            .for_each_failure(range.start, range.end, |day, s, n| {
+                if s == who {
+                    b.add_failures(day, s, n);
+                }
+            })
+            .map_err(|e| e.to_string())?;
         let info = store.sender_info(&who).map_err(|e| e.to_string())?;
         let alerts = store
             .alerts_of(&who, SENDER_ALERTS)
@@ -291,6 +302,21 @@ pub async fn sender(
                 .collect()
         })
         .unwrap_or_default();
+    let envelopes: Vec<_> = info
+        .as_ref()
+        .map(|i| {
+            i.envelopes
+                .iter()
+                .map(|(from, seen)| json!({"from": from, "seen": fmt(*seen)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let failed_days: Vec<_> = report
+        .daily
+        .iter()
+        .filter(|d| d.auth_failures > 0)
+        .map(|d| json!({"date": d.date.to_string(), "count": d.auth_failures}))
+        .collect();
     let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
     let data = json!({
         "title": format!("Sender {name}"),
@@ -305,6 +331,10 @@ pub async fn sender(
         "first_seen": info.as_ref().map(|i| fmt(i.first_seen)).unwrap_or_default(),
         "last_seen": info.as_ref().map(|i| fmt(i.last_seen)).unwrap_or_default(),
         "ips": ips,
+        "envelopes": envelopes,
+        "sent": report.summary.messages > 0,
+        "auth_failures": report.summary.auth_failures,
+        "failed_days": failed_days,
         "alerts": alerts,
         "back": format!("/?start={}&end={}", report.start, report.end),
     });

@@ -208,6 +208,31 @@ pub fn table(report: &Report, filter: &Filter, range_query: &str) -> Table {
     }
 }
 
+/// The main page's failed-login card: the total and the usernames with the
+/// most failed logins (at most `top`), each linked to its page.
+pub fn failures(report: &Report, range_query: &str, top: usize) -> serde_json::Value {
+    let users: Vec<_> = report
+        .auth_failures
+        .iter()
+        .take(top)
+        .map(|f| {
+            let sent = report.senders.iter().any(|s| s.sender == f.sender);
+            serde_json::json!({
+                "sender": f.sender,
+                "count": f.count,
+                "sent": sent,
+                "link": format!("{}?{range_query}", links::sender_path(&f.sender)),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "total": report.summary.auth_failures,
+        "usernames": report.auth_failures.len(),
+        "users": users,
+        "more": report.auth_failures.len().saturating_sub(top),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
