@@ -2,6 +2,7 @@
 //! names and log wording stay consistent (Vector's "internal events").
 
 use crate::detect::{Alert, AlertKind, AlertStatus};
+use crate::event::Tls;
 use crate::notify::Backlog;
 use crate::outbox::OutboxStats;
 use crate::store::IngestOutcome;
@@ -57,6 +58,8 @@ pub struct Metrics {
     duplicates: AtomicU64,
     too_old: AtomicU64,
     rejected: [AtomicU64; 4],
+    /// Counted events by result (accepted, failed login) and TLS class.
+    by_class: [[AtomicU64; 5]; 2],
     latency: [Histogram; ROUTES.len()],
     /// Alerts raised, by kind and status (in `ALL` order).
     alerts: [[AtomicU64; AlertStatus::ALL.len()]; AlertKind::ALL.len()],
@@ -67,6 +70,11 @@ impl Metrics {
         self.accepted.fetch_add(o.accepted, Relaxed);
         self.duplicates.fetch_add(o.duplicates, Relaxed);
         self.too_old.fetch_add(o.too_old, Relaxed);
+        for (mine, theirs) in self.by_class.iter().zip(&o.by_class) {
+            for (m, t) in mine.iter().zip(theirs) {
+                m.fetch_add(*t, Relaxed);
+            }
+        }
     }
 
     pub fn alerts_raised(&self, alerts: &[Alert]) {
@@ -118,6 +126,18 @@ impl Metrics {
                 "smtp_auth_insight_events_total{{outcome=\"{label}\"}} {}",
                 v.load(Relaxed)
             );
+        }
+        out.push_str("# HELP smtp_auth_insight_submissions_total Events counted, by result (accepted message, failed login) and TLS version.\n");
+        out.push_str("# TYPE smtp_auth_insight_submissions_total counter\n");
+        for (row, result) in self.by_class.iter().zip(["accepted", "auth_failed"]) {
+            for (v, tls) in row.iter().zip(Tls::ALL) {
+                let _ = writeln!(
+                    out,
+                    "smtp_auth_insight_submissions_total{{result=\"{result}\",tls=\"{}\"}} {}",
+                    tls.key(),
+                    v.load(Relaxed)
+                );
+            }
         }
         out.push_str(
             "# HELP smtp_auth_insight_ingest_rejected_total Event requests refused, by reason.\n",

@@ -34,8 +34,16 @@ fn tls_obj(c: &[u64; 5]) -> Value {
     Value::Object(m)
 }
 
-/// The report the model predicts for a range and optional domain.
-fn expected(model: &Model, start: NaiveDate, end: NaiveDate, domain: Option<&str>) -> Value {
+/// Expected failed logins: (date, username) -> count.
+type Failures = BTreeMap<(NaiveDate, String), u64>;
+
+/// The report the models predict for a range and optional domain.
+fn expected(
+    (model, failures): (&Model, &Failures),
+    start: NaiveDate,
+    end: NaiveDate,
+    domain: Option<&str>,
+) -> Value {
     let keep = |s: &str| domain.is_none_or(|d| s.rsplit_once('@').map_or("", |x| x.1) == d);
     let mut daily = Vec::new();
     let mut total = [0u64; 5];
@@ -52,9 +60,30 @@ fn expected(model: &Model, start: NaiveDate, end: NaiveDate, domain: Option<&str
                 }
             }
         }
-        daily.push(serde_json::json!({"date": day.to_string(), "messages": c.iter().sum::<u64>(), "tls": tls_obj(&c)}));
+        let failed: u64 = failures
+            .iter()
+            .filter(|((d, s), _)| *d == day && keep(s))
+            .map(|(_, n)| n)
+            .sum();
+        daily.push(
+            serde_json::json!({"date": day.to_string(), "messages": c.iter().sum::<u64>(),
+                                      "tls": tls_obj(&c), "auth_failures": failed}),
+        );
         day = day + Days::new(1);
     }
+    let mut failed_users: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((d, s), n) in failures {
+        if (start..=end).contains(d) && keep(s) {
+            *failed_users.entry(s).or_default() += n;
+        }
+    }
+    let mut failed_users: Vec<(&str, u64)> = failed_users.into_iter().collect();
+    failed_users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let failed_total: u64 = failed_users.iter().map(|(_, n)| n).sum();
+    let failed_users: Vec<Value> = failed_users
+        .iter()
+        .map(|(s, n)| serde_json::json!({"sender": s, "count": n}))
+        .collect();
     let mut senders: Vec<(String, [u64; 5])> = per_sender.into_iter().collect();
     senders.sort_by(|a, b| {
         b.1.iter()
@@ -71,8 +100,9 @@ fn expected(model: &Model, start: NaiveDate, end: NaiveDate, domain: Option<&str
         .collect();
     serde_json::json!({
         "start": start.to_string(), "end": end.to_string(), "domain": domain, "timezone": "UTC",
-        "summary": {"senders": senders.len(), "messages": total.iter().sum::<u64>(), "tls": tls_obj(&total)},
-        "daily": daily, "senders": senders,
+        "summary": {"senders": senders.len(), "messages": total.iter().sum::<u64>(), "tls": tls_obj(&total),
+                    "auth_failures": failed_total},
+        "daily": daily, "senders": senders, "auth_failures": failed_users,
     })
 }
 
@@ -92,6 +122,8 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
     ];
     let mut rng = Rng(0x5eed);
     let mut model = Model::new();
+    let mut failures = Failures::new();
+    let mut failed_by_tls = [0u64; 5];
     let mut lines = Vec::new();
     for i in 0..400 {
         let offset = [0u64, 1, 3][rng.below(3) as usize];
@@ -100,6 +132,17 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
         let t = rng.below(5) as usize;
         let spelling = SPELLINGS[t][rng.below(2) as usize];
         let ts = format!("{day}T{:02}:{:02}:00Z", rng.below(2), rng.below(60));
+        if i % 8 == 7 {
+            // A failed login: not a message.
+            let mut line: Value =
+                serde_json::from_str(&event_line(&ts, posted, spelling, None)).unwrap();
+            line["result"] = "auth_failed".into();
+            line["id"] = format!("e{i}").into();
+            lines.push(line.to_string());
+            *failures.entry((day, stored.to_owned())).or_default() += 1;
+            failed_by_tls[t] += 1;
+            continue;
+        }
         lines.push(event_line(&ts, posted, spelling, Some(&format!("e{i}"))));
         model.entry((day, stored.to_owned())).or_default()[t] += 1;
     }
@@ -119,7 +162,7 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
     let start = today() - Days::new(4);
     let (s, got) = report(&d, &format!("start={start}&end={}", today())).await;
     assert_eq!(s, 200);
-    assert_eq!(got, expected(&model, start, today(), None));
+    assert_eq!(got, expected((&model, &failures), start, today(), None));
     assert_eq!(
         got["daily"][0]["messages"], 0,
         "empty first day is listed with zeros"
@@ -133,7 +176,7 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
         .await;
         assert_eq!(
             got,
-            expected(&model, start, today(), Some(domain)),
+            expected((&model, &failures), start, today(), Some(domain)),
             "domain {domain}"
         );
     }
@@ -145,7 +188,20 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
     let (_, got) = report(&d, "").await;
     assert_eq!(got["daily"].as_array().unwrap().len(), 7);
     assert_eq!(got["end"], today().to_string());
-    assert_eq!(got["summary"]["messages"], 400);
+    let messages: u64 = model.values().flatten().sum();
+    assert_eq!(got["summary"]["messages"], messages);
+    assert_eq!(messages + failed_by_tls.iter().sum::<u64>(), 400);
+
+    // /metrics counts the same events by result and TLS version.
+    let metrics = metrics_text(&d).await;
+    for (t, key) in TLS.iter().enumerate() {
+        let sent: u64 = model.values().map(|c| c[t]).sum();
+        for (result, n) in [("accepted", sent), ("auth_failed", failed_by_tls[t])] {
+            let series =
+                format!("smtp_auth_insight_submissions_total{{result=\"{result}\",tls=\"{key}\"}}");
+            assert_eq!(metric(&metrics, &series), Some(n), "{series}\n{metrics}");
+        }
+    }
 
     // The CLI reads the same numbers from the store once the daemon is gone.
     assert!(d.stop().success());
@@ -156,7 +212,7 @@ async fn report_counts_every_posted_event_by_day_domain_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(cli, expected(&model, start, today(), None));
+    assert_eq!(cli, expected((&model, &failures), start, today(), None));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,7 +14,7 @@ use super::ids::{IdIndex, IdKey, IdSet};
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, DetectConfig, Detector};
-use crate::event::Event;
+use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -35,6 +35,10 @@ pub struct IngestOutcome {
     /// Older than the retention window: nothing would ever report them.
     #[serde(skip_serializing_if = "is_zero")]
     pub too_old: u64,
+    /// The counted events by result (accepted, failed login) and TLS class
+    /// ([`crate::event::Tls::index`]), for `/metrics`; not in the answer.
+    #[serde(skip)]
+    pub by_class: [[u64; 5]; 2],
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -46,6 +50,11 @@ impl IngestOutcome {
         self.accepted += o.accepted;
         self.duplicates += o.duplicates;
         self.too_old += o.too_old;
+        for (mine, theirs) in self.by_class.iter_mut().zip(&o.by_class) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
     }
 }
 
@@ -199,6 +208,7 @@ impl Writer {
                 continue;
             }
             out.accepted += 1;
+            out.by_class[usize::from(ev.result == Outcome::AuthFailed)][ev.tls.index()] += 1;
             admitted.push(Some(Admitted { day, id }));
         }
         Ok((out, admitted))

@@ -2,7 +2,8 @@
 # What the integration tests need besides Rust, installed when missing:
 # Python's aiosmtpd (the real SMTP server mails are delivered to), Debian's
 # chromium and chromedriver (the dashboard tests), systemd-analyze (the
-# unit file test). Debian/Ubuntu; run as root or with sudo available.
+# unit file test), promtool (the Prometheus rules) and lua5.4 (the Fluent
+# Bit example's script). Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -12,6 +13,8 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v lua5.4 >/dev/null || missing+=(lua5.4)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
