@@ -58,6 +58,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Users(String),
     #[error("a start-up task stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
     #[error("the store writer panicked")]
@@ -78,6 +80,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     let token = CancellationToken::new();
+    crate::process::private_files();
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
         path: data_dir.clone(),
@@ -137,8 +140,13 @@ pub async fn run(
     )?;
     let notifier = tokio::spawn(notifier.run(token.clone()));
     let followers = start_followers(&config, &store, &ingester, &token).await?;
+    let mut settings = config.server_settings();
+    settings.server.users = config
+        .server
+        .dashboard_users()
+        .map_err(DaemonError::Users)?;
     let state = AppState {
-        settings: Arc::new(config.server_settings()),
+        settings: Arc::new(settings),
         store: store.clone(),
         ingester: ingester.clone(),
         metrics,
@@ -239,7 +247,7 @@ async fn tick_loop(ingester: Ingester, token: CancellationToken) {
         if ingester.tick().await.is_err() {
             return;
         }
-        let _ = tokio::task::spawn_blocking(crate::memory::release_freed).await;
+        let _ = tokio::task::spawn_blocking(crate::process::release_freed).await;
     }
 }
 

@@ -17,7 +17,8 @@
 //!      failed-login bursts), in event time.
 //!    - `report`: the report model, its renderers (CSV, text, templates,
 //!      PNG charts), what report and alert templates see, dashboard links.
-//!    - `random`: random identifiers; `memory`: handing freed heap back.
+//!    - `random`: random identifiers; `process`: private files (umask),
+//!      handing freed heap back.
 //! 2. `store`: sled. Daily and hourly counts per account, the sender
 //!    index, idempotency keys, the ingest journal, the detectors' state and
 //!    alert log, retention, and reports built from it all.
@@ -45,11 +46,11 @@ pub mod detect;
 pub mod event;
 pub mod ingest;
 pub mod mailer;
-pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod parse;
+pub mod process;
 pub mod random;
 pub mod report;
 pub mod schedule;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
-        &["event", "parse", "detect", "report", "random", "memory"],
+        &["event", "parse", "detect", "report", "random", "process"],
     ),
     ("store", &["store"]),
     (

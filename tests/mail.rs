@@ -338,42 +338,6 @@ async fn a_stop_during_a_delivery_finishes_it_and_the_mail_is_not_sent_again() {
     );
 }
 
-/// Runs openssl, which must succeed.
-fn openssl(args: &[&str]) {
-    let ok = std::process::Command::new("openssl")
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success(), "openssl {args:?}");
-}
-
-/// A self-signed certificate for 127.0.0.1 that is not a CA (rustls
-/// refuses a CA certificate as a server's own); returns (cert, key).
-fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        &p("self.key"),
-        "-out",
-        &p("self.pem"),
-    ]);
-    (p("self.pem"), p("self.key"))
-}
-
 /// A private CA and a relay certificate for 127.0.0.1 signed by it, made
 /// with openssl; returns (CA cert, relay cert, relay key).
 fn private_ca(dir: &std::path::Path) -> (String, String, String) {

@@ -23,11 +23,14 @@ fn unit_file_passes_systemd_analyze_verify() {
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "SystemCallFilter=@system-service",
+        "UMask=0077",
+        "LoadCredential=smtp-auth-insight:/etc/smtp-auth-insight/credentials",
+        "systemd-journal",
     ] {
         assert!(unit.contains(needle), "unit lacks {needle}");
     }
     // Point ExecStart at the binary under test so verify can check it.
-    let unit = unit.replace("/usr/local/bin/smtp-auth-insight", BIN);
+    let unit = unit.replace("/usr/bin/smtp-auth-insight", BIN);
     let path = dir.path().join("smtp-auth-insight.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")

@@ -66,6 +66,8 @@ struct Stats {
 }
 
 pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
+    // The store this may create is as private as the daemon's.
+    crate::process::private_files();
     std::fs::create_dir_all(&config.store.data_dir).with_context(|| {
         format!(
             "cannot create data directory {}",

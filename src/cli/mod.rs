@@ -130,6 +130,10 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         .token()
         .resolve()
         .map_err(anyhow::Error::msg)?;
+    config
+        .server
+        .dashboard_users()
+        .map_err(anyhow::Error::msg)?;
     let from = config.source.as_ref().map_or_else(
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),

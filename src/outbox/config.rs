@@ -91,6 +91,7 @@ impl MailConfig {
     pub fn password(&self) -> Secret<'_> {
         Secret {
             key: "mail.password",
+            credential: "smtp-password",
             inline: self.password.as_deref(),
             file: self.password_file.as_deref(),
             env: self.password_env.as_deref(),

@@ -62,6 +62,7 @@ impl ServerConfig {
     pub fn token(&self) -> Secret<'_> {
         Secret {
             key: "server.token",
+            credential: "api-token",
             inline: self.token.as_deref(),
             file: self.token_file.as_deref(),
             env: self.token_env.as_deref(),
@@ -106,24 +107,35 @@ impl ServerConfig {
                 ));
             }
         }
-        let mut users = std::collections::HashSet::new();
-        for u in &self.users {
-            if u.name.is_empty() || !users.insert(&u.name) {
-                return Err((
-                    "server.users.name",
-                    format!("{:?} is empty or used twice", u.name),
-                ));
-            }
-            argon2::PasswordHash::new(&u.password_hash).map_err(|e| {
-                (
-                    "server.users.password_hash",
-                    format!(
-                        "not a password hash ({e}); make one with `smtp-auth-insight hash-password`"
-                    ),
-                )
-            })?;
-        }
+        check_users(&self.users)?;
         Ok(())
+    }
+
+    /// The dashboard logins: `[[server.users]]` and, under systemd, the
+    /// lines `NAME:HASH` of the credential `dashboard-users` (so password
+    /// hashes need not be in the world-readable config).
+    pub fn dashboard_users(&self) -> Result<Vec<DashboardUser>, String> {
+        let mut users = self.users.clone();
+        if let Some(text) = crate::secret::credential(USERS_CREDENTIAL)? {
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let (name, hash) = line.trim().split_once(':').ok_or_else(|| {
+                    format!(
+                        "credential {USERS_CREDENTIAL}, line {}: expected NAME:HASH",
+                        n + 1
+                    )
+                })?;
+                users.push(DashboardUser {
+                    name: name.to_owned(),
+                    password_hash: hash.to_owned(),
+                });
+            }
+        }
+        check_users(&users).map_err(|(key, message)| format!("{key}: {message}"))?;
+        Ok(users)
     }
 
     /// Base URL of the dashboard for links in mails, without a trailing `/`.
@@ -133,4 +145,29 @@ impl ServerConfig {
             None => format!("http://{}", self.listen.0),
         }
     }
+}
+
+/// The systemd credential holding dashboard logins, `NAME:HASH` a line.
+pub const USERS_CREDENTIAL: &str = "dashboard-users";
+
+/// Names unique and not empty, hashes that parse; the key at fault.
+fn check_users(list: &[DashboardUser]) -> Result<(), (&'static str, String)> {
+    let mut users = std::collections::HashSet::new();
+    for u in list {
+        if u.name.is_empty() || !users.insert(&u.name) {
+            return Err((
+                "server.users.name",
+                format!("{:?} is empty or used twice", u.name),
+            ));
+        }
+        argon2::PasswordHash::new(&u.password_hash).map_err(|e| {
+            (
+                "server.users.password_hash",
+                format!(
+                    "not a password hash ({e}); make one with `smtp-auth-insight hash-password`"
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }

@@ -40,7 +40,7 @@ pub fn json<T: serde::Serialize + Send + 'static>(value: T) -> Response {
         // do not pile up (five 100,000-sender reports right after start
         // peaked at 142–162 MB before).
         drop(value);
-        crate::memory::release_freed();
+        crate::process::release_freed();
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

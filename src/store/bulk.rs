@@ -270,7 +270,7 @@ impl Writer {
         // to the system (without this the import's RSS grew with its length
         // while its heap peak did not: 66 and 78 MiB for a 1 and a 2 GB log,
         // heap peak 76 MB for both).
-        crate::memory::release_freed();
+        crate::process::release_freed();
         committed
     }
 

@@ -48,7 +48,12 @@ impl Site {
     }
 
     pub fn start(&self) -> Daemon {
-        Daemon::start(self)
+        Daemon::start(self, &[])
+    }
+
+    /// Starts the daemon with more environment variables.
+    pub fn start_with_env(&self, env: &[(&str, &std::path::Path)]) -> Daemon {
+        Daemon::start(self, env)
     }
 
     /// Runs a CLI command against this site's config.
@@ -74,12 +79,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(site: &Site) -> Daemon {
+    pub fn start(site: &Site, env: &[(&str, &std::path::Path)]) -> Daemon {
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(&site.config)
             .arg("run")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -337,7 +343,7 @@ impl SmtpSink {
             .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("python3 with aiosmtpd (pip install aiosmtpd)");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -428,4 +434,40 @@ pub async fn wait_status(
         assert!(Instant::now() < deadline, "status never matched: {s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs openssl, which must succeed.
+pub fn openssl(args: &[&str]) {
+    let ok = std::process::Command::new("openssl")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success(), "openssl {args:?}");
+}
+
+/// A self-signed certificate for 127.0.0.1 that is not a CA (rustls
+/// refuses a CA certificate as a server's own); returns (cert, key).
+pub fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        &p("self.key"),
+        "-out",
+        &p("self.pem"),
+    ]);
+    (p("self.pem"), p("self.key"))
 }
