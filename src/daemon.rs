@@ -66,6 +66,9 @@ pub enum DaemonError {
     WriterPanicked,
 }
 
+/// File in the data directory naming the address the API listens on.
+pub const ADDRESS_FILE: &str = "listening";
+
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -159,6 +162,12 @@ pub async fn run(
         dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
     };
     let addr = listener.local_addr()?;
+    // Where the command line finds the API while the store is ours (the
+    // configured port may be 0, the address unspecified).
+    let address_file = data_dir.join(ADDRESS_FILE);
+    let tmp = data_dir.join(format!(".{ADDRESS_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &address_file))?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let watchdog = tokio::spawn(watchdog_loop(token.clone()));

@@ -300,18 +300,103 @@ fn check_config_says_file_line_and_key_in_one_line() {
     );
 }
 
-#[test]
-fn commands_on_a_store_in_use_say_so() {
-    let site = Site::new("");
-    let d = site.start();
-    let out = site.cli(&["report"]);
-    assert_eq!(out.status.code(), Some(1));
+#[tokio::test(flavor = "multi_thread")]
+async fn beside_a_running_daemon_report_alerts_and_import_go_through_its_api() {
+    let site =
+        Site::new("store.retention_days = 3650\n[mail]\nallowed_recipients = [\"@example.com\"]\n");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
+    let postfix = format!("{dir}/postfix-rsyslog.log");
+    let exim = format!("{dir}/exim-mainlog.log");
     assert!(
-        stderr(&out).contains("in use by another process"),
-        "{}",
-        stderr(&out)
+        site.cli(&["import", "--format", "postfix", &postfix])
+            .status
+            .success()
     );
+    let day = ["--start", "2026-11-27", "--end", "2026-11-27"];
+    let commands: Vec<Vec<&str>> = vec![
+        [&["report", "--format", "text"][..], &day].concat(),
+        [&["report", "--format", "json"][..], &day].concat(),
+        [
+            &["report", "--format", "csv", "--domain", "example.com"][..],
+            &day,
+        ]
+        .concat(),
+        vec!["report"],
+        vec!["alerts", "--since", "2026-11-01"],
+        vec!["alerts", "--since", "2026-11-01", "--format", "json"],
+    ];
+    let stopped: Vec<String> = commands.iter().map(|c| stdout(&site.cli(c))).collect();
+    assert!(stopped[4].contains("legacy_tls"), "{}", stopped[4]);
+
+    // The daemon holds the store: the same commands print the same.
+    let d = site.start();
+    for (command, before) in commands.iter().zip(&stopped) {
+        let out = site.cli(command);
+        assert!(out.status.success(), "{command:?}: {}", stderr(&out));
+        assert_eq!(&stdout(&out), before, "{command:?}");
+    }
+
+    // An import is handed to the daemon, which counts it.
+    let before = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
+    let out = site.cli(&["import", "--format", "exim", "--host", "mx2", &exim]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("posted to the running daemon"), "{said}");
+    let after = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
+    let sent = |r: &Value| r["summary"]["messages"].as_u64().unwrap();
+    assert_eq!(
+        sent(&after),
+        2 * sent(&before),
+        "the Exim log's messages again"
+    );
+    assert!(
+        said.contains(&format!("{} counted, 0 duplicates", sent(&before) + 4)),
+        "messages and failed logins: {said}"
+    );
+    // The same log again: every event a duplicate.
+    let again = stdout(&site.cli(&["import", "--format", "exim", "--host", "mx2", &exim]));
+    assert!(again.contains(" 0 counted, "), "{again}");
+
+    // A report mailed by the daemon (file transport: data/mail).
+    let out = site.cli(&[&["report", "--send", "--to", "admin@example.com"][..], &day].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .starts_with("report sent to admin@example.com (by the running daemon, request "),
+        "{}",
+        stdout(&out)
+    );
+    let mails = std::fs::read_dir(site.data_dir().join("mail"))
+        .unwrap()
+        .count();
+    assert_eq!(mails, 1);
     drop(d);
+}
+
+#[test]
+fn read_only_commands_never_create_a_store() {
+    let site = Site::new("");
+    for command in [
+        &["report"][..],
+        &["alerts"],
+        &["report", "--format", "json"],
+    ] {
+        let out = site.cli(command);
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let err = stderr(&out);
+        let data = site.data_dir();
+        assert!(
+            err.contains(&format!(
+                "no store at {} (store.data_dir = {}, from {})",
+                data.join("db").display(),
+                data.display(),
+                site.config.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("--config"), "{err}");
+        assert!(!data.exists(), "{command:?} created {}", data.display());
+    }
 }
 
 #[test]

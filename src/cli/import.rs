@@ -1,9 +1,10 @@
 //! `import`: load event files into the store without the HTTP side.
 
 use super::read::{AlertCounts, Format, Skips, read_files};
+use super::remote::Remote;
 use crate::config::Config;
 use crate::event::{Event, Outcome};
-use crate::store::{Bulk, IngestOutcome, Store, Writer};
+use crate::store::{Bulk, IngestOutcome, Store, StoreError, Writer};
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
@@ -76,7 +77,12 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     })?;
     let mut options = config.store_options();
     options.cache_bytes = args.cache_mb.unwrap_or(IMPORT_CACHE_MB) << 20;
-    let store = Store::open(&options)?;
+    let store = match Store::open(&options) {
+        Ok(store) => store,
+        // The daemon holds the store: hand it the events.
+        Err(StoreError::Locked(_)) => return through_daemon(config, args),
+        Err(e) => return Err(e.into()),
+    };
     // Imported history trains the detectors like live traffic; their
     // alerts are logged (and mailed by the daemon if recent enough).
     let mut writer = Writer::open(store, &config.detect)?;
@@ -104,6 +110,60 @@ pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     stats.lines = read?;
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
+    Ok(())
+}
+
+/// Largest request body posted to a running daemon: half its limit, at
+/// most 1 MiB (a request is stored atomically; smaller ones keep the
+/// daemon's memory low and its answers quick).
+fn body_limit(config: &Config) -> usize {
+    (config.server.max_body_bytes / 2).clamp(1024, 1 << 20)
+}
+
+/// `import` while the daemon runs: the same parsing, the events posted to
+/// its API in NDJSON batches; the daemon counts them (ids keep anything
+/// posted twice from counting twice) and runs the detectors.
+fn through_daemon(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
+    let daemon = Remote::connect(config)?;
+    let limit = body_limit(config);
+    let mut stats = Stats::default();
+    let mut skips = Skips::default();
+    let mut body: Vec<u8> = Vec::with_capacity(limit + 4096);
+    let post = |body: &mut Vec<u8>, stats: &mut Stats| -> std::io::Result<()> {
+        if body.is_empty() {
+            return Ok(());
+        }
+        let answer = daemon
+            .post_events(std::mem::take(body))
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        stats.outcome.accepted += answer.accepted;
+        stats.outcome.duplicates += answer.duplicates;
+        stats.outcome.too_old += answer.too_old;
+        Ok(())
+    };
+    let read = read_files(
+        config,
+        args.format,
+        args.host.as_deref(),
+        &args.files,
+        &mut |ev| {
+            stats.events += 1;
+            stats.failed_logins += u64::from(ev.result == Outcome::AuthFailed);
+            serde_json::to_writer(&mut body, &ev)?;
+            body.push(b'\n');
+            if body.len() >= limit {
+                post(&mut body, &mut stats)?;
+            }
+            Ok(())
+        },
+        &mut skips,
+    );
+    stats.lines = read?;
+    post(&mut body, &mut stats)?;
+    println!(
+        "{}\nposted to the running daemon, which raises and mails the alerts (smtp-auth-insight alerts lists them)",
+        summary(&stats, &skips)
+    );
     Ok(())
 }
 

@@ -1,12 +1,17 @@
-//! The command line: `run`, `import`, `report`, `backtest`, `check-config`,
-//! `hash-password`.
+//! The command line: `run`, `import`, `report`, `alerts`, `backtest`,
+//! `check-config`, `hash-password`. While the daemon runs, `import`,
+//! `report` and `alerts` go through its API (`remote`), since it holds
+//! the store (`access`).
 
+mod access;
+mod alerts;
 mod backtest;
 mod import;
 mod read;
+mod remote;
 mod report;
 
-use crate::config::{CONFIG_ENV, Config};
+use crate::config::{CONFIG_ENV, Config, DEFAULT_CONFIG};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -19,7 +24,8 @@ use std::process::ExitCode;
     about = "Who sends mail through SMTP AUTH, with which TLS, and whether an account looks compromised."
 )]
 struct Cli {
-    /// Configuration file (TOML). Without one, built-in defaults are used.
+    /// Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml
+    /// when it exists, else built-in defaults.
     #[arg(long, global = true, env = CONFIG_ENV, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -30,10 +36,12 @@ struct Cli {
 enum Command {
     /// Run the daemon: HTTP API, ingest, retention.
     Run,
-    /// Load events from files into the store (the daemon must not be running).
+    /// Load events from files into the store (through the daemon when it runs).
     Import(import::ImportArgs),
-    /// Build a report from the store and print or write it.
+    /// Build a report from the store and print, write or mail it.
     Report(report::ReportArgs),
+    /// List recent alerts, newest first.
+    Alerts(alerts::AlertsArgs),
     /// Replay logs through the detectors and print the alerts they would raise.
     Backtest(backtest::BacktestArgs),
     /// Validate the configuration and say exactly what is wrong and where.
@@ -64,12 +72,17 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let path = cli.config.or_else(|| {
+        let installed = std::path::Path::new(DEFAULT_CONFIG);
+        installed.exists().then(|| installed.to_owned())
+    });
+    let config = Config::load(path.as_deref())?;
     init_logging(&config);
     match cli.command {
         Command::Run => run(config),
         Command::Import(args) => import::run(&config, &args),
         Command::Report(args) => report::run(&config, &args),
+        Command::Alerts(args) => alerts::run(&config, &args),
         Command::Backtest(args) => backtest::run(&config, &args),
         Command::CheckConfig => check_config(&config),
         Command::HashPassword => hash_password(),

@@ -1,12 +1,13 @@
-//! `report`: build a report from the store and print it or write it.
+//! `report`: build a report from the store (or ask the running daemon for
+//! it) and print it, write it or mail it.
 
+use super::access::{self, Access};
 use crate::config::Config;
 use crate::mailer;
 use crate::outbox::Transport;
 use crate::report::templates::Templates;
 use crate::report::view::Charts;
 use crate::report::{Report, ReportRequest, chart, render};
-use crate::store::Store;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
@@ -46,15 +47,28 @@ enum Format {
 }
 
 pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.store_options())?;
-    // Events the daemon acknowledged before it stopped count too.
-    crate::store::Writer::open(store.clone(), &config.detect)?;
     let request = ReportRequest {
         start: args.start.clone(),
         end: args.end.clone(),
         domain: args.domain.clone(),
     };
-    let report = store.report(&request, config.default_days(), Utc::now())?;
+    let report = match access::for_reading(config)? {
+        Access::Local(store) => {
+            // Events the daemon acknowledged before it stopped count too.
+            crate::store::Writer::open(store.clone(), &config.detect)?;
+            store.report(&request, config.default_days(), Utc::now())?
+        }
+        Access::Daemon(daemon) if args.send => {
+            // The daemon mails it through its queue and relay.
+            let id = daemon.mail_report(&request, &args.to)?;
+            println!(
+                "report sent to {} (by the running daemon, request {id})",
+                args.to.join(", ")
+            );
+            return Ok(());
+        }
+        Access::Daemon(daemon) => daemon.report(&request)?,
+    };
     let templates = Templates::load(config.report.templates_dir.as_deref())?;
     if args.send {
         return send(config, &report, &templates, &args.to);

@@ -19,6 +19,11 @@ use std::path::{Path, PathBuf};
 /// Environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "SMTP_AUTH_INSIGHT_CONFIG";
 
+/// Where the package installs the configuration: read when neither
+/// `--config` nor [`CONFIG_ENV`] names a file and it exists, so that the
+/// commands an alert mail gives work on the server as they are.
+pub const DEFAULT_CONFIG: &str = "/etc/smtp-auth-insight/config.toml";
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

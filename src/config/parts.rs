@@ -4,6 +4,7 @@
 use super::Config;
 use crate::mailer::DEFAULT_TOP;
 use crate::notify::NotifierSettings;
+use crate::report::alert_view::shell_quote;
 use crate::server::ServerSettings;
 use crate::store::{Retention, StoreOptions};
 
@@ -37,6 +38,22 @@ impl Config {
             mail: self.mail.clone(),
             tz: self.timezone.0,
             public_url: self.public_url(),
+            cli: self.cli_command(),
+        }
+    }
+
+    /// How to call the command line with this configuration on this
+    /// server, quoted for a shell.
+    pub fn cli_command(&self) -> String {
+        match &self.source {
+            Some(path) if path != std::path::Path::new(super::DEFAULT_CONFIG) => {
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                format!(
+                    "smtp-auth-insight --config {}",
+                    shell_quote(&path.to_string_lossy())
+                )
+            }
+            _ => "smtp-auth-insight".to_owned(),
         }
     }
 

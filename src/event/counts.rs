@@ -55,3 +55,19 @@ impl Serialize for TlsCounts {
         map.end()
     }
 }
+
+/// Read back from the object [`Serialize`] writes (the CLI reads reports
+/// from a running daemon's API): the five canonical keys, any spelling
+/// `Tls::parse` knows, a missing one as 0.
+impl<'de> serde::Deserialize<'de> for TlsCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        let mut counts = TlsCounts::default();
+        for (key, n) in map {
+            let tls = Tls::parse(&key)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown TLS class {key:?}")))?;
+            counts.0[tls.index()] = n;
+        }
+        Ok(counts)
+    }
+}

@@ -34,6 +34,18 @@ pub fn hour_number(ts: DateTime<Utc>) -> u32 {
     u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
 }
 
+/// A point in time given as an RFC 3339 instant or as a `YYYY-MM-DD`
+/// date (its first moment in `tz`): how `since=` and `--since` are read.
+pub fn parse_since(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// An IANA time zone name, checked while the configuration is parsed so
 /// that a typo is reported with its line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

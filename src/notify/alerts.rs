@@ -71,6 +71,10 @@ pub struct NotifierSettings {
     pub tz: Tz,
     /// The dashboard's base URL, for links in mails.
     pub public_url: String,
+    /// The command line on this server (`smtp-auth-insight`, with
+    /// `--config FILE` when the configuration is not the installed one),
+    /// for the commands mails give.
+    pub cli: String,
 }
 
 /// The alert notifier. Cheap to clone: each pass runs on a blocking thread
@@ -219,7 +223,12 @@ impl Notifier {
         };
         let settings = &self.settings;
         let alerts: Vec<_> = group.iter().map(|r| r.alert.clone()).collect();
-        let view = alert_view::view(&alerts, settings.tz, &settings.public_url, digest);
+        let ctx = alert_view::Context {
+            tz: settings.tz,
+            base: &settings.public_url,
+            cli: &settings.cli,
+        };
+        let view = alert_view::view(&alerts, ctx, digest);
         let message =
             alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
         let id = format!("{mark}-{}-{seq}", first.seq);

@@ -43,13 +43,25 @@ pub struct AlertRow {
 /// Most alerts listed in one mail; the rest are counted and left to the API.
 pub const MAX_LISTED: usize = 200;
 
-/// Builds the view of `alerts`; `base` is the dashboard's URL; `digest`
-/// for the daily legacy-TLS digest.
-pub fn view(alerts: &[Alert], tz: Tz, base: &str, digest: bool) -> AlertView {
+/// Where an alert mail's links and commands point.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Zone of the times shown.
+    pub tz: Tz,
+    /// The dashboard's base URL.
+    pub base: &'a str,
+    /// How the command line is called on the server: `smtp-auth-insight`,
+    /// with `--config FILE` when the daemon's configuration is elsewhere
+    /// than the installed one (already quoted for a shell).
+    pub cli: &'a str,
+}
+
+/// Builds the view of `alerts`; `digest` for the daily legacy-TLS digest.
+pub fn view(alerts: &[Alert], ctx: Context<'_>, digest: bool) -> AlertView {
     let rows: Vec<AlertRow> = alerts
         .iter()
         .take(MAX_LISTED)
-        .map(|a| row(a, tz, base))
+        .map(|a| row(a, ctx))
         .collect();
     let title = if digest {
         format!(
@@ -78,7 +90,7 @@ pub fn view(alerts: &[Alert], tz: Tz, base: &str, digest: bool) -> AlertView {
         title,
         intro,
         alerts: rows,
-        link: format!("{base}/"),
+        link: format!("{}/", ctx.base),
     }
 }
 
@@ -94,7 +106,8 @@ fn heading(a: &Alert) -> String {
     }
 }
 
-fn row(a: &Alert, tz: Tz, base: &str) -> AlertRow {
+fn row(a: &Alert, ctx: Context<'_>) -> AlertRow {
+    let (tz, base, cli) = (ctx.tz, ctx.base, ctx.cli);
     let local = a.at.with_timezone(&tz);
     let day = local.date_naive();
     let week_before = day - chrono::Days::new(6);
@@ -107,13 +120,13 @@ fn row(a: &Alert, tz: Tz, base: &str) -> AlertRow {
         )
     };
     let domain = crate::event::sender_domain(&a.sender);
+    // Pasted into a root shell on the server: every part from the alert
+    // (a domain is attacker-chosen) is quoted.
     let command = match a.kind {
-        AlertKind::AuthFailures => {
-            format!("curl -H 'Authorization: Bearer …' '{base}/api/v1/alerts?since={day}'")
-        }
+        AlertKind::AuthFailures => format!("{cli} alerts --since {day}"),
         _ => format!(
-            "smtp-auth-insight report --start {day} --end {day} --domain '{}' --format text",
-            if domain.is_empty() { "" } else { domain }
+            "{cli} report --start {day} --end {day} --domain {} --format text",
+            shell_quote(if domain.is_empty() { "(none)" } else { domain })
         ),
     };
     AlertRow {
@@ -154,9 +167,25 @@ pub fn sample_alert() -> Alert {
     }
 }
 
+/// `text` as one word for a POSIX shell: unchanged when it holds only
+/// characters no shell treats specially, else in single quotes (a quote
+/// inside closes, escapes and reopens them).
+pub fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// A view with every field filled, to check templates at start-up.
 pub fn sample() -> AlertView {
-    view(&[sample_alert()], Tz::UTC, "http://127.0.0.1:8587", false)
+    let ctx = Context {
+        tz: Tz::UTC,
+        base: "http://127.0.0.1:8587",
+        cli: "smtp-auth-insight",
+    };
+    view(&[sample_alert()], ctx, false)
 }
 
 #[cfg(test)]
@@ -166,7 +195,12 @@ mod tests {
     #[test]
     fn a_flood_of_alerts_is_listed_up_to_the_cap() {
         let many = vec![sample_alert(); MAX_LISTED + 7];
-        let v = view(&many, Tz::UTC, "https://x.example", true);
+        let ctx = Context {
+            tz: Tz::UTC,
+            base: "https://x.example",
+            cli: "smtp-auth-insight --config /srv/sai.toml",
+        };
+        let v = view(&many, ctx, true);
         assert_eq!(v.alerts.len(), MAX_LISTED);
         assert!(
             v.title.starts_with(&format!("{} senders", MAX_LISTED + 7)),
@@ -178,5 +212,37 @@ mod tests {
             v.alerts[0].sender_link,
             "https://x.example/senders/sample%40example.com?start=2025-12-26&end=2026-01-01"
         );
+    }
+
+    #[test]
+    fn commands_in_mails_quote_what_an_attacker_chose() {
+        assert_eq!(shell_quote("example.com"), "example.com");
+        assert_eq!(shell_quote("(none)"), "'(none)'");
+        let hostile = "a'$(touch /tmp/pwned)'";
+        assert_eq!(shell_quote(hostile), r"'a'\''$(touch /tmp/pwned)'\'''");
+        let alert = Alert {
+            sender: format!("x@{hostile}"),
+            ..sample_alert()
+        };
+        let ctx = Context {
+            tz: Tz::UTC,
+            base: "https://x.example",
+            cli: "smtp-auth-insight",
+        };
+        let row = &view(&[alert], ctx, false).alerts[0];
+        assert_eq!(
+            row.command,
+            format!(
+                "smtp-auth-insight report --start 2026-01-01 --end 2026-01-01 --domain {} --format text",
+                shell_quote(hostile)
+            )
+        );
+        // Run by a real shell, the quoted domain is one argument, verbatim.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote(hostile)))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
     }
 }

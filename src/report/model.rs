@@ -5,10 +5,10 @@
 use crate::event::TlsCounts;
 use crate::event::sender_domain;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub start: NaiveDate,
     pub end: NaiveDate,
@@ -25,7 +25,7 @@ pub struct Report {
     pub auth_failures: Vec<FailureRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Distinct SMTP AUTH identities that sent at least one message.
     pub senders: u64,
@@ -35,7 +35,7 @@ pub struct Summary {
     pub auth_failures: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DayRow {
     pub date: NaiveDate,
     pub messages: u64,
@@ -45,13 +45,13 @@ pub struct DayRow {
 }
 
 /// Failed logins of one username.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRow {
     pub sender: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SenderRow {
     pub sender: String,
     /// Text after the last `@`; empty when the identity has none.

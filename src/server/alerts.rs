@@ -1,10 +1,11 @@
 //! `GET /api/v1/alerts?since=&limit=`: the alert log, newest first.
 
 use super::{ApiError, AppState};
+use crate::event::time::parse_since;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
 /// Alerts returned when no limit is given, and the most ever returned.
@@ -44,14 +45,4 @@ pub async fn get_alerts(
         "since": since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "alerts": alerts,
     })))
-}
-
-fn parse_since(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }

@@ -1,0 +1,177 @@
+//! The command line beside a running daemon. sled lets one process open the
+//! store, so while the daemon runs, `report`, `alerts` and `import` go
+//! through its HTTP API instead, with the API token the daemon uses (from
+//! the configuration, a credential or its data directory), and print what
+//! they print when it is stopped.
+
+use crate::config::Config;
+use crate::daemon::ADDRESS_FILE;
+use crate::report::{Report, ReportRequest, links};
+use crate::store::Recorded;
+use anyhow::{Context, bail};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// A running daemon's API.
+pub struct Remote {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What `POST /api/v1/events` answers.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Accepted {
+    pub accepted: u64,
+    pub duplicates: u64,
+    #[serde(default)]
+    pub too_old: u64,
+}
+
+impl Remote {
+    /// The daemon of `config`: its listen address (loopback when it
+    /// listens on every address) and its token.
+    pub fn connect(config: &Config) -> anyhow::Result<Remote> {
+        let token = match config
+            .server
+            .token()
+            .resolve()
+            .map_err(anyhow::Error::msg)?
+        {
+            Some(token) => token,
+            None => {
+                let path = crate::server::token::token_path(&config.store.data_dir);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "the daemon runs; its API token should be in {}",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        // The address the daemon wrote when it bound its listener, else
+        // the configured one.
+        let written = std::fs::read_to_string(config.store.data_dir.join(ADDRESS_FILE));
+        let listen = written
+            .ok()
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+            .unwrap_or(config.server.listen.0);
+        let ip = match listen.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        Ok(Remote {
+            base: format!("http://{}", SocketAddr::new(ip, listen.port())),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        })
+    }
+
+    /// Sends `request` and reads its JSON answer; an error answer's
+    /// message becomes the error.
+    fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        self.runtime.block_on(async {
+            let resp = request
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .with_context(|| {
+                    format!(
+                        "the store is in use, and the daemon's API at {} does not answer",
+                        self.base
+                    )
+                })?;
+            let status = resp.status();
+            let body = resp.bytes().await?;
+            if !status.is_success() {
+                let message = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                bail!("the daemon answered {status}: {message}");
+            }
+            Ok(serde_json::from_slice(&body)?)
+        })
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    /// `GET /api/v1/report`.
+    pub fn report(&self, request: &ReportRequest) -> anyhow::Result<Report> {
+        let query: Vec<String> = [
+            ("start", &request.start),
+            ("end", &request.end),
+            ("domain", &request.domain),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", links::encode(v))))
+        .collect();
+        self.get(&format!("/api/v1/report?{}", query.join("&")))
+    }
+
+    /// `GET /api/v1/alerts`, newest first.
+    pub fn alerts(&self, since: Option<&str>, limit: usize) -> anyhow::Result<Vec<Recorded>> {
+        let mut path = format!("/api/v1/alerts?limit={limit}");
+        if let Some(since) = since {
+            path.push_str(&format!("&since={}", links::encode(since)));
+        }
+        let v: serde_json::Value = self.get(&path)?;
+        Ok(serde_json::from_value(v["alerts"].clone())?)
+    }
+
+    /// `POST /api/v1/events` with an NDJSON body.
+    pub fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<Accepted> {
+        let request = self
+            .http
+            .post(format!("{}/api/v1/events", self.base))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson);
+        self.send(request)
+    }
+
+    /// Orders the report mail of `request` to `to` and waits until the
+    /// daemon has sent it (or given up); returns the request's id.
+    pub fn mail_report(&self, request: &ReportRequest, to: &[String]) -> anyhow::Result<String> {
+        let order = serde_json::json!({
+            "start": request.start, "end": request.end,
+            "domain": request.domain, "recipients": to,
+        });
+        let queued: serde_json::Value = self.send(
+            self.http
+                .post(format!("{}/api/v1/reports", self.base))
+                .json(&order),
+        )?;
+        let id = queued["id"].as_str().unwrap_or_default().to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let status: serde_json::Value = self.get(&format!("/api/v1/reports/{id}"))?;
+            match status["status"].as_str() {
+                Some("sent") => return Ok(id),
+                Some("failed") => bail!(
+                    "the daemon could not send the report: {}",
+                    status["last_error"].as_str().unwrap_or("no reason given")
+                ),
+                _ if std::time::Instant::now() >= deadline => bail!(
+                    "the report is queued in the daemon (request {id}) but not sent yet: {}",
+                    status["last_error"]
+                        .as_str()
+                        .unwrap_or("the relay has not answered")
+                ),
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+}
