@@ -17,6 +17,8 @@ use crate::notify::Notifier;
 use crate::outbox::{Outbox, Transport};
 use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
+use crate::source::SourceKind;
+use crate::source::journald::Journal;
 use crate::source::tail::Follower;
 use crate::store::{Store, Writer};
 use std::future::Future;
@@ -205,7 +207,8 @@ async fn drain(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
     }
 }
 
-/// One follower per `[[sources]]` entry, each committing through the writer.
+/// One follower per `[[sources]]` entry (a log file or the journal), each
+/// committing through the writer.
 async fn start_followers(
     config: &Config,
     store: &Store,
@@ -215,14 +218,29 @@ async fn start_followers(
     let host = crate::source::local_host_name();
     let mut tasks = Vec::new();
     for source in config.sources.clone() {
-        let path = source.path.display().to_string();
+        let path = source.name();
         let (store, ingester, host) = (store.clone(), ingester.clone(), host.clone());
-        // Reads its cursor from the store: a blocking read.
-        let follower =
-            tokio::task::spawn_blocking(move || Follower::new(source, store, ingester, &host))
+        let follow = |source| DaemonError::Follow { path, source };
+        // Each reads its cursor from the store: a blocking read.
+        let task = match source.kind {
+            SourceKind::Journald => {
+                let journal = tokio::task::spawn_blocking(move || {
+                    Journal::new(source, &store, ingester, &host)
+                })
                 .await?
-                .map_err(|source| DaemonError::Follow { path, source })?;
-        tasks.push(tokio::spawn(follower.run(token.clone())));
+                .map_err(follow)?;
+                tokio::spawn(journal.run(token.clone()))
+            }
+            SourceKind::Postfix | SourceKind::Exim => {
+                let follower = tokio::task::spawn_blocking(move || {
+                    Follower::new(source, store, ingester, &host)
+                })
+                .await?
+                .map_err(follow)?;
+                tokio::spawn(follower.run(token.clone()))
+            }
+        };
+        tasks.push(task);
     }
     Ok(tasks)
 }

@@ -40,7 +40,7 @@ pub struct Config {
     /// `[[schedules]]`: reports mailed on a cron schedule.
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
     /// `[[sources]]`: mail logs the daemon follows.
-    pub sources: Vec<crate::source::tail::SourceConfig>,
+    pub sources: Vec<crate::source::SourceConfig>,
     /// Where this configuration came from, for messages; not a key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -202,12 +202,12 @@ impl Config {
                 .check_recipients(&s.recipients)
                 .map_err(|e| ("schedules.recipients", e.to_string()))?;
         }
-        let mut paths = std::collections::HashSet::new();
-        if let Some(dup) = self.sources.iter().find(|s| !paths.insert(&s.path)) {
-            return Err((
-                "sources.path",
-                format!("{} is listed twice", dup.path.display()),
-            ));
+        let mut names = std::collections::HashSet::new();
+        for source in &self.sources {
+            source.check()?;
+            if !names.insert(source.name()) {
+                return Err(("sources.path", format!("{} is listed twice", source.name())));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(("log.level", format!("not a valid filter: {e}")));

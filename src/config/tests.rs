@@ -138,3 +138,35 @@ fn an_empty_inline_token_is_refused() {
         "line 2: key `server.token`: must not be empty"
     );
 }
+
+#[test]
+fn each_source_kind_gets_what_it_needs() {
+    let ok = Config::parse("[[sources]]\nkind = \"journald\"\n\n[[sources]]\nkind = \"journald\"\ndirectory = \"/var/log/journal/remote\"\n\n[[sources]]\nkind = \"postfix\"\npath = \"/var/log/mail.log\"\n").unwrap();
+    assert_eq!(ok.sources.len(), 3);
+    assert_eq!(ok.sources[1].name(), "journald:/var/log/journal/remote");
+    let err = Config::parse("[[sources]]\nkind = \"postfix\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("key `sources.path`: a postfix source needs the log file's path"),
+        "{err}"
+    );
+    let err = Config::parse("[[sources]]\nkind = \"journald\"\npath = \"/var/log/mail.log\"\n")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("key `sources.path`: is for log files"),
+        "{err}"
+    );
+    let err =
+        Config::parse("[[sources]]\nkind = \"journald\"\n\n[[sources]]\nkind = \"journald\"\n")
+            .unwrap_err();
+    assert!(
+        err.to_string().contains("journald is listed twice"),
+        "{err}"
+    );
+    let err = Config::parse("[[sources]]\nkind = \"syslog-ng\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown variant `syslog-ng`"),
+        "{err}"
+    );
+}

@@ -14,63 +14,20 @@
 //! (copytruncate). A restart after a rename rotation finds the unread end of
 //! the old file as `PATH.1`.
 
+use super::SourceConfig;
 use crate::event::Event;
 use crate::ingest::Ingester;
 use crate::parse::LogParser;
-use crate::parse::exim::Exim;
 use crate::parse::lines::Lines;
-use crate::parse::postfix::Postfix;
-use crate::parse::syslog::Clock;
 use crate::store::{Store, keys};
 use chrono::Utc;
-use chrono_tz::Tz;
 use cursor::{Cursor, fingerprint, first_line_hash, open_if_exists};
-use serde::Deserialize;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// `[[sources]]`: a mail log to follow.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// `postfix` or `exim`.
-    pub kind: LogKind,
-    /// The log file, e.g. /var/log/mail.log or /var/log/exim4/mainlog.
-    pub path: PathBuf,
-    /// Host label for events and ids; default: the syslog host (Postfix) or
-    /// this machine's host name (Exim).
-    #[serde(default)]
-    pub host: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogKind {
-    Postfix,
-    Exim,
-}
-
-impl SourceConfig {
-    pub fn parser(&self, tz: Tz, default_host: &str) -> Box<dyn LogParser> {
-        match self.kind {
-            LogKind::Postfix => Box::new(Postfix::new(
-                Clock {
-                    reference: Utc::now(),
-                    tz,
-                },
-                self.host.clone(),
-            )),
-            LogKind::Exim => Box::new(Exim::new(
-                tz,
-                self.host.clone().unwrap_or_else(|| default_host.to_owned()),
-            )),
-        }
-    }
-}
 
 /// Bytes read per step; also the longest line kept (longer ones are skipped).
 const CHUNK: usize = 1 << 20;
@@ -79,6 +36,8 @@ const POLL: Duration = Duration::from_millis(200);
 
 pub struct Follower {
     source: SourceConfig,
+    /// The log file (the source's `path`).
+    path: PathBuf,
     key: Vec<u8>,
     parser: Box<dyn LogParser>,
     store: Store,
@@ -102,13 +61,16 @@ impl Follower {
         ingester: Ingester,
         default_host: &str,
     ) -> io::Result<Follower> {
-        let key = keys::cursor_key(&source.path.to_string_lossy());
+        let path = source.path.clone().ok_or_else(|| {
+            io::Error::other(format!("a {} source needs a path", source.kind.name()))
+        })?;
+        let key = keys::cursor_key(&path.to_string_lossy());
         let mut parser = source.parser(store.tz, default_host);
         let mut cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
             None => Cursor::default(),
         };
-        cursor.adopt_file_hash(&source.path)?;
+        cursor.adopt_file_hash(&path)?;
         if !cursor.parser.is_null() {
             parser
                 .restore(cursor.parser.clone())
@@ -116,6 +78,7 @@ impl Follower {
         }
         Ok(Follower {
             source,
+            path,
             key,
             parser,
             store,
@@ -133,7 +96,7 @@ impl Follower {
     /// (file reads, parsing, the wait for the store) runs on a blocking
     /// thread; between steps the follower waits for the file to grow.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let path = self.source.path.display().to_string();
+        let path = self.path.display().to_string();
         tracing::info!(path, offset = self.cursor.offset, "following");
         while !shutdown.is_cancelled() {
             let Some((follower, stepped)) = blocking(self, Follower::step).await else {
@@ -202,7 +165,7 @@ impl Follower {
     /// Opens the file the cursor points at (or the current one). `false`
     /// when there is no file yet.
     fn open(&mut self) -> io::Result<bool> {
-        let path = self.source.path.clone();
+        let path = self.path.clone();
         let Some((file, meta)) = open_if_exists(&path)? else {
             return Ok(false);
         };
@@ -266,7 +229,7 @@ impl Follower {
             }
         }
         if skipped > 0 {
-            tracing::debug!(path = %self.source.path.display(), skipped, "skipped lines");
+            tracing::debug!(path = %self.path.display(), skipped, "skipped lines");
         }
         if self.cursor.fingerprint.is_none() && self.cursor.offset == 0 {
             self.cursor.fingerprint = first_line_hash(&self.buf[..filled]);
@@ -296,7 +259,7 @@ impl Follower {
             self.cursor = Cursor::next_file(self.cursor.parser.take());
             return Ok(true);
         }
-        let Some((current, meta)) = open_if_exists(&self.source.path)? else {
+        let Some((current, meta)) = open_if_exists(&self.path)? else {
             return Ok(false); // deleted; wait for it to come back
         };
         if (meta.dev(), meta.ino()) != (self.cursor.dev, self.cursor.ino) {
@@ -310,7 +273,7 @@ impl Follower {
         if meta.len() < self.cursor.offset
             || (self.cursor.fingerprint.is_some() && fp != self.cursor.fingerprint)
         {
-            tracing::info!(path = %self.source.path.display(), "truncated; reading from the start");
+            tracing::info!(path = %self.path.display(), "truncated; reading from the start");
             // copytruncate copied the file first: read what we missed of it.
             if let Some(old) = self.rotated_copy()? {
                 self.file = Some(old);
@@ -327,7 +290,7 @@ impl Follower {
     /// `PATH.1` when it is the file the cursor points into (same first line)
     /// and has bytes the cursor has not read.
     fn rotated_copy(&self) -> io::Result<Option<File>> {
-        let rotated = PathBuf::from(format!("{}.1", self.source.path.display()));
+        let rotated = PathBuf::from(format!("{}.1", self.path.display()));
         match open_if_exists(&rotated)? {
             Some((old, meta))
                 if self.cursor.fingerprint.is_some()

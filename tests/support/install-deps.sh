@@ -2,7 +2,8 @@
 # What the integration tests need besides Rust, installed when missing:
 # Python's aiosmtpd (the real SMTP server mails are delivered to), Debian's
 # chromium and chromedriver (the dashboard tests), systemd-analyze (the
-# unit file test), promtool (the Prometheus rules) and lua5.4 (the Fluent
+# unit file test), journalctl and systemd-journal-remote (the journald
+# source, on journal files written from the fixtures), promtool (the Prometheus rules) and lua5.4 (the Fluent
 # Bit example's script). Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 SUDO=""
@@ -14,6 +15,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v promtool >/dev/null || missing+=(prometheus)
+[ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ||
+  missing+=(systemd-journal-remote)
 command -v lua5.4 >/dev/null || missing+=(lua5.4)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq

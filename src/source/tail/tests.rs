@@ -12,8 +12,9 @@ async fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
     )
     .unwrap();
     let source = SourceConfig {
-        kind: LogKind::Exim,
-        path: dir.path().join("mainlog"),
+        kind: crate::source::SourceKind::Exim,
+        path: Some(dir.path().join("mainlog")),
+        directory: None,
         host: None,
     };
     let follower = Follower::new(source, store, ingester, "mx1").unwrap();

@@ -1,0 +1,229 @@
+//! The journald source with real journal files: the real Postfix and Exim
+//! fixture lines as journal entries (journal export format, written into
+//! journal files by systemd-journal-remote), followed by the real daemon
+//! through journalctl; the counts equal an import of the same logs, across
+//! a new journal file, a kill -9, and a vacuumed file.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
+const BOOT_ID: &str = "0f3c9a1e5b7d4e2f8a6b1c3d5e7f9a0b";
+
+/// systemd-journal-remote, which Debian keeps out of PATH.
+fn journal_remote() -> PathBuf {
+    [
+        "/lib/systemd/systemd-journal-remote",
+        "/usr/lib/systemd/systemd-journal-remote",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("systemd-journal-remote (apt-get install systemd-journal-remote)")
+}
+
+/// One entry of journal export format.
+fn export_entry(usec: i64, monotonic: u64, fields: &[(&str, &str)]) -> String {
+    let mut entry = format!(
+        "__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={monotonic}\n_BOOT_ID={BOOT_ID}\n"
+    );
+    for (k, v) in fields {
+        entry.push_str(&format!("{k}={v}\n"));
+    }
+    entry.push('\n');
+    entry
+}
+
+/// The rsyslog fixture's lines as the journal holds Postfix's messages:
+/// time, host, identifier and pid of the syslog line, the message after it.
+/// `shift` moves them later in time (a re-sent copy).
+fn postfix_entries(shift: chrono::TimeDelta, first_monotonic: u64) -> String {
+    let log = std::fs::read_to_string(format!("{FIXTURES}/postfix-rsyslog.log")).unwrap();
+    let mut out = String::new();
+    for (i, line) in log.lines().enumerate() {
+        let mut parts = line.splitn(4, ' ');
+        let (ts, host, tag, message) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap_or(""),
+        );
+        let at = chrono::DateTime::parse_from_rfc3339(ts).unwrap() + shift;
+        let tag = tag.trim_end_matches(':');
+        let (identifier, pid) = tag.split_once('[').unwrap();
+        let pid = pid.trim_end_matches(']');
+        out.push_str(&export_entry(
+            at.timestamp_micros(),
+            first_monotonic + i as u64,
+            &[
+                ("_HOSTNAME", host),
+                ("SYSLOG_IDENTIFIER", identifier),
+                ("SYSLOG_PID", pid),
+                ("_PID", pid),
+                ("MESSAGE", message),
+            ],
+        ));
+    }
+    out
+}
+
+/// The Exim main log's lines as Exim sends them to syslog: its own time
+/// stamp first (syslog_timestamp, the default), from its first submission
+/// on (the daemon's start-up lines before it say nothing about
+/// submissions; a file that starts with one shows whether resuming after
+/// a vacuumed file loses the entry it starts at).
+fn exim_entries(first_monotonic: u64) -> String {
+    let log = std::fs::read_to_string(format!("{FIXTURES}/exim-mainlog.log")).unwrap();
+    let mut out = String::new();
+    let lines = log
+        .lines()
+        .skip_while(|l| !l.contains(" <= "))
+        // A warning's continuation lines belong to its syslog entry.
+        .filter(|l| !l.starts_with(' '));
+    for (i, line) in lines.enumerate() {
+        let at = chrono::NaiveDateTime::parse_from_str(&line[..19], "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc();
+        out.push_str(&export_entry(
+            at.timestamp_micros(),
+            first_monotonic + i as u64,
+            &[
+                ("_HOSTNAME", "vm"),
+                ("SYSLOG_IDENTIFIER", "exim"),
+                ("_PID", "2600"),
+                ("MESSAGE", line),
+            ],
+        ));
+    }
+    out
+}
+
+/// Writes `entries` (export format) as the journal file `file`.
+fn write_journal(file: &Path, entries: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(journal_remote())
+        .arg(format!("--output={}", file.display()))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(entries.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The report of the fixtures' day from a store that imported `logs`.
+fn imported(logs: &[(&str, &str)]) -> Value {
+    let site = Site::new("store.retention_days = 3650\n");
+    for (format, file) in logs {
+        let out = site.cli(&["import", "--format", format, &format!("{FIXTURES}/{file}")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = site.cli(&[
+        "report",
+        "--start",
+        "2026-11-27",
+        "--end",
+        "2026-11-27",
+        "--format",
+        "json",
+    ]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Waits until the daemon's report of the fixtures' day is `want`.
+async fn counts_reach(d: &Daemon, want: &Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = report(d, "start=2026-11-27&end=2026-11-27").await.1;
+        if &got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the journal never counted what the logs did:\n{got}\n{want}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn duplicates(metrics: &str) -> u64 {
+    metric(
+        metrics,
+        "smtp_auth_insight_events_total{outcome=\"duplicate\"}",
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_counts_what_the_logs_count_across_new_files_kill_9_and_vacuum() {
+    let journal = tempfile::tempdir().unwrap();
+    let dir = journal.path();
+    write_journal(
+        &dir.join("postfix.journal"),
+        &postfix_entries(chrono::TimeDelta::zero(), 1),
+    );
+    let site = Site::new(&format!(
+        "store.retention_days = 3650\n[[sources]]\nkind = \"journald\"\ndirectory = {dir:?}\n"
+    ));
+    let postfix = imported(&[("postfix", "postfix-rsyslog.log")]);
+    let both = imported(&[
+        ("postfix", "postfix-rsyslog.log"),
+        ("exim", "exim-mainlog.log"),
+    ]);
+    assert!(postfix["summary"]["messages"].as_u64().unwrap() > 0);
+
+    let d = site.start();
+    counts_reach(&d, &postfix).await;
+    // Killed; meanwhile Exim's entries arrive in a new file and the file the
+    // cursor points into is vacuumed away.
+    d.kill9();
+    write_journal(&dir.join("exim.journal"), &exim_entries(10_000));
+    std::fs::remove_file(dir.join("postfix.journal")).unwrap();
+    let d = site.start();
+    counts_reach(&d, &both).await;
+    assert_eq!(duplicates(&metrics_text(&d).await), 0);
+
+    // While it follows: Postfix's entries again in another file, later in
+    // time (a re-sent copy). Its messages carry known ids (host and queue
+    // id): none counts twice. A failed login carries no id: those count.
+    write_journal(
+        &dir.join("again.journal"),
+        &postfix_entries(chrono::TimeDelta::seconds(30), 20_000),
+    );
+    let messages = |r: &Value| r["summary"]["messages"].as_u64().unwrap();
+    let failures = |r: &Value| r["summary"]["auth_failures"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = duplicates(&metrics_text(&d).await);
+        let got = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
+        if seen == messages(&postfix) && failures(&got) == failures(&both) + failures(&postfix) {
+            assert_eq!(got["senders"], both["senders"]);
+            assert_eq!(messages(&got), messages(&both));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{seen} duplicates; {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(d.stop().success());
+}
