@@ -31,7 +31,8 @@
 //!    - `metrics`: what `/metrics` shows; `secret`: passwords and tokens
 //!      kept outside the config file.
 //! 4. Adapters, where the outside comes in:
-//!    - `source`: input files and the followers of mail logs.
+//!    - `source`: input files, and the followers of mail log files and of
+//!      the systemd journal.
 //!    - `server`: the HTTP API and the dashboard (axum).
 //! 5. `config`: the TOML file, checked key by key; it hands each component
 //!    its part, so no component imports the whole configuration.

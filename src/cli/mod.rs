@@ -21,7 +21,15 @@ use std::process::ExitCode;
 #[command(
     name = "smtp-auth-insight",
     version,
-    about = "Who sends mail through SMTP AUTH, with which TLS, and whether an account looks compromised."
+    about = "Who sends mail through SMTP AUTH, with which TLS, and whether an account looks compromised.",
+    long_about = "Who sends mail through SMTP AUTH, with which TLS, and whether an account looks \
+compromised. The daemon (run) follows Postfix and Exim logs or the systemd journal and takes \
+events over HTTP, keeps per-sender statistics, alerts on volume spikes, new senders, \
+failed-login bursts and legacy TLS, and mails reports; the other commands import, report and \
+list alerts, through the running daemon when there is one.",
+    after_long_help = "Files: /etc/smtp-auth-insight/config.toml (read when --config is not given \
+and it exists), /etc/smtp-auth-insight/credentials/ (secrets handed to the service by systemd), \
+/var/lib/smtp-auth-insight (the data of the packaged service)."
 )]
 struct Cli {
     /// Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml
@@ -48,6 +56,12 @@ enum Command {
     CheckConfig,
     /// Read a password on stdin and print its Argon2 hash for [[server.users]].
     HashPassword,
+}
+
+/// The command line's definition, for the man page and the shell
+/// completions the package installs (generated from it by the tests).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Entry point of the binary: one line on stderr and a non-zero status on error.

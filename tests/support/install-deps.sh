@@ -3,8 +3,9 @@
 # Python's aiosmtpd (the real SMTP server mails are delivered to), Debian's
 # chromium and chromedriver (the dashboard tests), systemd-analyze (the
 # unit file test), journalctl and systemd-journal-remote (the journald
-# source, on journal files written from the fixtures), promtool (the Prometheus rules) and lua5.4 (the Fluent
-# Bit example's script). Debian/Ubuntu; run as root or with sudo available.
+# source, on journal files written from the fixtures), promtool (the
+# Prometheus rules), lua5.4 (the Fluent Bit example's script) and cargo-deb
+# (the package). Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -25,3 +26,5 @@ fi
 python3 -c 'import aiosmtpd' 2>/dev/null ||
   python3 -m pip install -q --root-user-action=ignore aiosmtpd 2>/dev/null ||
   python3 -m pip install -q --break-system-packages --root-user-action=ignore aiosmtpd
+# cargo-deb: the package test packs the binary with it.
+command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb
