@@ -494,6 +494,17 @@ fn templates_can_be_replaced_and_a_typo_stops_start_up() {
     .unwrap();
     let site = Site::new(&format!("report.templates_dir = {:?}", dir.path()));
     assert!(site.cli(&["check-config"]).status.success());
+    let events = site.dir.path().join("one.ndjson");
+    std::fs::write(
+        &events,
+        event_line(&now(), "alice@example.com", "TLSv1.3", None),
+    )
+    .unwrap();
+    assert!(
+        site.cli(&["import", "--format", "ndjson", events.to_str().unwrap()])
+            .status
+            .success()
+    );
     let html = stdout(&site.cli(&["report", "--format", "html"]));
     assert!(
         html.contains("data-brand=\"ACME Mail Ops\""),
