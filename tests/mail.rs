@@ -416,7 +416,7 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
             )
         };
         // Without trusting the certificate, delivery is refused.
-        let site = Site::new(&mail(""));
+        let site = Site::new(&mail("")).with_an_event();
         let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
         assert_eq!(
             out.status.code(),
@@ -425,7 +425,7 @@ fn delivers_with_starttls_and_implicit_tls_to_a_self_signed_relay_with_auth() {
         );
         assert!(smtp.messages().is_empty());
         // Trusted through mail.ca_file: delivered, authenticated.
-        let site = Site::new(&mail(&format!("ca_file = {trust:?}\n")));
+        let site = Site::new(&mail(&format!("ca_file = {trust:?}\n"))).with_an_event();
         let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
         assert!(
             out.status.success(),
@@ -469,7 +469,8 @@ fn a_relay_that_never_answers_fails_within_the_deadline() {
     });
     let site = Site::new(&format!(
         "store.retention_days = 3650\n[mail]\ntransport = \"smtp\"\nport = {port}\nsecurity = \"none\"\ntimeout_seconds = 1\n{ALLOW}\n"
-    ));
+    ))
+    .with_an_event();
     let started = std::time::Instant::now();
     let out = site.cli(&["report", "--send", "--to", "admin@example.com"]);
     assert_eq!(out.status.code(), Some(1));

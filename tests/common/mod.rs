@@ -43,6 +43,21 @@ impl Site {
         std::fs::write(&self.config, text).expect("write config");
     }
 
+    /// Imports one event of now, so that commands that only read (and
+    /// never create a store) find one.
+    pub fn with_an_event(self) -> Site {
+        let file = self.dir.path().join("an-event.ndjson");
+        let ts = chrono::Utc::now().to_rfc3339();
+        std::fs::write(&file, event_line(&ts, "alice@example.com", "TLSv1.3", None)).unwrap();
+        let out = self.cli(&["import", "--format", "ndjson", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
