@@ -163,10 +163,7 @@ pub fn build(
     to: &[Mailbox],
     mail: ReportMail,
 ) -> Result<Message, lettre::error::Error> {
-    let mut builder = Message::builder().from(from).subject(mail.subject);
-    for rcpt in to {
-        builder = builder.to(rcpt.clone());
-    }
+    let builder = crate::outbox::address(Message::builder().from(from).subject(mail.subject), to);
     // HTML and its images travel together in multipart/related.
     let mut related = MultiPart::related().singlepart(SinglePart::html(mail.html));
     let png = ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN);

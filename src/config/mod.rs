@@ -198,6 +198,17 @@ impl Config {
                 return Err(("schedules.name", format!("{:?} is used twice", s.name)));
             }
             crate::schedule::parse_cron(&s.cron).map_err(|m| ("schedules.cron", m))?;
+            if let crate::schedule::RangeSpec::LastDays(n) = s.range {
+                if n > store.retention_days {
+                    return Err((
+                        "schedules.range",
+                        format!(
+                            "last_{n}_days reaches back further than store.retention_days ({})",
+                            store.retention_days
+                        ),
+                    ));
+                }
+            }
             self.mail
                 .check_recipients(&s.recipients)
                 .map_err(|e| ("schedules.recipients", e.to_string()))?;

@@ -170,3 +170,22 @@ fn each_source_kind_gets_what_it_needs() {
         "{err}"
     );
 }
+
+#[test]
+fn values_that_would_panic_later_are_refused_now() {
+    let err = Config::parse("[server]\nreport_requests_per_hour = 0\n").unwrap_err();
+    assert!(
+        err.to_string().contains("server.report_requests_per_hour"),
+        "{err}"
+    );
+    let schedule = |range: &str| {
+        format!(
+            "[[schedules]]\nname = \"w\"\ncron = \"0 7 * * 1\"\nrange = \"{range}\"\nrecipients = [\"a@example.com\"]\n[mail]\nallowed_recipients = [\"@example.com\"]\n"
+        )
+    };
+    let err = Config::parse(&schedule("last_999999999_days")).unwrap_err();
+    assert!(err.to_string().contains("retention_days (90)"), "{err}");
+    if let Err(e) = Config::parse(&schedule("last_90_days")) {
+        panic!("{e}");
+    }
+}

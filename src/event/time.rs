@@ -34,13 +34,29 @@ pub fn hour_number(ts: DateTime<Utc>) -> u32 {
     u32::try_from(ts.timestamp().div_euclid(3600)).unwrap_or(0)
 }
 
+/// Latest calendar year a date input may name. Dates are bounded on both
+/// sides (1970 and this) so that no arithmetic on them can leave chrono's
+/// range, whatever a request asks for.
+pub const MAX_YEAR: i32 = 9999;
+
+/// A `YYYY-MM-DD` date between 1970-01-01 and the end of [`MAX_YEAR`].
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    let day = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    (EPOCH..=NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31)?)
+        .contains(&day)
+        .then_some(day)
+}
+
 /// A point in time given as an RFC 3339 instant or as a `YYYY-MM-DD`
 /// date (its first moment in `tz`): how `since=` and `--since` are read.
+/// Both are bounded like [`parse_day`].
 pub fn parse_since(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    use chrono::Datelike as _;
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
+        let t = t.with_timezone(&Utc);
+        return (t.timestamp() >= 0 && t.year() <= MAX_YEAR).then_some(t);
     }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let day = parse_day(s)?;
     tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
@@ -94,5 +110,21 @@ mod tests {
         assert_eq!(local_date(ts, Tz::UTC).to_string(), "2026-11-20");
         let d = local_date(ts, Tz::UTC);
         assert_eq!(day_date(day_number(d)), d);
+    }
+
+    #[test]
+    fn date_inputs_are_bounded() {
+        assert!(parse_day("2026-11-20").is_some());
+        for bad in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "1969-12-31",
+            "10000-01-01",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+            assert_eq!(parse_since(bad, Tz::UTC), None, "{bad}");
+        }
+        assert_eq!(parse_since("1969-12-31T23:59:59Z", Tz::UTC), None);
+        assert!(parse_since("2026-11-20T09:00:00+02:00", Tz::UTC).is_some());
     }
 }

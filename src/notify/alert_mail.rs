@@ -28,10 +28,7 @@ pub fn build(
         subject.truncate(cut);
         subject.push_str("...");
     }
-    let mut builder = Message::builder().from(from).subject(subject);
-    for rcpt in to {
-        builder = builder.to(rcpt.clone());
-    }
+    let builder = crate::outbox::address(Message::builder().from(from).subject(subject), to);
     Ok(builder.multipart(
         MultiPart::alternative()
             .singlepart(SinglePart::plain(text))

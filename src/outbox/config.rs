@@ -1,7 +1,7 @@
 //! `[mail]`: where mail goes and who may receive reports.
 
 use crate::secret::Secret;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, Mailboxes, MessageBuilder, header};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -128,34 +128,53 @@ impl MailConfig {
         Ok(())
     }
 
-    /// Refuses recipients outside the allow-list, naming the first one.
+    /// Refuses recipients outside the allow-list, naming the first one, and
+    /// lists longer than [`MAX_RECIPIENTS`]. Repeated addresses are kept
+    /// once. Linear in the number of recipients (the allow-list is a set).
     pub fn check_recipients(&self, recipients: &[String]) -> Result<Vec<Mailbox>, RecipientError> {
         if recipients.is_empty() {
             return Err(RecipientError::None);
         }
-        recipients
+        if recipients.len() > MAX_RECIPIENTS {
+            return Err(RecipientError::TooMany(recipients.len()));
+        }
+        let allowed: std::collections::HashSet<String> = self
+            .allowed_recipients
             .iter()
-            .map(|r| {
-                let mailbox: Mailbox = r
-                    .parse()
-                    .map_err(|_| RecipientError::NotAnAddress(format!("{r:?}")))?;
-                let addr = mailbox.email.to_string().to_lowercase();
-                let domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
-                let allowed = self.allowed_recipients.iter().any(|a| {
-                    let a = a.to_lowercase();
-                    match a.strip_prefix('@') {
-                        Some(d) => d == domain,
-                        None => a == addr,
-                    }
-                });
-                if allowed {
-                    Ok(mailbox)
-                } else {
-                    Err(RecipientError::NotAllowed(addr))
-                }
-            })
-            .collect()
+            .map(|a| a.to_lowercase())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(recipients.len());
+        for r in recipients {
+            let mailbox: Mailbox = r
+                .parse()
+                .map_err(|_| RecipientError::NotAnAddress(format!("{r:?}")))?;
+            let addr = mailbox.email.to_string().to_lowercase();
+            let (user, domain) = addr.rsplit_once('@').unwrap_or(("", &addr));
+            // `%` and `!` route onwards on some MTAs (x%evil@allowed reaches
+            // evil); a quoted local part may hide an `@`. Neither is a
+            // mailbox anyone reads reports in.
+            if user.contains(['%', '!', '"', '@', '\\']) {
+                return Err(RecipientError::Routed(addr));
+            }
+            if !(allowed.contains(&addr) || allowed.contains(&format!("@{domain}"))) {
+                return Err(RecipientError::NotAllowed(addr));
+            }
+            if seen.insert(addr) {
+                out.push(mailbox);
+            }
+        }
+        Ok(out)
     }
+}
+
+/// Most recipients one report or alert mail may have.
+pub const MAX_RECIPIENTS: usize = 100;
+
+/// `builder` addressed to every mailbox of `to` in one `To:` header (one
+/// header built once, not one rebuilt per recipient).
+pub fn address(builder: MessageBuilder, to: &[Mailbox]) -> MessageBuilder {
+    builder.mailbox(header::To::from(to.iter().cloned().collect::<Mailboxes>()))
 }
 
 /// Why a recipient (or the sender) is refused.
@@ -167,6 +186,10 @@ pub enum RecipientError {
     NotAnAddress(String),
     #[error("{0} is not in mail.allowed_recipients")]
     NotAllowed(String),
+    #[error("{0} routes onwards ('%', '!' or a quoted local part); give the final address")]
+    Routed(String),
+    #[error("{0} recipients; at most {max} are allowed", max = MAX_RECIPIENTS)]
+    TooMany(usize),
 }
 
 #[cfg(test)]
@@ -196,6 +219,43 @@ mod tests {
             MailConfig::default()
                 .check_recipients(&["a@b.example".into()])
                 .is_err()
+        );
+        for routed in [
+            "x%evil.com@sec.example",
+            "evil.com!x@sec.example",
+            "\"x@evil.com\"@sec.example",
+        ] {
+            let err = c.check_recipients(&[routed.into()]);
+            assert!(
+                matches!(
+                    err,
+                    Err(RecipientError::Routed(_)) | Err(RecipientError::NotAnAddress(_))
+                ),
+                "{routed}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn recipients_are_capped_and_kept_once() {
+        let c = MailConfig {
+            allowed_recipients: vec!["@sec.example".into()],
+            ..Default::default()
+        };
+        let twice = c
+            .check_recipients(&["a@sec.example".into(), "A@sec.example".into()])
+            .unwrap();
+        assert_eq!(twice.len(), 1);
+        let many: Vec<String> = (0..=MAX_RECIPIENTS)
+            .map(|i| format!("u{i}@sec.example"))
+            .collect();
+        assert_eq!(
+            c.check_recipients(&many).unwrap_err(),
+            RecipientError::TooMany(MAX_RECIPIENTS + 1)
+        );
+        assert_eq!(
+            c.check_recipients(&many[1..]).unwrap().len(),
+            MAX_RECIPIENTS
         );
     }
 }

@@ -20,7 +20,7 @@ mod deliver;
 pub mod marks;
 mod transport;
 
-pub use config::{MailConfig, RecipientError, Security, TransportKind};
+pub use config::{MAX_RECIPIENTS, MailConfig, RecipientError, Security, TransportKind, address};
 pub use deliver::Retry;
 pub use marks::Marks;
 pub use transport::{SendError, Transport, TransportError};

@@ -25,7 +25,7 @@ pub struct ResolvedRange {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("{field} {value:?} is not a date; expected YYYY-MM-DD")]
+    #[error("{field} {value:?} is not a date from 1970 to 9999; expected YYYY-MM-DD")]
     BadDate { field: &'static str, value: String },
     #[error("start {start} is after end {end}")]
     Reversed { start: NaiveDate, end: NaiveDate },
@@ -48,9 +48,9 @@ pub enum RangeError {
 fn parse_date(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, RangeError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        Some(v) => crate::event::time::parse_day(v)
             .map(Some)
-            .map_err(|_| RangeError::BadDate {
+            .ok_or_else(|| RangeError::BadDate {
                 field,
                 value: v.to_owned(),
             }),
@@ -89,9 +89,14 @@ impl ReportRequest {
         let end = parse_date("end", self.end.as_deref())?;
         let (start, end) = match (start, end) {
             (Some(s), Some(e)) => (s, e),
-            (Some(s), None) => (s, (s + span).min(today)),
-            (None, Some(e)) => ((e - span).max(oldest), e),
-            (None, None) => ((today - span).max(oldest), today),
+            // Saturating: the dates are bounded, but a span near the
+            // calendar's ends must not panic either.
+            (Some(s), None) => (s, s.checked_add_days(span).unwrap_or(today).min(today)),
+            (None, Some(e)) => (e.checked_sub_days(span).unwrap_or(oldest).max(oldest), e),
+            (None, None) => (
+                today.checked_sub_days(span).unwrap_or(oldest).max(oldest),
+                today,
+            ),
         };
         if start > end {
             return Err(RangeError::Reversed { start, end });
@@ -169,6 +174,30 @@ mod tests {
             e.to_string()
                 .starts_with("start \"yesterday\" is not a date")
         );
+    }
+
+    #[test]
+    fn dates_at_the_ends_of_the_calendar_are_refused_not_panicked_on() {
+        let (today, oldest) = (d("2026-11-27"), d("2026-08-30"));
+        for (start, end) in [
+            (None, Some("-262143-01-01")),
+            (Some("+262142-12-31"), None),
+            (Some("1969-12-31"), None),
+            (None, Some("10000-01-01")),
+        ] {
+            let e = req(start, end)
+                .resolve(today, oldest, 90, Tz::UTC)
+                .unwrap_err();
+            assert!(matches!(e, RangeError::BadDate { .. }), "{e}");
+        }
+        // The largest default span ending at the first day allowed.
+        let r = req(None, Some("1970-01-01")).resolve(
+            d("1970-01-01"),
+            d("1970-01-01"),
+            u32::MAX,
+            Tz::UTC,
+        );
+        assert_eq!(r.map(|r| r.start), Ok(d("1970-01-01")));
     }
 
     #[test]

@@ -73,7 +73,14 @@ impl RangeSpec {
     pub fn days(self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
         let yesterday = today - Days::new(1);
         match self {
-            RangeSpec::LastDays(n) => (today - Days::new(u64::from(n)), yesterday),
+            // Saturating: the configuration bounds n by retention, but a
+            // date near the calendar's start must not panic either.
+            RangeSpec::LastDays(n) => (
+                today
+                    .checked_sub_days(Days::new(u64::from(n)))
+                    .unwrap_or(yesterday),
+                yesterday,
+            ),
             RangeSpec::PreviousWeek => {
                 let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
                 (monday - Days::new(7), monday - Days::new(1))

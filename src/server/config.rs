@@ -98,6 +98,12 @@ impl ServerConfig {
         if self.max_body_bytes < 1024 {
             return Err(("server.max_body_bytes", "must be at least 1024".into()));
         }
+        if self.report_requests_per_hour == 0 {
+            return Err((
+                "server.report_requests_per_hour",
+                "must be at least 1".into(),
+            ));
+        }
         self.token().check().map_err(|m| ("server.token", m))?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

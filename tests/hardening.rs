@@ -1,0 +1,104 @@
+//! What an attacker or a bad day can do to the running daemon: each test
+//! reproduces one way it used to break, against the real binary.
+
+mod common;
+
+use common::{Site, TOKEN, client, order_report, report};
+use serde_json::{Value, json};
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dates_at_the_ends_of_the_calendar_are_refused_with_a_reason() {
+    let site = Site::new("mail.allowed_recipients = [\"@example.com\"]").with_an_event();
+    let d = site.start();
+    for query in [
+        "end=-262143-01-01",
+        "start=%2B262142-12-31",
+        "start=1969-12-31",
+        "end=10000-01-01",
+    ] {
+        let (status, body) = report(&d, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("is not a date from 1970 to 9999"),
+            "{query}: {body}"
+        );
+    }
+    for since in ["-262143-01-01", "%2B262142-12-31", "1969-12-31T00:00:00Z"] {
+        let r = client()
+            .get(d.url(&format!("/api/v1/alerts?since={since}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "since={since}");
+    }
+    for order in [
+        json!({"end": "-262143-01-01", "recipients": ["a@example.com"]}),
+        json!({"start": "+262142-12-31", "recipients": ["a@example.com"]}),
+    ] {
+        let r = order_report(&d, TOKEN, order.clone()).await;
+        assert_eq!(r.status(), 422, "{order}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("is not a date"),
+            "{body}"
+        );
+    }
+    // Still serving.
+    assert_eq!(report(&d, "").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_orders_refuse_routed_addresses_and_lists_over_the_cap() {
+    let site = Site::new("[mail]\nallowed_recipients = [\"@example.com\"]").with_an_event();
+    let d = site.start();
+    for routed in ["x%evil.com@example.com", "evil.com!x@example.com"] {
+        let r = order_report(&d, TOKEN, json!({"recipients": [routed]})).await;
+        assert_eq!(r.status(), 422, "{routed}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("routes onwards"),
+            "{body}"
+        );
+    }
+    let many: Vec<String> = (0..50_000).map(|i| format!("u{i}@example.com")).collect();
+    let started = std::time::Instant::now();
+    let r = order_report(&d, TOKEN, json!({ "recipients": many })).await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"], "50000 recipients; at most 100 are allowed",
+        "{body}"
+    );
+    // Refused by counting, not after checking each of them.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let r = order_report(&d, TOKEN, json!({ "recipients": &many[..100] })).await;
+    assert_eq!(r.status(), 202);
+}
+
+#[test]
+fn check_config_refuses_values_that_would_panic_later() {
+    for (extra, key) in [
+        (
+            "server.report_requests_per_hour = 0\n",
+            "server.report_requests_per_hour",
+        ),
+        (
+            "[mail]\nallowed_recipients = [\"@example.com\"]\n[[schedules]]\nname = \"w\"\ncron = \"0 7 * * 1\"\nrange = \"last_999999999_days\"\nrecipients = [\"a@example.com\"]\n",
+            "schedules.range",
+        ),
+    ] {
+        let site = Site::new(extra);
+        let out = Command::new(common::BIN)
+            .args(["check-config", "--config"])
+            .arg(&site.config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra}");
+        assert!(err.contains(key), "{extra}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
