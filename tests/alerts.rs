@@ -167,11 +167,11 @@ async fn a_burst_after_a_quiet_history_is_mailed_then_resolved() {
     assert_eq!(all_text.matches(" - new\n").count(), 1, "{all_text}");
     assert_eq!(all_text.matches(" - resolved\n").count(), 1, "{all_text}");
     assert!(
-        all_text.contains("Sending volume spike: alice@example.com"),
+        all_text.contains("Sending volume spike: \"alice@example.com\""),
         "{all_text}"
     );
     assert!(
-        all_text.contains("Resolved: sending volume spike: alice@example.com"),
+        all_text.contains("Resolved: sending volume spike: \"alice@example.com\""),
         "{all_text}"
     );
     assert!(all_text.contains("Client IPs: 198.51.100.77"), "{all_text}");
@@ -245,7 +245,7 @@ async fn a_restart_mid_spike_neither_repeats_the_alert_nor_loses_its_mail() {
     assert_eq!(mails_after.len(), 1, "one alert mail, not two, not none");
     let (subject, text, _) = text_of(&mails_after[0]);
     assert!(
-        subject.contains("Sending volume spike: bob@example.com"),
+        subject.contains("Sending volume spike: \"bob@example.com\""),
         "{subject}"
     );
     assert!(text.contains("bob@example.com"));
@@ -303,6 +303,47 @@ async fn failed_login_bursts_and_legacy_tls_are_logged_once() {
     assert_eq!(bad.status(), 400);
     let unauthorized = client().get(d.url("/api/v1/alerts")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attacker_chosen_username_never_reaches_the_subject() {
+    let smtp = SmtpSink::start();
+    let site = alert_site(smtp.port);
+    let d = site.start();
+    let now = Utc::now();
+    let phish = "urgent: your mailbox is locked, restore at https://evil.example/login";
+    // Forty failures from forty addresses: one alert, for the username.
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            let ts = rfc3339(now - TimeDelta::seconds(200 - i * 5));
+            format!(
+                r#"{{"ts":"{ts}","sender":"{phish}","tls":"TLSv1.3","result":"auth_failed","client_ip":"203.0.113.{i}"}}"#
+            )
+        })
+        .collect();
+    assert_eq!(post_events(&d, lines.join("\n")).await.0, 202);
+    let mails = wait_mails(&smtp, 1);
+    assert_eq!(mails.len(), 1);
+    let (subject, text, _) = text_of(&mails[0]);
+    assert!(
+        subject.starts_with("[smtp-auth-insight] Failed login burst: "),
+        "{subject}"
+    );
+    assert!(
+        !subject.contains("evil") && !subject.contains("urgent"),
+        "{subject}"
+    );
+    // The body still names it, for the admin.
+    assert!(text.contains(phish), "{text}");
+    // Names that read differently from what they hold are refused.
+    let ts = rfc3339(now);
+    let (status, body) = post_events(
+        &d,
+        format!(r#"{{"ts":"{ts}","sender":"alice\u202emoc.live@example.com","tls":"TLSv1.3"}}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("U+202E"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -369,7 +410,7 @@ async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
     );
     let alert = texts
         .iter()
-        .find(|(s, _, _)| s.contains("New sender sending in volume: x9@example.com"))
+        .find(|(s, _, _)| s.contains("New sender sending in volume: \"x9@example.com\""))
         .expect("the new-sender alert");
     assert!(
         !alert.1.contains("printer@example.com"),

@@ -134,7 +134,30 @@ pub(crate) fn check_text(field: &'static str, s: &str, max: usize) -> Result<(),
             format!("contains the control character U+{:04X}", c as u32),
         ));
     }
+    if let Some(c) = s.chars().find(|c| is_invisible(*c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "contains the invisible or direction-changing character U+{:04X}",
+                c as u32
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Characters that change how the text around them reads without being
+/// seen: bidirectional overrides and isolates (which can show
+/// `moc.evil@alice` as `alice@live.com`), zero-width spaces and joiners,
+/// the soft hyphen, the byte order mark. No MTA writes them in a username.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}')
 }
 
 /// Parses an RFC 3339 timestamp with any offset, refusing ones too far ahead
@@ -189,6 +212,18 @@ mod tests {
         // Markup is not a reason to refuse: failed-login usernames are
         // attacker-chosen and must still be counted; outputs escape them.
         assert_eq!(normalize_sender("<script>").unwrap(), "<script>");
+        for hidden in [
+            "alice\u{202E}moc.live@x",
+            "al\u{200B}ice@x",
+            "\u{2066}a@x",
+            "a\u{FEFF}@x",
+        ] {
+            let e = normalize_sender(hidden).unwrap_err();
+            assert!(
+                e.to_string().contains("invisible or direction-changing"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

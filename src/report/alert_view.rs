@@ -70,7 +70,7 @@ pub fn view(alerts: &[Alert], ctx: Context<'_>, digest: bool) -> AlertView {
             plural(alerts.len())
         )
     } else if let [only] = alerts {
-        format!("{}: {}", heading(only), only.sender)
+        format!("{}: {}", heading(only), subject_name(&only.sender))
     } else {
         format!("{} SMTP AUTH alerts", alerts.len())
     };
@@ -91,6 +91,24 @@ pub fn view(alerts: &[Alert], ctx: Context<'_>, digest: bool) -> AlertView {
         intro,
         alerts: rows,
         link: format!("{}/", ctx.base),
+    }
+}
+
+/// Longest name shown in a title (and so in a Subject).
+const MAX_TITLE_NAME: usize = 64;
+
+/// A name as a title (and a mail's Subject) shows it. Usernames of failed
+/// logins are chosen by whoever tries them, so a name is always quoted,
+/// and one holding anything but the characters of an address or username
+/// (spaces, ':', '/', letters of other scripts that imitate them) is not
+/// shown at all: a Subject must not read as a message from the attacker.
+/// The body lists the name, escaped by the templates.
+pub fn subject_name(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@._+-".contains(c);
+    if name.len() <= MAX_TITLE_NAME && name.chars().all(plain) {
+        format!("\"{name}\"")
+    } else {
+        "a name with unusual characters (see the mail)".to_owned()
     }
 }
 
@@ -191,6 +209,24 @@ pub fn sample() -> AlertView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attacker_chosen_names_reach_the_title_quoted_or_not_at_all() {
+        let ctx = Context {
+            tz: Tz::UTC,
+            base: "https://x.example",
+            cli: "smtp-auth-insight",
+        };
+        let mut a = sample_alert();
+        a.kind = AlertKind::AuthFailures;
+        let title = |a: &Alert| view(std::slice::from_ref(a), ctx, false).title;
+        assert_eq!(title(&a), "Failed login burst: \"sample@example.com\"");
+        a.sender = "urgent: your mailbox is locked, restore at https://evil.example/login".into();
+        let t = title(&a);
+        assert!(!t.contains("evil") && !t.contains("urgent"), "{t}");
+        a.sender = "x".repeat(MAX_TITLE_NAME + 1);
+        assert!(!title(&a).contains("xxx"));
+    }
 
     #[test]
     fn a_flood_of_alerts_is_listed_up_to_the_cap() {

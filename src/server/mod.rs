@@ -28,7 +28,7 @@ use crate::store::Store;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono_tz::Tz;
 use std::future::Future;
@@ -96,7 +96,29 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(catch_panics())
         .with_state(state)
+}
+
+/// Turns a panic in a handler into a 500 whose body says nothing of the
+/// program's insides (the panic message may quote request data), with the
+/// message in the log. Without it the connection closes with no answer.
+fn catch_panics()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(panic: Box<dyn std::any::Any + Send>) -> Response {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        tracing::error!(panic = message, "a request handler panicked");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the daemon's log says more",
+        )
+        .into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> Response)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the
@@ -122,4 +144,34 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let response = next.run(req).await;
     state.metrics.request_served(&route, started.elapsed());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_without_its_message() {
+        async fn boom() -> &'static str {
+            panic!("secret detail from a request");
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(super::catch_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let r = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(r.status(), 500);
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("internal error") && !body.contains("secret"),
+            "{body}"
+        );
+        // The server lives on.
+        let r = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(r.status(), 500);
+        server.abort();
+    }
 }
