@@ -63,6 +63,28 @@ pub struct Metrics {
     latency: [Histogram; ROUTES.len()],
     /// Alerts raised, by kind and status (in `ALL` order).
     alerts: [[AtomicU64; AlertStatus::ALL.len()]; AlertKind::ALL.len()],
+    /// Connections and logins turned away, by [`Refusal`].
+    refused: [AtomicU64; Refusal::ALL.len()],
+}
+
+/// Why the HTTP side turned a client away before serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `server.max_connections` connections were open.
+    ConnectionLimit,
+    /// Too many logins from the client, or from everyone.
+    LoginRate,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 2] = [Refusal::ConnectionLimit, Refusal::LoginRate];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::ConnectionLimit => "connection_limit",
+            Refusal::LoginRate => "login_rate",
+        }
+    }
 }
 
 impl Metrics {
@@ -85,6 +107,10 @@ impl Metrics {
                 self.alerts[k][s].fetch_add(1, Relaxed);
             }
         }
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Relaxed);
     }
 
     pub fn request_rejected(&self, why: Rejection) {
@@ -148,6 +174,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "smtp_auth_insight_ingest_rejected_total{{reason=\"{}\"}} {v}",
+                r.label()
+            );
+        }
+        out.push_str(
+            "# HELP smtp_auth_insight_http_refused_total Connections and logins turned away, by reason.\n",
+        );
+        out.push_str("# TYPE smtp_auth_insight_http_refused_total counter\n");
+        for r in Refusal::ALL {
+            let v = self.refused[r as usize].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "smtp_auth_insight_http_refused_total{{reason=\"{}\"}} {v}",
                 r.label()
             );
         }

@@ -102,3 +102,60 @@ fn check_config_refuses_values_that_would_panic_later() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Reads until the daemon closes `socket`; what it sent first.
+fn read_to_close(socket: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = socket.read_to_end(&mut got);
+    got
+}
+
+#[test]
+fn a_half_sent_request_is_cut_off_and_does_not_hold_up_shutdown() {
+    use std::io::Write;
+    let site = Site::new("server.header_timeout_seconds = 2");
+    let d = site.start();
+    let mut half = std::net::TcpStream::connect(d.addr).unwrap();
+    half.write_all(b"GET /hea").unwrap();
+    let mut idle = std::net::TcpStream::connect(d.addr).unwrap();
+    // Both are closed by the daemon once the header time is up.
+    let started = std::time::Instant::now();
+    read_to_close(&mut half);
+    read_to_close(&mut idle);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // And one still half-sent when SIGTERM comes does not stop the exit.
+    let mut again = std::net::TcpStream::connect(d.addr).unwrap();
+    again.write_all(b"GET /hea").unwrap();
+    assert!(d.stop().success());
+    read_to_close(&mut again);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_limit_are_closed_and_logged_and_service_resumes() {
+    let site = Site::new("server.max_connections = 20\nserver.header_timeout_seconds = 5");
+    let d = site.start();
+    let mut held: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| std::net::TcpStream::connect(d.addr).unwrap())
+        .collect();
+    // The 21st is closed at once, without an answer.
+    let mut extra = std::net::TcpStream::connect(d.addr).unwrap();
+    assert!(read_to_close(&mut extra).is_empty());
+    // The idle ones are closed by the header deadline; then the daemon
+    // answers again.
+    for s in &mut held {
+        read_to_close(s);
+    }
+    let r = client().get(d.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = common::metrics_text(&d).await;
+    let refused = common::metric(
+        &metrics,
+        "smtp_auth_insight_http_refused_total{reason=\"connection_limit\"}",
+    );
+    assert!(refused.is_some_and(|n| n >= 1), "{metrics}");
+    assert!(d.log_text().contains("connection limit reached"));
+}

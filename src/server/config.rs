@@ -28,6 +28,14 @@ pub struct ServerConfig {
     /// say); links in alert mails start with it. Default: `http://` and
     /// the listen address.
     pub public_url: Option<String>,
+    /// Most connections served at once; more are closed as they arrive
+    /// (and logged). Keep it below the unit's `LimitNOFILE=`.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and that an idle
+    /// connection is kept open between requests.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_timeout_seconds: u64,
     /// `[[server.users]]`: dashboard logins besides the API token, each
     /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
     pub users: Vec<DashboardUser>,
@@ -51,6 +59,9 @@ impl Default for ServerConfig {
             token_env: None,
             max_body_bytes: 2 * 1024 * 1024,
             report_requests_per_hour: 30,
+            max_connections: 512,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 60,
             users: Vec::new(),
             public_url: None,
         }
@@ -97,6 +108,24 @@ impl ServerConfig {
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
         if self.max_body_bytes < 1024 {
             return Err(("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err((
+                "server.max_connections",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.header_timeout_seconds) {
+            return Err((
+                "server.header_timeout_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.body_timeout_seconds) {
+            return Err((
+                "server.body_timeout_seconds",
+                "must be between 1 and 3600".into(),
+            ));
         }
         if self.report_requests_per_hour == 0 {
             return Err((

@@ -5,7 +5,9 @@
 //!   token; `error`: its JSON errors; `stream`: large JSON bodies.
 //! - `dashboard`: the server-rendered pages.
 //! - `config`: `[server]`; `token`: the API token, generated if needed.
+//! - `accept`: connections, bounded in number and time.
 
+mod accept;
 mod alerts;
 mod api;
 mod auth;
@@ -33,7 +35,7 @@ use axum::routing::{get, post};
 use chrono_tz::Tz;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// What the HTTP side takes from the configuration.
@@ -128,9 +130,28 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let server = &state.settings.server;
+    let limits = accept::Limits {
+        max_connections: server.max_connections,
+        header_timeout: Duration::from_secs(server.header_timeout_seconds),
+    };
+    let body_timeout = Duration::from_secs(server.body_timeout_seconds);
+    let metrics = state.metrics.clone();
+    let app = router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        body_timeout,
+    ));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => stopping.cancel(),
+            () = stopping.cancelled() => {}
+        }
+    });
+    let on_refused = move || metrics.refused(crate::metrics::Refusal::ConnectionLimit);
+    accept::serve(listener, app, limits, stop.clone(), on_refused).await;
+    stop.cancel();
+    Ok(())
 }
 
 /// Records the latency of every request under its route.
