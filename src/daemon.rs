@@ -150,6 +150,14 @@ pub async fn run(
         .server
         .dashboard_users()
         .map_err(DaemonError::Users)?;
+    let users = settings.server.users.clone();
+    let login = tokio::task::spawn_blocking(move || {
+        let guard = crate::server::dashboard::login::LoginGuard::new(&users);
+        crate::process::release_freed();
+        guard
+    })
+    .await?
+    .map_err(DaemonError::Users)?;
     let state = AppState {
         settings: Arc::new(settings),
         store: store.clone(),
@@ -159,8 +167,9 @@ pub async fn run(
         mailer,
         alerts: progress,
         outbox,
-        report_limit: Arc::new(RateLimit::new(config.server.report_requests_per_hour)),
+        report_limit: Arc::new(RateLimit::per_hour(config.server.report_requests_per_hour)),
         sessions: Arc::default(),
+        login: Arc::new(login),
         dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
     };
     let addr = listener.local_addr()?;

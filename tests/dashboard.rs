@@ -288,21 +288,7 @@ async fn the_dashboard_works_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn configured_users_log_in_with_their_password() {
-    let mut hash = std::process::Command::new(BIN)
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    hash.stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cret pass\n")
-        .unwrap();
-    let out = hash.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hash = password_hash("s3cret pass");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 
     let bad = Site::new("[[server.users]]\nname = \"ann\"\npassword_hash = \"plaintext\"\n");

@@ -159,3 +159,97 @@ async fn connections_beyond_the_limit_are_closed_and_logged_and_service_resumes(
     assert!(refused.is_some_and(|n| n >= 1), "{metrics}");
     assert!(d.log_text().contains("connection limit reached"));
 }
+
+/// Peak resident memory of the daemon, in MiB.
+fn peak_rss_mib(d: &common::Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+/// `n` wrong logins at once as `user`, from `from(i)`; their statuses.
+async fn wrong_logins(
+    d: &common::Daemon,
+    user: &'static str,
+    n: usize,
+    from: impl Fn(usize) -> std::net::IpAddr,
+) -> Vec<u16> {
+    let tries = (0..n).map(|i| {
+        let c = reqwest::Client::builder()
+            .local_address(from(i))
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let url = d.url("/login");
+        async move {
+            let r = c
+                .post(url)
+                .form(&[("user", user), ("token", "guess")])
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 429 {
+                assert!(r.headers().contains_key("retry-after"));
+            }
+            r.status().as_u16()
+        }
+    });
+    futures_join_all(tries).await
+}
+
+async fn futures_join_all<F: std::future::Future<Output = u16> + Send + 'static>(
+    tries: impl Iterator<Item = F>,
+) -> Vec<u16> {
+    let handles: Vec<_> = tries.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_guessing_is_rate_limited_and_cannot_exhaust_memory() {
+    let hash = common::password_hash("s3cret pass");
+    let site = Site::new(&format!(
+        "[[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
+    ));
+    let d = site.start();
+    let one = |_| "127.0.0.1".parse().unwrap();
+    // One client: its budget, then 429.
+    let statuses = wrong_logins(&d, "ann", 12, one).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    // Four hundred clients at once, known and unknown names: the overall
+    // budget turns most away, and at most two Argon2 checks run at a time.
+    let many =
+        |i: usize| std::net::IpAddr::from([127, 0, 1 + (i / 200) as u8, 1 + (i % 200) as u8]);
+    let mut statuses = wrong_logins(&d, "ann", 200, many).await;
+    statuses.extend(wrong_logins(&d, "nobody", 200, |i| many(i + 200)).await);
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(refused >= 350, "{refused} of 400 refused");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429));
+    let rss = peak_rss_mib(&d);
+    assert!(rss < 200, "peak RSS {rss} MiB");
+    let metrics = common::metrics_text(&d).await;
+    assert!(
+        common::metric(
+            &metrics,
+            "smtp_auth_insight_http_refused_total{reason=\"login_rate\"}"
+        )
+        .is_some_and(|n| n >= 352),
+        "{metrics}"
+    );
+}

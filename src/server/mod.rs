@@ -5,7 +5,8 @@
 //!   token; `error`: its JSON errors; `stream`: large JSON bodies.
 //! - `dashboard`: the server-rendered pages.
 //! - `config`: `[server]`; `token`: the API token, generated if needed.
-//! - `accept`: connections, bounded in number and time.
+//! - `accept`: connections, bounded in number and time; `limit`: rate
+//!   limits for report orders and logins.
 
 mod accept;
 mod alerts;
@@ -14,13 +15,14 @@ mod auth;
 mod config;
 pub mod dashboard;
 mod error;
+pub mod limit;
 pub mod reports;
 mod stream;
 pub mod token;
 
 pub use config::{DashboardUser, Listen, ServerConfig};
 pub use error::ApiError;
-pub use reports::RateLimit;
+pub use limit::RateLimit;
 
 use crate::ingest::Ingester;
 use crate::mailer::Mailer;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub report_limit: Arc<RateLimit>,
     /// Dashboard logins.
     pub sessions: Arc<dashboard::session::Sessions>,
+    /// Rate limits of the login form.
+    pub login: Arc<dashboard::login::LoginGuard>,
     pub dashboard: Arc<dashboard::DashTemplates>,
 }
 

@@ -12,8 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,36 +21,6 @@ pub struct ReportOrder {
     end: Option<String>,
     domain: Option<String>,
     recipients: Vec<String>,
-}
-
-/// A token bucket: `per_hour` requests an hour, up to `per_hour` at once.
-pub struct RateLimit {
-    per_hour: u32,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl RateLimit {
-    pub fn new(per_hour: u32) -> RateLimit {
-        RateLimit {
-            per_hour,
-            state: Mutex::new((f64::from(per_hour), Instant::now())),
-        }
-    }
-
-    /// Takes one request, or says how long until one is allowed.
-    pub fn take(&self) -> Result<(), Duration> {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, at) = &mut *guard;
-        let rate = f64::from(self.per_hour) / 3600.0;
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * rate).min(f64::from(self.per_hour));
-        *at = Instant::now();
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(((1.0 - *tokens) / rate).ceil()))
-        }
-    }
 }
 
 /// Why an order was not queued.

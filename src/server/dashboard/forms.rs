@@ -1,5 +1,6 @@
-//! The dashboard's forms: login, logout, and the report request with its
-//! status page. Every form but the login carries the session's CSRF token.
+//! The dashboard's forms: logout, and the report request with its status
+//! page. Every form carries the session's CSRF token (the login, in
+//! `login`, is the one form without).
 
 use super::pages::{LoggedIn, message};
 use super::session;
@@ -11,81 +12,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
-
-pub async fn login_form(State(state): State<AppState>) -> Response {
-    state
-        .dashboard
-        .render("login", &json!({"title": "Log in", "error": ""}))
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    /// Empty: `token` is the API token.
-    #[serde(default)]
-    user: String,
-    token: String,
-}
-
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let user = form.user.trim().to_owned();
-    let ok = if user.is_empty() {
-        form.token
-            .trim()
-            .as_bytes()
-            .ct_eq(state.token.as_bytes())
-            .into()
-    } else {
-        let hash = state
-            .settings
-            .server
-            .users
-            .iter()
-            .find(|u| u.name == user)
-            .map(|u| u.password_hash.clone());
-        let password = form.token.clone();
-        tokio::task::spawn_blocking(move || {
-            hash.is_some_and(|h| session::verify_password(&h, &password))
-        })
-        .await
-        .unwrap_or(false)
-    };
-    if !ok {
-        // A pause makes guessing slow; the message does not say which part
-        // was wrong.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let mut r = state.dashboard.render(
-            "login",
-            &json!({"title": "Log in", "error": "Wrong user name, password or token."}),
-        );
-        *r.status_mut() = StatusCode::UNAUTHORIZED;
-        return r;
-    }
-    let id = match state.sessions.create() {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start a dashboard session");
-            return message(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot log in",
-                &e.to_string(),
-                "/login",
-            );
-        }
-    };
-    (
-        [(
-            header::SET_COOKIE,
-            session::set_cookie(
-                &id,
-                state.settings.server.public_url().starts_with("https://"),
-            ),
-        )],
-        Redirect::to("/"),
-    )
-        .into_response()
-}
 
 #[derive(Deserialize)]
 pub struct CsrfForm {

@@ -3,7 +3,8 @@
 //! compiled in.
 //!
 //! - `session`: login with the API token, session cookie, CSRF token.
-//! - `pages`: the pages; `forms`: login, logout, report requests;
+//! - `login`: the login form, rate-limited, with equal work for any name.
+//! - `pages`: the pages; `forms`: logout, report requests;
 //!   `view`: what the templates see.
 //! - `svg`: the charts.
 //!
@@ -12,6 +13,7 @@
 //! escaping could not run anything.
 
 mod forms;
+pub mod login;
 mod pages;
 pub mod session;
 mod svg;
@@ -90,7 +92,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()
         .merge(private)
-        .route("/login", get(forms::login_form).post(forms::login))
+        .route("/login", get(login::login_form).post(login::login))
         .route("/assets/app.css", get(css))
         .layer(middleware::from_fn(security_headers))
 }

@@ -152,6 +152,28 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A hash of a random password with the algorithm and parameters of
+/// `like` (a user's PHC hash): checking it costs what checking that costs.
+pub fn stand_in_hash(like: &str) -> Result<String, String> {
+    use argon2::PasswordHasher;
+    let like = argon2::PasswordHash::new(like).map_err(|e| e.to_string())?;
+    let algorithm = argon2::Algorithm::try_from(like.algorithm).map_err(|e| e.to_string())?;
+    let params = argon2::Params::try_from(&like).map_err(|e| e.to_string())?;
+    let version = like
+        .version
+        .and_then(|v| argon2::Version::try_from(v).ok())
+        .unwrap_or_default();
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let salt = argon2::password_hash::SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::new(algorithm, version, params)
+        .hash_password(&bytes, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod password_tests {
     #[test]

@@ -1,0 +1,241 @@
+//! The login form, and what keeps it from being used against the daemon.
+//!
+//! A password check is an Argon2 computation (19 MiB and tens of
+//! milliseconds with the default parameters), asked for by clients that
+//! have not authenticated. So: they run on [`CHECKS_AT_ONCE`] threads of
+//! their own (on the blocking pool each of hundreds of threads would keep
+//! its 19 MiB in its own malloc arena);
+//! each client address has a budget of attempts and so does everyone
+//! together (429 beyond, with Retry-After); and a name that is no user is
+//! checked against a stand-in hash of the same cost, so that the answer's
+//! timing does not tell which names exist.
+
+use super::pages::message;
+use super::session;
+use crate::metrics::Refusal;
+use crate::server::AppState;
+use crate::server::DashboardUser;
+use crate::server::limit::{PerClient, RateLimit};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+/// Password checks running at once (each holds its Argon2 memory).
+pub const CHECKS_AT_ONCE: usize = 2;
+/// Attempts one client address may make at once, and per minute after.
+const PER_CLIENT_BURST: u32 = 10;
+const PER_CLIENT_PER_MINUTE: f64 = 10.0;
+/// Attempts everyone together may make at once, and per minute after.
+const OVERALL_BURST: u32 = 30;
+const OVERALL_PER_MINUTE: f64 = 60.0;
+/// Pause before a refusal: guessing is slow even within the budget.
+const FAILED_PAUSE: Duration = Duration::from_millis(500);
+
+/// Rate limits and the stand-in hash of the login form.
+pub struct LoginGuard {
+    per_client: PerClient,
+    overall: RateLimit,
+    checks: Checker,
+    /// Checked when the name is no user; none when there are no users.
+    stand_in: Option<String>,
+}
+
+impl LoginGuard {
+    /// Computes the stand-in hash (one Argon2 run: call it off the async
+    /// threads) with the parameters of the first user's hash.
+    pub fn new(users: &[DashboardUser]) -> Result<LoginGuard, String> {
+        let stand_in = match users.first() {
+            Some(u) => Some(session::stand_in_hash(&u.password_hash)?),
+            None => None,
+        };
+        Ok(LoginGuard {
+            per_client: PerClient::new(PER_CLIENT_BURST, PER_CLIENT_PER_MINUTE / 60.0),
+            overall: RateLimit::new(OVERALL_BURST, OVERALL_PER_MINUTE / 60.0),
+            checks: Checker::start()?,
+            stand_in,
+        })
+    }
+
+    /// The hash a login as `name` is checked against: the user's, or the
+    /// stand-in of the same cost.
+    fn hash_for(&self, users: &[DashboardUser], name: &str) -> Option<(String, bool)> {
+        match users.iter().find(|u| u.name == name) {
+            Some(u) => Some((u.password_hash.clone(), true)),
+            None => self.stand_in.clone().map(|h| (h, false)),
+        }
+    }
+}
+
+/// A password to check against a hash, and where the answer goes.
+type Check = (String, String, oneshot::Sender<bool>);
+
+/// The threads that check passwords. They end when the guard is dropped
+/// (with the HTTP side, at shutdown): their queue then closes.
+struct Checker {
+    queue: mpsc::Sender<Check>,
+}
+
+impl Checker {
+    fn start() -> Result<Checker, String> {
+        let (queue, jobs) = mpsc::channel::<Check>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..CHECKS_AT_ONCE {
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("password-check-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = jobs
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|j| j.recv().map_err(|_| ()));
+                        let Ok((hash, password, answer)) = job else {
+                            return;
+                        };
+                        let matched = session::verify_password(&hash, &password);
+                        // The check's memory goes back to the system at
+                        // once: glibc would keep it in this thread's arena.
+                        crate::process::release_freed();
+                        let _ = answer.send(matched);
+                    }
+                })
+                .map_err(|e| format!("cannot start the password checker: {e}"))?;
+        }
+        Ok(Checker { queue })
+    }
+
+    /// Whether `password` matches `hash`; false if the checker is gone.
+    async fn verify(&self, hash: String, password: String) -> bool {
+        let (answer, answered) = oneshot::channel();
+        if self.queue.send((hash, password, answer)).is_err() {
+            return false;
+        }
+        answered.await.unwrap_or(false)
+    }
+}
+
+pub async fn login_form(State(state): State<AppState>) -> Response {
+    state
+        .dashboard
+        .render("login", &json!({"title": "Log in", "error": ""}))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    /// Empty: `token` is the API token.
+    #[serde(default)]
+    user: String,
+    token: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.0.ip());
+    let guard = &state.login;
+    if let Err(wait) = guard
+        .per_client
+        .take(client)
+        .and_then(|()| guard.overall.take())
+    {
+        state.metrics.refused(Refusal::LoginRate);
+        tracing::warn!(client = %client, "too many dashboard logins; refused");
+        let mut r = state.dashboard.render(
+            "login",
+            &json!({"title": "Log in", "error": format!("Too many login attempts; try again in {} seconds.", wait.as_secs().max(1))}),
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let user = form.user.trim().to_owned();
+    let ok = if user.is_empty() {
+        form.token
+            .trim()
+            .as_bytes()
+            .ct_eq(state.token.as_bytes())
+            .into()
+    } else {
+        match guard.hash_for(&state.settings.server.users, &user) {
+            None => false,
+            Some((hash, known)) => {
+                let matched = guard.checks.verify(hash, form.token).await;
+                known && matched
+            }
+        }
+    };
+    if !ok {
+        tracing::info!(client = %client, "dashboard login refused");
+        tokio::time::sleep(FAILED_PAUSE).await;
+        let mut r = state.dashboard.render(
+            "login",
+            &json!({"title": "Log in", "error": "Wrong user name, password or token."}),
+        );
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    let id = match state.sessions.create() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a dashboard session");
+            return message(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot log in",
+                &e.to_string(),
+                "/login",
+            );
+        }
+    };
+    (
+        [(
+            header::SET_COOKIE,
+            session::set_cookie(
+                &id,
+                state.settings.server.public_url().starts_with("https://"),
+            ),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_name_is_checked_against_a_hash_of_the_same_cost() {
+        let real = session::hash_password("right").unwrap();
+        let users = vec![DashboardUser {
+            name: "ann".into(),
+            password_hash: real.clone(),
+        }];
+        let guard = LoginGuard::new(&users).unwrap();
+        let (hash, known) = guard.hash_for(&users, "ann").unwrap();
+        assert!(known && hash == real);
+        let (stand_in, known) = guard.hash_for(&users, "bob").unwrap();
+        assert!(!known);
+        let params = |h: &str| {
+            let parsed = argon2::PasswordHash::new(h).unwrap();
+            (
+                parsed.algorithm.to_string(),
+                argon2::Params::try_from(&parsed).unwrap(),
+            )
+        };
+        assert_eq!(params(&stand_in), params(&real));
+        assert!(LoginGuard::new(&[]).unwrap().hash_for(&[], "ann").is_none());
+    }
+}
