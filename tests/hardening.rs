@@ -253,3 +253,146 @@ async fn password_guessing_is_rate_limited_and_cannot_exhaust_memory() {
         "{metrics}"
     );
 }
+
+/// A store with the Postfix fixture in it.
+fn site_with_a_store() -> Site {
+    let site = Site::new("store.retention_days = 3650");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mta/postfix-rsyslog.log"
+    );
+    let out = site.cli(&["import", "--format", "postfix", fixture]);
+    assert!(out.status.success());
+    site
+}
+
+/// `report` on the site: exit code, stdout, stderr.
+fn report_cli(site: &Site) -> (Option<i32>, String, String) {
+    let out = site.cli(&["report", "--start", "2026-11-01", "--format", "json"]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_foreign_file_is_never_taken_for_an_empty_store() {
+    let sqlite = {
+        let mut b = b"SQLite format 3\0".to_vec();
+        b.resize(4096, 0);
+        b
+    };
+    for (name, bytes) in [
+        ("empty", Vec::new()),
+        ("zero-filled", vec![0u8; 4096]),
+        ("SQLite", sqlite),
+    ] {
+        let site = Site::new("");
+        let db = site.data_dir().join("db");
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(db.join("db"), &bytes).unwrap();
+        let (code, _, err) = report_cli(&site);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains("not a store of smtp-auth-insight"),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("move") && err.contains("away"),
+            "{name}: {err}"
+        );
+        // Nothing was written into it.
+        assert!(!db.join("conf").exists(), "{name}");
+        // The daemon refuses it too.
+        let out = Command::new(common::BIN)
+            .args(["--config", site.config.to_str().unwrap(), "run"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            err.contains("not a store of smtp-auth-insight") && !err.contains("panicked"),
+            "{name}: {err}"
+        );
+    }
+    // A sled store of someone else (no schema mark), and a file where
+    // the directory should be.
+    let site = site_with_a_store();
+    let db = site.data_dir().join("db");
+    let other = Site::new("");
+    std::fs::create_dir_all(other.data_dir().join("db")).unwrap();
+    std::fs::copy(db.join("conf"), other.data_dir().join("db/conf")).unwrap();
+    std::fs::write(other.data_dir().join("db/db"), vec![0u8; 4096]).unwrap();
+    let (code, _, err) = report_cli(&other);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("move") && !err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&db).unwrap();
+    std::fs::write(&db, b"not a directory").unwrap();
+    let (code, _, err) = report_cli(&site);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is a file, not a store directory"), "{err}");
+}
+
+#[test]
+fn a_damaged_store_is_refused_with_what_to_do_never_a_panic() {
+    let site = site_with_a_store();
+    let (code, good, _) = report_cli(&site);
+    assert_eq!(code, Some(0));
+    let db_dir = site.data_dir().join("db");
+    let db_file = db_dir.join("db");
+    let pristine = std::fs::read(&db_file).unwrap();
+    // sled may rewrite its files while it recovers: each trial starts
+    // from a copy of the whole directory.
+    let saved = site.dir.path().join("db-saved");
+    copy_dir(&db_dir, &saved);
+    // Every byte changed: refused, with what to do.
+    let flipped: Vec<u8> = pristine.iter().map(|b| b ^ 0x55).collect();
+    std::fs::write(&db_file, &flipped).unwrap();
+    let (code, _, err) = report_cli(&site);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is damaged") && err.contains("Restore the data directory"),
+        "{err}"
+    );
+    let d = Command::new(common::BIN)
+        .args(["--config", site.config.to_str().unwrap(), "run"])
+        .output()
+        .unwrap();
+    assert!(!d.status.success());
+    assert!(String::from_utf8_lossy(&d.stderr).contains("is damaged"));
+    // Random bytes changed: either the store still reads whole (sled's
+    // checksums drop a damaged tail of its log) or it is refused; never a
+    // panic, never a wrong report.
+    let mut rng = common::Rng(7);
+    for _ in 0..30 {
+        std::fs::remove_dir_all(&db_dir).unwrap();
+        copy_dir(&saved, &db_dir);
+        let mut bytes = pristine.clone();
+        for _ in 0..(1 + rng.below(50)) {
+            let i = rng.below(bytes.len() as u64) as usize;
+            bytes[i] = rng.below(256) as u8;
+        }
+        std::fs::write(&db_file, &bytes).unwrap();
+        let (code, out, err) = report_cli(&site);
+        assert!(!err.contains("panicked"), "{err}");
+        match code {
+            Some(0) => assert_eq!(out, good),
+            Some(1) => assert!(err.contains("Restore the data directory"), "{err}"),
+            other => panic!("exit {other:?}: {err}"),
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

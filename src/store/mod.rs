@@ -7,6 +7,7 @@
 
 mod alerts;
 mod bulk;
+mod check;
 pub mod codec;
 mod fold;
 mod hashes;
@@ -48,6 +49,23 @@ pub enum StoreError {
         .path.display()
     )]
     NewerSchema { path: PathBuf, found: u64 },
+    #[error(
+        "{} {why}: it is not a store of smtp-auth-insight, or it is damaged. \
+         Restore the data directory from a backup, or move {} away to start with an empty store",
+        .path.display(), .path.display()
+    )]
+    Foreign { path: PathBuf, why: String },
+    #[error(
+        "the store at {} is damaged ({why}). Restore the data directory from a backup, \
+         or move {} away to start with an empty store",
+        .path.display(), .path.display()
+    )]
+    Damaged { path: PathBuf, why: String },
+    #[error("cannot read the store at {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
     #[error(
@@ -111,6 +129,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        let existed = check::before_open(&opts.path)?;
         let db = sled::Config::new()
             .path(&opts.path)
             .cache_capacity(opts.cache_bytes)
@@ -120,8 +139,15 @@ impl Store {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
                     StoreError::Locked(opts.path.clone())
                 }
+                sled::Error::Corruption { .. } => StoreError::Damaged {
+                    path: opts.path.clone(),
+                    why: e.to_string(),
+                },
                 other => StoreError::Sled(other),
             })?;
+        if existed {
+            check::after_open(&db, &opts.path)?;
+        }
         let meta = db.open_tree("meta")?;
         let data = db.open_tree("data")?;
         let id_seed = migrate::open_schema(&meta, &data, &opts.path)?;
