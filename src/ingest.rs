@@ -64,7 +64,60 @@ enum Job {
 #[derive(Clone)]
 pub struct Ingester {
     tx: mpsc::Sender<Job>,
+    health: Arc<Health>,
 }
+
+/// Why the writer takes no writes at the moment (the disk is nearly
+/// full), for `/healthz`; empty while it works.
+#[derive(Debug, Default)]
+pub struct Health(std::sync::Mutex<Option<String>>);
+
+impl Health {
+    /// The reason writes are refused, if they are.
+    pub fn degraded(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Notes the outcome of a write: a full disk degrades, a write that
+    /// worked restores; other errors leave the state as it was.
+    fn note<T>(&self, result: &Result<T, impl std::borrow::Borrow<StoreError>>) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) => {
+                if state.take().is_some() {
+                    tracing::info!("free space is back: the store takes writes again");
+                }
+            }
+            Err(e) => match e.borrow() {
+                StoreError::DiskFull { .. } => {
+                    if state.is_none() {
+                        tracing::error!(error = %e.borrow(), "the store stops taking writes");
+                    }
+                    *state = Some(e.borrow().to_string());
+                }
+                other => exit_if_broken(other),
+            },
+        }
+    }
+}
+
+/// sled cannot go on after one of its writes failed (its later flushes
+/// wait for ever): the daemon exits, the service manager starts it again,
+/// and the events it acknowledged are counted from the journal then.
+fn exit_if_broken(e: &StoreError) {
+    if let StoreError::Sled(sled::Error::Io(io)) = e {
+        tracing::error!(
+            error = %io,
+            "a database write failed and the database cannot continue after one; exiting \
+             so that the service manager restarts the daemon (acknowledged events are in \
+             the journal and are counted after the restart)"
+        );
+        std::process::exit(1);
+    }
+}
+
+/// While writes are refused, how often free space is looked at again.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Ingester {
     /// Starts the writer thread for `writer`, driven by the current
@@ -76,10 +129,17 @@ impl Ingester {
     ) -> std::io::Result<(Ingester, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(1024);
         let runtime = tokio::runtime::Handle::current();
+        let health = Arc::new(Health::default());
+        let state = health.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || runtime.block_on(run_writer(writer, rx, metrics)))?;
-        Ok((Ingester { tx }, handle))
+            .spawn(move || runtime.block_on(run_writer(writer, rx, metrics, state)))?;
+        Ok((Ingester { tx, health }, handle))
+    }
+
+    /// Why writes are refused at the moment, if they are.
+    pub fn degraded(&self) -> Option<String> {
+        self.health.degraded()
     }
 
     /// Advances the detectors to the wall clock.
@@ -170,14 +230,28 @@ impl Job {
     }
 }
 
-async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
+async fn run_writer(
+    mut writer: Writer,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) {
     loop {
-        let first = match writer.fold_in() {
+        let wait = match (writer.fold_in(), health.degraded()) {
+            (Some(fold), _) => Some(fold),
+            (None, Some(_)) => Some(RECHECK_EVERY),
+            (None, None) => None,
+        };
+        let first = match wait {
             None => rx.recv().await,
             Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(job) => job,
                 Err(_) => {
-                    let _ = fold(&mut writer, &metrics);
+                    if writer.fold_in().is_some() {
+                        let _ = fold(&mut writer, &metrics, &health);
+                    } else {
+                        health.note(&writer.store().ensure_space());
+                    }
                     continue;
                 }
             },
@@ -195,15 +269,20 @@ async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Ar
             }
         }
         let stop = jobs.iter().any(|j| matches!(j, Job::Stop));
-        run_group(&mut writer, jobs, &metrics);
+        run_group(&mut writer, jobs, &metrics, &health);
         if stop {
             break;
         }
         if writer.fold_due() {
-            let _ = fold(&mut writer, &metrics);
+            let _ = fold(&mut writer, &metrics, &health);
         }
     }
-    let _ = fold(&mut writer, &metrics);
+    let _ = fold(&mut writer, &metrics, &health);
+    if health.degraded().is_some() {
+        // No flush: sled's own writes could meet the full disk. What was
+        // acknowledged is in the journal.
+        return;
+    }
     if let Err(e) = writer.store().flush() {
         tracing::error!(error = %e, "final store flush failed");
     }
@@ -211,18 +290,25 @@ async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>, metrics: Ar
 
 /// Folds the pending events; on failure they stay pending (and journaled)
 /// and the next fold tries again.
-fn fold(writer: &mut Writer, metrics: &Metrics) -> Result<(), Arc<StoreError>> {
+fn fold(writer: &mut Writer, metrics: &Metrics, health: &Health) -> Result<(), Arc<StoreError>> {
+    let had_pending = writer.fold_in().is_some();
     let result = writer.fold_pending(Utc::now());
+    // Folding nothing says nothing about free space.
+    if had_pending || result.is_err() {
+        health.note(&result);
+    }
     metrics.alerts_raised(&writer.take_raised());
     result.map_err(|e| {
-        tracing::error!(error = %e, "counting acknowledged events failed; will retry");
+        if !matches!(e, StoreError::DiskFull { .. }) {
+            tracing::error!(error = %e, "counting acknowledged events failed; will retry");
+        }
         Arc::new(e)
     })
 }
 
 /// Runs one group: the event jobs journaled together (one sync), then
 /// replies; ticks, purges and syncs after a fold.
-fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
+fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics, health: &Health) {
     let mut requests = Vec::new();
     let mut replies = Vec::new();
     let mut purges = Vec::new();
@@ -246,7 +332,9 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
     }
     let now = Utc::now();
     if !requests.is_empty() {
-        match writer.submit(requests, now) {
+        let submitted = writer.submit(requests, now);
+        health.note(&submitted);
+        match submitted {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     metrics.events_ingested(&outcome);
@@ -254,7 +342,9 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "storing events failed");
+                if !matches!(e, StoreError::DiskFull { .. }) {
+                    tracing::error!(error = %e, "storing events failed");
+                }
                 let e = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(IngestError::Store(e.clone())));
@@ -266,21 +356,30 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics) {
     if !tick && purges.is_empty() && syncs.is_empty() {
         return;
     }
-    let folded = fold(writer, metrics).map_err(IngestError::Store);
+    let folded = fold(writer, metrics, health).map_err(IngestError::Store);
     for reply in syncs {
         let _ = reply.send(folded.clone());
     }
     if tick {
-        if let Err(e) = writer.tick(now).and_then(|()| writer.store().flush()) {
+        let ticked = writer
+            .store()
+            .ensure_space()
+            .and_then(|()| writer.tick(now))
+            .and_then(|()| writer.store().flush());
+        health.note(&ticked);
+        if let Err(e) = ticked {
             tracing::error!(error = %e, "saving the detectors' state failed");
         }
         metrics.alerts_raised(&writer.take_raised());
     }
     for reply in purges {
         let result = writer
-            .purge(now)
-            .and_then(|stats| writer.store().flush().map(|()| stats))
-            .map_err(|e| IngestError::Store(Arc::new(e)));
+            .store()
+            .ensure_space()
+            .and_then(|()| writer.purge(now))
+            .and_then(|stats| writer.store().flush().map(|()| stats));
+        health.note(&result);
+        let result = result.map_err(|e| IngestError::Store(Arc::new(e)));
         let _ = reply.send(result);
     }
 }

@@ -466,6 +466,7 @@ async fn data_older_than_retention_leaves_reports_and_disk() {
             hourly_days: 3,
         },
         cache_bytes: 1 << 20,
+        min_free_bytes: 0,
     })
     .unwrap();
     use smtp_auth_insight::store::keys;

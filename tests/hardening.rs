@@ -396,3 +396,117 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A tmpfs of `mib` MiB mounted at `dir`, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, mib: u64) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_owned())
+    }
+
+    fn free_mib(&self) -> u64 {
+        let out = Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut parts = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+        let (blocks, size) = (parts.next().unwrap(), parts.next().unwrap());
+        (blocks * size) >> 20
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
+    use std::io::Write;
+    let site = Site::new("");
+    let disk = Tmpfs::mount(&site.dir.path().join("disk"), 96);
+    let data = site.dir.path().join("disk/data");
+    std::fs::write(
+        &site.config,
+        format!(
+            "server.listen = \"127.0.0.1:0\"\nserver.token = \"{TOKEN}\"\nstore.data_dir = {data:?}\nstore.cache_mb = 16\nstore.min_free_mb = 32\n"
+        ),
+    )
+    .unwrap();
+    let d = site.start();
+    let now = chrono::Utc::now();
+    let batch = |tag: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                let ts = (now - chrono::TimeDelta::seconds(i as i64 % 3000)).to_rfc3339();
+                common::event_line(
+                    &ts,
+                    &format!("u{}@example.com", i % 500),
+                    "TLSv1.3",
+                    Some(&format!("{tag}-{i}")),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (status, _) = common::post_events(&d, batch("before", 2000)).await;
+    assert_eq!(status, 202);
+    // Counted (a read waits for that), so nothing is pending below.
+    assert_eq!(common::total(&d).await, 2000);
+    // Fill the disk to 16 MiB short of full: under the 32 MiB kept free.
+    let filler = site.dir.path().join("disk/filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![1u8; 1 << 20];
+        for _ in 0..disk.free_mib().saturating_sub(16) {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let (status, body) = common::post_events(&d, batch("refused", 2000)).await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("MiB free") && error.contains("nothing from this request was stored"),
+        "{error}"
+    );
+    let health = client().get(d.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "degraded");
+    // Reports and the rest go on.
+    let (status, _) = report(&d, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(common::total(&d).await, 2000);
+    // Space back: writes resume by themselves.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = client().get(d.url("/healthz")).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still degraded");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = common::post_events(&d, batch("after", 2000)).await;
+    assert_eq!(status, 202);
+    assert_eq!(common::total(&d).await, 4000);
+    assert!(d.stop().success());
+    drop(disk);
+}

@@ -173,6 +173,7 @@ pub fn open_store(path: &Path, cache_mb: u64) -> smtp_auth_insight::store::Store
             hourly_days: 35,
         },
         cache_bytes: cache_mb << 20,
+        min_free_bytes: 0,
     })
     .expect("store")
 }

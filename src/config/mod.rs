@@ -62,6 +62,9 @@ pub struct StoreConfig {
     /// Memory the database may use as page cache, in MiB: the main knob for
     /// the daemon's resident size.
     pub cache_mb: u64,
+    /// Free space, in MiB, below which the store takes no more writes (new
+    /// events get 503; see `store::space`). 0 turns the check off.
+    pub min_free_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -71,6 +74,7 @@ impl Default for StoreConfig {
             retention_days: 90,
             hourly_retention_days: None,
             cache_mb: 8,
+            min_free_mb: 64,
         }
     }
 }
@@ -174,6 +178,12 @@ impl Config {
                     "must be between 1 and store.retention_days ({})",
                     store.retention_days
                 ),
+            ));
+        }
+        if store.min_free_mb > 1 << 20 {
+            return Err((
+                "store.min_free_mb",
+                "must be at most 1048576 (1 TiB)".into(),
             ));
         }
         if store.cache_mb == 0 {

@@ -19,6 +19,7 @@ impl Config {
                 hourly_days: self.store.hourly_days(),
             },
             cache_bytes: self.store.cache_mb * 1024 * 1024,
+            min_free_bytes: self.store.min_free_mb << 20,
         }
     }
 

@@ -6,6 +6,7 @@ use crate::ingest::IngestError;
 use crate::metrics::Rejection;
 use crate::report::{self, ReportRequest};
 use crate::store::ReportError;
+use crate::store::StoreError;
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Query, State};
@@ -38,11 +39,16 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
         .await
         .map_err(|e| {
             state.metrics.request_rejected(Rejection::Unavailable);
-            let status = match e {
+            let status = match &e {
                 IngestError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-                IngestError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                IngestError::Store(s) => match **s {
+                    StoreError::DiskFull { .. } | StoreError::Behind(_) => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                },
             };
-            ApiError::new(status, e.to_string())
+            ApiError::new(status, format!("{e}; nothing from this request was stored"))
         })?;
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
 }
@@ -82,8 +88,17 @@ fn report_error(e: ReportError) -> ApiError {
     }
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// `GET /healthz`: 200 while the daemon takes events, 503 with the
+/// reason while it refuses them (the disk nearly full).
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.ingester.degraded() {
+        None => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "degraded", "reason": reason})),
+        )
+            .into_response(),
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

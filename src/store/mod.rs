@@ -19,6 +19,7 @@ mod migrate;
 mod pending;
 mod purge;
 mod report;
+pub mod space;
 mod write;
 
 pub use alerts::Recorded;
@@ -61,6 +62,16 @@ pub enum StoreError {
         .path.display(), .path.display()
     )]
     Damaged { path: PathBuf, why: String },
+    #[error(
+        "only {free_mb} MiB free in {} (store.min_free_mb = {need_mb}); new events are refused \
+         and acknowledged ones wait in the journal until space is freed",
+        .path.display()
+    )]
+    DiskFull {
+        path: PathBuf,
+        free_mb: u64,
+        need_mb: u64,
+    },
     #[error("cannot read the store at {}: {source}", .path.display())]
     Unreadable {
         path: PathBuf,
@@ -95,6 +106,8 @@ pub struct StoreOptions {
     pub tz: Tz,
     pub retention: Retention,
     pub cache_bytes: u64,
+    /// Writes stop below this many free bytes (0: never); see `space`.
+    pub min_free_bytes: u64,
 }
 
 #[cfg(test)]
@@ -110,6 +123,7 @@ impl StoreOptions {
                 hourly_days: days.min(7),
             },
             cache_bytes: 4 << 20,
+            min_free_bytes: 0,
         }
     }
 }
@@ -125,6 +139,10 @@ pub struct Store {
     journal: PathBuf,
     /// Seed of the idempotency key hashes (see `ids`).
     id_seed: u64,
+    /// The database directory, and the free space writes leave on its
+    /// file system (see [`space`]).
+    path: PathBuf,
+    min_free: u64,
 }
 
 impl Store {
@@ -169,6 +187,8 @@ impl Store {
             retention: opts.retention,
             journal: opts.path.with_extension("journal"),
             id_seed,
+            path: opts.path.clone(),
+            min_free: opts.min_free_bytes,
         })
     }
 
@@ -308,6 +328,11 @@ impl Store {
     }
 
     /// Makes everything written so far durable (one fsync).
+    /// Refuses a write that would leave less free space than configured.
+    pub fn ensure_space(&self) -> Result<(), StoreError> {
+        space::ensure(&self.path, self.min_free)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

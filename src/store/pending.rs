@@ -103,6 +103,7 @@ impl Writer {
         if self.pending.count >= MAX_PENDING {
             return Err(StoreError::Behind(self.pending.count));
         }
+        self.store.ensure_space()?;
         let mut ids = IdSet::default();
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut admitted = Vec::with_capacity(requests.len());
@@ -156,6 +157,12 @@ impl Writer {
         };
         if self.pending.since.is_none() {
             return Ok(());
+        }
+        if let Err(e) = self.store.ensure_space() {
+            // They stay pending (and journaled); the next try comes after
+            // FOLD_AFTER, so a full disk is looked at twice a second.
+            self.pending.since = Some(Instant::now());
+            return Err(e);
         }
         // A fold that failed halfway wrote its first batches: the store
         // says how far it got.

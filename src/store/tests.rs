@@ -109,6 +109,7 @@ fn newer_schema_is_refused() {
             hourly_days: 3,
         },
         cache_bytes: 1 << 20,
+        min_free_bytes: 0,
     };
     let err = reopen(&opts).err().unwrap();
     assert!(err.to_string().contains("schema version 99"), "{err}");
