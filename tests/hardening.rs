@@ -510,3 +510,66 @@ async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
     assert!(d.stop().success());
     drop(disk);
 }
+
+/// Waits until the daemon's log holds `text` (30 s at most).
+async fn wait_log(d: &common::Daemon, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !d.log_text().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} in:\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn sighup(d: &common::Daemon) {
+    let status = Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_sources_and_keeps_running_on_a_broken_file() {
+    let base = "store.retention_days = 3650\n";
+    let site = Site::new(base);
+    let d = site.start();
+    // A source added while running: counted after SIGHUP, with no restart.
+    let log = site.dir.path().join("mail.log");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mta/postfix-rsyslog.log"
+    );
+    std::fs::copy(fixture, &log).unwrap();
+    site.write_config(&format!(
+        "{base}server.max_connections = 100\n[[sources]]\nkind = \"postfix\"\npath = {log:?}\n"
+    ));
+    sighup(&d);
+    wait_log(&d, "configuration reloaded").await;
+    // A restart-only change is named, not silently ignored.
+    wait_log(&d, "takes effect at the next restart").await;
+    assert!(d.log_text().contains("[server]"));
+    let today = chrono::Utc::now().date_naive();
+    let query = format!("start=2026-11-01&end={today}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body) = report(&d, &query).await;
+        if body["summary"]["messages"] == 18 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A broken file: logged, the running configuration stays.
+    site.write_config(&format!(
+        "{base}[[sources]]\nkind = \"postfix\"\npathh = \"x\"\n"
+    ));
+    sighup(&d);
+    wait_log(&d, "the configuration was not reloaded").await;
+    let r = client().get(d.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(d.stop().success());
+}

@@ -176,3 +176,81 @@ async fn duplicates(d: &Daemon) -> u64 {
         .unwrap();
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
+
+/// `log`'s writer goes on in `path` with the next queue ids.
+fn continued(log: &Log, path: &Path) -> Log {
+    Log {
+        path: path.to_owned(),
+        next: log.next,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renamed_log_the_logger_still_writes_is_read_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    let rotated = dir.path().join("mail.log.1");
+    let mut log = Log {
+        path: path.clone(),
+        next: 0,
+    };
+    let mut want = log.append(20);
+    let site = site_following(&path);
+    let d = site.start();
+    settles_at(&d, want).await;
+    // logrotate renames and creates the new file; the logger has not
+    // reopened yet and goes on writing into the renamed one.
+    std::fs::rename(&path, &rotated).unwrap();
+    std::fs::File::create(&path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d
+        .log_text()
+        .contains("until the logger writes to the new one")
+    {
+        assert!(Instant::now() < deadline, "{}", d.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut old = continued(&log, &rotated);
+    want += old.append(15);
+    // It reopens: the next lines go to the new file.
+    let mut new = continued(&old, &path);
+    want += new.append(10);
+    settles_at(&d, want).await;
+    assert_eq!(duplicates(&d).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_rotations_while_stopped_are_read_from_every_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    let generation = |n: u32| dir.path().join(format!("mail.log.{n}"));
+    let mut log = Log {
+        path: path.clone(),
+        next: 0,
+    };
+    let mut want = log.append(20);
+    let site = site_following(&path);
+    let d = site.start();
+    settles_at(&d, want).await;
+    assert!(d.stop().success());
+    // While stopped: more lines, a rotation, lines on both sides of it,
+    // and a second rotation.
+    want += log.append(10);
+    std::fs::rename(&path, generation(1)).unwrap();
+    want += continued(&log, &generation(1)).append(5);
+    let mut second = Log {
+        path: path.clone(),
+        next: 100,
+    };
+    want += second.append(7);
+    std::fs::rename(generation(1), generation(2)).unwrap();
+    std::fs::rename(&path, generation(1)).unwrap();
+    want += Log {
+        path: path.clone(),
+        next: 200,
+    }
+    .append(4);
+    let d = site.start();
+    settles_at(&d, want).await;
+    assert_eq!(duplicates(&d).await, 0);
+}

@@ -145,6 +145,12 @@ impl Detector {
         &self.cfg
     }
 
+    /// Thresholds are read as each event is observed: new ones apply from
+    /// the next event on; histories and open incidents are kept.
+    pub fn reconfigure(&mut self, cfg: Arc<DetectConfig>) {
+        self.cfg = cfg;
+    }
+
     /// Feeds one counted event; alerts it sets off are pushed onto `out`.
     pub fn observe(&mut self, ev: &Event, loader: &dyn Loader, out: &mut Vec<Alert>) {
         if !self.cfg.enabled {

@@ -26,7 +26,8 @@ pub struct Backlog {
 pub struct Progress {
     store: Store,
     outbox: Outbox,
-    webhooks: Vec<String>,
+    /// Shared by every clone: a reload sets the new list for all.
+    webhooks: Arc<std::sync::RwLock<Vec<String>>>,
     /// Counted by the notifier.
     passes: Arc<AtomicU64>,
 }
@@ -36,9 +37,14 @@ impl Progress {
         Progress {
             store,
             outbox,
-            webhooks,
+            webhooks: Arc::new(std::sync::RwLock::new(webhooks)),
             passes: Arc::default(),
         }
+    }
+
+    /// The webhooks of a reloaded configuration.
+    pub fn set_webhooks(&self, webhooks: Vec<String>) {
+        *self.webhooks.write().unwrap_or_else(|p| p.into_inner()) = webhooks;
     }
 
     /// The notifier completed a pass.
@@ -54,7 +60,12 @@ impl Progress {
             Ok(last.saturating_sub(at.and_then(|v| v.parse().ok()).unwrap_or(0)))
         };
         let mut webhooks = 0;
-        for url in &self.webhooks {
+        let urls = self
+            .webhooks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for url in &urls {
             webhooks = webhooks.max(behind(&webhook_mark(url))?);
         }
         Ok(Backlog {

@@ -40,7 +40,7 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
         .map_err(|e| {
             state.metrics.request_rejected(Rejection::Unavailable);
             let status = match &e {
-                IngestError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                IngestError::Closed | IngestError::Restart(_) => StatusCode::SERVICE_UNAVAILABLE,
                 IngestError::Store(s) => match **s {
                     StoreError::DiskFull { .. } | StoreError::Behind(_) => {
                         StatusCode::SERVICE_UNAVAILABLE

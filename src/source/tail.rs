@@ -11,8 +11,13 @@
 //! (rename rotation, delete and recreate) means the old file is finished and
 //! the new one is read from its start; the same inode with fewer bytes than
 //! the offset, or with another first line, means it was truncated in place
-//! (copytruncate). A restart after a rename rotation finds the unread end of
-//! the old file as `PATH.1`.
+//! (copytruncate).
+//!
+//! After a rename rotation the MTA's logger keeps writing into the renamed
+//! file until it reopens the path, so the follower stays on the old file
+//! until the new one has a line. A restart after rotations finds the
+//! unread end of the old file among `PATH.1`, `PATH.2`, … and reads the
+//! younger generations after it (see `rotated`).
 
 use super::SourceConfig;
 use crate::event::Event;
@@ -44,8 +49,12 @@ pub struct Follower {
     ingester: Ingester,
     file: Option<File>,
     cursor: Cursor,
-    /// Reading `PATH.1` (the rotated file) before the current one.
+    /// Reading a rotated generation before the current file.
     draining_rotated: bool,
+    /// Younger rotated generations to read after it, oldest first.
+    queue: std::collections::VecDeque<File>,
+    /// Renamed away, and the new file still empty (logged once).
+    waiting_for_logger: bool,
     /// Inside a line longer than [`CHUNK`]: drop bytes up to its end.
     discarding: bool,
     buf: Vec<u8>,
@@ -86,6 +95,8 @@ impl Follower {
             file: None,
             cursor,
             draining_rotated: false,
+            queue: Default::default(),
+            waiting_for_logger: false,
             discarding: false,
             buf: vec![0; CHUNK],
             default_host: default_host.to_owned(),
@@ -175,11 +186,23 @@ impl Follower {
         let truncated = same && meta.len() < self.cursor.offset;
         if self.cursor.offset > 0 && (!same || truncated) {
             // Rotated or truncated while we were away: finish the old file
-            // (or copytruncate's copy) first.
-            if let Some(old) = self.rotated_copy()? {
-                self.file = Some(old);
-                self.draining_rotated = true;
-                return Ok(true);
+            // (or copytruncate's copy), then the younger generations.
+            if let Some(backlog) =
+                rotated::find(&self.path, self.cursor.fingerprint, self.cursor.offset)?
+            {
+                self.queue = backlog.younger.into();
+                match backlog.cursor_file {
+                    Some(old) => {
+                        self.file = Some(old);
+                        self.draining_rotated = true;
+                        return Ok(true);
+                    }
+                    None => {
+                        if self.next_rotated()? {
+                            return Ok(true);
+                        }
+                    }
+                }
             }
             self.cursor.offset = 0;
         }
@@ -253,7 +276,14 @@ impl Follower {
     /// At the end of the file: has it been rotated or truncated?
     fn check_rotation(&mut self) -> io::Result<bool> {
         if self.draining_rotated {
-            // The rotated file is finished: switch to the current one.
+            // That generation is finished: the next younger one, or the
+            // current file once the logger writes there.
+            if self.next_rotated()? {
+                return Ok(true);
+            }
+            if !self.current_has_lines()? {
+                return Ok(false);
+            }
             self.draining_rotated = false;
             self.file = None;
             self.cursor = Cursor::next_file(self.cursor.parser.take());
@@ -263,7 +293,23 @@ impl Follower {
             return Ok(false); // deleted; wait for it to come back
         };
         if (meta.dev(), meta.ino()) != (self.cursor.dev, self.cursor.ino) {
-            // Renamed or recreated; we are at the end of the old file.
+            // Renamed or recreated. The logger may still write into the old
+            // file until it reopens the path: stay until the new one has a
+            // line, then read the old one to its end once more.
+            if meta.len() == 0 {
+                if !self.waiting_for_logger {
+                    self.waiting_for_logger = true;
+                    tracing::info!(
+                        path = %self.path.display(),
+                        "rotated: reading the old file until the logger writes to the new one"
+                    );
+                }
+                return Ok(false);
+            }
+            if self.read_chunk()? {
+                return Ok(true);
+            }
+            self.waiting_for_logger = false;
             self.file = None;
             self.cursor = Cursor::next_file(self.cursor.parser.take());
             self.commit(Vec::new())?;
@@ -280,11 +326,36 @@ impl Follower {
                 self.draining_rotated = true;
                 return Ok(true);
             }
+            tracing::warn!(
+                path = %self.path.display(),
+                offset = self.cursor.offset,
+                "truncated, and its copy is not at PATH.1: lines after this offset may be missing"
+            );
             self.cursor.offset = 0;
             self.cursor.fingerprint = fp;
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Moves to the next younger rotated generation, if one is queued.
+    fn next_rotated(&mut self) -> io::Result<bool> {
+        let Some(file) = self.queue.pop_front() else {
+            return Ok(false);
+        };
+        let meta = file.metadata()?;
+        self.cursor = Cursor::next_file(self.cursor.parser.take());
+        self.cursor.dev = meta.dev();
+        self.cursor.ino = meta.ino();
+        self.cursor.fingerprint = fingerprint(&file)?;
+        self.file = Some(file);
+        self.draining_rotated = true;
+        Ok(true)
+    }
+
+    /// Whether the file at the path has a byte (the logger writes there).
+    fn current_has_lines(&self) -> io::Result<bool> {
+        Ok(open_if_exists(&self.path)?.is_some_and(|(_, meta)| meta.len() > 0))
     }
 
     /// `PATH.1` when it is the file the cursor points into (same first line)
@@ -333,5 +404,6 @@ async fn pause(shutdown: &CancellationToken, wait: Duration) {
 }
 
 mod cursor;
+mod rotated;
 #[cfg(test)]
 mod tests;

@@ -131,6 +131,19 @@ impl Writer {
         &self.store
     }
 
+    /// New detector settings for the running detectors; false (nothing
+    /// changed) when they would turn the detectors on or off.
+    pub fn reconfigure(&mut self, cfg: Arc<DetectConfig>) -> bool {
+        match &mut self.detector {
+            Some(d) if cfg.enabled => {
+                d.reconfigure(cfg);
+                true
+            }
+            None => !cfg.enabled,
+            Some(_) => false,
+        }
+    }
+
     /// Counts `groups` (each one submitted batch) and `extra` raw key/value
     /// pairs (log cursors) atomically: in one sled batch unless they touch
     /// very many keys, then in batches of whole groups (see `fold`).

@@ -9,17 +9,16 @@
 //! pass and the mail queue its delivery. Nothing is aborted: a delivery cut
 //! after the relay took the mail would send it twice after the restart.
 
+mod parts;
+mod reload;
+
 use crate::config::Config;
 use crate::ingest::Ingester;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
 use crate::outbox::{Outbox, Transport};
 use crate::report::templates::Templates;
 use crate::server::{self, AppState, RateLimit};
-use crate::source::SourceKind;
-use crate::source::journald::Journal;
-use crate::source::tail::Follower;
 use crate::store::{Store, Writer};
 use std::future::Future;
 use std::path::PathBuf;
@@ -85,6 +84,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     let token = CancellationToken::new();
+    // At once: SIGHUP's default action would end the process.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     crate::process::private_files();
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
@@ -115,36 +116,24 @@ pub async fn run(
         Arc::new(config.mail.clone()),
         config.top_senders(),
     );
-    let scheduler = crate::schedule::start(
-        crate::schedule::runner::Context {
-            schedules: Arc::new(config.schedules.clone()),
-            tz: config.timezone.0,
-            store: store.clone(),
-            mailer: mailer.clone(),
-            outbox: outbox.clone(),
-            ingester: ingester.clone(),
-        },
-        token.clone(),
-    )
-    .await?;
     let housekeeping = [
         tokio::spawn(purge_loop(ingester.clone(), token.clone())),
         tokio::spawn(tick_loop(ingester.clone(), token.clone())),
     ];
+    // The notifier's progress, read by `/metrics`.
     let progress = crate::notify::Progress::new(
         store.clone(),
         outbox.clone(),
         config.detect.webhooks.clone(),
     );
-    let notifier = Notifier::new(
-        config.notifier_settings(),
-        store.clone(),
-        outbox.clone(),
+    let shared = parts::Shared {
+        store: store.clone(),
+        ingester: ingester.clone(),
+        outbox: outbox.clone(),
         templates,
-        progress.clone(),
-    )?;
-    let notifier = tokio::spawn(notifier.run(token.clone()));
-    let followers = start_followers(&config, &store, &ingester, &token).await?;
+        progress: progress.clone(),
+    };
+    let running = parts::Parts::start(&config, &shared, &token).await?;
     let mut settings = config.server_settings();
     settings.server.users = config
         .server
@@ -190,18 +179,29 @@ pub async fn run(
         }
     });
 
+    let reloads = tokio::spawn(reload::run(hangups, config, running, shared, token.clone()));
+
     let served = server::run(listener, state, token.clone().cancelled_owned()).await;
     token.cancel();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    drain(followers).await;
-    drain([scheduler]).await;
+    // The followers commit what they read and the schedules finish a run
+    // under way while the writer still takes their counts.
+    let notifier = match reloads.await {
+        Ok(Some(parts)) => Some(parts.stop_inputs().await),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "the reload task ended abnormally");
+            None
+        }
+    };
     drain(housekeeping).await;
     // The writer folds what it acknowledged, flushes and exits.
     ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| DaemonError::WriterPanicked)?;
-    drain([notifier, mail_queue, watchdog]).await;
+    drain(notifier).await;
+    drain([mail_queue, watchdog]).await;
     served?;
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
@@ -214,44 +214,6 @@ async fn drain(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
             tracing::error!(error = %e, "a task ended abnormally");
         }
     }
-}
-
-/// One follower per `[[sources]]` entry (a log file or the journal), each
-/// committing through the writer.
-async fn start_followers(
-    config: &Config,
-    store: &Store,
-    ingester: &Ingester,
-    token: &CancellationToken,
-) -> Result<Vec<JoinHandle<()>>, DaemonError> {
-    let host = crate::source::local_host_name();
-    let mut tasks = Vec::new();
-    for source in config.sources.clone() {
-        let path = source.name();
-        let (store, ingester, host) = (store.clone(), ingester.clone(), host.clone());
-        let follow = |source| DaemonError::Follow { path, source };
-        // Each reads its cursor from the store: a blocking read.
-        let task = match source.kind {
-            SourceKind::Journald => {
-                let journal = tokio::task::spawn_blocking(move || {
-                    Journal::new(source, &store, ingester, &host)
-                })
-                .await?
-                .map_err(follow)?;
-                tokio::spawn(journal.run(token.clone()))
-            }
-            SourceKind::Postfix | SourceKind::Exim => {
-                let follower = tokio::task::spawn_blocking(move || {
-                    Follower::new(source, store, ingester, &host)
-                })
-                .await?
-                .map_err(follow)?;
-                tokio::spawn(follower.run(token.clone()))
-            }
-        };
-        tasks.push(task);
-    }
-    Ok(tasks)
 }
 
 async fn purge_loop(ingester: Ingester, token: CancellationToken) {

@@ -34,11 +34,16 @@ pub enum IngestError {
     Store(Arc<StoreError>),
     #[error("the daemon is shutting down")]
     Closed,
+    #[error("a change of {0} takes effect at the next restart")]
+    Restart(&'static str),
 }
 
 type Reply<T> = oneshot::Sender<Result<T, IngestError>>;
 
 pub use crate::store::journal::Extra;
+
+mod health;
+pub use health::Health;
 
 enum Job {
     Events {
@@ -57,6 +62,11 @@ enum Job {
     },
     /// Fold, flush and exit, whatever handles remain (shutdown).
     Stop,
+    /// New detector settings (a reload); replies whether they apply.
+    Reconfigure {
+        detect: Arc<crate::detect::DetectConfig>,
+        reply: Reply<()>,
+    },
 }
 
 /// Handle for submitting work to the writer; clone it freely. The writer
@@ -65,55 +75,6 @@ enum Job {
 pub struct Ingester {
     tx: mpsc::Sender<Job>,
     health: Arc<Health>,
-}
-
-/// Why the writer takes no writes at the moment (the disk is nearly
-/// full), for `/healthz`; empty while it works.
-#[derive(Debug, Default)]
-pub struct Health(std::sync::Mutex<Option<String>>);
-
-impl Health {
-    /// The reason writes are refused, if they are.
-    pub fn degraded(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Notes the outcome of a write: a full disk degrades, a write that
-    /// worked restores; other errors leave the state as it was.
-    fn note<T>(&self, result: &Result<T, impl std::borrow::Borrow<StoreError>>) {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(_) => {
-                if state.take().is_some() {
-                    tracing::info!("free space is back: the store takes writes again");
-                }
-            }
-            Err(e) => match e.borrow() {
-                StoreError::DiskFull { .. } => {
-                    if state.is_none() {
-                        tracing::error!(error = %e.borrow(), "the store stops taking writes");
-                    }
-                    *state = Some(e.borrow().to_string());
-                }
-                other => exit_if_broken(other),
-            },
-        }
-    }
-}
-
-/// sled cannot go on after one of its writes failed (its later flushes
-/// wait for ever): the daemon exits, the service manager starts it again,
-/// and the events it acknowledged are counted from the journal then.
-fn exit_if_broken(e: &StoreError) {
-    if let StoreError::Sled(sled::Error::Io(io)) = e {
-        tracing::error!(
-            error = %io,
-            "a database write failed and the database cannot continue after one; exiting \
-             so that the service manager restarts the daemon (acknowledged events are in \
-             the journal and are counted after the restart)"
-        );
-        std::process::exit(1);
-    }
 }
 
 /// While writes are refused, how often free space is looked at again.
@@ -214,6 +175,15 @@ impl Ingester {
         let _ = self.tx.send(Job::Stop).await;
     }
 
+    /// Gives the detectors new thresholds (a configuration reload). Turning
+    /// them on or off needs a restart: that is refused.
+    pub async fn reconfigure(
+        &self,
+        detect: Arc<crate::detect::DetectConfig>,
+    ) -> Result<(), IngestError> {
+        self.ask(|reply| Job::Reconfigure { detect, reply }).await
+    }
+
     /// Removes data older than the retention window.
     pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
         self.ask(|reply| Job::Purge { reply }).await
@@ -225,7 +195,11 @@ impl Job {
     fn events(&self) -> usize {
         match self {
             Job::Events { events, .. } => events.len(),
-            Job::Purge { .. } | Job::Tick | Job::Sync { .. } | Job::Stop => 0,
+            Job::Purge { .. }
+            | Job::Tick
+            | Job::Sync { .. }
+            | Job::Stop
+            | Job::Reconfigure { .. } => 0,
         }
     }
 }
@@ -328,6 +302,13 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics, health: &He
             Job::Sync { reply } => syncs.push(reply),
             Job::Tick => tick = true,
             Job::Stop => {}
+            Job::Reconfigure { detect, reply } => {
+                let result = match writer.reconfigure(detect) {
+                    true => Ok(()),
+                    false => Err(IngestError::Restart("detect.enabled")),
+                };
+                let _ = reply.send(result);
+            }
         }
     }
     let now = Utc::now();
