@@ -47,14 +47,19 @@ pub fn parse_day(s: &str) -> Option<NaiveDate> {
         .then_some(day)
 }
 
+/// `ts` when it lies between 1970 and the end of [`MAX_YEAR`]: log time
+/// stamps outside are garbage (the store counts days from 1970).
+pub fn bounded(ts: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::Datelike as _;
+    (ts.timestamp() >= 0 && ts.year() <= MAX_YEAR).then_some(ts)
+}
+
 /// A point in time given as an RFC 3339 instant or as a `YYYY-MM-DD`
 /// date (its first moment in `tz`): how `since=` and `--since` are read.
 /// Both are bounded like [`parse_day`].
 pub fn parse_since(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
-    use chrono::Datelike as _;
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        let t = t.with_timezone(&Utc);
-        return (t.timestamp() >= 0 && t.year() <= MAX_YEAR).then_some(t);
+        return bounded(t.with_timezone(&Utc));
     }
     let day = parse_day(s)?;
     tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?)

@@ -4,6 +4,7 @@
 //! high-precision format, and `journalctl -o short-iso`
 //! (`2026-11-27T02:50:36+0000`).
 
+use crate::event::time::bounded;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -161,7 +162,7 @@ fn timestamp<'a>(line: &'a str, clock: &Clock) -> Option<(DateTime<Utc>, &'a str
         let ts = DateTime::parse_from_rfc3339(stamp)
             .or_else(|_| DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%z"))
             .ok()?;
-        return Some((ts.with_timezone(&Utc), rest));
+        return Some((bounded(ts.with_timezone(&Utc))?, rest));
     }
     // Classic: "Nov 27 00:51:17" (day padded with a space: "Nov  7").
     let month = MONTHS.iter().position(|m| line.starts_with(m))? as u32 + 1;
@@ -170,7 +171,10 @@ fn timestamp<'a>(line: &'a str, clock: &Clock) -> Option<(DateTime<Utc>, &'a str
     let (time, rest) = rest.split_once(' ')?;
     let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    Some((clock.classic(month, day.parse().ok()?, h, m, s)?, rest))
+    Some((
+        bounded(clock.classic(month, day.parse().ok()?, h, m, s)?)?,
+        rest,
+    ))
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS` in `tz` (Exim's time stamps), returning the
@@ -188,7 +192,7 @@ pub fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
             DateTime::parse_from_str(&format!("{stamp} {offset}"), "%Y-%m-%d %H:%M:%S %z").ok()?;
         let after = &rest[6..];
         return Some((
-            fixed.with_timezone(&Utc),
+            bounded(fixed.with_timezone(&Utc))?,
             after.strip_prefix(' ').unwrap_or(after),
         ));
     }
@@ -197,7 +201,7 @@ pub fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
         .from_local_datetime(&naive)
         .earliest()?
         .with_timezone(&Utc);
-    Some((ts, rest))
+    Some((bounded(ts)?, rest))
 }
 
 #[cfg(test)]
