@@ -155,7 +155,7 @@ fn postfix_survives_mutated_lines() {
             "postfix-journal-short-iso.log",
         ],
         0x9051_f1c5,
-        || Box::new(Postfix::new(clock.clone(), None)),
+        || Box::new(Postfix::new(clock, None)),
     );
 }
 
