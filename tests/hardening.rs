@@ -573,3 +573,49 @@ async fn sighup_reloads_sources_and_keeps_running_on_a_broken_file() {
     assert_eq!(r.status(), 200);
     assert!(d.stop().success());
 }
+
+#[test]
+fn permission_errors_name_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = site_with_a_store();
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set(site.dir.path(), 0o755);
+    set(&site.config, 0o644);
+    set(&site.data_dir(), 0o700);
+    // A copy of the binary where any user may run it, wherever the
+    // checkout is.
+    let bin = site.dir.path().join("smtp-auth-insight");
+    std::fs::copy(common::BIN, &bin).unwrap();
+    set(&bin, 0o755);
+    // As another user than the store's owner (root in CI).
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&bin)
+            .arg("--config")
+            .arg(&site.config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let data = site.data_dir();
+    let err = as_nobody(&["report"]);
+    assert!(
+        err.contains(&format!(
+            "cannot read the store at {}",
+            data.join("db").display()
+        )) && err.contains("Permission denied"),
+        "{err}"
+    );
+    let err = as_nobody(&["run"]);
+    assert!(
+        err.contains(&data.display().to_string()) && err.contains("Permission denied"),
+        "{err}"
+    );
+    // One cause, said once.
+    assert_eq!(err.matches("Permission denied").count(), 1, "{err}");
+}

@@ -18,8 +18,15 @@ pub enum Access {
 /// The store for reading: the existing store, or the daemon that holds it.
 pub fn for_reading(config: &Config) -> anyhow::Result<Access> {
     let db = config.db_path();
-    if !db.exists() {
-        anyhow::bail!("{}", no_store(config, &db));
+    match std::fs::metadata(&db) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("{}", no_store(config, &db))
+        }
+        Err(e) => anyhow::bail!(
+            "cannot read the store at {}: {e}; run the command as the user the daemon runs as (or as root)",
+            db.display()
+        ),
     }
     open(config)
 }

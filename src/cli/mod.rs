@@ -76,13 +76,20 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Joins an error chain into one line ("context: cause: cause").
+/// Joins an error chain into one line ("context: cause: cause"), leaving
+/// out a cause its context already quotes.
 fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
-        .replace('\n', " ")
+    let mut line = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if line.contains(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line.replace('\n', " ")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
