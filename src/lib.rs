@@ -36,9 +36,10 @@
 //!    - `server`: the HTTP API and the dashboard (axum).
 //! 5. `config`: the TOML file, checked key by key; it hands each component
 //!    its part, so no component imports the whole configuration.
-//! 6. Entry points: `daemon` wires everything for `run` and drains it in
-//!    order on `shutdown`'s signal; `cli` is the command line (`main.rs`
-//!    only calls it).
+//! 6. Entry points: `daemon` wires everything for `run`, starts the parts
+//!    that follow the file again on SIGHUP, and drains it in order on
+//!    `shutdown`'s signal; `cli` is the command line (`main.rs` only calls
+//!    it).
 
 pub mod cli;
 pub mod config;

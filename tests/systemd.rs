@@ -26,6 +26,8 @@ fn unit_file_passes_systemd_analyze_verify() {
         "UMask=0077",
         "LoadCredential=smtp-auth-insight:/etc/smtp-auth-insight/credentials",
         "systemd-journal",
+        "LimitNOFILE=65536",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.contains(needle), "unit lacks {needle}");
     }
