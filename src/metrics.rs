@@ -165,30 +165,18 @@ impl Metrics {
                 );
             }
         }
-        out.push_str(
-            "# HELP smtp_auth_insight_ingest_rejected_total Event requests refused, by reason.\n",
+        counter_family(
+            &mut out,
+            "smtp_auth_insight_ingest_rejected_total",
+            "Event requests refused, by reason.",
+            Rejection::ALL.map(|r| (r.label(), self.rejected[r as usize].load(Relaxed))),
         );
-        out.push_str("# TYPE smtp_auth_insight_ingest_rejected_total counter\n");
-        for r in Rejection::ALL {
-            let v = self.rejected[r as usize].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "smtp_auth_insight_ingest_rejected_total{{reason=\"{}\"}} {v}",
-                r.label()
-            );
-        }
-        out.push_str(
-            "# HELP smtp_auth_insight_http_refused_total Connections and logins turned away, by reason.\n",
+        counter_family(
+            &mut out,
+            "smtp_auth_insight_http_refused_total",
+            "Connections and logins turned away, by reason.",
+            Refusal::ALL.map(|r| (r.label(), self.refused[r as usize].load(Relaxed))),
         );
-        out.push_str("# TYPE smtp_auth_insight_http_refused_total counter\n");
-        for r in Refusal::ALL {
-            let v = self.refused[r as usize].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "smtp_auth_insight_http_refused_total{{reason=\"{}\"}} {v}",
-                r.label()
-            );
-        }
         out.push_str(
             "# HELP smtp_auth_insight_http_request_duration_seconds HTTP request latency.\n",
         );
@@ -269,5 +257,20 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// A counter with one `reason` label: its HELP and TYPE lines and a line
+/// per reason.
+fn counter_family<const N: usize>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    values: [(&str, u64); N],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (reason, v) in values {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {v}");
     }
 }

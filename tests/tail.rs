@@ -177,6 +177,22 @@ async fn duplicates(d: &Daemon) -> u64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
+/// A daemon following `mail.log` in a new directory, with 20 submissions
+/// written and counted.
+async fn following_20_lines() -> (tempfile::TempDir, PathBuf, Log, Site, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    let mut log = Log {
+        path: path.clone(),
+        next: 0,
+    };
+    let want = log.append(20);
+    let site = site_following(&path);
+    let d = site.start();
+    settles_at(&d, want).await;
+    (dir, path, log, site, d)
+}
+
 /// `log`'s writer goes on in `path` with the next queue ids.
 fn continued(log: &Log, path: &Path) -> Log {
     Log {
@@ -187,17 +203,9 @@ fn continued(log: &Log, path: &Path) -> Log {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_renamed_log_the_logger_still_writes_is_read_to_its_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mail.log");
+    let (dir, path, log, _site, d) = following_20_lines().await;
     let rotated = dir.path().join("mail.log.1");
-    let mut log = Log {
-        path: path.clone(),
-        next: 0,
-    };
-    let mut want = log.append(20);
-    let site = site_following(&path);
-    let d = site.start();
-    settles_at(&d, want).await;
+    let mut want = 20;
     // logrotate renames and creates the new file; the logger has not
     // reopened yet and goes on writing into the renamed one.
     std::fs::rename(&path, &rotated).unwrap();
@@ -221,17 +229,9 @@ async fn a_renamed_log_the_logger_still_writes_is_read_to_its_end() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_rotations_while_stopped_are_read_from_every_generation() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mail.log");
+    let (dir, path, mut log, site, d) = following_20_lines().await;
     let generation = |n: u32| dir.path().join(format!("mail.log.{n}"));
-    let mut log = Log {
-        path: path.clone(),
-        next: 0,
-    };
-    let mut want = log.append(20);
-    let site = site_following(&path);
-    let d = site.start();
-    settles_at(&d, want).await;
+    let mut want = 20;
     assert!(d.stop().success());
     // While stopped: more lines, a rotation, lines on both sides of it,
     // and a second rotation.
