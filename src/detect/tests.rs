@@ -423,3 +423,26 @@ fn an_idle_account_drops_its_running_hour_without_a_sweep() {
         d.bytes()
     );
 }
+
+#[test]
+fn new_thresholds_apply_from_the_next_event_and_the_history_stays() {
+    let mut strict = DetectConfig::default();
+    strict.auth_failures.per_user = 1_000;
+    let mut d = Detector::new(Arc::new(strict));
+    let mut out = Vec::new();
+    let fail = |i: i64| {
+        let mut e = ev(MONDAY + i * 60, "dave@example.com", Tls::V1_2);
+        e.result = Outcome::AuthFailed;
+        e.client_ip = format!("198.51.100.{}", i % 200).parse().ok();
+        e
+    };
+    for i in 0..50 {
+        d.observe(&fail(i), &Fresh, &mut out);
+    }
+    assert!(out.is_empty(), "{out:?}");
+    // A reload with the default threshold: the failures already seen count.
+    d.reconfigure(Arc::new(DetectConfig::default()));
+    d.observe(&fail(50), &Fresh, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].kind, AlertKind::AuthFailures);
+}

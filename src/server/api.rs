@@ -42,9 +42,11 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
             let status = match &e {
                 IngestError::Closed | IngestError::Restart(_) => StatusCode::SERVICE_UNAVAILABLE,
                 IngestError::Store(s) => match **s {
-                    StoreError::DiskFull { .. } | StoreError::Behind(_) => {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
+                    // Nothing of the request was acknowledged; it may be
+                    // sent again once the disk (or the store) recovers.
+                    StoreError::DiskFull { .. }
+                    | StoreError::Behind(_)
+                    | StoreError::Journal { .. } => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 },
             };
