@@ -619,3 +619,20 @@ fn permission_errors_name_the_path() {
     // One cause, said once.
     assert_eq!(err.matches("Permission denied").count(), 1, "{err}");
 }
+
+#[test]
+fn a_body_sent_too_slowly_is_cut_off() {
+    use std::io::Write;
+    let site = Site::new("server.body_timeout_seconds = 2");
+    let d = site.start();
+    let mut slow = std::net::TcpStream::connect(d.addr).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n{{\"ts\""
+    )
+    .unwrap();
+    // The rest never comes: the daemon answers and closes.
+    let answer = String::from_utf8_lossy(&read_to_close(&mut slow)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(d.stop().success());
+}
