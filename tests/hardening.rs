@@ -636,3 +636,57 @@ fn a_body_sent_too_slowly_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(d.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_answers_calendar_end_dates_with_a_reason() {
+    let site = Site::new("mail.allowed_recipients = [\"@example.com\"]").with_an_event();
+    let d = site.start();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .post(d.url("/login"))
+        .form(&[("user", ""), ("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "logged in");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .get(d.url("/?start=%2B262142-12-31&end=-262143-01-01"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("is not a date from 1970 to 9999"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = browser
+        .post(d.url("/request"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("start", "+262142-12-31"),
+            ("end", ""),
+            ("domain", ""),
+            ("recipients", "a@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("is not a date"));
+}
