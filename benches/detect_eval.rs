@@ -5,11 +5,17 @@
 //! `cargo bench --bench detect_eval` (BENCH_SEED, BENCH_DAYS, BENCH_SCALE;
 //! BENCH_SWEEP=1 also tries other volume thresholds; BENCH_WRITE=FILE writes
 //! the data set as NDJSON, for timing `backtest` and `import` on it).
+//!
+//! BENCH_THROTTLED=1 adds the throttled compromises and their traps
+//! (`tests/common/throttled.rs`) and reports each trap's false alerts;
+//! BENCH_SEEDS=1-7 runs seeds 1 to 7 and prints the mean by shape.
 
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
 #[path = "../tests/common/rng.rs"]
 mod rng;
+#[path = "../tests/common/throttled.rs"]
+mod throttled;
 
 use dataset::{Dataset, Incident};
 use smtp_auth_insight::detect::{Alert, AlertKind, DetectConfig, Detector, Fresh};
@@ -230,12 +236,106 @@ fn write_ndjson(data: &Dataset, path: &str) {
     println!("wrote {} events to {path}", data.events.len());
 }
 
+/// False alerts on each trap account after `from` (a level shift's first
+/// alert is allowed).
+fn trap_alerts(fired: &Fired, data: &Dataset, from: i64) -> Vec<(&'static str, usize)> {
+    let mut out: Vec<(&'static str, usize)> = Vec::new();
+    let mut allowed: HashSet<&str> = HashSet::new();
+    for (account, trap, _) in &data.traps {
+        if !out.iter().any(|(t, _)| t == trap) {
+            out.push((trap, 0));
+        }
+        let alerts = fired
+            .iter()
+            .filter(|(who, at)| who == account && *at >= from)
+            .count();
+        let excused = usize::from(trap.starts_with("level shift") && alerts > 0);
+        if excused == 1 {
+            allowed.insert(account);
+        }
+        if let Some(entry) = out.iter_mut().find(|(t, _)| t == trap) {
+            entry.1 += alerts - excused;
+        }
+    }
+    out
+}
+
+fn data_set(seed: u64, days: i64, scale: f64) -> Dataset {
+    let mut data = dataset::generate(seed, days, scale);
+    if env("BENCH_THROTTLED", 0u8) == 1 {
+        throttled::add(&mut data, seed, scale);
+    }
+    data
+}
+
+/// BENCH_SEEDS=A-B: the mean over those seeds, by shape.
+fn seeds(from_to: &str, days: i64, scale: f64) {
+    let (a, b) = from_to.split_once('-').unwrap_or((from_to, from_to));
+    let (a, b): (u64, u64) = (a.parse().unwrap_or(1), b.parse().unwrap_or(1));
+    let mut shapes: Vec<(&'static str, usize, usize, Vec<f64>)> = Vec::new();
+    let (mut f1, mut false_rate, mut traps) = (Vec::new(), Vec::new(), Vec::<(&str, usize)>::new());
+    for seed in a..=b {
+        let data = data_set(seed, days, scale);
+        let from = dataset::START + data.warmup_days * 86_400;
+        let sender_days: HashSet<(&str, i64)> = data
+            .events
+            .iter()
+            .filter(|e| e.result == Outcome::Accepted && e.ts.timestamp() >= from)
+            .map(|e| (e.sender.as_str(), e.ts.timestamp() / 86_400))
+            .collect();
+        let (alerts, _) = run_detector(&data, DetectConfig::default());
+        let fired = opening(&alerts, &[AlertKind::VolumeSpike, AlertKind::NewSender]);
+        let s = score(&fired, &data.incidents, from, |_| None);
+        f1.push(s.f1());
+        false_rate.push(s.false_alerts as f64 * 1000.0 / sender_days.len().max(1) as f64);
+        for (shape, found, all, delay) in s.per_shape {
+            match shapes.iter_mut().find(|x| x.0 == shape) {
+                Some(x) => {
+                    x.1 += found;
+                    x.2 += all;
+                    x.3.push(delay);
+                }
+                None => shapes.push((shape, found, all, vec![delay])),
+            }
+        }
+        for (trap, n) in trap_alerts(&fired, &data, from) {
+            match traps.iter_mut().find(|x| x.0 == trap) {
+                Some(x) => x.1 += n,
+                None => traps.push((trap, n)),
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!(
+        "seeds {a}-{b}: F1 {:.3}, false alerts {:.2} per 1,000 active sender-days (means)\n",
+        mean(&f1),
+        mean(&false_rate)
+    );
+    println!("| shape | found | recall | median delay (min), mean over seeds |");
+    println!("|---|---|---|---|");
+    for (shape, found, all, delays) in shapes {
+        let delays: Vec<f64> = delays.into_iter().filter(|d| d.is_finite()).collect();
+        println!(
+            "| {shape} | {found}/{all} | {:.2} | {:.0} |",
+            found as f64 / all.max(1) as f64,
+            mean(&delays)
+        );
+    }
+    for (trap, n) in traps {
+        println!("- trap {trap}: {n} false alerts over the seeds");
+    }
+}
+
 fn main() {
     let seed = env("BENCH_SEED", 1u64);
     let days = env("BENCH_DAYS", 42i64);
     let scale = env("BENCH_SCALE", 1.0f64);
+    if let Ok(range) = std::env::var("BENCH_SEEDS") {
+        seeds(&range, days, scale);
+        return;
+    }
     let t = Instant::now();
-    let data = dataset::generate(seed, days, scale);
+    let data = data_set(seed, days, scale);
     let from = dataset::START + data.warmup_days * 86_400;
     let accepted: Vec<&Event> = data
         .events
@@ -310,6 +410,10 @@ fn main() {
     println!("\nby shape (smtp-auth-insight):");
     for (shape, found, all, delay) in &ours.per_shape {
         println!("- {shape}: found {found}/{all}, median delay {delay:.0} min");
+    }
+    let fired = opening(&alerts, &volume);
+    for (trap, n) in trap_alerts(&fired, &data, from) {
+        println!("- trap {trap}: {n} false alerts");
     }
     let legacy_truth: HashSet<&str> = accepted
         .iter()

@@ -11,8 +11,8 @@ use smtp_auth_insight::event::{Event, Outcome, Tls};
 
 /// 2026-09-28T00:00Z, a Monday.
 pub const START: i64 = 1_790_553_600;
-const DAY: i64 = 86_400;
-const HOUR: i64 = 3600;
+pub(crate) const DAY: i64 = 86_400;
+pub(crate) const HOUR: i64 = 3600;
 
 /// A labelled incident: what the detector should find.
 #[derive(Debug, Clone)]
@@ -31,34 +31,37 @@ pub struct Dataset {
     pub incidents: Vec<Incident>,
     /// Brute-force episodes (auth-failure incidents), keyed by username or IP.
     pub attacks: Vec<Incident>,
+    /// Accounts that must stay quiet though they look unusual: account,
+    /// what they do, and from when (see `throttled`).
+    pub traps: Vec<(String, &'static str, i64)>,
     pub days: i64,
     /// Days before scoring starts: the detectors learn, nothing is injected.
     pub warmup_days: i64,
 }
 
-struct Gen {
-    rng: Rng,
-    events: Vec<Event>,
+pub(crate) struct Gen {
+    pub(crate) rng: Rng,
+    pub(crate) events: Vec<Event>,
 }
 
 impl Gen {
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
-    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+    pub(crate) fn int(&mut self, lo: i64, hi: i64) -> i64 {
         lo + self.rng.below((hi - lo + 1) as u64) as i64
     }
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
-    fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let (u, v) = (self.unit().max(1e-12), self.unit());
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
-    fn poisson(&mut self, lambda: f64) -> u64 {
+    pub(crate) fn poisson(&mut self, lambda: f64) -> u64 {
         if lambda <= 0.0 {
             return 0;
         }
@@ -74,14 +77,14 @@ impl Gen {
             k += 1;
         }
     }
-    fn ip(&mut self, net: u8) -> String {
+    pub(crate) fn ip(&mut self, net: u8) -> String {
         format!(
             "10.{net}.{}.{}",
             self.rng.below(256),
             1 + self.rng.below(254)
         )
     }
-    fn push(&mut self, ts: i64, sender: &str, tls: Tls, ip: &str, result: Outcome) {
+    pub(crate) fn push(&mut self, ts: i64, sender: &str, tls: Tls, ip: &str, result: Outcome) {
         let ts = chrono::DateTime::from_timestamp(ts, 0).expect("in range");
         self.events.push(Event {
             result,
@@ -92,7 +95,14 @@ impl Gen {
     }
     /// [`Gen::spread`] for a person: a share of the messages comes from a
     /// phone, each from a carrier IP never seen before.
-    fn spread_user(&mut self, n: u64, from: i64, secs: i64, who: (&str, Tls, &str), mobile: f64) {
+    pub(crate) fn spread_user(
+        &mut self,
+        n: u64,
+        from: i64,
+        secs: i64,
+        who: (&str, Tls, &str),
+        mobile: f64,
+    ) {
         let (sender, tls, ip) = who;
         for _ in 0..n {
             let t = from + self.rng.below(secs.max(1) as u64) as i64;
@@ -106,7 +116,15 @@ impl Gen {
     }
 
     /// `n` messages spread at random over `[from, from + secs)`.
-    fn spread(&mut self, n: u64, from: i64, secs: i64, sender: &str, tls: Tls, ip: &str) {
+    pub(crate) fn spread(
+        &mut self,
+        n: u64,
+        from: i64,
+        secs: i64,
+        sender: &str,
+        tls: Tls,
+        ip: &str,
+    ) {
         for _ in 0..n {
             let t = from + self.rng.below(secs.max(1) as u64) as i64;
             self.push(t, sender, tls, ip, Outcome::Accepted);
@@ -306,6 +324,7 @@ pub fn generate(seed: u64, days: i64, scale: f64) -> Dataset {
         events,
         incidents,
         attacks,
+        traps: Vec::new(),
         days,
         warmup_days,
     }

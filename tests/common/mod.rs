@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub mod dataset;
 mod rng;
+pub mod throttled;
 pub mod webdriver;
 #[allow(unused_imports)] // not every test binary uses it
 pub use rng::Rng;
