@@ -245,9 +245,16 @@ fn trap_alerts(fired: &Fired, data: &Dataset, from: i64) -> Vec<(&'static str, u
         if !out.iter().any(|(t, _)| t == trap) {
             out.push((trap, 0));
         }
+        // Alerts on the account that no incident of it explains.
         let alerts = fired
             .iter()
             .filter(|(who, at)| who == account && *at >= from)
+            .filter(|(who, at)| {
+                !data
+                    .incidents
+                    .iter()
+                    .any(|i| i.sender == *who && *at >= i.start && *at <= i.end + 3600)
+            })
             .count();
         let excused = usize::from(trap.starts_with("level shift") && alerts > 0);
         if excused == 1 {

@@ -206,6 +206,39 @@ impl History {
         }
     }
 
+    /// Messages in the hours `from..to`.
+    pub fn sum(&self, from: u32, to: u32) -> u32 {
+        let lo = self.hours.partition_point(|e| self.hour(e) < from);
+        self.hours[lo..]
+            .iter()
+            .take_while(|e| self.hour(e) < to)
+            .map(|e| u32::from(e.1))
+            .sum()
+    }
+
+    /// Index of dispersion (variance over mean) of the hourly counts of
+    /// the week before `hour`, silent hours included: about 1 for counts
+    /// that vary like chance, near 0 for a machine sending at a steady
+    /// rate, far above 1 for a person's working hours and nights.
+    pub fn dispersion(&self, hour: u32) -> f64 {
+        let from = hour.saturating_sub(168);
+        let lo = self.hours.partition_point(|e| self.hour(e) < from);
+        let (mut n, mut sum, mut squares) = (0u32, 0f64, 0f64);
+        for e in self.hours[lo..].iter().take_while(|e| self.hour(e) < hour) {
+            n += 1;
+            let c = f64::from(e.1);
+            sum += c;
+            squares += c * c;
+        }
+        let hours = f64::from(hour - from);
+        if n == 0 || hours == 0.0 {
+            return f64::INFINITY;
+        }
+        let mean = sum / hours;
+        let variance = squares / hours - mean * mean;
+        variance / mean
+    }
+
     pub fn get(&self, hour: u32) -> u32 {
         self.hours
             .binary_search_by_key(&hour, |e| self.hour(e))

@@ -47,7 +47,12 @@ pub struct SenderState {
     /// second one within the hour builds the window: most accounts send
     /// now and then, and an import meets many of them once.
     lone: Option<Lone>,
+    /// The last hour whose longer windows were looked at.
+    long_checked: u32,
 }
+
+/// The longer windows: hours, and the fewest messages they alert on.
+const LONG_WINDOWS: [(u32, u32); 2] = [(6, 30), (24, 48)];
 
 #[derive(Debug, Clone, Copy)]
 struct Lone {
@@ -76,6 +81,8 @@ struct KnownIp {
     ip: IpAddr,
     first: u32,
     last: u32,
+    /// Messages from it since it was first seen (while in memory).
+    count: u16,
 }
 
 /// Unix seconds as kept per client IP: four bytes instead of eight make
@@ -97,6 +104,7 @@ impl SenderState {
             ips: Vec::new(),
             hot: None,
             lone: None,
+            long_checked: 0,
         }
     }
 
@@ -109,6 +117,7 @@ impl SenderState {
                 ip,
                 first: 0,
                 last: 0,
+                count: 0,
             })
             .collect();
         self
@@ -119,16 +128,25 @@ impl SenderState {
     fn note_ip(&mut self, ip: IpAddr, ts: i64) -> bool {
         if let Some(k) = self.ips.iter_mut().find(|k| k.ip == ip) {
             k.last = k.last.max(secs(ts));
+            k.count = k.count.saturating_add(1);
             return ts - i64::from(k.first) < 3600;
         }
         let known = KnownIp {
             ip,
             first: secs(ts),
             last: secs(ts),
+            count: 1,
         };
         if self.ips.len() < KNOWN_IPS {
             self.ips.push(known);
-        } else if let Some(oldest) = self.ips.iter_mut().min_by_key(|k| k.last) {
+        } else if let Some(oldest) = self
+            .ips
+            // A phone's carrier address, used once or twice, makes room
+            // before the office or home address the account keeps coming
+            // back to (which would otherwise return as "new").
+            .iter_mut()
+            .min_by_key(|k| (k.count > 2, k.last))
+        {
             *oldest = known;
         }
         true
@@ -141,6 +159,13 @@ impl SenderState {
         self.first_seen = self.first_seen.min(ts);
         self.last_event = self.last_event.max(ts);
         let mut dirty = self.legacy(ev, cfg, out);
+        if hour > self.long_checked {
+            self.long_checked = hour;
+            if let Some(alert) = self.long_windows(ev, hour, cfg) {
+                out.push(alert);
+                dirty = true;
+            }
+        }
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
         let fresh_ip = ev.client_ip.is_some_and(|ip| self.note_ip(ip, ts));
@@ -331,6 +356,97 @@ impl SenderState {
         }
         dirty = true;
         dirty
+    }
+
+    /// Looks at the completed hours before `hour` over the longer windows:
+    /// a throttled run that never crosses an hourly threshold still sends
+    /// several times the account's usual count over hours. A steady
+    /// account (a monitor, a scanner: low dispersion) is held to a tighter
+    /// ratio than a person, whose busy days vary.
+    fn long_windows(&mut self, ev: &Event, hour: u32, cfg: &DetectConfig) -> Option<Alert> {
+        let ts = ev.ts.timestamp();
+        if ts - self.first_seen < cfg.new_sender.age_hours as i64 * 3600 {
+            return None;
+        }
+        let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
+        for (scale, min_count) in LONG_WINDOWS {
+            let from = hour.checked_sub(scale)?;
+            if from < first_hour + 168 {
+                continue;
+            }
+            let observed = self.history.sum(from, hour);
+            if observed < min_count {
+                continue;
+            }
+            let hourly: Vec<f64> = (from..hour)
+                .map(|h| {
+                    self.history
+                        .baseline(h, first_hour, &cfg.volume, None)
+                        .expected
+                })
+                .collect();
+            let expected: f64 = hourly.iter().sum();
+            // Still going: the last two hours are above the ratio on their
+            // own, so that the tail of a run an hourly alert already
+            // reported (and resolved) does not open another incident.
+            let half = 2;
+            let recent = self.history.sum(hour - half, hour);
+            let recent_expected: f64 = hourly[(scale - half) as usize..].iter().sum();
+            let steady = self.history.dispersion(from) < 0.5;
+            // A person's account sends unevenly (busy days, a mail merge,
+            // the week after a holiday): over hours it alerts only when
+            // most of the run comes from addresses it first used within
+            // the window, as a spam run from the attacker's machine does.
+            let fresh: u32 = self
+                .ips
+                .iter()
+                .filter(|k| i64::from(k.first) >= i64::from(from) * 3600)
+                .map(|k| u32::from(k.count))
+                .sum();
+            if !steady && fresh < min_count {
+                continue;
+            }
+            let ratio = if steady { 2.0 } else { 3.5 };
+            let threshold = f64::from(min_count)
+                .max(ratio * expected)
+                .max(super::maths::poisson_upper(expected, cfg.volume.p_value) as f64)
+                .ceil() as u32;
+            if observed < threshold || f64::from(recent) < ratio * recent_expected {
+                continue;
+            }
+            if let Some(spike) = &mut self.persisted.spike {
+                // Still above over the longer window: the incident stays open.
+                spike.last_hour = spike.last_hour.max(hour - 1);
+                return None;
+            }
+            let interval = cfg.volume.renotify_minutes as i64 * 60;
+            self.persisted.spike = Some(Box::new(Spike {
+                kind: AlertKind::VolumeSpike,
+                opened: ts,
+                last_hour: hour - 1,
+                peak: self.history.get(hour - 1),
+                peak_expected: expected / f64::from(scale),
+                next_notify: ts + interval,
+                interval,
+            }));
+            return Some(Alert {
+                kind: AlertKind::VolumeSpike,
+                sender: ev.sender.clone(),
+                at: whole_seconds(ev.ts),
+                observed: u64::from(observed),
+                expected: round1(expected),
+                detail: format!(
+                    "{observed} messages in the last {scale} hours, {:.1}x the {expected:.1} \
+                     expected at these times of day and week (threshold {threshold})",
+                    f64::from(observed) / expected
+                ),
+                status: AlertStatus::Firing,
+                threshold: Some(u64::from(threshold)),
+                client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
+                tls: Some(ev.tls),
+            });
+        }
+        None
     }
 
     /// Closes an open incident once a whole hour after its last spiking
