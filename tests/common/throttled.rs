@@ -51,13 +51,8 @@ pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
                 let k = g.poisson(rate * (factor - 1.0));
                 g.spread(k, start + h * HOUR, HOUR, &name, Tls::V1_2, &attacker);
             }
-            data.incidents.push(Incident {
-                sender: name.clone(),
-                shape: "steady slow burn",
-                start,
-                end: start + hours * HOUR,
-                ip: None,
-            });
+            data.incidents
+                .push(volume(&name, "steady slow burn", start, hours));
         }
         if let Some((at, _)) = shift {
             data.traps
@@ -106,13 +101,8 @@ pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
                 let k = ((rate * factor * hours as f64) as u64).clamp(50, 150);
                 let attacker = g.ip(9);
                 g.spread(k, start, hours * HOUR, &name, Tls::V1_2, &attacker);
-                data.incidents.push(Incident {
-                    sender: name.clone(),
-                    shape: "moderate office run",
-                    start,
-                    end: start + hours * HOUR,
-                    ip: None,
-                });
+                data.incidents
+                    .push(volume(&name, "moderate office run", start, hours));
             }
         }
         if finance {
@@ -135,6 +125,17 @@ pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
     }
     data.events.append(&mut g.events);
     data.events.sort_by_key(|e| e.ts);
+}
+
+/// A volume incident of `hours` from `start`.
+fn volume(sender: &str, shape: &'static str, start: i64, hours: i64) -> Incident {
+    Incident {
+        sender: sender.to_owned(),
+        shape,
+        start,
+        end: start + hours * HOUR,
+        ip: None,
+    }
 }
 
 /// One hour of a steady account: its rate, rounded up or down at random
