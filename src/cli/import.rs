@@ -136,9 +136,7 @@ fn through_daemon(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
         let answer = daemon
             .post_events(std::mem::take(body))
             .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-        stats.outcome.accepted += answer.accepted;
-        stats.outcome.duplicates += answer.duplicates;
-        stats.outcome.too_old += answer.too_old;
+        stats.outcome.add(&answer);
         Ok(())
     };
     let read = read_files(

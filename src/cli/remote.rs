@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::daemon::ADDRESS_FILE;
 use crate::report::{Report, ReportRequest, links};
-use crate::store::Recorded;
+use crate::store::{IngestOutcome, Recorded};
 use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -19,15 +19,6 @@ pub struct Remote {
     token: String,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
-}
-
-/// What `POST /api/v1/events` answers.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct Accepted {
-    pub accepted: u64,
-    pub duplicates: u64,
-    #[serde(default)]
-    pub too_old: u64,
 }
 
 impl Remote {
@@ -133,7 +124,7 @@ impl Remote {
     }
 
     /// `POST /api/v1/events` with an NDJSON body.
-    pub fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<Accepted> {
+    pub fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<IngestOutcome> {
         let request = self
             .http
             .post(format!("{}/api/v1/events", self.base))

@@ -369,6 +369,11 @@ impl SenderState {
             return None;
         }
         let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
+        // Each hour's baseline, computed once for the longest window (the
+        // shorter ones are its tail) and only if a window holds enough.
+        let longest = LONG_WINDOWS[LONG_WINDOWS.len() - 1].0;
+        let start = hour.saturating_sub(longest);
+        let mut baselines: Option<Vec<f64>> = None;
         for (scale, min_count) in LONG_WINDOWS {
             let from = hour.checked_sub(scale)?;
             if from < first_hour + 168 {
@@ -378,13 +383,16 @@ impl SenderState {
             if observed < min_count {
                 continue;
             }
-            let hourly: Vec<f64> = (from..hour)
-                .map(|h| {
-                    self.history
-                        .baseline(h, first_hour, &cfg.volume, None)
-                        .expected
-                })
-                .collect();
+            let all = baselines.get_or_insert_with(|| {
+                (start..hour)
+                    .map(|h| {
+                        self.history
+                            .baseline(h, first_hour, &cfg.volume, None)
+                            .expected
+                    })
+                    .collect()
+            });
+            let hourly = &all[(from - start) as usize..];
             let expected: f64 = hourly.iter().sum();
             // Still going: the last two hours are above the ratio on their
             // own, so that the tail of a run an hourly alert already

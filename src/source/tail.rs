@@ -185,24 +185,9 @@ impl Follower {
             && (self.cursor.fingerprint.is_none() || fp == self.cursor.fingerprint);
         let truncated = same && meta.len() < self.cursor.offset;
         if self.cursor.offset > 0 && (!same || truncated) {
-            // Rotated or truncated while we were away: finish the old file
-            // (or copytruncate's copy), then the younger generations.
-            if let Some(backlog) =
-                rotated::find(&self.path, self.cursor.fingerprint, self.cursor.offset)?
-            {
-                self.queue = backlog.younger.into();
-                match backlog.cursor_file {
-                    Some(old) => {
-                        self.file = Some(old);
-                        self.draining_rotated = true;
-                        return Ok(true);
-                    }
-                    None => {
-                        if self.next_rotated()? {
-                            return Ok(true);
-                        }
-                    }
-                }
+            // Rotated or truncated while we were away.
+            if self.drain_rotated()? {
+                return Ok(true);
             }
             self.cursor.offset = 0;
         }
@@ -321,21 +306,34 @@ impl Follower {
         {
             tracing::info!(path = %self.path.display(), "truncated; reading from the start");
             // copytruncate copied the file first: read what we missed of it.
-            if let Some(old) = self.rotated_copy()? {
-                self.file = Some(old);
-                self.draining_rotated = true;
+            if self.drain_rotated()? {
                 return Ok(true);
             }
-            tracing::warn!(
-                path = %self.path.display(),
-                offset = self.cursor.offset,
-                "truncated, and its copy is not at PATH.1: lines after this offset may be missing"
-            );
             self.cursor.offset = 0;
             self.cursor.fingerprint = fp;
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Finds the file the cursor points into among the rotated
+    /// generations (a rename rotation, or copytruncate's copy) and reads
+    /// the rest of it, then the younger ones; false when it is not there
+    /// (the gap is logged).
+    fn drain_rotated(&mut self) -> io::Result<bool> {
+        let Some(backlog) = rotated::find(&self.path, self.cursor.fingerprint, self.cursor.offset)?
+        else {
+            return Ok(false);
+        };
+        self.queue = backlog.younger.into();
+        match backlog.cursor_file {
+            Some(old) => {
+                self.file = Some(old);
+                self.draining_rotated = true;
+                Ok(true)
+            }
+            None => self.next_rotated(),
+        }
     }
 
     /// Moves to the next younger rotated generation, if one is queued.
@@ -356,22 +354,6 @@ impl Follower {
     /// Whether the file at the path has a byte (the logger writes there).
     fn current_has_lines(&self) -> io::Result<bool> {
         Ok(open_if_exists(&self.path)?.is_some_and(|(_, meta)| meta.len() > 0))
-    }
-
-    /// `PATH.1` when it is the file the cursor points into (same first line)
-    /// and has bytes the cursor has not read.
-    fn rotated_copy(&self) -> io::Result<Option<File>> {
-        let rotated = PathBuf::from(format!("{}.1", self.path.display()));
-        match open_if_exists(&rotated)? {
-            Some((old, meta))
-                if self.cursor.fingerprint.is_some()
-                    && fingerprint(&old)? == self.cursor.fingerprint
-                    && meta.len() >= self.cursor.offset =>
-            {
-                Ok(Some(old))
-            }
-            _ => Ok(None),
-        }
     }
 }
 

@@ -26,14 +26,16 @@ pub(super) struct Admitted {
 }
 
 /// What happened to one submitted batch of events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// It is also what `POST /api/v1/events` answers, read back by the command
+/// line when it imports through a running daemon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IngestOutcome {
     /// Counted now.
     pub accepted: u64,
     /// Carried an `id` already counted (earlier, or earlier in this batch).
     pub duplicates: u64,
     /// Older than the retention window: nothing would ever report them.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub too_old: u64,
     /// The counted events by result (accepted, failed login) and TLS class
     /// ([`crate::event::Tls::index`]), for `/metrics`; not in the answer.

@@ -1,6 +1,7 @@
 //! The rotated generations of a log (`PATH.1`, `PATH.2`, … as logrotate
-//! and savelog name them) that a restarted follower must read before the
-//! current file: the one its cursor points into, from the cursor's
+//! and savelog name them; copytruncate's copy is `PATH.1`) that a follower
+//! must read before the current file, after a restart or a truncation:
+//! the one its cursor points into, from the cursor's
 //! offset, then every younger one whole. A generation that is compressed
 //! (`PATH.2.gz`, logrotate's `compress`) is recognised but not read; what
 //! it holds past the cursor is logged as a gap, with the file to import.
