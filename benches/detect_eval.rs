@@ -240,7 +240,6 @@ fn write_ndjson(data: &Dataset, path: &str) {
 /// alert is allowed).
 fn trap_alerts(fired: &Fired, data: &Dataset, from: i64) -> Vec<(&'static str, usize)> {
     let mut out: Vec<(&'static str, usize)> = Vec::new();
-    let mut allowed: HashSet<&str> = HashSet::new();
     for (account, trap, _) in &data.traps {
         if !out.iter().any(|(t, _)| t == trap) {
             out.push((trap, 0));
@@ -257,9 +256,6 @@ fn trap_alerts(fired: &Fired, data: &Dataset, from: i64) -> Vec<(&'static str, u
             })
             .count();
         let excused = usize::from(trap.starts_with("level shift") && alerts > 0);
-        if excused == 1 {
-            allowed.insert(account);
-        }
         if let Some(entry) = out.iter_mut().find(|(t, _)| t == trap) {
             entry.1 += alerts - excused;
         }

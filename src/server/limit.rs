@@ -10,12 +10,28 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A token bucket: up to `capacity` at once, refilled at `per_second`.
-#[derive(Debug)]
-pub struct RateLimit {
+/// How a bucket fills: up to `capacity` at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
     capacity: f64,
     per_second: f64,
-    state: Mutex<Bucket>,
+}
+
+impl Rate {
+    /// Both at least tiny, so that no configuration divides by zero.
+    fn new(capacity: u32, per_second: f64) -> Rate {
+        Rate {
+            capacity: f64::from(capacity.max(1)),
+            per_second: per_second.max(1e-6),
+        }
+    }
+
+    fn full(self) -> Bucket {
+        Bucket {
+            tokens: self.capacity,
+            at: Instant::now(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -25,44 +41,41 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn full(capacity: f64) -> Bucket {
-        Bucket {
-            tokens: capacity,
-            at: Instant::now(),
-        }
-    }
-
     /// Takes one token, or says how long until one is there.
-    fn take(&mut self, capacity: f64, per_second: f64) -> Result<(), Duration> {
+    fn take(&mut self, rate: Rate) -> Result<(), Duration> {
         let now = Instant::now();
-        let refilled = (now - self.at).as_secs_f64() * per_second;
-        self.tokens = (self.tokens + refilled).min(capacity);
+        let refilled = (now - self.at).as_secs_f64() * rate.per_second;
+        self.tokens = (self.tokens + refilled).min(rate.capacity);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Ok(())
         } else {
             Err(Duration::from_secs_f64(
-                ((1.0 - self.tokens) / per_second).ceil(),
+                ((1.0 - self.tokens) / rate.per_second).ceil(),
             ))
         }
     }
 
     /// Whether it would be full by now (and so can be forgotten).
-    fn is_full(&self, capacity: f64, per_second: f64) -> bool {
-        self.tokens + self.at.elapsed().as_secs_f64() * per_second >= capacity
+    fn is_full(&self, rate: Rate) -> bool {
+        self.tokens + self.at.elapsed().as_secs_f64() * rate.per_second >= rate.capacity
     }
 }
 
+/// A token bucket: up to `capacity` at once, refilled at `per_second`.
+#[derive(Debug)]
+pub struct RateLimit {
+    rate: Rate,
+    state: Mutex<Bucket>,
+}
+
 impl RateLimit {
-    /// `capacity` at once, refilled at `per_second` (both at least tiny,
-    /// so that no configuration divides by zero).
     pub fn new(capacity: u32, per_second: f64) -> RateLimit {
-        let capacity = f64::from(capacity.max(1));
+        let rate = Rate::new(capacity, per_second);
         RateLimit {
-            capacity,
-            per_second: per_second.max(1e-6),
-            state: Mutex::new(Bucket::full(capacity)),
+            rate,
+            state: Mutex::new(rate.full()),
         }
     }
 
@@ -74,7 +87,7 @@ impl RateLimit {
     /// Takes one request, or says how long until one is allowed.
     pub fn take(&self) -> Result<(), Duration> {
         let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        bucket.take(self.capacity, self.per_second)
+        bucket.take(self.rate)
     }
 }
 
@@ -85,34 +98,32 @@ const MAX_CLIENTS: usize = 4096;
 /// One token bucket per client address.
 #[derive(Debug)]
 pub struct PerClient {
-    capacity: f64,
-    per_second: f64,
+    rate: Rate,
     clients: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl PerClient {
     pub fn new(capacity: u32, per_second: f64) -> PerClient {
         PerClient {
-            capacity: f64::from(capacity.max(1)),
-            per_second: per_second.max(1e-6),
+            rate: Rate::new(capacity, per_second),
             clients: Mutex::default(),
         }
     }
 
     /// Takes one request of `client`, or says how long until one is allowed.
     pub fn take(&self, client: IpAddr) -> Result<(), Duration> {
+        let rate = self.rate;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
-            let (capacity, rate) = (self.capacity, self.per_second);
-            clients.retain(|_, b| !b.is_full(capacity, rate));
+            clients.retain(|_, b| !b.is_full(rate));
             if clients.len() >= MAX_CLIENTS {
                 clients.clear();
             }
         }
         clients
             .entry(client)
-            .or_insert_with(|| Bucket::full(self.capacity))
-            .take(self.capacity, self.per_second)
+            .or_insert_with(|| rate.full())
+            .take(rate)
     }
 }
 

@@ -28,21 +28,16 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     Ok((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
 }
 
-/// Refuses a write when fewer than `min_free` bytes are free where the
-/// store lives (`dir`, or its parent before it exists). An error reading
-/// the figure lets the write go ahead: the write itself will say more.
+/// Refuses a write when fewer than `min_free` bytes are free on the file
+/// system of `dir` (the store's directory). An error reading the figure
+/// lets the write go ahead: the write itself will say more.
 pub fn ensure(dir: &Path, min_free: u64) -> Result<(), StoreError> {
     if min_free == 0 {
         return Ok(());
     }
-    let at = if dir.exists() {
-        dir
-    } else {
-        dir.parent().unwrap_or(dir)
-    };
-    match free_bytes(at) {
+    match free_bytes(dir) {
         Ok(free) if free < min_free => Err(StoreError::DiskFull {
-            path: at.to_path_buf(),
+            path: dir.to_path_buf(),
             free_mb: free >> 20,
             need_mb: min_free >> 20,
         }),
