@@ -171,15 +171,7 @@ impl Tmpfs {
     }
 
     fn free_mib(&self) -> u64 {
-        let out = Command::new("stat")
-            .args(["-f", "-c", "%a %S"])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut parts = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
-        let (blocks, size) = (parts.next().unwrap(), parts.next().unwrap());
-        (blocks * size) >> 20
+        smtp_auth_insight::store::space::free_bytes(&self.0).unwrap() >> 20
     }
 }
 

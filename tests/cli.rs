@@ -76,25 +76,16 @@ fn import_reads_plain_gzip_and_stdin_and_counts_what_it_skipped() {
         event_line(&ts, "c@three.example", "TLSv1.3", None)
     );
 
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&site.config)
-        .args(["import", "--format", "ndjson"])
-        .arg(dir.join("plain.ndjson"))
-        .arg(dir.join("more.ndjson.gz"))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin_body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&site.config)
+            .args(["import", "--format", "ndjson"])
+            .arg(dir.join("plain.ndjson"))
+            .arg(dir.join("more.ndjson.gz"))
+            .arg("-"),
+        stdin_body.as_bytes(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),

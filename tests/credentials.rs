@@ -14,22 +14,6 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn hash_password(password: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(BIN)
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(password.as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_replace_secrets_of_the_config_and_files_are_private() {
     let certs = tempfile::tempdir().unwrap();
@@ -67,7 +51,7 @@ async fn credentials_replace_secrets_of_the_config_and_files_are_private() {
     std::fs::write(creds.path().join("smtp-password"), "from a credential\n").unwrap();
     std::fs::write(
         creds.path().join("smtp-auth-insight_dashboard-users"),
-        format!("ann:{}\n", hash_password("ann's password")),
+        format!("ann:{}\n", password_hash("ann's password")),
     )
     .unwrap();
 
@@ -80,18 +64,8 @@ async fn credentials_replace_secrets_of_the_config_and_files_are_private() {
     );
 
     // A dashboard login from the credential.
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = |password: &'static str| {
-        no_redirects
-            .post(d.url("/login"))
-            .form(&[("user", "ann"), ("token", password)])
-            .send()
-    };
-    assert_eq!(login("wrong").await.unwrap().status(), 401);
-    assert_eq!(login("ann's password").await.unwrap().status(), 303);
+    assert_eq!(login(&d, "ann", "wrong").await.status(), 401);
+    assert_eq!(login(&d, "ann", "ann's password").await.status(), 303);
 
     // The relay demands AUTH: the password came from the credential.
     let order = serde_json::json!({"start": "2026-11-27", "end": "2026-11-27",
@@ -102,24 +76,7 @@ async fn credentials_replace_secrets_of_the_config_and_files_are_private() {
         .as_str()
         .unwrap()
         .to_owned();
-    let client = client();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let s: serde_json::Value = client
-            .get(d.url(&format!("/api/v1/reports/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["status"] == "sent" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never sent: {s}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_status_with(&d, token, &id, |s| s["status"] == "sent").await;
     assert_eq!(smtp.messages().len(), 1);
 
     // Everything the daemon created is its user's alone.

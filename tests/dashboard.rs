@@ -305,19 +305,10 @@ async fn configured_users_log_in_with_their_password() {
          [[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
     ));
     let d = site.start();
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = |user: &'static str, password: &'static str| {
-        no_redirects
-            .post(d.url("/login"))
-            .form(&[("user", user), ("token", password)])
-            .send()
-    };
-    assert_eq!(login("ann", "wrong").await.unwrap().status(), 401);
-    assert_eq!(login("bob", "s3cret pass").await.unwrap().status(), 401);
-    let ok = login("ann", "s3cret pass").await.unwrap();
+    let no_redirects = no_redirects();
+    assert_eq!(login(&d, "ann", "wrong").await.status(), 401);
+    assert_eq!(login(&d, "bob", "s3cret pass").await.status(), 401);
+    let ok = login(&d, "ann", "s3cret pass").await;
     assert_eq!(ok.status(), 303);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
@@ -361,5 +352,5 @@ async fn configured_users_log_in_with_their_password() {
             .starts_with("sender,domain,messages")
     );
     // The token still works without a user name.
-    assert_eq!(login("", TOKEN).await.unwrap().status(), 303);
+    assert_eq!(login(&d, "", TOKEN).await.status(), 303);
 }

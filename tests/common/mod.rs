@@ -182,24 +182,48 @@ impl Drop for Daemon {
     }
 }
 
-/// `password`'s hash for `[[server.users]]`, made by `hash-password`.
-pub fn password_hash(password: &str) -> String {
+/// Runs `cmd` with `input` on its stdin; its output (stdout and stderr
+/// captured).
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
     use std::io::Write;
-    let mut child = Command::new(BIN)
-        .arg("hash-password")
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("hash-password");
+        .expect("spawn");
     let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "{password}").expect("write password");
+    stdin.write_all(input).expect("write stdin");
     drop(stdin);
-    let out = child.wait_with_output().expect("hash-password output");
+    child.wait_with_output().expect("output")
+}
+
+/// `password`'s hash for `[[server.users]]`, made by `hash-password`.
+pub fn password_hash(password: &str) -> String {
+    let out = run_with_stdin(Command::new(BIN).arg("hash-password"), password.as_bytes());
     assert!(out.status.success());
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .trim()
         .to_owned()
+}
+
+/// A client that does not follow redirects, as a browser's login shows them.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// `POST /login` as `user` (empty: `password` is the API token).
+pub async fn login(d: &Daemon, user: &str, password: &str) -> reqwest::Response {
+    no_redirects()
+        .post(d.url("/login"))
+        .form(&[("user", user), ("token", password)])
+        .send()
+        .await
+        .expect("login")
 }
 
 pub fn client() -> reqwest::Client {
@@ -453,11 +477,21 @@ pub async fn wait_status(
     id: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
+    wait_status_with(d, TOKEN, id, pred).await
+}
+
+/// [`wait_status`] with another API token.
+pub async fn wait_status_with(
+    d: &Daemon,
+    token: &str,
+    id: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s: serde_json::Value = client()
             .get(d.url(&format!("/api/v1/reports/{id}")))
-            .bearer_auth(TOKEN)
+            .bearer_auth(token)
             .send()
             .await
             .expect("status")
