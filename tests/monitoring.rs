@@ -80,16 +80,11 @@ fn prometheus_rules_pass_promtool_check_and_unit_tests() {
         ["check", "rules", "prometheus-rules.yml"],
         ["test", "rules", "prometheus-rules.test.yml"],
     ] {
-        let out = Command::new("promtool")
-            .args(args)
-            .current_dir(monitoring())
-            .output()
-            .expect("promtool (apt-get install prometheus; tests/support/install-deps.sh does)");
-        assert!(
-            out.status.success(),
-            "promtool {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new("promtool")
+                .args(args)
+                .current_dir(monitoring()),
+            "promtool (apt-get install prometheus; tests/support/install-deps.sh does)",
         );
     }
 }
@@ -134,18 +129,14 @@ for line in open(log, encoding="utf-8"):
                                   "from": f["envelope_from"]})
 print(json.dumps(out))
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(&regexes)
-        .arg(&fluent)
-        .arg(log)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(&regexes)
+            .arg(&fluent)
+            .arg(log),
+        "python3",
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -198,17 +189,13 @@ fn the_fluent_bit_script_builds_events_the_api_accepts() {
          print(string.format('{{\"ts\":%q,\"sender\":%q,\"tls\":%q,\"client_ip\":%q,\"id\":%q,\"envelope_from\":%q}}', \
            ev.ts, ev.sender, ev.tls, ev.client_ip, ev.id, ev.envelope_from))"
     );
-    let out = Command::new("lua5.4")
-        .arg("-e")
-        .arg(program)
-        .current_dir(monitoring())
-        .env("TZ", "Europe/Berlin")
-        .output()
-        .expect("lua5.4 (tests/support/install-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new("lua5.4")
+            .arg("-e")
+            .arg(program)
+            .current_dir(monitoring())
+            .env("TZ", "Europe/Berlin"),
+        "lua5.4 (tests/support/install-deps.sh installs it)",
     );
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["ts"], "2026-11-27T02:50:58+01:00");

@@ -93,33 +93,22 @@ fn build_package(out: &Path) -> PathBuf {
     std::fs::create_dir_all(target.join("release")).unwrap();
     std::fs::copy(BIN, target.join("release/smtp-auth-insight")).unwrap();
     let deb = out.join("smtp-auth-insight.deb");
-    let built = Command::new("cargo")
-        .args(["deb", "--no-build", "--no-strip", "--fast", "--output"])
-        .arg(&deb)
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .expect("cargo deb (cargo install cargo-deb; tests/support/install-deps.sh does)");
-    assert!(
-        built.status.success(),
-        "cargo deb: {}{}",
-        String::from_utf8_lossy(&built.stdout),
-        String::from_utf8_lossy(&built.stderr)
+    succeed(
+        Command::new("cargo")
+            .args(["deb", "--no-build", "--no-strip", "--fast", "--output"])
+            .arg(&deb)
+            .current_dir(root())
+            .env("CARGO_TARGET_DIR", &target),
+        "cargo deb (cargo install cargo-deb; tests/support/install-deps.sh does)",
     );
     deb
 }
 
+const DPKG_DEB: &str = "dpkg-deb (Debian package dpkg)";
+
+/// `dpkg-deb ARGS PATH`, its standard output.
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
-    let out = Command::new("dpkg-deb")
-        .args(args)
-        .arg(deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(Command::new("dpkg-deb").args(args).arg(deb), DPKG_DEB);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -167,13 +156,7 @@ fn cargo_deb_packs_what_an_installed_server_needs() {
     // The configuration is a conffile; postinst makes the credentials
     // directory and enables the service.
     let info = dir.path().join("control");
-    let status = Command::new("dpkg-deb")
-        .arg("--control")
-        .arg(&deb)
-        .arg(&info)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dpkg_deb(&["--control", &deb.to_string_lossy()], &info);
     let conffiles = std::fs::read_to_string(info.join("conffiles")).unwrap();
     assert!(
         conffiles
@@ -191,24 +174,14 @@ fn cargo_deb_packs_what_an_installed_server_needs() {
     // the data in the unit's state directory; the unit starts the packed
     // binary with it.
     let files = dir.path().join("files");
-    let status = Command::new("dpkg-deb")
-        .arg("--extract")
-        .arg(&deb)
-        .arg(&files)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dpkg_deb(&["--extract", &deb.to_string_lossy()], &files);
     let config = files.join("etc/smtp-auth-insight/config.toml");
-    let out = Command::new(files.join("usr/bin/smtp-auth-insight"))
-        .arg("--config")
-        .arg(&config)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(files.join("usr/bin/smtp-auth-insight"))
+            .arg("--config")
+            .arg(&config)
+            .arg("check-config"),
+        "the packed binary",
     );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("data in /var/lib/smtp-auth-insight"),

@@ -198,6 +198,19 @@ pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
     child.wait_with_output().expect("output")
 }
 
+/// Runs `cmd`, which must exit 0 (else the test fails with its output);
+/// `missing` says how to install the program when it cannot be started.
+pub fn succeed(cmd: &mut Command, missing: &str) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{missing}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `password`'s hash for `[[server.users]]`, made by `hash-password`.
 pub fn password_hash(password: &str) -> String {
     let out = run_with_stdin(Command::new(BIN).arg("hash-password"), password.as_bytes());
