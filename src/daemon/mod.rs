@@ -181,7 +181,7 @@ pub async fn run(
 
     let reloads = tokio::spawn(reload::run(hangups, config, running, shared, token.clone()));
 
-    let served = server::run(listener, state, token.clone().cancelled_owned()).await;
+    server::run(listener, state, token.clone().cancelled_owned()).await;
     token.cancel();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     // The followers commit what they read and the schedules finish a run
@@ -202,7 +202,6 @@ pub async fn run(
         .map_err(|_| DaemonError::WriterPanicked)?;
     drain(notifier).await;
     drain([mail_queue, watchdog]).await;
-    served?;
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
 }

@@ -133,7 +133,7 @@ pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let server = &state.settings.server;
     let limits = accept::Limits {
         max_connections: server.max_connections,
@@ -147,15 +147,11 @@ pub async fn run(
     let stop = tokio_util::sync::CancellationToken::new();
     let stopping = stop.clone();
     tokio::spawn(async move {
-        tokio::select! {
-            () = shutdown => stopping.cancel(),
-            () = stopping.cancelled() => {}
-        }
+        shutdown.await;
+        stopping.cancel();
     });
     let on_refused = move || metrics.refused(crate::metrics::Refusal::ConnectionLimit);
-    accept::serve(listener, app, limits, stop.clone(), on_refused).await;
-    stop.cancel();
-    Ok(())
+    accept::serve(listener, app, limits, stop, on_refused).await;
 }
 
 /// Records the latency of every request under its route.
