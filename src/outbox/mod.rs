@@ -154,7 +154,10 @@ impl Outbox {
         };
         let q = serde_json::to_vec(&queued)?;
         let s = serde_json::to_vec(&status)?;
-        (&self.queue, &self.status, self.marks.tree())
+        // Counted before the mark moves: `/metrics` must never show the
+        // alert log handled while its mail is not yet counted as waiting.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let written = (&self.queue, &self.status, self.marks.tree())
             .transaction(|(queue, statuses, marks)| {
                 queue.insert(id.as_bytes(), q.as_slice())?;
                 statuses.insert(id.as_bytes(), s.as_slice())?;
@@ -163,9 +166,12 @@ impl Outbox {
                 }
                 Ok(())
             })
-            .map_err(OutboxError::from_transaction)?;
+            .map_err(OutboxError::from_transaction);
+        if let Err(e) = written {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
         self.db.flush()?;
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_one();
         Ok(())
     }
