@@ -212,7 +212,12 @@ fn opening(alerts: &[Alert], kinds: &[AlertKind]) -> Fired {
     alerts
         .iter()
         .filter(|a| a.status.is_firing() && kinds.contains(&a.kind))
-        .map(|a| (a.sender.clone(), a.at.timestamp()))
+        .map(|a| {
+            if std::env::var_os("BENCH_VERBOSE").is_some() {
+                eprintln!("alert: {} at {}: {}", a.sender, a.at.timestamp(), a.detail);
+            }
+            (a.sender.clone(), a.at.timestamp())
+        })
         .collect()
 }
 

@@ -217,11 +217,10 @@ impl History {
     }
 
     /// Index of dispersion (variance over mean) of the hourly counts of
-    /// the week before `hour`, silent hours included: about 1 for counts
+    /// the hours `from..hour`, silent hours included: about 1 for counts
     /// that vary like chance, near 0 for a machine sending at a steady
     /// rate, far above 1 for a person's working hours and nights.
-    pub fn dispersion(&self, hour: u32) -> f64 {
-        let from = hour.saturating_sub(168);
+    pub fn dispersion(&self, from: u32, hour: u32) -> f64 {
         let lo = self.hours.partition_point(|e| self.hour(e) < from);
         let (mut n, mut sum, mut squares) = (0u32, 0f64, 0f64);
         for e in self.hours[lo..].iter().take_while(|e| self.hour(e) < hour) {
@@ -230,7 +229,7 @@ impl History {
             sum += c;
             squares += c * c;
         }
-        let hours = f64::from(hour - from);
+        let hours = f64::from(hour.saturating_sub(from));
         if n == 0 || hours == 0.0 {
             return f64::INFINITY;
         }

@@ -29,6 +29,30 @@ pub struct Persisted {
     /// per account in memory.
     #[serde(default)]
     pub spike: Option<Box<Spike>>,
+    /// The hour after the last incident's last spiking hour. The longer
+    /// windows start there at the earliest: the run an incident reported
+    /// is not counted again to open another one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quiet_from: u32,
+    /// A steady account's new level, learnt after it held for a day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learnt: Option<Box<Learnt>>,
+}
+
+/// A rate an account has kept, steadily, for a day since its last
+/// incident opened: a monitoring job reconfigured to check twice as often
+/// is told once, then taken as the account's level until the seasonal
+/// baseline (a median of the last weeks) has caught up with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learnt {
+    /// Messages an hour.
+    pub rate: f64,
+    /// The first hour the seasonal baseline alone applies again.
+    pub until: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 pub(super) fn spike_detail(

@@ -9,6 +9,8 @@ use super::window::Window;
 use crate::event::Event;
 use std::net::IpAddr;
 
+mod long;
+
 /// Client IPs remembered per running hour for the alert text.
 const MAX_IPS: usize = 8;
 
@@ -50,9 +52,6 @@ pub struct SenderState {
     /// The last hour whose longer windows were looked at.
     long_checked: u32,
 }
-
-/// The longer windows: hours, and the fewest messages they alert on.
-const LONG_WINDOWS: [(u32, u32); 2] = [(6, 30), (24, 48)];
 
 #[derive(Debug, Clone, Copy)]
 struct Lone {
@@ -161,10 +160,7 @@ impl SenderState {
         let mut dirty = self.legacy(ev, cfg, out);
         if hour > self.long_checked {
             self.long_checked = hour;
-            if let Some(alert) = self.long_windows(ev, hour, cfg) {
-                out.push(alert);
-                dirty = true;
-            }
+            dirty |= self.long_windows(ev, hour, cfg, out);
         }
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
@@ -358,105 +354,6 @@ impl SenderState {
         dirty
     }
 
-    /// Looks at the completed hours before `hour` over the longer windows:
-    /// a throttled run that never crosses an hourly threshold still sends
-    /// several times the account's usual count over hours. A steady
-    /// account (a monitor, a scanner: low dispersion) is held to a tighter
-    /// ratio than a person, whose busy days vary.
-    fn long_windows(&mut self, ev: &Event, hour: u32, cfg: &DetectConfig) -> Option<Alert> {
-        let ts = ev.ts.timestamp();
-        if ts - self.first_seen < cfg.new_sender.age_hours as i64 * 3600 {
-            return None;
-        }
-        let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
-        // Each hour's baseline, computed once for the longest window (the
-        // shorter ones are its tail) and only if a window holds enough.
-        let longest = LONG_WINDOWS[LONG_WINDOWS.len() - 1].0;
-        let start = hour.saturating_sub(longest);
-        let mut baselines: Option<Vec<f64>> = None;
-        for (scale, min_count) in LONG_WINDOWS {
-            let from = hour.checked_sub(scale)?;
-            if from < first_hour + 168 {
-                continue;
-            }
-            let observed = self.history.sum(from, hour);
-            if observed < min_count {
-                continue;
-            }
-            let all = baselines.get_or_insert_with(|| {
-                (start..hour)
-                    .map(|h| {
-                        self.history
-                            .baseline(h, first_hour, &cfg.volume, None)
-                            .expected
-                    })
-                    .collect()
-            });
-            let hourly = &all[(from - start) as usize..];
-            let expected: f64 = hourly.iter().sum();
-            // Still going: the last two hours are above the ratio on their
-            // own, so that the tail of a run an hourly alert already
-            // reported (and resolved) does not open another incident.
-            let half = 2;
-            let recent = self.history.sum(hour - half, hour);
-            let recent_expected: f64 = hourly[(scale - half) as usize..].iter().sum();
-            let steady = self.history.dispersion(from) < 0.5;
-            // A person's account sends unevenly (busy days, a mail merge,
-            // the week after a holiday): over hours it alerts only when
-            // most of the run comes from addresses it first used within
-            // the window, as a spam run from the attacker's machine does.
-            let fresh: u32 = self
-                .ips
-                .iter()
-                .filter(|k| i64::from(k.first) >= i64::from(from) * 3600)
-                .map(|k| u32::from(k.count))
-                .sum();
-            if !steady && fresh < min_count {
-                continue;
-            }
-            let ratio = if steady { 2.0 } else { 3.5 };
-            let threshold = f64::from(min_count)
-                .max(ratio * expected)
-                .max(super::maths::poisson_upper(expected, cfg.volume.p_value) as f64)
-                .ceil() as u32;
-            if observed < threshold || f64::from(recent) < ratio * recent_expected {
-                continue;
-            }
-            if let Some(spike) = &mut self.persisted.spike {
-                // Still above over the longer window: the incident stays open.
-                spike.last_hour = spike.last_hour.max(hour - 1);
-                return None;
-            }
-            let interval = cfg.volume.renotify_minutes as i64 * 60;
-            self.persisted.spike = Some(Box::new(Spike {
-                kind: AlertKind::VolumeSpike,
-                opened: ts,
-                last_hour: hour - 1,
-                peak: self.history.get(hour - 1),
-                peak_expected: expected / f64::from(scale),
-                next_notify: ts + interval,
-                interval,
-            }));
-            return Some(Alert {
-                kind: AlertKind::VolumeSpike,
-                sender: ev.sender.clone(),
-                at: whole_seconds(ev.ts),
-                observed: u64::from(observed),
-                expected: round1(expected),
-                detail: format!(
-                    "{observed} messages in the last {scale} hours, {:.1}x the {expected:.1} \
-                     expected at these times of day and week (threshold {threshold})",
-                    f64::from(observed) / expected
-                ),
-                status: AlertStatus::Firing,
-                threshold: Some(u64::from(threshold)),
-                client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
-                tls: Some(ev.tls),
-            });
-        }
-        None
-    }
-
     /// Closes an open incident once a whole hour after its last spiking
     /// hour has passed (by event time `now`) below the threshold.
     pub fn resolve(&mut self, sender: &str, now: i64, grace: i64, out: &mut Vec<Alert>) -> Dirty {
@@ -467,6 +364,7 @@ impl SenderState {
             return false;
         }
         let quiet_end = due - grace;
+        let quiet_from = spike.last_hour + 1;
         out.push(Alert {
             kind: spike.kind,
             sender: sender.to_owned(),
@@ -484,6 +382,7 @@ impl SenderState {
             client_ips: Vec::new(),
             tls: None,
         });
+        self.persisted.quiet_from = quiet_from;
         self.persisted.spike = None;
         true
     }
@@ -545,7 +444,16 @@ impl SenderState {
             .spike
             .as_ref()
             .map_or(0, |_| size_of::<Spike>());
-        self.history.heap_bytes() + self.ips.capacity() * size_of::<KnownIp>() + hot + spike
+        let learnt = self
+            .persisted
+            .learnt
+            .as_ref()
+            .map_or(0, |_| size_of::<super::incident::Learnt>());
+        self.history.heap_bytes()
+            + self.ips.capacity() * size_of::<KnownIp>()
+            + hot
+            + spike
+            + learnt
     }
 
     pub fn has_open_spike(&self) -> bool {

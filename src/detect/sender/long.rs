@@ -1,0 +1,257 @@
+//! The longer windows, 6 and 24 hours of completed hours, looked at when an
+//! account sends its first message of an hour.
+//!
+//! A run throttled below every hourly threshold still sends several times
+//! the account's usual count over hours. Each window compares its count
+//! with the seasonal baseline summed over the same hours, with its own
+//! minimum count and Poisson tail. One incident per account, whatever
+//! scale opens it:
+//! - while one is open, the last two hours keep it open if they are still
+//!   well above their expectation (a lower bar than opening: a throttled
+//!   run wavers around its threshold, and each waver would otherwise
+//!   close the incident and open a new one);
+//! - after one closed, the windows start at its end: the run it reported
+//!   is not counted again;
+//! - a steady account whose raised rate holds, steadily, for a day has
+//!   changed its level (a monitor checking twice as often): the incident
+//!   closes saying so, and the new rate is its level until the seasonal
+//!   baseline has caught up.
+
+use super::SenderState;
+use crate::detect::alert::{Alert, AlertKind, AlertStatus, round1, whole_seconds};
+use crate::detect::config::DetectConfig;
+use crate::detect::incident::{Learnt, Spike};
+use crate::detect::maths::poisson_upper;
+use crate::event::Event;
+
+/// The windows: hours, and the fewest messages they alert on.
+const WINDOWS: [(u32, u32); 2] = [(6, 30), (24, 48)];
+/// The shortest window worth judging (after an incident closed).
+const MIN_HOURS: u32 = 3;
+/// The hours at a window's end that must be above on their own: the run
+/// is still going, not a tail an hourly alert already reported.
+const RECENT: u32 = 2;
+/// Below this index of dispersion an account sends steadily (a machine).
+const STEADY: f64 = 0.5;
+/// Ratio over the expected count that opens an incident: a steady
+/// account's expectation is tight, a person's busy days vary.
+const OPEN_STEADY: f64 = 2.0;
+const OPEN_PERSON: f64 = 3.5;
+/// Ratio of the last two hours that keeps an incident open, and the
+/// fewest messages that do.
+const KEEP_STEADY: f64 = 1.5;
+const KEEP_PERSON: f64 = 2.0;
+const KEEP_MIN: u32 = 4;
+/// A steady account's raised rate held this many hours is learnt...
+const LEARN_AFTER: u32 = 24;
+/// ...for this many: by then the seasonal baseline (the median of the same
+/// hour over the last days and weeks) has the new level.
+const LEARNT_FOR: u32 = 8 * 24;
+
+impl SenderState {
+    /// Looks at the windows ending at the start of `hour`; pushes what
+    /// opens or closes an incident onto `out`; whether the state changed.
+    pub(super) fn long_windows(
+        &mut self,
+        ev: &Event,
+        hour: u32,
+        cfg: &DetectConfig,
+        out: &mut Vec<Alert>,
+    ) -> bool {
+        if ev.ts.timestamp() - self.first_seen < cfg.new_sender.age_hours as i64 * 3600 {
+            return false;
+        }
+        if self
+            .persisted
+            .learnt
+            .as_ref()
+            .is_some_and(|l| hour >= l.until)
+        {
+            self.persisted.learnt = None;
+        }
+        if self.persisted.spike.is_some() {
+            return self.keep_open(ev, hour, cfg, out);
+        }
+        match self.open(ev, hour, cfg) {
+            Some(alert) => {
+                out.push(alert);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The messages expected in each hour of `from..to`: the seasonal
+    /// baseline, or a learnt level above it.
+    fn expected_hours(&self, from: u32, to: u32, cfg: &DetectConfig) -> Vec<f64> {
+        let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
+        let learnt = self.persisted.learnt.as_deref();
+        (from..to)
+            .map(|h| {
+                let seasonal = self
+                    .history
+                    .baseline(h, first_hour, &cfg.volume, None)
+                    .expected;
+                match learnt {
+                    Some(l) if h < l.until => seasonal.max(l.rate),
+                    _ => seasonal,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the account sent steadily in the week before `hour`.
+    fn steady_before(&self, hour: u32) -> bool {
+        self.history.dispersion(hour.saturating_sub(168), hour) < STEADY
+    }
+
+    /// An incident opened by a window, if one crosses its threshold.
+    fn open(&mut self, ev: &Event, hour: u32, cfg: &DetectConfig) -> Option<Alert> {
+        let first_hour = u32::try_from(self.first_seen.div_euclid(3600)).unwrap_or(0);
+        let longest = WINDOWS[WINDOWS.len() - 1].0;
+        let start = hour.saturating_sub(longest).max(self.persisted.quiet_from);
+        // Each hour's expectation, computed once for the longest window
+        // (the shorter ones are its tail) and only if a window holds enough.
+        let mut expected_hours: Option<Vec<f64>> = None;
+        for (scale, min_count) in WINDOWS {
+            let window_start = hour.checked_sub(scale)?;
+            if window_start < first_hour + 168 {
+                continue;
+            }
+            let from = window_start.max(self.persisted.quiet_from);
+            if hour < from + MIN_HOURS {
+                continue;
+            }
+            let observed = self.history.sum(from, hour);
+            if observed < min_count {
+                continue;
+            }
+            let all = expected_hours.get_or_insert_with(|| self.expected_hours(start, hour, cfg));
+            let hourly = &all[(from - start) as usize..];
+            let expected: f64 = hourly.iter().sum();
+            let recent = self.history.sum(hour - RECENT, hour);
+            let recent_expected: f64 = hourly[hourly.len() - RECENT as usize..].iter().sum();
+            let steady = self.steady_before(window_start);
+            // A person's account sends unevenly (busy days, a mail merge,
+            // the week after a holiday): over hours it alerts only when
+            // most of the run comes from addresses it first used within
+            // the window, as a spam run from the attacker's machine does.
+            let fresh: u32 = self
+                .ips
+                .iter()
+                .filter(|k| i64::from(k.first) >= i64::from(from) * 3600)
+                .map(|k| u32::from(k.count))
+                .sum();
+            if !steady && fresh < min_count {
+                continue;
+            }
+            let ratio = if steady { OPEN_STEADY } else { OPEN_PERSON };
+            let threshold = f64::from(min_count)
+                .max(ratio * expected)
+                .max(poisson_upper(expected, cfg.volume.p_value) as f64)
+                .ceil() as u32;
+            if observed < threshold || f64::from(recent) < ratio * recent_expected {
+                continue;
+            }
+            let interval = cfg.volume.renotify_minutes as i64 * 60;
+            let ts = ev.ts.timestamp();
+            let hours = hour - from;
+            self.persisted.spike = Some(Box::new(Spike {
+                kind: AlertKind::VolumeSpike,
+                opened: ts,
+                last_hour: hour,
+                peak: self.history.get(hour - 1),
+                peak_expected: expected / f64::from(hours),
+                next_notify: ts + interval,
+                interval,
+            }));
+            return Some(Alert {
+                kind: AlertKind::VolumeSpike,
+                sender: ev.sender.clone(),
+                at: whole_seconds(ev.ts),
+                observed: u64::from(observed),
+                expected: round1(expected),
+                detail: format!(
+                    "{observed} messages in the last {hours} hours, {:.1}x the {expected:.1} \
+                     expected at these times of day and week (threshold {threshold})",
+                    f64::from(observed) / expected
+                ),
+                status: AlertStatus::Firing,
+                threshold: Some(u64::from(threshold)),
+                client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
+                tls: Some(ev.tls),
+            });
+        }
+        None
+    }
+
+    /// Keeps the open incident open through `hour` while its last two
+    /// hours are still well above; closes it as a learnt level once a
+    /// steady account has held its new rate steadily for a day.
+    fn keep_open(
+        &mut self,
+        ev: &Event,
+        hour: u32,
+        cfg: &DetectConfig,
+        out: &mut Vec<Alert>,
+    ) -> bool {
+        let Some(opened) = self
+            .persisted
+            .spike
+            .as_ref()
+            .map(|s| u32::try_from(s.opened.div_euclid(3600)).unwrap_or(0))
+        else {
+            return false;
+        };
+        let Some(from) = hour.checked_sub(LEARN_AFTER) else {
+            return false;
+        };
+        let expected = self.expected_hours(from, hour, cfg);
+        let recent = self.history.sum(hour - RECENT, hour);
+        let recent_expected: f64 = expected[expected.len() - RECENT as usize..].iter().sum();
+        let steady = self.steady_before(opened);
+        let ratio = if steady { KEEP_STEADY } else { KEEP_PERSON };
+        if recent < KEEP_MIN || f64::from(recent) < ratio * recent_expected {
+            return false;
+        }
+        let day = self.history.sum(from, hour);
+        let usual: f64 = expected.iter().sum();
+        let learn = steady
+            && hour >= opened + LEARN_AFTER
+            && self.history.dispersion(from, hour) < STEADY
+            && f64::from(day) >= KEEP_STEADY * usual;
+        let Some(spike) = self.persisted.spike.as_mut() else {
+            return false;
+        };
+        if !learn {
+            spike.last_hour = spike.last_hour.max(hour);
+            return true;
+        }
+        let rate = f64::from(day) / f64::from(LEARN_AFTER);
+        out.push(Alert {
+            kind: spike.kind,
+            sender: ev.sender.clone(),
+            at: whole_seconds(ev.ts),
+            observed: u64::from(day),
+            expected: round1(usual),
+            detail: format!(
+                "a new level: {rate:.1} messages an hour, steadily, for the last {LEARN_AFTER} \
+                 hours ({:.1}x the {:.1} it used to send); taken as the account's usual rate \
+                 from now on",
+                f64::from(day) / usual,
+                usual / f64::from(LEARN_AFTER),
+            ),
+            status: AlertStatus::Resolved,
+            threshold: None,
+            client_ips: Vec::new(),
+            tls: None,
+        });
+        self.persisted.spike = None;
+        self.persisted.quiet_from = hour;
+        self.persisted.learnt = Some(Box::new(Learnt {
+            rate,
+            until: hour + LEARNT_FOR,
+        }));
+        true
+    }
+}
