@@ -105,46 +105,61 @@ fn a_sustained_spike_reminds_at_growing_intervals() {
     );
 }
 
-#[test]
-fn restart_mid_spike_neither_repeats_nor_forgets_the_incident() {
-    struct Saved(Loaded, Persisted);
-    impl Loader for Saved {
-        fn sender(&self, _: &str, _: u32) -> Loaded {
-            Loaded {
-                hours: self.0.hours.clone(),
-                first_seen: self.0.first_seen,
-                state: Some(self.1.clone()),
-                ips: self.0.ips.clone(),
-            }
-        }
-        fn cooldown(&self, _: &str) -> Option<i64> {
-            None
+/// What the store holds of one account: its hourly counts, first
+/// sighting, client IPs and saved state, for a restarted detector.
+struct Saved(Loaded, Persisted);
+
+impl Loader for Saved {
+    fn sender(&self, _: &str, _: u32) -> Loaded {
+        Loaded {
+            hours: self.0.hours.clone(),
+            first_seen: self.0.first_seen,
+            state: Some(self.1.clone()),
+            ips: self.0.ips.clone(),
         }
     }
+    fn cooldown(&self, _: &str) -> Option<i64> {
+        None
+    }
+}
+
+/// What the store would hold of `who` at Unix second `now`, with its
+/// state as last reported dirty.
+fn saved(d: &mut Detector, who: &str, now: i64, ip: &str) -> Saved {
+    let persisted = d
+        .take_dirty()
+        .senders
+        .into_iter()
+        .rev()
+        .find(|(s, _)| s == who)
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    let state = &d.senders[who];
+    let hours: Vec<(u32, u32)> = (0..800u32)
+        .map(|i| crate::event::time::hour_number(ev(now, "", Tls::V1_3).ts) - i)
+        .map(|h| (h, state.history.get(h)))
+        .collect();
+    Saved(
+        Loaded {
+            hours,
+            first_seen: Some(state.first_seen),
+            state: None,
+            ips: vec![ip.parse().unwrap()],
+        },
+        persisted,
+    )
+}
+
+#[test]
+fn restart_mid_spike_neither_repeats_nor_forgets_the_incident() {
     let mut d = detector();
     let mut out = Vec::new();
     office_history(&mut d, "carol@example.com", &mut out);
     let start = MONDAY + 22 * 86_400 + 2 * 3600;
     burst(&mut d, "carol@example.com", start, 100, 20, &mut out);
     assert_eq!(out.len(), 1);
-    let dirty = d.take_dirty();
-    let (_, persisted) = dirty.senders.last().cloned().unwrap();
-    assert!(persisted.spike.is_some());
-    // What the store holds: the hourly counts and the saved state.
-    let state = &d.senders["carol@example.com"];
-    let hours: Vec<(u32, u32)> = (0..800u32)
-        .map(|i| crate::event::time::hour_number(ev(start, "", Tls::V1_3).ts) - i)
-        .map(|h| (h, state.history.get(h)))
-        .collect();
-    let saved = Saved(
-        Loaded {
-            hours,
-            first_seen: Some(state.first_seen),
-            state: None,
-            ips: vec!["192.0.2.7".parse().unwrap()],
-        },
-        persisted,
-    );
+    let saved = saved(&mut d, "carol@example.com", start, "192.0.2.7");
+    assert!(saved.1.spike.is_some());
     let mut restarted = detector();
     let mut after = Vec::new();
     restarted.resume(&["carol@example.com".to_string()], &saved);
@@ -447,108 +462,4 @@ fn new_thresholds_apply_from_the_next_event_and_the_history_stays() {
     assert_eq!(out[0].kind, AlertKind::AuthFailures);
 }
 
-/// `per_hour` messages every hour, evenly spaced, for `hours` from `start`,
-/// from `ip`.
-fn evenly(who: &str, start: i64, hours: i64, per_hour: i64, ip: &str) -> Vec<Event> {
-    let mut events = Vec::new();
-    for h in 0..hours {
-        for k in 0..per_hour {
-            let mut e = ev(start + h * 3600 + k * 3600 / per_hour, who, Tls::V1_2);
-            e.client_ip = ip.parse().ok();
-            events.push(e);
-        }
-    }
-    events
-}
-
-fn steady(
-    d: &mut Detector,
-    who: &str,
-    start: i64,
-    hours: i64,
-    per_hour: i64,
-    ip: &str,
-    out: &mut Vec<Alert>,
-) {
-    for e in evenly(who, start, hours, per_hour, ip) {
-        d.observe(&e, &Fresh, out);
-    }
-}
-
-#[test]
-fn a_slow_burn_of_a_steady_account_fires_within_its_window() {
-    let mut d = detector();
-    let mut out = Vec::new();
-    steady(
-        &mut d,
-        "scanner@example.com",
-        MONDAY,
-        21 * 24,
-        2,
-        "192.0.2.9",
-        &mut out,
-    );
-    assert!(out.is_empty(), "{out:?}");
-    // Four times its rate: 8 an hour, never near an hourly threshold.
-    let start = MONDAY + 21 * 86_400;
-    steady(
-        &mut d,
-        "scanner@example.com",
-        start,
-        12,
-        8,
-        "192.0.2.9",
-        &mut out,
-    );
-    assert_eq!(out.len(), 1, "{out:?}");
-    let a = &out[0];
-    assert_eq!(
-        (a.kind, a.status),
-        (AlertKind::VolumeSpike, AlertStatus::Firing)
-    );
-    assert!(a.detail.contains("in the last 6 hours"), "{}", a.detail);
-    assert!(a.at.timestamp() - start <= 6 * 3600 + 60, "{a:?}");
-}
-
-#[test]
-fn a_busy_month_end_day_of_an_office_account_stays_quiet_but_a_run_from_elsewhere_does_not() {
-    let mut d = detector();
-    let mut out = Vec::new();
-    office_history(&mut d, "carol@example.com", &mut out);
-    assert!(out.is_empty());
-    // Week 4, Tuesday: two and a half times the usual day, from the usual
-    // address (the same total a throttled run would add).
-    let day = MONDAY + 22 * 86_400;
-    steady(
-        &mut d,
-        "carol@example.com",
-        day + 9 * 3600,
-        8,
-        15,
-        "192.0.2.7",
-        &mut out,
-    );
-    d.tick(day + 86_400, &mut out);
-    assert!(out.is_empty(), "{out:?}");
-    // Week 4, Thursday: five times its level (120 messages over four
-    // hours, never 50 in one) from an address the account never used,
-    // besides its usual day.
-    let day = MONDAY + 24 * 86_400;
-    let mut events = evenly("carol@example.com", day + 9 * 3600, 8, 6, "192.0.2.7");
-    events.extend(evenly(
-        "carol@example.com",
-        day + 10 * 3600,
-        4,
-        30,
-        "203.0.113.50",
-    ));
-    events.sort_by_key(|e| e.ts);
-    for e in &events {
-        d.observe(e, &Fresh, &mut out);
-    }
-    assert!(
-        out.iter()
-            .any(|a| a.kind == AlertKind::VolumeSpike && a.status == AlertStatus::Firing),
-        "{out:?}"
-    );
-}
+mod long;

@@ -1,0 +1,236 @@
+//! The 6- and 24-hour windows.
+
+use super::*;
+
+/// `per_hour` messages every hour, evenly spaced, for `hours` from `start`,
+/// from `ip`.
+fn evenly(who: &str, start: i64, hours: i64, per_hour: i64, ip: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    for h in 0..hours {
+        for k in 0..per_hour {
+            let mut e = ev(start + h * 3600 + k * 3600 / per_hour, who, Tls::V1_2);
+            e.client_ip = ip.parse().ok();
+            events.push(e);
+        }
+    }
+    events
+}
+
+fn steady(
+    d: &mut Detector,
+    who: &str,
+    start: i64,
+    hours: i64,
+    per_hour: i64,
+    ip: &str,
+    out: &mut Vec<Alert>,
+) {
+    for e in evenly(who, start, hours, per_hour, ip) {
+        d.observe(&e, &Fresh, out);
+    }
+}
+
+#[test]
+fn a_slow_burn_of_a_steady_account_fires_within_its_window() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    steady(
+        &mut d,
+        "scanner@example.com",
+        MONDAY,
+        21 * 24,
+        2,
+        "192.0.2.9",
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    // Four times its rate: 8 an hour, never near an hourly threshold.
+    let start = MONDAY + 21 * 86_400;
+    steady(
+        &mut d,
+        "scanner@example.com",
+        start,
+        12,
+        8,
+        "192.0.2.9",
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    let a = &out[0];
+    assert_eq!(
+        (a.kind, a.status),
+        (AlertKind::VolumeSpike, AlertStatus::Firing)
+    );
+    assert!(a.detail.contains("in the last 6 hours"), "{}", a.detail);
+    assert!(a.at.timestamp() - start <= 6 * 3600 + 60, "{a:?}");
+}
+
+#[test]
+fn a_busy_month_end_day_of_an_office_account_stays_quiet_but_a_run_from_elsewhere_does_not() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    office_history(&mut d, "carol@example.com", &mut out);
+    assert!(out.is_empty());
+    // Week 4, Tuesday: two and a half times the usual day, from the usual
+    // address (the same total a throttled run would add).
+    let day = MONDAY + 22 * 86_400;
+    steady(
+        &mut d,
+        "carol@example.com",
+        day + 9 * 3600,
+        8,
+        15,
+        "192.0.2.7",
+        &mut out,
+    );
+    d.tick(day + 86_400, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Week 4, Thursday: five times its level (120 messages over four
+    // hours, never 50 in one) from an address the account never used,
+    // besides its usual day.
+    let day = MONDAY + 24 * 86_400;
+    let mut events = evenly("carol@example.com", day + 9 * 3600, 8, 6, "192.0.2.7");
+    events.extend(evenly(
+        "carol@example.com",
+        day + 10 * 3600,
+        4,
+        30,
+        "203.0.113.50",
+    ));
+    events.sort_by_key(|e| e.ts);
+    for e in &events {
+        d.observe(e, &Fresh, &mut out);
+    }
+    assert!(
+        out.iter()
+            .any(|a| a.kind == AlertKind::VolumeSpike && a.status == AlertStatus::Firing),
+        "{out:?}"
+    );
+}
+
+fn firing(out: &[Alert]) -> Vec<&Alert> {
+    out.iter()
+        .filter(|a| a.kind == AlertKind::VolumeSpike && a.status == AlertStatus::Firing)
+        .collect()
+}
+
+#[test]
+fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
+    let who = "monitor@example.com";
+    let ip = "192.0.2.9";
+    let mut d = detector();
+    let mut out = Vec::new();
+    steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Reconfigured to check three times as often, for good.
+    let shift = MONDAY + 21 * 86_400;
+    steady(&mut d, who, shift, 3 * 24, 6, ip, &mut out);
+    assert_eq!(firing(&out).len(), 1, "{out:?}");
+    let learnt: Vec<&Alert> = out
+        .iter()
+        .filter(|a| a.status == AlertStatus::Resolved)
+        .collect();
+    assert_eq!(learnt.len(), 1, "{out:?}");
+    assert!(
+        learnt[0].detail.contains("a new level"),
+        "{}",
+        learnt[0].detail
+    );
+    let opened = firing(&out)[0].at.timestamp();
+    let closed = learnt[0].at.timestamp();
+    assert!(
+        (24 * 3600..=26 * 3600).contains(&(closed - opened)),
+        "learnt {} h after it opened",
+        (closed - opened) / 3600
+    );
+    // A restart keeps what was learnt; ten more days at the new level,
+    // past the learnt level's end, alert nothing.
+    let now = shift + 3 * 86_400;
+    let saved = saved(&mut d, who, now, ip);
+    assert!(saved.1.learnt.is_some(), "{:?}", saved.1);
+    let mut restarted = detector();
+    restarted.resume(&[who.to_string()], &saved);
+    let mut after = Vec::new();
+    for e in evenly(who, now, 10 * 24, 6, ip) {
+        restarted.observe(&e, &saved, &mut after);
+    }
+    assert!(after.is_empty(), "{after:?}");
+    // The learnt level does not blind it: three times the new rate is a
+    // new incident.
+    let burn = now + 10 * 86_400;
+    for e in evenly(who, burn, 12, 18, ip) {
+        restarted.observe(&e, &saved, &mut after);
+    }
+    assert_eq!(firing(&after).len(), 1, "{after:?}");
+}
+
+#[test]
+fn a_restart_mid_slow_burn_neither_repeats_nor_forgets_the_incident() {
+    let who = "scanner@example.com";
+    let ip = "192.0.2.9";
+    let mut d = detector();
+    let mut out = Vec::new();
+    steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
+    let start = MONDAY + 21 * 86_400;
+    steady(&mut d, who, start, 8, 8, ip, &mut out);
+    assert_eq!(firing(&out).len(), 1, "{out:?}");
+    assert!(firing(&out)[0].detail.contains("in the last 6 hours"));
+    let saved = saved(&mut d, who, start + 8 * 3600, ip);
+    assert!(saved.1.spike.is_some());
+    let mut restarted = detector();
+    restarted.resume(&[who.to_string()], &saved);
+    let mut after = Vec::new();
+    let mut events = evenly(who, start + 8 * 3600, 6, 8, ip);
+    events.extend(evenly(who, start + 14 * 3600, 8, 2, ip));
+    for e in &events {
+        restarted.observe(e, &saved, &mut after);
+        restarted.tick(e.ts.timestamp(), &mut after);
+    }
+    assert!(firing(&after).is_empty(), "alerted again: {after:?}");
+    let resolved: Vec<&Alert> = after
+        .iter()
+        .filter(|a| a.status == AlertStatus::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1, "{after:?}");
+    // Closed once the burn was over: within three hours of its end.
+    let end = start + 14 * 3600;
+    assert!(
+        (end..=end + 3 * 3600).contains(&resolved[0].at.timestamp()),
+        "{resolved:?}"
+    );
+}
+
+#[test]
+fn a_throttled_tail_keeps_the_incident_its_burst_opened() {
+    let who = "carol@example.com";
+    let mut d = detector();
+    let mut out = Vec::new();
+    office_history(&mut d, who, &mut out);
+    // Week 4, Tuesday: the usual day, and from an address the account
+    // never used a burst of 60 in half an hour, then 15 an hour (never
+    // enough for an hourly alert) for four hours.
+    let day = MONDAY + 22 * 86_400;
+    let mut events = evenly(who, day + 9 * 3600, 8, 6, "192.0.2.7");
+    events.extend(
+        evenly(who, day + 10 * 3600, 1, 120, "203.0.113.50")
+            .into_iter()
+            .take(60),
+    );
+    events.extend(evenly(who, day + 11 * 3600, 4, 15, "203.0.113.50"));
+    events.sort_by_key(|e| e.ts);
+    for e in &events {
+        d.observe(e, &Fresh, &mut out);
+        d.tick(e.ts.timestamp(), &mut out);
+    }
+    d.tick(day + 86_400, &mut out);
+    assert_eq!(firing(&out).len(), 1, "{out:?}");
+    let resolved: Vec<&Alert> = out
+        .iter()
+        .filter(|a| a.status == AlertStatus::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1, "{out:?}");
+    assert!(
+        resolved[0].at.timestamp() >= day + 15 * 3600,
+        "closed while the run went on: {resolved:?}"
+    );
+}
