@@ -107,7 +107,19 @@ struct Score {
     delays: Vec<i64>,
     /// Shape, found, total, median delay in minutes.
     per_shape: Vec<(&'static str, usize, usize, f64)>,
+    /// Delays (seconds) of the incidents of the [`HOURLY`] shapes found.
+    hourly_delays: Vec<i64>,
 }
+
+/// The shapes an hourly window is meant to find (the throttled ones are
+/// found over hours).
+const HOURLY: [&str; 5] = [
+    "big spam run",
+    "moderate multi-hour",
+    "small night run",
+    "brand-new sender",
+    "service account xN",
+];
 
 impl Score {
     fn recall(&self) -> f64 {
@@ -204,6 +216,11 @@ fn score(
             .iter()
             .map(|(i, at)| at - incidents[*i].start)
             .collect(),
+        hourly_delays: first
+            .iter()
+            .filter(|(i, _)| HOURLY.contains(&incidents[**i].shape))
+            .map(|(i, at)| at - incidents[*i].start)
+            .collect(),
         per_shape,
     }
 }
@@ -282,6 +299,9 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
     let (a, b): (u64, u64) = (a.parse().unwrap_or(1), b.parse().unwrap_or(1));
     let mut shapes: Vec<(&'static str, usize, usize, Vec<f64>)> = Vec::new();
     let (mut f1, mut false_rate, mut traps) = (Vec::new(), Vec::new(), Vec::<(&str, usize)>::new());
+    // The baselines' F1 and false alerts per 1,000 sender-days.
+    let mut baselines = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+    let mut hourly_delays: Vec<i64> = Vec::new();
     for seed in a..=b {
         let data = data_set(seed, days, scale);
         let from = dataset::START + data.warmup_days * 86_400;
@@ -294,8 +314,23 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
         let (alerts, _) = run_detector(&data, DetectConfig::default());
         let fired = opening(&alerts, &[AlertKind::VolumeSpike, AlertKind::NewSender]);
         let s = score(&fired, &data.incidents, from, |_| None);
+        let per_1000 = |s: &Score| s.false_alerts as f64 * 1000.0 / sender_days.len().max(1) as f64;
         f1.push(s.f1());
-        false_rate.push(s.false_alerts as f64 * 1000.0 / sender_days.len().max(1) as f64);
+        false_rate.push(per_1000(&s));
+        hourly_delays.extend(s.hourly_delays.iter().copied());
+        let accepted: Vec<&Event> = data
+            .events
+            .iter()
+            .filter(|e| e.result == Outcome::Accepted)
+            .collect();
+        for (b, fired) in baselines.iter_mut().zip([
+            elastalert_spike(&accepted, 3.0, 30),
+            hourly_limit(&accepted, 100),
+        ]) {
+            let s = score(&fired, &data.incidents, from, |_| None);
+            b.0.push(s.f1());
+            b.1.push(per_1000(&s));
+        }
         for (shape, found, all, delay) in s.per_shape {
             match shapes.iter_mut().find(|x| x.0 == shape) {
                 Some(x) => {
@@ -318,6 +353,24 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
         "seeds {a}-{b}: F1 {:.3}, false alerts {:.2} per 1,000 active sender-days (means)\n",
         mean(&f1),
         mean(&false_rate)
+    );
+    for ((f1, false_rate), name) in baselines.iter().zip([
+        "ElastAlert-style spike (1 h, height 3, threshold_cur 30)",
+        "fixed limit 100 per hour",
+    ]) {
+        println!(
+            "- {name}: F1 {:.3}, false alerts {:.2} per 1,000",
+            mean(f1),
+            mean(false_rate)
+        );
+    }
+    hourly_delays.sort_unstable();
+    println!(
+        "- hourly shapes together ({}): median delay {:.0} min\n",
+        HOURLY.join(", "),
+        hourly_delays
+            .get(hourly_delays.len() / 2)
+            .map_or(f64::NAN, |d| *d as f64 / 60.0)
     );
     println!("| shape | found | recall | median delay (min), mean over seeds |");
     println!("|---|---|---|---|");

@@ -103,7 +103,7 @@ pub struct Dirty {
 pub struct Detector {
     cfg: Arc<DetectConfig>,
     /// Boxed: the table doubles as it grows, and a bucket holding the
-    /// state itself (136 bytes) left most of 10 MiB unused at 30,000
+    /// state itself (152 bytes) left most of 10 MiB unused at 30,000
     /// accounts (65,536 buckets); a bucket of a pointer costs 8.
     /// Hashed with foldhash (see `store::bulk`): several times faster than
     /// SipHash on account names.
