@@ -130,8 +130,8 @@ fn backtest_of_a_real_postfix_log_reports_each_legacy_sender_once() {
 }
 
 /// Imports `events` into a fresh store and backtests them: the alert
-/// counts by kind must agree.
-fn import_matches_backtest(events: &[&Event]) {
+/// counts by kind must agree. Returns the alerts backtest printed.
+fn import_matches_backtest(events: &[&Event]) -> String {
     let site = Site::new("store.retention_days = 3650\ndetect.max_age_minutes = 0");
     let file = site.dir.path().join("all.ndjson");
     std::fs::write(&file, ndjson(events)).unwrap();
@@ -148,13 +148,25 @@ fn import_matches_backtest(events: &[&Event]) {
         stdout.contains(&format!("alerts raised: {counts} (")),
         "backtest: {stderr}\nimport: {stdout}"
     );
+    String::from_utf8_lossy(&out_backtest(&site, file)).into_owned()
+}
+
+fn out_backtest(site: &Site, file: &str) -> Vec<u8> {
+    site.cli(&["backtest", "--format", "ndjson", "--all", file])
+        .stdout
 }
 
 #[test]
 fn import_raises_the_alerts_backtest_prints() {
     // Logs older than the hourly retention: every account stays in memory.
-    let data = dataset::generate(11, 21, 0.15);
-    import_matches_backtest(&data.events.iter().collect::<Vec<_>>());
+    // With throttled runs, which only the 6- and 24-hour windows see.
+    let mut data = dataset::generate(11, 21, 0.15);
+    common::throttled::add(&mut data, 11, 0.15);
+    let printed = import_matches_backtest(&data.events.iter().collect::<Vec<_>>());
+    assert!(
+        printed.contains("messages in the last 6 hours"),
+        "no throttled run found:\n{printed}"
+    );
     // Recent logs: idle accounts leave memory and come back from the store.
     let shift = (chrono::Utc::now() - chrono::TimeDelta::days(22)).timestamp() - dataset::START;
     let recent: Vec<Event> = data

@@ -65,7 +65,8 @@ pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
         let name = format!("staff{i}@corp{}.example", i % 5);
         let (rate, ip) = (g.range(1.0, 3.0), g.ip(1));
         let finance = i % 3 == 0;
-        let holiday = (i % 10 == 1).then(|| g.int(warmup, days - 14));
+        // A holiday needs a week and a normal week after it.
+        let holiday = (i % 10 == 1 && days - 14 > warmup).then(|| g.int(warmup, days - 14));
         let merge = (i % 10 == 2).then(|| g.int(warmup, days - 2));
         let run = (i % 7 == 3).then(|| (g.int(warmup, days - 2), g.int(3, 6), g.range(5.0, 10.0)));
         for day in 0..days {
