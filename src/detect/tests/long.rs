@@ -164,40 +164,51 @@ fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
     assert_eq!(firing(&after).len(), 1, "{after:?}");
 }
 
-#[test]
-fn a_restart_mid_slow_burn_neither_repeats_nor_forgets_the_incident() {
+/// A scanner at 2 an hour for three weeks, then at `rate` an hour for
+/// `before` hours, when the window named by `words` must have fired; a
+/// restart from what the store holds; `after` more hours at `rate` alert
+/// nothing more, and 8 hours back at 2 an hour close the incident once.
+fn restart_mid_burn(rate: i64, before: i64, after: i64, words: &str) {
     let who = "scanner@example.com";
     let ip = "192.0.2.9";
     let mut d = detector();
     let mut out = Vec::new();
     steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
     let start = MONDAY + 21 * 86_400;
-    steady(&mut d, who, start, 8, 8, ip, &mut out);
+    steady(&mut d, who, start, before, rate, ip, &mut out);
     assert_eq!(firing(&out).len(), 1, "{out:?}");
-    assert!(firing(&out)[0].detail.contains("in the last 6 hours"));
-    let saved = saved(&mut d, who, start + 8 * 3600, ip);
+    assert!(firing(&out)[0].detail.contains(words), "{out:?}");
+    let saved = saved(&mut d, who, start + before * 3600, ip);
     assert!(saved.1.spike.is_some());
     let mut restarted = detector();
     restarted.resume(&[who.to_string()], &saved);
-    let mut after = Vec::new();
-    let mut events = evenly(who, start + 8 * 3600, 6, 8, ip);
-    events.extend(evenly(who, start + 14 * 3600, 8, 2, ip));
+    let mut alerts = Vec::new();
+    let end = start + (before + after) * 3600;
+    let mut events = evenly(who, start + before * 3600, after, rate, ip);
+    events.extend(evenly(who, end, 8, 2, ip));
     for e in &events {
-        restarted.observe(e, &saved, &mut after);
-        restarted.tick(e.ts.timestamp(), &mut after);
+        restarted.observe(e, &saved, &mut alerts);
+        restarted.tick(e.ts.timestamp(), &mut alerts);
     }
-    assert!(firing(&after).is_empty(), "alerted again: {after:?}");
-    let resolved: Vec<&Alert> = after
+    assert!(firing(&alerts).is_empty(), "alerted again: {alerts:?}");
+    let resolved: Vec<&Alert> = alerts
         .iter()
         .filter(|a| a.status == AlertStatus::Resolved)
         .collect();
-    assert_eq!(resolved.len(), 1, "{after:?}");
+    assert_eq!(resolved.len(), 1, "{alerts:?}");
     // Closed once the burn was over: within three hours of its end.
-    let end = start + 14 * 3600;
     assert!(
         (end..=end + 3 * 3600).contains(&resolved[0].at.timestamp()),
         "{resolved:?}"
     );
+}
+
+#[test]
+fn a_restart_mid_slow_burn_neither_repeats_nor_forgets_the_incident() {
+    // Four times the rate: the 6-hour window.
+    restart_mid_burn(8, 8, 6, "in the last 6 hours");
+    // Two and a half times: only the 24-hour window sees it.
+    restart_mid_burn(5, 18, 6, "in the last 24 hours");
 }
 
 #[test]
