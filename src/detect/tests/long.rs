@@ -108,6 +108,12 @@ fn a_busy_month_end_day_of_an_office_account_stays_quiet_but_a_run_from_elsewher
     );
 }
 
+fn resolved(out: &[Alert]) -> Vec<&Alert> {
+    out.iter()
+        .filter(|a| a.status == AlertStatus::Resolved)
+        .collect()
+}
+
 fn firing(out: &[Alert]) -> Vec<&Alert> {
     out.iter()
         .filter(|a| a.kind == AlertKind::VolumeSpike && a.status == AlertStatus::Firing)
@@ -126,10 +132,7 @@ fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
     let shift = MONDAY + 21 * 86_400;
     steady(&mut d, who, shift, 3 * 24, 6, ip, &mut out);
     assert_eq!(firing(&out).len(), 1, "{out:?}");
-    let learnt: Vec<&Alert> = out
-        .iter()
-        .filter(|a| a.status == AlertStatus::Resolved)
-        .collect();
+    let learnt = resolved(&out);
     assert_eq!(learnt.len(), 1, "{out:?}");
     assert!(
         learnt[0].detail.contains("a new level"),
@@ -191,10 +194,7 @@ fn restart_mid_burn(rate: i64, before: i64, after: i64, words: &str) {
         restarted.tick(e.ts.timestamp(), &mut alerts);
     }
     assert!(firing(&alerts).is_empty(), "alerted again: {alerts:?}");
-    let resolved: Vec<&Alert> = alerts
-        .iter()
-        .filter(|a| a.status == AlertStatus::Resolved)
-        .collect();
+    let resolved = resolved(&alerts);
     assert_eq!(resolved.len(), 1, "{alerts:?}");
     // Closed once the burn was over: within three hours of its end.
     assert!(
@@ -235,10 +235,7 @@ fn a_throttled_tail_keeps_the_incident_its_burst_opened() {
     }
     d.tick(day + 86_400, &mut out);
     assert_eq!(firing(&out).len(), 1, "{out:?}");
-    let resolved: Vec<&Alert> = out
-        .iter()
-        .filter(|a| a.status == AlertStatus::Resolved)
-        .collect();
+    let resolved = resolved(&out);
     assert_eq!(resolved.len(), 1, "{out:?}");
     assert!(
         resolved[0].at.timestamp() >= day + 15 * 3600,
