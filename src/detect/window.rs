@@ -26,6 +26,13 @@ impl Default for Window {
 }
 
 impl Window {
+    /// Messages of the last `minutes` minutes up to the latest one seen.
+    pub fn recent(&self, minutes: i64) -> u32 {
+        (0..minutes.min(60))
+            .map(|k| u32::from(self.buckets[(self.last - k).rem_euclid(60) as usize]))
+            .sum()
+    }
+
     /// Adds `n` messages at `minute`; returns the count of the 60 minutes
     /// ending at the latest minute seen. Messages older than that are
     /// dropped (they still count in the hourly history).
@@ -76,6 +83,20 @@ mod tests {
         assert_eq!(w.add(1000, 1), 5);
         // After a long pause everything has left.
         assert_eq!(w.add(5000, 1), 1);
+    }
+
+    #[test]
+    fn counts_the_last_minutes_up_to_the_latest() {
+        let mut w = Window::default();
+        w.add(1000, 3);
+        w.add(1010, 2);
+        w.add(1014, 1);
+        assert_eq!(w.recent(15), 6);
+        assert_eq!(w.recent(5), 3);
+        assert_eq!(w.recent(1), 1);
+        w.add(1020, 0);
+        assert_eq!(w.recent(15), 3, "minute 1000 left the quarter");
+        assert_eq!(w.recent(600), 6, "never more than the hour");
     }
 
     #[test]

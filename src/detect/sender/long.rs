@@ -136,12 +136,7 @@ impl SenderState {
             // the week after a holiday): over hours it alerts only when
             // most of the run comes from addresses it first used within
             // the window, as a spam run from the attacker's machine does.
-            let fresh: u32 = self
-                .ips
-                .iter()
-                .filter(|k| i64::from(k.first) >= i64::from(from) * 3600)
-                .map(|k| u32::from(k.count))
-                .sum();
+            let fresh = self.sent_from_ips_first_used_since(i64::from(from) * 3600);
             if !steady && fresh < min_count {
                 continue;
             }

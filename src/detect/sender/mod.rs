@@ -1,5 +1,9 @@
 //! One account's detector state: its history, the running hour, an open
 //! volume incident and whether its legacy TLS use was reported.
+//!
+//! - `ips`: the client IPs it used (a run from a new one is judged alone);
+//! - `long`: the 6- and 24-hour windows and learnt levels;
+//! - `legacy`: its first submission below the minimum TLS version.
 
 use super::alert::{Alert, AlertKind, AlertStatus, round1, whole_seconds};
 use super::config::DetectConfig;
@@ -9,10 +13,16 @@ use super::window::Window;
 use crate::event::Event;
 use std::net::IpAddr;
 
+mod ips;
+mod legacy;
 mod long;
+
+use ips::KnownIp;
 
 /// Client IPs remembered per running hour for the alert text.
 const MAX_IPS: usize = 8;
+/// The short window over messages from new client IPs.
+const QUARTER_MINUTES: i64 = 15;
 
 /// The running hour.
 #[derive(Debug, Clone)]
@@ -27,9 +37,9 @@ struct Current {
     /// Whether the window crossed its threshold during this hour.
     crossed: bool,
     ips: Vec<std::net::IpAddr>,
-    /// Thresholds (all IPs, fresh IPs) of the window ending in `minute`,
-    /// once computed.
-    cached: Option<(i64, u32, u32)>,
+    /// Thresholds (all IPs, fresh IPs over the hour and over the last
+    /// quarter) of the window ending in `minute`, once computed.
+    cached: Option<(i64, [u32; 3])>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,27 +79,6 @@ struct Hot {
     fresh: Window,
 }
 
-/// Client IPs an account used, at most this many (the least recently used
-/// one makes room).
-const KNOWN_IPS: usize = 16;
-
-/// A client IP of the account, first and last seen (Unix seconds; 0 when
-/// it came from the store, where only the last sighting is kept).
-#[derive(Debug, Clone, Copy)]
-struct KnownIp {
-    ip: IpAddr,
-    first: u32,
-    last: u32,
-    /// Messages from it since it was first seen (while in memory).
-    count: u16,
-}
-
-/// Unix seconds as kept per client IP: four bytes instead of eight make
-/// the sixteen IPs an account may hold a third smaller (until 2106).
-fn secs(ts: i64) -> u32 {
-    ts.clamp(0, i64::from(u32::MAX)) as u32
-}
-
 /// Whether the state changed in a way that must be saved.
 pub type Dirty = bool;
 
@@ -105,50 +94,6 @@ impl SenderState {
             lone: None,
             long_checked: 0,
         }
-    }
-
-    /// Client IPs the store knows for the account (all long known).
-    pub fn with_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> SenderState {
-        self.ips = ips
-            .into_iter()
-            .take(KNOWN_IPS)
-            .map(|ip| KnownIp {
-                ip,
-                first: 0,
-                last: 0,
-                count: 0,
-            })
-            .collect();
-        self
-    }
-
-    /// Records a message from `ip`; whether the account first used it
-    /// within the last hour.
-    fn note_ip(&mut self, ip: IpAddr, ts: i64) -> bool {
-        if let Some(k) = self.ips.iter_mut().find(|k| k.ip == ip) {
-            k.last = k.last.max(secs(ts));
-            k.count = k.count.saturating_add(1);
-            return ts - i64::from(k.first) < 3600;
-        }
-        let known = KnownIp {
-            ip,
-            first: secs(ts),
-            last: secs(ts),
-            count: 1,
-        };
-        if self.ips.len() < KNOWN_IPS {
-            self.ips.push(known);
-        } else if let Some(oldest) = self
-            .ips
-            // A phone's carrier address, used once or twice, makes room
-            // before the office or home address the account keeps coming
-            // back to (which would otherwise return as "new").
-            .iter_mut()
-            .min_by_key(|k| (k.count > 2, k.last))
-        {
-            *oldest = known;
-        }
-        true
     }
 
     /// Counts one accepted message; pushes what it sets off onto `out`.
@@ -261,28 +206,43 @@ impl SenderState {
             min_count: f64::from(cfg.volume.min_count_new_ip),
             ..baseline
         };
+        // And over the last quarter of an hour, against a quarter of the
+        // expectation with the same minimum: a run from a new address at
+        // 30-80 an hour is evidence after 10 messages, where the whole
+        // hour would wait for the hour's usual count to be exceeded too.
+        let quarter = Baseline {
+            expected: fresh_base.expected / 4.0,
+            ..fresh_base
+        };
         if count < baseline.lower_bound(&cfg.volume)
-            && (new.is_some() || fresh < fresh_base.lower_bound(&cfg.volume))
+            && (new.is_some() || fresh < quarter.lower_bound(&cfg.volume))
         {
             return dirty;
         }
-        let (threshold, fresh_threshold) = match current.cached {
-            Some((m, t, f)) if m == minute => (t, f),
+        let [all_t, fresh_t, quarter_t] = match current.cached {
+            Some((m, t)) if m == minute => t,
             _ => {
-                let t = baseline.threshold(&cfg.volume);
-                let f = fresh_base.threshold_at(&cfg.volume, cfg.volume.p_value_new_ip);
-                current.cached = Some((minute, t, f));
-                (t, f)
+                let p = cfg.volume.p_value_new_ip;
+                let t = [
+                    baseline.threshold(&cfg.volume),
+                    fresh_base.threshold_at(&cfg.volume, p),
+                    quarter.threshold_at(&cfg.volume, p),
+                ];
+                current.cached = Some((minute, t));
+                t
             }
         };
-        let from_fresh = new.is_none() && fresh >= fresh_threshold;
-        if count < threshold && !from_fresh {
+        let fresh15 = hot.fresh.recent(QUARTER_MINUTES);
+        let (threshold, fresh_note) = if count >= all_t {
+            (all_t, fresh)
+        } else if new.is_some() {
             return dirty;
-        }
-        let threshold = if count >= threshold {
-            threshold
+        } else if fresh >= fresh_t {
+            (fresh_t, fresh)
+        } else if fresh15 >= quarter_t {
+            (quarter_t, fresh15)
         } else {
-            fresh_threshold
+            return dirty;
         };
         current.crossed = true;
         let ips = current.ips.iter().map(|ip| ip.to_string()).collect();
@@ -312,9 +272,15 @@ impl SenderState {
                     threshold,
                     ts - self.first_seen,
                 );
-                if fresh > 0 && new.is_none() {
+                if fresh_note > 0 && new.is_none() {
+                    let when = if fresh_note < fresh {
+                        format!(" in the last {QUARTER_MINUTES} minutes")
+                    } else {
+                        String::new()
+                    };
                     alert.detail.push_str(&format!(
-                        "; {fresh} of them from client IPs this account had not used before"
+                        "; {fresh_note} of them{when} from client IPs this account had not \
+                         used before"
                     ));
                 }
                 let interval = cfg.volume.renotify_minutes as i64 * 60;
@@ -384,35 +350,6 @@ impl SenderState {
         });
         self.persisted.quiet_from = quiet_from;
         self.persisted.spike = None;
-        true
-    }
-
-    /// Reports the first submission below the minimum TLS version, once.
-    fn legacy(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
-        let c = &cfg.legacy_tls;
-        if !c.enabled || self.persisted.legacy_reported || ev.tls >= c.min_version {
-            return false;
-        }
-        self.persisted.legacy_reported = true;
-        out.push(Alert {
-            kind: AlertKind::LegacyTls,
-            sender: ev.sender.clone(),
-            at: whole_seconds(ev.ts),
-            observed: 1,
-            expected: 0.0,
-            detail: format!(
-                "first submission with {} (minimum is {}){}",
-                ev.tls.key(),
-                c.min_version.key(),
-                ev.client_ip
-                    .map(|ip| format!(" from {ip}"))
-                    .unwrap_or_default()
-            ),
-            status: AlertStatus::Firing,
-            threshold: None,
-            client_ips: ev.client_ip.iter().map(|ip| ip.to_string()).collect(),
-            tls: Some(ev.tls),
-        });
         true
     }
 

@@ -314,6 +314,37 @@ fn a_small_run_from_a_new_ip_alerts_below_the_general_minimum() {
 }
 
 #[test]
+fn a_quick_run_from_a_new_ip_alerts_within_a_quarter_of_an_hour() {
+    // 12 messages from an address the account never used, over `minutes`,
+    // Wednesday of week 4 from 10:00, on top of the usual 6 an hour.
+    let run = |minutes: i64| {
+        let mut d = detector();
+        let mut out = Vec::new();
+        office_history(&mut d, "fay@example.com", &mut out);
+        let start = MONDAY + 23 * 86_400 + 10 * 3600;
+        let mut events: Vec<Event> = (0..12)
+            .map(|i| {
+                let mut e = ev(start + i * minutes * 60 / 12, "fay@example.com", Tls::V1_3);
+                e.client_ip = "198.51.100.9".parse().ok();
+                e
+            })
+            .collect();
+        events.extend((0..6).map(|i| ev(start + i * 600, "fay@example.com", Tls::V1_3)));
+        events.sort_by_key(|e| e.ts);
+        for e in &events {
+            d.observe(e, &Fresh, &mut out);
+        }
+        (out, start)
+    };
+    let (spread, _) = run(50);
+    assert!(spread.is_empty(), "12 over 50 minutes: {spread:?}");
+    let (quick, start) = run(10);
+    assert_eq!(quick.len(), 1, "{quick:?}");
+    assert!(quick[0].at.timestamp() - start < 15 * 60, "{quick:?}");
+    assert!(quick[0].detail.contains("had not used before"), "{quick:?}");
+}
+
+#[test]
 fn idle_accounts_leave_memory_when_the_store_holds_all_their_hours() {
     let mut d = detector();
     let mut out = Vec::new();
