@@ -159,12 +159,14 @@ fn out_backtest(site: &Site, file: &str) -> Vec<u8> {
 #[test]
 fn import_raises_the_alerts_backtest_prints() {
     // Logs older than the hourly retention: every account stays in memory.
-    // With throttled runs, which only the 6- and 24-hour windows see.
+    // With throttled runs, which only the longer windows see.
     let mut data = dataset::generate(11, 21, 0.15);
     common::throttled::add(&mut data, 11, 0.15);
     let printed = import_matches_backtest(&data.events.iter().collect::<Vec<_>>());
     assert!(
-        printed.contains("messages in the last 6 hours"),
+        printed
+            .lines()
+            .any(|l| l.contains("messages in the last") && !l.contains("last 60 minutes")),
         "no throttled run found:\n{printed}"
     );
     // Recent logs: idle accounts leave memory and come back from the store.

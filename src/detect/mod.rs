@@ -3,8 +3,8 @@
 //! - `history`: an account's hourly counts and the seasonal baseline.
 //! - `maths`: Poisson tail, median, second largest.
 //! - `sender`: one account's state: running hour, open incident, legacy
-//!   flag; `sender/long.rs` the 6- and 24-hour windows (over completed
-//!   hours, once an hour) that catch a run throttled below every hourly
+//!   flag; `sender/long.rs` the 3-, 6- and 24-hour windows (looked at
+//!   every ten minutes) that catch a run throttled below every hourly
 //!   threshold, and the level a steady account has moved to.
 //! - `window`: the sliding 60-minute count a spike is judged on.
 //! - `failures`: bursts of failed logins per username and client IP.

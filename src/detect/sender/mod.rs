@@ -2,7 +2,7 @@
 //! volume incident and whether its legacy TLS use was reported.
 //!
 //! - `ips`: the client IPs it used (a run from a new one is judged alone);
-//! - `long`: the 6- and 24-hour windows and learnt levels;
+//! - `long`: the 3-, 6- and 24-hour windows and learnt levels;
 //! - `legacy`: its first submission below the minimum TLS version.
 
 use super::alert::{Alert, AlertKind, AlertStatus, round1, whole_seconds};
@@ -59,7 +59,8 @@ pub struct SenderState {
     /// second one within the hour builds the window: most accounts send
     /// now and then, and an import meets many of them once.
     lone: Option<Lone>,
-    /// The last hour whose longer windows were looked at.
+    /// The last ten minutes (`long::slot`) the longer windows were
+    /// looked at.
     long_checked: u32,
 }
 
@@ -103,9 +104,11 @@ impl SenderState {
         self.first_seen = self.first_seen.min(ts);
         self.last_event = self.last_event.max(ts);
         let mut dirty = self.legacy(ev, cfg, out);
-        if hour > self.long_checked {
-            self.long_checked = hour;
-            dirty |= self.long_windows(ev, hour, cfg, out);
+        let slot = long::slot(ts);
+        if slot > self.long_checked {
+            let new_hour = long::slot_hour(self.long_checked) < hour;
+            self.long_checked = slot;
+            dirty |= self.long_windows(ev, hour, new_hour, cfg, out);
         }
         let hour_count = self.history.add(hour, 1);
         let minute = ts.div_euclid(60);
