@@ -34,6 +34,7 @@
 //!    - `source`: input files, and the followers of mail log files and of
 //!      the systemd journal.
 //!    - `server`: the HTTP API and the dashboard (axum).
+//!    - `policy`: the Postfix policy service (`check_policy_service`).
 //! 5. `config`: the TOML file, checked key by key; it hands each component
 //!    its part, so no component imports the whole configuration.
 //! 6. Entry points: `daemon` wires everything for `run`, starts the parts
@@ -52,6 +53,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod parse;
+pub mod policy;
 pub mod process;
 pub mod random;
 pub mod report;

@@ -65,6 +65,43 @@ pub struct Metrics {
     alerts: [[AtomicU64; AlertStatus::ALL.len()]; AlertKind::ALL.len()],
     /// Connections and logins turned away, by [`Refusal`].
     refused: [AtomicU64; Refusal::ALL.len()],
+    /// The policy service's requests and connections, by [`PolicyCount`].
+    policy: [AtomicU64; PolicyCount::ALL.len()],
+}
+
+/// What the policy service counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyCount {
+    /// A request answered.
+    Request,
+    /// A request that reported a submission.
+    Submission,
+    /// A request answered `DUNNO` because it could not be understood.
+    NotUnderstood,
+    /// A submission not counted because the store writer was behind.
+    Dropped,
+    /// A connection closed at once: `policy.max_connections` were open.
+    Refused,
+}
+
+impl PolicyCount {
+    pub const ALL: [PolicyCount; 5] = [
+        PolicyCount::Request,
+        PolicyCount::Submission,
+        PolicyCount::NotUnderstood,
+        PolicyCount::Dropped,
+        PolicyCount::Refused,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            PolicyCount::Request => "request",
+            PolicyCount::Submission => "submission",
+            PolicyCount::NotUnderstood => "not_understood",
+            PolicyCount::Dropped => "dropped",
+            PolicyCount::Refused => "connection_refused",
+        }
+    }
 }
 
 /// Why the HTTP side turned a client away before serving it.
@@ -111,6 +148,10 @@ impl Metrics {
 
     pub fn refused(&self, why: Refusal) {
         self.refused[why as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn policy(&self, what: PolicyCount) {
+        self.policy[what as usize].fetch_add(1, Relaxed);
     }
 
     pub fn request_rejected(&self, why: Rejection) {
@@ -169,13 +210,22 @@ impl Metrics {
             &mut out,
             "smtp_auth_insight_ingest_rejected_total",
             "Event requests refused, by reason.",
+            "reason",
             Rejection::ALL.map(|r| (r.label(), self.rejected[r as usize].load(Relaxed))),
         );
         counter_family(
             &mut out,
             "smtp_auth_insight_http_refused_total",
             "Connections and logins turned away, by reason.",
+            "reason",
             Refusal::ALL.map(|r| (r.label(), self.refused[r as usize].load(Relaxed))),
+        );
+        counter_family(
+            &mut out,
+            "smtp_auth_insight_policy_total",
+            "Policy service requests and connections, by what happened.",
+            "what",
+            PolicyCount::ALL.map(|p| (p.label(), self.policy[p as usize].load(Relaxed))),
         );
         out.push_str(
             "# HELP smtp_auth_insight_http_request_duration_seconds HTTP request latency.\n",
@@ -260,17 +310,18 @@ impl Metrics {
     }
 }
 
-/// A counter with one `reason` label: its HELP and TYPE lines and a line
-/// per reason.
+/// A counter with one label: its HELP and TYPE lines and a line per
+/// value of the label.
 fn counter_family<const N: usize>(
     out: &mut String,
     name: &str,
     help: &str,
+    label: &str,
     values: [(&str, u64); N],
 ) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} counter");
-    for (reason, v) in values {
-        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {v}");
+    for (value, v) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {v}");
     }
 }

@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ingest", "outbox", "mailer", "notify", "schedule", "metrics", "secret",
         ],
     ),
-    ("adapters", &["source", "server"]),
+    ("adapters", &["source", "server", "policy"]),
     ("config", &["config"]),
     ("entry points", &["daemon", "cli", "shutdown"]),
 ];

@@ -41,6 +41,8 @@ pub struct Config {
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
     /// `[[sources]]`: mail logs the daemon follows.
     pub sources: Vec<crate::source::SourceConfig>,
+    /// `[policy]`: the Postfix policy service.
+    pub policy: crate::policy::PolicyConfig,
     /// Where this configuration came from, for messages; not a key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -192,6 +194,7 @@ impl Config {
         self.server.check()?;
         self.mail.check()?;
         self.detect.check()?;
+        self.policy.check()?;
         if !self.detect.recipients.is_empty() {
             self.mail
                 .check_recipients(&self.detect.recipients)

@@ -52,6 +52,11 @@ pub enum DaemonError {
     Notifier(#[from] crate::notify::NotifyError),
     #[error(transparent)]
     Schedules(#[from] crate::schedule::runner::StartError),
+    #[error("cannot listen on {addr} (policy.listen): {source}")]
+    PolicyListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot resume following {path}: {source}")]
     Follow {
         path: String,
@@ -69,6 +74,8 @@ pub enum DaemonError {
 
 /// File in the data directory naming the address the API listens on.
 pub const ADDRESS_FILE: &str = "listening";
+/// File in the data directory naming the policy service's address.
+pub const POLICY_ADDRESS_FILE: &str = "policy-listening";
 
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -147,6 +154,7 @@ pub async fn run(
     })
     .await?
     .map_err(DaemonError::Users)?;
+    let metrics_for_policy = metrics.clone();
     let state = AppState {
         settings: Arc::new(settings),
         store: store.clone(),
@@ -161,13 +169,11 @@ pub async fn run(
         login: Arc::new(login),
         dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
     };
+    let policy = start_policy(&config, &ingester, &metrics_for_policy, &token).await?;
     let addr = listener.local_addr()?;
     // Where the command line finds the API while the store is ours (the
     // configured port may be 0, the address unspecified).
-    let address_file = data_dir.join(ADDRESS_FILE);
-    let tmp = data_dir.join(format!(".{ADDRESS_FILE}.tmp"));
-    std::fs::write(&tmp, format!("{addr}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &address_file))?;
+    write_address(&data_dir, ADDRESS_FILE, addr)?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let watchdog = tokio::spawn(watchdog_loop(token.clone()));
@@ -195,6 +201,8 @@ pub async fn run(
         }
     };
     drain(housekeeping).await;
+    // Its connections close and its queue drains into the writer.
+    drain(policy).await;
     // The writer folds what it acknowledged, flushes and exits.
     ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
@@ -204,6 +212,57 @@ pub async fn run(
     drain([mail_queue, watchdog]).await;
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
+}
+
+/// Writes `addr` to file `name` in the data directory, atomically: where
+/// the command line and tests find a port the system picked.
+fn write_address(
+    data_dir: &std::path::Path,
+    name: &str,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<()> {
+    let tmp = data_dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .and_then(|()| std::fs::rename(&tmp, data_dir.join(name)))
+}
+
+/// Starts the policy service if `[policy] listen` is set: the task serves
+/// until `token` is cancelled, then hands the last submissions over.
+async fn start_policy(
+    config: &Config,
+    ingester: &Ingester,
+    metrics: &Arc<Metrics>,
+    token: &CancellationToken,
+) -> Result<Option<JoinHandle<()>>, DaemonError> {
+    let cfg = &config.policy;
+    let Some(listen) = &cfg.listen else {
+        return Ok(None);
+    };
+    let listener =
+        TcpListener::bind(listen.0)
+            .await
+            .map_err(|source| DaemonError::PolicyListen {
+                addr: listen.0,
+                source,
+            })?;
+    let addr = listener.local_addr()?;
+    write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, addr)?;
+    tracing::info!(listen = %addr, host = %cfg.host, "policy service ready");
+    let (service, hand_over) = crate::policy::Service::new(cfg, ingester.clone(), metrics.clone());
+    let limits = crate::policy::Limits {
+        max_connections: cfg.max_connections,
+        idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
+    };
+    let token = token.clone();
+    Ok(Some(tokio::spawn(async move {
+        let handed = tokio::spawn(hand_over);
+        crate::policy::run(listener, service, limits, token).await;
+        // Every handle of the queue is gone with the connections: the
+        // hand-over ends once it is empty.
+        if let Err(e) = handed.await {
+            tracing::error!(error = %e, "the policy service's hand-over ended abnormally");
+        }
+    })))
 }
 
 /// Waits for `tasks` in order; a task that panicked is logged.

@@ -1,0 +1,111 @@
+//! The Postfix policy service (`[policy]`): Postfix asks it about every
+//! submission (`check_policy_service`), which gives the daemon each
+//! authenticated message as it happens, with the TLS version Postfix
+//! negotiated, without a log to parse.
+//!
+//! It is in the mail path, so it answers at once and fails open:
+//! - an answer never waits for the store: a submission is handed to the
+//!   store writer through a bounded queue and the answer goes out. A crash
+//!   loses what was queued and not yet journaled (a fraction of a second);
+//!   a log follower on the same MTA fills it in, since both give the
+//!   message the same id (`host:queue_id`) and it is counted once;
+//! - a request it cannot understand is answered `DUNNO` and logged, and the
+//!   connection goes on; a full queue drops the event, never the answer;
+//! - connections and request sizes are bounded; Postfix's own
+//!   `smtpd_policy_service_default_action = DUNNO` covers a daemon that is
+//!   down.
+//!
+//! - `protocol`: the request and answer format, and the event a request
+//!   reports (pure).
+//! - `config`: `[policy]`.
+
+pub mod config;
+pub mod protocol;
+mod serve;
+
+pub use config::PolicyConfig;
+pub use serve::{Limits, run};
+
+use crate::event::Event;
+use crate::ingest::Ingester;
+use crate::metrics::{Metrics, PolicyCount};
+use protocol::{Action, Request};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Submissions waiting for the store writer; beyond, they are dropped
+/// (and counted) rather than delaying an answer.
+const QUEUE: usize = 65_536;
+/// Most submissions handed to the writer at once.
+const BATCH: usize = 4_096;
+
+/// What a connection needs to answer requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    host: Arc<str>,
+    events: mpsc::Sender<Event>,
+    metrics: Arc<Metrics>,
+}
+
+impl Service {
+    /// A service whose submissions go to `ingester`; the returned future
+    /// hands them over and ends once every [`Service`] clone is dropped
+    /// and the queue is empty.
+    pub fn new(
+        cfg: &PolicyConfig,
+        ingester: Ingester,
+        metrics: Arc<Metrics>,
+    ) -> (Service, impl Future<Output = ()> + Send + 'static) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let service = Service {
+            host: Arc::from(cfg.host.as_str()),
+            events: tx,
+            metrics,
+        };
+        (service, hand_over(rx, ingester))
+    }
+
+    /// The answer to one request (its lines, without the empty line).
+    pub fn answer(&self, lines: &[u8]) -> Action {
+        self.metrics.policy(PolicyCount::Request);
+        let now = chrono::Utc::now();
+        let submission = Request::parse(lines).and_then(|r| r.submission(&self.host, now));
+        match submission {
+            Ok(Some(event)) => {
+                self.metrics.policy(PolicyCount::Submission);
+                if self.events.try_send(event).is_err() {
+                    self.metrics.policy(PolicyCount::Dropped);
+                    tracing::warn!(
+                        "policy service: the store writer is behind; a submission was not counted"
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.not_understood(&e.to_string()),
+        }
+        Action::Dunno
+    }
+
+    /// Logs and counts a request answered `DUNNO` because it could not be
+    /// understood.
+    pub(crate) fn not_understood(&self, why: &str) {
+        self.metrics.policy(PolicyCount::NotUnderstood);
+        tracing::warn!(
+            error = why,
+            "policy service: request not understood; answered DUNNO"
+        );
+    }
+}
+
+/// Hands queued submissions to the store writer in batches.
+async fn hand_over(mut rx: mpsc::Receiver<Event>, ingester: Ingester) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let n = events.len();
+        // The writer counts what it stored in the metrics.
+        if let Err(e) = ingester.ingest(events, Vec::new()).await {
+            tracing::error!(error = %e, events = n, "policy service: submissions not stored");
+        }
+    }
+}

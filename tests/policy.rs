@@ -1,0 +1,206 @@
+//! The Postfix policy service of the real daemon, over real sockets: many
+//! requests per connection, pipelined, garbage and oversized requests,
+//! submissions counted once also beside a log follower of the same MTA.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn policy_site(extra: &str) -> Site {
+    Site::new(&format!(
+        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"vm\"\n{extra}"
+    ))
+}
+
+/// A connection to the policy service of `site`'s running daemon.
+fn connect(site: &Site) -> TcpStream {
+    let addr = std::fs::read_to_string(site.data_dir().join("policy-listening"))
+        .expect("the policy service's address file");
+    let s = TcpStream::connect(addr.trim()).expect("connect to the policy service");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// A request at `state` for `user` (empty: not authenticated).
+fn request(state: &str, user: &str, qid: &str) -> String {
+    format!(
+        "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\
+         client_address=192.0.2.10\nclient_name=laptop.example.com\nhelo_name=laptop\n\
+         sender={user}\nrecipient=bob@example.net\nrecipient_count=1\nqueue_id={qid}\n\
+         sasl_method=PLAIN\nsasl_username={user}\nencryption_protocol=TLSv1.3\n\
+         encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\n\n"
+    )
+}
+
+/// Reads one answer (up to its empty line).
+fn answer(r: &mut BufReader<TcpStream>) -> String {
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            r.read_line(&mut line).expect("an answer") > 0,
+            "closed after {out:?}"
+        );
+        if line == "\n" {
+            return out;
+        }
+        out.push_str(&line);
+    }
+}
+
+/// Waits until /metrics shows `want` events received in all (counted and
+/// duplicate); returns (accepted, duplicate).
+async fn wait_events(d: &Daemon, want: u64) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics_text(d).await;
+        let get = |o: &str| {
+            metric(
+                &text,
+                &format!("smtp_auth_insight_events_total{{outcome=\"{o}\"}}"),
+            )
+            .unwrap_or(0)
+        };
+        let (accepted, duplicate) = (get("accepted"), get("duplicate"));
+        if accepted + duplicate >= want {
+            return (accepted, duplicate);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{accepted} + {duplicate} of {want} events"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_requests_are_answered_in_order_and_each_submission_counted() {
+    let site = policy_site("");
+    let d = site.start();
+    let mut s = connect(&site);
+    // Other states and unauthenticated clients are answered, not counted.
+    let mut batch = request("RCPT", "alice@example.com", "");
+    batch += &request("END-OF-MESSAGE", "", "1A2B3C");
+    for i in 0..200 {
+        batch += &request("END-OF-MESSAGE", "Alice@Example.com", &format!("Q{i:04}"));
+    }
+    s.write_all(batch.as_bytes()).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    for _ in 0..202 {
+        assert_eq!(answer(&mut r), "action=DUNNO\n");
+    }
+    assert_eq!(wait_events(&d, 200).await, (200, 0));
+    let (_, rep) = report(&d, "").await;
+    assert_eq!(rep["summary"]["messages"], 200, "{rep}");
+    let text = metrics_text(&d).await;
+    assert_eq!(
+        metric(&text, "smtp_auth_insight_policy_total{what=\"request\"}"),
+        Some(202)
+    );
+    assert_eq!(
+        metric(&text, "smtp_auth_insight_policy_total{what=\"submission\"}"),
+        Some(200)
+    );
+    let tls = "smtp_auth_insight_submissions_total{result=\"accepted\",tls=\"TLSv1.3\"}";
+    assert_eq!(metric(&text, tls), Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_and_oversized_requests_get_dunno_and_the_connection_goes_on() {
+    let site = policy_site("");
+    let d = site.start();
+    let mut s = connect(&site);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let huge = format!(
+        "request=smtpd_access_policy\nccert_subject={}\n\n",
+        "x".repeat(40_000)
+    );
+    let hostile = request("END-OF-MESSAGE", "alice\u{202e}moc.evil@example.com", "H1");
+    let bad: Vec<Vec<u8>> = vec![
+        b"this is not a policy request\n\n".to_vec(),
+        b"request=smtpd_access_policy\nsender=\xff\xfe\n\n".to_vec(),
+        b"request=something_else\n\n".to_vec(),
+        huge.into_bytes(),
+        hostile.into_bytes(),
+    ];
+    for b in &bad {
+        s.write_all(b).unwrap();
+        assert_eq!(answer(&mut r), "action=DUNNO\n");
+    }
+    // Still serving: a good submission is counted.
+    s.write_all(request("END-OF-MESSAGE", "carol@example.com", "C1").as_bytes())
+        .unwrap();
+    assert_eq!(answer(&mut r), "action=DUNNO\n");
+    assert_eq!(wait_events(&d, 1).await, (1, 0));
+    let text = metrics_text(&d).await;
+    assert_eq!(
+        metric(
+            &text,
+            "smtp_auth_insight_policy_total{what=\"not_understood\"}"
+        ),
+        Some(bad.len() as u64)
+    );
+    let log = d.log_text();
+    for why in [
+        "not name=value",
+        "not UTF-8",
+        "something_else",
+        "longer than 16384",
+        "U+202E",
+    ] {
+        assert!(log.contains(why), "no {why:?} in the log:\n{log}");
+    }
+    // A request that never ends is cut off, not buffered.
+    let mut endless = connect(&site);
+    let line = format!("ccert_subject={}\n", "y".repeat(60_000));
+    let mut closed = false;
+    for _ in 0..40 {
+        if endless.write_all(line.as_bytes()).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    closed |= endless
+        .read_to_end(&mut rest)
+        .map(|n| n == 0)
+        .unwrap_or(true);
+    assert!(
+        closed && rest.is_empty(),
+        "the endless request got {rest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, "").unwrap();
+    let site = policy_site(&format!(
+        "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
+        log.to_str().unwrap()
+    ));
+    let d = site.start();
+    let mut s = connect(&site);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    s.write_all(request("END-OF-MESSAGE", "alice@example.com", "4Fk2Hq1Bz9z9sK").as_bytes())
+        .unwrap();
+    assert_eq!(answer(&mut r), "action=DUNNO\n");
+    assert_eq!(wait_events(&d, 1).await, (1, 0));
+    // The same message in the MTA's log (host "vm", the same queue id),
+    // and another one only the log saw.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(
+        postfix_submission(4242, "4Fk2Hq1Bz9z9sK", "alice@example.com", Some("TLSv1.3")).as_bytes(),
+    )
+    .unwrap();
+    f.write_all(
+        postfix_submission(4243, "5Gm3Jr2Ca0a0tL", "alice@example.com", Some("TLSv1.3")).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(wait_events(&d, 3).await, (2, 1));
+    assert_eq!(total(&d).await, 2);
+}
