@@ -1,0 +1,138 @@
+//! The policy service of the real daemon under load: 50 connections, as
+//! 50 smtpd processes would hold, each sending a request and waiting for
+//! its answer, for 10 seconds. One request in ten reports a submission
+//! (END-OF-MESSAGE of an authenticated client, 5,000 accounts), the others
+//! are RCPT-time requests. Two runs: as fast as the answers come (the
+//! throughput), then paced at 20,000 requests a second in all (the latency
+//! at that load, measured from when each request was due, so a stall
+//! counts for every request it delayed). Prints answers per second,
+//! latency percentiles and the daemon's memory and CPU.
+//!
+//!     cargo bench --bench policy   (BENCH_CONNECTIONS, BENCH_SECONDS, BENCH_RATE)
+//!
+//! Client and daemon share the machine: the clients' own CPU time is part
+//! of what bounds the figure.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn request(state: &str, user: &str, qid: &str) -> String {
+    format!(
+        "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\
+         client_address=192.0.2.10\nclient_name=laptop.example.com\nhelo_name=laptop\n\
+         sender={user}\nrecipient=bob@example.net\nrecipient_count=1\nqueue_id={qid}\n\
+         instance=1a2b.3c4d.5e6f.0\nsize=2048\nsasl_method=PLAIN\nsasl_username={user}\n\
+         encryption_protocol=TLSv1.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\n\
+         encryption_keysize=256\nserver_name=mx1.example.com\nmail_version=3.7.11\n\n"
+    )
+}
+
+/// One connection's loop, a request every `every` (none: at once): the
+/// latencies of its answers, in microseconds.
+fn client(addr: &str, n: usize, until: Instant, every: Option<Duration>) -> Vec<u32> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut line = String::new();
+    let mut i = 0u64;
+    // Spread the paced connections' first requests over one interval.
+    let mut due = Instant::now() + every.map_or(Duration::ZERO, |e| e * n as u32 / 50);
+    while Instant::now() < until {
+        if let Some(wait) = every.and(due.checked_duration_since(Instant::now())) {
+            std::thread::sleep(wait);
+        }
+        i += 1;
+        let user = format!("user{}@example.com", (i * 7 + n as u64) % 5_000);
+        let req = if i % 10 == 0 {
+            request("END-OF-MESSAGE", &user, &format!("C{n}Q{i}"))
+        } else {
+            request("RCPT", &user, "")
+        };
+        let t = if every.is_some() { due } else { Instant::now() };
+        s.write_all(req.as_bytes()).expect("send");
+        loop {
+            line.clear();
+            assert!(r.read_line(&mut line).expect("answer") > 0, "closed");
+            if line == "\n" {
+                break;
+            }
+            assert_eq!(line, "action=DUNNO\n");
+        }
+        latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        if let Some(every) = every {
+            due += every;
+        }
+    }
+    latencies
+}
+
+fn main() {
+    let connections = env("BENCH_CONNECTIONS", 50) as usize;
+    let seconds = env("BENCH_SECONDS", 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(
+        &data,
+        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"mx1\"",
+    );
+    let addr = std::fs::read_to_string(data.join("policy-listening")).expect("policy address");
+    let addr = addr.trim().to_owned();
+    let rate = env("BENCH_RATE", 20_000);
+    for every in [
+        None,
+        Some(Duration::from_secs_f64(connections as f64 / rate as f64)),
+    ] {
+        let cpu = daemon.cpu_seconds();
+        let started = Instant::now();
+        let until = started + Duration::from_secs(seconds);
+        let threads: Vec<_> = (0..connections)
+            .map(|n| {
+                let addr = addr.clone();
+                std::thread::spawn(move || client(&addr, n, until, every))
+            })
+            .collect();
+        let mut all: Vec<u32> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("client"))
+            .collect();
+        let secs = started.elapsed().as_secs_f64();
+        let cpu = daemon.cpu_seconds() - cpu;
+        all.sort_unstable();
+        let pct =
+            |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
+        match every {
+            None => println!("{connections} connections, {seconds} s, as fast as answered:"),
+            Some(_) => {
+                println!("{connections} connections, {seconds} s, paced at {rate} requests/s:")
+            }
+        }
+        println!(
+            "  {} answers, {:.0} answers/s ({:.0} submissions/s), {:.0} % of one core",
+            all.len(),
+            all.len() as f64 / secs,
+            all.len() as f64 / secs / 10.0,
+            cpu / secs * 100.0
+        );
+        println!(
+            "  latency: p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            pct(0.5),
+            pct(0.99),
+            pct(0.999),
+            pct(1.0)
+        );
+    }
+    let (rss, peak) = daemon.rss_mib();
+    println!("daemon: RSS {rss:.1} MiB (peak {peak:.1} MiB)");
+}
