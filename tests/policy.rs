@@ -204,3 +204,58 @@ async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
     assert_eq!(wait_events(&d, 3).await, (2, 1));
     assert_eq!(total(&d).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_is_down() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("mail.log");
+    std::fs::write(&log, "").unwrap();
+    let site = policy_site(&format!(
+        "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
+        log.to_str().unwrap()
+    ));
+    let d = site.start();
+    let policy = std::fs::read_to_string(site.data_dir().join("policy-listening")).unwrap();
+    // The lines README.md gives for main.cf.
+    let postfix = common::postfix::Postfix::start(
+        &format!(
+            "smtpd_end_of_data_restrictions =\n    check_policy_service {{ inet:{}, timeout=2s, default_action=DUNNO }}\n\
+             smtpd_policy_service_default_action = DUNNO\nsmtpd_policy_service_try_limit = 1",
+            policy.trim()
+        ),
+        &[("alice@example.com", "secret")],
+        &log,
+    );
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        let answer = postfix.submit("alice@example.com", "secret");
+        assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
+        queued.push(
+            common::postfix::Postfix::queue_id(&answer)
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Each message reached the daemon twice, from Postfix's question and
+    // from its log, with the same id: counted once.
+    assert_eq!(wait_events(&d, 6).await, (3, 3));
+    let text = metrics_text(&d).await;
+    assert_eq!(
+        metric(&text, "smtp_auth_insight_policy_total{what=\"submission\"}"),
+        Some(3)
+    );
+    let tls = "smtp_auth_insight_submissions_total{result=\"accepted\",tls=\"TLSv1.3\"}";
+    assert_eq!(metric(&text, tls), Some(3));
+    let (_, rep) = report(&d, "").await;
+    assert_eq!(rep["summary"]["messages"], 3, "{rep}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for qid in &queued {
+        assert!(logged.contains(&format!(
+            "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN"
+        )));
+    }
+    // The daemon stops: Postfix goes on as if it had answered DUNNO.
+    assert!(d.stop().success());
+    let answer = postfix.submit("alice@example.com", "secret");
+    assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
+}

@@ -4,8 +4,10 @@
 # chromium and chromedriver (the dashboard tests), systemd-analyze (the
 # unit file test), journalctl and systemd-journal-remote (the journald
 # source, on journal files written from the fixtures), promtool (the
-# Prometheus rules), lua5.4 (the Fluent Bit example's script) and cargo-deb
-# (the package). Debian/Ubuntu; run as root or with sudo available.
+# Prometheus rules), lua5.4 (the Fluent Bit example's script), cargo-deb
+# (the package), and Postfix with swaks and Cyrus SASL's sasldb (the
+# policy service's end-to-end test runs a private Postfix instance; it
+# needs root). Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -19,6 +21,11 @@ command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ||
   missing+=(systemd-journal-remote)
 command -v lua5.4 >/dev/null || missing+=(lua5.4)
+command -v postfix >/dev/null || missing+=(postfix)
+command -v swaks >/dev/null || missing+=(swaks)
+command -v saslpasswd2 >/dev/null || missing+=(sasl2-bin)
+[ -e /usr/lib/x86_64-linux-gnu/sasl2/libsasldb.so ] || [ -n "$(find /usr/lib -name 'libsasldb.so*' -print -quit 2>/dev/null)" ] ||
+  missing+=(libsasl2-modules)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
