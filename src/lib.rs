@@ -30,6 +30,8 @@
 //!      webhooks; `schedule`: reports mailed on cron schedules.
 //!    - `metrics`: what `/metrics` shows; `secret`: passwords and tokens
 //!      kept outside the config file.
+//!    - `contain`: the accounts the policy service stops, from the alert
+//!      log, and their release.
 //! 4. Adapters, where the outside comes in:
 //!    - `source`: input files, and the followers of mail log files and of
 //!      the systemd journal.
@@ -44,6 +46,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod contain;
 pub mod daemon;
 pub mod detect;
 pub mod event;

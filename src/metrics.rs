@@ -82,15 +82,25 @@ pub enum PolicyCount {
     Dropped,
     /// A connection closed at once: `policy.max_connections` were open.
     Refused,
+    /// A contained account's submission put on hold, deferred, rejected,
+    /// or let through with `action = "monitor"`.
+    Held,
+    Deferred,
+    Rejected,
+    Monitored,
 }
 
 impl PolicyCount {
-    pub const ALL: [PolicyCount; 5] = [
+    pub const ALL: [PolicyCount; 9] = [
         PolicyCount::Request,
         PolicyCount::Submission,
         PolicyCount::NotUnderstood,
         PolicyCount::Dropped,
         PolicyCount::Refused,
+        PolicyCount::Held,
+        PolicyCount::Deferred,
+        PolicyCount::Rejected,
+        PolicyCount::Monitored,
     ];
 
     fn label(self) -> &'static str {
@@ -100,6 +110,10 @@ impl PolicyCount {
             PolicyCount::NotUnderstood => "not_understood",
             PolicyCount::Dropped => "dropped",
             PolicyCount::Refused => "connection_refused",
+            PolicyCount::Held => "held",
+            PolicyCount::Deferred => "deferred",
+            PolicyCount::Rejected => "rejected",
+            PolicyCount::Monitored => "monitored",
         }
     }
 }

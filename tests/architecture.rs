@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
-            "ingest", "outbox", "mailer", "notify", "schedule", "metrics", "secret",
+            "ingest", "outbox", "mailer", "notify", "schedule", "metrics", "secret", "contain",
         ],
     ),
     ("adapters", &["source", "server", "policy"]),

@@ -52,6 +52,10 @@ pub enum DaemonError {
     Notifier(#[from] crate::notify::NotifyError),
     #[error(transparent)]
     Schedules(#[from] crate::schedule::runner::StartError),
+    #[error(transparent)]
+    Contain(#[from] crate::contain::ContainError),
+    #[error("the policy service is off (no policy.listen)")]
+    PolicyOff,
     #[error("cannot listen on {addr} (policy.listen): {source}")]
     PolicyListen {
         addr: std::net::SocketAddr,
@@ -155,7 +159,19 @@ pub async fn run(
     .await?
     .map_err(DaemonError::Users)?;
     let metrics_for_policy = metrics.clone();
+    // The accounts the policy service contains, when it runs.
+    let holds = match config.policy.listen {
+        Some(_) => {
+            let (store, settings) = (store.clone(), config.policy.containment());
+            Some(
+                tokio::task::spawn_blocking(move || crate::contain::Holds::open(&store, settings))
+                    .await??,
+            )
+        }
+        None => None,
+    };
     let state = AppState {
+        holds: holds.clone(),
         settings: Arc::new(settings),
         store: store.clone(),
         ingester: ingester.clone(),
@@ -169,7 +185,12 @@ pub async fn run(
         login: Arc::new(login),
         dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
     };
-    let policy = start_policy(&config, &ingester, &metrics_for_policy, &token).await?;
+    let policy = match holds.clone() {
+        Some(holds) => {
+            Some(start_policy(&config, &ingester, &metrics_for_policy, holds, &token).await?)
+        }
+        None => None,
+    };
     let addr = listener.local_addr()?;
     // Where the command line finds the API while the store is ours (the
     // configured port may be 0, the address unspecified).
@@ -232,12 +253,11 @@ async fn start_policy(
     config: &Config,
     ingester: &Ingester,
     metrics: &Arc<Metrics>,
+    holds: crate::contain::Holds,
     token: &CancellationToken,
-) -> Result<Option<JoinHandle<()>>, DaemonError> {
+) -> Result<JoinHandle<()>, DaemonError> {
     let cfg = &config.policy;
-    let Some(listen) = &cfg.listen else {
-        return Ok(None);
-    };
+    let listen = cfg.listen.as_ref().ok_or(DaemonError::PolicyOff)?;
     let listener =
         TcpListener::bind(listen.0)
             .await
@@ -248,21 +268,21 @@ async fn start_policy(
     let addr = listener.local_addr()?;
     write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, addr)?;
     tracing::info!(listen = %addr, host = %cfg.host, "policy service ready");
-    let (service, hand_over) = crate::policy::Service::new(cfg, ingester.clone(), metrics.clone());
+    let watcher = tokio::spawn(holds.clone().run(token.clone()));
+    let (service, hand_over) =
+        crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), holds);
     let limits = crate::policy::Limits {
         max_connections: cfg.max_connections,
         idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
     };
     let token = token.clone();
-    Ok(Some(tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let handed = tokio::spawn(hand_over);
         crate::policy::run(listener, service, limits, token).await;
         // Every handle of the queue is gone with the connections: the
         // hand-over ends once it is empty.
-        if let Err(e) = handed.await {
-            tracing::error!(error = %e, "the policy service's hand-over ended abnormally");
-        }
-    })))
+        drain([handed, watcher]).await;
+    }))
 }
 
 /// Waits for `tasks` in order; a task that panicked is logged.

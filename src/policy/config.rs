@@ -1,7 +1,22 @@
 //! `[policy]`: the Postfix policy service.
 
+use crate::detect::AlertKind;
 use crate::server::Listen;
 use serde::Deserialize;
+
+/// What the policy service does with a contained account's submissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainAction {
+    /// Let them through (`DUNNO`) and count what would have been stopped.
+    Monitor,
+    /// `DEFER_IF_PERMIT` 4.7.1: the client keeps the message and retries.
+    Defer,
+    /// `HOLD`: accepted into Postfix's hold queue, for review.
+    Hold,
+    /// `REJECT` 5.7.1.
+    Reject,
+}
 
 /// `[policy]`. Without `listen` there is no policy service.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +35,15 @@ pub struct PolicyConfig {
     /// Seconds a connection may stay idle between requests (Postfix closes
     /// its own after `smtpd_policy_service_max_idle`, 300 s by default).
     pub idle_timeout_seconds: u64,
+    /// What happens to the submissions of an account an alert contains.
+    pub action: ContainAction,
+    /// The alert kinds that contain their account.
+    pub kinds: Vec<AlertKind>,
+    /// Accounts, and `@domain`s, never contained (a monitoring account, a
+    /// ticket system that sends in bursts).
+    pub never_hold: Vec<String>,
+    /// Hours a containment lasts unless released earlier.
+    pub hold_hours: u32,
 }
 
 impl Default for PolicyConfig {
@@ -29,6 +53,10 @@ impl Default for PolicyConfig {
             host: machine_name(),
             max_connections: 256,
             idle_timeout_seconds: 330,
+            action: ContainAction::Monitor,
+            kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
+            never_hold: Vec::new(),
+            hold_hours: 24,
         }
     }
 }
@@ -65,6 +93,40 @@ impl PolicyConfig {
         if self.idle_timeout_seconds == 0 {
             return Err(("policy.idle_timeout_seconds", "must be at least 1".into()));
         }
+        if let Some(k) = self
+            .kinds
+            .iter()
+            .find(|k| matches!(k, AlertKind::LegacyTls | AlertKind::AuthFailures))
+        {
+            return Err((
+                "policy.kinds",
+                format!(
+                    "{} alerts name no compromised account to contain; use volume_spike and new_sender",
+                    k.name()
+                ),
+            ));
+        }
+        if !(1..=24 * 90).contains(&self.hold_hours) {
+            return Err(("policy.hold_hours", "must be 1 to 2160 (90 days)".into()));
+        }
+        for n in &self.never_hold {
+            let account = n.strip_prefix('@').unwrap_or(n);
+            if account.is_empty() || account.contains(char::is_whitespace) {
+                return Err((
+                    "policy.never_hold",
+                    format!("{n:?} is neither an account nor an @domain"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// What contains an account (for [`crate::contain::Holds`]).
+    pub fn containment(&self) -> crate::contain::Settings {
+        crate::contain::Settings {
+            kinds: self.kinds.clone(),
+            never_hold: self.never_hold.clone(),
+            hold_hours: self.hold_hours,
+        }
     }
 }

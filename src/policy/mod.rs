@@ -23,9 +23,10 @@ pub mod config;
 pub mod protocol;
 mod serve;
 
-pub use config::PolicyConfig;
+pub use config::{ContainAction, PolicyConfig};
 pub use serve::{Limits, run};
 
+use crate::contain::{Holds, Tally};
 use crate::event::Event;
 use crate::ingest::Ingester;
 use crate::metrics::{Metrics, PolicyCount};
@@ -45,6 +46,9 @@ pub struct Service {
     host: Arc<str>,
     events: mpsc::Sender<Event>,
     metrics: Arc<Metrics>,
+    /// The contained accounts, and what happens to their submissions.
+    holds: Holds,
+    action: ContainAction,
 }
 
 impl Service {
@@ -55,12 +59,15 @@ impl Service {
         cfg: &PolicyConfig,
         ingester: Ingester,
         metrics: Arc<Metrics>,
+        holds: Holds,
     ) -> (Service, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let service = Service {
             host: Arc::from(cfg.host.as_str()),
             events: tx,
             metrics,
+            holds,
+            action: cfg.action,
         };
         (service, hand_over(rx, ingester))
     }
@@ -70,20 +77,66 @@ impl Service {
         self.metrics.policy(PolicyCount::Request);
         let now = chrono::Utc::now();
         let submission = Request::parse(lines).and_then(|r| r.submission(&self.host, now));
-        match submission {
-            Ok(Some(event)) => {
-                self.metrics.policy(PolicyCount::Submission);
-                if self.events.try_send(event).is_err() {
-                    self.metrics.policy(PolicyCount::Dropped);
-                    tracing::warn!(
-                        "policy service: the store writer is behind; a submission was not counted"
-                    );
-                }
+        let event = match submission {
+            Ok(Some(event)) => event,
+            Ok(None) => return Action::Dunno,
+            Err(e) => {
+                self.not_understood(&e.to_string());
+                return Action::Dunno;
             }
-            Ok(None) => {}
-            Err(e) => self.not_understood(&e.to_string()),
+        };
+        self.metrics.policy(PolicyCount::Submission);
+        let (action, accepted) = self.contain(&event.sender, now.timestamp());
+        // A deferred or rejected attempt is no message sent.
+        if accepted && self.events.try_send(event).is_err() {
+            self.metrics.policy(PolicyCount::Dropped);
+            tracing::warn!(
+                "policy service: the store writer is behind; a submission was not counted"
+            );
         }
-        Action::Dunno
+        action
+    }
+
+    /// The answer for a submission of `sender` at Unix second `now`, and
+    /// whether Postfix accepts the message with it.
+    fn contain(&self, sender: &str, now: i64) -> (Action, bool) {
+        let (tally, count) = match self.action {
+            ContainAction::Monitor => (Tally::Monitored, PolicyCount::Monitored),
+            ContainAction::Hold => (Tally::Held, PolicyCount::Held),
+            ContainAction::Defer => (Tally::Deferred, PolicyCount::Deferred),
+            ContainAction::Reject => (Tally::Rejected, PolicyCount::Rejected),
+        };
+        let Some(hold) = self.holds.check(sender, now, tally) else {
+            return (Action::Dunno, true);
+        };
+        self.metrics.policy(count);
+        match self.action {
+            ContainAction::Monitor => (Action::Dunno, true),
+            ContainAction::Hold => (
+                Action::Hold(format!(
+                    "smtp-auth-insight: {sender} contained after {} alert #{}",
+                    hold.kind.name(),
+                    hold.alert_seq
+                )),
+                true,
+            ),
+            ContainAction::Defer => (
+                Action::DeferIfPermit(
+                    "4.7.1 Sending from this account is paused because it looks compromised; \
+                     try again later or contact the mail administrator"
+                        .into(),
+                ),
+                false,
+            ),
+            ContainAction::Reject => (
+                Action::Reject(
+                    "5.7.1 Sending from this account is suspended because it looks \
+                     compromised; contact the mail administrator"
+                        .into(),
+                ),
+                false,
+            ),
+        }
     }
 
     /// Logs and counts a request answered `DUNNO` because it could not be

@@ -124,14 +124,26 @@ impl From<FieldError> for RequestError {
 pub enum Action {
     /// No opinion: Postfix goes on with its other restrictions.
     Dunno,
+    /// Accept the message into the hold queue; the text goes to the log.
+    Hold(String),
+    /// Answer 4.7.1 unless a later restriction rejects: the client retries.
+    DeferIfPermit(String),
+    /// Answer 5.7.1.
+    Reject(String),
 }
 
 impl Action {
     /// The answer's bytes: `action=...` and the empty line.
-    pub fn answer(&self) -> &'static [u8] {
-        match self {
-            Action::Dunno => b"action=DUNNO\n\n",
-        }
+    pub fn answer(&self) -> std::borrow::Cow<'static, [u8]> {
+        let (verb, text) = match self {
+            Action::Dunno => return std::borrow::Cow::Borrowed(b"action=DUNNO\n\n"),
+            Action::Hold(t) => ("HOLD", t),
+            Action::DeferIfPermit(t) => ("DEFER_IF_PERMIT", t),
+            Action::Reject(t) => ("REJECT", t),
+        };
+        // A line break in the text would end the answer early.
+        let text = text.replace(['\n', '\r'], " ");
+        std::borrow::Cow::Owned(format!("action={verb} {text}\n\n").into_bytes())
     }
 }
 

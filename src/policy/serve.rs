@@ -118,7 +118,7 @@ async fn connection(
             }
             Read::Eof => return Ok(()),
         };
-        wr.write_all(action.answer()).await?;
+        wr.write_all(&action.answer()).await?;
         if rd.buffer().is_empty() {
             wr.flush().await?;
         }

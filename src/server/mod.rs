@@ -15,6 +15,7 @@ mod auth;
 mod config;
 pub mod dashboard;
 mod error;
+pub mod holds;
 pub mod limit;
 pub mod reports;
 mod stream;
@@ -33,7 +34,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use chrono_tz::Tz;
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct AppState {
     /// Rate limits of the login form.
     pub login: Arc<dashboard::login::LoginGuard>,
     pub dashboard: Arc<dashboard::DashTemplates>,
+    /// The accounts the policy service contains (None: no policy service).
+    pub holds: Option<crate::contain::Holds>,
 }
 
 impl AppState {
@@ -91,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports", post(reports::post_report))
         .route("/api/v1/reports/{id}", get(reports::get_report_status))
         .route("/api/v1/alerts", get(alerts::get_alerts))
+        .route("/api/v1/holds", get(holds::get_holds))
+        .route("/api/v1/holds/{sender}", delete(holds::delete_hold))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

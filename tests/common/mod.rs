@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod dataset;
+pub mod policy;
 pub mod postfix;
 mod rng;
 pub mod throttled;

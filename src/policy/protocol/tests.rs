@@ -121,5 +121,9 @@ fn a_value_may_hold_an_equals_sign_and_unknown_attributes_are_ignored() {
 
 #[test]
 fn the_answer_ends_with_an_empty_line() {
-    assert_eq!(Action::Dunno.answer(), b"action=DUNNO\n\n");
+    assert_eq!(&*Action::Dunno.answer(), b"action=DUNNO\n\n");
+    assert_eq!(
+        &*Action::Reject("5.7.1 no\nmore".into()).answer(),
+        b"action=REJECT 5.7.1 no more\n\n"
+    );
 }

@@ -1,0 +1,90 @@
+//! One account's containment record.
+
+use crate::detect::AlertKind;
+use crate::store::Recorded;
+use serde::{Deserialize, Serialize};
+
+/// A containment: since when, why, until when, what it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Unix seconds it began.
+    pub since: i64,
+    /// Unix seconds it ends unless released earlier.
+    pub until: i64,
+    /// The alert that began it: its kind, sequence number in the alert
+    /// log, event time (RFC 3339) and text.
+    pub kind: AlertKind,
+    pub alert_seq: u64,
+    pub alert_at: String,
+    pub why: String,
+    /// Messages the policy service put on hold, attempts it deferred or
+    /// rejected, and (with `action = "monitor"`) would have stopped.
+    #[serde(default)]
+    pub held: u64,
+    #[serde(default)]
+    pub deferred: u64,
+    #[serde(default)]
+    pub rejected: u64,
+    #[serde(default)]
+    pub monitored: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<Released>,
+    /// Counts changed since they were last saved.
+    #[serde(skip)]
+    pub(super) unsaved: bool,
+}
+
+/// Who ended a containment, and when (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Released {
+    pub by: String,
+    pub at: i64,
+}
+
+/// What the policy service did with a contained account's submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    Held,
+    Deferred,
+    Rejected,
+    Monitored,
+}
+
+impl Hold {
+    /// A containment beginning at Unix second `now` for alert `r`.
+    pub(super) fn new(r: &Recorded, now: i64, hours: u32) -> Hold {
+        Hold {
+            since: now,
+            until: now + i64::from(hours) * 3600,
+            kind: r.alert.kind,
+            alert_seq: r.seq,
+            alert_at: r
+                .alert
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            why: r.alert.detail.clone(),
+            held: 0,
+            deferred: 0,
+            rejected: 0,
+            monitored: 0,
+            released: None,
+            unsaved: false,
+        }
+    }
+
+    /// Whether it applies at Unix second `now`.
+    pub fn in_force(&self, now: i64) -> bool {
+        self.released.is_none() && now < self.until
+    }
+
+    pub(super) fn count(&mut self, tally: Tally) {
+        let n = match tally {
+            Tally::Held => &mut self.held,
+            Tally::Deferred => &mut self.deferred,
+            Tally::Rejected => &mut self.rejected,
+            Tally::Monitored => &mut self.monitored,
+        };
+        *n += 1;
+        self.unsaved = true;
+    }
+}

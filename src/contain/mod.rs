@@ -1,0 +1,264 @@
+//! Containment: the accounts whose submissions the policy service holds,
+//! defers or rejects because an alert says they look compromised.
+//!
+//! A watcher reads the alert log after its progress mark, once a second: a
+//! firing alert of a configured kind contains its account (unless it is in
+//! `never_hold`) until an administrator releases it or `hold_hours` pass.
+//! Each new containment is written and flushed together with the mark, in
+//! one transaction of the `holds` tree, so a restart or `kill -9` neither
+//! forgets nor repeats one; a release is flushed before it is confirmed.
+//! The counts of messages held, deferred and rejected are kept in memory
+//! (the policy service's answers never wait for the disk) and saved with
+//! the next pass: a crash loses at most a second of them.
+
+mod hold;
+
+pub use hold::{Hold, Released, Tally};
+
+use crate::detect::AlertKind;
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the alert log is looked at.
+const POLL: Duration = Duration::from_secs(1);
+/// Alerts read per pass.
+const BATCH: usize = 500;
+/// The tree; its key [`PROGRESS`] is the last alert sequence number read,
+/// the others are `hold:` and the account.
+const TREE: &str = "holds";
+const PROGRESS: &[u8] = b"progress";
+const PREFIX: &str = "hold:";
+
+/// What contains an account, from `[policy]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Alert kinds that contain their account.
+    pub kinds: Vec<AlertKind>,
+    /// Accounts, and `@domain`s, never contained.
+    pub never_hold: Vec<String>,
+    /// Hours a containment lasts unless released earlier.
+    pub hold_hours: u32,
+}
+
+impl Settings {
+    /// Whether `sender` may never be contained.
+    fn exempt(&self, sender: &str) -> bool {
+        self.never_hold.iter().any(|n| match n.strip_prefix('@') {
+            Some(domain) => sender
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)),
+            None => n.eq_ignore_ascii_case(sender),
+        })
+    }
+}
+
+/// Why a containment call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the containment records: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a containment record does not read back: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The containments. Cheap to clone.
+#[derive(Clone)]
+pub struct Holds {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    tree: sled::Tree,
+    settings: Settings,
+    /// Every containment not yet released and not expired, and those
+    /// released or expired whose counts have not been saved.
+    active: RwLock<HashMap<String, Hold>>,
+}
+
+impl Holds {
+    /// Opens the records in `store`'s database; loads the containments
+    /// still in force.
+    pub fn open(store: &Store, settings: Settings) -> Result<Holds, ContainError> {
+        let tree = store.db().open_tree(TREE)?;
+        let now = chrono::Utc::now().timestamp();
+        let mut active = HashMap::new();
+        for item in tree.scan_prefix(PREFIX) {
+            let (k, v) = item?;
+            let hold: Hold = serde_json::from_slice(&v)?;
+            if hold.in_force(now) {
+                let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
+                active.insert(sender, hold);
+            }
+        }
+        Ok(Holds {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                tree,
+                settings,
+                active: RwLock::new(active),
+            }),
+        })
+    }
+
+    /// The containment of `sender` in force at Unix second `now`, if any;
+    /// counts `tally` for it. Memory only: the policy service's answer.
+    pub fn check(&self, sender: &str, now: i64, tally: Tally) -> Option<Hold> {
+        {
+            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+            if active.is_empty() || !active.get(sender).is_some_and(|h| h.in_force(now)) {
+                return None;
+            }
+        }
+        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;
+        hold.count(tally);
+        Some(hold.clone())
+    }
+
+    /// Every containment on record, newest first (sled reads: call it
+    /// from a blocking thread).
+    pub fn list(&self) -> Result<Vec<(String, Hold)>, ContainError> {
+        self.save_counts()?;
+        let mut all = Vec::new();
+        for item in self.inner.tree.scan_prefix(PREFIX) {
+            let (k, v) = item?;
+            let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
+            all.push((sender, serde_json::from_slice::<Hold>(&v)?));
+        }
+        all.sort_by_key(|h| std::cmp::Reverse(h.1.since));
+        Ok(all)
+    }
+
+    /// Releases `sender`'s containment, recording `by`; the record as
+    /// released, or None when the account was not contained. Durable when
+    /// it returns (blocking: call it from a blocking thread).
+    pub fn release(&self, sender: &str, by: &str) -> Result<Option<Hold>, ContainError> {
+        let now = chrono::Utc::now().timestamp();
+        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        let Some(mut hold) = active.get(sender).filter(|h| h.in_force(now)).cloned() else {
+            return Ok(None);
+        };
+        hold.released = Some(Released {
+            by: by.to_owned(),
+            at: now,
+        });
+        self.inner
+            .tree
+            .insert(key(sender), serde_json::to_vec(&hold)?)?;
+        self.inner.tree.flush()?;
+        active.remove(sender);
+        tracing::warn!(sender, by, "containment released");
+        Ok(Some(hold))
+    }
+
+    /// One look at the alert log: contains the accounts of new alerts,
+    /// saves the counts; returns the new containments (blocking).
+    pub fn pass(&self) -> Result<Vec<(String, Hold)>, ContainError> {
+        let tree = &self.inner.tree;
+        let from = tree
+            .get(PROGRESS)?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+            .unwrap_or(0);
+        let records = self.inner.store.alerts_after(from, BATCH)?;
+        let Some(last) = records.last().map(|r| r.seq) else {
+            self.save_counts()?;
+            return Ok(Vec::new());
+        };
+        let now = chrono::Utc::now().timestamp();
+        let settings = &self.inner.settings;
+        let mut new = Vec::new();
+        {
+            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+            for r in &records {
+                let a = &r.alert;
+                let until = a.at.timestamp() + i64::from(settings.hold_hours) * 3600;
+                if !a.status.is_firing()
+                    || !settings.kinds.contains(&a.kind)
+                    || settings.exempt(&a.sender)
+                    || until <= now
+                    || active.get(&a.sender).is_some_and(|h| h.in_force(now))
+                    || new.iter().any(|(s, _)| s == &a.sender)
+                {
+                    continue;
+                }
+                new.push((a.sender.clone(), Hold::new(r, now, settings.hold_hours)));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (sender, hold) in &new {
+            batch.insert(key(sender), serde_json::to_vec(hold)?);
+        }
+        batch.insert(PROGRESS, last.to_string().as_bytes());
+        tree.apply_batch(batch)?;
+        tree.flush()?;
+        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        for (sender, hold) in &new {
+            tracing::warn!(
+                sender,
+                kind = hold.kind.name(),
+                why = hold.why,
+                "account contained"
+            );
+            active.insert(sender.clone(), hold.clone());
+        }
+        drop(active);
+        self.save_counts()?;
+        Ok(new)
+    }
+
+    /// Writes the counts that changed since the last save; forgets the
+    /// containments no longer in force.
+    fn save_counts(&self) -> Result<(), ContainError> {
+        let now = chrono::Utc::now().timestamp();
+        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for (sender, hold) in active.iter_mut().filter(|(_, h)| h.unsaved) {
+            hold.unsaved = false;
+            batch.insert(key(sender), serde_json::to_vec(&*hold)?);
+            any = true;
+        }
+        active.retain(|_, h| h.in_force(now));
+        drop(active);
+        if any {
+            self.inner.tree.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Watches the alert log until `shutdown`, then saves the counts.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            let holds = self.clone();
+            match tokio::task::spawn_blocking(move || holds.pass()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "containment: cannot read the alert log"),
+                Err(e) => tracing::error!(error = %e, "containment: the pass ended abnormally"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+        let holds = self.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            holds.save_counts()?;
+            holds.inner.tree.flush()?;
+            Ok::<_, ContainError>(())
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::error!("containment: the last counts were not saved");
+        }
+    }
+}
+
+fn key(sender: &str) -> Vec<u8> {
+    [PREFIX.as_bytes(), sender.as_bytes()].concat()
+}

@@ -1,0 +1,74 @@
+//! Talking to the policy service of a running daemon.
+#![allow(dead_code)]
+
+use super::*;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+pub fn policy_site(extra: &str) -> Site {
+    Site::new(&format!(
+        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"vm\"\n{extra}"
+    ))
+}
+
+/// A connection to the policy service of `site`'s running daemon.
+pub fn connect(site: &Site) -> TcpStream {
+    let addr = std::fs::read_to_string(site.data_dir().join("policy-listening"))
+        .expect("the policy service's address file");
+    let s = TcpStream::connect(addr.trim()).expect("connect to the policy service");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// A request at `state` for `user` (empty: not authenticated).
+pub fn request(state: &str, user: &str, qid: &str) -> String {
+    format!(
+        "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\
+         client_address=192.0.2.10\nclient_name=laptop.example.com\nhelo_name=laptop\n\
+         sender={user}\nrecipient=bob@example.net\nrecipient_count=1\nqueue_id={qid}\n\
+         sasl_method=PLAIN\nsasl_username={user}\nencryption_protocol=TLSv1.3\n\
+         encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\n\n"
+    )
+}
+
+/// Reads one answer (up to its empty line).
+pub fn answer(r: &mut BufReader<TcpStream>) -> String {
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            r.read_line(&mut line).expect("an answer") > 0,
+            "closed after {out:?}"
+        );
+        if line == "\n" {
+            return out;
+        }
+        out.push_str(&line);
+    }
+}
+
+/// Waits until /metrics shows `want` events received in all (counted and
+/// duplicate); returns (accepted, duplicate).
+pub async fn wait_events(d: &Daemon, want: u64) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics_text(d).await;
+        let get = |o: &str| {
+            metric(
+                &text,
+                &format!("smtp_auth_insight_events_total{{outcome=\"{o}\"}}"),
+            )
+            .unwrap_or(0)
+        };
+        let (accepted, duplicate) = (get("accepted"), get("duplicate"));
+        if accepted + duplicate >= want {
+            return (accepted, duplicate);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{accepted} + {duplicate} of {want} events"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
