@@ -166,6 +166,19 @@ impl Postfix {
         answer
     }
 
+    /// The messages in Postfix's queues (`postqueue -j`), one JSON object
+    /// each (`queue_name`, `queue_id`, `sender`, ...).
+    pub fn queue(&self) -> Vec<serde_json::Value> {
+        let out = run(Command::new("postqueue")
+            .arg("-c")
+            .arg(self.conf())
+            .arg("-j"));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("postqueue -j output"))
+            .collect()
+    }
+
     /// The queue ids of messages Postfix accepted, from its answers.
     pub fn queue_id(answer: &str) -> Option<&str> {
         answer.split("queued as ").nth(1).map(str::trim)
