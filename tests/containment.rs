@@ -213,6 +213,48 @@ async fn monitor_lets_everything_through_and_counts_what_it_would_have_stopped()
         .find(|h| h["sender"] == "mallory@example.com")
         .unwrap();
     assert_eq!(record["monitored"].as_u64(), monitored, "{record}");
+    // The command line beside the daemon lists and releases it.
+    let out = site.cli(&["holds"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listed.starts_with("mallory@example.com  since "),
+        "{listed}"
+    );
+    assert!(listed.contains("new_sender alert #"), "{listed}");
+    let out = site.cli(&["release", "mallory@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "released mallory@example.com\n"
+    );
+    let out = site.cli(&["release", "mallory@example.com"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not contained"));
+    // With the daemon stopped, from the store: the record says who.
+    assert!(d.stop().success());
+    let out = site.cli(&["holds", "--all", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        record["released"]["by"]
+            .as_str()
+            .unwrap()
+            .ends_with("(command line)"),
+        "{record}"
+    );
+    let out = site.cli(&["holds"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "no account is contained\n"
+    );
 }
 
 #[test]

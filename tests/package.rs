@@ -75,6 +75,8 @@ fn man_page_and_completions_are_those_of_the_command_line() {
         "backtest",
         "check-config",
         "hash-password",
+        "holds",
+        "release",
     ] {
         let page = format!("man/smtp-auth-insight-{command}.1");
         assert!(pages.contains(&page), "{page} missing: {pages:?}");

@@ -31,8 +31,14 @@ _smtp__auth__insight() {
             smtp__auth__insight,help)
                 cmd="smtp__auth__insight__subcmd__help"
                 ;;
+            smtp__auth__insight,holds)
+                cmd="smtp__auth__insight__subcmd__holds"
+                ;;
             smtp__auth__insight,import)
                 cmd="smtp__auth__insight__subcmd__import"
+                ;;
+            smtp__auth__insight,release)
+                cmd="smtp__auth__insight__subcmd__release"
                 ;;
             smtp__auth__insight,report)
                 cmd="smtp__auth__insight__subcmd__report"
@@ -55,8 +61,14 @@ _smtp__auth__insight() {
             smtp__auth__insight__subcmd__help,help)
                 cmd="smtp__auth__insight__subcmd__help__subcmd__help"
                 ;;
+            smtp__auth__insight__subcmd__help,holds)
+                cmd="smtp__auth__insight__subcmd__help__subcmd__holds"
+                ;;
             smtp__auth__insight__subcmd__help,import)
                 cmd="smtp__auth__insight__subcmd__help__subcmd__import"
+                ;;
+            smtp__auth__insight__subcmd__help,release)
+                cmd="smtp__auth__insight__subcmd__help__subcmd__release"
                 ;;
             smtp__auth__insight__subcmd__help,report)
                 cmd="smtp__auth__insight__subcmd__help__subcmd__report"
@@ -71,7 +83,7 @@ _smtp__auth__insight() {
 
     case "${cmd}" in
         smtp__auth__insight)
-            opts="-h -V --config --help --version run import report alerts backtest check-config hash-password help"
+            opts="-h -V --config --help --version run import report alerts backtest holds release check-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,7 +197,7 @@ _smtp__auth__insight() {
             return 0
             ;;
         smtp__subcmd__auth__subcmd__insight__subcmd__help)
-            opts="run import report alerts backtest check-config hash-password help"
+            opts="run import report alerts backtest holds release check-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,7 +280,35 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__holds)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__release)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -310,6 +350,28 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        smtp__subcmd__auth__subcmd__insight__subcmd__holds)
+            opts="-h --all --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         smtp__subcmd__auth__subcmd__insight__subcmd__import)
             opts="-h --format --host --cache-mb --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -329,6 +391,24 @@ _smtp__auth__insight() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        smtp__subcmd__auth__subcmd__insight__subcmd__release)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -6,6 +6,7 @@
 mod access;
 mod alerts;
 mod backtest;
+mod holds;
 mod import;
 mod read;
 mod remote;
@@ -52,6 +53,10 @@ enum Command {
     Alerts(alerts::AlertsArgs),
     /// Replay logs through the detectors and print the alerts they would raise.
     Backtest(backtest::BacktestArgs),
+    /// List the accounts the policy service contains.
+    Holds(holds::HoldsArgs),
+    /// End an account's containment: the policy service lets it send again.
+    Release(holds::ReleaseArgs),
     /// Validate the configuration and say exactly what is wrong and where.
     CheckConfig,
     /// Read a password on stdin and print its Argon2 hash for [[server.users]].
@@ -104,6 +109,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&config, &args),
         Command::Report(args) => report::run(&config, &args),
         Command::Alerts(args) => alerts::run(&config, &args),
+        Command::Holds(args) => holds::list(&config, &args),
+        Command::Release(args) => holds::release(&config, &args),
         Command::Backtest(args) => backtest::run(&config, &args),
         Command::CheckConfig => check_config(&config),
         Command::HashPassword => hash_password(),

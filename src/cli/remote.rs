@@ -123,6 +123,23 @@ impl Remote {
         Ok(serde_json::from_value(v["alerts"].clone())?)
     }
 
+    /// `GET /api/v1/holds`.
+    pub fn holds(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let v: serde_json::Value = self.get("/api/v1/holds")?;
+        Ok(v["holds"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `DELETE /api/v1/holds/{sender}?by=`: the released record.
+    pub fn release(&self, sender: &str, by: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!(
+            "{}/api/v1/holds/{}?by={}",
+            self.base,
+            links::encode(sender),
+            links::encode(by)
+        );
+        self.send(self.http.delete(url))
+    }
+
     /// `POST /api/v1/events` with an NDJSON body.
     pub fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<IngestOutcome> {
         let request = self

@@ -3,6 +3,7 @@
 use crate::detect::AlertKind;
 use crate::store::Recorded;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// A containment: since when, why, until when, what it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,4 +88,26 @@ impl Hold {
         *n += 1;
         self.unsaved = true;
     }
+}
+
+fn time(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A record as the API and the command line show it.
+pub fn view(sender: &str, h: &Hold, now: i64) -> Value {
+    json!({
+        "sender": sender,
+        "in_force": h.in_force(now),
+        "since": time(h.since),
+        "until": time(h.until),
+        "alert": { "kind": h.kind, "seq": h.alert_seq, "at": h.alert_at, "detail": h.why },
+        "held": h.held,
+        "deferred": h.deferred,
+        "rejected": h.rejected,
+        "monitored": h.monitored,
+        "released": h.released.as_ref().map(|r| json!({ "by": r.by, "at": time(r.at) })),
+    })
 }

@@ -13,7 +13,7 @@
 
 mod hold;
 
-pub use hold::{Hold, Released, Tally};
+pub use hold::{Hold, Released, Tally, view};
 
 use crate::detect::AlertKind;
 use crate::store::{Store, StoreError};

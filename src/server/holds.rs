@@ -2,9 +2,9 @@
 //! those it contained); `DELETE /api/v1/holds/{sender}`: releases one.
 
 use super::{ApiError, AppState};
-use crate::contain::{Hold, Holds};
+use crate::contain::{Hold, Holds, view};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -20,12 +20,30 @@ pub async fn get_holds(State(state): State<AppState>) -> Result<Json<Value>, Api
     Ok(Json(json!({ "holds": holds })))
 }
 
+/// `?by=`: who releases, as the caller says, for the record (the token
+/// says only that the caller may); "api" when not given.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseQuery {
+    by: Option<String>,
+}
+
 /// Releases `sender`; the released record, or 404.
 pub async fn delete_hold(
     State(state): State<AppState>,
     Path(sender): Path<String>,
+    query: Result<Query<ReleaseQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let released = release(&state, &sender, "api").await?;
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let by = match q.by {
+        None => "api".to_owned(),
+        Some(by) => {
+            crate::event::check_text("by", &by, 100)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            by
+        }
+    };
+    let released = release(&state, &sender, &by).await?;
     Ok(Json(view(
         &sender,
         &released,
@@ -58,26 +76,4 @@ fn enabled(state: &AppState) -> Result<Holds, ApiError> {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-fn time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A record as the API shows it.
-fn view(sender: &str, h: &Hold, now: i64) -> Value {
-    json!({
-        "sender": sender,
-        "in_force": h.in_force(now),
-        "since": time(h.since),
-        "until": time(h.until),
-        "alert": { "kind": h.kind, "seq": h.alert_seq, "at": h.alert_at, "detail": h.why },
-        "held": h.held,
-        "deferred": h.deferred,
-        "rejected": h.rejected,
-        "monitored": h.monitored,
-        "released": h.released.as_ref().map(|r| json!({ "by": r.by, "at": time(r.at) })),
-    })
 }
