@@ -374,3 +374,69 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn containment_and_release_are_mailed_to_the_alert_recipients() {
+    let smtp = SmtpSink::start();
+    let site = policy_site(&format!(
+        "policy.action = \"hold\"\nserver.public_url = \"https://mail-insight.example.com/\"\n\
+         detect.recipients = [\"secops@example.com\"]\ndetect.group_seconds = 1\n\
+         [mail]\ntransport = \"smtp\"\nport = {}\nsecurity = \"none\"\n\
+         retry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n",
+        smtp.port
+    ));
+    let d = site.start();
+    let mut s = connect(&site);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    burst(&mut s, &mut r, "mallory@example.com");
+    let hold = wait_contained(&d, "mallory@example.com").await;
+    let released = client()
+        .delete(d.url("/api/v1/holds/mallory@example.com?by=ann"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 200);
+    // The alert itself, the containment and the release.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mails = loop {
+        let mails: Vec<(String, String)> = smtp
+            .messages()
+            .iter()
+            .map(|raw| {
+                let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+                (
+                    m.subject().unwrap_or_default().to_owned(),
+                    m.body_text(0).unwrap_or_default().into_owned(),
+                )
+            })
+            .collect();
+        if mails.len() >= 3 {
+            break mails;
+        }
+        assert!(Instant::now() < deadline, "{mails:?}\n{}", d.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let body = |prefix: &str| {
+        mails
+            .iter()
+            .find(|(s, _)| s.starts_with(prefix))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no {prefix:?} mail in {mails:?}"))
+    };
+    let contained =
+        body("[smtp-auth-insight] Contained: \"mallory@example.com\" (new_sender alert)");
+    for words in [
+        "the messages mallory@example.com submits are accepted into Postfix's hold queue",
+        &format!("new_sender alert #{}", hold["alert"]["seq"]),
+        "release mallory@example.com",
+        "https://mail-insight.example.com/senders/mallory%40example.com",
+    ] {
+        assert!(contained.contains(words), "no {words:?} in\n{contained}");
+    }
+    let released = body("[smtp-auth-insight] Released: \"mallory@example.com\"");
+    assert!(
+        released.contains("mallory@example.com may send again: ann released it"),
+        "{released}"
+    );
+}

@@ -37,7 +37,7 @@ pub struct ReleaseArgs {
 fn records(config: &Config) -> anyhow::Result<Vec<Value>> {
     match access::for_reading(config)? {
         Access::Local(store) => {
-            let holds = Holds::open(&store, config.policy.containment())?;
+            let holds = Holds::open(&store, config.policy.containment(), None)?;
             let now = chrono::Utc::now().timestamp();
             Ok(holds
                 .list()?
@@ -96,7 +96,10 @@ pub fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
     let by = format!("{} (command line)", whoami());
     let record = match access::for_reading(config)? {
         Access::Local(store) => {
-            let holds = Holds::open(&store, config.policy.containment())?;
+            // The release mail waits in the queue until the daemon runs.
+            let outbox = crate::outbox::Outbox::open(store.db())?;
+            let notices = config.contain_notices(outbox)?;
+            let holds = Holds::open(&store, config.policy.containment(), notices)?;
             let sender = crate::event::normalize_sender(&args.sender)
                 .map_err(|e| anyhow::anyhow!("{:?} is no account name: {e}", args.sender))?;
             let hold = holds

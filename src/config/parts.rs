@@ -43,6 +43,38 @@ impl Config {
         }
     }
 
+    /// The mails about containments, when `detect.recipients` has any.
+    pub fn contain_notices(
+        &self,
+        outbox: crate::outbox::Outbox,
+    ) -> Result<Option<crate::contain::Notices>, crate::outbox::RecipientError> {
+        use crate::policy::ContainAction;
+        if self.detect.recipients.is_empty() {
+            return Ok(None);
+        }
+        let effect = match self.policy.action {
+            ContainAction::Monitor => {
+                "still go out: [policy] action = \"monitor\" only counts what it would stop"
+            }
+            ContainAction::Hold => {
+                "are accepted into Postfix's hold queue and not delivered (postqueue -p \
+                 lists them, postsuper -H releases them, postsuper -d deletes them)"
+            }
+            ContainAction::Defer => {
+                "are refused for now with 450 4.7.1; the client keeps them and retries"
+            }
+            ContainAction::Reject => "are rejected with 5.7.1",
+        };
+        Ok(Some(crate::contain::Notices {
+            outbox,
+            from: self.mail.from_mailbox()?,
+            to: self.mail.check_recipients(&self.detect.recipients)?,
+            base: self.public_url(),
+            cli: self.cli_command(),
+            effect: effect.to_owned(),
+        }))
+    }
+
     /// How to call the command line with this configuration on this
     /// server, quoted for a shell.
     pub fn cli_command(&self) -> String {

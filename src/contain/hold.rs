@@ -90,7 +90,7 @@ impl Hold {
     }
 }
 
-fn time(secs: i64) -> String {
+pub(super) fn time(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

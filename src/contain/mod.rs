@@ -12,8 +12,10 @@
 //! the next pass: a crash loses at most a second of them.
 
 mod hold;
+mod notice;
 
 pub use hold::{Hold, Released, Tally, view};
+pub use notice::Notices;
 
 use crate::detect::AlertKind;
 use crate::store::{Store, StoreError};
@@ -64,6 +66,10 @@ pub enum ContainError {
     Sled(#[from] sled::Error),
     #[error("a containment record does not read back: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the containment mail: {0}")]
+    Mail(#[from] lettre::error::Error),
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
 /// The containments. Cheap to clone.
@@ -76,6 +82,8 @@ struct Inner {
     store: Store,
     tree: sled::Tree,
     settings: Settings,
+    /// Mails about containments, when there are recipients.
+    notices: Option<Notices>,
     /// Every containment not yet released and not expired, and those
     /// released or expired whose counts have not been saved.
     active: RwLock<HashMap<String, Hold>>,
@@ -84,7 +92,11 @@ struct Inner {
 impl Holds {
     /// Opens the records in `store`'s database; loads the containments
     /// still in force.
-    pub fn open(store: &Store, settings: Settings) -> Result<Holds, ContainError> {
+    pub fn open(
+        store: &Store,
+        settings: Settings,
+        notices: Option<Notices>,
+    ) -> Result<Holds, ContainError> {
         let tree = store.db().open_tree(TREE)?;
         let now = chrono::Utc::now().timestamp();
         let mut active = HashMap::new();
@@ -101,6 +113,7 @@ impl Holds {
                 store: store.clone(),
                 tree,
                 settings,
+                notices,
                 active: RwLock::new(active),
             }),
         })
@@ -153,7 +166,11 @@ impl Holds {
             .insert(key(sender), serde_json::to_vec(&hold)?)?;
         self.inner.tree.flush()?;
         active.remove(sender);
+        drop(active);
         tracing::warn!(sender, by, "containment released");
+        if let Some(n) = &self.inner.notices {
+            n.released(sender, &hold)?;
+        }
         Ok(Some(hold))
     }
 
@@ -208,6 +225,13 @@ impl Holds {
             active.insert(sender.clone(), hold.clone());
         }
         drop(active);
+        // After the records are durable: a crash in between loses a mail,
+        // never repeats one.
+        if let Some(n) = &self.inner.notices {
+            for (sender, hold) in &new {
+                n.contained(sender, hold)?;
+            }
+        }
         self.save_counts()?;
         Ok(new)
     }

@@ -54,6 +54,8 @@ pub enum DaemonError {
     Schedules(#[from] crate::schedule::runner::StartError),
     #[error(transparent)]
     Contain(#[from] crate::contain::ContainError),
+    #[error("detect.recipients: {0}")]
+    Recipients(#[from] crate::outbox::RecipientError),
     #[error("the policy service is off (no policy.listen)")]
     PolicyOff,
     #[error("cannot listen on {addr} (policy.listen): {source}")]
@@ -163,9 +165,12 @@ pub async fn run(
     let holds = match config.policy.listen {
         Some(_) => {
             let (store, settings) = (store.clone(), config.policy.containment());
+            let notices = config.contain_notices(outbox.clone())?;
             Some(
-                tokio::task::spawn_blocking(move || crate::contain::Holds::open(&store, settings))
-                    .await??,
+                tokio::task::spawn_blocking(move || {
+                    crate::contain::Holds::open(&store, settings, notices)
+                })
+                .await??,
             )
         }
         None => None,
