@@ -440,3 +440,54 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         "{released}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_senders_page_shows_the_containment_and_its_release_button_ends_it() {
+    use common::webdriver::Driver;
+    let hash = password_hash("s3cret pass");
+    // [[server.users]] is a table array: it comes last.
+    let site = policy_site(&format!(
+        "policy.action = \"reject\"\n[[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
+    ));
+    let d = site.start();
+    let mut s = connect(&site);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    burst(&mut s, &mut r, "mallory@example.com");
+    let hold = wait_contained(&d, "mallory@example.com").await;
+    // Without a session the button does nothing.
+    let refused = no_redirects()
+        .post(d.url("/senders/mallory%40example.com/release"))
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(refused.status(), 200);
+    assert_eq!(holds(&d).await[0]["in_force"], true);
+
+    let b = Driver::start().await;
+    b.goto(&d.url("/login")).await;
+    b.type_into(&b.find("#user").await, "ann").await;
+    b.type_into(&b.find("#token").await, "s3cret pass").await;
+    b.click(&b.find("#login").await).await;
+    b.wait_text("#tile-senders", |t| !t.is_empty()).await;
+    b.goto(&d.url("/senders/mallory%40example.com")).await;
+    let shown = b
+        .wait_text("#containment", |t| t.contains("Contained"))
+        .await;
+    let alert = format!("new_sender alert #{}", hold["alert"]["seq"]);
+    assert!(shown.contains(&alert), "{shown}");
+    b.screenshot("containment").await;
+    b.click(&b.find("#release").await).await;
+    let after = b
+        .wait_text("#containment", |t| t.contains("Contained earlier"))
+        .await;
+    assert!(after.contains("by ann (dashboard)"), "{after}");
+    assert!(b.find_all("#release").await.is_empty(), "the button stays");
+    // Mail flows again.
+    let got = {
+        s.write_all(request("END-OF-MESSAGE", "mallory@example.com", "R1").as_bytes())
+            .unwrap();
+        answer(&mut r)
+    };
+    assert_eq!(got, "action=DUNNO\n");
+}

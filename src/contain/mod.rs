@@ -148,6 +148,15 @@ impl Holds {
         Ok(all)
     }
 
+    /// `sender`'s latest containment record, if any (blocking).
+    pub fn of(&self, sender: &str) -> Result<Option<Hold>, ContainError> {
+        self.save_counts()?;
+        match self.inner.tree.get(key(sender))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Releases `sender`'s containment, recording `by`; the record as
     /// released, or None when the account was not contained. Durable when
     /// it returns (blocking: call it from a blocking thread).

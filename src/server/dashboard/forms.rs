@@ -104,3 +104,21 @@ pub async fn request_status(State(state): State<AppState>, Path(id): Path<String
         }),
     )
 }
+
+/// The Release button of a contained sender's page.
+pub async fn release(
+    State(state): State<AppState>,
+    Extension(me): Extension<LoggedIn>,
+    Path(sender): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = me.refuse_stale(&state, &form.csrf) {
+        return refused;
+    }
+    let back = crate::report::links::sender_path(&sender);
+    let by = format!("{} (dashboard)", me.session.user);
+    match crate::server::holds::release(&state, &sender, &by).await {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => message(&state, e.status, "Not released", &e.error, &back),
+    }
+}

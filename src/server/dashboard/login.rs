@@ -186,7 +186,12 @@ pub async fn login(
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     }
-    let id = match state.sessions.create() {
+    let who = if user.is_empty() {
+        "API token"
+    } else {
+        user.as_str()
+    };
+    let id = match state.sessions.create(who) {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(error = %e, "cannot start a dashboard session");

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let private = Router::new()
         .route("/", get(pages::index))
         .route("/senders/{sender}", get(pages::sender))
+        .route("/senders/{sender}/release", post(forms::release))
         .route("/senders.csv", get(pages::csv))
         .route("/request", post(forms::request_report))
         .route("/requests/{id}", get(forms::request_status))

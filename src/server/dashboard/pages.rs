@@ -248,6 +248,7 @@ pub async fn sender(
     };
     let days = state.settings.default_days;
     let who = name.clone();
+    let holds = state.holds.clone();
     let built = tokio::task::spawn_blocking(move || {
         let now = Utc::now();
         let range = request
@@ -272,10 +273,14 @@ pub async fn sender(
         let alerts = store
             .alerts_of(&who, SENDER_ALERTS)
             .map_err(|e| e.to_string())?;
-        Ok::<_, String>((b.finish(store.tz.name()), info, alerts))
+        let hold = match &holds {
+            Some(h) => h.of(&who).map_err(|e| e.to_string())?,
+            None => None,
+        };
+        Ok::<_, String>((b.finish(store.tz.name()), info, alerts, hold))
     })
     .await;
-    let (report, info, alerts) = match built {
+    let (report, info, alerts, hold) = match built {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return message(&state, StatusCode::BAD_REQUEST, "Bad range", &e, "/"),
         Err(e) => {
@@ -336,6 +341,8 @@ pub async fn sender(
         "auth_failures": report.summary.auth_failures,
         "failed_days": failed_days,
         "alerts": alerts,
+        "hold": hold.map(|h| crate::contain::view(&name, &h, Utc::now().timestamp())),
+        "release": format!("{}/release", crate::report::links::sender_path(&name)),
         "back": format!("/?start={}&end={}", report.start, report.end),
     });
     state.dashboard.render("sender", &data)

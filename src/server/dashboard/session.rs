@@ -17,6 +17,8 @@ const MAX_SESSIONS: usize = 1000;
 #[derive(Clone)]
 pub struct Session {
     pub csrf: String,
+    /// Who logged in: a `[[server.users]]` name, or "API token".
+    pub user: String,
     last_used: Instant,
 }
 
@@ -31,7 +33,7 @@ const ID_BYTES: usize = 32;
 impl Sessions {
     /// Starts a session; returns its id. Fails rather than hand out a
     /// guessable id when the system has no randomness.
-    pub fn create(&self) -> Result<String, RandomError> {
+    pub fn create(&self, user: &str) -> Result<String, RandomError> {
         let id = hex_id(ID_BYTES)?;
         let csrf = hex_id(ID_BYTES)?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -48,6 +50,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
+                user: user.to_owned(),
                 csrf,
                 last_used: Instant::now(),
             },
@@ -113,7 +116,7 @@ mod tests {
     #[test]
     fn sessions_and_cookies() {
         let s = Sessions::default();
-        let id = s.create().unwrap();
+        let id = s.create("ann").unwrap();
         assert_eq!(id.len(), 64);
         let session = s.get(&id).unwrap();
         assert!(session.csrf_ok(&session.csrf.clone()));
