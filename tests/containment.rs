@@ -46,6 +46,15 @@ async fn holds(d: &Daemon) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// `who`'s containment record.
+async fn record(d: &Daemon, who: &str) -> Value {
+    holds(d)
+        .await
+        .into_iter()
+        .find(|h| h["sender"] == who)
+        .unwrap_or_else(|| panic!("no record of {who}"))
+}
+
 /// Waits until `who` is contained; returns its record.
 async fn wait_contained(d: &Daemon, who: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -139,11 +148,7 @@ async fn an_alert_holds_the_account_until_released_also_across_kill_9() {
         .await
         .unwrap();
     assert_eq!(again.status(), 404);
-    let record = holds(&d)
-        .await
-        .into_iter()
-        .find(|h| h["sender"] == "mallory@example.com")
-        .unwrap();
+    let record = record(&d, "mallory@example.com").await;
     assert!(record["held"].as_u64().unwrap() >= 1, "{record}");
     assert_eq!(record["alert"]["seq"], seq);
 }
@@ -207,11 +212,7 @@ async fn monitor_lets_everything_through_and_counts_what_it_would_have_stopped()
     let text = metrics_text(&d).await;
     let monitored = metric(&text, "smtp_auth_insight_policy_total{what=\"monitored\"}");
     assert!(monitored >= Some(2), "{monitored:?}");
-    let record = holds(&d)
-        .await
-        .into_iter()
-        .find(|h| h["sender"] == "mallory@example.com")
-        .unwrap();
+    let record = record(&d, "mallory@example.com").await;
     assert_eq!(record["monitored"].as_u64(), monitored, "{record}");
     // The command line beside the daemon lists and releases it.
     let out = site.cli(&["holds"]);
@@ -281,13 +282,8 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         let logs = tempfile::tempdir().unwrap();
         let site = policy_site(&format!("policy.action = \"{action}\""));
         let d = site.start();
-        let policy = std::fs::read_to_string(site.data_dir().join("policy-listening")).unwrap();
         let postfix = Postfix::start(
-            &format!(
-                "smtpd_end_of_data_restrictions =\n    check_policy_service {{ inet:{}, timeout=2s, default_action=DUNNO }}\n\
-                 smtpd_policy_service_default_action = DUNNO\nsmtpd_policy_service_try_limit = 1",
-                policy.trim()
-            ),
+            &main_cf_lines(&site),
             &[
                 ("mallory@example.com", "stolen"),
                 ("alice@example.com", "secret"),
@@ -358,11 +354,7 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
             held.iter().all(|m| m["sender"] == "mallory@example.com"),
             "{held:?}"
         );
-        let record = holds(&d)
-            .await
-            .into_iter()
-            .find(|h| h["sender"] == "mallory@example.com")
-            .unwrap();
+        let record = record(&d, "mallory@example.com").await;
         assert_eq!(
             record["held"].as_u64(),
             Some(held.len() as u64),

@@ -110,11 +110,7 @@ async fn garbage_and_oversized_requests_get_dunno_and_the_connection_goes_on() {
 async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
-    std::fs::write(&log, "").unwrap();
-    let site = policy_site(&format!(
-        "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
-        log.to_str().unwrap()
-    ));
+    let site = policy_site_following(&log);
     let d = site.start();
     let mut s = connect(&site);
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -141,20 +137,11 @@ async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
 async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_is_down() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("mail.log");
-    std::fs::write(&log, "").unwrap();
-    let site = policy_site(&format!(
-        "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
-        log.to_str().unwrap()
-    ));
+    let site = policy_site_following(&log);
     let d = site.start();
-    let policy = std::fs::read_to_string(site.data_dir().join("policy-listening")).unwrap();
     // The lines README.md gives for main.cf.
     let postfix = common::postfix::Postfix::start(
-        &format!(
-            "smtpd_end_of_data_restrictions =\n    check_policy_service {{ inet:{}, timeout=2s, default_action=DUNNO }}\n\
-             smtpd_policy_service_default_action = DUNNO\nsmtpd_policy_service_try_limit = 1",
-            policy.trim()
-        ),
+        &main_cf_lines(&site),
         &[("alice@example.com", "secret")],
         &log,
     );
@@ -190,4 +177,51 @@ async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_i
     assert!(d.stop().success());
     let answer = postfix.submit("alice@example.com", "secret");
     assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_limit_are_closed_and_the_others_go_on() {
+    let site = policy_site("policy.max_connections = 2");
+    let d = site.start();
+    let mut held: Vec<(std::net::TcpStream, BufReader<std::net::TcpStream>)> = (0..2)
+        .map(|_| {
+            let s = connect(&site);
+            let r = BufReader::new(s.try_clone().unwrap());
+            (s, r)
+        })
+        .collect();
+    // Both are served (so both hold their slot).
+    for (s, r) in &mut held {
+        s.write_all(request("RCPT", "alice@example.com", "").as_bytes())
+            .unwrap();
+        assert_eq!(answer(r), "action=DUNNO\n");
+    }
+    let mut third = connect(&site);
+    let _ = third.write_all(request("RCPT", "alice@example.com", "").as_bytes());
+    let mut rest = Vec::new();
+    let n = third.read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(n, 0, "the third connection got {rest:?}");
+    let text = metrics_text(&d).await;
+    assert_eq!(
+        metric(
+            &text,
+            "smtp_auth_insight_policy_total{what=\"connection_refused\"}"
+        ),
+        Some(1)
+    );
+    // One closes: a new one is served.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut s = connect(&site);
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let _ = s.write_all(request("RCPT", "alice@example.com", "").as_bytes());
+        let mut line = String::new();
+        use std::io::BufRead;
+        if r.read_line(&mut line).unwrap_or(0) > 0 {
+            assert_eq!(line, "action=DUNNO\n");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+    }
 }

@@ -5,13 +5,12 @@
 use super::Service;
 use super::protocol::{Action, MAX_REQUEST, RequestError};
 use crate::metrics::PolicyCount;
+use crate::server::accept::{self, Admission};
 use std::io;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -20,8 +19,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes read while skipping an oversized request; beyond, the
 /// connection is closed (a client that never ends its request).
 const MAX_SKIP: usize = 1 << 20;
-/// Least time between two "connection limit reached" log lines.
-const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The bounds of [`run`].
 #[derive(Debug, Clone, Copy)]
@@ -34,32 +31,18 @@ pub struct Limits {
 /// Serves `listener` until `stop` is cancelled; connections close at their
 /// next request boundary (an answer under way is sent).
 pub async fn run(listener: TcpListener, service: Service, limits: Limits, stop: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut admission = Admission::new(limits.max_connections, "the policy service");
     let mut connections = JoinSet::new();
-    let mut warned: Option<Instant> = None;
     loop {
-        let stream = tokio::select! {
-            () = stop.cancelled() => break,
+        let next = tokio::select! {
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(error = %e, "policy service: cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            next = accept::next(&listener, &stop) => next,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Some((stream, peer)) = next else {
+            break;
+        };
+        let Some(slot) = admission.admit(peer) else {
             service.metrics.policy(PolicyCount::Refused);
-            if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
-                warned = Some(Instant::now());
-                tracing::warn!(
-                    max_connections = limits.max_connections,
-                    "policy service: connection limit reached; new connections are closed"
-                );
-            }
             continue;
         };
         let (service, stop) = (service.clone(), stop.clone());

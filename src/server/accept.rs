@@ -40,36 +40,12 @@ pub async fn serve(
     stop: CancellationToken,
     on_refused: impl Fn() + Send + 'static,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut admission = Admission::new(limits.max_connections, "the API");
     let mut connections = JoinSet::new();
-    let mut last_warned: Option<Instant> = None;
-    loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
+    while let Some((stream, peer)) = next(&listener, &stop).await {
         while connections.try_join_next().is_some() {}
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors, typically: back off a little
-                // rather than spin; the connections in hand will close.
-                tracing::warn!(error = %e, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Some(slot) = admission.admit(peer) else {
             on_refused();
-            if last_warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                last_warned = Some(Instant::now());
-                tracing::warn!(
-                    max_connections = limits.max_connections,
-                    peer = %peer,
-                    "connection limit reached; closing new connections until some end"
-                );
-            }
-            drop(stream);
             continue;
         };
         let (app, stop) = (app.clone(), stop.clone());
@@ -89,6 +65,65 @@ pub async fn serve(
             "connections still open after the drain time; closing them"
         );
         connections.shutdown().await;
+    }
+}
+
+/// The next connection on `listener`, None once `stop` is cancelled. An
+/// accept error (out of file descriptors, typically) backs off a little
+/// rather than spin; the connections in hand will close.
+pub async fn next(
+    listener: &TcpListener,
+    stop: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(a) => return Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A bound on the connections served at once: beyond it a connection is
+/// closed as it arrives, with a log line at most once a minute.
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    max: usize,
+    /// What the connections are to, for the log.
+    what: &'static str,
+    last_warned: Option<Instant>,
+}
+
+impl Admission {
+    pub fn new(max: usize, what: &'static str) -> Admission {
+        Admission {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            what,
+            last_warned: None,
+        }
+    }
+
+    /// A slot for a connection from `peer`, held while it is served; None
+    /// when all are taken (the caller drops the connection).
+    pub fn admit(&mut self, peer: SocketAddr) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slot = self.slots.clone().try_acquire_owned().ok();
+        if slot.is_none() && self.last_warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            self.last_warned = Some(Instant::now());
+            tracing::warn!(
+                max_connections = self.max,
+                peer = %peer,
+                to = self.what,
+                "connection limit reached; closing new connections until some end"
+            );
+        }
+        slot
     }
 }
 

@@ -8,7 +8,7 @@
 //! - `accept`: connections, bounded in number and time; `limit`: rate
 //!   limits for report orders and logins.
 
-mod accept;
+pub mod accept;
 mod alerts;
 mod api;
 mod auth;

@@ -6,6 +6,26 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// A policy site whose daemon also follows `log` (a Postfix log).
+pub fn policy_site_following(log: &std::path::Path) -> Site {
+    std::fs::write(log, "").expect("an empty log");
+    policy_site(&format!(
+        "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
+        log.to_str().expect("a UTF-8 path")
+    ))
+}
+
+/// The lines README.md gives for main.cf, for the daemon of `site`.
+pub fn main_cf_lines(site: &Site) -> String {
+    let policy = std::fs::read_to_string(site.data_dir().join("policy-listening"))
+        .expect("the policy service's address file");
+    format!(
+        "smtpd_end_of_data_restrictions =\n    check_policy_service {{ inet:{}, timeout=2s, default_action=DUNNO }}\n\
+         smtpd_policy_service_default_action = DUNNO\nsmtpd_policy_service_try_limit = 1",
+        policy.trim()
+    )
+}
+
 pub fn policy_site(extra: &str) -> Site {
     Site::new(&format!(
         "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"vm\"\n{extra}"

@@ -35,22 +35,8 @@ impl Postfix {
         // Postfix's processes run as `postfix` and must reach these.
         run(Command::new("chmod").args(["755"]).arg(d));
         run(Command::new("chown").arg("postfix").arg(d.join("data")));
-        crate::common::openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=vm",
-            "-keyout",
-            &path(d, "key.pem"),
-            "-out",
-            &path(d, "cert.pem"),
-        ]);
-        run(Command::new("chmod").arg("644").arg(d.join("key.pem")));
+        let (cert, key) = super::self_signed(d);
+        run(Command::new("chmod").arg("644").arg(&key));
         let main_cf = format!(
             "compatibility_level = 3.6\n\
              queue_directory = {q}\n\
@@ -68,8 +54,8 @@ impl Postfix {
              local_transport = discard\n\
              maillog_file_prefixes = {log_dir}\n\
              maillog_file = {log}\n\
-             smtpd_tls_cert_file = {dir}/cert.pem\n\
-             smtpd_tls_key_file = {dir}/key.pem\n\
+             smtpd_tls_cert_file = {cert}\n\
+             smtpd_tls_key_file = {key}\n\
              smtpd_tls_security_level = encrypt\n\
              smtpd_tls_loglevel = 1\n\
              smtpd_sasl_auth_enable = yes\n\
@@ -80,7 +66,6 @@ impl Postfix {
              {main_cf_extra}\n",
             q = path(d, "queue"),
             data = path(d, "data"),
-            dir = d.display(),
             log = log.display(),
             log_dir = log.parent().unwrap_or(d).display(),
         );
