@@ -132,6 +132,16 @@ fn postfix_ids_are_host_and_queue_id() {
 }
 
 #[test]
+fn a_message_refused_at_the_end_of_data_is_no_submission() {
+    // Postfix deferred mallory's message (450 4.7.1) and rejected eve's
+    // (554 5.7.1) at the end of DATA, as the policy service does with a
+    // contained account; only alice's went out.
+    let events = parse_fixture("postfix-end-of-data-reject.log");
+    let senders: Vec<&str> = events.iter().map(|e| e.sender.as_str()).collect();
+    assert_eq!(senders, ["alice@example.com"]);
+}
+
+#[test]
 fn an_interrupted_connection_still_counts_its_messages() {
     // The log cut right after the client= lines, before qmgr and disconnect:
     // finish() emits what was pending.

@@ -227,6 +227,10 @@ impl Postfix {
                     self.end_connection(host, l.pid, now);
                 } else if let Some((qid, fields)) = queue_line(msg, ": client=") {
                     self.submission(l, host, qid, fields)?;
+                } else if let Some((qid, _)) = queue_line(msg, ": reject: ") {
+                    // Refused at the end of DATA (a policy service's
+                    // DEFER_IF_PERMIT or REJECT, say): no message was sent.
+                    self.pending.remove(host, &qid);
                 } else if let Some(pos) = tls_marker(msg) {
                     let proto = msg[pos..]
                         .split_once("]: ")
