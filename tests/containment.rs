@@ -46,6 +46,16 @@ async fn holds(d: &Daemon) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// `DELETE /api/v1/holds/{path}` (path may carry `?by=`).
+async fn release_api(d: &Daemon, path: &str) -> reqwest::Response {
+    client()
+        .delete(d.url(&format!("/api/v1/holds/{path}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `who`'s containment record.
 async fn record(d: &Daemon, who: &str) -> Value {
     holds(d)
@@ -86,8 +96,7 @@ fn submit(
 async fn an_alert_holds_the_account_until_released_also_across_kill_9() {
     let site = policy_site("policy.action = \"hold\"\npolicy.never_hold = [\"@trusted.example\"]");
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     burst(&mut s, &mut r, "mallory@example.com");
     assert_eq!(
         burst(&mut s, &mut r, "ops@trusted.example"),
@@ -122,17 +131,11 @@ async fn an_alert_holds_the_account_until_released_also_across_kill_9() {
     drop((s, r));
     d.kill9();
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     assert_eq!(submit(&mut s, &mut r, "mallory@example.com", "H0002"), held);
 
     // Released over the API, who did it recorded; mail flows again.
-    let released = client()
-        .delete(d.url("/api/v1/holds/Mallory@Example.com"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let released = release_api(&d, "Mallory@Example.com").await;
     assert_eq!(released.status(), 200);
     let released: Value = released.json().await.unwrap();
     assert_eq!(released["released"]["by"], "api", "{released}");
@@ -141,12 +144,7 @@ async fn an_alert_holds_the_account_until_released_also_across_kill_9() {
         submit(&mut s, &mut r, "mallory@example.com", "H0003"),
         "action=DUNNO\n"
     );
-    let again = client()
-        .delete(d.url("/api/v1/holds/mallory@example.com"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let again = release_api(&d, "mallory@example.com").await;
     assert_eq!(again.status(), 404);
     let record = record(&d, "mallory@example.com").await;
     assert!(record["held"].as_u64().unwrap() >= 1, "{record}");
@@ -161,8 +159,7 @@ async fn deferred_and_rejected_attempts_are_no_messages() {
     ] {
         let site = policy_site(&format!("policy.action = \"{action}\""));
         let d = site.start();
-        let mut s = connect(&site);
-        let mut r = BufReader::new(s.try_clone().unwrap());
+        let (mut s, mut r) = connected(&site);
         let through = burst(&mut s, &mut r, "mallory@example.com");
         wait_contained(&d, "mallory@example.com").await;
         for i in 0..3 {
@@ -198,8 +195,7 @@ async fn deferred_and_rejected_attempts_are_no_messages() {
 async fn monitor_lets_everything_through_and_counts_what_it_would_have_stopped() {
     let site = policy_site("");
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     assert_eq!(burst(&mut s, &mut r, "mallory@example.com"), 60);
     wait_contained(&d, "mallory@example.com").await;
     for i in 0..2 {
@@ -324,12 +320,7 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         let answer = postfix.submit("alice@example.com", "secret");
         assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
         // Released: the next message goes out (discarded here), not held.
-        let r = client()
-            .delete(d.url("/api/v1/holds/mallory@example.com"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = release_api(&d, "mallory@example.com").await;
         assert_eq!(r.status(), 200);
         let answer = postfix.submit("mallory@example.com", "stolen");
         assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
@@ -378,16 +369,10 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         smtp.port
     ));
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     burst(&mut s, &mut r, "mallory@example.com");
     let hold = wait_contained(&d, "mallory@example.com").await;
-    let released = client()
-        .delete(d.url("/api/v1/holds/mallory@example.com?by=ann"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let released = release_api(&d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
     // The alert itself, the containment and the release.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -442,8 +427,7 @@ async fn the_senders_page_shows_the_containment_and_its_release_button_ends_it()
         "policy.action = \"reject\"\n[[server.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
     ));
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     burst(&mut s, &mut r, "mallory@example.com");
     let hold = wait_contained(&d, "mallory@example.com").await;
     // Without a session the button does nothing.

@@ -44,8 +44,7 @@ async fn pipelined_requests_are_answered_in_order_and_each_submission_counted() 
 async fn garbage_and_oversized_requests_get_dunno_and_the_connection_goes_on() {
     let site = policy_site("");
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     let huge = format!(
         "request=smtpd_access_policy\nccert_subject={}\n\n",
         "x".repeat(40_000)
@@ -112,8 +111,7 @@ async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
     let log = dir.path().join("mail.log");
     let site = policy_site_following(&log);
     let d = site.start();
-    let mut s = connect(&site);
-    let mut r = BufReader::new(s.try_clone().unwrap());
+    let (mut s, mut r) = connected(&site);
     s.write_all(request("END-OF-MESSAGE", "alice@example.com", "4Fk2Hq1Bz9z9sK").as_bytes())
         .unwrap();
     assert_eq!(answer(&mut r), "action=DUNNO\n");
@@ -183,13 +181,7 @@ async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_i
 async fn connections_beyond_the_limit_are_closed_and_the_others_go_on() {
     let site = policy_site("policy.max_connections = 2");
     let d = site.start();
-    let mut held: Vec<(std::net::TcpStream, BufReader<std::net::TcpStream>)> = (0..2)
-        .map(|_| {
-            let s = connect(&site);
-            let r = BufReader::new(s.try_clone().unwrap());
-            (s, r)
-        })
-        .collect();
+    let mut held: Vec<_> = (0..2).map(|_| connected(&site)).collect();
     // Both are served (so both hold their slot).
     for (s, r) in &mut held {
         s.write_all(request("RCPT", "alice@example.com", "").as_bytes())
@@ -213,8 +205,7 @@ async fn connections_beyond_the_limit_are_closed_and_the_others_go_on() {
     drop(held.pop());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let mut s = connect(&site);
-        let mut r = BufReader::new(s.try_clone().unwrap());
+        let (mut s, mut r) = connected(&site);
         let _ = s.write_all(request("RCPT", "alice@example.com", "").as_bytes());
         let mut line = String::new();
         use std::io::BufRead;

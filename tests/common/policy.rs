@@ -41,6 +41,13 @@ pub fn connect(site: &Site) -> TcpStream {
     s
 }
 
+/// A connection and a buffered reader of its answers.
+pub fn connected(site: &Site) -> (TcpStream, BufReader<TcpStream>) {
+    let s = connect(site);
+    let r = BufReader::new(s.try_clone().expect("clone the connection"));
+    (s, r)
+}
+
 /// A request at `state` for `user` (empty: not authenticated).
 pub fn request(state: &str, user: &str, qid: &str) -> String {
     format!(
