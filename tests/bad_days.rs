@@ -291,13 +291,17 @@ async fn sighup_reloads_sources_and_keeps_running_on_a_broken_file() {
     );
     std::fs::copy(fixture, &log).unwrap();
     site.write_config(&format!(
-        "{base}server.max_connections = 100\n[[sources]]\nkind = \"postfix\"\npath = {log:?}\n"
+        "{base}server.max_connections = 100\npolicy.hold_hours = 2\n[[sources]]\nkind = \"postfix\"\npath = {log:?}\n"
     ));
     sighup(&d);
     wait_log(&d, "configuration reloaded").await;
     // A restart-only change is named, not silently ignored.
     wait_log(&d, "takes effect at the next restart").await;
-    assert!(d.log_text().contains("[server]"));
+    let logged = d.log_text();
+    assert!(
+        logged.contains("[server]") && logged.contains("[policy]"),
+        "{logged}"
+    );
     let today = chrono::Utc::now().date_naive();
     let query = format!("start=2026-11-01&end={today}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Sections read only at start-up, compared to say what a reload leaves
 /// waiting for a restart.
-fn restart_only(c: &Config) -> [(&'static str, String); 6] {
+fn restart_only(c: &Config) -> [(&'static str, String); 7] {
     [
         ("[store]", format!("{:?}", c.store)),
         ("[server]", format!("{:?}", c.server)),
@@ -18,6 +18,7 @@ fn restart_only(c: &Config) -> [(&'static str, String); 6] {
         ("[log]", format!("{:?}", c.log)),
         ("[report]", format!("{:?}", c.report)),
         ("detect.enabled", c.detect.enabled.to_string()),
+        ("[policy]", format!("{:?}", c.policy)),
     ]
 }
 
