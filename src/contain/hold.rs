@@ -111,3 +111,52 @@ pub fn view(sender: &str, h: &Hold, now: i64) -> Value {
         "released": h.released.as_ref().map(|r| json!({ "by": r.by, "at": time(r.at) })),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Alert, AlertStatus};
+
+    fn recorded() -> Recorded {
+        Recorded {
+            seq: 7,
+            recorded_ms: 0,
+            alert: Alert {
+                kind: AlertKind::NewSender,
+                sender: "mallory@example.com".into(),
+                at: chrono::DateTime::from_timestamp(1_000_000, 0).unwrap(),
+                observed: 40,
+                expected: 10.0,
+                detail: "first seen".into(),
+                status: AlertStatus::Firing,
+                threshold: Some(40),
+                client_ips: Vec::new(),
+                tls: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_containment_ends_when_released_or_after_its_hours() {
+        let mut h = Hold::new(&recorded(), 1_000_000, 2);
+        assert_eq!((h.since, h.until), (1_000_000, 1_000_000 + 7200));
+        assert!(h.in_force(1_000_000) && h.in_force(1_007_199));
+        assert!(!h.in_force(1_007_200), "after hold_hours");
+        h.released = Some(Released {
+            by: "ann".into(),
+            at: 1_000_010,
+        });
+        assert!(!h.in_force(1_000_011), "released");
+    }
+
+    #[test]
+    fn counts_mark_the_record_for_saving() {
+        let mut h = Hold::new(&recorded(), 0, 1);
+        assert!(!h.unsaved);
+        h.count(Tally::Deferred);
+        h.count(Tally::Deferred);
+        h.count(Tally::Held);
+        assert_eq!((h.held, h.deferred, h.rejected, h.monitored), (1, 2, 0, 0));
+        assert!(h.unsaved);
+    }
+}

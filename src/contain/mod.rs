@@ -295,3 +295,25 @@ impl Holds {
 fn key(sender: &str) -> Vec<u8> {
     [PREFIX.as_bytes(), sender.as_bytes()].concat()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_hold_names_accounts_and_whole_domains_in_any_case() {
+        let s = Settings {
+            kinds: vec![AlertKind::VolumeSpike],
+            never_hold: vec!["Monitor@Example.com".into(), "@Tickets.Example.com".into()],
+            hold_hours: 1,
+        };
+        assert!(s.exempt("monitor@example.com"));
+        assert!(s.exempt("bot@tickets.example.com"));
+        assert!(!s.exempt("bot@sub.tickets.example.com.evil"));
+        assert!(!s.exempt("alice@example.com"));
+        assert!(
+            !s.exempt("tickets.example.com"),
+            "a domain entry needs an @ before it"
+        );
+    }
+}
