@@ -91,6 +91,17 @@ pub enum PolicyCount {
 }
 
 impl PolicyCount {
+    /// The count of a contained account's submission answered per `action`.
+    pub fn contained(action: crate::contain::Action) -> PolicyCount {
+        use crate::contain::Action;
+        match action {
+            Action::Hold => PolicyCount::Held,
+            Action::Defer => PolicyCount::Deferred,
+            Action::Reject => PolicyCount::Rejected,
+            Action::Monitor => PolicyCount::Monitored,
+        }
+    }
+
     pub const ALL: [PolicyCount; 9] = [
         PolicyCount::Request,
         PolicyCount::Submission,

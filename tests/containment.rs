@@ -33,17 +33,9 @@ fn burst(s: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, wh
 }
 
 async fn holds(d: &Daemon) -> Vec<Value> {
-    let r = client()
-        .get(d.url("/api/v1/holds"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["holds"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let (status, body) = api_get(d, "/api/v1/holds").await;
+    assert_eq!(status, 200, "{body}");
+    body["holds"].as_array().cloned().unwrap_or_default()
 }
 
 /// `DELETE /api/v1/holds/{path}` (path may carry `?by=`).
@@ -139,6 +131,10 @@ async fn an_alert_holds_the_account_until_released_also_across_kill_9() {
     assert_eq!(released.status(), 200);
     let released: Value = released.json().await.unwrap();
     assert_eq!(released["released"]["by"], "api", "{released}");
+    assert_eq!(
+        released["sender"], "mallory@example.com",
+        "named as in the records"
+    );
     assert_eq!(released["in_force"], false);
     assert_eq!(
         submit(&mut s, &mut r, "mallory@example.com", "H0003"),

@@ -264,13 +264,7 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
         .parse()
         .unwrap();
     assert!((1..=1200).contains(&retry_after), "{retry_after}");
-    let missing = client()
-        .get(d.url("/api/v1/reports/nope"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    assert_eq!(api_get(&d, "/api/v1/reports/nope").await.0, 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]

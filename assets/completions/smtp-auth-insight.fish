@@ -60,8 +60,8 @@ complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand repo
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -s h -l help -d 'Print help'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l since -d 'Alerts raised since this date (YYYY-MM-DD, from its start in the configured time zone) or RFC 3339 time; default: the last 7 days' -r
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l limit -d 'Most alerts listed' -r
-complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l format -r -f -a "text\t'One line per alert: time, kind, status, account, what was seen'
-json\t'One JSON object per line, as `GET /api/v1/alerts` lists them'"
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l format -r -f -a "text\t'One line per entry, for a person to read'
+json\t'One JSON object per line, as the API lists them'"
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand backtest" -l format -d 'Input format' -r -f -a "ndjson\t'One JSON event per line (or a JSON array), as for POST /api/v1/events'
@@ -72,8 +72,8 @@ complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand back
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand backtest" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand backtest" -l all -d 'Also print re-notifications and resolutions of volume incidents'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand backtest" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -l format -r -f -a "text\t'One line per account: since, until, alert, what was stopped'
-json\t'One JSON object per line, as `GET /api/v1/holds` lists them'"
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -l format -r -f -a "text\t'One line per entry, for a person to read'
+json\t'One JSON object per line, as the API lists them'"
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -l all -d 'Also list containments that ended (released or expired)'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -s h -l help -d 'Print help (see more with \'--help\')'

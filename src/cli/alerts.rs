@@ -1,13 +1,14 @@
 //! `alerts`: the alert log, newest first, from the store or from the
 //! running daemon: one line per alert, or its JSON as the API gives it.
 
+use super::ListFormat;
 use super::access::{self, Access};
 use crate::config::Config;
 use crate::event::time::parse_since;
 use crate::store::Recorded;
 use anyhow::Context;
 use chrono::Utc;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::io::Write;
 
 #[derive(Debug, Args)]
@@ -20,15 +21,7 @@ pub struct AlertsArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1000))]
     limit: u64,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    /// One line per alert: time, kind, status, account, what was seen.
-    Text,
-    /// One JSON object per line, as `GET /api/v1/alerts` lists them.
-    Json,
+    format: ListFormat,
 }
 
 pub fn run(config: &Config, args: &AlertsArgs) -> anyhow::Result<()> {
@@ -51,14 +44,14 @@ pub fn run(config: &Config, args: &AlertsArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for r in &alerts {
         match args.format {
-            Format::Json => {
+            ListFormat::Json => {
                 serde_json::to_writer(&mut out, r)?;
                 writeln!(out)?;
             }
-            Format::Text => writeln!(out, "{}", line(r, tz))?,
+            ListFormat::Text => writeln!(out, "{}", line(r, tz))?,
         }
     }
-    if alerts.is_empty() && matches!(args.format, Format::Text) {
+    if alerts.is_empty() && matches!(args.format, ListFormat::Text) {
         writeln!(out, "no alerts")?;
     }
     out.flush()?;

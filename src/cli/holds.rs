@@ -2,11 +2,12 @@
 //! ending a containment, through the running daemon (or the store when
 //! the daemon is stopped).
 
+use super::ListFormat;
 use super::access::{self, Access};
 use crate::config::Config;
 use crate::contain::Holds;
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::Value;
 use std::io::Write;
 
@@ -16,15 +17,7 @@ pub struct HoldsArgs {
     #[arg(long)]
     all: bool,
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    /// One line per account: since, until, alert, what was stopped.
-    Text,
-    /// One JSON object per line, as `GET /api/v1/holds` lists them.
-    Json,
+    format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -57,11 +50,11 @@ pub fn list(config: &Config, args: &HoldsArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for h in &records {
         match args.format {
-            Format::Json => writeln!(out, "{h}")?,
-            Format::Text => writeln!(out, "{}", line(h))?,
+            ListFormat::Json => writeln!(out, "{h}")?,
+            ListFormat::Text => writeln!(out, "{}", line(h))?,
         }
     }
-    if records.is_empty() && matches!(args.format, Format::Text) {
+    if records.is_empty() && matches!(args.format, ListFormat::Text) {
         writeln!(out, "no account is contained")?;
     }
     out.flush()?;
@@ -100,11 +93,9 @@ pub fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
             let outbox = crate::outbox::Outbox::open(store.db())?;
             let notices = config.contain_notices(outbox)?;
             let holds = Holds::open(&store, config.policy.containment(), notices)?;
-            let sender = crate::event::normalize_sender(&args.sender)
-                .map_err(|e| anyhow::anyhow!("{:?} is no account name: {e}", args.sender))?;
-            let hold = holds
-                .release(&sender, &by)?
-                .with_context(|| format!("{sender} is not contained"))?;
+            let (sender, hold) = holds
+                .release(&args.sender, &by)?
+                .with_context(|| format!("{} is not contained", args.sender))?;
             crate::contain::view(&sender, &hold, chrono::Utc::now().timestamp())
         }
         Access::Daemon(daemon) => daemon.release(&args.sender, &by)?,

@@ -63,6 +63,15 @@ enum Command {
     HashPassword,
 }
 
+/// How the commands that list things (alerts, holds) print them.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ListFormat {
+    /// One line per entry, for a person to read.
+    Text,
+    /// One JSON object per line, as the API lists them.
+    Json,
+}
+
 /// The command line's definition, for the man page and the shell
 /// completions the package installs (generated from it by the tests).
 pub fn command() -> clap::Command {

@@ -42,13 +42,19 @@ pub struct Released {
     pub at: i64,
 }
 
-/// What the policy service did with a contained account's submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tally {
-    Held,
-    Deferred,
-    Rejected,
-    Monitored,
+/// What the policy service does with a contained account's submissions
+/// (`[policy] action`); each is counted on the containment's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Let them through (`DUNNO`) and count what would have been stopped.
+    Monitor,
+    /// `DEFER_IF_PERMIT` 4.7.1: the client keeps the message and retries.
+    Defer,
+    /// `HOLD`: accepted into Postfix's hold queue, for review.
+    Hold,
+    /// `REJECT` 5.7.1.
+    Reject,
 }
 
 impl Hold {
@@ -78,12 +84,12 @@ impl Hold {
         self.released.is_none() && now < self.until
     }
 
-    pub(super) fn count(&mut self, tally: Tally) {
-        let n = match tally {
-            Tally::Held => &mut self.held,
-            Tally::Deferred => &mut self.deferred,
-            Tally::Rejected => &mut self.rejected,
-            Tally::Monitored => &mut self.monitored,
+    pub(super) fn count(&mut self, action: Action) {
+        let n = match action {
+            Action::Hold => &mut self.held,
+            Action::Defer => &mut self.deferred,
+            Action::Reject => &mut self.rejected,
+            Action::Monitor => &mut self.monitored,
         };
         *n += 1;
         self.unsaved = true;
@@ -153,9 +159,9 @@ mod tests {
     fn counts_mark_the_record_for_saving() {
         let mut h = Hold::new(&recorded(), 0, 1);
         assert!(!h.unsaved);
-        h.count(Tally::Deferred);
-        h.count(Tally::Deferred);
-        h.count(Tally::Held);
+        h.count(Action::Defer);
+        h.count(Action::Defer);
+        h.count(Action::Hold);
         assert_eq!((h.held, h.deferred, h.rejected, h.monitored), (1, 2, 0, 0));
         assert!(h.unsaved);
     }

@@ -14,7 +14,7 @@
 mod hold;
 mod notice;
 
-pub use hold::{Hold, Released, Tally, view};
+pub use hold::{Action, Hold, Released, view};
 pub use notice::Notices;
 
 use crate::detect::AlertKind;
@@ -66,6 +66,8 @@ pub enum ContainError {
     Sled(#[from] sled::Error),
     #[error("a containment record does not read back: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not an account name: {0}")]
+    Name(#[from] crate::event::FieldError),
     #[error("the containment mail: {0}")]
     Mail(#[from] lettre::error::Error),
     #[error(transparent)]
@@ -120,8 +122,8 @@ impl Holds {
     }
 
     /// The containment of `sender` in force at Unix second `now`, if any;
-    /// counts `tally` for it. Memory only: the policy service's answer.
-    pub fn check(&self, sender: &str, now: i64, tally: Tally) -> Option<Hold> {
+    /// counts `action` for it. Memory only: the policy service's answer.
+    pub fn check(&self, sender: &str, now: i64, action: Action) -> Option<Hold> {
         {
             let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
             if active.is_empty() || !active.get(sender).is_some_and(|h| h.in_force(now)) {
@@ -130,19 +132,19 @@ impl Holds {
         }
         let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
         let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;
-        hold.count(tally);
+        hold.count(action);
         Some(hold.clone())
     }
 
     /// Every containment on record, newest first (sled reads: call it
-    /// from a blocking thread).
+    /// from a blocking thread). Those in memory carry counts not saved yet.
     pub fn list(&self) -> Result<Vec<(String, Hold)>, ContainError> {
-        self.save_counts()?;
         let mut all = Vec::new();
         for item in self.inner.tree.scan_prefix(PREFIX) {
             let (k, v) = item?;
             let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-            all.push((sender, serde_json::from_slice::<Hold>(&v)?));
+            let hold = self.current(&sender, serde_json::from_slice(&v)?);
+            all.push((sender, hold));
         }
         all.sort_by_key(|h| std::cmp::Reverse(h.1.since));
         Ok(all)
@@ -150,17 +152,30 @@ impl Holds {
 
     /// `sender`'s latest containment record, if any (blocking).
     pub fn of(&self, sender: &str) -> Result<Option<Hold>, ContainError> {
-        self.save_counts()?;
         match self.inner.tree.get(key(sender))? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            Some(v) => Ok(Some(self.current(sender, serde_json::from_slice(&v)?))),
             None => Ok(None),
         }
     }
 
-    /// Releases `sender`'s containment, recording `by`; the record as
-    /// released, or None when the account was not contained. Durable when
+    /// The record in memory when `sender`'s containment is held there
+    /// (its counts may be newer than the disk's), else `stored`.
+    fn current(&self, sender: &str, stored: Hold) -> Hold {
+        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+        match active.get(sender) {
+            Some(h) if h.since == stored.since => h.clone(),
+            _ => stored,
+        }
+    }
+
+    /// Releases `sender`'s containment, recording `by`; the account and
+    /// its record as released, or None when it was not contained. Durable when
     /// it returns (blocking: call it from a blocking thread).
-    pub fn release(&self, sender: &str, by: &str) -> Result<Option<Hold>, ContainError> {
+    /// `sender` is normalized as events' accounts are (`Alice@Example.com`
+    /// is `alice@example.com`).
+    pub fn release(&self, sender: &str, by: &str) -> Result<Option<(String, Hold)>, ContainError> {
+        let sender = crate::event::normalize_sender(sender)?;
+        let sender = sender.as_str();
         let now = chrono::Utc::now().timestamp();
         let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
         let Some(mut hold) = active.get(sender).filter(|h| h.in_force(now)).cloned() else {
@@ -180,7 +195,7 @@ impl Holds {
         if let Some(n) = &self.inner.notices {
             n.released(sender, &hold)?;
         }
-        Ok(Some(hold))
+        Ok(Some((sender.to_owned(), hold)))
     }
 
     /// One look at the alert log: contains the accounts of new alerts,

@@ -56,8 +56,6 @@ pub enum DaemonError {
     Contain(#[from] crate::contain::ContainError),
     #[error("detect.recipients: {0}")]
     Recipients(#[from] crate::outbox::RecipientError),
-    #[error("the policy service is off (no policy.listen)")]
-    PolicyOff,
     #[error("cannot listen on {addr} (policy.listen): {source}")]
     PolicyListen {
         addr: std::net::SocketAddr,
@@ -160,23 +158,16 @@ pub async fn run(
     })
     .await?
     .map_err(DaemonError::Users)?;
-    let metrics_for_policy = metrics.clone();
-    // The accounts the policy service contains, when it runs.
-    let holds = match config.policy.listen {
-        Some(_) => {
-            let (store, settings) = (store.clone(), config.policy.containment());
-            let notices = config.contain_notices(outbox.clone())?;
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    crate::contain::Holds::open(&store, settings, notices)
-                })
-                .await??,
-            )
+    // The policy service and the accounts it contains, when it runs.
+    let policy = match &config.policy.listen {
+        Some(listen) => {
+            let parts = (&store, &outbox, &ingester, &metrics);
+            Some(start_policy(&config, listen.0, parts, &token).await?)
         }
         None => None,
     };
     let state = AppState {
-        holds: holds.clone(),
+        holds: policy.as_ref().map(|(holds, _)| holds.clone()),
         settings: Arc::new(settings),
         store: store.clone(),
         ingester: ingester.clone(),
@@ -189,12 +180,6 @@ pub async fn run(
         sessions: Arc::default(),
         login: Arc::new(login),
         dashboard: Arc::new(crate::server::dashboard::DashTemplates::new()?),
-    };
-    let policy = match holds.clone() {
-        Some(holds) => {
-            Some(start_policy(&config, &ingester, &metrics_for_policy, holds, &token).await?)
-        }
-        None => None,
     };
     let addr = listener.local_addr()?;
     // Where the command line finds the API while the store is ours (the
@@ -228,7 +213,7 @@ pub async fn run(
     };
     drain(housekeeping).await;
     // Its connections close and its queue drains into the writer.
-    drain(policy).await;
+    drain(policy.map(|(_, task)| task)).await;
     // The writer folds what it acknowledged, flushes and exits.
     ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
@@ -252,42 +237,47 @@ fn write_address(
         .and_then(|()| std::fs::rename(&tmp, data_dir.join(name)))
 }
 
-/// Starts the policy service if `[policy] listen` is set: the task serves
-/// until `token` is cancelled, then hands the last submissions over.
+/// Opens the containment records and starts the policy service on
+/// `listen`: the task serves until `token` is cancelled, then hands the
+/// last submissions over and saves the containments' counts.
 async fn start_policy(
     config: &Config,
-    ingester: &Ingester,
-    metrics: &Arc<Metrics>,
-    holds: crate::contain::Holds,
+    listen: std::net::SocketAddr,
+    (store, outbox, ingester, metrics): (&Store, &Outbox, &Ingester, &Arc<Metrics>),
     token: &CancellationToken,
-) -> Result<JoinHandle<()>, DaemonError> {
+) -> Result<(crate::contain::Holds, JoinHandle<()>), DaemonError> {
     let cfg = &config.policy;
-    let listen = cfg.listen.as_ref().ok_or(DaemonError::PolicyOff)?;
-    let listener =
-        TcpListener::bind(listen.0)
-            .await
-            .map_err(|source| DaemonError::PolicyListen {
-                addr: listen.0,
-                source,
-            })?;
+    let (opened, settings) = (store.clone(), cfg.containment());
+    let notices = config.contain_notices(outbox.clone())?;
+    let holds = tokio::task::spawn_blocking(move || {
+        crate::contain::Holds::open(&opened, settings, notices)
+    })
+    .await??;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| DaemonError::PolicyListen {
+            addr: listen,
+            source,
+        })?;
     let addr = listener.local_addr()?;
     write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, addr)?;
     tracing::info!(listen = %addr, host = %cfg.host, "policy service ready");
     let watcher = tokio::spawn(holds.clone().run(token.clone()));
     let (service, hand_over) =
-        crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), holds);
+        crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), holds.clone());
     let limits = crate::policy::Limits {
         max_connections: cfg.max_connections,
         idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
     };
     let token = token.clone();
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let handed = tokio::spawn(hand_over);
         crate::policy::run(listener, service, limits, token).await;
         // Every handle of the queue is gone with the connections: the
         // hand-over ends once it is empty.
         drain([handed, watcher]).await;
-    }))
+    });
+    Ok((holds, task))
 }
 
 /// Waits for `tasks` in order; a task that panicked is logged.

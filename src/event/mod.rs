@@ -109,6 +109,8 @@ impl std::fmt::Display for FieldError {
     }
 }
 
+impl std::error::Error for FieldError {}
+
 /// Normalises and checks a sender identity.
 pub fn normalize_sender(raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();

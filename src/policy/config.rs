@@ -4,19 +4,7 @@ use crate::detect::AlertKind;
 use crate::server::Listen;
 use serde::Deserialize;
 
-/// What the policy service does with a contained account's submissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainAction {
-    /// Let them through (`DUNNO`) and count what would have been stopped.
-    Monitor,
-    /// `DEFER_IF_PERMIT` 4.7.1: the client keeps the message and retries.
-    Defer,
-    /// `HOLD`: accepted into Postfix's hold queue, for review.
-    Hold,
-    /// `REJECT` 5.7.1.
-    Reject,
-}
+pub use crate::contain::Action as ContainAction;
 
 /// `[policy]`. Without `listen` there is no policy service.
 #[derive(Debug, Clone, Deserialize)]

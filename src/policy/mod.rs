@@ -26,7 +26,7 @@ mod serve;
 pub use config::{ContainAction, PolicyConfig};
 pub use serve::{Limits, run};
 
-use crate::contain::{Holds, Tally};
+use crate::contain::Holds;
 use crate::event::Event;
 use crate::ingest::Ingester;
 use crate::metrics::{Metrics, PolicyCount};
@@ -100,16 +100,10 @@ impl Service {
     /// The answer for a submission of `sender` at Unix second `now`, and
     /// whether Postfix accepts the message with it.
     fn contain(&self, sender: &str, now: i64) -> (Action, bool) {
-        let (tally, count) = match self.action {
-            ContainAction::Monitor => (Tally::Monitored, PolicyCount::Monitored),
-            ContainAction::Hold => (Tally::Held, PolicyCount::Held),
-            ContainAction::Defer => (Tally::Deferred, PolicyCount::Deferred),
-            ContainAction::Reject => (Tally::Rejected, PolicyCount::Rejected),
-        };
-        let Some(hold) = self.holds.check(sender, now, tally) else {
+        let Some(hold) = self.holds.check(sender, now, self.action) else {
             return (Action::Dunno, true);
         };
-        self.metrics.policy(count);
+        self.metrics.policy(PolicyCount::contained(self.action));
         match self.action {
             ContainAction::Monitor => (Action::Dunno, true),
             ContainAction::Hold => (
@@ -141,7 +135,7 @@ impl Service {
 
     /// Logs and counts a request answered `DUNNO` because it could not be
     /// understood.
-    pub(crate) fn not_understood(&self, why: &str) {
+    fn not_understood(&self, why: &str) {
         self.metrics.policy(PolicyCount::NotUnderstood);
         tracing::warn!(
             error = why,

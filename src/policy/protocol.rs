@@ -38,7 +38,7 @@ pub enum RequestError {
     #[error("the request is {0:?}, not smtpd_access_policy")]
     NotPolicy(String),
     #[error("{0}")]
-    Field(FieldError),
+    Field(#[from] FieldError),
     #[error("unknown encryption_protocol {0:?}")]
     Tls(String),
 }
@@ -110,12 +110,6 @@ impl<'a> Request<'a> {
             id,
             envelope_from,
         }))
-    }
-}
-
-impl From<FieldError> for RequestError {
-    fn from(e: FieldError) -> Self {
-        RequestError::Field(e)
     }
 }
 

@@ -2,7 +2,7 @@
 //! those it contained); `DELETE /api/v1/holds/{sender}`: releases one.
 
 use super::{ApiError, AppState};
-use crate::contain::{Hold, Holds, view};
+use crate::contain::{ContainError, Hold, Holds, view};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -43,7 +43,7 @@ pub async fn delete_hold(
             by
         }
     };
-    let released = release(&state, &sender, &by).await?;
+    let (sender, released) = release(&state, &sender, &by).await?;
     Ok(Json(view(
         &sender,
         &released,
@@ -51,17 +51,18 @@ pub async fn delete_hold(
     )))
 }
 
-/// Releases `sender` on behalf of `by` (the API, or a dashboard user).
-pub async fn release(state: &AppState, sender: &str, by: &str) -> Result<Hold, ApiError> {
+/// Releases `sender` on behalf of `by` (the API, or a dashboard user):
+/// the account as named in the records, and its record.
+pub async fn release(state: &AppState, sender: &str, by: &str) -> Result<(String, Hold), ApiError> {
     let holds = enabled(state)?;
-    let sender = crate::event::normalize_sender(sender)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let by = by.to_owned();
-    let who = sender.clone();
+    let (who, by) = (sender.to_owned(), by.to_owned());
     tokio::task::spawn_blocking(move || holds.release(&who, &by))
         .await
         .map_err(internal)?
-        .map_err(internal)?
+        .map_err(|e| match e {
+            ContainError::Name(e) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            e => internal(e),
+        })?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("{sender} is not contained")))
 }
 

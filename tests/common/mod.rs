@@ -261,16 +261,22 @@ pub async fn post_events(d: &Daemon, body: impl Into<reqwest::Body>) -> (u16, se
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-/// GETs the report for a query string.
-pub async fn report(d: &Daemon, query: &str) -> (u16, serde_json::Value) {
+/// GETs an API path with the token: its status and JSON body (null when
+/// the body is no JSON).
+pub async fn api_get(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
     let resp = client()
-        .get(d.url(&format!("/api/v1/report?{query}")))
+        .get(d.url(path))
         .bearer_auth(TOKEN)
         .send()
         .await
-        .expect("get report");
+        .expect("an API answer");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// GETs the report for a query string.
+pub async fn report(d: &Daemon, query: &str) -> (u16, serde_json::Value) {
+    api_get(d, &format!("/api/v1/report?{query}")).await
 }
 
 /// One event as an NDJSON line.
