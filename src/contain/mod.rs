@@ -4,9 +4,9 @@
 //! A watcher reads the alert log after its progress mark, once a second: a
 //! firing alert of a configured kind contains its account (unless it is in
 //! `never_hold`) until an administrator releases it or `hold_hours` pass.
-//! Each new containment is written and flushed together with the mark, in
-//! one transaction of the `holds` tree, so a restart or `kill -9` neither
-//! forgets nor repeats one; a release is flushed before it is confirmed.
+//! Each new containment is written together with the mark, in one batch
+//! of the `holds` tree, so a restart or `kill -9` neither forgets nor
+//! repeats one; a release is flushed before it is confirmed.
 //! The counts of messages held, deferred and rejected are kept in memory
 //! (the policy service's answers never wait for the disk) and saved with
 //! the next pass: a crash loses at most a second of them.
@@ -236,9 +236,12 @@ impl Holds {
             batch.insert(key(sender), serde_json::to_vec(hold)?);
         }
         batch.insert(PROGRESS, last.to_string().as_bytes());
-        tree.apply_batch(batch)?;
-        tree.flush()?;
+        // Records and memory change under one lock: a release in between
+        // would find the record on disk but not the containment in force.
+        // The flush comes after (a crash before it loses the mark too, so
+        // the alerts are read again).
         let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        tree.apply_batch(batch)?;
         for (sender, hold) in &new {
             tracing::warn!(
                 sender,
@@ -249,6 +252,7 @@ impl Holds {
             active.insert(sender.clone(), hold.clone());
         }
         drop(active);
+        tree.flush()?;
         // After the records are durable: a crash in between loses a mail,
         // never repeats one.
         if let Some(n) = &self.inner.notices {
