@@ -1,6 +1,6 @@
 //! One account's containment record.
 
-use crate::detect::AlertKind;
+use crate::detect::{Alert, AlertKind};
 use crate::store::Recorded;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -30,9 +30,16 @@ pub struct Hold {
     pub monitored: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released: Option<Released>,
-    /// Counts changed since they were last saved.
+    /// Changed since it was last saved.
     #[serde(skip)]
     pub(super) unsaved: bool,
+    /// Begun by the policy service ahead of the alert log (see `gate`):
+    /// in force, not yet confirmed by the alert, not on disk.
+    #[serde(skip)]
+    pub(super) provisional: bool,
+    /// The mail saying it began or ended is due once the record is saved.
+    #[serde(skip)]
+    pub(super) mail_due: bool,
 }
 
 /// Who ended a containment, and when (Unix seconds).
@@ -58,25 +65,48 @@ pub enum Action {
 }
 
 impl Hold {
-    /// A containment beginning at Unix second `now` for alert `r`.
+    /// A containment beginning at Unix second `now` for alert `r`, to be
+    /// saved and mailed.
     pub(super) fn new(r: &Recorded, now: i64, hours: u32) -> Hold {
+        let mut hold = Hold::ahead(&r.alert, now, hours);
+        hold.confirm(r);
+        hold
+    }
+
+    /// A containment beginning at Unix second `now` for an alert the
+    /// policy service saw raised before the alert log has it.
+    pub(super) fn ahead(alert: &Alert, now: i64, hours: u32) -> Hold {
         Hold {
             since: now,
-            until: now + i64::from(hours) * 3600,
-            kind: r.alert.kind,
-            alert_seq: r.seq,
-            alert_at: r
-                .alert
-                .at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            why: r.alert.detail.clone(),
+            until: now.saturating_add(i64::from(hours) * 3600),
+            kind: alert.kind,
+            alert_seq: 0,
+            alert_at: alert.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            why: alert.detail.clone(),
             held: 0,
             deferred: 0,
             rejected: 0,
             monitored: 0,
             released: None,
             unsaved: false,
+            provisional: true,
+            mail_due: false,
         }
+    }
+
+    /// Ties the containment to alert `r` as the alert log holds it: to be
+    /// saved, and mailed unless released already.
+    pub(super) fn confirm(&mut self, r: &Recorded) {
+        self.kind = r.alert.kind;
+        self.alert_seq = r.seq;
+        self.alert_at = r
+            .alert
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.why = r.alert.detail.clone();
+        self.provisional = false;
+        self.unsaved = true;
+        self.mail_due = self.released.is_none();
     }
 
     /// Whether it applies at Unix second `now`.
@@ -109,7 +139,14 @@ pub fn view(sender: &str, h: &Hold, now: i64) -> Value {
         "in_force": h.in_force(now),
         "since": time(h.since),
         "until": time(h.until),
-        "alert": { "kind": h.kind, "seq": h.alert_seq, "at": h.alert_at, "detail": h.why },
+        // No number while the alert that began it is being recorded (a
+        // fraction of a second after the policy service contained it).
+        "alert": {
+            "kind": h.kind,
+            "seq": (h.alert_seq != 0).then_some(h.alert_seq),
+            "at": h.alert_at,
+            "detail": h.why,
+        },
         "held": h.held,
         "deferred": h.deferred,
         "rejected": h.rejected,
@@ -145,6 +182,7 @@ mod tests {
     #[test]
     fn a_containment_ends_when_released_or_after_its_hours() {
         let mut h = Hold::new(&recorded(), 1_000_000, 2);
+        assert!(!h.provisional && h.unsaved && h.mail_due);
         assert_eq!((h.since, h.until), (1_000_000, 1_000_000 + 7200));
         assert!(h.in_force(1_000_000) && h.in_force(1_007_199));
         assert!(!h.in_force(1_007_200), "after hold_hours");
@@ -157,8 +195,8 @@ mod tests {
 
     #[test]
     fn counts_mark_the_record_for_saving() {
-        let mut h = Hold::new(&recorded(), 0, 1);
-        assert!(!h.unsaved);
+        let mut h = Hold::ahead(&recorded().alert, 0, 1);
+        assert!(!h.unsaved && h.provisional);
         h.count(Action::Defer);
         h.count(Action::Defer);
         h.count(Action::Hold);

@@ -1,33 +1,43 @@
 //! Containment: the accounts whose submissions the policy service holds,
 //! defers or rejects because an alert says they look compromised.
 //!
-//! A watcher reads the alert log after its progress mark, once a second: a
-//! firing alert of a configured kind contains its account (unless it is in
-//! `never_hold`) until an administrator releases it or `hold_hours` pass.
-//! Each new containment is written together with the mark, in one batch
-//! of the `holds` tree, so a restart or `kill -9` neither forgets nor
-//! repeats one; a release is flushed before it is confirmed.
-//! The counts of messages held, deferred and rejected are kept in memory
-//! (the policy service's answers never wait for the disk) and saved with
-//! the next pass: a crash loses at most a second of them.
+//! - `gate`: the in-memory decision. The policy service runs every
+//!   submission it lets through through a replica of the account's
+//!   detector state; the one that raises a containing alert contains the
+//!   account at once, so the next submission is contained whatever the
+//!   rate. `loader` reads the past of accounts the gate has not seen.
+//! - `watch`: the record. A watcher reads the alert log after its progress
+//!   mark, once a second: a firing alert of a configured kind contains its
+//!   account (unless it is in `never_hold`) until an administrator releases
+//!   it or `hold_hours` pass, and confirms a containment the gate began.
+//!   Each change is written together with the mark, in one batch of the
+//!   `holds` tree, so a restart or `kill -9` neither forgets nor repeats
+//!   one; the mails go out once it is on disk.
+//! - `release`: the administrator's release.
+//! - `hold`: one record; `notice`: the mails to `detect.recipients`.
+//!
+//! The policy service's answer reads memory only: no lock it takes is ever
+//! held across a write or a flush, so a slow or full disk delays no
+//! answer. The counts of messages held, deferred and rejected are saved
+//! with the next pass: a crash loses at most a second of them.
 
+mod gate;
 mod hold;
+mod loader;
 mod notice;
+mod release;
+mod watch;
 
+pub use gate::Gate;
 pub use hold::{Action, Hold, Released, view};
+pub use loader::start_gate;
 pub use notice::Notices;
 
-use crate::detect::AlertKind;
+use crate::detect::{Alert, AlertKind};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-/// How often the alert log is looked at.
-const POLL: Duration = Duration::from_secs(1);
-/// Alerts read per pass.
-const BATCH: usize = 500;
 /// The tree; its key [`PROGRESS`] is the last alert sequence number read,
 /// the others are `hold:` and the account.
 const TREE: &str = "holds";
@@ -55,6 +65,11 @@ impl Settings {
             None => n.eq_ignore_ascii_case(sender),
         })
     }
+
+    /// Whether `alert` contains its account.
+    fn contains(&self, alert: &Alert) -> bool {
+        alert.status.is_firing() && self.kinds.contains(&alert.kind) && !self.exempt(&alert.sender)
+    }
 }
 
 /// Why a containment call failed.
@@ -72,6 +87,15 @@ pub enum ContainError {
     Mail(#[from] lettre::error::Error),
     #[error(transparent)]
     Outbox(#[from] crate::outbox::OutboxError),
+    #[error("cannot start the containment thread: {0}")]
+    Thread(String),
+}
+
+impl ContainError {
+    /// Whether nothing was changed because the disk is (nearly) full.
+    pub fn disk_full(&self) -> bool {
+        matches!(self, ContainError::Store(StoreError::DiskFull { .. }))
+    }
 }
 
 /// The containments. Cheap to clone.
@@ -86,8 +110,8 @@ struct Inner {
     settings: Settings,
     /// Mails about containments, when there are recipients.
     notices: Option<Notices>,
-    /// Every containment not yet released and not expired, and those
-    /// released or expired whose counts have not been saved.
+    /// Every containment in force, and those released or expired that are
+    /// not saved yet.
     active: RwLock<HashMap<String, Hold>>,
 }
 
@@ -121,6 +145,10 @@ impl Holds {
         })
     }
 
+    fn active(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Hold>> {
+        self.inner.active.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The containment of `sender` in force at Unix second `now`, if any;
     /// counts `action` for it. Memory only: the policy service's answer.
     pub fn check(&self, sender: &str, now: i64, action: Action) -> Option<Hold> {
@@ -130,183 +158,93 @@ impl Holds {
                 return None;
             }
         }
-        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        let mut active = self.active();
         let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;
         hold.count(action);
         Some(hold.clone())
     }
 
+    /// Contains `alert`'s account now, ahead of the alert log, when the
+    /// alert is of a kind that contains and the account is not contained
+    /// already. Memory only: the watcher confirms and records it.
+    pub(crate) fn contain_now(&self, alert: &Alert) {
+        let settings = &self.inner.settings;
+        if !settings.contains(alert) {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let mut active = self.active();
+        if active.get(&alert.sender).is_some_and(|h| h.in_force(now)) {
+            return;
+        }
+        let hold = Hold::ahead(alert, now, settings.hold_hours);
+        active.insert(alert.sender.clone(), hold);
+        drop(active);
+        tracing::warn!(
+            sender = alert.sender.as_str(),
+            kind = alert.kind.name(),
+            why = alert.detail.as_str(),
+            "account contained"
+        );
+    }
+
+    /// Lifts the containment the gate began for `sender` when the
+    /// detector, having counted the submission that was to raise the alert,
+    /// raised none (it saw other traffic, or time had moved on).
+    pub(crate) fn lift_unfounded(&self, sender: &str) {
+        let mut active = self.active();
+        if !active.get(sender).is_some_and(|h| h.provisional) {
+            return;
+        }
+        let hold = active.remove(sender);
+        drop(active);
+        let stopped = hold.map_or(0, |h| h.held + h.deferred + h.rejected + h.monitored);
+        tracing::warn!(
+            sender,
+            stopped,
+            "containment lifted: the detector raised no alert where the policy service expected one"
+        );
+    }
+
     /// Every containment on record, newest first (sled reads: call it
-    /// from a blocking thread). Those in memory carry counts not saved yet.
+    /// from a blocking thread), with those in memory not saved yet.
     pub fn list(&self) -> Result<Vec<(String, Hold)>, ContainError> {
         let mut all = Vec::new();
         for item in self.inner.tree.scan_prefix(PREFIX) {
             let (k, v) = item?;
             let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-            let hold = self.current(&sender, serde_json::from_slice(&v)?);
-            all.push((sender, hold));
+            let hold = self.current(&sender, Some(serde_json::from_slice(&v)?));
+            all.extend(hold.map(|h| (sender, h)));
+        }
+        {
+            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+            for (sender, hold) in active.iter() {
+                if !all.iter().any(|(s, _)| s == sender) {
+                    all.push((sender.clone(), hold.clone()));
+                }
+            }
         }
         all.sort_by_key(|h| std::cmp::Reverse(h.1.since));
         Ok(all)
     }
 
-    /// `sender`'s latest containment record, if any (blocking).
+    /// `sender`'s latest containment, if any (blocking).
     pub fn of(&self, sender: &str) -> Result<Option<Hold>, ContainError> {
-        match self.inner.tree.get(key(sender))? {
-            Some(v) => Ok(Some(self.current(sender, serde_json::from_slice(&v)?))),
-            None => Ok(None),
-        }
+        let stored = match self.inner.tree.get(key(sender))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        };
+        Ok(self.current(sender, stored))
     }
 
-    /// The record in memory when `sender`'s containment is held there
-    /// (its counts may be newer than the disk's), else `stored`.
-    fn current(&self, sender: &str, stored: Hold) -> Hold {
+    /// The record in memory when `sender`'s latest containment is held
+    /// there (its counts may be newer than the disk's), else `stored`.
+    fn current(&self, sender: &str, stored: Option<Hold>) -> Option<Hold> {
         let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
-        match active.get(sender) {
-            Some(h) if h.since == stored.since => h.clone(),
-            _ => stored,
-        }
-    }
-
-    /// Releases `sender`'s containment, recording `by`; the account and
-    /// its record as released, or None when it was not contained. Durable when
-    /// it returns (blocking: call it from a blocking thread).
-    /// `sender` is normalized as events' accounts are (`Alice@Example.com`
-    /// is `alice@example.com`).
-    pub fn release(&self, sender: &str, by: &str) -> Result<Option<(String, Hold)>, ContainError> {
-        let sender = crate::event::normalize_sender(sender)?;
-        let sender = sender.as_str();
-        let now = chrono::Utc::now().timestamp();
-        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
-        let Some(mut hold) = active.get(sender).filter(|h| h.in_force(now)).cloned() else {
-            return Ok(None);
-        };
-        hold.released = Some(Released {
-            by: by.to_owned(),
-            at: now,
-        });
-        self.inner
-            .tree
-            .insert(key(sender), serde_json::to_vec(&hold)?)?;
-        self.inner.tree.flush()?;
-        active.remove(sender);
-        drop(active);
-        tracing::warn!(sender, by, "containment released");
-        if let Some(n) = &self.inner.notices {
-            n.released(sender, &hold)?;
-        }
-        Ok(Some((sender.to_owned(), hold)))
-    }
-
-    /// One look at the alert log: contains the accounts of new alerts,
-    /// saves the counts; returns the new containments (blocking).
-    pub fn pass(&self) -> Result<Vec<(String, Hold)>, ContainError> {
-        let tree = &self.inner.tree;
-        let from = tree
-            .get(PROGRESS)?
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
-            .unwrap_or(0);
-        let records = self.inner.store.alerts_after(from, BATCH)?;
-        let Some(last) = records.last().map(|r| r.seq) else {
-            self.save_counts()?;
-            return Ok(Vec::new());
-        };
-        let now = chrono::Utc::now().timestamp();
-        let settings = &self.inner.settings;
-        let mut new = Vec::new();
-        {
-            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
-            for r in &records {
-                let a = &r.alert;
-                let until = a.at.timestamp() + i64::from(settings.hold_hours) * 3600;
-                if !a.status.is_firing()
-                    || !settings.kinds.contains(&a.kind)
-                    || settings.exempt(&a.sender)
-                    || until <= now
-                    || active.get(&a.sender).is_some_and(|h| h.in_force(now))
-                    || new.iter().any(|(s, _)| s == &a.sender)
-                {
-                    continue;
-                }
-                new.push((a.sender.clone(), Hold::new(r, now, settings.hold_hours)));
-            }
-        }
-        let mut batch = sled::Batch::default();
-        for (sender, hold) in &new {
-            batch.insert(key(sender), serde_json::to_vec(hold)?);
-        }
-        batch.insert(PROGRESS, last.to_string().as_bytes());
-        // Records and memory change under one lock: a release in between
-        // would find the record on disk but not the containment in force.
-        // The flush comes after (a crash before it loses the mark too, so
-        // the alerts are read again).
-        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
-        tree.apply_batch(batch)?;
-        for (sender, hold) in &new {
-            tracing::warn!(
-                sender,
-                kind = hold.kind.name(),
-                why = hold.why,
-                "account contained"
-            );
-            active.insert(sender.clone(), hold.clone());
-        }
-        drop(active);
-        tree.flush()?;
-        // After the records are durable: a crash in between loses a mail,
-        // never repeats one.
-        if let Some(n) = &self.inner.notices {
-            for (sender, hold) in &new {
-                n.contained(sender, hold)?;
-            }
-        }
-        self.save_counts()?;
-        Ok(new)
-    }
-
-    /// Writes the counts that changed since the last save; forgets the
-    /// containments no longer in force.
-    fn save_counts(&self) -> Result<(), ContainError> {
-        let now = chrono::Utc::now().timestamp();
-        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
-        let mut batch = sled::Batch::default();
-        let mut any = false;
-        for (sender, hold) in active.iter_mut().filter(|(_, h)| h.unsaved) {
-            hold.unsaved = false;
-            batch.insert(key(sender), serde_json::to_vec(&*hold)?);
-            any = true;
-        }
-        active.retain(|_, h| h.in_force(now));
-        drop(active);
-        if any {
-            self.inner.tree.apply_batch(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Watches the alert log until `shutdown`, then saves the counts.
-    pub async fn run(self, shutdown: CancellationToken) {
-        loop {
-            let holds = self.clone();
-            match tokio::task::spawn_blocking(move || holds.pass()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "containment: cannot read the alert log"),
-                Err(e) => tracing::error!(error = %e, "containment: the pass ended abnormally"),
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(POLL) => {}
-            }
-        }
-        let holds = self.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            holds.save_counts()?;
-            holds.inner.tree.flush()?;
-            Ok::<_, ContainError>(())
-        })
-        .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::error!("containment: the last counts were not saved");
+        match (active.get(sender), stored) {
+            (Some(h), Some(s)) if s.since > h.since => Some(s),
+            (Some(h), _) => Some(h.clone()),
+            (None, stored) => stored,
         }
     }
 }

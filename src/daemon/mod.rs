@@ -115,10 +115,23 @@ pub async fn run(
         token.clone(),
     ));
     let metrics = Arc::new(Metrics::default());
-    let writer = {
+    let mut writer = {
         let (store, detect) = (store.clone(), config.detect.clone());
         tokio::task::spawn_blocking(move || Writer::open(store, &detect)).await??
     };
+    // The accounts the policy service contains, when it runs; the writer
+    // hands its gate the detectors' state of the accounts it answers for.
+    let containment = match &config.policy.listen {
+        Some(_) => Some(open_containment(&config, &store, &outbox, &token).await?),
+        None => None,
+    };
+    if let Some(Containment {
+        gate: Some((gate, _)),
+        ..
+    }) = &containment
+    {
+        writer.set_replicas(Box::new(gate.clone()));
+    }
     let (ingester, writer) = Ingester::spawn(writer, metrics.clone())?;
     let mailer = Mailer::new(
         store.clone(),
@@ -158,16 +171,16 @@ pub async fn run(
     })
     .await?
     .map_err(DaemonError::Users)?;
-    // The policy service and the accounts it contains, when it runs.
-    let policy = match &config.policy.listen {
-        Some(listen) => {
-            let parts = (&store, &outbox, &ingester, &metrics);
-            Some(start_policy(&config, listen.0, parts, &token).await?)
+    let holds = containment.as_ref().map(|c| c.holds.clone());
+    let policy = match (&config.policy.listen, containment) {
+        (Some(listen), Some(containment)) => {
+            let parts = (&ingester, &metrics);
+            Some(start_policy(&config, listen.0, containment, parts, &token).await?)
         }
-        None => None,
+        _ => None,
     };
     let state = AppState {
-        holds: policy.as_ref().map(|(holds, _)| holds.clone()),
+        holds,
         settings: Arc::new(settings),
         store: store.clone(),
         ingester: ingester.clone(),
@@ -213,7 +226,7 @@ pub async fn run(
     };
     drain(housekeeping).await;
     // Its connections close and its queue drains into the writer.
-    drain(policy.map(|(_, task)| task)).await;
+    drain(policy).await;
     // The writer folds what it acknowledged, flushes and exits.
     ingester.stop().await;
     tokio::task::spawn_blocking(move || writer.join())
@@ -237,22 +250,50 @@ fn write_address(
         .and_then(|()| std::fs::rename(&tmp, data_dir.join(name)))
 }
 
-/// Opens the containment records and starts the policy service on
-/// `listen`: the task serves until `token` is cancelled, then hands the
-/// last submissions over and saves the containments' counts.
+/// The containments and, with the detectors on, the gate that contains
+/// ahead of the alert log (with its helper thread).
+struct Containment {
+    holds: crate::contain::Holds,
+    gate: Option<(crate::contain::Gate, std::thread::JoinHandle<()>)>,
+}
+
+/// Opens the containment records and, with the detectors on, the gate.
+async fn open_containment(
+    config: &Config,
+    store: &Store,
+    outbox: &Outbox,
+    token: &CancellationToken,
+) -> Result<Containment, DaemonError> {
+    let (store, settings) = (store.clone(), config.policy.containment());
+    let notices = config.contain_notices(outbox.clone())?;
+    let detect = config
+        .detect
+        .enabled
+        .then(|| Arc::new(config.detect.clone()));
+    let token = token.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let holds = crate::contain::Holds::open(&store, settings, notices)?;
+        let gate = match detect {
+            Some(cfg) => Some(crate::contain::start_gate(&holds, cfg, token)?),
+            None => None,
+        };
+        Ok::<_, crate::contain::ContainError>(Containment { holds, gate })
+    })
+    .await??;
+    Ok(opened)
+}
+
+/// Starts the policy service on `listen`: the task serves until `token`
+/// is cancelled, then hands the last submissions over and saves the
+/// containments' counts.
 async fn start_policy(
     config: &Config,
     listen: std::net::SocketAddr,
-    (store, outbox, ingester, metrics): (&Store, &Outbox, &Ingester, &Arc<Metrics>),
+    containment: Containment,
+    (ingester, metrics): (&Ingester, &Arc<Metrics>),
     token: &CancellationToken,
-) -> Result<(crate::contain::Holds, JoinHandle<()>), DaemonError> {
+) -> Result<JoinHandle<()>, DaemonError> {
     let cfg = &config.policy;
-    let (opened, settings) = (store.clone(), cfg.containment());
-    let notices = config.contain_notices(outbox.clone())?;
-    let holds = tokio::task::spawn_blocking(move || {
-        crate::contain::Holds::open(&opened, settings, notices)
-    })
-    .await??;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::PolicyListen {
@@ -262,9 +303,11 @@ async fn start_policy(
     let addr = listener.local_addr()?;
     write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, addr)?;
     tracing::info!(listen = %addr, host = %cfg.host, "policy service ready");
+    let Containment { holds, gate } = containment;
     let watcher = tokio::spawn(holds.clone().run(token.clone()));
+    let (gate, helper) = gate.unzip();
     let (service, hand_over) =
-        crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), holds.clone());
+        crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), (holds, gate));
     let limits = crate::policy::Limits {
         max_connections: cfg.max_connections,
         idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
@@ -276,8 +319,16 @@ async fn start_policy(
         // Every handle of the queue is gone with the connections: the
         // hand-over ends once it is empty.
         drain([handed, watcher]).await;
+        if let Some(helper) = helper
+            && !matches!(
+                tokio::task::spawn_blocking(move || helper.join()).await,
+                Ok(Ok(()))
+            )
+        {
+            tracing::error!("the containment helper thread ended abnormally");
+        }
     });
-    Ok((holds, task))
+    Ok(task)
 }
 
 /// Waits for `tasks` in order; a task that panicked is logged.

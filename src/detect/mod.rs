@@ -23,15 +23,16 @@ mod failures;
 pub mod history;
 mod incident;
 mod maths;
+mod replica;
 mod sender;
 mod window;
 
 pub use alert::{Alert, AlertKind, AlertStatus};
 pub use config::DetectConfig;
 pub use incident::Persisted;
+pub use replica::Replica;
 
 use crate::event::{Event, Outcome};
-use history::History;
 use sender::SenderState;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -148,6 +149,11 @@ impl Detector {
         &self.cfg
     }
 
+    /// The settings, to hand on with replicas of its accounts.
+    pub fn shared_config(&self) -> &Arc<DetectConfig> {
+        &self.cfg
+    }
+
     /// Thresholds are read as each event is observed: new ones apply from
     /// the next event on; histories and open incidents are kept.
     pub fn reconfigure(&mut self, cfg: Arc<DetectConfig>) {
@@ -192,15 +198,7 @@ impl Detector {
                 let now_hour = crate::event::time::hour_number(ev.ts);
                 let loaded =
                     loader.sender(&ev.sender, now_hour.saturating_sub(history::WINDOW_HOURS));
-                let first_seen = loaded.first_seen.unwrap_or(ev.ts.timestamp());
-                let state = Box::new(
-                    SenderState::new(
-                        History::from_counts(loaded.hours),
-                        first_seen,
-                        loaded.state.unwrap_or_default(),
-                    )
-                    .with_ips(loaded.ips),
-                );
+                let state = Box::new(SenderState::from_loaded(loaded, ev.ts.timestamp()));
                 if state.has_open_spike() {
                     self.open.insert(ev.sender.clone());
                 }
@@ -220,14 +218,7 @@ impl Detector {
     /// stopped, so that they resolve even if they never send again.
     pub fn resume(&mut self, senders: &[String], loader: &dyn Loader) {
         for sender in senders {
-            let loaded = loader.sender(sender, 0);
-            let first_seen = loaded.first_seen.unwrap_or(self.clock);
-            let state = SenderState::new(
-                History::from_counts(loaded.hours),
-                first_seen,
-                loaded.state.unwrap_or_default(),
-            )
-            .with_ips(loaded.ips);
+            let state = SenderState::from_loaded(loader.sender(sender, 0), self.clock);
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
@@ -331,6 +322,15 @@ impl Detector {
         self.clock = clock;
         // Open incidents come back with their accounts' next message; the
         // daemon's next start resumes the others.
+    }
+
+    /// `sender`'s state as a [`Replica`]: the one in memory, else read
+    /// through `loader` as its next event would read it.
+    pub fn replica(&self, sender: &str, loader: &dyn Loader) -> Replica {
+        match self.senders.get(sender) {
+            Some(state) => Replica::of(state, self.clock),
+            None => Replica::load(sender, loader, self.clock),
+        }
     }
 
     /// Accounts in memory (for metrics and benchmarks).

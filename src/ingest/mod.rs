@@ -16,7 +16,7 @@
 
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::store::{IngestOutcome, PurgeStats, StoreError, Writer};
+use crate::store::{IngestOutcome, Marks, PurgeStats, StoreError, Writer};
 use chrono::Utc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -49,6 +49,8 @@ enum Job {
     Events {
         events: Vec<Event>,
         extra: Extra,
+        /// The policy service's submissions among them.
+        marks: Marks,
         reply: Reply<IngestOutcome>,
     },
     Purge {
@@ -139,6 +141,24 @@ impl Ingester {
         self.ask(|reply| Job::Events {
             events,
             extra,
+            marks: Marks::new(),
+            reply,
+        })
+        .await
+    }
+
+    /// [`Ingester::ingest`] for the policy service: `marks` numbers its
+    /// submissions among `events`, so that the replicas the writer hands
+    /// out after counting them say how far they go.
+    pub async fn ingest_marked(
+        &self,
+        events: Vec<Event>,
+        marks: Marks,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.ask(|reply| Job::Events {
+            events,
+            extra: Extra::new(),
+            marks,
             reply,
         })
         .await
@@ -154,6 +174,7 @@ impl Ingester {
         self.ask_blocking(|reply| Job::Events {
             events,
             extra,
+            marks: Marks::new(),
             reply,
         })
     }
@@ -284,6 +305,7 @@ fn fold(writer: &mut Writer, metrics: &Metrics, health: &Health) -> Result<(), A
 /// replies; ticks, purges and syncs after a fold.
 fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics, health: &Health) {
     let mut requests = Vec::new();
+    let mut marks = Marks::new();
     let mut replies = Vec::new();
     let mut purges = Vec::new();
     let mut syncs = Vec::new();
@@ -293,9 +315,11 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics, health: &He
             Job::Events {
                 events,
                 extra,
+                marks: more,
                 reply,
             } => {
                 requests.push((events, extra));
+                marks.extend(more);
                 replies.push(reply);
             }
             Job::Purge { reply } => purges.push(reply),
@@ -317,6 +341,7 @@ fn run_group(writer: &mut Writer, jobs: Vec<Job>, metrics: &Metrics, health: &He
         health.note(&submitted);
         match submitted {
             Ok(outcomes) => {
+                writer.mark(marks);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     metrics.events_ingested(&outcome);
                     let _ = reply.send(Ok(outcome));

@@ -26,12 +26,14 @@ mod serve;
 pub use config::{ContainAction, PolicyConfig};
 pub use serve::{Limits, run};
 
-use crate::contain::Holds;
+use crate::contain::{Gate, Holds};
 use crate::event::Event;
 use crate::ingest::Ingester;
 use crate::metrics::{Metrics, PolicyCount};
 use protocol::{Action, Request};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::mpsc;
 
 /// Submissions waiting for the store writer; beyond, they are dropped
@@ -40,15 +42,27 @@ const QUEUE: usize = 65_536;
 /// Most submissions handed to the writer at once.
 const BATCH: usize = 4_096;
 
+/// Least seconds between two log lines about dropped submissions.
+const DROP_WARN_EVERY: i64 = 60;
+
+/// A submission for the writer, with its number in the gate (when the
+/// detectors run).
+type Queued = (Event, Option<u64>);
+
 /// What a connection needs to answer requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
     host: Arc<str>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Queued>,
     metrics: Arc<Metrics>,
     /// The contained accounts, and what happens to their submissions.
     holds: Holds,
+    /// Replicas of the accounts' detector state: the submission that raises
+    /// an alert contains its account before the writer has counted it.
+    gate: Option<Gate>,
     action: ContainAction,
+    /// Unix second of the last warning about dropped submissions.
+    warned: Arc<AtomicI64>,
 }
 
 impl Service {
@@ -59,7 +73,7 @@ impl Service {
         cfg: &PolicyConfig,
         ingester: Ingester,
         metrics: Arc<Metrics>,
-        holds: Holds,
+        (holds, gate): (Holds, Option<Gate>),
     ) -> (Service, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let service = Service {
@@ -67,7 +81,9 @@ impl Service {
             events: tx,
             metrics,
             holds,
+            gate,
             action: cfg.action,
+            warned: Arc::default(),
         };
         (service, hand_over(rx, ingester))
     }
@@ -88,13 +104,34 @@ impl Service {
         self.metrics.policy(PolicyCount::Submission);
         let (action, accepted) = self.contain(&event.sender, now.timestamp());
         // A deferred or rejected attempt is no message sent.
-        if accepted && self.events.try_send(event).is_err() {
-            self.metrics.policy(PolicyCount::Dropped);
-            tracing::warn!(
-                "policy service: the store writer is behind; a submission was not counted"
-            );
+        if accepted {
+            // After the answer is decided: the submission that raises the
+            // alert goes through; the next one is contained.
+            let seq = self.gate.as_ref().map(|g| g.submission(&event));
+            if self.events.try_send((event, seq)).is_err() {
+                self.dropped(now.timestamp());
+            }
         }
         action
+    }
+
+    /// Counts a submission the writer's queue had no room for, and says so
+    /// in the log at most once a minute.
+    fn dropped(&self, now: i64) {
+        self.metrics.policy(PolicyCount::Dropped);
+        let last = self.warned.load(Ordering::Relaxed);
+        if now - last >= DROP_WARN_EVERY
+            && self
+                .warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                "policy service: the store writer is behind; submissions are not counted \
+                 (smtp_auth_insight_policy_total{{what=\"dropped\"}}); a log follower of the \
+                 same MTA counts them from its log"
+            );
+        }
     }
 
     /// The answer for a submission of `sender` at Unix second `now`, and
@@ -106,14 +143,19 @@ impl Service {
         self.metrics.policy(PolicyCount::contained(self.action));
         match self.action {
             ContainAction::Monitor => (Action::Dunno, true),
-            ContainAction::Hold => (
-                Action::Hold(format!(
-                    "smtp-auth-insight: {sender} contained after {} alert #{}",
-                    hold.kind.name(),
-                    hold.alert_seq
-                )),
-                true,
-            ),
+            ContainAction::Hold => {
+                let alert = match hold.alert_seq {
+                    0 => String::new(),
+                    seq => format!(" #{seq}"),
+                };
+                let kind = hold.kind.name();
+                (
+                    Action::Hold(format!(
+                        "smtp-auth-insight: {sender} contained after {kind} alert{alert}"
+                    )),
+                    true,
+                )
+            }
             ContainAction::Defer => (
                 Action::DeferIfPermit(
                     "4.7.1 Sending from this account is paused because it looks compromised; \
@@ -144,14 +186,23 @@ impl Service {
     }
 }
 
-/// Hands queued submissions to the store writer in batches.
-async fn hand_over(mut rx: mpsc::Receiver<Event>, ingester: Ingester) {
+/// Hands queued submissions to the store writer in batches, each with the
+/// gate's number of the last submission of each account in it.
+async fn hand_over(mut rx: mpsc::Receiver<Queued>, ingester: Ingester) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let mut marks: HashMap<&str, u64> = HashMap::new();
+        for (ev, seq) in &batch {
+            if let Some(seq) = *seq {
+                let at = marks.entry(ev.sender.as_str()).or_insert(seq);
+                *at = (*at).max(seq);
+            }
+        }
+        let marks = marks.into_iter().map(|(s, n)| (s.to_owned(), n)).collect();
+        let events: Vec<Event> = batch.drain(..).map(|(ev, _)| ev).collect();
         let n = events.len();
         // The writer counts what it stored in the metrics.
-        if let Err(e) = ingester.ingest(events, Vec::new()).await {
+        if let Err(e) = ingester.ingest_marked(events, marks).await {
             tracing::error!(error = %e, events = n, "policy service: submissions not stored");
         }
     }

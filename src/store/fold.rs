@@ -172,7 +172,9 @@ impl Writer {
             }
             self.apply_part(part, i)?;
         }
-        self.commit(last)
+        self.commit(last)?;
+        self.announce(&known);
+        Ok(())
     }
 
     /// Applies one part of a journaled fold (`written` parts before it).

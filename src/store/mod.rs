@@ -18,6 +18,7 @@ mod merge;
 mod migrate;
 mod pending;
 mod purge;
+mod replicas;
 mod report;
 pub mod space;
 mod write;
@@ -26,6 +27,7 @@ pub use alerts::Recorded;
 pub use bulk::Bulk;
 pub use codec::SenderInfo;
 pub use purge::{PurgeCursor, PurgeStats};
+pub use replicas::{Marks, Replicas};
 pub use report::ReportError;
 pub use write::{IngestOutcome, Writer};
 
@@ -271,6 +273,17 @@ impl Store {
             .data
             .get(keys::sender_key(sender))?
             .and_then(|v| SenderInfo::decode(&v)))
+    }
+
+    /// Calls `f` with every account of the sender index.
+    pub fn for_each_sender(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        for item in self.data.scan_prefix([keys::SENDER]) {
+            let (k, _) = item?;
+            if let Ok(sender) = std::str::from_utf8(&k[1..]) {
+                f(sender);
+            }
+        }
+        Ok(())
     }
 
     /// Hourly (messages, failed logins) of one sender, oldest first.

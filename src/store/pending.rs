@@ -37,6 +37,8 @@ pub struct Pending {
     /// Idempotency keys of `records`, so that a repeat is a duplicate
     /// before the fold stores them.
     pub(super) ids: IdSet,
+    /// The policy service's submissions among them (see `replicas`).
+    pub(super) marks: std::collections::HashMap<String, u64>,
     count: usize,
     since: Option<Instant>,
 }
@@ -181,6 +183,7 @@ impl Writer {
             };
             return Err(e);
         }
+        self.publish(pending.marks);
         if let Some(journal) = &mut self.journal {
             // The store now says all of `generation` is counted: if starting
             // the next one fails, the journal refuses appends until it works.

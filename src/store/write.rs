@@ -84,6 +84,8 @@ pub struct Writer {
     pub(super) purge_cursor: super::purge::PurgeCursor,
     /// The stored idempotency keys of recent days.
     pub(super) ids: IdIndex,
+    /// Where replicas of the accounts the policy service asks about go.
+    pub(super) replicas: Option<Box<dyn super::Replicas>>,
 }
 
 impl Writer {
@@ -99,6 +101,7 @@ impl Writer {
             journal: None,
             pending: Default::default(),
             purge_cursor: Default::default(),
+            replicas: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl Writer {
             journal: None,
             pending: Default::default(),
             purge_cursor: Default::default(),
+            replicas: None,
         })
     }
 

@@ -97,6 +97,17 @@ impl SenderState {
         }
     }
 
+    /// The state of an account with `loaded` as its past; `first` is the
+    /// Unix second of its first message when the store has none.
+    pub fn from_loaded(loaded: super::Loaded, first: i64) -> SenderState {
+        SenderState::new(
+            History::from_counts(loaded.hours),
+            loaded.first_seen.unwrap_or(first),
+            loaded.state.unwrap_or_default(),
+        )
+        .with_ips(loaded.ips)
+    }
+
     /// Counts one accepted message; pushes what it sets off onto `out`.
     pub fn observe(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
         let ts = ev.ts.timestamp();

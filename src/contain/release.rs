@@ -1,0 +1,47 @@
+//! An administrator's release: the account may send again at once; the
+//! record and the mail follow.
+
+use super::{ContainError, Hold, Holds, Released};
+
+impl Holds {
+    /// Releases `sender`'s containment, recording `by`; the account (named
+    /// as events name it: `Alice@Example.com` is `alice@example.com`) and
+    /// its record as released, or None when it was not contained.
+    ///
+    /// Refused with nothing changed when the disk has no room for the
+    /// record ([`ContainError::disk_full`]). Otherwise it is in force when
+    /// this returns, whatever the disk does next: the policy service lets
+    /// the account's mail through from then on, and a record that could
+    /// not be written is written by the watcher's next pass (blocking:
+    /// call it from a blocking thread).
+    pub fn release(&self, sender: &str, by: &str) -> Result<Option<(String, Hold)>, ContainError> {
+        let sender = crate::event::normalize_sender(sender)?;
+        self.inner.store.ensure_space()?;
+        let now = chrono::Utc::now().timestamp();
+        let hold = {
+            let mut active = self.active();
+            let Some(hold) = active.get_mut(&sender).filter(|h| h.in_force(now)) else {
+                return Ok(None);
+            };
+            hold.released = Some(Released {
+                by: by.to_owned(),
+                at: now,
+            });
+            // Released before its alert was read: a record of its own,
+            // which the watcher completes when it reads the alert.
+            hold.provisional = false;
+            hold.unsaved = true;
+            hold.mail_due = true;
+            hold.clone()
+        };
+        tracing::warn!(sender = sender.as_str(), by, "containment released");
+        if let Err(e) = self.save(None) {
+            tracing::error!(
+                error = %e,
+                sender = sender.as_str(),
+                "the release is in force; its record is written when the disk allows"
+            );
+        }
+        Ok(Some((sender, hold)))
+    }
+}
