@@ -5,7 +5,8 @@
 //! Each account the policy service sees gets a [`Replica`] of its detector
 //! state. Every submission it lets through is numbered and run through the
 //! replica; the one that raises a containing alert there contains the
-//! account at once (a *provisional* containment, in memory). The store
+//! account at once (a *provisional* containment, in memory), under the
+//! account's lock, so no other connection slips a submission in between. The store
 //! writer hands out a fresh replica after each fold, with the number of the
 //! last submission it counted: the submissions after it are run through
 //! again, and a provisional containment the detector does not bear out
@@ -13,13 +14,17 @@
 //! The alert log stays the record: the watcher confirms a provisional
 //! containment when it reads the alert, and writes it down.
 //!
-//! Nothing here waits on the store. An account the store knows but the
-//! gate has not seen yet is read on a thread of its own (`loader`); its
-//! submissions meanwhile wait in its list and are run through once it
-//! arrives. Accounts the store has never seen start from nothing at once.
+//! Nothing here writes to the store or waits for a write. An account the
+//! store knows but the gate has not seen yet is read on a thread of its
+//! own (`loader`, a few reads: tens of microseconds); its submissions
+//! meanwhile are answered and wait in its list, to be run through once it
+//! arrives. Only a burst that reaches the fewest messages any window could
+//! alert on before that read is done waits for it, at most
+//! [`WAIT_FOR_PAST`], then goes on without (the alert then comes late).
+//! Accounts the store has never seen start from nothing at once.
 
-use super::Holds;
 use super::loader::Loads;
+use super::{Action, Hold, Holds};
 use crate::detect::{Alert, DetectConfig, Loaded, Replica};
 use crate::event::{Event, Tls};
 use chrono::{DateTime, Utc};
@@ -28,10 +33,14 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Locks the accounts are spread over, so that connections answering
 /// different accounts do not wait for each other.
 const SHARDS: usize = 16;
+/// Longest a burst of an account waits for its past to be read.
+pub const WAIT_FOR_PAST: Duration = Duration::from_millis(100);
 /// Submissions kept per account while the writer has not counted them;
 /// beyond, the oldest are forgotten (the writer is then far behind and its
 /// queue drops submissions anyway).
@@ -58,6 +67,10 @@ impl Sub {
 struct Entry {
     /// None while the account's past is read from the store.
     replica: Option<Replica>,
+    /// Closed once `replica` is there: what a burst waits on meanwhile.
+    arrived: Option<Arc<Semaphore>>,
+    /// Whether the loader was asked for the account's past.
+    asked: bool,
     /// The last submission the replica's base (from the writer) counted.
     base: u64,
     /// Submissions after `base`, oldest first.
@@ -67,15 +80,6 @@ struct Entry {
     predicted: Option<u64>,
     /// Unix second of the last submission (for eviction).
     used: i64,
-}
-
-/// What a new replica changed for its account.
-enum Verdict {
-    Nothing,
-    /// A replayed submission raises the alert.
-    Alert(Alert),
-    /// The detector counted the predicted submission and opened no incident.
-    Unfounded,
 }
 
 /// Replicas of the accounts the policy service answers for. Cheap to clone.
@@ -131,16 +135,48 @@ impl Gate {
             .clone()
     }
 
-    /// Runs a submission the policy service lets through (Postfix accepts
-    /// the message) through its account's replica; returns its number for
-    /// the writer, and contains the account when it raised the alert.
-    pub fn submission(&self, ev: &Event) -> u64 {
+    /// Waits, at most [`WAIT_FOR_PAST`], while `sender`'s past is being
+    /// read and its submissions so far could be one short of an alert.
+    pub async fn ready(&self, sender: &str) {
+        let least = {
+            let cfg = self.cfg();
+            let v = &cfg.volume;
+            v.min_count
+                .min(v.min_count_new_ip)
+                .min(cfg.new_sender.min_count) as usize
+        };
+        let arrived = {
+            let shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
+            match shard.get(sender) {
+                Some(e) if e.replica.is_none() && e.pending.len() + 1 >= least => e.arrived.clone(),
+                _ => None,
+            }
+        };
+        if let Some(arrived) = arrived {
+            // Closed when the past arrives: the wait ends at once then.
+            let _ = tokio::time::timeout(WAIT_FOR_PAST, arrived.acquire()).await;
+        }
+    }
+
+    /// The containment a submission meets at Unix second `now` (counting
+    /// `action` for it), and when Postfix accepts the message, its number
+    /// for the writer: it runs through its account's replica, and when it
+    /// raises the alert the account is contained from the next submission
+    /// on. Both happen under the account's lock, so that of two
+    /// submissions racing on two connections, the one after the alert is
+    /// contained whichever connection it came on.
+    pub fn answer(&self, ev: &Event, now: i64, action: Action) -> (Option<Hold>, Option<u64>) {
         let cfg = self.cfg();
         let ts = ev.ts.timestamp();
         let mut shard = self
             .shard(&ev.sender)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let holds = &self.inner.holds;
+        let hold = holds.check(&ev.sender, now, action);
+        if hold.is_some() && !action.lets_through() {
+            return (hold, None);
+        }
         // Numbered under the account's lock: its submissions reach the
         // writer in this order.
         let seq = self.inner.next.fetch_add(1, Ordering::Relaxed) + 1;
@@ -152,6 +188,9 @@ impl Gate {
             }
         };
         entry.used = ts;
+        if !entry.asked {
+            entry.asked = self.inner.loads.request(&ev.sender, ts);
+        }
         if entry.pending.len() >= MAX_PENDING {
             entry.pending.pop_front();
         }
@@ -161,15 +200,11 @@ impl Gate {
             tls: ev.tls,
             ip: ev.client_ip,
         });
-        let alert = entry.replica.as_mut().and_then(|r| r.submit(ev, &cfg));
-        if alert.is_some() {
+        if let Some(alert) = entry.replica.as_mut().and_then(|r| r.submit(ev, &cfg)) {
             entry.predicted = Some(seq);
+            holds.contain_now(&alert);
         }
-        drop(shard);
-        if let Some(alert) = alert {
-            self.inner.holds.contain_now(&alert);
-        }
-        seq
+        (hold, Some(seq))
     }
 
     /// The entry of an account seen for the first time: from nothing when
@@ -181,14 +216,10 @@ impl Gate {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&self.hash(sender));
-        let replica = match known {
-            false => Some(Replica::from_loaded(Loaded::default(), ts)),
-            true => {
-                self.inner.loads.request(sender, ts);
-                None
-            }
-        };
+        let replica = (!known).then(|| Replica::from_loaded(Loaded::default(), ts));
         Entry {
+            arrived: known.then(|| Arc::new(Semaphore::new(0))),
+            asked: !known,
             replica,
             base: 0,
             pending: VecDeque::new(),
@@ -206,56 +237,38 @@ impl Gate {
                 *current = cfg.clone();
             }
         }
-        let verdict = {
-            let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-            let Some(entry) = shard.get_mut(sender) else {
-                return;
-            };
-            if seq < entry.base {
-                return;
-            }
-            let unfounded = entry
-                .predicted
-                .filter(|p| *p <= seq)
-                .is_some_and(|_| !replica.incident_open());
-            if entry.predicted.is_some_and(|p| p <= seq) {
-                entry.predicted = None;
-            }
-            entry.base = seq;
-            while entry.pending.front().is_some_and(|s| s.seq <= seq) {
-                entry.pending.pop_front();
-            }
-            let replayed = replay(entry, sender, replica, cfg);
-            match (replayed, unfounded) {
-                (Some(alert), _) => Verdict::Alert(alert),
-                (None, true) => Verdict::Unfounded,
-                (None, false) => Verdict::Nothing,
-            }
+        let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = shard.get_mut(sender) else {
+            return;
         };
-        self.act(sender, verdict);
+        if seq < entry.base {
+            return;
+        }
+        let predicted = entry.predicted.filter(|p| *p <= seq);
+        let unfounded = predicted.is_some() && !replica.incident_open();
+        if predicted.is_some() {
+            entry.predicted = None;
+        }
+        entry.base = seq;
+        while entry.pending.front().is_some_and(|s| s.seq <= seq) {
+            entry.pending.pop_front();
+        }
+        match replay(entry, sender, replica, cfg) {
+            Some(alert) => self.inner.holds.contain_now(&alert),
+            None if unfounded => self.inner.holds.lift_unfounded(sender),
+            None => {}
+        }
     }
 
     /// The past of `sender` read from the store (the loader's answer);
     /// ignored when the writer's replica came first.
     pub(super) fn loaded(&self, sender: &str, replica: Replica) {
         let cfg = self.cfg();
-        let verdict = {
-            let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-            match shard.get_mut(sender) {
-                Some(entry) if entry.replica.is_none() => {
-                    replay(entry, sender, replica, &cfg).map_or(Verdict::Nothing, Verdict::Alert)
-                }
-                _ => Verdict::Nothing,
-            }
-        };
-        self.act(sender, verdict);
-    }
-
-    fn act(&self, sender: &str, verdict: Verdict) {
-        match verdict {
-            Verdict::Nothing => {}
-            Verdict::Alert(alert) => self.inner.holds.contain_now(&alert),
-            Verdict::Unfounded => self.inner.holds.lift_unfounded(sender),
+        let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = shard.get_mut(sender).filter(|e| e.replica.is_none())
+            && let Some(alert) = replay(entry, sender, replica, &cfg)
+        {
+            self.inner.holds.contain_now(&alert);
         }
     }
 

@@ -64,6 +64,14 @@ pub enum Action {
     Reject,
 }
 
+impl Action {
+    /// Whether Postfix accepts a contained account's message (into its
+    /// hold queue, or as usual in monitor mode): it is a message sent.
+    pub fn lets_through(self) -> bool {
+        matches!(self, Action::Monitor | Action::Hold)
+    }
+}
+
 impl Hold {
     /// A containment beginning at Unix second `now` for alert `r`, to be
     /// saved and mailed.

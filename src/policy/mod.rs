@@ -26,7 +26,7 @@ mod serve;
 pub use config::{ContainAction, PolicyConfig};
 pub use serve::{Limits, run};
 
-use crate::contain::{Gate, Holds};
+use crate::contain::{Gate, Hold, Holds};
 use crate::event::Event;
 use crate::ingest::Ingester;
 use crate::metrics::{Metrics, PolicyCount};
@@ -89,7 +89,7 @@ impl Service {
     }
 
     /// The answer to one request (its lines, without the empty line).
-    pub fn answer(&self, lines: &[u8]) -> Action {
+    pub async fn answer(&self, lines: &[u8]) -> Action {
         self.metrics.policy(PolicyCount::Request);
         let now = chrono::Utc::now();
         let submission = Request::parse(lines).and_then(|r| r.submission(&self.host, now));
@@ -102,15 +102,20 @@ impl Service {
             }
         };
         self.metrics.policy(PolicyCount::Submission);
-        let (action, accepted) = self.contain(&event.sender, now.timestamp());
-        // A deferred or rejected attempt is no message sent.
-        if accepted {
-            // After the answer is decided: the submission that raises the
-            // alert goes through; the next one is contained.
-            let seq = self.gate.as_ref().map(|g| g.submission(&event));
-            if self.events.try_send((event, seq)).is_err() {
-                self.dropped(now.timestamp());
+        let now = now.timestamp();
+        let (hold, seq) = match &self.gate {
+            Some(gate) => {
+                // A burst of an account whose past is being read (rarely: a
+                // few reads take microseconds) waits for it, briefly.
+                gate.ready(&event.sender).await;
+                gate.answer(&event, now, self.action)
             }
+            None => (self.holds.check(&event.sender, now, self.action), None),
+        };
+        let action = self.respond(&event.sender, hold);
+        // A deferred or rejected attempt is no message sent.
+        if action.lets_through() && self.events.try_send((event, seq)).is_err() {
+            self.dropped(now);
         }
         action
     }
@@ -134,43 +139,33 @@ impl Service {
         }
     }
 
-    /// The answer for a submission of `sender` at Unix second `now`, and
-    /// whether Postfix accepts the message with it.
-    fn contain(&self, sender: &str, now: i64) -> (Action, bool) {
-        let Some(hold) = self.holds.check(sender, now, self.action) else {
-            return (Action::Dunno, true);
+    /// The answer for a submission of `sender`, contained by `hold` or not.
+    fn respond(&self, sender: &str, hold: Option<Hold>) -> Action {
+        let Some(hold) = hold else {
+            return Action::Dunno;
         };
         self.metrics.policy(PolicyCount::contained(self.action));
         match self.action {
-            ContainAction::Monitor => (Action::Dunno, true),
+            ContainAction::Monitor => Action::Dunno,
             ContainAction::Hold => {
                 let alert = match hold.alert_seq {
                     0 => String::new(),
                     seq => format!(" #{seq}"),
                 };
                 let kind = hold.kind.name();
-                (
-                    Action::Hold(format!(
-                        "smtp-auth-insight: {sender} contained after {kind} alert{alert}"
-                    )),
-                    true,
-                )
+                Action::Hold(format!(
+                    "smtp-auth-insight: {sender} contained after {kind} alert{alert}"
+                ))
             }
-            ContainAction::Defer => (
-                Action::DeferIfPermit(
-                    "4.7.1 Sending from this account is paused because it looks compromised; \
-                     try again later or contact the mail administrator"
-                        .into(),
-                ),
-                false,
+            ContainAction::Defer => Action::DeferIfPermit(
+                "4.7.1 Sending from this account is paused because it looks compromised; \
+                 try again later or contact the mail administrator"
+                    .into(),
             ),
-            ContainAction::Reject => (
-                Action::Reject(
-                    "5.7.1 Sending from this account is suspended because it looks \
-                     compromised; contact the mail administrator"
-                        .into(),
-                ),
-                false,
+            ContainAction::Reject => Action::Reject(
+                "5.7.1 Sending from this account is suspended because it looks \
+                 compromised; contact the mail administrator"
+                    .into(),
             ),
         }
     }

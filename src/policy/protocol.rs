@@ -127,6 +127,12 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether Postfix accepts the message with this answer (a held
+    /// message is accepted, into the hold queue): it is a message sent.
+    pub fn lets_through(&self) -> bool {
+        matches!(self, Action::Dunno | Action::Hold(_))
+    }
+
     /// The answer's bytes: `action=...` and the empty line.
     pub fn answer(&self) -> std::borrow::Cow<'static, [u8]> {
         let (verb, text) = match self {

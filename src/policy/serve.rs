@@ -87,7 +87,7 @@ async fn connection(
             .await
             .unwrap_or(Ok(Read::Slow))?;
         let action = match read {
-            Read::Whole => service.answer(&request),
+            Read::Whole => service.answer(&request).await,
             Read::TooLong => {
                 service.not_understood(&RequestError::TooLong.to_string());
                 Action::Dunno

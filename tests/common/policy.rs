@@ -50,9 +50,14 @@ pub fn connected(site: &Site) -> (TcpStream, BufReader<TcpStream>) {
 
 /// A request at `state` for `user` (empty: not authenticated).
 pub fn request(state: &str, user: &str, qid: &str) -> String {
+    request_from(state, user, qid, "192.0.2.10")
+}
+
+/// [`request`] from client address `client`.
+pub fn request_from(state: &str, user: &str, qid: &str, client: &str) -> String {
     format!(
         "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\
-         client_address=192.0.2.10\nclient_name=laptop.example.com\nhelo_name=laptop\n\
+         client_address={client}\nclient_name=laptop.example.com\nhelo_name=laptop\n\
          sender={user}\nrecipient=bob@example.net\nrecipient_count=1\nqueue_id={qid}\n\
          sasl_method=PLAIN\nsasl_username={user}\nencryption_protocol=TLSv1.3\n\
          encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\n\n"
