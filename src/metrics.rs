@@ -67,6 +67,11 @@ pub struct Metrics {
     refused: [AtomicU64; Refusal::ALL.len()],
     /// The policy service's requests and connections, by [`PolicyCount`].
     policy: [AtomicU64; PolicyCount::ALL.len()],
+    /// The policy service's open connections: waiting for a request, and
+    /// answering one.
+    policy_connections: [AtomicU64; 2],
+    /// Journal entries under an MTA's name it did not write, by why.
+    journal_refused: [AtomicU64; JournalRefusal::ALL.len()],
 }
 
 /// What the policy service counts.
@@ -80,8 +85,13 @@ pub enum PolicyCount {
     NotUnderstood,
     /// A submission not counted because the store writer was behind.
     Dropped,
-    /// A connection closed at once: `policy.max_connections` were open.
+    /// A connection closed at once: `policy.max_connections` (or the
+    /// peer's share) were open and answering.
     Refused,
+    /// A connection from a peer that may not speak, closed unread.
+    PeerRefused,
+    /// An idle connection closed to make room for a new one.
+    IdleClosed,
     /// A contained account's submission put on hold, deferred, rejected,
     /// or let through with `action = "monitor"`.
     Held,
@@ -102,12 +112,14 @@ impl PolicyCount {
         }
     }
 
-    pub const ALL: [PolicyCount; 9] = [
+    pub const ALL: [PolicyCount; 11] = [
         PolicyCount::Request,
         PolicyCount::Submission,
         PolicyCount::NotUnderstood,
         PolicyCount::Dropped,
         PolicyCount::Refused,
+        PolicyCount::PeerRefused,
+        PolicyCount::IdleClosed,
         PolicyCount::Held,
         PolicyCount::Deferred,
         PolicyCount::Rejected,
@@ -121,10 +133,32 @@ impl PolicyCount {
             PolicyCount::NotUnderstood => "not_understood",
             PolicyCount::Dropped => "dropped",
             PolicyCount::Refused => "connection_refused",
+            PolicyCount::PeerRefused => "peer_refused",
+            PolicyCount::IdleClosed => "idle_closed",
             PolicyCount::Held => "held",
             PolicyCount::Deferred => "deferred",
             PolicyCount::Rejected => "rejected",
             PolicyCount::Monitored => "monitored",
+        }
+    }
+}
+
+/// Why a journal entry under an MTA's name was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalRefusal {
+    /// Written by a user who is neither root nor the MTA's (or no `_UID`).
+    Writer,
+    /// An identifier like the MTA's, not one of its own (`postfixevil/x`).
+    Identifier,
+}
+
+impl JournalRefusal {
+    pub const ALL: [JournalRefusal; 2] = [JournalRefusal::Writer, JournalRefusal::Identifier];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JournalRefusal::Writer => "writer",
+            JournalRefusal::Identifier => "identifier",
         }
     }
 }
@@ -173,6 +207,18 @@ impl Metrics {
 
     pub fn refused(&self, why: Refusal) {
         self.refused[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// The policy service's open connections: `idle` waiting for a
+    /// request, `answering` one.
+    pub fn policy_connections(&self, idle: usize, answering: usize) {
+        self.policy_connections[0].store(idle as u64, Relaxed);
+        self.policy_connections[1].store(answering as u64, Relaxed);
+    }
+
+    /// A journal entry under an MTA's name that it did not write.
+    pub fn journal_refused(&self, why: JournalRefusal) {
+        self.journal_refused[why as usize].fetch_add(1, Relaxed);
     }
 
     pub fn policy(&self, what: PolicyCount) {
@@ -251,6 +297,24 @@ impl Metrics {
             "Policy service requests and connections, by what happened.",
             "what",
             PolicyCount::ALL.map(|p| (p.label(), self.policy[p as usize].load(Relaxed))),
+        );
+        counter_family(
+            &mut out,
+            "smtp_auth_insight_journal_entries_refused_total",
+            "Journal entries under an MTA's name that the MTA did not write, by why: the writer (not root nor the MTA's user) or an identifier that only looks like the MTA's.",
+            "why",
+            JournalRefusal::ALL
+                .map(|r| (r.label(), self.journal_refused[r as usize].load(Relaxed))),
+        );
+        family(
+            &mut out,
+            ("smtp_auth_insight_policy_connections", "gauge"),
+            "Policy service connections open, waiting for a request or answering one.",
+            "state",
+            [
+                ("idle", self.policy_connections[0].load(Relaxed)),
+                ("answering", self.policy_connections[1].load(Relaxed)),
+            ],
         );
         out.push_str(
             "# HELP smtp_auth_insight_http_request_duration_seconds HTTP request latency.\n",
@@ -344,8 +408,20 @@ fn counter_family<const N: usize>(
     label: &str,
     values: [(&str, u64); N],
 ) {
+    family(out, (name, "counter"), help, label, values);
+}
+
+/// A metric (name and type) with one label: its HELP and TYPE lines and a
+/// line per value of the label.
+fn family<const N: usize>(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    label: &str,
+    values: [(&str, u64); N],
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
     for (value, v) in values {
         let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {v}");
     }

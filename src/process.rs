@@ -1,5 +1,6 @@
-//! Process-wide settings: files the daemon creates are private, and freed
-//! heap goes back to the system.
+//! The process and the system's users: files the daemon creates are
+//! private, freed heap goes back to the system, user and group names are
+//! looked up.
 
 /// Makes every file and directory this process creates from now on
 /// private to its user (mode 0600 and 0700): the database, the ingest
@@ -25,5 +26,74 @@ pub fn release_freed() {
     // of the arenas to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// The id of the user `name` (a name from the system's user database, or a
+/// number), None when there is no such user.
+pub fn user_id(name: &str) -> Option<u32> {
+    if let Ok(id) = name.parse() {
+        return Some(id);
+    }
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::zeroed();
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: `c` is NUL-terminated,
+    // `pwd` and `buf` are writable and `buf.len()` is their size; the
+    // result is read only when `found` says the entry was filled.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c.as_ptr(),
+            pwd.as_mut_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    // SAFETY: a non-null `found` points to `pwd`, which the call filled.
+    (rc == 0 && !found.is_null()).then(|| unsafe { pwd.assume_init().pw_uid })
+}
+
+/// The id of the group `name` (a name or a number), None when there is no
+/// such group.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(id) = name.parse() {
+        return Some(id);
+    }
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut grp = std::mem::MaybeUninit::<libc::group>::zeroed();
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in `user_id`.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            grp.as_mut_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    // SAFETY: a non-null `found` points to `grp`, which the call filled.
+    (rc == 0 && !found.is_null()).then(|| unsafe { grp.assume_init().gr_gid })
+}
+
+/// The user and group ids this process runs as.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn users_and_groups_are_found_by_name_or_number() {
+        assert_eq!(super::user_id("root"), Some(0));
+        assert_eq!(super::group_id("root"), Some(0));
+        assert_eq!(super::user_id("4242"), Some(4242));
+        assert_eq!(super::user_id("no-such-user-here"), None);
+        assert_eq!(super::group_id("no-such-group-here"), None);
+        assert_eq!(super::user_id("nul\0inside"), None);
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Site, TOKEN, client, report};
+use common::{Site, TOKEN, Tmpfs, client, report};
 use serde_json::Value;
 use std::process::Command;
 
@@ -151,39 +151,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// A tmpfs of `mib` MiB mounted at `dir`, unmounted when dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &std::path::Path, mib: u64) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_owned())
-    }
-
-    fn free_mib(&self) -> u64 {
-        smtp_auth_insight::store::space::free_bytes(&self.0).unwrap() >> 20
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
-    use std::io::Write;
     let site = Site::new("");
     let disk = Tmpfs::mount(&site.dir.path().join("disk"), 96);
     let data = site.dir.path().join("disk/data");
@@ -216,14 +185,7 @@ async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
     assert_eq!(common::total(&d).await, 2000);
     // Fill the disk to 16 MiB short of full: under the 32 MiB kept free.
     let filler = site.dir.path().join("disk/filler");
-    {
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![1u8; 1 << 20];
-        for _ in 0..disk.free_mib().saturating_sub(16) {
-            f.write_all(&chunk).unwrap();
-        }
-        f.sync_all().unwrap();
-    }
+    disk.fill(&filler, 16);
     let (status, body) = common::post_events(&d, batch("refused", 2000)).await;
     assert_eq!(status, 503, "{body}");
     let error = body["error"].as_str().unwrap();

@@ -358,25 +358,21 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn containment_and_release_are_mailed_to_the_alert_recipients() {
-    let smtp = SmtpSink::start();
-    let site = policy_site(&format!(
+/// A site whose mails go to `smtp`, alert recipients secops@example.com.
+fn mailing_site(smtp: &SmtpSink) -> Site {
+    policy_site(&format!(
         "policy.action = \"hold\"\nserver.public_url = \"https://mail-insight.example.com/\"\n\
          detect.recipients = [\"secops@example.com\"]\ndetect.group_seconds = 1\n\
          [mail]\ntransport = \"smtp\"\nport = {}\nsecurity = \"none\"\n\
          retry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n",
         smtp.port
-    ));
-    let d = site.start();
-    let (mut s, mut r) = connected(&site);
-    burst(&mut s, &mut r, "mallory@example.com");
-    let hold = wait_contained(&d, "mallory@example.com").await;
-    let released = release_api(&d, "mallory@example.com?by=ann").await;
-    assert_eq!(released.status(), 200);
-    // The alert itself, the containment and the release.
+    ))
+}
+
+/// Waits until `smtp` holds `n` mails; their subjects and text bodies.
+async fn mails(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mails = loop {
+    loop {
         let mails: Vec<(String, String)> = smtp
             .messages()
             .iter()
@@ -388,12 +384,26 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
                 )
             })
             .collect();
-        if mails.len() >= 3 {
-            break mails;
+        if mails.len() >= n {
+            return mails;
         }
-        assert!(Instant::now() < deadline, "{mails:?}\n{}", d.log_text());
+        assert!(Instant::now() < deadline, "{mails:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn containment_and_release_are_mailed_to_the_alert_recipients() {
+    let smtp = SmtpSink::start();
+    let site = mailing_site(&smtp);
+    let d = site.start();
+    let (mut s, mut r) = connected(&site);
+    burst(&mut s, &mut r, "mallory@example.com");
+    let hold = wait_contained(&d, "mallory@example.com").await;
+    let released = release_api(&d, "mallory@example.com?by=ann").await;
+    assert_eq!(released.status(), 200);
+    // The alert itself, the containment and the release.
+    let mails = mails(&smtp, 3).await;
     let body = |prefix: &str| {
         mails
             .iter()
@@ -404,7 +414,8 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let contained =
         body("[smtp-auth-insight] Contained: \"mallory@example.com\" (new_sender alert)");
     for words in [
-        "the messages mallory@example.com submits are accepted into Postfix's hold queue",
+        "the messages it submits are accepted into Postfix's hold queue",
+        "Account: mallory@example.com\n",
         &format!("new_sender alert #{}", hold["alert"]["seq"]),
         "release mallory@example.com",
         "https://mail-insight.example.com/senders/mallory%40example.com",
@@ -412,10 +423,49 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         assert!(contained.contains(words), "no {words:?} in\n{contained}");
     }
     let released = body("[smtp-auth-insight] Released: \"mallory@example.com\"");
-    assert!(
-        released.contains("mallory@example.com may send again: ann released it"),
-        "{released}"
-    );
+    for words in ["Account: mallory@example.com\n", "Released by: ann\n"] {
+        assert!(released.contains(words), "no {words:?} in\n{released}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_label() {
+    let smtp = SmtpSink::start();
+    let site = mailing_site(&smtp);
+    let d = site.start();
+    let (mut s, mut r) = connected(&site);
+    let name = "urgent: your mailbox is locked, restore at https://evil.example/login";
+    burst(&mut s, &mut r, name);
+    wait_contained(&d, name).await;
+    let path = name
+        .replace(' ', "%20")
+        .replace('/', "%2F")
+        .replace(':', "%3A");
+    let released = release_api(&d, &path).await;
+    assert_eq!(released.status(), 200);
+    let mails = mails(&smtp, 3).await;
+    for (subject, body) in &mails {
+        assert!(
+            !subject.contains("urgent") && !subject.contains("evil"),
+            "{subject}"
+        );
+        if subject.contains("Contained") || subject.contains("Released") {
+            assert!(
+                subject.contains("a name with unusual characters"),
+                "{subject}"
+            );
+            assert!(body.contains(&format!("Account: {name}\n")), "{body}");
+            let prose = body.lines().filter(|l| l.contains("evil"));
+            for line in prose {
+                assert!(
+                    line.starts_with("Account: ")
+                        || line.contains("release 'urgent: your mailbox")
+                        || line.contains("/senders/urgent%3A"),
+                    "the name outside its label or a quoted command: {line}"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -38,15 +38,37 @@ fn export_entry(usec: i64, monotonic: u64, fields: &[(&str, &str)]) -> String {
     entry
 }
 
+/// The id of user `name` on this machine.
+fn uid_of(name: &str) -> String {
+    let out = succeed(
+        std::process::Command::new("id").args(["-u", name]),
+        "tests/support/install-deps.sh installs postfix",
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The rsyslog fixture's lines as the journal holds Postfix's messages:
-/// time, host, identifier and pid of the syslog line, the message after it.
+/// time, host, identifier and pid of the syslog line, the message after it,
+/// and the postfix user as their writer (journald's `_UID`).
 /// `shift` moves them later in time (a re-sent copy).
 fn postfix_entries(shift: chrono::TimeDelta, first_monotonic: u64) -> String {
+    let postfix = uid_of("postfix");
+    postfix_entries_by((&postfix, "postfix", "vm"), shift, first_monotonic)
+}
+
+/// [`postfix_entries`] as written by user `uid`, with `name` in place of
+/// "postfix" in their identifiers, from host `host` (so that their
+/// messages' ids are new).
+fn postfix_entries_by(
+    (uid, name, host): (&str, &str, &str),
+    shift: chrono::TimeDelta,
+    first_monotonic: u64,
+) -> String {
     let log = std::fs::read_to_string(format!("{FIXTURES}/postfix-rsyslog.log")).unwrap();
     let mut out = String::new();
     for (i, line) in log.lines().enumerate() {
         let mut parts = line.splitn(4, ' ');
-        let (ts, host, tag, message) = (
+        let (ts, _, tag, message) = (
             parts.next().unwrap(),
             parts.next().unwrap(),
             parts.next().unwrap(),
@@ -56,14 +78,16 @@ fn postfix_entries(shift: chrono::TimeDelta, first_monotonic: u64) -> String {
         let tag = tag.trim_end_matches(':');
         let (identifier, pid) = tag.split_once('[').unwrap();
         let pid = pid.trim_end_matches(']');
+        let identifier = identifier.replacen("postfix", name, 1);
         out.push_str(&export_entry(
             at.timestamp_micros(),
             first_monotonic + i as u64,
             &[
                 ("_HOSTNAME", host),
-                ("SYSLOG_IDENTIFIER", identifier),
+                ("SYSLOG_IDENTIFIER", &identifier),
                 ("SYSLOG_PID", pid),
                 ("_PID", pid),
+                ("_UID", uid),
                 ("MESSAGE", message),
             ],
         ));
@@ -71,7 +95,7 @@ fn postfix_entries(shift: chrono::TimeDelta, first_monotonic: u64) -> String {
     out
 }
 
-/// The Exim main log's lines as Exim sends them to syslog: its own time
+/// The Exim main log's lines as Exim sends them to syslog (as root): its own time
 /// stamp first (syslog_timestamp, the default), from its first submission
 /// on (the daemon's start-up lines before it say nothing about
 /// submissions; a file that starts with one shows whether resuming after
@@ -95,6 +119,8 @@ fn exim_entries(first_monotonic: u64) -> String {
                 ("_HOSTNAME", "vm"),
                 ("SYSLOG_IDENTIFIER", "exim"),
                 ("_PID", "2600"),
+                // Exim's daemon runs as root.
+                ("_UID", "0"),
                 ("MESSAGE", line),
             ],
         ));
@@ -216,4 +242,65 @@ async fn the_journal_counts_what_the_logs_count_across_new_files_kill_9_and_vacu
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(d.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_under_postfixs_name_that_postfix_did_not_write_count_nothing() {
+    let journal = tempfile::tempdir().unwrap();
+    let dir = journal.path();
+    // Postfix's entries, and the same lines written by user 65534 as
+    // `logger -t postfix/submission/smtpd` would, and under a lookalike
+    // name (from other hosts, so that their messages' ids are new: were
+    // they counted, the report would show them).
+    let real = postfix_entries(chrono::TimeDelta::zero(), 1);
+    let forged = postfix_entries_by(
+        ("65534", "postfix", "forged"),
+        chrono::TimeDelta::minutes(10),
+        10_000,
+    );
+    let lookalike = postfix_entries_by(
+        ("0", "postfixevil", "lookalike"),
+        chrono::TimeDelta::minutes(20),
+        20_000,
+    );
+    write_journal(
+        &dir.join("mixed.journal"),
+        &(real.clone() + &forged + &lookalike),
+    );
+    let site = Site::new(&format!(
+        "store.retention_days = 3650\n[[sources]]\nkind = \"journald\"\ndirectory = {dir:?}\n"
+    ));
+    let want = imported(&[("postfix", "postfix-rsyslog.log")]);
+    let d = site.start();
+    counts_reach(&d, &want).await;
+    let entries = real.matches("\n\n").count() as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics_text(&d).await;
+        let refused = |why: &str| {
+            metric(
+                &text,
+                &format!("smtp_auth_insight_journal_entries_refused_total{{why=\"{why}\"}}"),
+            )
+        };
+        if refused("writer") == Some(entries) && refused("identifier") == Some(entries) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{:?} {:?} of {entries}",
+            refused("writer"),
+            refused("identifier")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Still exactly what Postfix's own lines count.
+    let got = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
+    assert_eq!(got, want);
+    let log = d.log_text();
+    assert!(
+        log.contains("identifier=\"postfix/submission/smtpd\" why=\"writer\"")
+            && log.contains("identifier=\"postfixevil/submission/smtpd\" why=\"identifier\""),
+        "{log}"
+    );
 }

@@ -177,22 +177,88 @@ async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_i
     assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
 }
 
+/// Asserts that the daemon closed `s` without an answer (a reset, when
+/// it closed with the request unread), not that the read timed out.
+fn assert_closed(s: &mut std::net::TcpStream) {
+    let mut got = Vec::new();
+    match s.read_to_end(&mut got) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("not closed: {other:?} {got:?}"),
+    }
+}
+
+/// Waits until /metrics shows `idle` and `answering` open connections.
+async fn wait_connections(d: &Daemon, idle: u64, answering: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = metrics_text(d).await;
+        let get = |state: &str| {
+            metric(
+                &text,
+                &format!("smtp_auth_insight_policy_connections{{state=\"{state}\"}}"),
+            )
+        };
+        if get("idle") == Some(idle) && get("answering") == Some(answering) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle {:?}, answering {:?}",
+            get("idle"),
+            get("answering")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn connections_beyond_the_limit_are_closed_and_the_others_go_on() {
+async fn a_full_service_closes_its_longest_idle_connection_for_a_new_one() {
     let site = policy_site("policy.max_connections = 2");
     let d = site.start();
-    let mut held: Vec<_> = (0..2).map(|_| connected(&site)).collect();
-    // Both are served (so both hold their slot).
-    for (s, r) in &mut held {
-        s.write_all(request("RCPT", "alice@example.com", "").as_bytes())
+    let ask = |c: &mut (std::net::TcpStream, BufReader<std::net::TcpStream>)| {
+        c.0.write_all(request("RCPT", "alice@example.com", "").as_bytes())
             .unwrap();
-        assert_eq!(answer(r), "action=DUNNO\n");
-    }
-    let mut third = connect(&site);
-    let _ = third.write_all(request("RCPT", "alice@example.com", "").as_bytes());
+        answer(&mut c.1)
+    };
+    // Two connections served, both idle now; the first has idled longer.
+    let mut first = connected(&site);
+    assert_eq!(ask(&mut first), "action=DUNNO\n");
+    let mut second = connected(&site);
+    assert_eq!(ask(&mut second), "action=DUNNO\n");
+    wait_connections(&d, 2, 0).await;
+    // A third is served: the first was closed to make room.
+    let mut third = connected(&site);
+    assert_eq!(ask(&mut third), "action=DUNNO\n");
     let mut rest = Vec::new();
-    let n = third.read_to_end(&mut rest).unwrap_or(0);
-    assert_eq!(n, 0, "the third connection got {rest:?}");
+    assert_eq!(
+        first.1.read_to_end(&mut rest).ok(),
+        Some(0),
+        "closed: {rest:?}"
+    );
+    assert_eq!(
+        ask(&mut second),
+        "action=DUNNO\n",
+        "the newer idle one stays"
+    );
+    let text = metrics_text(&d).await;
+    let count = |what: &str| {
+        metric(
+            &text,
+            &format!("smtp_auth_insight_policy_total{{what=\"{what}\"}}"),
+        )
+    };
+    assert_eq!(count("idle_closed"), Some(1));
+    // Two connections in the middle of a request are not closed for a
+    // third: it is closed unread.
+    for c in [&mut second, &mut third] {
+        c.0.write_all(b"request=smtpd_access_policy\nprotocol_state=RCPT\n")
+            .unwrap();
+    }
+    wait_connections(&d, 0, 2).await;
+    let mut fourth = connect(&site);
+    let _ = fourth.write_all(request("RCPT", "alice@example.com", "").as_bytes());
+    assert_closed(&mut fourth);
     let text = metrics_text(&d).await;
     assert_eq!(
         metric(
@@ -201,18 +267,9 @@ async fn connections_beyond_the_limit_are_closed_and_the_others_go_on() {
         ),
         Some(1)
     );
-    // One closes: a new one is served.
-    drop(held.pop());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let (mut s, mut r) = connected(&site);
-        let _ = s.write_all(request("RCPT", "alice@example.com", "").as_bytes());
-        let mut line = String::new();
-        use std::io::BufRead;
-        if r.read_line(&mut line).unwrap_or(0) > 0 {
-            assert_eq!(line, "action=DUNNO\n");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never served again");
+    // Both finish their requests and are answered.
+    for c in [&mut second, &mut third] {
+        c.0.write_all(b"\n").unwrap();
+        assert_eq!(answer(&mut c.1), "action=DUNNO\n");
     }
 }

@@ -184,6 +184,14 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         .server
         .dashboard_users()
         .map_err(anyhow::Error::msg)?;
+    if let Some(group) = &config.policy.socket_group
+        && crate::process::group_id(group).is_none()
+    {
+        anyhow::bail!("policy.socket_group: no group {group:?} on this system");
+    }
+    if let Some(warning) = config.policy.exposure() {
+        eprintln!("warning: {warning}");
+    }
     let from = config.source.as_ref().map_or_else(
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),

@@ -3,6 +3,7 @@
 
 use super::{ContainError, Hold};
 use crate::outbox::Outbox;
+use crate::report::alert_view::subject_name;
 use crate::report::links::sender_path;
 use lettre::Message;
 use lettre::message::{Mailbox, SinglePart};
@@ -23,12 +24,16 @@ pub struct Notices {
 }
 
 impl Notices {
-    /// Queues the mail saying `sender` is contained.
+    /// Queues the mail saying `sender` is contained. The account's name is
+    /// chosen by whoever holds its password: the Subject shows it quoted or
+    /// not at all, the body only after a label (as alert mails do).
     pub fn contained(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
         let body = format!(
-            "From now on, the messages {sender} submits {effect}.\n\n\
+            "An account is contained: from now on, the messages it submits {effect}.\n\n\
+             Account: {sender}\n\
              Why: {kind} alert #{seq} ({at}): {why}\n\
-             Since {since}, until {until} unless released earlier.\n\n\
+             Since: {since}\n\
+             Until: {until}, unless released earlier\n\n\
              If the account is in safe hands again (password changed), let it send:\n\
              \x20   {cli} release {quoted}\n\
              or use the Release button on its page: {base}{page}\n",
@@ -44,7 +49,11 @@ impl Notices {
             base = self.base,
             page = sender_path(sender),
         );
-        let subject = format!("Contained: {sender:?} ({} alert)", hold.kind.name());
+        let subject = format!(
+            "Contained: {} ({} alert)",
+            subject_name(sender),
+            hold.kind.name()
+        );
         self.send(&format!("contained-{}", hold.alert_seq), &subject, body)
     }
 
@@ -53,23 +62,34 @@ impl Notices {
         let Some(r) = &hold.released else {
             return Ok(());
         };
+        let alert = match hold.alert_seq {
+            0 => String::new(),
+            seq => format!(" #{seq}"),
+        };
         let body = format!(
-            "{sender} may send again: {by} released it at {at}.\n\n\
-             While contained (since {since}, after {kind} alert #{seq}): {held} messages \
-             held, {deferred} attempts deferred, {rejected} rejected, {monitored} let \
-             through in monitor mode.\n",
+            "A contained account may send again.\n\n\
+             Account: {sender}\n\
+             Released by: {by}\n\
+             Released at: {at}\n\
+             Contained since: {since}, after a {kind} alert{alert}\n\
+             While contained: {held} messages held, {deferred} attempts deferred, \
+             {rejected} rejected, {monitored} let through in monitor mode.\n",
             by = r.by,
             at = super::hold::time(r.at),
             since = super::hold::time(hold.since),
             kind = hold.kind.name(),
-            seq = hold.alert_seq,
             held = hold.held,
             deferred = hold.deferred,
             rejected = hold.rejected,
             monitored = hold.monitored,
         );
-        let subject = format!("Released: {sender:?}");
-        self.send(&format!("released-{}", hold.alert_seq), &subject, body)
+        let subject = format!("Released: {}", subject_name(sender));
+        // A containment released before its alert was read has no number.
+        let id = match crate::random::hex_id(8) {
+            Ok(random) => format!("released-{random}"),
+            Err(_) => format!("released-{}-{}", hold.since, r.at),
+        };
+        self.send(&id, &subject, body)
     }
 
     fn send(&self, id: &str, subject: &str, body: String) -> Result<(), ContainError> {

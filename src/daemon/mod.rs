@@ -56,11 +56,8 @@ pub enum DaemonError {
     Contain(#[from] crate::contain::ContainError),
     #[error("detect.recipients: {0}")]
     Recipients(#[from] crate::outbox::RecipientError),
-    #[error("cannot listen on {addr} (policy.listen): {source}")]
-    PolicyListen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    PolicyListen(#[from] crate::policy::ListenError),
     #[error("cannot resume following {path}: {source}")]
     Follow {
         path: String,
@@ -156,6 +153,7 @@ pub async fn run(
         outbox: outbox.clone(),
         templates,
         progress: progress.clone(),
+        metrics: metrics.clone(),
     };
     let running = parts::Parts::start(&config, &shared, &token).await?;
     let mut settings = config.server_settings();
@@ -175,7 +173,7 @@ pub async fn run(
     let policy = match (&config.policy.listen, containment) {
         (Some(listen), Some(containment)) => {
             let parts = (&ingester, &metrics);
-            Some(start_policy(&config, listen.0, containment, parts, &token).await?)
+            Some(start_policy(&config, listen, containment, parts, &token).await?)
         }
         _ => None,
     };
@@ -197,7 +195,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     // Where the command line finds the API while the store is ours (the
     // configured port may be 0, the address unspecified).
-    write_address(&data_dir, ADDRESS_FILE, addr)?;
+    write_address(&data_dir, ADDRESS_FILE, &addr.to_string())?;
     tracing::info!(address = %addr, data_dir = %data_dir.display(), "listening");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let watchdog = tokio::spawn(watchdog_loop(token.clone()));
@@ -240,11 +238,7 @@ pub async fn run(
 
 /// Writes `addr` to file `name` in the data directory, atomically: where
 /// the command line and tests find a port the system picked.
-fn write_address(
-    data_dir: &std::path::Path,
-    name: &str,
-    addr: std::net::SocketAddr,
-) -> std::io::Result<()> {
+fn write_address(data_dir: &std::path::Path, name: &str, addr: &str) -> std::io::Result<()> {
     let tmp = data_dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, format!("{addr}\n"))
         .and_then(|()| std::fs::rename(&tmp, data_dir.join(name)))
@@ -288,21 +282,21 @@ async fn open_containment(
 /// containments' counts.
 async fn start_policy(
     config: &Config,
-    listen: std::net::SocketAddr,
+    listen: &crate::policy::PolicyListen,
     containment: Containment,
     (ingester, metrics): (&Ingester, &Arc<Metrics>),
     token: &CancellationToken,
 ) -> Result<JoinHandle<()>, DaemonError> {
     let cfg = &config.policy;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| DaemonError::PolicyListen {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr()?;
-    write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, addr)?;
+    let (listener, group) =
+        crate::policy::Listener::bind(listen, cfg.socket_group.as_deref()).await?;
+    let addr = listener.address()?;
+    write_address(&config.store.data_dir, POLICY_ADDRESS_FILE, &addr)?;
     tracing::info!(listen = %addr, host = %cfg.host, "policy service ready");
+    if let Some(warning) = cfg.exposure() {
+        tracing::warn!("{warning}");
+    }
+    let peers = cfg.peers(group);
     let Containment { holds, gate } = containment;
     let watcher = tokio::spawn(holds.clone().run(token.clone()));
     let (gate, helper) = gate.unzip();
@@ -310,12 +304,13 @@ async fn start_policy(
         crate::policy::Service::new(cfg, ingester.clone(), metrics.clone(), (holds, gate));
     let limits = crate::policy::Limits {
         max_connections: cfg.max_connections,
+        max_connections_per_peer: cfg.max_connections_per_peer.unwrap_or(cfg.max_connections),
         idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
     };
     let token = token.clone();
     let task = tokio::spawn(async move {
         let handed = tokio::spawn(hand_over);
-        crate::policy::run(listener, service, limits, token).await;
+        crate::policy::run(listener, peers, service, limits, token).await;
         // Every handle of the queue is gone with the connections: the
         // hand-over ends once it is empty.
         drain([handed, watcher]).await;

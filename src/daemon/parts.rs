@@ -29,6 +29,7 @@ pub(super) struct Shared {
     pub templates: Arc<Templates>,
     /// The notifier's progress, shared with `/metrics`.
     pub progress: Progress,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One generation of parts, with its own token (a child of the daemon's).
@@ -112,12 +113,13 @@ async fn start_followers(
     for source in config.sources.clone() {
         let path = source.name();
         let (store, ingester, host) = (shared.store.clone(), shared.ingester.clone(), host.clone());
+        let metrics = shared.metrics.clone();
         let follow = |source| DaemonError::Follow { path, source };
         // Each reads its cursor from the store: a blocking read.
         let task = match source.kind {
             SourceKind::Journald => {
                 let journal = tokio::task::spawn_blocking(move || {
-                    Journal::new(source, &store, ingester, &host)
+                    Journal::new(source, &store, (ingester, metrics), &host)
                 })
                 .await?
                 .map_err(follow)?;

@@ -6,11 +6,13 @@
 
 mod counts;
 mod json;
+mod net;
 pub mod time;
 mod tls;
 
 pub use counts::TlsCounts;
 pub use json::{BodyError, parse_body, parse_line};
+pub use net::Network;
 pub use tls::Tls;
 
 use chrono::{DateTime, Utc};

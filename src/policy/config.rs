@@ -1,7 +1,8 @@
 //! `[policy]`: the Postfix policy service.
 
+use super::listen::{Peers, PolicyListen};
 use crate::detect::AlertKind;
-use crate::server::Listen;
+use crate::event::Network;
 use serde::Deserialize;
 
 pub use crate::contain::Action as ContainAction;
@@ -10,16 +11,30 @@ pub use crate::contain::Action as ContainAction;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
-    /// Address Postfix's `check_policy_service inet:...` connects to.
-    pub listen: Option<Listen>,
+    /// Where Postfix's `check_policy_service` connects: a UNIX socket
+    /// (`"unix:/var/spool/postfix/smtp-auth-insight/policy"`, for
+    /// `check_policy_service unix:smtp-auth-insight/policy`) or an address
+    /// and port (`"127.0.0.1:10040"`, for `inet:127.0.0.1:10040`).
+    pub listen: Option<PolicyListen>,
+    /// The socket's group (mode 0660): Postfix's, so that its processes
+    /// and no other local user may connect. Default: the daemon's own.
+    pub socket_group: Option<String>,
+    /// TCP peers that may speak: addresses and networks. Default: loopback
+    /// only. Any other peer is closed before a request is read.
+    pub allow: Option<Vec<Network>>,
     /// The `host` of the events it produces and of their ids: the host
     /// name that MTA writes in its log lines, so that a log follower on the
     /// same MTA gives a message the same id. Default: this machine's name.
     pub host: String,
     /// Most connections served at once (Postfix opens one per smtpd
-    /// process); more are closed as they arrive, and Postfix falls back on
+    /// process). When all are open, the one idle the longest is closed to
+    /// make room (Postfix reconnects when it next asks); when all are
+    /// answering, a new one is closed and Postfix falls back on
     /// `smtpd_policy_service_default_action`.
     pub max_connections: usize,
+    /// Most connections from one peer (an address, or a local user), so
+    /// that one of several MTAs cannot take them all. Default: all.
+    pub max_connections_per_peer: Option<usize>,
     /// Seconds a connection may stay idle between requests (Postfix closes
     /// its own after `smtpd_policy_service_max_idle`, 300 s by default).
     pub idle_timeout_seconds: u64,
@@ -38,8 +53,11 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             listen: None,
+            socket_group: None,
+            allow: None,
             host: machine_name(),
             max_connections: 256,
+            max_connections_per_peer: None,
             idle_timeout_seconds: 330,
             action: ContainAction::Monitor,
             kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
@@ -75,8 +93,23 @@ impl PolicyConfig {
                 format!("{c:?} is not allowed in a host name (letters, digits, '.', '-', '_')"),
             ));
         }
-        if self.max_connections == 0 {
-            return Err(("policy.max_connections", "must be at least 1".into()));
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(("policy.max_connections", "must be 1 to 100000".into()));
+        }
+        if self
+            .max_connections_per_peer
+            .is_some_and(|n| !(1..=self.max_connections).contains(&n))
+        {
+            return Err((
+                "policy.max_connections_per_peer",
+                "must be 1 to policy.max_connections".into(),
+            ));
+        }
+        if let (Some(PolicyListen::Inet(_)), Some(_)) = (&self.listen, &self.socket_group) {
+            return Err((
+                "policy.socket_group",
+                "applies to a UNIX socket (listen = \"unix:/path\"), not to an address".into(),
+            ));
         }
         if self.idle_timeout_seconds == 0 {
             return Err(("policy.idle_timeout_seconds", "must be at least 1".into()));
@@ -107,6 +140,35 @@ impl PolicyConfig {
             }
         }
         Ok(())
+    }
+
+    /// Who may speak, for a socket whose group is `group`.
+    pub fn peers(&self, group: u32) -> Peers {
+        let loopback = || {
+            vec!["127.0.0.0/8".parse(), "::1".parse()]
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        Peers {
+            allow: self.allow.clone().unwrap_or_else(loopback),
+            group,
+        }
+    }
+
+    /// Why the configuration lets more than the MTA speak, if it does: an
+    /// address beyond loopback without an `allow` that says who may.
+    pub fn exposure(&self) -> Option<String> {
+        match &self.listen {
+            Some(PolicyListen::Inet(addr)) if !addr.ip().is_loopback() && self.allow.is_none() => {
+                Some(format!(
+                    "policy.listen = \"{addr}\" is reachable beyond this machine, but only \
+                     loopback peers are let in without policy.allow: list the MTAs' addresses \
+                     there (or listen on a UNIX socket)"
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// What contains an account (for [`crate::contain::Holds`]).

@@ -61,6 +61,10 @@ pub async fn release(state: &AppState, sender: &str, by: &str) -> Result<(String
         .map_err(internal)?
         .map_err(|e| match e {
             ContainError::Name(e) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            e if e.disk_full() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; nothing changed: the account stays contained until space is back"),
+            ),
             e => internal(e),
         })?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("{sender} is not contained")))

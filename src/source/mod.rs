@@ -36,6 +36,13 @@ pub struct SourceConfig {
     /// this machine's host name (Exim).
     #[serde(default)]
     pub host: Option<String>,
+    /// The users whose journal entries count besides root (`journald`):
+    /// names, or numeric ids for another machine's journal. journald
+    /// records who wrote each entry, and any user can write one under
+    /// Postfix's name. Default: `postfix` for Postfix's entries,
+    /// `Debian-exim` (or `exim`) for Exim's.
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -78,11 +85,12 @@ impl SourceConfig {
                         format!("a {kind} source needs the log file's path"),
                     ));
                 }
-                if self.directory.is_some() {
-                    return Err((
-                        "sources.directory",
-                        format!("is for journald sources, not {kind}"),
-                    ));
+                if self.directory.is_some() || self.users.is_some() {
+                    let key = match self.directory {
+                        Some(_) => "sources.directory",
+                        None => "sources.users",
+                    };
+                    return Err((key, format!("is for journald sources, not {kind}")));
                 }
             }
             SourceKind::Journald => {
@@ -91,6 +99,13 @@ impl SourceConfig {
                         "sources.path",
                         "is for log files; a journald source reads the journal (directory = \"...\" for a journal directory)".to_owned(),
                     ));
+                }
+                if let Some(u) =
+                    self.users.iter().flatten().find(|u| {
+                        u.is_empty() || u.contains(|c: char| c.is_whitespace() || c == ':')
+                    })
+                {
+                    return Err(("sources.users", format!("{u:?} is not a user name or id")));
                 }
             }
         }

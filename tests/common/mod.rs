@@ -94,11 +94,27 @@ pub struct Daemon {
     pub log: Arc<Mutex<Vec<String>>>,
     /// Reads stderr into `log` until the daemon closes it.
     reader: Option<std::thread::JoinHandle<()>>,
+    /// Whether `child` is a command that runs the daemon.
+    wrapped: bool,
 }
 
 impl Daemon {
     pub fn start(site: &Site, env: &[(&str, &std::path::Path)]) -> Daemon {
-        let mut child = Command::new(BIN)
+        Daemon::start_under(site, env, &[])
+    }
+
+    /// [`Daemon::start`] as an argument of `wrapper` (a command that runs
+    /// it, strace say); signals and kills reach the daemon itself.
+    pub fn start_under(site: &Site, env: &[(&str, &std::path::Path)], wrapper: &[&str]) -> Daemon {
+        let mut command = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .arg("--config")
             .arg(&site.config)
             .arg("run")
@@ -133,7 +149,31 @@ impl Daemon {
             addr,
             log,
             reader: Some(reader),
+            wrapped: !wrapper.is_empty(),
         }
+    }
+
+    /// The daemon's process id (the wrapper's child, when it has one).
+    pub fn pid(&self) -> u32 {
+        let own = self.child.id();
+        if !self.wrapped {
+            return own;
+        }
+        std::fs::read_to_string(format!("/proc/{own}/task/{own}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+            .unwrap_or(own)
+    }
+
+    /// Kills the daemon and what wraps it.
+    fn kill_all(&mut self) {
+        if self.wrapped {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid().to_string()])
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// After the daemon exited: waits until `log` holds all it wrote.
@@ -149,14 +189,13 @@ impl Daemon {
 
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_all();
         self.read_to_end();
     }
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
+        let pid = self.pid().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -179,8 +218,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_all();
     }
 }
 
@@ -561,4 +599,51 @@ pub fn self_signed(dir: &std::path::Path) -> (String, String) {
         &p("self.pem"),
     ]);
     (p("self.pem"), p("self.key"))
+}
+
+/// A tmpfs of `mib` MiB mounted at `dir`, unmounted when dropped.
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &std::path::Path, mib: u64) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_owned())
+    }
+
+    pub fn free_mib(&self) -> u64 {
+        smtp_auth_insight::store::space::free_bytes(&self.0).unwrap() >> 20
+    }
+
+    /// Fills the file system with the file `filler` until `leave_mib` MiB
+    /// are free (0: until a write fails for want of space).
+    pub fn fill(&self, filler: &std::path::Path, leave_mib: u64) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(filler).expect("the filler");
+        let chunk = vec![1u8; 1 << 20];
+        if leave_mib > 0 {
+            for _ in 0..self.free_mib().saturating_sub(leave_mib) {
+                f.write_all(&chunk).expect("filling");
+            }
+        } else {
+            while f.write_all(&chunk).is_ok() {}
+            while f.write_all(&chunk[..4096]).is_ok() {}
+        }
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }

@@ -32,6 +32,35 @@ pub fn policy_site(extra: &str) -> Site {
     ))
 }
 
+/// A site whose policy service listens on the UNIX socket `socket`, in a
+/// directory any user may enter, with group `postfix`.
+pub fn policy_site_unix(socket: &std::path::Path, extra: &str) -> Site {
+    let dir = socket.parent().expect("the socket's directory");
+    std::fs::create_dir_all(dir).expect("the socket's directory");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    Site::new(&format!(
+        "policy.listen = \"unix:{}\"\npolicy.socket_group = \"postfix\"\npolicy.host = \"vm\"\n{extra}",
+        socket.display()
+    ))
+}
+
+/// A connection to the UNIX socket of `site`'s policy service.
+pub fn connected_unix(
+    site: &Site,
+) -> (
+    std::os::unix::net::UnixStream,
+    BufReader<std::os::unix::net::UnixStream>,
+) {
+    let addr = std::fs::read_to_string(site.data_dir().join("policy-listening"))
+        .expect("the policy service's address file");
+    let path = addr.trim().strip_prefix("unix:").expect("a socket");
+    let s = std::os::unix::net::UnixStream::connect(path).expect("connect to the socket");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let r = BufReader::new(s.try_clone().expect("clone the connection"));
+    (s, r)
+}
+
 /// A connection to the policy service of `site`'s running daemon.
 pub fn connect(site: &Site) -> TcpStream {
     let addr = std::fs::read_to_string(site.data_dir().join("policy-listening"))
@@ -65,7 +94,7 @@ pub fn request_from(state: &str, user: &str, qid: &str, client: &str) -> String 
 }
 
 /// Reads one answer (up to its empty line).
-pub fn answer(r: &mut BufReader<TcpStream>) -> String {
+pub fn answer(r: &mut impl BufRead) -> String {
     let mut out = String::new();
     loop {
         let mut line = String::new();

@@ -15,6 +15,7 @@ async fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
         kind: crate::source::SourceKind::Exim,
         path: Some(dir.path().join("mainlog")),
         directory: None,
+        users: None,
         host: None,
     };
     let follower = Follower::new(source, store, ingester, "mx1").unwrap();

@@ -1,6 +1,8 @@
 //! Following the systemd journal, where Debian 12 keeps Postfix's log when
 //! rsyslog is not installed: `[[sources]] kind = "journald"`, the local
-//! journal or a journal directory.
+//! journal or a journal directory. `entry` decides which entries the MTA
+//! wrote (by journald's `_UID`, which the writer cannot set) and turns
+//! them back into log lines.
 //!
 //! The source runs `journalctl --output=json --follow` (as Vector's
 //! journald source does) rather than linking libsystemd: no C library to
@@ -17,12 +19,19 @@
 //! still there; when it was vacuumed, journalctl starts at the next entry
 //! of its place in time, which is then read, not skipped.
 
+mod entry;
+
 use super::SourceConfig;
 use crate::event::Event;
 use crate::ingest::Ingester;
+use crate::metrics::Metrics;
+use entry::{Entry, FIELDS, Mta, Verdict, Writers};
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use crate::parse::LogParser;
 use crate::store::{Store, keys};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -38,9 +47,8 @@ const BATCH: usize = 2_000;
 const QUIET: Duration = Duration::from_millis(200);
 /// Pause before journalctl is started again after it failed.
 const RETRY: Duration = Duration::from_secs(5);
-/// The journal fields the parsers need (timestamps and the cursor always
-/// come with them).
-const FIELDS: &str = "MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME";
+/// Identifiers of refused entries named in the log, at most (each once).
+const WARN_IDENTIFIERS: usize = 64;
 
 /// Where the source is, as saved in the store.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -49,99 +57,6 @@ struct Cursor {
     journal: Option<String>,
     postfix: serde_json::Value,
     exim: serde_json::Value,
-}
-
-/// One journal entry as `journalctl --output=json` writes it. A field is a
-/// string, or an array of bytes when it is not text.
-#[derive(Debug, Deserialize)]
-struct Entry {
-    #[serde(rename = "__CURSOR")]
-    cursor: String,
-    #[serde(rename = "__REALTIME_TIMESTAMP")]
-    realtime: String,
-    #[serde(rename = "MESSAGE", default)]
-    message: Option<serde_json::Value>,
-    #[serde(rename = "SYSLOG_IDENTIFIER", default)]
-    identifier: Option<serde_json::Value>,
-    #[serde(rename = "SYSLOG_PID", default)]
-    syslog_pid: Option<serde_json::Value>,
-    #[serde(rename = "_PID", default)]
-    pid: Option<serde_json::Value>,
-    #[serde(rename = "_HOSTNAME", default)]
-    hostname: Option<serde_json::Value>,
-}
-
-/// A field's text: a string, the first of several, or bytes read as UTF-8.
-fn text(v: &Option<serde_json::Value>) -> Option<String> {
-    match v.as_ref()? {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(items) => match items.first()? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            _ => {
-                let bytes: Vec<u8> = items
-                    .iter()
-                    .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-                    .collect();
-                Some(String::from_utf8_lossy(&bytes).into_owned())
-            }
-        },
-        _ => None,
-    }
-}
-
-/// Which parser reads an entry, by its identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mta {
-    Postfix,
-    Exim,
-}
-
-fn mta(identifier: &str) -> Option<Mta> {
-    if identifier.starts_with("postfix") && identifier.contains('/') {
-        Some(Mta::Postfix)
-    } else if identifier == "exim" || identifier == "exim4" {
-        Some(Mta::Exim)
-    } else {
-        None
-    }
-}
-
-/// The log line an entry stands for: what rsyslog writes for Postfix
-/// (RFC 3339 time, host, tag), the main log's line for Exim (its own time
-/// stamp, which Exim puts in what it sends to syslog by default, else the
-/// entry's time in `tz`).
-fn log_line(entry: &Entry, tz: Tz) -> Option<(Mta, String)> {
-    let identifier = text(&entry.identifier)?;
-    let mta = mta(&identifier)?;
-    let message = text(&entry.message)?;
-    let usec: i64 = entry.realtime.parse().ok()?;
-    let at = DateTime::<Utc>::from_timestamp_micros(usec)?;
-    let line = match mta {
-        Mta::Postfix => {
-            let host = text(&entry.hostname).unwrap_or_else(|| "localhost".to_owned());
-            let pid = text(&entry.syslog_pid).or_else(|| text(&entry.pid));
-            let tag = match pid {
-                Some(pid) => format!("{identifier}[{pid}]"),
-                None => identifier,
-            };
-            format!(
-                "{} {host} {tag}: {message}",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-            )
-        }
-        Mta::Exim => {
-            let stamped = message.len() > 19
-                && chrono::NaiveDateTime::parse_from_str(&message[..19], "%Y-%m-%d %H:%M:%S")
-                    .is_ok();
-            if stamped {
-                message
-            } else {
-                let local = at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S");
-                format!("{local} {message}")
-            }
-        }
-    };
-    Some((mta, line))
 }
 
 /// A journald source: both parsers, and where it is.
@@ -157,6 +72,11 @@ pub struct Journal {
     /// Entries read since the last commit, and the events they gave.
     read: usize,
     events: Vec<Event>,
+    /// The users whose entries count.
+    writers: Writers,
+    metrics: Arc<Metrics>,
+    /// Identifiers of refused entries already named in the log.
+    warned: HashSet<String>,
 }
 
 impl Journal {
@@ -165,7 +85,7 @@ impl Journal {
     pub fn new(
         source: SourceConfig,
         store: &Store,
-        ingester: Ingester,
+        (ingester, metrics): (Ingester, Arc<Metrics>),
         default_host: &str,
     ) -> io::Result<Journal> {
         let key = keys::cursor_key(&source.name());
@@ -180,6 +100,7 @@ impl Journal {
                 parser.restore(state).map_err(io::Error::other)?;
             }
         }
+        let writers = writers(&source);
         Ok(Journal {
             source,
             key,
@@ -190,6 +111,9 @@ impl Journal {
             cursor: saved.journal,
             read: 0,
             events: Vec::new(),
+            writers,
+            metrics,
+            warned: HashSet::new(),
         })
     }
 
@@ -283,18 +207,35 @@ impl Journal {
         }
     }
 
-    /// Feeds one entry to its parser.
+    /// Feeds one entry the MTA wrote to its parser; counts one that only
+    /// claims to be the MTA's, and names its identifier in the log once.
     fn entry(&mut self, entry: Entry) {
         self.read += 1;
-        if let Some((mta, line)) = log_line(&entry, self.tz) {
-            let parser = match mta {
-                Mta::Postfix => &mut self.postfix,
-                Mta::Exim => &mut self.exim,
-            };
-            parser.now(Utc::now());
-            // A line a parser refuses is one it cannot use: skipped, as in
-            // a log file.
-            let _ = parser.line(&line, &mut self.events);
+        match entry.verdict(&self.writers, self.tz) {
+            Verdict::Line(mta, line) => {
+                let parser = match mta {
+                    Mta::Postfix => &mut self.postfix,
+                    Mta::Exim => &mut self.exim,
+                };
+                parser.now(Utc::now());
+                // A line a parser refuses is one it cannot use: skipped,
+                // as in a log file.
+                let _ = parser.line(&line, &mut self.events);
+            }
+            Verdict::Other => {}
+            Verdict::Refused(identifier, why) => {
+                self.metrics.journal_refused(why);
+                if self.warned.len() < WARN_IDENTIFIERS && self.warned.insert(identifier.clone()) {
+                    tracing::warn!(
+                        source = self.source.name(),
+                        identifier,
+                        why = why.label(),
+                        "journal entries under an MTA's name that the MTA did not write are not \
+                         counted (the writer is neither root nor one of the source's users, or \
+                         the identifier only looks like the MTA's)"
+                    );
+                }
+            }
         }
         self.cursor = Some(entry.cursor);
     }
@@ -318,6 +259,44 @@ impl Journal {
     }
 }
 
+/// The users whose entries count, as the source names them or by
+/// default: `postfix` for Postfix's entries, `Debian-exim` (or `exim`) for
+/// Exim's. A name this machine does not know is logged; another machine's
+/// journal needs that machine's numeric ids.
+fn writers(source: &SourceConfig) -> Writers {
+    let ids = |names: &[&str], say: bool| -> Vec<u32> {
+        names
+            .iter()
+            .filter_map(|name| {
+                let id = crate::process::user_id(name);
+                if id.is_none() && say {
+                    tracing::warn!(
+                        source = source.name(),
+                        user = *name,
+                        "sources.users: no such user on this machine; its entries do not count \
+                         (for another machine's journal, give the numeric id)"
+                    );
+                }
+                id
+            })
+            .collect()
+    };
+    match &source.users {
+        Some(users) => {
+            let names: Vec<&str> = users.iter().map(String::as_str).collect();
+            let ids = ids(&names, true);
+            Writers {
+                postfix: ids.clone(),
+                exim: ids,
+            }
+        }
+        None => Writers {
+            postfix: ids(&["postfix"], false),
+            exim: ids(&["Debian-exim", "exim"], false),
+        },
+    }
+}
+
 /// Why journalctl ended: its status and what it said.
 async fn ended(child: &mut tokio::process::Child) -> io::Error {
     let mut said = String::new();
@@ -327,45 +306,4 @@ async fn ended(child: &mut tokio::process::Child) -> io::Error {
     let status = child.wait().await;
     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
     io::Error::other(format!("journalctl ended ({status}): {}", said.trim()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(identifier: &str, message: &str) -> Entry {
-        serde_json::from_value(serde_json::json!({
-            "__CURSOR": "s=1;i=1", "__REALTIME_TIMESTAMP": "1795741858123456",
-            "SYSLOG_IDENTIFIER": identifier, "_PID": "26131", "_HOSTNAME": "vm",
-            "MESSAGE": message,
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn entries_become_the_lines_their_parsers_read() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let (mta, line) = log_line(
-            &entry("postfix/submission/smtpd", "connect from x[1.2.3.4]"),
-            tz,
-        )
-        .unwrap();
-        assert_eq!(mta, Mta::Postfix);
-        assert_eq!(
-            line,
-            "2026-11-27T01:10:58.123456+00:00 vm postfix/submission/smtpd[26131]: connect from x[1.2.3.4]"
-        );
-        let (mta, line) = log_line(&entry("exim", "2026-11-27 03:50:58 1x <= a@b"), tz).unwrap();
-        assert_eq!(mta, Mta::Exim);
-        assert_eq!(line, "2026-11-27 03:50:58 1x <= a@b");
-        // Without Exim's own time stamp: the entry's, in the zone.
-        let (_, line) = log_line(&entry("exim4", "1x <= a@b"), tz).unwrap();
-        assert_eq!(line, "2026-11-27 02:10:58 1x <= a@b");
-        assert!(log_line(&entry("sshd", "Accepted password"), tz).is_none());
-        assert!(log_line(&entry("postfix", "no service"), tz).is_none());
-        // Bytes that are not UTF-8 are read, not dropped.
-        let mut binary = entry("postfix/smtpd", "");
-        binary.message = Some(serde_json::json!([104, 105, 255]));
-        assert!(log_line(&binary, tz).unwrap().1.ends_with("]: hi\u{fffd}"));
-    }
 }

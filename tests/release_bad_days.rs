@@ -1,0 +1,190 @@
+//! A release on a bad day: while every fsync takes seconds, the policy
+//! service still answers within milliseconds (its answer never waits on
+//! the disk); on a full disk a release is refused with nothing changed,
+//! and once space is back it works and the daemon carries on. Root only
+//! (a tmpfs; strace delays the fsyncs).
+
+mod common;
+
+use common::policy::*;
+use common::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// A burst that gets `who` contained; returns once it is in force and,
+/// with `recorded`, its record written.
+async fn contained(site: &Site, d: &Daemon, who: &str, recorded: bool) {
+    let (mut s, mut r) = connected(site);
+    for i in 0..45 {
+        s.write_all(request("END-OF-MESSAGE", who, &format!("B{i:03}")).as_bytes())
+            .unwrap();
+        answer(&mut r);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = api_get(d, "/api/v1/holds").await;
+        let hold = &body["holds"][0];
+        if hold["in_force"] == true && (!recorded || hold["alert"]["seq"].is_u64()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never contained: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn release(d: &Daemon, who: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .delete(d.url(&format!("/api/v1/holds/{who}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_stay_fast_while_a_release_waits_seconds_for_its_fsync() {
+    let site = policy_site("policy.action = \"hold\"");
+    // Every fsync of the daemon (and sled's sync_file_range) takes 3 s:
+    // more than the 2 s Postfix waits for an answer.
+    let delay = [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "--seccomp-bpf",
+        "-e",
+        "trace=fsync,fdatasync,sync_file_range",
+        "-e",
+        "inject=fsync,fdatasync,sync_file_range:delay_enter=3000000",
+    ];
+    let d = Daemon::start_under(&site, &[], &delay);
+    // In force at once, though its record waits for the slow disk.
+    contained(&site, &d, "mallory@example.com", false).await;
+    // A connection asks for both accounts in turn, answers timed, while
+    // the release runs (its record's flush takes the 3 s).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking = {
+        let (mut s, mut r) = connected(&site);
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut timed = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let who = if i % 2 == 0 {
+                    "mallory@example.com"
+                } else {
+                    "alice@example.com"
+                };
+                let t = Instant::now();
+                s.write_all(request("END-OF-MESSAGE", who, &format!("Q{i:06}")).as_bytes())
+                    .unwrap();
+                let got = answer(&mut r);
+                timed.push((t.elapsed(), who, got));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            timed
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let began = Instant::now();
+    let (status, body) = release(&d, "mallory@example.com").await;
+    let took = began.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "the release's flush was delayed: {took:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let timed = asking.join().unwrap();
+    let mut latencies: Vec<Duration> = timed.iter().map(|t| t.0).collect();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    assert!(latencies.len() > 200, "{} answers", latencies.len());
+    assert!(
+        p99 < Duration::from_millis(50),
+        "p99 {p99:?}, max {:?}",
+        latencies.last()
+    );
+    // Held until the release, let through from then on (the record was
+    // still being flushed).
+    let mallory: Vec<&String> = timed
+        .iter()
+        .filter(|t| t.1 == "mallory@example.com")
+        .map(|t| &t.2)
+        .collect();
+    let first_free = mallory
+        .iter()
+        .position(|a| *a == "action=DUNNO\n")
+        .expect("let through after the release");
+    assert!(first_free > 0, "held before it");
+    assert!(
+        mallory[..first_free]
+            .iter()
+            .all(|a| a.starts_with("action=HOLD"))
+    );
+    assert!(mallory[first_free..].iter().all(|a| *a == "action=DUNNO\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_on_a_full_disk_changes_nothing_and_works_once_space_is_back() {
+    let site = policy_site("policy.action = \"hold\"\nstore.min_free_mb = 32");
+    // The data directory is a file system of its own, soon full.
+    let disk = Tmpfs::mount(&site.data_dir(), 96);
+    let d = site.start();
+    contained(&site, &d, "mallory@example.com", true).await;
+    let filler = site.data_dir().join("filler");
+    disk.fill(&filler, 0);
+    assert_eq!(disk.free_mib(), 0);
+
+    let (status, body) = release(&d, "mallory@example.com").await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("MiB free") && error.contains("nothing changed"),
+        "{error}"
+    );
+    let (mut s, mut r) = connected(&site);
+    s.write_all(request("END-OF-MESSAGE", "mallory@example.com", "F1").as_bytes())
+        .unwrap();
+    assert!(answer(&mut r).starts_with("action=HOLD"), "still contained");
+    let (_, holds) = api_get(&d, "/api/v1/holds").await;
+    assert_eq!(holds["holds"][0]["in_force"], true, "{holds}");
+
+    // Space back: the release works, and the daemon goes on counting.
+    std::fs::remove_file(&filler).unwrap();
+    let (status, body) = release(&d, "mallory@example.com").await;
+    assert_eq!(status, 200, "{body}");
+    s.write_all(request("END-OF-MESSAGE", "mallory@example.com", "F2").as_bytes())
+        .unwrap();
+    assert_eq!(answer(&mut r), "action=DUNNO\n");
+    for i in 0..20 {
+        s.write_all(request("END-OF-MESSAGE", "alice@example.com", &format!("G{i}")).as_bytes())
+            .unwrap();
+        assert_eq!(answer(&mut r), "action=DUNNO\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, rep) = report(&d, "").await;
+        let healthy = client()
+            .get(d.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200;
+        if healthy && rep["summary"]["messages"].as_u64() >= Some(45 + 1 + 20) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rep}\n{}", d.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = d.log_text();
+    assert!(!log.contains("iobuf") && !log.contains("panicked"), "{log}");
+    assert!(d.stop().success(), "a clean stop");
+    drop(disk);
+}
