@@ -1,12 +1,20 @@
 //! The policy service of the real daemon under load: 50 connections, as
 //! 50 smtpd processes would hold, each sending a request and waiting for
 //! its answer, for 10 seconds. One request in ten reports a submission
-//! (END-OF-MESSAGE of an authenticated client, 5,000 accounts), the others
-//! are RCPT-time requests. Two runs: as fast as the answers come (the
-//! throughput), then paced at 20,000 requests a second in all (the latency
-//! at that load, measured from when each request was due, so a stall
-//! counts for every request it delayed). Prints answers per second,
-//! latency percentiles and the daemon's memory and CPU.
+//! (END-OF-MESSAGE of an authenticated client, 5,000 accounts, each run
+//! through its replica of the detector state), the others are RCPT-time
+//! requests. Two runs: as fast as the answers come (the throughput), then
+//! paced at 20,000 requests a second in all (the latency at that load,
+//! measured from when each request was due, so a stall counts for every
+//! request it delayed). Prints answers per second, latency percentiles and
+//! the daemon's memory and CPU.
+//!
+//! Then spam runs against a daemon that holds (`action = "hold"`): 8
+//! connections sending 250 submissions each, pipelined, as fast as they
+//! are answered, for new accounts and for established ones (three weeks
+//! of history) sending from a new address. Prints the rate and how many
+//! messages were let through after the one that raised the alert (the
+//! alert's own count says which; the target is 0).
 //!
 //!     cargo bench --bench policy   (BENCH_CONNECTIONS, BENCH_SECONDS, BENCH_RATE)
 //!
@@ -135,4 +143,137 @@ fn main() {
     }
     let (rss, peak) = daemon.rss_mib();
     println!("daemon: RSS {rss:.1} MiB (peak {peak:.1} MiB)");
+    drop(daemon);
+    bursts();
+}
+
+/// Spam runs over 8 connections against a daemon with `action = "hold"`.
+fn bursts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(
+        &data,
+        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"mx1\"\npolicy.action = \"hold\"",
+    );
+    let addr = std::fs::read_to_string(data.join("policy-listening")).expect("policy address");
+    let addr = addr.trim().to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let api = reqwest::Client::new();
+    println!("spam runs, 8 connections x 250 submissions, pipelined, action = \"hold\":");
+    for n in 0..6 {
+        let established = n % 2 == 1;
+        let who = format!("run{n}@example.com");
+        if established {
+            runtime.block_on(history(&api, &daemon, &who));
+        }
+        let started = Instant::now();
+        let threads: Vec<_> = (0..8)
+            .map(|c| {
+                let (addr, who) = (addr.clone(), who.clone());
+                std::thread::spawn(move || run(&addr, &who, (n, c), 250))
+            })
+            .collect();
+        let answers: Vec<String> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("client"))
+            .collect();
+        let secs = started.elapsed().as_secs_f64();
+        let through = answers.iter().filter(|a| *a == "action=DUNNO\n").count() as u64;
+        let observed = runtime.block_on(alert_count(&api, &daemon, &who));
+        println!(
+            "  {:<11} {} messages, {:.0}/s: alert at message {observed}, {through} let through, {} after the alert",
+            if established { "established" } else { "new" },
+            answers.len(),
+            answers.len() as f64 / secs,
+            through.saturating_sub(observed)
+        );
+    }
+}
+
+/// One connection (`c` of run `r`) of a run: `n` submissions of `who`
+/// from an address it never used, sent at once; the answers.
+fn run(addr: &str, who: &str, (run, c): (usize, usize), n: usize) -> Vec<String> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let all: String = (0..n)
+        .map(|i| {
+            // Queue ids are unique per MTA.
+            request("END-OF-MESSAGE", who, &format!("R{run}C{c}X{i}"))
+                .replace("client_address=192.0.2.10", "client_address=203.0.113.66")
+        })
+        .collect();
+    s.write_all(all.as_bytes()).expect("send");
+    let mut answers = Vec::with_capacity(n);
+    let mut line = String::new();
+    for _ in 0..n {
+        let mut answer = String::new();
+        loop {
+            line.clear();
+            assert!(r.read_line(&mut line).expect("answer") > 0, "closed");
+            if line == "\n" {
+                break;
+            }
+            answer.push_str(&line);
+        }
+        answers.push(answer);
+    }
+    answers
+}
+
+/// Three weeks of `who`'s mail, four messages an hour from its own address,
+/// ending 25 hours ago; returns once the store has counted it.
+async fn history(api: &reqwest::Client, d: &Daemon, who: &str) {
+    let end = chrono::Utc::now() - chrono::TimeDelta::hours(25);
+    let body: String = (0..21 * 24 * 4)
+        .map(|i| {
+            let ts = (end - chrono::TimeDelta::minutes(15 * i)).to_rfc3339();
+            format!(
+                "{{\"ts\":\"{ts}\",\"sender\":\"{who}\",\"tls\":\"TLSv1.3\",\"client_ip\":\"192.0.2.10\",\"id\":\"{who}-{i}\"}}\n"
+            )
+        })
+        .collect();
+    let posted = api
+        .post(format!("http://{}/api/v1/events", d.addr))
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .expect("post history");
+    assert_eq!(posted.status(), 202);
+    let outcome: serde_json::Value = posted.json().await.expect("the outcome");
+    assert_eq!(outcome["accepted"], 21 * 24 * 4, "{outcome}");
+    let report = api
+        .get(format!("http://{}/api/v1/report", d.addr))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(report.status(), 200);
+}
+
+/// The count of the alert that opened `who`'s incident, once logged.
+async fn alert_count(api: &reqwest::Client, d: &Daemon, who: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts: serde_json::Value = api
+            .get(format!("http://{}/api/v1/alerts", d.addr))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("alerts")
+            .json()
+            .await
+            .expect("alerts JSON");
+        let found = alerts["alerts"].as_array().and_then(|all| {
+            all.iter()
+                .find(|a| a["sender"] == who && a["status"].is_null())
+                .and_then(|a| a["observed"].as_u64())
+        });
+        if let Some(observed) = found {
+            return observed;
+        }
+        assert!(Instant::now() < deadline, "no alert for {who}: {alerts}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -120,6 +120,10 @@ async fn only_postfix_may_speak_on_the_socket() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let socket = dir.path().join("spool/policy");
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    // Any user may reach the socket: its own mode decides.
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.path().join("spool"), open).unwrap();
     let site = policy_site_unix(&socket, "policy.action = \"reject\"");
     let d = site.start();
     let meta = std::fs::metadata(&socket).expect("the socket");

@@ -135,14 +135,11 @@ async fn a_message_seen_by_the_policy_service_and_in_the_log_counts_once() {
 async fn a_real_postfix_asks_at_the_end_of_data_and_mail_flows_when_the_daemon_is_down() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("mail.log");
-    let site = policy_site_following(&log);
+    let spool = common::postfix::Spool::new();
+    let site = policy_site_in(&spool, Some(&log), "");
     let d = site.start();
-    // The lines README.md gives for main.cf.
-    let postfix = common::postfix::Postfix::start(
-        &main_cf_lines(&site),
-        &[("alice@example.com", "secret")],
-        &log,
-    );
+    // The lines README.md gives for main.cf, over the socket.
+    let postfix = spool.start(&main_cf_lines(), &[("alice@example.com", "secret")], &log);
     let mut queued = Vec::new();
     for _ in 0..3 {
         let answer = postfix.submit("alice@example.com", "secret");

@@ -313,6 +313,9 @@ fn replay(
     mut replica: Replica,
     cfg: &DetectConfig,
 ) -> Option<Alert> {
+    if let Some(arrived) = entry.arrived.take() {
+        arrived.close();
+    }
     let mut raised = None;
     for sub in &entry.pending {
         if let Some(alert) = replica.submit(&sub.event(sender), cfg) {

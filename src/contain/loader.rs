@@ -26,6 +26,10 @@ pub(super) struct Loads {
 }
 
 impl Loads {
+    pub(super) fn new(tx: SyncSender<(String, i64)>) -> Loads {
+        Loads { tx }
+    }
+
     /// Asks for `sender`'s past as of Unix second `now`; false when the
     /// queue is full.
     pub(super) fn request(&self, sender: &str, now: i64) -> bool {
@@ -44,7 +48,7 @@ pub fn start_gate(
 ) -> Result<(Gate, std::thread::JoinHandle<()>), ContainError> {
     let store = holds.inner.store.clone();
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-    let gate = Gate::new(holds.clone(), cfg, Loads { tx });
+    let gate = Gate::new(holds.clone(), cfg, Loads::new(tx));
     let mut hashes = Vec::new();
     store.for_each_sender(|sender| hashes.push(gate.hash(sender)))?;
     gate.add_known(hashes);

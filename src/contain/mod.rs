@@ -254,7 +254,10 @@ fn key(sender: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod settings_tests {
     use super::*;
 
     #[test]

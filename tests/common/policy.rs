@@ -15,15 +15,16 @@ pub fn policy_site_following(log: &std::path::Path) -> Site {
     ))
 }
 
-/// The lines README.md gives for main.cf, for the daemon of `site`.
-pub fn main_cf_lines(site: &Site) -> String {
-    let policy = std::fs::read_to_string(site.data_dir().join("policy-listening"))
-        .expect("the policy service's address file");
-    format!(
-        "smtpd_end_of_data_restrictions =\n    check_policy_service {{ inet:{}, timeout=2s, default_action=DUNNO }}\n\
-         smtpd_policy_service_default_action = DUNNO\nsmtpd_policy_service_try_limit = 1",
-        policy.trim()
-    )
+/// The main.cf lines README.md gives for the policy service (on a UNIX
+/// socket in the queue directory, for Debian's chrooted smtpd), as they
+/// stand there.
+pub fn main_cf_lines() -> String {
+    include_str!("../../README.md")
+        .split("```")
+        .find(|block| block.contains("check_policy_service { unix:"))
+        .expect("README.md's main.cf lines")
+        .trim()
+        .to_owned()
 }
 
 pub fn policy_site(extra: &str) -> Site {
@@ -32,17 +33,35 @@ pub fn policy_site(extra: &str) -> Site {
     ))
 }
 
-/// A site whose policy service listens on the UNIX socket `socket`, in a
-/// directory any user may enter, with group `postfix`.
+/// A site whose policy service listens on the UNIX socket `socket`, with
+/// group `postfix`.
 pub fn policy_site_unix(socket: &std::path::Path, extra: &str) -> Site {
     let dir = socket.parent().expect("the socket's directory");
     std::fs::create_dir_all(dir).expect("the socket's directory");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     Site::new(&format!(
         "policy.listen = \"unix:{}\"\npolicy.socket_group = \"postfix\"\npolicy.host = \"vm\"\n{extra}",
         socket.display()
     ))
+}
+
+/// [`policy_site_unix`] in a private Postfix's spool, also following `log`
+/// (a Postfix log) when given.
+pub fn policy_site_in(
+    spool: &super::postfix::Spool,
+    log: Option<&std::path::Path>,
+    extra: &str,
+) -> Site {
+    let follow = match log {
+        Some(log) => {
+            std::fs::write(log, "").expect("an empty log");
+            format!(
+                "[[sources]]\nkind = \"postfix\"\npath = {:?}\n",
+                log.to_str().expect("a UTF-8 path")
+            )
+        }
+        None => String::new(),
+    };
+    policy_site_unix(&spool.policy_socket(), &format!("{extra}\n{follow}"))
 }
 
 /// A connection to the UNIX socket of `site`'s policy service.

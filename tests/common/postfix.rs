@@ -1,7 +1,8 @@
 //! A private instance of Debian's Postfix for the tests: its own config,
 //! queue and log in a temporary directory, a submission service on a
-//! UNIX socket (no port to pick), STARTTLS required, SASL through Cyrus
-//! sasldb, and everything it accepts discarded. Root only (Postfix's
+//! UNIX socket (no port to pick) running chrooted as Debian's does,
+//! STARTTLS required, SASL through Cyrus sasldb, and everything it accepts
+//! discarded. Root only (Postfix's
 //! master runs as root and drops to the `postfix` user); the package,
 //! swaks and sasl2-bin come from tests/support/install-deps.sh.
 #![allow(dead_code)]
@@ -22,19 +23,40 @@ fn run(cmd: &mut Command) -> Output {
     )
 }
 
-impl Postfix {
-    /// Starts an instance whose `main.cf` ends with `main_cf_extra` (the
-    /// README's policy lines, say), logging to `log`; `users` are
-    /// (login, password).
-    pub fn start(main_cf_extra: &str, users: &[(&str, &str)], log: &Path) -> Postfix {
+/// A private instance's directory before it starts: its queue holds the
+/// policy service's socket directory, `smtp-auth-insight` (group
+/// postfix, mode 0750), where README puts it on Debian.
+pub struct Spool(tempfile::TempDir);
+
+impl Spool {
+    pub fn new() -> Spool {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        for sub in ["conf/sasl", "queue", "data"] {
+        for sub in ["conf/sasl", "queue/etc", "queue/smtp-auth-insight", "data"] {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
         // Postfix's processes run as `postfix` and must reach these.
         run(Command::new("chmod").args(["755"]).arg(d));
         run(Command::new("chown").arg("postfix").arg(d.join("data")));
+        let policy = d.join("queue/smtp-auth-insight");
+        run(Command::new("chown").arg("root:postfix").arg(&policy));
+        run(Command::new("chmod").arg("750").arg(&policy));
+        Spool(dir)
+    }
+
+    /// Where the policy service listens: `unix:smtp-auth-insight/policy`
+    /// for a chrooted smtpd.
+    pub fn policy_socket(&self) -> PathBuf {
+        self.0.path().join("queue/smtp-auth-insight/policy")
+    }
+
+    /// Starts an instance whose `main.cf` ends with `main_cf_extra` (the
+    /// README's policy lines, say), logging to `log`; `users` are
+    /// (login, password). Its submission service runs chrooted in the
+    /// queue directory, as Debian's smtpd does.
+    pub fn start(self, main_cf_extra: &str, users: &[(&str, &str)], log: &Path) -> Postfix {
+        let dir = self.0;
+        let d = dir.path();
         let (cert, key) = super::self_signed(d);
         run(Command::new("chmod").arg("644").arg(&key));
         let main_cf = format!(
@@ -71,23 +93,23 @@ impl Postfix {
         );
         std::fs::write(d.join("conf/main.cf"), main_cf).expect("main.cf");
         std::fs::write(d.join("conf/master.cf"), MASTER_CF).expect("master.cf");
-        // Debian's Postfix reads `$config_directory/sasl/smtpd.conf`.
+        // Debian's Postfix reads `$config_directory/sasl/smtpd.conf`; the
+        // chrooted smtpd finds sasldb2 inside its chroot, as Debian's
+        // README.Debian has it.
         std::fs::write(
             d.join("conf/sasl/smtpd.conf"),
-            format!(
-                "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {}\nmech_list: PLAIN LOGIN\n",
-                path(d, "sasldb2")
-            ),
+            "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: /etc/sasldb2\nmech_list: PLAIN LOGIN\n",
         )
         .expect("smtpd.conf");
+        let db = path(d, "queue/etc/sasldb2");
         for (user, password) in users {
             let (login, realm) = user.split_once('@').expect("user@realm");
             let mut cmd = Command::new("saslpasswd2");
-            cmd.args(["-p", "-c", "-f", &path(d, "sasldb2"), "-u", realm, login]);
+            cmd.args(["-p", "-c", "-f", &db, "-u", realm, login]);
             let out = super::run_with_stdin(&mut cmd, password.as_bytes());
             assert!(out.status.success(), "saslpasswd2: {out:?}");
         }
-        run(Command::new("chown").arg("postfix").arg(d.join("sasldb2")));
+        run(Command::new("chown").arg("postfix").arg(&db));
         let pf = Postfix {
             dir,
             log: log.to_owned(),
@@ -107,6 +129,13 @@ impl Postfix {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         pf
+    }
+}
+
+impl Postfix {
+    /// [`Spool::start`] in a spool of its own.
+    pub fn start(main_cf_extra: &str, users: &[(&str, &str)], log: &Path) -> Postfix {
+        Spool::new().start(main_cf_extra, users, log)
     }
 
     fn socket(&self) -> PathBuf {
@@ -187,7 +216,7 @@ fn path(d: &Path, name: &str) -> String {
 /// The services a submission-only instance needs; the submission service
 /// listens on `queue/public/submission`.
 const MASTER_CF: &str = "\
-submission unix n - n - - smtpd
+submission unix n - y - - smtpd
   -o syslog_name=postfix/submission
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup

@@ -1,0 +1,89 @@
+//! The gate against the writer's word: a containment it began stays when
+//! the detector bears it out, and is lifted when not.
+
+use super::loader::Loads;
+use super::*;
+use crate::detect::{DetectConfig, Loaded, Replica};
+use crate::event::{Event, Tls};
+use crate::store::StoreOptions;
+
+fn gate(dir: &std::path::Path) -> (Gate, Holds) {
+    let store = Store::open(&StoreOptions::for_test(dir, "UTC", 30)).unwrap();
+    let settings = Settings {
+        kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
+        never_hold: Vec::new(),
+        hold_hours: 1,
+    };
+    let holds = Holds::open(&store, settings, None).unwrap();
+    let (tx, _) = std::sync::mpsc::sync_channel(1);
+    let gate = Gate::new(
+        holds.clone(),
+        Arc::new(DetectConfig::default()),
+        Loads::new(tx),
+    );
+    (gate, holds)
+}
+
+/// A new account's 41 submissions within a minute: the 40th raises the
+/// new-sender alert, the 41st is contained. Returns them.
+fn run(gate: &Gate) -> Vec<Event> {
+    let start = chrono::Utc::now();
+    let events: Vec<Event> = (0..41)
+        .map(|i| {
+            Event::accepted(
+                start + chrono::TimeDelta::milliseconds(i),
+                "m@example.com",
+                Tls::V1_3,
+            )
+        })
+        .collect();
+    let now = start.timestamp();
+    for (i, ev) in events.iter().enumerate() {
+        let (hold, seq) = gate.answer(ev, now, Action::Hold);
+        assert_eq!(seq, Some(i as u64 + 1), "numbered");
+        assert_eq!(hold.is_some(), i == 40, "submission {}", i + 1);
+    }
+    events
+}
+
+#[test]
+fn a_containment_the_detector_bears_out_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, holds) = gate(dir.path());
+    let events = run(&gate);
+    // The writer counted the 41 and raised the same alert.
+    let mut replica = Replica::from_loaded(Loaded::default(), events[0].ts.timestamp());
+    let cfg = DetectConfig::default();
+    let raised = events
+        .iter()
+        .filter(|e| replica.submit(e, &cfg).is_some())
+        .count();
+    assert_eq!(raised, 1);
+    gate.publish("m@example.com", 41, replica, &Arc::new(cfg));
+    let now = chrono::Utc::now().timestamp();
+    assert!(holds.check("m@example.com", now, Action::Hold).is_some());
+}
+
+#[test]
+fn a_containment_the_detector_does_not_bear_out_is_lifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, holds) = gate(dir.path());
+    let events = run(&gate);
+    // The writer knew the account from elsewhere (a month of mail): its
+    // count of the same 41 opened no incident.
+    let month = Loaded {
+        first_seen: Some(events[0].ts.timestamp() - 30 * 86_400),
+        ..Loaded::default()
+    };
+    let replica = Replica::from_loaded(month, events[0].ts.timestamp());
+    assert!(!replica.incident_open());
+    gate.publish(
+        "m@example.com",
+        41,
+        replica,
+        &Arc::new(DetectConfig::default()),
+    );
+    let now = chrono::Utc::now().timestamp();
+    assert!(holds.check("m@example.com", now, Action::Hold).is_none());
+    assert!(holds.list().unwrap().is_empty(), "nothing on record");
+}
