@@ -89,14 +89,7 @@ fn client(addr: &str, n: usize, until: Instant, every: Option<Duration>) -> Vec<
 fn main() {
     let connections = env("BENCH_CONNECTIONS", 50) as usize;
     let seconds = env("BENCH_SECONDS", 10);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let daemon = Daemon::start(
-        &data,
-        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"mx1\"",
-    );
-    let addr = std::fs::read_to_string(data.join("policy-listening")).expect("policy address");
-    let addr = addr.trim().to_owned();
+    let (_dir, daemon, addr) = policy_daemon("");
     let rate = env("BENCH_RATE", 20_000);
     for every in [
         None,
@@ -147,16 +140,22 @@ fn main() {
     bursts();
 }
 
-/// Spam runs over 8 connections against a daemon with `action = "hold"`.
-fn bursts() {
+/// A daemon with the policy service on (and `extra`), its data directory
+/// and the service's address.
+fn policy_daemon(extra: &str) -> (tempfile::TempDir, Daemon, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let daemon = Daemon::start(
         &data,
-        "policy.listen = \"127.0.0.1:0\"\npolicy.host = \"mx1\"\npolicy.action = \"hold\"",
+        &format!("policy.listen = \"127.0.0.1:0\"\npolicy.host = \"mx1\"\n{extra}"),
     );
     let addr = std::fs::read_to_string(data.join("policy-listening")).expect("policy address");
-    let addr = addr.trim().to_owned();
+    (dir, daemon, addr.trim().to_owned())
+}
+
+/// Spam runs over 8 connections against a daemon with `action = "hold"`.
+fn bursts() {
+    let (_dir, daemon, addr) = policy_daemon("policy.action = \"hold\"");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let api = reqwest::Client::new();
     println!("spam runs, 8 connections x 250 submissions, pipelined, action = \"hold\":");

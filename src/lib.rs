@@ -18,7 +18,7 @@
 //!    - `report`: the report model, its renderers (CSV, text, templates,
 //!      PNG charts), what report and alert templates see, dashboard links.
 //!    - `random`: random identifiers; `process`: private files (umask),
-//!      handing freed heap back.
+//!      handing freed heap back, user and group ids.
 //! 2. `store`: sled. Daily and hourly counts per account, the sender
 //!    index, idempotency keys, the ingest journal, the detectors' state and
 //!    alert log, retention, and reports built from it all.
@@ -30,13 +30,15 @@
 //!      webhooks; `schedule`: reports mailed on cron schedules.
 //!    - `metrics`: what `/metrics` shows; `secret`: passwords and tokens
 //!      kept outside the config file.
-//!    - `contain`: the accounts the policy service stops, from the alert
-//!      log, and their release.
+//!    - `contain`: the accounts the policy service stops: the in-memory
+//!      decision as it answers (replicas of the detector state), the
+//!      record from the alert log, and their release.
 //! 4. Adapters, where the outside comes in:
 //!    - `source`: input files, and the followers of mail log files and of
 //!      the systemd journal.
 //!    - `server`: the HTTP API and the dashboard (axum).
-//!    - `policy`: the Postfix policy service (`check_policy_service`).
+//!    - `policy`: the Postfix policy service (`check_policy_service`), on
+//!      a UNIX socket or a port, with who may speak to it.
 //! 5. `config`: the TOML file, checked key by key; it hands each component
 //!    its part, so no component imports the whole configuration.
 //! 6. Entry points: `daemon` wires everything for `run`, starts the parts

@@ -32,51 +32,50 @@ pub fn release_freed() {
 /// The id of the user `name` (a name from the system's user database, or a
 /// number), None when there is no such user.
 pub fn user_id(name: &str) -> Option<u32> {
-    if let Ok(id) = name.parse() {
-        return Some(id);
-    }
-    let c = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::zeroed();
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call: `c` is NUL-terminated,
-    // `pwd` and `buf` are writable and `buf.len()` is their size; the
-    // result is read only when `found` says the entry was filled.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            pwd.as_mut_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    // SAFETY: a non-null `found` points to `pwd`, which the call filled.
-    (rc == 0 && !found.is_null()).then(|| unsafe { pwd.assume_init().pw_uid })
+    // SAFETY: getpwnam_r is called as `lookup` requires (see there).
+    lookup(
+        name,
+        |n, e, b, l, f| unsafe { libc::getpwnam_r(n, e, b, l, f) },
+        |p: &libc::passwd| p.pw_uid,
+    )
 }
 
 /// The id of the group `name` (a name or a number), None when there is no
 /// such group.
 pub fn group_id(name: &str) -> Option<u32> {
-    if let Ok(id) = name.parse() {
-        return Some(id);
+    // SAFETY: getgrnam_r is called as `lookup` requires (see there).
+    lookup(
+        name,
+        |n, e, b, l, f| unsafe { libc::getgrnam_r(n, e, b, l, f) },
+        |g: &libc::group| g.gr_gid,
+    )
+}
+
+/// The signature of getpwnam_r and getgrnam_r.
+type Reentrant<T> =
+    fn(*const libc::c_char, *mut T, *mut libc::c_char, libc::size_t, *mut *mut T) -> libc::c_int;
+
+/// `name` as a number, else looked up with `call` (getpwnam_r or
+/// getgrnam_r) and its id read with `id`.
+fn lookup<T>(name: &str, call: Reentrant<T>, id: fn(&T) -> u32) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
     }
     let c = std::ffi::CString::new(name).ok()?;
     let mut buf = vec![0u8; 16 * 1024];
-    let mut grp = std::mem::MaybeUninit::<libc::group>::zeroed();
-    let mut found: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: as in `user_id`.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c.as_ptr(),
-            grp.as_mut_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    // SAFETY: a non-null `found` points to `grp`, which the call filled.
-    (rc == 0 && !found.is_null()).then(|| unsafe { grp.assume_init().gr_gid })
+    let mut entry = std::mem::MaybeUninit::<T>::zeroed();
+    let mut found: *mut T = std::ptr::null_mut();
+    // Every pointer is valid for the call: `c` is NUL-terminated, `entry`
+    // and `buf` are writable and `buf.len()` is the buffer's size.
+    let rc = call(
+        c.as_ptr(),
+        entry.as_mut_ptr(),
+        buf.as_mut_ptr().cast(),
+        buf.len(),
+        &mut found,
+    );
+    // SAFETY: a non-null `found` points to `entry`, which the call filled.
+    (rc == 0 && !found.is_null()).then(|| id(unsafe { entry.assume_init_ref() }))
 }
 
 /// The user and group ids this process runs as.

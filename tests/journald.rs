@@ -274,26 +274,15 @@ async fn entries_under_postfixs_name_that_postfix_did_not_write_count_nothing() 
     let d = site.start();
     counts_reach(&d, &want).await;
     let entries = real.matches("\n\n").count() as u64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = metrics_text(&d).await;
-        let refused = |why: &str| {
-            metric(
-                &text,
-                &format!("smtp_auth_insight_journal_entries_refused_total{{why=\"{why}\"}}"),
-            )
-        };
-        if refused("writer") == Some(entries) && refused("identifier") == Some(entries) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{:?} {:?} of {entries}",
-            refused("writer"),
-            refused("identifier")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_metrics(
+        &d,
+        [
+            "smtp_auth_insight_journal_entries_refused_total{why=\"writer\"}",
+            "smtp_auth_insight_journal_entries_refused_total{why=\"identifier\"}",
+        ],
+        |n| n == [Some(entries); 2],
+    )
+    .await;
     // Still exactly what Postfix's own lines count.
     let got = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
     assert_eq!(got, want);

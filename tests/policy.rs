@@ -187,26 +187,15 @@ fn assert_closed(s: &mut std::net::TcpStream) {
 
 /// Waits until /metrics shows `idle` and `answering` open connections.
 async fn wait_connections(d: &Daemon, idle: u64, answering: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let text = metrics_text(d).await;
-        let get = |state: &str| {
-            metric(
-                &text,
-                &format!("smtp_auth_insight_policy_connections{{state=\"{state}\"}}"),
-            )
-        };
-        if get("idle") == Some(idle) && get("answering") == Some(answering) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "idle {:?}, answering {:?}",
-            get("idle"),
-            get("answering")
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_metrics(
+        d,
+        [
+            "smtp_auth_insight_policy_connections{state=\"idle\"}",
+            "smtp_auth_insight_policy_connections{state=\"answering\"}",
+        ],
+        |n| n == [Some(idle), Some(answering)],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

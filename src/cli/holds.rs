@@ -68,12 +68,16 @@ fn line(h: &Value) -> String {
         Value::Null => format!("ended {}", text(&h["until"])),
         r => format!("released {} by {}", text(&r["at"]), text(&r["by"])),
     };
+    // No number while the alert is being recorded.
+    let seq = match h["alert"]["seq"].as_u64() {
+        Some(seq) => format!(" #{seq}"),
+        None => String::new(),
+    };
     format!(
-        "{}  since {}  {state}  {} alert #{}  held {}, deferred {}, rejected {}, monitored {}",
+        "{}  since {}  {state}  {} alert{seq}  held {}, deferred {}, rejected {}, monitored {}",
         text(&h["sender"]),
         text(&h["since"]),
         text(&h["alert"]["kind"]),
-        h["alert"]["seq"],
         h["held"],
         h["deferred"],
         h["rejected"],

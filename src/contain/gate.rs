@@ -231,11 +231,9 @@ impl Gate {
     /// A replica of `sender` from the writer, which counted its submissions
     /// up to `seq`; `cfg` are the detector's settings.
     pub fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>) {
-        {
-            let mut current = self.inner.cfg.write().unwrap_or_else(|p| p.into_inner());
-            if !Arc::ptr_eq(&current, cfg) {
-                *current = cfg.clone();
-            }
+        if !Arc::ptr_eq(&self.cfg(), cfg) {
+            // New settings (a reload): the replicas judge by them from now.
+            *self.inner.cfg.write().unwrap_or_else(|p| p.into_inner()) = cfg.clone();
         }
         let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = shard.get_mut(sender) else {

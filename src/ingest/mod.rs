@@ -138,13 +138,7 @@ impl Ingester {
         events: Vec<Event>,
         extra: Extra,
     ) -> Result<IngestOutcome, IngestError> {
-        self.ask(|reply| Job::Events {
-            events,
-            extra,
-            marks: Marks::new(),
-            reply,
-        })
-        .await
+        self.events(events, extra, Marks::new()).await
     }
 
     /// [`Ingester::ingest`] for the policy service: `marks` numbers its
@@ -155,9 +149,18 @@ impl Ingester {
         events: Vec<Event>,
         marks: Marks,
     ) -> Result<IngestOutcome, IngestError> {
+        self.events(events, Extra::new(), marks).await
+    }
+
+    async fn events(
+        &self,
+        events: Vec<Event>,
+        extra: Extra,
+        marks: Marks,
+    ) -> Result<IngestOutcome, IngestError> {
         self.ask(|reply| Job::Events {
             events,
-            extra: Extra::new(),
+            extra,
             marks,
             reply,
         })

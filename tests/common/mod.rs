@@ -312,6 +312,19 @@ pub async fn api_get(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// DELETEs an API path with the token: its status and JSON body (null
+/// when the body is no JSON).
+pub async fn api_delete(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .delete(d.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("an API answer");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// GETs the report for a query string.
 pub async fn report(d: &Daemon, query: &str) -> (u16, serde_json::Value) {
     api_get(d, &format!("/api/v1/report?{query}")).await
@@ -360,6 +373,26 @@ pub async fn metrics_text(d: &Daemon) -> String {
         .text()
         .await
         .expect("metrics body")
+}
+
+/// Waits (30 s at most) until `ok` says yes to the daemon's /metrics text,
+/// for each of the `series` given (their values, None where missing);
+/// returns those values.
+pub async fn wait_metrics<const N: usize>(
+    d: &Daemon,
+    series: [&str; N],
+    ok: impl Fn([Option<u64>; N]) -> bool,
+) -> [Option<u64>; N] {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics_text(d).await;
+        let values = series.map(|s| metric(&text, s));
+        if ok(values) {
+            return values;
+        }
+        assert!(Instant::now() < deadline, "{series:?}: {values:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The value of an unlabelled or labelled series in /metrics text.

@@ -4,7 +4,7 @@
 use super::*;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A policy site whose daemon also follows `log` (a Postfix log).
 pub fn policy_site_following(log: &std::path::Path) -> Site {
@@ -131,24 +131,14 @@ pub fn answer(r: &mut impl BufRead) -> String {
 /// Waits until /metrics shows `want` events received in all (counted and
 /// duplicate); returns (accepted, duplicate).
 pub async fn wait_events(d: &Daemon, want: u64) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = metrics_text(d).await;
-        let get = |o: &str| {
-            metric(
-                &text,
-                &format!("smtp_auth_insight_events_total{{outcome=\"{o}\"}}"),
-            )
-            .unwrap_or(0)
-        };
-        let (accepted, duplicate) = (get("accepted"), get("duplicate"));
-        if accepted + duplicate >= want {
-            return (accepted, duplicate);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{accepted} + {duplicate} of {want} events"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let [accepted, duplicate] = wait_metrics(
+        d,
+        [
+            "smtp_auth_insight_events_total{outcome=\"accepted\"}",
+            "smtp_auth_insight_events_total{outcome=\"duplicate\"}",
+        ],
+        |[a, d]| a.unwrap_or(0) + d.unwrap_or(0) >= want,
+    )
+    .await;
+    (accepted.unwrap_or(0), duplicate.unwrap_or(0))
 }

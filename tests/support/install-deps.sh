@@ -5,9 +5,11 @@
 # unit file test), journalctl and systemd-journal-remote (the journald
 # source, on journal files written from the fixtures), promtool (the
 # Prometheus rules), lua5.4 (the Fluent Bit example's script), cargo-deb
-# (the package), and Postfix with swaks and Cyrus SASL's sasldb (the
+# (the package), Postfix with swaks and Cyrus SASL's sasldb (the
 # policy service's end-to-end test runs a private Postfix instance; it
-# needs root). Debian/Ubuntu; run as root or with sudo available.
+# needs root), strace (slow fsyncs for the release test) and setpriv
+# (clients as other users). Debian/Ubuntu; run as root or with sudo
+# available.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -17,6 +19,10 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+# The system's own, which another user (setpriv) can run.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+command -v strace >/dev/null || missing+=(strace)
+command -v setpriv >/dev/null || missing+=(util-linux)
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ||
   missing+=(systemd-journal-remote)
