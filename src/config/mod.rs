@@ -4,6 +4,7 @@
 //! is in `config.example.toml`. Values are checked while they are parsed, so an
 //! error points at the file, line and key that is wrong.
 
+pub mod bounds;
 mod error;
 mod parts;
 
@@ -142,8 +143,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses and checks configuration text.
+    /// Parses and checks configuration text: its numbers against their
+    /// ranges first (see `bounds`), before they reach their types.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
+        bounds::check(&table).map_err(|(key, message)| ConfigError::at_key(text, key, message))?;
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
         config
             .check()
@@ -154,9 +159,6 @@ impl Config {
     /// Checks that need more than one value; returns the key at fault.
     fn check(&self) -> Result<(), (&'static str, String)> {
         let store = &self.store;
-        if !(1..=3650).contains(&store.retention_days) {
-            return Err(("store.retention_days", "must be between 1 and 3650".into()));
-        }
         if store
             .hourly_retention_days
             .is_some_and(|h| !(1..=store.retention_days).contains(&h))
@@ -181,15 +183,6 @@ impl Config {
                     store.retention_days
                 ),
             ));
-        }
-        if store.min_free_mb > 1 << 20 {
-            return Err((
-                "store.min_free_mb",
-                "must be at most 1048576 (1 TiB)".into(),
-            ));
-        }
-        if store.cache_mb == 0 {
-            return Err(("store.cache_mb", "must be at least 1".into()));
         }
         self.server.check()?;
         self.mail.check()?;

@@ -29,7 +29,7 @@ fn bad_detector_settings_name_their_key() {
     let err = Config::parse("[detect.volume]\nmin_ratio = 0.5\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "line 2: key `detect.volume.min_ratio`: must be at least 1"
+        "line 2: key `detect.volume.min_ratio`: must be 1 to 1000"
     );
     let err =
         Config::parse("[detect.volume]\nmin_count = 30\nmin_count_active = 10\n").unwrap_err();
@@ -84,7 +84,7 @@ fn bad_values_name_line_and_key() {
     let err = Config::parse("[store]\ncache_mb = 1\nretention_days = 0\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "line 3: key `store.retention_days`: must be between 1 and 3650"
+        "line 3: key `store.retention_days`: must be 1 to 3650, a whole number"
     );
     let err = Config::parse("[report]\ndefault_days = \"seven\"\n").unwrap_err();
     assert!(

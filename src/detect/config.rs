@@ -185,23 +185,11 @@ impl DetectConfig {
     /// Checks values that need more than their type; returns the key at fault.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
         let v = &self.volume;
-        if v.min_count == 0 {
-            return Err(("detect.volume.min_count", "must be at least 1".into()));
-        }
-        if v.min_count_new_ip == 0 {
-            return Err((
-                "detect.volume.min_count_new_ip",
-                "must be at least 1".into(),
-            ));
-        }
         if v.min_count_active < v.min_count {
             return Err((
                 "detect.volume.min_count_active",
                 format!("must be at least min_count ({})", v.min_count),
             ));
-        }
-        if !(v.min_ratio >= 1.0 && v.min_ratio.is_finite()) {
-            return Err(("detect.volume.min_ratio", "must be at least 1".into()));
         }
         for (key, p) in [
             ("detect.volume.p_value", v.p_value),
@@ -210,41 +198,6 @@ impl DetectConfig {
             if !(p > 0.0 && p < 0.5) {
                 return Err((key, "must be between 0 and 0.5 (exclusive)".into()));
             }
-        }
-        if !(v.floor > 0.0 && v.floor.is_finite()) {
-            return Err(("detect.volume.floor", "must be above 0".into()));
-        }
-        if !(0.0..=1.0).contains(&v.activity_share) {
-            return Err((
-                "detect.volume.activity_share",
-                "must be between 0 and 1".into(),
-            ));
-        }
-        if !(v.repeat_margin >= 1.0 && v.repeat_margin.is_finite()) {
-            return Err(("detect.volume.repeat_margin", "must be at least 1".into()));
-        }
-        if v.renotify_minutes == 0 || v.renotify_max_hours == 0 {
-            return Err((
-                "detect.volume.renotify_minutes",
-                "re-notification intervals must be above 0".into(),
-            ));
-        }
-        let n = &self.new_sender;
-        if !(n.expected > 0.0 && n.expected.is_finite()) {
-            return Err(("detect.new_sender.expected", "must be above 0".into()));
-        }
-        if self.legacy_tls.digest_hour > 23 {
-            return Err((
-                "detect.legacy_tls.digest_hour",
-                "must be between 0 and 23".into(),
-            ));
-        }
-        let f = &self.auth_failures;
-        if f.per_user == 0 || f.per_ip == 0 || f.ip_distinct_users == 0 {
-            return Err((
-                "detect.auth_failures",
-                "thresholds must be at least 1".into(),
-            ));
         }
         Ok(())
     }

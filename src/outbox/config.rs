@@ -110,6 +110,15 @@ impl MailConfig {
 
     /// Checks values that need more than their type; returns the key at fault.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.retry_max_seconds < self.retry_initial_seconds {
+            return Err((
+                "mail.retry_max_seconds",
+                format!(
+                    "must be at least retry_initial_seconds ({})",
+                    self.retry_initial_seconds
+                ),
+            ));
+        }
         self.from_mailbox()
             .map_err(|e| ("mail.from", e.to_string()))?;
         self.password().check().map_err(|m| ("mail.password", m))?;

@@ -103,36 +103,9 @@ impl<'de> Deserialize<'de> for Listen {
 }
 
 impl ServerConfig {
-    /// Checks values that need more than their type; returns the key at
-    /// fault.
+    /// Checks values that need more than their type and range (see
+    /// `config::bounds`); returns the key at fault.
     pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.max_body_bytes < 1024 {
-            return Err(("server.max_body_bytes", "must be at least 1024".into()));
-        }
-        if !(1..=1_000_000).contains(&self.max_connections) {
-            return Err((
-                "server.max_connections",
-                "must be between 1 and 1000000".into(),
-            ));
-        }
-        if !(1..=3600).contains(&self.header_timeout_seconds) {
-            return Err((
-                "server.header_timeout_seconds",
-                "must be between 1 and 3600".into(),
-            ));
-        }
-        if !(1..=3600).contains(&self.body_timeout_seconds) {
-            return Err((
-                "server.body_timeout_seconds",
-                "must be between 1 and 3600".into(),
-            ));
-        }
-        if self.report_requests_per_hour == 0 {
-            return Err((
-                "server.report_requests_per_hour",
-                "must be at least 1".into(),
-            ));
-        }
         self.token().check().map_err(|m| ("server.token", m))?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
