@@ -138,6 +138,71 @@ fn a_damaged_store_is_refused_with_what_to_do_never_a_panic() {
     }
 }
 
+#[test]
+fn bit_flips_anywhere_in_the_store_give_the_report_or_one_line_saying_what_to_do() {
+    let site = site_with_a_store();
+    // A daemon's clean stop leaves a snapshot beside the log.
+    let d = site.start();
+    assert!(d.stop().success());
+    let (code, good, _) = report_cli(&site);
+    assert_eq!(code, Some(0));
+    let db_dir = site.data_dir().join("db");
+    let saved = site.dir.path().join("db-saved");
+    copy_dir(&db_dir, &saved);
+    let mut files = Vec::new();
+    list_files(&saved, &mut files);
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().contains("snap.")),
+        "{files:?}"
+    );
+    let mut rng = common::Rng(24);
+    let (mut read, mut refused) = (0, 0);
+    for _ in 0..60 {
+        std::fs::remove_dir_all(&db_dir).unwrap();
+        copy_dir(&saved, &db_dir);
+        let file = &files[rng.below(files.len() as u64) as usize];
+        let path = db_dir.join(file.strip_prefix(&saved).unwrap());
+        let mut bytes = std::fs::read(&path).unwrap();
+        if bytes.is_empty() {
+            continue;
+        }
+        for _ in 0..(1 + rng.below(20)) {
+            let i = rng.below(bytes.len() as u64) as usize;
+            bytes[i] ^= 1 << rng.below(8);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let (code, out, err) = report_cli(&site);
+        match code {
+            Some(0) => {
+                assert_eq!(out, good, "{}", path.display());
+                read += 1;
+            }
+            Some(1) => {
+                assert_eq!(err.lines().count(), 1, "{}: {err}", path.display());
+                assert!(
+                    err.contains("is damaged") && err.contains("Restore the data directory"),
+                    "{}: {err}",
+                    path.display()
+                );
+                refused += 1;
+            }
+            other => panic!("{}: exit {other:?}: {err}", path.display()),
+        }
+    }
+    assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
+}
+
+fn list_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            list_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -197,6 +262,12 @@ async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["status"], "degraded");
+    // Anyone may ask /healthz: the reason names no path.
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("MiB free") && !reason.contains('/'),
+        "{reason}"
+    );
     // Reports and the rest go on.
     let (status, _) = report(&d, "").await;
     assert_eq!(status, 200);

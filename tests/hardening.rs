@@ -313,3 +313,30 @@ async fn the_dashboard_answers_calendar_end_dates_with_a_reason() {
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("is not a date"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kelvin_sign_passes_no_allow_list_entry() {
+    let site = Site::new("mail.allowed_recipients = [\"kim@corp.example\"]");
+    let d = site.start();
+    // U+212A lower-cases to "k": compared after Unicode case folding it
+    // would match kim@corp.example, and the mail would go to another
+    // mailbox.
+    let r = order_report(
+        &d,
+        TOKEN,
+        json!({"recipients": ["\u{212A}im@corp.example"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("is not ASCII"), "{error}");
+    // The address itself is accepted.
+    let r = order_report(&d, TOKEN, json!({"recipients": ["Kim@corp.example"]})).await;
+    assert_eq!(r.status(), 202);
+    // And an allow-list that is not ASCII is refused at start.
+    let bad = Site::new("mail.allowed_recipients = [\"\u{212A}im@corp.example\"]");
+    let out = bad.cli(&["check-config"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not ASCII"));
+}

@@ -127,8 +127,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn init_logging(config: &Config) {
+    // sled's own lines about a damaged store repeat, in its words, what
+    // the store's error says with what to do: off unless asked for.
+    let level = match config.log.level.contains("sled") {
+        true => config.log.level.clone(),
+        false => format!("{},sled=off", config.log.level),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -26,11 +26,18 @@ impl Health {
                 }
             }
             Err(e) => match e.borrow() {
-                StoreError::DiskFull { .. } => {
+                StoreError::DiskFull {
+                    free_mb, need_mb, ..
+                } => {
                     if state.is_none() {
                         tracing::error!(error = %e.borrow(), "the store stops taking writes");
                     }
-                    *state = Some(e.borrow().to_string());
+                    // Shown to anyone who asks /healthz: no paths (the log
+                    // line above names the directory).
+                    *state = Some(format!(
+                        "the store's disk has {free_mb} MiB free, less than the {need_mb} MiB \
+                         kept free (store.min_free_mb): events are refused until space is back"
+                    ));
                 }
                 other => exit_if_broken(other),
             },

@@ -123,6 +123,12 @@ impl MailConfig {
             .map_err(|e| ("mail.from", e.to_string()))?;
         self.password().check().map_err(|m| ("mail.password", m))?;
         for entry in &self.allowed_recipients {
+            if !entry.is_ascii() {
+                return Err((
+                    "mail.allowed_recipients",
+                    format!("{entry:?} is not ASCII; write the domain in its xn-- form"),
+                ));
+            }
             let ok = match entry.strip_prefix('@') {
                 Some(domain) => !domain.is_empty() && !domain.contains('@'),
                 None => entry.parse::<Mailbox>().is_ok(),
@@ -150,15 +156,22 @@ impl MailConfig {
         let allowed: std::collections::HashSet<String> = self
             .allowed_recipients
             .iter()
-            .map(|a| a.to_lowercase())
+            .map(|a| a.to_ascii_lowercase())
             .collect();
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(recipients.len());
         for r in recipients {
+            // Compared in ASCII only: Unicode case folding maps letters
+            // that are not ASCII onto ones that are (the Kelvin sign K onto
+            // k), so `\u{212A}im@` would pass an allow-list entry `kim@`
+            // and reach another mailbox.
+            if !r.is_ascii() {
+                return Err(RecipientError::NotAscii(format!("{r:?}")));
+            }
             let mailbox: Mailbox = r
                 .parse()
                 .map_err(|_| RecipientError::NotAnAddress(format!("{r:?}")))?;
-            let addr = mailbox.email.to_string().to_lowercase();
+            let addr = mailbox.email.to_string().to_ascii_lowercase();
             let (user, domain) = addr.rsplit_once('@').unwrap_or(("", &addr));
             // `%` and `!` route onwards on some MTAs (x%evil@allowed reaches
             // evil); a quoted local part may hide an `@`. Neither is a
@@ -193,6 +206,10 @@ pub enum RecipientError {
     None,
     #[error("{0} is not a mail address")]
     NotAnAddress(String),
+    #[error(
+        "{0} is not ASCII: addresses are compared letter by letter, and letters of other scripts can pass for ASCII ones; write the domain in its xn-- form"
+    )]
+    NotAscii(String),
     #[error("{0} is not in mail.allowed_recipients")]
     NotAllowed(String),
     #[error("{0} routes onwards ('%', '!' or a quoted local part); give the final address")]
@@ -243,6 +260,34 @@ mod tests {
                 "{routed}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn letters_that_fold_onto_ascii_pass_no_allow_list() {
+        let c = MailConfig {
+            allowed_recipients: vec!["kim@corp.example".into(), "@sec.example".into()],
+            ..Default::default()
+        };
+        // The Kelvin sign lower-cases to k; the long s upper-cases to S.
+        for lookalike in [
+            "\u{212A}im@corp.example",
+            "kim@\u{212A}orp.example",
+            "a@\u{017F}ec.example",
+        ] {
+            let err = c.check_recipients(&[lookalike.into()]).unwrap_err();
+            assert!(
+                matches!(err, RecipientError::NotAscii(_)),
+                "{lookalike}: {err}"
+            );
+            assert!(err.to_string().contains("not ASCII"), "{err}");
+        }
+        let allow = MailConfig {
+            allowed_recipients: vec!["\u{212A}im@corp.example".into()],
+            ..Default::default()
+        };
+        let (key, why) = allow.check().unwrap_err();
+        assert_eq!(key, "mail.allowed_recipients");
+        assert!(why.contains("not ASCII"), "{why}");
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(super) fn after_open(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         why,
     };
-    let scan = catch_unwind(AssertUnwindSafe(|| -> Result<bool, sled::Error> {
+    let scan = quietly(|| -> Result<bool, sled::Error> {
         let meta = db.open_tree("meta")?;
         if meta.get("schema_version")?.is_none() {
             return Ok(false);
@@ -60,20 +60,56 @@ pub(super) fn after_open(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
             }
         }
         Ok(true)
-    }));
+    });
     match scan {
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err(StoreError::Foreign {
             path: path.to_path_buf(),
             why: "holds no smtp-auth-insight data".to_owned(),
         }),
-        Ok(Err(e)) => Err(damaged(e.to_string())),
-        Err(panic) => Err(damaged(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "a page cannot be read".to_owned()),
-        )),
+        Ok(Err(e)) => Err(damaged(describe(&e))),
+        Err(why) => Err(damaged(why)),
     }
+}
+
+/// What a sled error says about a damaged store, in words (its own
+/// `Display` of a corruption ends in a debug dump).
+pub(super) fn describe(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { .. } => "sled found a page that does not read back".to_owned(),
+        sled::Error::Unsupported(why) => format!("its settings file does not read back ({why})"),
+        other => other.to_string(),
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs sled code that may panic on a damaged
+    /// store: its panics are turned into errors, not printed.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, sled code that may panic on a damaged store ("tried to
+/// serialize Uninitialized" while it recovers): a panic becomes its
+/// message, and prints nothing (no message, no backtrace). Panics of other
+/// threads meanwhile are reported as always.
+pub(super) fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "a page cannot be read".to_owned())
+    })
 }

@@ -150,21 +150,29 @@ pub struct Store {
 impl Store {
     pub fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         let existed = check::before_open(&opts.path)?;
-        let db = sled::Config::new()
-            .path(&opts.path)
-            .cache_capacity(opts.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(opts.path.clone())
-                }
-                sled::Error::Corruption { .. } => StoreError::Damaged {
-                    path: opts.path.clone(),
-                    why: e.to_string(),
-                },
-                other => StoreError::Sled(other),
-            })?;
+        let damaged = |why| StoreError::Damaged {
+            path: opts.path.clone(),
+            why,
+        };
+        // sled recovers a store as it opens it, and may panic on a damaged
+        // one: that is a message naming the store, never a backtrace.
+        let db = check::quietly(|| {
+            sled::Config::new()
+                .path(&opts.path)
+                .cache_capacity(opts.cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+        })
+        .map_err(damaged)?
+        .map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked(opts.path.clone())
+            }
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) if existed => {
+                damaged(check::describe(&e))
+            }
+            other => StoreError::Sled(other),
+        })?;
         if existed {
             check::after_open(&db, &opts.path)?;
         }
