@@ -70,6 +70,8 @@ pub struct Metrics {
     /// The policy service's open connections: waiting for a request, and
     /// answering one.
     policy_connections: [AtomicU64; 2],
+    /// The same of the HTTP side.
+    http_connections: [AtomicU64; 2],
     /// Journal entries under an MTA's name it did not write, by why.
     journal_refused: [AtomicU64; JournalRefusal::ALL.len()],
 }
@@ -166,18 +168,27 @@ impl JournalRefusal {
 /// Why the HTTP side turned a client away before serving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// `server.max_connections` connections were open.
+    /// `server.max_connections` connections were open, each of a client
+    /// that proved who it is: a new one was closed.
     ConnectionLimit,
-    /// Too many logins from the client, or from everyone.
+    /// A connection waiting for its request (or for the rest of it) was
+    /// closed to make room for a new one.
+    MadeRoom,
+    /// Too many logins from the client, or password checks waiting.
     LoginRate,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 2] = [Refusal::ConnectionLimit, Refusal::LoginRate];
+    pub const ALL: [Refusal; 3] = [
+        Refusal::ConnectionLimit,
+        Refusal::MadeRoom,
+        Refusal::LoginRate,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Refusal::ConnectionLimit => "connection_limit",
+            Refusal::MadeRoom => "made_room",
             Refusal::LoginRate => "login_rate",
         }
     }
@@ -214,6 +225,13 @@ impl Metrics {
     pub fn policy_connections(&self, idle: usize, answering: usize) {
         self.policy_connections[0].store(idle as u64, Relaxed);
         self.policy_connections[1].store(answering as u64, Relaxed);
+    }
+
+    /// The HTTP side's open connections: `idle` waiting for a request (or
+    /// for the rest of one), `answering` one.
+    pub fn http_connections(&self, idle: usize, answering: usize) {
+        self.http_connections[0].store(idle as u64, Relaxed);
+        self.http_connections[1].store(answering as u64, Relaxed);
     }
 
     /// A journal entry under an MTA's name that it did not write.
@@ -305,6 +323,16 @@ impl Metrics {
             "why",
             JournalRefusal::ALL
                 .map(|r| (r.label(), self.journal_refused[r as usize].load(Relaxed))),
+        );
+        family(
+            &mut out,
+            ("smtp_auth_insight_http_connections", "gauge"),
+            "HTTP connections open, waiting for a request or answering one.",
+            "state",
+            [
+                ("waiting", self.http_connections[0].load(Relaxed)),
+                ("answering", self.http_connections[1].load(Relaxed)),
+            ],
         );
         family(
             &mut out,

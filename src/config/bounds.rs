@@ -47,6 +47,7 @@ pub const BOUNDS: &[Bound] = &[
     whole("server.report_requests_per_hour", 1, 100_000),
     whole("server.max_body_bytes", 1024, 1 << 30),
     whole("server.max_connections", 1, 1_000_000),
+    whole("server.max_connections_per_address", 1, 1_000_000),
     whole("server.header_timeout_seconds", 1, 3600),
     whole("server.body_timeout_seconds", 1, 3600),
     whole("store.retention_days", 1, 3650),
@@ -61,7 +62,7 @@ pub const BOUNDS: &[Bound] = &[
     whole("mail.retry_max_seconds", 1, 7 * DAY),
     whole("mail.give_up_hours", 1, 90 * 24),
     whole("detect.group_seconds", 0, 3600),
-    whole("detect.max_age_minutes", 1, 30 * 24 * 60),
+    whole("detect.max_age_minutes", 0, 30 * 24 * 60),
     whole("detect.volume.min_count", 1, 1_000_000),
     whole("detect.volume.min_count_active", 1, 1_000_000),
     whole("detect.volume.min_count_new_ip", 1, 1_000_000),
@@ -169,7 +170,7 @@ mod tests {
             parse("[detect]\nmax_age_minutes = 200000000000000\n"),
             Err((
                 "detect.max_age_minutes",
-                "must be 1 to 43200, a whole number".into()
+                "must be 0 to 43200, a whole number".into()
             ))
         );
         assert_eq!(

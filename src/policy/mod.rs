@@ -18,14 +18,12 @@
 //! - `protocol`: the request and answer format, and the event a request
 //!   reports (pure).
 //! - `listen`: the UNIX socket or TCP port, and who may speak on it.
-//! - `slots`: bounds on connections, per peer and in all.
 //! - `config`: `[policy]`.
 
 pub mod config;
 mod listen;
 pub mod protocol;
 mod serve;
-mod slots;
 
 pub use config::{ContainAction, PolicyConfig};
 pub use listen::{ListenError, Listener, Peers, PolicyListen};

@@ -3,10 +3,11 @@
 //! together.
 
 use super::Service;
+use super::listen::Peer;
 use super::listen::{Listener, Peers, Stream};
 use super::protocol::{Action, MAX_REQUEST, RequestError};
-use super::slots::{Admitted, Bounds, Slot, Slots};
 use crate::metrics::PolicyCount;
+use crate::server::slots::{Admitted, Bounds, Slot, Slots};
 use std::io;
 use std::time::{Duration, Instant};
 use tokio::io::{
@@ -60,8 +61,13 @@ pub async fn run(
     let bounds = Bounds {
         max: limits.max_connections,
         per_peer: limits.max_connections_per_peer,
+        evict_busy: false,
     };
-    let slots = Slots::new(bounds, service.metrics.clone());
+    let metrics = service.metrics.clone();
+    let slots = Slots::new(
+        bounds,
+        std::sync::Arc::new(move |idle, answering| metrics.policy_connections(idle, answering)),
+    );
     let (mut refused_peer, mut full) = (Every::default(), Every::default());
     let mut connections = JoinSet::new();
     loop {
@@ -126,7 +132,7 @@ pub async fn run(
 async fn serve(
     stream: Stream,
     service: &Service,
-    slot: Slot,
+    slot: Slot<Peer>,
     idle: Duration,
     stop: &CancellationToken,
 ) -> io::Result<()> {
@@ -150,7 +156,7 @@ async fn connection<R, W>(
     rd: R,
     wr: W,
     service: &Service,
-    slot: &Slot,
+    slot: &Slot<Peer>,
     idle: Duration,
     stop: &CancellationToken,
 ) -> io::Result<()>

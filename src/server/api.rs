@@ -18,7 +18,7 @@ use chrono::Utc;
 pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let limit = state.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit).await.map_err(|e| {
-        if timed_out(&e) {
+        if super::deadline::expired(&e) {
             state.metrics.request_rejected(Rejection::BadRequest);
             return ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -60,18 +60,6 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
             ApiError::new(status, format!("{e}; nothing from this request was stored"))
         })?;
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
-}
-
-/// Whether reading a body failed because the client was too slow.
-fn timed_out(e: &axum::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 /// `GET /api/v1/report?start=&end=&domain=`.

@@ -28,13 +28,20 @@ pub struct ServerConfig {
     /// say); links in alert mails start with it. Default: `http://` and
     /// the listen address.
     pub public_url: Option<String>,
-    /// Most connections served at once; more are closed as they arrive
-    /// (and logged). Keep it below the unit's `LimitNOFILE=`.
+    /// Most connections served at once. When all are open, the one
+    /// waiting the longest for its request (or for the rest of it) is
+    /// closed to make room; connections that presented the API token or a
+    /// dashboard session are never closed for another. Keep it below the
+    /// unit's `LimitNOFILE=`.
     pub max_connections: usize,
+    /// Most connections from one client address; beyond, its own longest
+    /// waiting one makes room.
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers, and that an idle
     /// connection is kept open between requests.
     pub header_timeout_seconds: u64,
-    /// Seconds a client has to send a request's body.
+    /// Seconds a client has to send a request's whole body, from the
+    /// request's start.
     pub body_timeout_seconds: u64,
     /// `[[server.users]]`: dashboard logins besides the API token, each
     /// with an Argon2 password hash (`smtp-auth-insight hash-password`).
@@ -60,6 +67,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             report_requests_per_hour: 30,
             max_connections: 512,
+            max_connections_per_address: 64,
             header_timeout_seconds: 10,
             body_timeout_seconds: 60,
             users: Vec::new(),

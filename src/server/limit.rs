@@ -1,9 +1,8 @@
-//! Rate limits: token buckets, one shared or one per client address.
+//! Rate limits: token buckets, one shared or one per key (a client
+//! address, an account name).
 //!
-//! Report orders are limited per token; logins per client and overall,
-//! because each password check costs an Argon2 computation (about 19 MiB
-//! and tens of milliseconds) that an unauthenticated client could
-//! otherwise ask for without end.
+//! Report orders are limited per token; logins per client address, and
+//! failed ones per account (see `dashboard::login`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -96,22 +95,25 @@ impl RateLimit {
 const MAX_CLIENTS: usize = 4096;
 
 /// One token bucket per client address.
+pub type PerClient = PerKey<IpAddr>;
+
+/// One token bucket per key (a client address, an account name).
 #[derive(Debug)]
-pub struct PerClient {
+pub struct PerKey<K> {
     rate: Rate,
-    clients: Mutex<HashMap<IpAddr, Bucket>>,
+    clients: Mutex<HashMap<K, Bucket>>,
 }
 
-impl PerClient {
-    pub fn new(capacity: u32, per_second: f64) -> PerClient {
-        PerClient {
+impl<K: std::hash::Hash + Eq> PerKey<K> {
+    pub fn new(capacity: u32, per_second: f64) -> PerKey<K> {
+        PerKey {
             rate: Rate::new(capacity, per_second),
-            clients: Mutex::default(),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
     /// Takes one request of `client`, or says how long until one is allowed.
-    pub fn take(&self, client: IpAddr) -> Result<(), Duration> {
+    pub fn take(&self, client: K) -> Result<(), Duration> {
         let rate = self.rate;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {

@@ -5,8 +5,9 @@
 //!   token; `error`: its JSON errors; `stream`: large JSON bodies.
 //! - `dashboard`: the server-rendered pages.
 //! - `config`: `[server]`; `token`: the API token, generated if needed.
-//! - `accept`: connections, bounded in number and time; `limit`: rate
-//!   limits for report orders and logins.
+//! - `accept`: connections, bounded in number and time; `slots`: which
+//!   connection makes room when all are taken (also the policy
+//!   service's); `limit`: rate limits for report orders and logins.
 
 pub mod accept;
 mod alerts;
@@ -14,10 +15,12 @@ mod api;
 mod auth;
 mod config;
 pub mod dashboard;
+mod deadline;
 mod error;
 pub mod holds;
 pub mod limit;
 pub mod reports;
+pub mod slots;
 mod stream;
 pub mod token;
 
@@ -142,21 +145,27 @@ pub async fn run(
     let server = &state.settings.server;
     let limits = accept::Limits {
         max_connections: server.max_connections,
+        max_connections_per_address: server.max_connections_per_address,
         header_timeout: Duration::from_secs(server.header_timeout_seconds),
     };
     let body_timeout = Duration::from_secs(server.body_timeout_seconds);
     let metrics = state.metrics.clone();
-    let app = router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        body_timeout,
-    ));
+    let app = router(state).layer(middleware::from_fn(move |req, next| {
+        deadline::limit(body_timeout, req, next)
+    }));
     let stop = tokio_util::sync::CancellationToken::new();
     let stopping = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         stopping.cancel();
     });
-    let on_refused = move || metrics.refused(crate::metrics::Refusal::ConnectionLimit);
-    accept::serve(listener, app, limits, stop, on_refused).await;
+    let (refused, evicted, open) = (metrics.clone(), metrics.clone(), metrics);
+    let watch = accept::Watch {
+        refused: Box::new(move || refused.refused(crate::metrics::Refusal::ConnectionLimit)),
+        evicted: Box::new(move || evicted.refused(crate::metrics::Refusal::MadeRoom)),
+        open: Arc::new(move |idle, answering| open.http_connections(idle, answering)),
+    };
+    accept::serve(listener, app, limits, stop, watch).await;
 }
 
 /// Records the latency of every request under its route.

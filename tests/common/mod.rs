@@ -395,6 +395,24 @@ pub async fn wait_metrics<const N: usize>(
     }
 }
 
+/// `send` (a request) again until it gets an answer (30 s at most): a new
+/// connection is closed while every slot is taken, until one is freed
+/// (one just dropped by a client, say, that the daemon has not seen go).
+pub async fn answered<F, Fut>(send: F) -> reqwest::Response
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match send().await {
+            Ok(r) => return r,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The value of an unlabelled or labelled series in /metrics text.
 pub fn metric(text: &str, series: &str) -> Option<u64> {
     text.lines()

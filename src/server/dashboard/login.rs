@@ -1,21 +1,30 @@
-//! The login form, and what keeps it from being used against the daemon.
+//! The login form, and what keeps it from being used against the daemon
+//! or its admins.
+//!
+//! The rule (README, "Dashboard"): each client address may try
+//! [`PER_CLIENT_BURST`] logins at once and [`PER_CLIENT_PER_MINUTE`] a
+//! minute after (429 beyond); nothing is shared between addresses, so
+//! guessing from many addresses never locks out the right token or
+//! password from another. A wrong answer takes [`FAILED_PAUSE`], and once
+//! an account has had [`PER_ACCOUNT_FAILURES`] wrong passwords in a minute,
+//! [`SLOW_FAILURE`] (a right one is answered at once).
 //!
 //! A password check is an Argon2 computation (19 MiB and tens of
 //! milliseconds with the default parameters), asked for by clients that
-//! have not authenticated. So: they run on [`CHECKS_AT_ONCE`] threads of
+//! have not authenticated. So they run on [`CHECKS_AT_ONCE`] threads of
 //! their own (on the blocking pool each of hundreds of threads would keep
-//! its 19 MiB in its own malloc arena);
-//! each client address has a budget of attempts and so does everyone
-//! together (429 beyond, with Retry-After); and a name that is no user is
-//! checked against a stand-in hash of the same cost, so that the answer's
-//! timing does not tell which names exist.
+//! its 19 MiB in its own malloc arena), at most [`CHECKS_WAITING`] wait
+//! for them (429 beyond: the checks are what is scarce, not a budget a
+//! guesser could use up), and a name that is no user is checked against a
+//! stand-in hash of the same cost, so that the answer's timing does not
+//! tell which names exist. The API token is compared without that cost.
 
 use super::pages::message;
 use super::session;
 use crate::metrics::Refusal;
 use crate::server::AppState;
 use crate::server::DashboardUser;
-use crate::server::limit::{PerClient, RateLimit};
+use crate::server::limit::{PerClient, PerKey};
 use axum::Extension;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,23 +35,31 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 /// Password checks running at once (each holds its Argon2 memory).
 pub const CHECKS_AT_ONCE: usize = 2;
+/// Password checks waiting for a thread, at most.
+pub const CHECKS_WAITING: usize = 32;
 /// Attempts one client address may make at once, and per minute after.
-const PER_CLIENT_BURST: u32 = 10;
-const PER_CLIENT_PER_MINUTE: f64 = 10.0;
-/// Attempts everyone together may make at once, and per minute after.
-const OVERALL_BURST: u32 = 30;
-const OVERALL_PER_MINUTE: f64 = 60.0;
-/// Pause before a refusal: guessing is slow even within the budget.
+pub const PER_CLIENT_BURST: u32 = 10;
+pub const PER_CLIENT_PER_MINUTE: f64 = 10.0;
+/// Wrong passwords an account takes a minute before its failures slow.
+pub const PER_ACCOUNT_FAILURES: u32 = 20;
+/// Pause before a refusal: guessing is slow even within the budget...
 const FAILED_PAUSE: Duration = Duration::from_millis(500);
+/// ...and slower for an account under attack.
+const SLOW_FAILURE: Duration = Duration::from_secs(5);
+/// How long a client is asked to wait when every check is taken.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// Rate limits and the stand-in hash of the login form.
 pub struct LoginGuard {
     per_client: PerClient,
-    overall: RateLimit,
+    /// Wrong passwords per account name.
+    failures: PerKey<String>,
+    /// Places for checks waiting or running.
+    places: Arc<Semaphore>,
     checks: Checker,
     /// Checked when the name is no user; none when there are no users.
     stand_in: Option<String>,
@@ -58,7 +75,8 @@ impl LoginGuard {
         };
         Ok(LoginGuard {
             per_client: PerClient::new(PER_CLIENT_BURST, PER_CLIENT_PER_MINUTE / 60.0),
-            overall: RateLimit::new(OVERALL_BURST, OVERALL_PER_MINUTE / 60.0),
+            failures: PerKey::new(PER_ACCOUNT_FAILURES, f64::from(PER_ACCOUNT_FAILURES) / 60.0),
+            places: Arc::new(Semaphore::new(CHECKS_AT_ONCE + CHECKS_WAITING)),
             checks: Checker::start()?,
             stand_in,
         })
@@ -143,22 +161,9 @@ pub async fn login(
 ) -> Response {
     let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.0.ip());
     let guard = &state.login;
-    if let Err(wait) = guard
-        .per_client
-        .take(client)
-        .and_then(|()| guard.overall.take())
-    {
-        state.metrics.refused(Refusal::LoginRate);
-        tracing::warn!(client = %client, "too many dashboard logins; refused");
-        let mut r = state.dashboard.render(
-            "login",
-            &json!({"title": "Log in", "error": format!("Too many login attempts; try again in {} seconds.", wait.as_secs().max(1))}),
-        );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+    if let Err(wait) = guard.per_client.take(client) {
+        tracing::warn!(client = %client, "too many dashboard logins from one address; refused");
+        return refused(&state, "Too many login attempts", wait);
     }
     let user = form.user.trim().to_owned();
     let ok = if user.is_empty() {
@@ -168,6 +173,10 @@ pub async fn login(
             .ct_eq(state.token.as_bytes())
             .into()
     } else {
+        let Ok(_place) = guard.places.clone().try_acquire_owned() else {
+            tracing::warn!(client = %client, "every password check is taken; refused");
+            return refused(&state, "Too many logins at once", BUSY_RETRY);
+        };
         match guard.hash_for(&state.settings.server.users, &user) {
             None => false,
             Some((hash, known)) => {
@@ -178,7 +187,11 @@ pub async fn login(
     };
     if !ok {
         tracing::info!(client = %client, "dashboard login refused");
-        tokio::time::sleep(FAILED_PAUSE).await;
+        let pause = match user.is_empty() || guard.failures.take(user.clone()).is_ok() {
+            true => FAILED_PAUSE,
+            false => SLOW_FAILURE,
+        };
+        tokio::time::sleep(pause).await;
         let mut r = state.dashboard.render(
             "login",
             &json!({"title": "Log in", "error": "Wrong user name, password or token."}),
@@ -215,6 +228,21 @@ pub async fn login(
         Redirect::to("/"),
     )
         .into_response()
+}
+
+/// The login page again with 429, saying why and when to try again.
+fn refused(state: &AppState, why: &str, wait: Duration) -> Response {
+    state.metrics.refused(Refusal::LoginRate);
+    let seconds = wait.as_secs().max(1);
+    let mut r = state.dashboard.render(
+        "login",
+        &json!({"title": "Log in", "error": format!("{why}; try again in {seconds} seconds.")}),
+    );
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 #[cfg(test)]

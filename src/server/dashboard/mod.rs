@@ -95,8 +95,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(private)
         .route("/login", get(login::login_form).post(login::login))
         .route("/assets/app.css", get(css))
+        // The forms are a few fields: a longer body is refused at once
+        // (413), before a byte of it is read when it says its length.
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(security_headers))
 }
+
+/// The largest form body, in bytes.
+const FORM_LIMIT: usize = 16 * 1024;
 
 async fn css() -> Response {
     (
@@ -122,7 +128,11 @@ async fn require_session(State(state): State<AppState>, mut req: Request, next: 
         Some((id, s)) => {
             req.extensions_mut()
                 .insert(pages::LoggedIn { id, session: s });
-            next.run(req).await
+            let mut response = next.run(req).await;
+            response
+                .extensions_mut()
+                .insert(crate::server::accept::Trusted);
+            response
         }
         None if req.method() == Method::GET => Redirect::to("/login").into_response(),
         None => (StatusCode::UNAUTHORIZED, "log in first").into_response(),
