@@ -74,6 +74,8 @@ pub struct Metrics {
     http_connections: [AtomicU64; 2],
     /// Journal entries under an MTA's name it did not write, by why.
     journal_refused: [AtomicU64; JournalRefusal::ALL.len()],
+    /// Bytes of followed logs that were gone before they were read.
+    log_bytes_lost: AtomicU64,
 }
 
 /// What the policy service counts.
@@ -232,6 +234,13 @@ impl Metrics {
     pub fn http_connections(&self, idle: usize, answering: usize) {
         self.http_connections[0].store(idle as u64, Relaxed);
         self.http_connections[1].store(answering as u64, Relaxed);
+    }
+
+    /// Bytes of a followed log that are gone before they were read (a
+    /// copytruncate between the copy and the truncation, a rotated file
+    /// deleted while the daemon was away).
+    pub fn log_bytes_lost(&self, bytes: u64) {
+        self.log_bytes_lost.fetch_add(bytes, Relaxed);
     }
 
     /// A journal entry under an MTA's name that it did not write.
@@ -398,6 +407,13 @@ impl Metrics {
             out.push_str("# TYPE smtp_auth_insight_notifier_passes_total counter\n");
             let _ = writeln!(out, "smtp_auth_insight_notifier_passes_total {}", b.passes);
         }
+        out.push_str("# HELP smtp_auth_insight_log_bytes_lost_total Bytes of followed logs gone before they were read (truncated by copytruncate after its copy, or rotated away and deleted).\n");
+        out.push_str("# TYPE smtp_auth_insight_log_bytes_lost_total counter\n");
+        let _ = writeln!(
+            out,
+            "smtp_auth_insight_log_bytes_lost_total {}",
+            self.log_bytes_lost.load(Relaxed)
+        );
         out.push_str("# HELP smtp_auth_insight_store_size_bytes Size of the database on disk.\n");
         out.push_str("# TYPE smtp_auth_insight_store_size_bytes gauge\n");
         let _ = writeln!(out, "smtp_auth_insight_store_size_bytes {store_bytes}");

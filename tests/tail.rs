@@ -213,7 +213,7 @@ async fn a_renamed_log_the_logger_still_writes_is_read_to_its_end() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !d
         .log_text()
-        .contains("until the logger writes to the new one")
+        .contains("reading the old file to its end and until it is quiet")
     {
         assert!(Instant::now() < deadline, "{}", d.log_text());
         tokio::time::sleep(Duration::from_millis(20)).await;

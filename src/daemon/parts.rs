@@ -127,7 +127,7 @@ async fn start_followers(
             }
             SourceKind::Postfix | SourceKind::Exim => {
                 let follower = tokio::task::spawn_blocking(move || {
-                    Follower::new(source, store, ingester, &host)
+                    Follower::new(source, store, (ingester, metrics), &host)
                 })
                 .await?
                 .map_err(follow)?;

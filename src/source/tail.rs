@@ -1,43 +1,41 @@
 //! Following a mail log like `tail -F`, from where it stopped, across
 //! rotation and restarts, counting every line once.
 //!
-//! A follower reads complete lines from its offset, parses them, and hands
-//! the events to the store writer together with its cursor (file identity,
-//! offset, parser state), which the writer commits in the same batch as the
-//! counts. After `kill -9` at any moment the store holds either both or
-//! neither, so a restart resumes exactly where the counts end.
+//! A follower reads complete lines from its files, parses them, and hands
+//! the events to the store writer together with its cursor (the files by
+//! identity, the offset into each, the parser's state), which the writer
+//! commits in the same batch as the counts. After `kill -9` at any moment
+//! the store holds either both or neither, so a restart resumes exactly
+//! where the counts end.
 //!
-//! Rotation is told apart by file identity: a different inode at the path
-//! (rename rotation, delete and recreate) means the old file is finished and
-//! the new one is read from its start; the same inode with fewer bytes than
-//! the offset, or with another first line, means it was truncated in place
-//! (copytruncate).
-//!
-//! After a rename rotation the MTA's logger keeps writing into the renamed
-//! file until it reopens the path, so the follower stays on the old file
-//! until the new one has a line. A restart after rotations finds the
-//! unread end of the old file among `PATH.1`, `PATH.2`, … and reads the
-//! younger generations after it (see `rotated`).
+//! Rotation is followed by file identity (`files`): the file at the path,
+//! and every rotated file not finished yet, each read to its end and
+//! until it is quiet, with the generations that came and went between
+//! (`rotated`); copytruncate's copy is read from the offset. A restart
+//! finds its files among `PATH.1`, `PATH.2`, … by identity.
 
 use super::SourceConfig;
 use crate::event::Event;
 use crate::ingest::Ingester;
+use crate::metrics::Metrics;
 use crate::parse::LogParser;
 use crate::parse::lines::Lines;
 use crate::store::{Store, keys};
 use chrono::Utc;
-use cursor::{Cursor, fingerprint, first_line_hash, open_if_exists};
-use std::fs::File;
+use cursor::{Cursor, first_line_hash};
+use files::Files;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Bytes read per step; also the longest line kept (longer ones are skipped).
 const CHUNK: usize = 1 << 20;
-/// Pause between looks at a file that has not grown.
+/// Pause between looks at files that have not grown.
 const POLL: Duration = Duration::from_millis(200);
+/// Longest time between two looks at the path while reading.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Follower {
     source: SourceConfig,
@@ -47,16 +45,15 @@ pub struct Follower {
     parser: Box<dyn LogParser>,
     store: Store,
     ingester: Ingester,
-    file: Option<File>,
+    metrics: Arc<Metrics>,
+    /// The files being read; None until the first look at the path.
+    files: Option<Files>,
+    /// The cursor as loaded, until the files are found.
     cursor: Cursor,
-    /// Reading a rotated generation before the current file.
-    draining_rotated: bool,
-    /// Younger rotated generations to read after it, oldest first.
-    queue: std::collections::VecDeque<File>,
-    /// Renamed away, and the new file still empty (logged once).
-    waiting_for_logger: bool,
-    /// Inside a line longer than [`CHUNK`]: drop bytes up to its end.
-    discarding: bool,
+    /// When the path was last looked at.
+    looked: std::time::Instant,
+    /// Look at the path before reading on (a file changed while read).
+    look_now: bool,
     buf: Vec<u8>,
     /// Host label for logs that name none (Exim), kept for [`Follower::reload`]:
     /// ids are built from it, so it must not change while following.
@@ -67,7 +64,7 @@ impl Follower {
     pub fn new(
         source: SourceConfig,
         store: Store,
-        ingester: Ingester,
+        (ingester, metrics): (Ingester, Arc<Metrics>),
         default_host: &str,
     ) -> io::Result<Follower> {
         let path = source.path.clone().ok_or_else(|| {
@@ -75,11 +72,11 @@ impl Follower {
         })?;
         let key = keys::cursor_key(&path.to_string_lossy());
         let mut parser = source.parser(store.tz, default_host);
-        let mut cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
+        let cursor: Cursor = match store.cursor(&key).map_err(io::Error::other)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
             None => Cursor::default(),
         };
-        cursor.adopt_file_hash(&path)?;
+        let cursor = cursor.upgrade(&path)?;
         if !cursor.parser.is_null() {
             parser
                 .restore(cursor.parser.clone())
@@ -92,15 +89,19 @@ impl Follower {
             parser,
             store,
             ingester,
-            file: None,
+            metrics,
+            files: None,
             cursor,
-            draining_rotated: false,
-            queue: Default::default(),
-            waiting_for_logger: false,
-            discarding: false,
+            looked: std::time::Instant::now(),
+            look_now: false,
             buf: vec![0; CHUNK],
             default_host: default_host.to_owned(),
         })
+    }
+
+    /// Where the follower is: its files and offsets (for the log).
+    fn offset(&self) -> u64 {
+        self.cursor.files.last().map_or(0, |p| p.offset)
     }
 
     /// Follows until `shutdown`; returns after the last commit. Each step
@@ -108,7 +109,7 @@ impl Follower {
     /// thread; between steps the follower waits for the file to grow.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let path = self.path.display().to_string();
-        tracing::info!(path, offset = self.cursor.offset, "following");
+        tracing::info!(path, offset = self.offset(), "following");
         while !shutdown.is_cancelled() {
             let Some((follower, stepped)) = blocking(self, Follower::step).await else {
                 return;
@@ -150,19 +151,33 @@ impl Follower {
         *self = Follower::new(
             self.source.clone(),
             self.store.clone(),
-            self.ingester.clone(),
+            (self.ingester.clone(), self.metrics.clone()),
             &self.default_host,
         )?;
         Ok(())
     }
 
-    /// One step: read what is new, or look for rotation. `true` when it
-    /// made progress (call again at once).
+    /// One step: read what is new in any file, looking at the path for
+    /// rotation at least every [`LOOK_EVERY`] (also while busy: generations
+    /// rotated out of `PATH.9` before they are seen are lost). `true` when
+    /// it made progress (call again at once).
     pub fn step(&mut self) -> io::Result<bool> {
-        if self.file.is_none() && !self.open()? {
-            return Ok(false);
+        if self.files.is_none() {
+            let (files, lost) =
+                Files::resume(&self.path, &self.cursor.files, self.cursor.finished.clone())?;
+            self.lost(lost);
+            self.files = Some(files);
         }
-        if self.read_chunk()? {
+        let looked = std::mem::take(&mut self.look_now) || self.looked.elapsed() >= LOOK_EVERY;
+        if looked && self.look_at_path()? {
+            return Ok(true);
+        }
+        let Some(mut files) = self.files.take() else {
+            return Ok(false);
+        };
+        let read = self.read_any(&mut files);
+        self.files = Some(files);
+        if read? {
             return Ok(true);
         }
         let mut events = Vec::new();
@@ -170,43 +185,26 @@ impl Follower {
         if !events.is_empty() {
             self.commit(events)?;
         }
-        self.check_rotation()
+        Ok(!looked && self.look_at_path()?)
     }
 
-    /// Opens the file the cursor points at (or the current one). `false`
-    /// when there is no file yet.
-    fn open(&mut self) -> io::Result<bool> {
-        let path = self.path.clone();
-        let Some((file, meta)) = open_if_exists(&path)? else {
-            return Ok(false);
-        };
-        let fp = fingerprint(&file)?;
-        let same = (meta.dev(), meta.ino()) == (self.cursor.dev, self.cursor.ino)
-            && (self.cursor.fingerprint.is_none() || fp == self.cursor.fingerprint);
-        let truncated = same && meta.len() < self.cursor.offset;
-        if self.cursor.offset > 0 && (!same || truncated) {
-            // Rotated or truncated while we were away.
-            if self.drain_rotated()? {
+    /// Reads, parses and commits the complete lines after the offset of the
+    /// first file that has some; whether one had.
+    fn read_any(&mut self, files: &mut Files) -> io::Result<bool> {
+        for i in 0..files.tracked.len() {
+            if self.read_chunk(files, i)? {
                 return Ok(true);
             }
-            self.cursor.offset = 0;
         }
-        self.cursor.dev = meta.dev();
-        self.cursor.ino = meta.ino();
-        self.cursor.fingerprint = fp;
-        self.file = Some(file);
-        Ok(true)
+        Ok(false)
     }
 
-    /// Reads, parses and commits the complete lines after the offset.
-    fn read_chunk(&mut self) -> io::Result<bool> {
-        let Some(file) = self.file.as_mut() else {
-            return Ok(false);
-        };
-        file.seek(SeekFrom::Start(self.cursor.offset))?;
+    fn read_chunk(&mut self, files: &mut Files, i: usize) -> io::Result<bool> {
+        let t = &mut files.tracked[i];
+        t.file.seek(SeekFrom::Start(t.place.offset))?;
         let mut filled = 0;
         while filled < CHUNK {
-            match file.read(&mut self.buf[filled..])? {
+            match t.file.read(&mut self.buf[filled..])? {
                 0 => break,
                 n => filled += n,
             }
@@ -214,18 +212,25 @@ impl Follower {
         let Some(last_nl) = self.buf[..filled].iter().rposition(|&b| b == b'\n') else {
             if filled == CHUNK {
                 // One line fills the whole buffer: skip it up to its end.
-                self.discarding = true;
-                self.cursor.offset += filled as u64;
+                t.discarding = true;
+                t.place.offset += filled as u64;
+                t.changed = std::time::Instant::now();
                 return Ok(true);
             }
             return Ok(false); // a partial last line: wait for the rest
         };
+        if t.current && !still_the_same(t, filled as u64)? {
+            // Truncated (copytruncate) while it was read: what was read
+            // may be the new content; the next look sorts it out.
+            self.look_now = true;
+            return Ok(true);
+        }
         let mut complete = &self.buf[..=last_nl];
         let consumed = complete.len() as u64;
-        if self.discarding {
+        if t.discarding {
             let end = complete.iter().position(|&b| b == b'\n').unwrap_or(0);
             complete = &complete[end + 1..];
-            self.discarding = false;
+            t.discarding = false;
         }
         let mut events = Vec::new();
         let mut lines = Lines::new(complete);
@@ -239,10 +244,14 @@ impl Follower {
         if skipped > 0 {
             tracing::debug!(path = %self.path.display(), skipped, "skipped lines");
         }
-        if self.cursor.fingerprint.is_none() && self.cursor.offset == 0 {
-            self.cursor.fingerprint = first_line_hash(&self.buf[..filled]);
+        if t.place.id.first_line.is_none() && t.place.offset == 0 {
+            t.place.id.first_line = first_line_hash(&self.buf[..filled]);
         }
-        self.cursor.offset += consumed;
+        t.place.offset += consumed;
+        t.place.seen = t.place.seen.max(t.place.offset);
+        t.changed = std::time::Instant::now();
+        self.cursor.files = files.places();
+        self.cursor.finished = files.finished.clone();
         self.commit(events)?;
         Ok(true)
     }
@@ -258,103 +267,66 @@ impl Follower {
         Ok(())
     }
 
-    /// At the end of the file: has it been rotated or truncated?
-    fn check_rotation(&mut self) -> io::Result<bool> {
-        if self.draining_rotated {
-            // That generation is finished: the next younger one, or the
-            // current file once the logger writes there.
-            if self.next_rotated()? {
-                return Ok(true);
-            }
-            if !self.current_has_lines()? {
-                return Ok(false);
-            }
-            self.draining_rotated = false;
-            self.file = None;
-            self.cursor = Cursor::next_file(self.cursor.parser.take());
-            return Ok(true);
-        }
-        let Some((current, meta)) = open_if_exists(&self.path)? else {
-            return Ok(false); // deleted; wait for it to come back
+    /// Every file read to its end: has the path changed (rotation,
+    /// truncation), and which rotated files are finished? `true` when the
+    /// files changed (read again at once).
+    fn look_at_path(&mut self) -> io::Result<bool> {
+        self.looked = std::time::Instant::now();
+        let Some(mut files) = self.files.take() else {
+            return Ok(false);
         };
-        if (meta.dev(), meta.ino()) != (self.cursor.dev, self.cursor.ino) {
-            // Renamed or recreated. The logger may still write into the old
-            // file until it reopens the path: stay until the new one has a
-            // line, then read the old one to its end once more.
-            if meta.len() == 0 {
-                if !self.waiting_for_logger {
-                    self.waiting_for_logger = true;
-                    tracing::info!(
-                        path = %self.path.display(),
-                        "rotated: reading the old file until the logger writes to the new one"
-                    );
-                }
-                return Ok(false);
-            }
-            if self.read_chunk()? {
-                return Ok(true);
-            }
-            self.waiting_for_logger = false;
-            self.file = None;
-            self.cursor = Cursor::next_file(self.cursor.parser.take());
+        let before = files.places().len() + files.finished.len();
+        let found = files.refresh(&self.path);
+        let finished = found.is_ok().then(|| files.finish_quiet());
+        let changed = files.places().len() + files.finished.len() != before;
+        let places = files.places();
+        let finished_ids = files.finished.clone();
+        self.files = Some(files);
+        let found = found?;
+        if let Some(f) = finished {
+            f?;
+        }
+        if found.rotated {
+            tracing::info!(
+                path = %self.path.display(),
+                "rotated: reading the old file to its end and until it is quiet, and the new one"
+            );
+        }
+        if found.truncated {
+            tracing::info!(path = %self.path.display(), "truncated; reading the copy, then the file from its start");
+        }
+        self.lost(found.lost);
+        let moved = places.iter().map(|p| (p.id, p.offset)).collect::<Vec<_>>()
+            != self
+                .cursor
+                .files
+                .iter()
+                .map(|p| (p.id, p.offset))
+                .collect::<Vec<_>>()
+            || finished_ids != self.cursor.finished;
+        if moved {
+            self.cursor.files = places;
+            self.cursor.finished = finished_ids;
             self.commit(Vec::new())?;
-            return Ok(true);
         }
-        let fp = fingerprint(&current)?;
-        if meta.len() < self.cursor.offset
-            || (self.cursor.fingerprint.is_some() && fp != self.cursor.fingerprint)
-        {
-            tracing::info!(path = %self.path.display(), "truncated; reading from the start");
-            // copytruncate copied the file first: read what we missed of it.
-            if self.drain_rotated()? {
-                return Ok(true);
-            }
-            self.cursor.offset = 0;
-            self.cursor.fingerprint = fp;
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(changed || found.rotated || found.truncated)
     }
 
-    /// Finds the file the cursor points into among the rotated
-    /// generations (a rename rotation, or copytruncate's copy) and reads
-    /// the rest of it, then the younger ones; false when it is not there
-    /// (the gap is logged).
-    fn drain_rotated(&mut self) -> io::Result<bool> {
-        let Some(backlog) = rotated::find(&self.path, self.cursor.fingerprint, self.cursor.offset)?
-        else {
-            return Ok(false);
-        };
-        self.queue = backlog.younger.into();
-        match backlog.cursor_file {
-            Some(old) => {
-                self.file = Some(old);
-                self.draining_rotated = true;
-                Ok(true)
-            }
-            None => self.next_rotated(),
+    /// Counts bytes that are provably gone.
+    fn lost(&self, bytes: u64) {
+        if bytes > 0 {
+            self.metrics.log_bytes_lost(bytes);
         }
     }
+}
 
-    /// Moves to the next younger rotated generation, if one is queued.
-    fn next_rotated(&mut self) -> io::Result<bool> {
-        let Some(file) = self.queue.pop_front() else {
-            return Ok(false);
-        };
-        let meta = file.metadata()?;
-        self.cursor = Cursor::next_file(self.cursor.parser.take());
-        self.cursor.dev = meta.dev();
-        self.cursor.ino = meta.ino();
-        self.cursor.fingerprint = fingerprint(&file)?;
-        self.file = Some(file);
-        self.draining_rotated = true;
-        Ok(true)
-    }
-
-    /// Whether the file at the path has a byte (the logger writes there).
-    fn current_has_lines(&self) -> io::Result<bool> {
-        Ok(open_if_exists(&self.path)?.is_some_and(|(_, meta)| meta.len() > 0))
-    }
+/// Whether the file `t` reads is still what its place says after
+/// `read` bytes were read at its offset: not shorter, the same first line.
+fn still_the_same(t: &files::Tracked, read: u64) -> io::Result<bool> {
+    let len = t.file.metadata()?.len();
+    let first = cursor::fingerprint(&t.file)?;
+    Ok(len >= t.place.offset + read
+        && (t.place.id.first_line.is_none() || first == t.place.id.first_line))
 }
 
 /// Runs `f` on the follower on a blocking thread; `None` if the thread
@@ -386,6 +358,7 @@ async fn pause(shutdown: &CancellationToken, wait: Duration) {
 }
 
 mod cursor;
+mod files;
 mod rotated;
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,9 @@ use crate::store::StoreOptions;
 async fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::for_test(dir.path(), "UTC", 3650)).unwrap();
-    let (ingester, _writer) = Ingester::spawn(
-        crate::store::Writer::new(store.clone()),
-        std::sync::Arc::new(Metrics::default()),
-    )
-    .unwrap();
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let (ingester, _writer) =
+        Ingester::spawn(crate::store::Writer::new(store.clone()), metrics.clone()).unwrap();
     let source = SourceConfig {
         kind: crate::source::SourceKind::Exim,
         path: Some(dir.path().join("mainlog")),
@@ -18,7 +16,7 @@ async fn reloading_after_a_failure_keeps_the_host_that_ids_are_built_from() {
         users: None,
         host: None,
     };
-    let follower = Follower::new(source, store, ingester, "mx1").unwrap();
+    let follower = Follower::new(source, store, (ingester, metrics), "mx1").unwrap();
     let (mut follower, reloaded) = blocking(follower, Follower::reload).await.unwrap();
     reloaded.unwrap();
     let log = include_str!("../../../tests/fixtures/mta/exim-mainlog.log");
