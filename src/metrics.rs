@@ -333,26 +333,29 @@ impl Metrics {
             JournalRefusal::ALL
                 .map(|r| (r.label(), self.journal_refused[r as usize].load(Relaxed))),
         );
-        family(
-            &mut out,
-            ("smtp_auth_insight_http_connections", "gauge"),
-            "HTTP connections open, waiting for a request or answering one.",
-            "state",
-            [
-                ("waiting", self.http_connections[0].load(Relaxed)),
-                ("answering", self.http_connections[1].load(Relaxed)),
-            ],
-        );
-        family(
-            &mut out,
-            ("smtp_auth_insight_policy_connections", "gauge"),
-            "Policy service connections open, waiting for a request or answering one.",
-            "state",
-            [
-                ("idle", self.policy_connections[0].load(Relaxed)),
-                ("answering", self.policy_connections[1].load(Relaxed)),
-            ],
-        );
+        for (name, what, values) in [
+            (
+                "smtp_auth_insight_http_connections",
+                "HTTP",
+                &self.http_connections,
+            ),
+            (
+                "smtp_auth_insight_policy_connections",
+                "Policy service",
+                &self.policy_connections,
+            ),
+        ] {
+            family(
+                &mut out,
+                (name, "gauge"),
+                &format!("{what} connections open, waiting for a request or answering one."),
+                "state",
+                [
+                    ("waiting", values[0].load(Relaxed)),
+                    ("answering", values[1].load(Relaxed)),
+                ],
+            );
+        }
         out.push_str(
             "# HELP smtp_auth_insight_http_request_duration_seconds HTTP request latency.\n",
         );

@@ -190,7 +190,7 @@ async fn wait_connections(d: &Daemon, idle: u64, answering: u64) {
     wait_metrics(
         d,
         [
-            "smtp_auth_insight_policy_connections{state=\"idle\"}",
+            "smtp_auth_insight_policy_connections{state=\"waiting\"}",
             "smtp_auth_insight_policy_connections{state=\"answering\"}",
         ],
         |n| n == [Some(idle), Some(answering)],

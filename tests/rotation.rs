@@ -210,37 +210,30 @@ fn rotating(path: &Path, seconds: u64, every: Duration, rotate: fn(&Path), reope
     writer.join().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rename_every_100_ms_loses_nothing() {
+/// A daemon following a log that `rotate` rotates every `every` for three
+/// seconds while it is written (`reopen`: the logger reopens the path
+/// before each write): every line counted once.
+async fn rotated_often(every: Duration, rotate: fn(&Path), reopen: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.log");
     std::fs::write(&path, "").unwrap();
     let site = site_following(&path);
     let d = site.start();
     let p = path.clone();
-    let want = tokio::task::spawn_blocking(move || {
-        // A logger that follows the path at once, as Postfix's postlogd.
-        rotating(&p, 3, Duration::from_millis(100), rename, true)
-    })
-    .await
-    .unwrap();
+    let want = tokio::task::spawn_blocking(move || rotating(&p, 3, every, rotate, reopen))
+        .await
+        .unwrap();
     counts_exactly(&d, want).await;
     assert!(d.stop().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_rename_every_100_ms_loses_nothing() {
+    // A logger that follows the path at once, as Postfix's postlogd.
+    rotated_often(Duration::from_millis(100), rename, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_copytruncate_every_150_ms_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mail.log");
-    std::fs::write(&path, "").unwrap();
-    let site = site_following(&path);
-    let d = site.start();
-    let p = path.clone();
-    let want = tokio::task::spawn_blocking(move || {
-        rotating(&p, 3, Duration::from_millis(150), copytruncate, false)
-    })
-    .await
-    .unwrap();
-    counts_exactly(&d, want).await;
-    assert!(d.stop().success());
+    rotated_often(Duration::from_millis(150), copytruncate, false).await;
 }

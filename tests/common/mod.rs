@@ -302,21 +302,16 @@ pub async fn post_events(d: &Daemon, body: impl Into<reqwest::Body>) -> (u16, se
 /// GETs an API path with the token: its status and JSON body (null when
 /// the body is no JSON).
 pub async fn api_get(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
-    let resp = client()
-        .get(d.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("an API answer");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    api(client().get(d.url(path))).await
 }
 
-/// DELETEs an API path with the token: its status and JSON body (null
-/// when the body is no JSON).
+/// DELETEs an API path with the token, answered as [`api_get`].
 pub async fn api_delete(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
-    let resp = client()
-        .delete(d.url(path))
+    api(client().delete(d.url(path))).await
+}
+
+async fn api(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let resp = request
         .bearer_auth(TOKEN)
         .send()
         .await
