@@ -125,7 +125,7 @@ pub fn normalize_sender(raw: &str) -> Result<String, FieldError> {
 
 /// Refuses control characters (CR/LF would let a sender name forge mail
 /// headers or log lines; no MTA writes them in a username) and overlong text.
-pub(crate) fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
+pub fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.len() > max {
         return Err(FieldError::new(
             field,

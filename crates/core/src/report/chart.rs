@@ -6,7 +6,7 @@ use super::Report;
 use crate::event::Tls;
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
 const WIDTH: u32 = 680;
 const HEIGHT: u32 = 250;
 const INK: [u8; 3] = [0x1f, 0x23, 0x28];

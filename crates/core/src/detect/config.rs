@@ -183,7 +183,7 @@ impl Default for FailureConfig {
 
 impl DetectConfig {
     /// Checks values that need more than their type; returns the key at fault.
-    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
         let v = &self.volume;
         if v.min_count_active < v.min_count {
             return Err((

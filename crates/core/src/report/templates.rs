@@ -11,10 +11,10 @@ use chrono::NaiveDate;
 use handlebars::Handlebars;
 use std::path::Path;
 
-const HTML: &str = include_str!("../../templates/report.html.hbs");
-const TEXT: &str = include_str!("../../templates/report.txt.hbs");
-const ALERT_HTML: &str = include_str!("../../templates/alert.html.hbs");
-const ALERT_TEXT: &str = include_str!("../../templates/alert.txt.hbs");
+const HTML: &str = include_str!("../../../../templates/report.html.hbs");
+const TEXT: &str = include_str!("../../../../templates/report.txt.hbs");
+const ALERT_HTML: &str = include_str!("../../../../templates/alert.html.hbs");
+const ALERT_TEXT: &str = include_str!("../../../../templates/alert.txt.hbs");
 
 #[derive(Debug, thiserror::Error)]
 #[error("template {name}: {message}")]
