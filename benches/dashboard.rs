@@ -6,8 +6,12 @@
 
 mod common;
 
+#[path = "../tests/common/wait.rs"]
+#[allow(dead_code)] // the browser driver uses part of it
+mod wait;
 #[path = "../tests/common/webdriver.rs"]
 mod webdriver;
+use wait::{ready, wait_until};
 
 use common::*;
 use std::time::Instant;

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use mail_parser::MessageParser;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DETECT: &str = "server.public_url = \"https://mail-insight.example.com/\"\n\
                       detect.recipients = [\"secops@example.com\"]\n\
@@ -80,15 +80,12 @@ async fn firing_alerts(d: &Daemon) -> Vec<Value> {
 }
 
 /// Waits until the SMTP server holds `n` messages (30 s at most).
-fn wait_mails(smtp: &SmtpSink, n: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+async fn wait_mails(smtp: &SmtpSink, n: usize) -> Vec<Vec<u8>> {
+    wait_until(&format!("{n} mails"), Duration::from_secs(30), async || {
         let got = smtp.messages();
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ready(got.len() >= n, got)
+    })
+    .await
 }
 
 fn text_of(raw: &[u8]) -> (String, String, String) {
@@ -147,18 +144,14 @@ async fn a_burst_after_a_quiet_history_is_mailed_then_resolved() {
 
     // The incident is over: the wall clock resolves it (ticks every 30 s),
     // and firing and resolution both reach the relay, once each.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut texts = Vec::new();
-    while Instant::now() < deadline {
-        texts = smtp.messages().iter().map(|m| text_of(m)).collect();
-        if texts
+    let texts = wait_until("the resolution mail", Duration::from_secs(60), async || {
+        let texts: Vec<_> = smtp.messages().iter().map(|m| text_of(m)).collect();
+        let resolved = texts
             .iter()
-            .any(|(_, t, _)| t.contains("Resolved: sending volume spike"))
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            .any(|(_, t, _)| t.contains("Resolved: sending volume spike"));
+        ready(resolved, texts)
+    })
+    .await;
     let all_text: String = texts
         .iter()
         .map(|(s, t, _)| format!("{s}\n{t}\n"))
@@ -316,7 +309,7 @@ async fn an_attacker_chosen_username_never_reaches_the_subject() {
         })
         .collect();
     assert_eq!(post_events(&d, lines.join("\n")).await.0, 202);
-    let mails = wait_mails(&smtp, 1);
+    let mails = wait_mails(&smtp, 1).await;
     assert_eq!(mails.len(), 1);
     let (subject, text, _) = text_of(&mails[0]);
     assert!(
@@ -387,7 +380,7 @@ async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
     assert!(import.status.success());
 
     let d = site.start();
-    let mails = wait_mails(&smtp, 2);
+    let mails = wait_mails(&smtp, 2).await;
     assert_eq!(mails.len(), 2, "an alert mail and the digest");
     let texts: Vec<(String, String, String)> = mails.iter().map(|m| text_of(m)).collect();
     let digest = texts
@@ -411,10 +404,9 @@ async fn webhooks_get_every_alert_and_legacy_senders_come_in_a_daily_digest() {
         "legacy TLS belongs in the digest"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while received.lock().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Every logged alert handled by the webhooks: what the receiver has
+    // is all it gets.
+    wait_notified(&d).await;
     let posted: Vec<Value> = received
         .lock()
         .unwrap()

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Site, TOKEN, Tmpfs, client, report};
+use common::{Site, TOKEN, Tmpfs, client, ready, report, wait_until};
 use serde_json::Value;
 use std::process::Command;
+use std::time::Duration;
 
 /// A store with the Postfix fixture in it.
 fn site_with_a_store() -> Site {
@@ -274,33 +275,16 @@ async fn a_full_disk_refuses_events_cleanly_and_recovers_when_space_returns() {
     assert_eq!(common::total(&d).await, 2000);
     // Space back: writes resume by themselves.
     std::fs::remove_file(&filler).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    wait_until("writes resume", Duration::from_secs(30), async || {
         let r = client().get(d.url("/healthz")).send().await.unwrap();
-        if r.status() == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "still degraded");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        ready(r.status() == 200, r.status())
+    })
+    .await;
     let (status, _) = common::post_events(&d, batch("after", 2000)).await;
     assert_eq!(status, 202);
     assert_eq!(common::total(&d).await, 4000);
     assert!(d.stop().success());
     drop(disk);
-}
-
-/// Waits until the daemon's log holds `text` (30 s at most).
-async fn wait_log(d: &common::Daemon, text: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !d.log_text().contains(text) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {text:?} in:\n{}",
-            d.log_text()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 fn sighup(d: &common::Daemon) {
@@ -327,9 +311,9 @@ async fn sighup_reloads_sources_and_keeps_running_on_a_broken_file() {
         "{base}server.max_connections = 100\npolicy.hold_hours = 2\n[[sources]]\nkind = \"postfix\"\npath = {log:?}\n"
     ));
     sighup(&d);
-    wait_log(&d, "configuration reloaded").await;
+    d.wait_log("configuration reloaded").await;
     // A restart-only change is named, not silently ignored.
-    wait_log(&d, "takes effect at the next restart").await;
+    d.wait_log("takes effect at the next restart").await;
     let logged = d.log_text();
     assert!(
         logged.contains("[server]") && logged.contains("[policy]"),
@@ -337,21 +321,17 @@ async fn sighup_reloads_sources_and_keeps_running_on_a_broken_file() {
     );
     let today = chrono::Utc::now().date_naive();
     let query = format!("start=2026-11-01&end={today}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    wait_until("18 messages counted", Duration::from_secs(30), async || {
         let (_, body) = report(&d, &query).await;
-        if body["summary"]["messages"] == 18 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{body}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        ready(body["summary"]["messages"] == 18, body)
+    })
+    .await;
     // A broken file: logged, the running configuration stays.
     site.write_config(&format!(
         "{base}[[sources]]\nkind = \"postfix\"\npathh = \"x\"\n"
     ));
     sighup(&d);
-    wait_log(&d, "the configuration was not reloaded").await;
+    d.wait_log("the configuration was not reloaded").await;
     let r = client().get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(d.stop().success());

@@ -68,23 +68,23 @@ fn parallel(
 
 /// The alert that opened `who`'s incident, once it is logged.
 async fn opening_alert(d: &Daemon, who: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = api_get(d, "/api/v1/alerts").await;
-        assert_eq!(status, 200, "{body}");
-        let found = body["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            // A firing alert has no `status`.
-            .find(|a| a["sender"] == who && a["status"].is_null())
-            .cloned();
-        if let Some(a) = found {
-            return a;
-        }
-        assert!(Instant::now() < deadline, "no alert for {who}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        &format!("an alert for {who}"),
+        Duration::from_secs(30),
+        async || {
+            let (status, body) = api_get(d, "/api/v1/alerts").await;
+            assert_eq!(status, 200, "{body}");
+            let found = body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                // A firing alert has no `status`.
+                .find(|a| a["sender"] == who && a["status"].is_null())
+                .cloned();
+            found.ok_or(body)
+        },
+    )
+    .await
 }
 
 /// Checks a burst's answers against its alert: exactly the messages up to

@@ -9,6 +9,7 @@ use common::policy::*;
 use common::*;
 use smtp_auth_insight::config::bounds::{BOUNDS, Bound};
 use std::io::Write;
+use std::time::Duration;
 
 /// `x` as TOML for `b`.
 fn value(b: &Bound, x: f64) -> String {
@@ -152,19 +153,18 @@ async fn runs(site: &Site, writes: bool) {
     assert_eq!(rep.status(), 200);
     rep.bytes().await.unwrap();
     // The notifier (max_age_minutes, group_seconds) goes round.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    wait_until("two notifier passes", Duration::from_secs(30), async || {
         let text = answered(|| http.get(api("/metrics")).send())
             .await
             .text()
             .await
             .unwrap();
-        if metric(&text, "smtp_auth_insight_notifier_passes_total").unwrap_or(0) >= 2 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        ready(
+            metric(&text, "smtp_auth_insight_notifier_passes_total").unwrap_or(0) >= 2,
+            text,
+        )
+    })
+    .await;
     drop(http);
     let log = d.log_text();
     assert!(d.stop().success(), "{log}");

@@ -9,7 +9,7 @@ use common::policy::*;
 use common::*;
 use serde_json::Value;
 use std::io::{BufReader, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A new account's burst: 60 submissions, past the new-sender minimum
 /// (40 in an hour). The alert comes with the 40th, so the 41st and every
@@ -63,18 +63,19 @@ async fn record(d: &Daemon, who: &str) -> Value {
 /// Waits until `who`'s containment is recorded with its alert; returns
 /// its record.
 async fn wait_contained(d: &Daemon, who: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(h) = holds(d)
-            .await
-            .into_iter()
-            .find(|h| h["sender"] == who && h["in_force"] == true && h["alert"]["seq"].is_u64())
-        {
-            return h;
-        }
-        assert!(Instant::now() < deadline, "{who} was never contained");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        &format!("{who} contained"),
+        Duration::from_secs(30),
+        async || {
+            let holds = holds(d).await;
+            holds
+                .iter()
+                .find(|h| h["sender"] == who && h["in_force"] == true && h["alert"]["seq"].is_u64())
+                .cloned()
+                .ok_or(holds)
+        },
+    )
+    .await
 }
 
 fn submit(
@@ -326,18 +327,15 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         let answer = postfix.submit("mallory@example.com", "stolen");
         assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
         let qid = Postfix::queue_id(&answer).unwrap().to_owned();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while postfix
-            .queue()
-            .iter()
-            .any(|m| m["queue_id"] == qid.as_str())
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{qid} stayed in the queue after the release"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(
+            &format!("{qid} leaves the queue after the release"),
+            Duration::from_secs(30),
+            async || {
+                let queue = postfix.queue();
+                ready(!queue.iter().any(|m| m["queue_id"] == qid.as_str()), queue)
+            },
+        )
+        .await;
         // What the hold queue holds is what the record says was held: the
         // burst's last messages after the alert, and the one above.
         let queue = postfix.queue();
@@ -373,8 +371,7 @@ fn mailing_site(smtp: &SmtpSink) -> Site {
 
 /// Waits until `smtp` holds `n` mails; their subjects and text bodies.
 async fn mails(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    wait_until(&format!("{n} mails"), Duration::from_secs(60), async || {
         let mails: Vec<(String, String)> = smtp
             .messages()
             .iter()
@@ -386,12 +383,9 @@ async fn mails(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
                 )
             })
             .collect();
-        if mails.len() >= n {
-            return mails;
-        }
-        assert!(Instant::now() < deadline, "{mails:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ready(mails.len() >= n, mails)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

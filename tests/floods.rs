@@ -168,11 +168,12 @@ async fn the_admins_log_in_every_time_while_guessers_rotate_addresses() {
     ));
     let d = site.start();
     let stop = tokio_util::sync::CancellationToken::new();
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Four guessers, each from a new address every time, about ten
     // guesses a second in all.
     let guessers: Vec<_> = (0..4)
         .map(|g| {
-            let (url, stop) = (d.url("/login"), stop.clone());
+            let (url, stop, made) = (d.url("/login"), stop.clone(), made.clone());
             tokio::spawn(async move {
                 let mut guesses = 0usize;
                 while !stop.is_cancelled() {
@@ -188,12 +189,22 @@ async fn the_admins_log_in_every_time_while_guessers_rotate_addresses() {
                         .send()
                         .await;
                     guesses += 1;
+                    made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 guesses
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Past the account's 20 wrong passwords a minute: guesses are slowed.
+    common::wait_until(
+        "the guessers' first 24 guesses",
+        Duration::from_secs(60),
+        async || {
+            let n = made.load(std::sync::atomic::Ordering::Relaxed);
+            common::ready(n >= 24, n)
+        },
+    )
+    .await;
     // Two admins, each from an address of their own: one with the API
     // token, one with her password.
     let admin = |from: [u8; 4]| {

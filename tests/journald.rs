@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mta");
 const BOOT_ID: &str = "0f3c9a1e5b7d4e2f8a6b1c3d5e7f9a0b";
@@ -168,19 +168,15 @@ fn imported(logs: &[(&str, &str)]) -> Value {
 
 /// Waits until the daemon's report of the fixtures' day is `want`.
 async fn counts_reach(d: &Daemon, want: &Value) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = report(d, "start=2026-11-27&end=2026-11-27").await.1;
-        if &got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the journal never counted what the logs did:\n{got}\n{want}\n{}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "the journal counts what the logs did",
+        Duration::from_secs(30),
+        async || {
+            let got = report(d, "start=2026-11-27&end=2026-11-27").await.1;
+            ready(&got == want, (got, want, d.log_text()))
+        },
+    )
+    .await;
 }
 
 fn duplicates(metrics: &str) -> u64 {
@@ -229,18 +225,20 @@ async fn the_journal_counts_what_the_logs_count_across_new_files_kill_9_and_vacu
     );
     let messages = |r: &Value| r["summary"]["messages"].as_u64().unwrap();
     let failures = |r: &Value| r["summary"]["auth_failures"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seen = duplicates(&metrics_text(&d).await);
-        let got = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
-        if seen == messages(&postfix) && failures(&got) == failures(&both) + failures(&postfix) {
-            assert_eq!(got["senders"], both["senders"]);
-            assert_eq!(messages(&got), messages(&both));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{seen} duplicates; {got}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = wait_until(
+        "both sources counted",
+        Duration::from_secs(30),
+        async || {
+            let seen = duplicates(&metrics_text(&d).await);
+            let got = report(&d, "start=2026-11-27&end=2026-11-27").await.1;
+            let done = seen == messages(&postfix)
+                && failures(&got) == failures(&both) + failures(&postfix);
+            ready(done, (seen, got)).map(|(_, got)| got)
+        },
+    )
+    .await;
+    assert_eq!(got["senders"], both["senders"]);
+    assert_eq!(messages(&got), messages(&both));
     assert!(d.stop().success());
 }
 

@@ -9,6 +9,8 @@ mod common;
 use common::policy::*;
 use common::*;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A burst that gets `who` contained; returns once it is in force and,
@@ -20,16 +22,19 @@ async fn contained(site: &Site, d: &Daemon, who: &str, recorded: bool) {
             .unwrap();
         answer(&mut r);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, body) = api_get(d, "/api/v1/holds").await;
-        let hold = &body["holds"][0];
-        if hold["in_force"] == true && (!recorded || hold["alert"]["seq"].is_u64()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never contained: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        &format!("{who} contained"),
+        Duration::from_secs(60),
+        async || {
+            let (_, body) = api_get(d, "/api/v1/holds").await;
+            let hold = &body["holds"][0];
+            ready(
+                hold["in_force"] == true && (!recorded || hold["alert"]["seq"].is_u64()),
+                body,
+            )
+        },
+    )
+    .await;
 }
 
 async fn release(d: &Daemon, who: &str) -> (u16, serde_json::Value) {
@@ -58,14 +63,15 @@ async fn answers_stay_fast_while_a_release_waits_seconds_for_its_fsync() {
     contained(&site, &d, "mallory@example.com", false).await;
     // A connection asks for both accounts in turn, answers timed, while
     // the release runs (its record's flush takes the 3 s).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let asking = {
         let (mut s, mut r) = connected(&site);
-        let stop = stop.clone();
+        let (stop, answered) = (stop.clone(), answered.clone());
         std::thread::spawn(move || {
             let mut timed = Vec::new();
             let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let who = if i % 2 == 0 {
                     "mallory@example.com"
@@ -77,12 +83,24 @@ async fn answers_stay_fast_while_a_release_waits_seconds_for_its_fsync() {
                     .unwrap();
                 let got = answer(&mut r);
                 timed.push((t.elapsed(), who, got));
+                answered.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(2));
             }
             timed
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Answers before the release and after it, counted, not timed.
+    let answers_beyond = |n: usize| {
+        let answered = answered.clone();
+        async move {
+            wait_until("answers", Duration::from_secs(30), async || {
+                let now = answered.load(Ordering::Relaxed);
+                ready(now >= n, now)
+            })
+            .await
+        }
+    };
+    answers_beyond(50).await;
     let began = Instant::now();
     let (status, body) = release(&d, "mallory@example.com").await;
     let took = began.elapsed();
@@ -91,8 +109,8 @@ async fn answers_stay_fast_while_a_release_waits_seconds_for_its_fsync() {
         took >= Duration::from_secs(3),
         "the release's flush was delayed: {took:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    answers_beyond(answered.load(Ordering::Relaxed) + 50).await;
+    stop.store(true, Ordering::Relaxed);
     let timed = asking.join().unwrap();
     let mut latencies: Vec<Duration> = timed.iter().map(|t| t.0).collect();
     latencies.sort();
@@ -167,22 +185,25 @@ async fn a_release_on_a_full_disk_changes_nothing_and_works_once_space_is_back()
             .unwrap();
         assert_eq!(answer(&mut r), "action=DUNNO\n");
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, rep) = report(&d, "").await;
-        let healthy = client()
-            .get(d.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 200;
-        if healthy && rep["summary"]["messages"].as_u64() >= Some(45 + 1 + 20) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{rep}\n{}", d.log_text());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "healthy, every message counted",
+        Duration::from_secs(30),
+        async || {
+            let (_, rep) = report(&d, "").await;
+            let healthy = client()
+                .get(d.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200;
+            ready(
+                healthy && rep["summary"]["messages"].as_u64() >= Some(45 + 1 + 20),
+                (rep, d.log_text()),
+            )
+        },
+    )
+    .await;
     let log = d.log_text();
     assert!(!log.contains("iobuf") && !log.contains("panicked"), "{log}");
     assert!(d.stop().success(), "a clean stop");

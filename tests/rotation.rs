@@ -99,16 +99,16 @@ fn site_following(path: &Path) -> Site {
 /// Waits (two minutes at most) until the daemon counted `want` messages;
 /// none twice, no byte lost.
 async fn counts_exactly(d: &Daemon, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let got = total(d).await;
-        if got == want {
-            break;
-        }
-        assert!(got < want, "{got} counted, {want} written");
-        assert!(Instant::now() < deadline, "{got} of {want} counted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        &format!("{want} counted"),
+        Duration::from_secs(120),
+        async || {
+            let got = total(d).await;
+            assert!(got <= want, "{got} counted, {want} written");
+            ready(got == want, got)
+        },
+    )
+    .await;
     let text = metrics_text(d).await;
     assert_eq!(
         metric(

@@ -5,7 +5,7 @@ mod common;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use common::*;
 use mail_parser::{MessageParser, MimeHeaders};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn site(port: u16, cron: &str) -> Site {
     Site::new(&format!(
@@ -16,15 +16,11 @@ fn site(port: u16, cron: &str) -> Site {
 }
 
 async fn wait_for_mails(smtp: &SmtpSink, n: usize, within: Duration) {
-    let deadline = Instant::now() + within;
-    while smtp.messages().len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} mails arrived",
-            smtp.messages().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(&format!("{n} mails"), within, async || {
+        let got = smtp.messages().len();
+        ready(got >= n, got).map(drop)
+    })
+    .await
 }
 
 /// The slots a daemon logged as queued, in order.
@@ -47,15 +43,15 @@ fn slots_in(log: &str) -> Vec<DateTime<Utc>> {
 
 /// Waits until `d` has queued `n` slots; returns them.
 async fn wait_for_slots(d: &Daemon, n: usize) -> Vec<DateTime<Utc>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let slots = queued_slots(d);
-        if slots.len() >= n {
-            return slots;
-        }
-        assert!(Instant::now() < deadline, "only {slots:?} queued");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        &format!("{n} slots queued"),
+        Duration::from_secs(30),
+        async || {
+            let slots = queued_slots(d);
+            ready(slots.len() >= n, slots)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,8 +82,8 @@ async fn slots_missed_while_down_run_once_at_start_and_none_runs_twice() {
     let before = slots_in(&log.lock().unwrap().join("\n"));
     let last = *before.last().expect("a slot");
     // Down until at least two more slots have passed.
-    while Utc::now() < last + TimeDelta::seconds(13) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Ok(left) = (last + TimeDelta::seconds(13) - Utc::now()).to_std() {
+        tokio::time::sleep(left).await;
     }
     let d = site.start();
     let after = wait_for_slots(&d, 2).await;
@@ -108,18 +104,16 @@ async fn slots_missed_while_down_run_once_at_start_and_none_runs_twice() {
     );
     // Every queued slot reaches the relay once: mails and queued runs agree
     // once the queue is empty.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let queued = before.len() + queued_slots(&d).len();
-        let empty = metric(&metrics_text(&d).await, "smtp_auth_insight_outbox_queued") == Some(0);
-        let mails = smtp.messages().len();
-        if empty && mails == queued {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{mails} mails for {queued} queued slots"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "one mail for every queued slot",
+        Duration::from_secs(30),
+        async || {
+            let queued = before.len() + queued_slots(&d).len();
+            let empty =
+                metric(&metrics_text(&d).await, "smtp_auth_insight_outbox_queued") == Some(0);
+            let mails = smtp.messages().len();
+            ready(empty && mails == queued, (mails, queued, empty))
+        },
+    )
+    .await;
 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Log {
     path: PathBuf,
@@ -50,15 +50,15 @@ fn site_following(path: &Path) -> Site {
 /// counter is cumulative: a line read twice late in one phase shows in the
 /// next phase's check.
 async fn settles_at(d: &Daemon, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while total(d).await != want {
-        assert!(
-            Instant::now() < deadline,
-            "total {} never reached {want}",
-            total(d).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        &format!("{want} counted"),
+        Duration::from_secs(30),
+        async || {
+            let got = total(d).await;
+            ready(got == want, got)
+        },
+    )
+    .await;
     assert_eq!(duplicates(d).await, 0, "a line was read twice");
 }
 
@@ -95,9 +95,20 @@ async fn follows_rename_copytruncate_delete_and_partial_lines_counting_each_once
     want += log.append(20);
     settles_at(&d, want).await;
 
-    // Deleted, then recreated a little later.
+    // Deleted, seen missing by the follower, then recreated.
+    let rotations = || {
+        d.log_text()
+            .matches("rotated: reading the old file")
+            .count()
+    };
+    let before = rotations();
     std::fs::remove_file(&log.path).unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until(
+        "the follower sees the log gone",
+        Duration::from_secs(30),
+        async || ready(rotations() > before, rotations()),
+    )
+    .await;
     want += log.append(25);
     settles_at(&d, want).await;
 
@@ -125,11 +136,7 @@ async fn missing_file_at_start_is_picked_up_when_it_appears() {
     let site = site_following(&log.path);
     let d = site.start();
     // The follower runs, and finds no file.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.log_text().contains("following") {
-        assert!(Instant::now() < deadline, "{}", d.log_text());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    d.wait_log("following").await;
     let want = log.append(12);
     settles_at(&d, want).await;
 }
@@ -210,14 +217,8 @@ async fn a_renamed_log_the_logger_still_writes_is_read_to_its_end() {
     // reopened yet and goes on writing into the renamed one.
     std::fs::rename(&path, &rotated).unwrap();
     std::fs::File::create(&path).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d
-        .log_text()
-        .contains("reading the old file to its end and until it is quiet")
-    {
-        assert!(Instant::now() < deadline, "{}", d.log_text());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    d.wait_log("reading the old file to its end and until it is quiet")
+        .await;
     let mut old = continued(&log, &rotated);
     want += old.append(15);
     // It reopens: the next lines go to the new file.

@@ -9,11 +9,9 @@ pub(super) fn store(dir: &std::path::Path, tz: &str, days: u32) -> Store {
 /// Opens a store, waiting while sled's flusher thread of a handle this
 /// test just dropped still holds the lock file.
 pub(super) fn reopen(opts: &StoreOptions) -> Result<Store, StoreError> {
-    for _ in 0..50 {
+    for _ in 0..250 {
         match Store::open(opts) {
-            Err(e) if e.to_string().contains("in use by another process") => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+            Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
             other => return other,
         }
     }

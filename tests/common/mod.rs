@@ -7,16 +7,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod dataset;
 pub mod policy;
 pub mod postfix;
 mod rng;
 pub mod throttled;
+mod wait;
 pub mod webdriver;
-#[allow(unused_imports)] // not every test binary uses it
+#[allow(unused_imports)] // not every test binary uses them
 pub use rng::Rng;
+#[allow(unused_imports)]
+pub use wait::{ready, wait_until, wait_until_blocking};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtp-auth-insight");
 
@@ -197,22 +200,31 @@ impl Daemon {
     pub fn stop(mut self) -> ExitStatus {
         let pid = self.pid().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                self.read_to_end();
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("daemon did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // A daemon still running past the deadline is killed by Drop.
+        let status = wait_until_blocking(
+            "the daemon stops on SIGTERM",
+            Duration::from_secs(20),
+            || self.child.try_wait().expect("wait").ok_or("running"),
+        );
+        self.read_to_end();
+        status
     }
 
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the daemon's log holds `text` (30 s at most).
+    pub async fn wait_log(&self, text: &str) {
+        wait_until(
+            &format!("{text:?} in the log"),
+            Duration::from_secs(30),
+            async || {
+                let log = self.log_text();
+                ready(log.contains(text), log).map(drop)
+            },
+        )
+        .await
     }
 }
 
@@ -378,16 +390,16 @@ pub async fn wait_metrics<const N: usize>(
     series: [&str; N],
     ok: impl Fn([Option<u64>; N]) -> bool,
 ) -> [Option<u64>; N] {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = metrics_text(d).await;
-        let values = series.map(|s| metric(&text, s));
-        if ok(values) {
-            return values;
-        }
-        assert!(Instant::now() < deadline, "{series:?}: {values:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        &format!("{series:?}"),
+        Duration::from_secs(30),
+        async || {
+            let text = metrics_text(d).await;
+            let values = series.map(|s| metric(&text, s));
+            ready(ok(values), values)
+        },
+    )
+    .await
 }
 
 /// `send` (a request) again until it gets an answer (30 s at most): a new
@@ -398,14 +410,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match send().await {
-            Ok(r) => return r,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "{e:?}"),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until("an answer", Duration::from_secs(30), async || send().await).await
 }
 
 /// The value of an unlabelled or labelled series in /metrics text.
@@ -419,28 +424,26 @@ pub fn metric(text: &str, series: &str) -> Option<u64> {
 /// the mail queue empty (every queued mail delivered or given up). What a
 /// relay or webhook has received then is all it will receive (60 s at most).
 pub async fn wait_notified(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = metrics_text(d).await;
-        let settled = metric(&text, "smtp_auth_insight_notifier_passes_total").unwrap_or(0) >= 1
-            && metric(
-                &text,
-                "smtp_auth_insight_alerts_unnotified{channel=\"mail\"}",
-            ) == Some(0)
-            && metric(
-                &text,
-                "smtp_auth_insight_alerts_unnotified{channel=\"webhooks\"}",
-            ) == Some(0)
-            && metric(&text, "smtp_auth_insight_outbox_queued") == Some(0);
-        if settled {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the notifier never settled:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "the notifier settles",
+        Duration::from_secs(60),
+        async || {
+            let text = metrics_text(d).await;
+            let settled = metric(&text, "smtp_auth_insight_notifier_passes_total").unwrap_or(0)
+                >= 1
+                && metric(
+                    &text,
+                    "smtp_auth_insight_alerts_unnotified{channel=\"mail\"}",
+                ) == Some(0)
+                && metric(
+                    &text,
+                    "smtp_auth_insight_alerts_unnotified{channel=\"webhooks\"}",
+                ) == Some(0)
+                && metric(&text, "smtp_auth_insight_outbox_queued") == Some(0);
+            ready(settled, text).map(drop)
+        },
+    )
+    .await
 }
 
 /// Messages in the default report.
@@ -592,8 +595,7 @@ pub async fn wait_status_with(
     id: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until("the report's status", Duration::from_secs(30), async || {
         let s: serde_json::Value = client()
             .get(d.url(&format!("/api/v1/reports/{id}")))
             .bearer_auth(token)
@@ -603,12 +605,9 @@ pub async fn wait_status_with(
             .json()
             .await
             .expect("status json");
-        if pred(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "status never matched: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ready(pred(&s), s)
+    })
+    .await
 }
 
 /// Runs openssl, which must succeed.

@@ -120,14 +120,9 @@ impl Spool {
             .arg("start"));
         // The master creates the service's socket once it runs.
         let socket = pf.socket();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !socket.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "Postfix did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        super::wait_until_blocking("Postfix starts", std::time::Duration::from_secs(30), || {
+            super::ready(socket.exists(), ())
+        });
         pf
     }
 }

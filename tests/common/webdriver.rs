@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::{ready, wait_until};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -123,17 +125,20 @@ impl Driver {
 
     /// The first element matching a CSS selector, waiting up to 10 s.
     pub async fn find(&self, css: &str) -> Element {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let v = self
-                .post("/element", json!({"using": "css selector", "value": css}))
-                .await;
-            if let Some(id) = v[ELEMENT].as_str() {
-                return Element(id.to_owned());
-            }
-            assert!(Instant::now() < deadline, "no element {css}: {v}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(
+            &format!("element {css}"),
+            Duration::from_secs(10),
+            async || {
+                let v = self
+                    .post("/element", json!({"using": "css selector", "value": css}))
+                    .await;
+                match v[ELEMENT].as_str() {
+                    Some(id) => Ok(Element(id.to_owned())),
+                    None => Err(v),
+                }
+            },
+        )
+        .await
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
@@ -206,20 +211,21 @@ impl Driver {
 
     /// Waits until `pred` holds for the text of the element `css`.
     pub async fn wait_text(&self, css: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self
-                .post("/element", json!({"using": "css selector", "value": css}))
-                .await;
-            if let Some(id) = v[ELEMENT].as_str() {
+        wait_until(
+            &format!("text of {css}"),
+            Duration::from_secs(30),
+            async || {
+                let v = self
+                    .post("/element", json!({"using": "css selector", "value": css}))
+                    .await;
+                let Some(id) = v[ELEMENT].as_str() else {
+                    return Err(v.to_string());
+                };
                 let t = self.text(&Element(id.to_owned())).await;
-                if pred(&t) {
-                    return t;
-                }
-            }
-            assert!(Instant::now() < deadline, "{css} never matched");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+                ready(pred(&t), t)
+            },
+        )
+        .await
     }
 }
 
