@@ -103,7 +103,7 @@ pub fn compose(
     if let Some(subject) = subject {
         parts.subject = subject.to_owned();
     }
-    Ok(build(mail.from_mailbox()?, to, parts)?)
+    Ok(build(mail.sender_mailbox()?, to, parts)?)
 }
 
 /// The parts of a report mail, already rendered.
@@ -112,9 +112,9 @@ pub struct ReportMail {
     pub text: String,
     pub html: String,
     /// Inline images referenced from the HTML as `cid:<name>`.
-    pub images: Vec<(String, Vec<u8>)>,
+    pub(crate) images: Vec<(String, Vec<u8>)>,
     pub csv: String,
-    pub csv_name: String,
+    pub(crate) csv_name: String,
 }
 
 /// Senders listed in a mail body unless `report.top_senders` says otherwise.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Why an ingest request was refused; the label of the rejected counter.
 #[derive(Debug, Clone, Copy)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     BadRequest,
     Unauthorized,
     TooLarge,
@@ -38,7 +38,7 @@ impl Rejection {
 }
 
 /// Routes with their own latency histogram; everything else is "other".
-pub const ROUTES: [&str; 4] = ["/api/v1/events", "/api/v1/report", "/metrics", "other"];
+pub(crate) const ROUTES: [&str; 4] = ["/api/v1/events", "/api/v1/report", "/metrics", "other"];
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -53,7 +53,7 @@ struct Histogram {
 }
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     too_old: AtomicU64,
@@ -80,7 +80,7 @@ pub struct Metrics {
 
 /// What the policy service counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyCount {
+pub(crate) enum PolicyCount {
     /// A request answered.
     Request,
     /// A request that reported a submission.
@@ -106,7 +106,7 @@ pub enum PolicyCount {
 
 impl PolicyCount {
     /// The count of a contained account's submission answered per `action`.
-    pub fn contained(action: crate::contain::Action) -> PolicyCount {
+    pub(crate) fn contained(action: crate::contain::Action) -> PolicyCount {
         use crate::contain::Action;
         match action {
             Action::Hold => PolicyCount::Held,
@@ -116,7 +116,7 @@ impl PolicyCount {
         }
     }
 
-    pub const ALL: [PolicyCount; 11] = [
+    pub(crate) const ALL: [PolicyCount; 11] = [
         PolicyCount::Request,
         PolicyCount::Submission,
         PolicyCount::NotUnderstood,
@@ -149,7 +149,7 @@ impl PolicyCount {
 
 /// Why a journal entry under an MTA's name was not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JournalRefusal {
+pub(crate) enum JournalRefusal {
     /// Written by a user who is neither root nor the MTA's (or no `_UID`).
     Writer,
     /// An identifier like the MTA's, not one of its own (`postfixevil/x`).
@@ -157,9 +157,10 @@ pub enum JournalRefusal {
 }
 
 impl JournalRefusal {
-    pub const ALL: [JournalRefusal; 2] = [JournalRefusal::Writer, JournalRefusal::Identifier];
+    pub(crate) const ALL: [JournalRefusal; 2] =
+        [JournalRefusal::Writer, JournalRefusal::Identifier];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             JournalRefusal::Writer => "writer",
             JournalRefusal::Identifier => "identifier",
@@ -169,7 +170,7 @@ impl JournalRefusal {
 
 /// Why the HTTP side turned a client away before serving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// `server.max_connections` connections were open, each of a client
     /// that proved who it is: a new one was closed.
     ConnectionLimit,
@@ -181,7 +182,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 3] = [
+    pub(crate) const ALL: [Refusal; 3] = [
         Refusal::ConnectionLimit,
         Refusal::MadeRoom,
         Refusal::LoginRate,
@@ -197,7 +198,7 @@ impl Refusal {
 }
 
 impl Metrics {
-    pub fn events_ingested(&self, o: &IngestOutcome) {
+    pub(crate) fn events_ingested(&self, o: &IngestOutcome) {
         self.accepted.fetch_add(o.accepted, Relaxed);
         self.duplicates.fetch_add(o.duplicates, Relaxed);
         self.too_old.fetch_add(o.too_old, Relaxed);
@@ -208,7 +209,7 @@ impl Metrics {
         }
     }
 
-    pub fn alerts_raised(&self, alerts: &[Alert]) {
+    pub(crate) fn alerts_raised(&self, alerts: &[Alert]) {
         for a in alerts {
             let k = AlertKind::ALL.iter().position(|k| *k == a.kind);
             let s = AlertStatus::ALL.iter().position(|s| *s == a.status);
@@ -218,20 +219,20 @@ impl Metrics {
         }
     }
 
-    pub fn refused(&self, why: Refusal) {
+    pub(crate) fn refused(&self, why: Refusal) {
         self.refused[why as usize].fetch_add(1, Relaxed);
     }
 
     /// The policy service's open connections: `idle` waiting for a
     /// request, `answering` one.
-    pub fn policy_connections(&self, idle: usize, answering: usize) {
+    pub(crate) fn policy_connections(&self, idle: usize, answering: usize) {
         self.policy_connections[0].store(idle as u64, Relaxed);
         self.policy_connections[1].store(answering as u64, Relaxed);
     }
 
     /// The HTTP side's open connections: `idle` waiting for a request (or
     /// for the rest of one), `answering` one.
-    pub fn http_connections(&self, idle: usize, answering: usize) {
+    pub(crate) fn http_connections(&self, idle: usize, answering: usize) {
         self.http_connections[0].store(idle as u64, Relaxed);
         self.http_connections[1].store(answering as u64, Relaxed);
     }
@@ -239,24 +240,24 @@ impl Metrics {
     /// Bytes of a followed log that are gone before they were read (a
     /// copytruncate between the copy and the truncation, a rotated file
     /// deleted while the daemon was away).
-    pub fn log_bytes_lost(&self, bytes: u64) {
+    pub(crate) fn log_bytes_lost(&self, bytes: u64) {
         self.log_bytes_lost.fetch_add(bytes, Relaxed);
     }
 
     /// A journal entry under an MTA's name that it did not write.
-    pub fn journal_refused(&self, why: JournalRefusal) {
+    pub(crate) fn journal_refused(&self, why: JournalRefusal) {
         self.journal_refused[why as usize].fetch_add(1, Relaxed);
     }
 
-    pub fn policy(&self, what: PolicyCount) {
+    pub(crate) fn policy(&self, what: PolicyCount) {
         self.policy[what as usize].fetch_add(1, Relaxed);
     }
 
-    pub fn request_rejected(&self, why: Rejection) {
+    pub(crate) fn request_rejected(&self, why: Rejection) {
         self.rejected[why as usize].fetch_add(1, Relaxed);
     }
 
-    pub fn request_served(&self, route: &str, took: Duration) {
+    pub(crate) fn request_served(&self, route: &str, took: Duration) {
         let i = ROUTES
             .iter()
             .position(|r| *r == route)
@@ -272,7 +273,7 @@ impl Metrics {
 
     /// Prometheus text exposition format. `backlog` is left out when it
     /// could not be read.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         store_bytes: u64,
         outbox: &OutboxStats,

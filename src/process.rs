@@ -7,7 +7,7 @@
 /// journal, the generated API token, mails written as files. The systemd
 /// unit sets the same (`UMask=0077`); this covers every other way the
 /// daemon or `import` is started.
-pub fn private_files() {
+pub(crate) fn private_files() {
     #[cfg(unix)]
     // SAFETY: umask only sets the process's file mode creation mask; it
     // cannot fail and touches no memory.
@@ -20,7 +20,7 @@ pub fn private_files() {
 /// keeps them otherwise: after one large report (100,000 senders) the
 /// daemon would stay at that report's peak size for good, and an import's
 /// RSS would grow with each write-out of its counts.
-pub fn release_freed() {
+pub(crate) fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions; it only returns free pages
     // of the arenas to the kernel.
@@ -31,7 +31,7 @@ pub fn release_freed() {
 
 /// The id of the user `name` (a name from the system's user database, or a
 /// number), None when there is no such user.
-pub fn user_id(name: &str) -> Option<u32> {
+pub(crate) fn user_id(name: &str) -> Option<u32> {
     // SAFETY: getpwnam_r is called as `lookup` requires (see there).
     lookup(
         name,
@@ -42,7 +42,7 @@ pub fn user_id(name: &str) -> Option<u32> {
 
 /// The id of the group `name` (a name or a number), None when there is no
 /// such group.
-pub fn group_id(name: &str) -> Option<u32> {
+pub(crate) fn group_id(name: &str) -> Option<u32> {
     // SAFETY: getgrnam_r is called as `lookup` requires (see there).
     lookup(
         name,
@@ -79,7 +79,7 @@ fn lookup<T>(name: &str, call: Reentrant<T>, id: fn(&T) -> u32) -> Option<u32> {
 }
 
 /// The user and group ids this process runs as.
-pub fn ids() -> (u32, u32) {
+pub(crate) fn ids() -> (u32, u32) {
     // SAFETY: getuid and getgid cannot fail and touch no memory.
     unsafe { (libc::getuid(), libc::getgid()) }
 }

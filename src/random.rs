@@ -11,7 +11,7 @@
 pub struct RandomError(getrandom::Error);
 
 /// `bytes` random bytes as lower-case hex (two characters a byte).
-pub fn hex_id(bytes: usize) -> Result<String, RandomError> {
+pub(crate) fn hex_id(bytes: usize) -> Result<String, RandomError> {
     let mut b = vec![0u8; bytes];
     getrandom::fill(&mut b).map_err(RandomError)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())

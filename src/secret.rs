@@ -12,7 +12,7 @@
 use std::path::Path;
 
 /// The environment variable systemd names the credentials directory in.
-pub const CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
+pub(crate) const CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
 
 /// A secret given inline (`KEY`), read from a file (`KEY_file`, the way
 /// container secrets are handed over) or taken from an environment variable
@@ -48,7 +48,7 @@ impl Secret<'_> {
     }
 
     /// The secret's value, or `None` when none is configured.
-    pub fn resolve(&self) -> Result<Option<String>, String> {
+    pub(crate) fn resolve(&self) -> Result<Option<String>, String> {
         if let Some(value) = credential(self.credential)? {
             return Ok(Some(value));
         }
@@ -79,7 +79,7 @@ const DIRECTORY_PREFIX: &str = "smtp-auth-insight_";
 /// The systemd credential `name` (`NAME` or `smtp-auth-insight_NAME`),
 /// trimmed; `None` when the daemon runs without credentials, or this one
 /// is missing or empty.
-pub fn credential(name: &str) -> Result<Option<String>, String> {
+pub(crate) fn credential(name: &str) -> Result<Option<String>, String> {
     let Some(dir) = std::env::var_os(CREDENTIALS_ENV).filter(|d| !d.is_empty()) else {
         return Ok(None);
     };

@@ -1,7 +1,7 @@
 //! The shutdown signal: SIGINT or SIGTERM (what systemd sends on stop).
 
 /// Completes on the first SIGINT or SIGTERM.
-pub async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for SIGINT");

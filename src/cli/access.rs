@@ -8,7 +8,7 @@ use crate::config::{Config, DEFAULT_CONFIG};
 use crate::store::{Store, StoreError};
 use std::path::Path;
 
-pub enum Access {
+pub(super) enum Access {
     /// The store, opened by this process (the daemon is not running).
     Local(Store),
     /// The running daemon, which holds the store.
@@ -16,7 +16,7 @@ pub enum Access {
 }
 
 /// The store for reading: the existing store, or the daemon that holds it.
-pub fn for_reading(config: &Config) -> anyhow::Result<Access> {
+pub(super) fn for_reading(config: &Config) -> anyhow::Result<Access> {
     let db = config.db_path();
     match std::fs::metadata(&db) {
         Ok(_) => {}
@@ -32,7 +32,7 @@ pub fn for_reading(config: &Config) -> anyhow::Result<Access> {
 }
 
 /// The store, or the daemon that holds it (`import`, which may create it).
-pub fn open(config: &Config) -> anyhow::Result<Access> {
+pub(super) fn open(config: &Config) -> anyhow::Result<Access> {
     match Store::open(&config.store_options()) {
         Ok(store) => Ok(Access::Local(store)),
         Err(StoreError::Locked(_)) => Ok(Access::Daemon(Remote::connect(config)?)),

@@ -12,7 +12,7 @@ use clap::Args;
 use std::io::Write;
 
 #[derive(Debug, Args)]
-pub struct AlertsArgs {
+pub(super) struct AlertsArgs {
     /// Alerts raised since this date (YYYY-MM-DD, from its start in the
     /// configured time zone) or RFC 3339 time; default: the last 7 days.
     #[arg(long)]
@@ -24,7 +24,7 @@ pub struct AlertsArgs {
     format: ListFormat,
 }
 
-pub fn run(config: &Config, args: &AlertsArgs) -> anyhow::Result<()> {
+pub(super) fn run(config: &Config, args: &AlertsArgs) -> anyhow::Result<()> {
     let limit = args.limit as usize;
     let tz = config.timezone.0;
     let alerts = match access::for_reading(config)? {

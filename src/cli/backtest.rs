@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, Args)]
-pub struct BacktestArgs {
+pub(super) struct BacktestArgs {
     /// Input format.
     #[arg(long, value_enum)]
     format: Format,
@@ -33,7 +33,7 @@ pub struct BacktestArgs {
     files: Vec<PathBuf>,
 }
 
-pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<()> {
+pub(super) fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut events: Vec<Event> = Vec::new();
     let mut skips = Skips::default();

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::io::Write;
 
 #[derive(Debug, Args)]
-pub struct HoldsArgs {
+pub(super) struct HoldsArgs {
     /// Also list containments that ended (released or expired).
     #[arg(long)]
     all: bool,
@@ -21,7 +21,7 @@ pub struct HoldsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReleaseArgs {
+pub(super) struct ReleaseArgs {
     /// The account (SASL username) to let send again.
     sender: String,
 }
@@ -42,7 +42,7 @@ fn records(config: &Config) -> anyhow::Result<Vec<Value>> {
     }
 }
 
-pub fn list(config: &Config, args: &HoldsArgs) -> anyhow::Result<()> {
+pub(super) fn list(config: &Config, args: &HoldsArgs) -> anyhow::Result<()> {
     let records: Vec<Value> = records(config)?
         .into_iter()
         .filter(|h| args.all || h["in_force"] == true)
@@ -89,7 +89,7 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
-pub fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
+pub(super) fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
     let by = format!("{} (command line)", whoami());
     let record = match access::for_reading(config)? {
         Access::Local(store) => {

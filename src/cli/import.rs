@@ -11,7 +11,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(super) struct ImportArgs {
     /// Input format.
     #[arg(long, value_enum)]
     format: Format,
@@ -66,7 +66,7 @@ struct Stats {
     alerts: AlertCounts,
 }
 
-pub fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
+pub(super) fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     // The store this may create is as private as the daemon's.
     crate::process::private_files();
     std::fs::create_dir_all(&config.store.data_dir).with_context(|| {

@@ -18,7 +18,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
+pub(super) enum Format {
     /// One JSON event per line (or a JSON array), as for POST /api/v1/events.
     Ndjson,
     /// Postfix mail log (syslog, rsyslog RFC 3339 or journalctl short-iso).
@@ -33,7 +33,7 @@ const SHOW_SKIPS: u64 = 10;
 /// Refused lines by reason; kept apart from [`Stats`] because the reader
 /// reports them through a second callback.
 #[derive(Default)]
-pub struct Skips {
+pub(super) struct Skips {
     pub(super) by_reason: BTreeMap<String, u64>,
     shown: u64,
 }
@@ -41,7 +41,7 @@ pub struct Skips {
 /// Reads every file in `files` through the parser for `format`, handing
 /// each event to `sink`; returns the number of lines read. `-` is stdin.
 /// Stops at the first error `sink` returns.
-pub fn read_files(
+pub(super) fn read_files(
     config: &Config,
     format: Format,
     host: Option<&str>,
@@ -100,7 +100,7 @@ fn log_parser(
 }
 
 /// Feeds a mail log through `parser`, with a progress line on a terminal.
-pub fn read_log(
+pub(super) fn read_log(
     reader: Box<dyn BufRead + Send>,
     parser: &mut dyn LogParser,
     name: &str,
@@ -194,21 +194,21 @@ impl Skips {
 
 /// Alerts by kind, as `import` and `backtest` summarise them.
 #[derive(Default)]
-pub struct AlertCounts(BTreeMap<&'static str, u64>);
+pub(super) struct AlertCounts(BTreeMap<&'static str, u64>);
 
 impl AlertCounts {
-    pub fn add<'a>(&mut self, alerts: impl IntoIterator<Item = &'a crate::detect::Alert>) {
+    pub(super) fn add<'a>(&mut self, alerts: impl IntoIterator<Item = &'a crate::detect::Alert>) {
         for a in alerts {
             *self.0.entry(a.kind.name()).or_default() += 1;
         }
     }
 
-    pub fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.0.values().sum()
     }
 
     /// "legacy_tls: 2, new_sender: 1"
-    pub fn list(&self) -> String {
+    pub(super) fn list(&self) -> String {
         let kinds: Vec<String> = self.0.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         kinds.join(", ")
     }

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// A running daemon's API.
-pub struct Remote {
+pub(super) struct Remote {
     base: String,
     token: String,
     http: reqwest::Client,
@@ -24,7 +24,7 @@ pub struct Remote {
 impl Remote {
     /// The daemon of `config`: its listen address (loopback when it
     /// listens on every address) and its token.
-    pub fn connect(config: &Config) -> anyhow::Result<Remote> {
+    pub(super) fn connect(config: &Config) -> anyhow::Result<Remote> {
         let token = match config
             .server
             .token()
@@ -101,7 +101,7 @@ impl Remote {
     }
 
     /// `GET /api/v1/report`.
-    pub fn report(&self, request: &ReportRequest) -> anyhow::Result<Report> {
+    pub(super) fn report(&self, request: &ReportRequest) -> anyhow::Result<Report> {
         let query: Vec<String> = [
             ("start", &request.start),
             ("end", &request.end),
@@ -114,7 +114,11 @@ impl Remote {
     }
 
     /// `GET /api/v1/alerts`, newest first.
-    pub fn alerts(&self, since: Option<&str>, limit: usize) -> anyhow::Result<Vec<Recorded>> {
+    pub(super) fn alerts(
+        &self,
+        since: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Recorded>> {
         let mut path = format!("/api/v1/alerts?limit={limit}");
         if let Some(since) = since {
             path.push_str(&format!("&since={}", links::encode(since)));
@@ -124,13 +128,13 @@ impl Remote {
     }
 
     /// `GET /api/v1/holds`.
-    pub fn holds(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+    pub(super) fn holds(&self) -> anyhow::Result<Vec<serde_json::Value>> {
         let v: serde_json::Value = self.get("/api/v1/holds")?;
         Ok(v["holds"].as_array().cloned().unwrap_or_default())
     }
 
     /// `DELETE /api/v1/holds/{sender}?by=`: the released record.
-    pub fn release(&self, sender: &str, by: &str) -> anyhow::Result<serde_json::Value> {
+    pub(super) fn release(&self, sender: &str, by: &str) -> anyhow::Result<serde_json::Value> {
         let url = format!(
             "{}/api/v1/holds/{}?by={}",
             self.base,
@@ -141,7 +145,7 @@ impl Remote {
     }
 
     /// `POST /api/v1/events` with an NDJSON body.
-    pub fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<IngestOutcome> {
+    pub(super) fn post_events(&self, ndjson: Vec<u8>) -> anyhow::Result<IngestOutcome> {
         let request = self
             .http
             .post(format!("{}/api/v1/events", self.base))
@@ -152,7 +156,11 @@ impl Remote {
 
     /// Orders the report mail of `request` to `to` and waits until the
     /// daemon has sent it (or given up); returns the request's id.
-    pub fn mail_report(&self, request: &ReportRequest, to: &[String]) -> anyhow::Result<String> {
+    pub(super) fn mail_report(
+        &self,
+        request: &ReportRequest,
+        to: &[String],
+    ) -> anyhow::Result<String> {
         let order = serde_json::json!({
             "start": request.start, "end": request.end,
             "domain": request.domain, "recipients": to,

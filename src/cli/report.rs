@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// First day (YYYY-MM-DD, inclusive); default: the last report.default_days days.
     #[arg(long)]
     start: Option<String>,
@@ -46,7 +46,7 @@ enum Format {
     Text,
 }
 
-pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
+pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let request = ReportRequest {
         start: args.start.clone(),
         end: args.end.clone(),

@@ -18,12 +18,12 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the config file when `--config` is not given.
-pub const CONFIG_ENV: &str = "SMTP_AUTH_INSIGHT_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "SMTP_AUTH_INSIGHT_CONFIG";
 
 /// Where the package installs the configuration: read when neither
 /// `--config` nor [`CONFIG_ENV`] names a file and it exists, so that the
 /// commands an alert mail gives work on the server as they are.
-pub const DEFAULT_CONFIG: &str = "/etc/smtp-auth-insight/config.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/smtp-auth-insight/config.toml";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -61,7 +61,7 @@ pub struct StoreConfig {
     /// Days of per-sender hourly counts kept for the anomaly detector;
     /// default 35 (five weeks of weekly seasonality), at most retention_days.
     /// Read it through [`StoreConfig::hourly_days`].
-    pub hourly_retention_days: Option<u32>,
+    pub(crate) hourly_retention_days: Option<u32>,
     /// Memory the database may use as page cache, in MiB: the main knob for
     /// the daemon's resident size.
     pub cache_mb: u64,
@@ -104,11 +104,11 @@ pub struct ReportConfig {
     /// built-in templates (to brand them).
     pub templates_dir: Option<PathBuf>,
     /// Senders listed in a mail body; all of them are in the CSV attachment.
-    pub top_senders: Option<usize>,
+    pub(crate) top_senders: Option<usize>,
     /// Length of the default range (ending today) when no start is given;
     /// 7 (the reference product's default), at most store.retention_days.
     /// Read it through [`Config::default_days`].
-    pub default_days: Option<u32>,
+    pub(crate) default_days: Option<u32>,
 }
 
 /// `[log]`: diagnostics on stderr (journald collects them under systemd).
@@ -238,14 +238,14 @@ impl Config {
     }
 
     /// Default report length in days: as configured, else 7 capped by retention.
-    pub fn default_days(&self) -> u32 {
+    pub(crate) fn default_days(&self) -> u32 {
         self.report
             .default_days
             .unwrap_or(DEFAULT_REPORT_DAYS.min(self.store.retention_days))
     }
 
     /// Directory of the sled database inside the data directory.
-    pub fn db_path(&self) -> PathBuf {
+    pub(crate) fn db_path(&self) -> PathBuf {
         self.store.data_dir.join("db")
     }
 }

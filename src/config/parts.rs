@@ -10,7 +10,7 @@ use crate::store::{Retention, StoreOptions};
 
 impl Config {
     /// What opening the store needs: its path, zone, retention and cache.
-    pub fn store_options(&self) -> StoreOptions {
+    pub(crate) fn store_options(&self) -> StoreOptions {
         StoreOptions {
             path: self.db_path(),
             tz: self.timezone.0,
@@ -24,7 +24,7 @@ impl Config {
     }
 
     /// What the HTTP side needs.
-    pub fn server_settings(&self) -> ServerSettings {
+    pub(crate) fn server_settings(&self) -> ServerSettings {
         ServerSettings {
             server: self.server.clone(),
             default_days: self.default_days(),
@@ -33,7 +33,7 @@ impl Config {
     }
 
     /// What the alert notifier needs.
-    pub fn notifier_settings(&self) -> NotifierSettings {
+    pub(crate) fn notifier_settings(&self) -> NotifierSettings {
         NotifierSettings {
             detect: self.detect.clone(),
             mail: self.mail.clone(),
@@ -44,7 +44,7 @@ impl Config {
     }
 
     /// The mails about containments, when `detect.recipients` has any.
-    pub fn contain_notices(
+    pub(crate) fn contain_notices(
         &self,
         outbox: crate::outbox::Outbox,
     ) -> Result<Option<crate::contain::Notices>, crate::outbox::RecipientError> {
@@ -67,7 +67,7 @@ impl Config {
         };
         Ok(Some(crate::contain::Notices {
             outbox,
-            from: self.mail.from_mailbox()?,
+            from: self.mail.sender_mailbox()?,
             to: self.mail.check_recipients(&self.detect.recipients)?,
             base: self.public_url(),
             cli: self.cli_command(),
@@ -77,7 +77,7 @@ impl Config {
 
     /// How to call the command line with this configuration on this
     /// server, quoted for a shell.
-    pub fn cli_command(&self) -> String {
+    pub(crate) fn cli_command(&self) -> String {
         match &self.source {
             Some(path) if path != std::path::Path::new(super::DEFAULT_CONFIG) => {
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
@@ -91,7 +91,7 @@ impl Config {
     }
 
     /// Senders listed in the body of a report mail.
-    pub fn top_senders(&self) -> usize {
+    pub(crate) fn top_senders(&self) -> usize {
         self.report.top_senders.unwrap_or(DEFAULT_TOP)
     }
 }

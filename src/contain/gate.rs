@@ -40,7 +40,7 @@ use tokio::sync::Semaphore;
 /// different accounts do not wait for each other.
 const SHARDS: usize = 16;
 /// Longest a burst of an account waits for its past to be read.
-pub const WAIT_FOR_PAST: Duration = Duration::from_millis(100);
+pub(super) const WAIT_FOR_PAST: Duration = Duration::from_millis(100);
 /// Submissions kept per account while the writer has not counted them;
 /// beyond, the oldest are forgotten (the writer is then far behind and its
 /// queue drops submissions anyway).
@@ -84,7 +84,7 @@ struct Entry {
 
 /// Replicas of the accounts the policy service answers for. Cheap to clone.
 #[derive(Clone)]
-pub struct Gate {
+pub(crate) struct Gate {
     inner: Arc<Inner>,
 }
 
@@ -137,7 +137,7 @@ impl Gate {
 
     /// Waits, at most [`WAIT_FOR_PAST`], while `sender`'s past is being
     /// read and its submissions so far could be one short of an alert.
-    pub async fn ready(&self, sender: &str) {
+    pub(crate) async fn ready(&self, sender: &str) {
         let least = {
             let cfg = self.cfg();
             let v = &cfg.volume;
@@ -165,7 +165,12 @@ impl Gate {
     /// on. Both happen under the account's lock, so that of two
     /// submissions racing on two connections, the one after the alert is
     /// contained whichever connection it came on.
-    pub fn answer(&self, ev: &Event, now: i64, action: Action) -> (Option<Hold>, Option<u64>) {
+    pub(crate) fn answer(
+        &self,
+        ev: &Event,
+        now: i64,
+        action: Action,
+    ) -> (Option<Hold>, Option<u64>) {
         let cfg = self.cfg();
         let ts = ev.ts.timestamp();
         let mut shard = self
@@ -230,7 +235,13 @@ impl Gate {
 
     /// A replica of `sender` from the writer, which counted its submissions
     /// up to `seq`; `cfg` are the detector's settings.
-    pub fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>) {
+    pub(crate) fn publish(
+        &self,
+        sender: &str,
+        seq: u64,
+        replica: Replica,
+        cfg: &Arc<DetectConfig>,
+    ) {
         if !Arc::ptr_eq(&self.cfg(), cfg) {
             // New settings (a reload): the replicas judge by them from now.
             *self.inner.cfg.write().unwrap_or_else(|p| p.into_inner()) = cfg.clone();
@@ -271,7 +282,7 @@ impl Gate {
     }
 
     /// Accounts new to the store.
-    pub fn known(&self, senders: &[&str]) {
+    pub(crate) fn known(&self, senders: &[&str]) {
         self.add_known(senders.iter().map(|s| self.hash(s)).collect());
     }
 

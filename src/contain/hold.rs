@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// A containment: since when, why, until when, what it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hold {
+pub(crate) struct Hold {
     /// Unix seconds it began.
     pub since: i64,
     /// Unix seconds it ends unless released earlier.
@@ -15,8 +15,8 @@ pub struct Hold {
     /// The alert that began it: its kind, sequence number in the alert
     /// log, event time (RFC 3339) and text.
     pub kind: AlertKind,
-    pub alert_seq: u64,
-    pub alert_at: String,
+    pub(crate) alert_seq: u64,
+    pub(crate) alert_at: String,
     pub why: String,
     /// Messages the policy service put on hold, attempts it deferred or
     /// rejected, and (with `action = "monitor"`) would have stopped.
@@ -44,7 +44,7 @@ pub struct Hold {
 
 /// Who ended a containment, and when (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Released {
+pub(crate) struct Released {
     pub by: String,
     pub at: i64,
 }
@@ -67,7 +67,7 @@ pub enum Action {
 impl Action {
     /// Whether Postfix accepts a contained account's message (into its
     /// hold queue, or as usual in monitor mode): it is a message sent.
-    pub fn lets_through(self) -> bool {
+    pub(crate) fn lets_through(self) -> bool {
         matches!(self, Action::Monitor | Action::Hold)
     }
 }
@@ -118,7 +118,7 @@ impl Hold {
     }
 
     /// Whether it applies at Unix second `now`.
-    pub fn in_force(&self, now: i64) -> bool {
+    pub(crate) fn in_force(&self, now: i64) -> bool {
         self.released.is_none() && now < self.until
     }
 
@@ -141,7 +141,7 @@ pub(super) fn time(secs: i64) -> String {
 }
 
 /// A record as the API and the command line show it.
-pub fn view(sender: &str, h: &Hold, now: i64) -> Value {
+pub(crate) fn view(sender: &str, h: &Hold, now: i64) -> Value {
     json!({
         "sender": sender,
         "in_force": h.in_force(now),

@@ -41,7 +41,7 @@ impl Loads {
 /// by `cfg` (the writer hands later settings on), and its helper thread,
 /// which ends when `stop` is cancelled. Reads the accounts the store knows
 /// (blocking: call it from a blocking thread).
-pub fn start_gate(
+pub(crate) fn start_gate(
     holds: &Holds,
     cfg: Arc<DetectConfig>,
     stop: CancellationToken,

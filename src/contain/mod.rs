@@ -28,10 +28,10 @@ mod notice;
 mod release;
 mod watch;
 
-pub use gate::Gate;
-pub use hold::{Action, Hold, Released, view};
-pub use loader::start_gate;
-pub use notice::Notices;
+pub(crate) use gate::Gate;
+pub(crate) use hold::{Action, Hold, Released, view};
+pub(crate) use loader::start_gate;
+pub(crate) use notice::Notices;
 
 use crate::detect::{Alert, AlertKind};
 use crate::store::{Store, StoreError};
@@ -93,14 +93,14 @@ pub enum ContainError {
 
 impl ContainError {
     /// Whether nothing was changed because the disk is (nearly) full.
-    pub fn disk_full(&self) -> bool {
+    pub(crate) fn disk_full(&self) -> bool {
         matches!(self, ContainError::Store(StoreError::DiskFull { .. }))
     }
 }
 
 /// The containments. Cheap to clone.
 #[derive(Clone)]
-pub struct Holds {
+pub(crate) struct Holds {
     inner: Arc<Inner>,
 }
 
@@ -118,7 +118,7 @@ struct Inner {
 impl Holds {
     /// Opens the records in `store`'s database; loads the containments
     /// still in force.
-    pub fn open(
+    pub(crate) fn open(
         store: &Store,
         settings: Settings,
         notices: Option<Notices>,
@@ -151,7 +151,7 @@ impl Holds {
 
     /// The containment of `sender` in force at Unix second `now`, if any;
     /// counts `action` for it. Memory only: the policy service's answer.
-    pub fn check(&self, sender: &str, now: i64, action: Action) -> Option<Hold> {
+    pub(crate) fn check(&self, sender: &str, now: i64, action: Action) -> Option<Hold> {
         {
             let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
             if active.is_empty() || !active.get(sender).is_some_and(|h| h.in_force(now)) {
@@ -208,7 +208,7 @@ impl Holds {
 
     /// Every containment on record, newest first (sled reads: call it
     /// from a blocking thread), with those in memory not saved yet.
-    pub fn list(&self) -> Result<Vec<(String, Hold)>, ContainError> {
+    pub(crate) fn list(&self) -> Result<Vec<(String, Hold)>, ContainError> {
         let mut all = Vec::new();
         for item in self.inner.tree.scan_prefix(PREFIX) {
             let (k, v) = item?;
@@ -229,7 +229,7 @@ impl Holds {
     }
 
     /// `sender`'s latest containment, if any (blocking).
-    pub fn of(&self, sender: &str) -> Result<Option<Hold>, ContainError> {
+    pub(crate) fn of(&self, sender: &str) -> Result<Option<Hold>, ContainError> {
         let stored = match self.inner.tree.get(key(sender))? {
             Some(v) => Some(serde_json::from_slice(&v)?),
             None => None,

@@ -10,7 +10,7 @@ use lettre::message::{Mailbox, SinglePart};
 
 /// Where the mails go and what they say about the policy service.
 #[derive(Clone)]
-pub struct Notices {
+pub(crate) struct Notices {
     pub outbox: Outbox,
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
@@ -27,7 +27,7 @@ impl Notices {
     /// Queues the mail saying `sender` is contained. The account's name is
     /// chosen by whoever holds its password: the Subject shows it quoted or
     /// not at all, the body only after a label (as alert mails do).
-    pub fn contained(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
+    pub(crate) fn contained(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
         let body = format!(
             "An account is contained: from now on, the messages it submits {effect}.\n\n\
              Account: {sender}\n\
@@ -58,7 +58,7 @@ impl Notices {
     }
 
     /// Queues the mail saying `sender` may send again.
-    pub fn released(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
+    pub(crate) fn released(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
         let Some(r) = &hold.released else {
             return Ok(());
         };

@@ -14,7 +14,11 @@ impl Holds {
     /// the account's mail through from then on, and a record that could
     /// not be written is written by the watcher's next pass (blocking:
     /// call it from a blocking thread).
-    pub fn release(&self, sender: &str, by: &str) -> Result<Option<(String, Hold)>, ContainError> {
+    pub(crate) fn release(
+        &self,
+        sender: &str,
+        by: &str,
+    ) -> Result<Option<(String, Hold)>, ContainError> {
         let sender = crate::event::normalize_sender(sender)?;
         self.inner.store.ensure_space()?;
         let now = chrono::Utc::now().timestamp();

@@ -18,7 +18,7 @@ impl Holds {
     /// One look at the alert log: contains the accounts of new alerts,
     /// saves what changed; returns the containments begun or confirmed
     /// (blocking).
-    pub fn pass(&self) -> Result<Vec<(String, Hold)>, ContainError> {
+    pub(crate) fn pass(&self) -> Result<Vec<(String, Hold)>, ContainError> {
         let tree = &self.inner.tree;
         let from = tree
             .get(PROGRESS)?
@@ -162,7 +162,7 @@ impl Holds {
     }
 
     /// Watches the alert log until `shutdown`, then saves the counts.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut warned: Option<std::time::Instant> = None;
         loop {
             let holds = self.clone();

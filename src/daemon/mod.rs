@@ -74,9 +74,9 @@ pub enum DaemonError {
 }
 
 /// File in the data directory naming the address the API listens on.
-pub const ADDRESS_FILE: &str = "listening";
+pub(crate) const ADDRESS_FILE: &str = "listening";
 /// File in the data directory naming the policy service's address.
-pub const POLICY_ADDRESS_FILE: &str = "policy-listening";
+pub(crate) const POLICY_ADDRESS_FILE: &str = "policy-listening";
 
 /// How often old data is purged while running (also once at start-up).
 const PURGE_EVERY: Duration = Duration::from_secs(600);

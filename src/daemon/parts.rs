@@ -24,11 +24,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub(super) struct Shared {
     pub store: Store,
-    pub ingester: Ingester,
+    pub(crate) ingester: Ingester,
     pub outbox: Outbox,
     pub templates: Arc<Templates>,
     /// The notifier's progress, shared with `/metrics`.
-    pub progress: Progress,
+    pub(crate) progress: Progress,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -41,7 +41,7 @@ pub(super) struct Parts {
 }
 
 impl Parts {
-    pub async fn start(
+    pub(super) async fn start(
         config: &Config,
         shared: &Shared,
         parent: &CancellationToken,
@@ -87,7 +87,7 @@ impl Parts {
     /// Stops the followers (each commits what it read) and the schedules
     /// (a run under way finishes); returns the notifier, still running
     /// its pass, for the caller to wait on when it suits.
-    pub async fn stop_inputs(self) -> JoinHandle<()> {
+    pub(super) async fn stop_inputs(self) -> JoinHandle<()> {
         self.token.cancel();
         super::drain(self.followers).await;
         super::drain([self.scheduler]).await;
@@ -95,7 +95,7 @@ impl Parts {
     }
 
     /// Stops everything and waits for it.
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         let notifier = self.stop_inputs().await;
         super::drain([notifier]).await;
     }

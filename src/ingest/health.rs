@@ -7,11 +7,11 @@ use crate::store::StoreError;
 /// Why the writer takes no writes at the moment (the disk is nearly
 /// full), for `/healthz`; empty while it works.
 #[derive(Debug, Default)]
-pub struct Health(std::sync::Mutex<Option<String>>);
+pub(crate) struct Health(std::sync::Mutex<Option<String>>);
 
 impl Health {
     /// The reason writes are refused, if they are.
-    pub fn degraded(&self) -> Option<String> {
+    pub(crate) fn degraded(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

@@ -28,7 +28,7 @@ const MAX_GROUP_JOBS: usize = 256;
 const MAX_GROUP_EVENTS: usize = 8_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum IngestError {
+pub(crate) enum IngestError {
     /// The store failed; shared by every request of the group it failed.
     #[error("the store could not save the events: {0}")]
     Store(Arc<StoreError>),
@@ -40,10 +40,10 @@ pub enum IngestError {
 
 type Reply<T> = oneshot::Sender<Result<T, IngestError>>;
 
-pub use crate::store::journal::Extra;
+pub(crate) use crate::store::journal::Extra;
 
 mod health;
-pub use health::Health;
+pub(crate) use health::Health;
 
 enum Job {
     Events {
@@ -74,7 +74,7 @@ enum Job {
 /// Handle for submitting work to the writer; clone it freely. The writer
 /// stops once every handle is dropped, after its last flush.
 #[derive(Clone)]
-pub struct Ingester {
+pub(crate) struct Ingester {
     tx: mpsc::Sender<Job>,
     health: Arc<Health>,
 }
@@ -86,7 +86,7 @@ impl Ingester {
     /// Starts the writer thread for `writer`, driven by the current
     /// runtime; outcomes of every source are counted in `metrics`. The
     /// thread ends after [`Ingester::stop`] or once every handle is gone.
-    pub fn spawn(
+    pub(crate) fn spawn(
         writer: Writer,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(Ingester, std::thread::JoinHandle<()>)> {
@@ -101,12 +101,12 @@ impl Ingester {
     }
 
     /// Why writes are refused at the moment, if they are.
-    pub fn degraded(&self) -> Option<String> {
+    pub(crate) fn degraded(&self) -> Option<String> {
         self.health.degraded()
     }
 
     /// Advances the detectors to the wall clock.
-    pub async fn tick(&self) -> Result<(), IngestError> {
+    pub(crate) async fn tick(&self) -> Result<(), IngestError> {
         self.tx
             .send(Job::Tick)
             .await
@@ -133,7 +133,7 @@ impl Ingester {
     }
 
     /// Counts `events` and returns once they are durable on disk.
-    pub async fn ingest(
+    pub(crate) async fn ingest(
         &self,
         events: Vec<Event>,
         extra: Extra,
@@ -144,7 +144,7 @@ impl Ingester {
     /// [`Ingester::ingest`] for the policy service: `marks` numbers its
     /// submissions among `events`, so that the replicas the writer hands
     /// out after counting them say how far they go.
-    pub async fn ingest_marked(
+    pub(crate) async fn ingest_marked(
         &self,
         events: Vec<Event>,
         marks: Marks,
@@ -169,7 +169,7 @@ impl Ingester {
 
     /// [`Ingester::ingest`] for threads outside the async runtime (log
     /// followers); blocks until the events are durable.
-    pub fn ingest_blocking(
+    pub(crate) fn ingest_blocking(
         &self,
         events: Vec<Event>,
         extra: Extra,
@@ -184,24 +184,24 @@ impl Ingester {
 
     /// Returns once every event acknowledged so far is in the counts, so
     /// that what a reader reads next includes it.
-    pub async fn sync(&self) -> Result<(), IngestError> {
+    pub(crate) async fn sync(&self) -> Result<(), IngestError> {
         self.ask(|reply| Job::Sync { reply }).await
     }
 
     /// [`Ingester::sync`] for blocking threads.
-    pub fn sync_blocking(&self) -> Result<(), IngestError> {
+    pub(crate) fn sync_blocking(&self) -> Result<(), IngestError> {
         self.ask_blocking(|reply| Job::Sync { reply })
     }
 
     /// Stops the writer after what was sent before: it folds, flushes and
     /// exits; later calls on any handle fail with [`IngestError::Closed`].
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let _ = self.tx.send(Job::Stop).await;
     }
 
     /// Gives the detectors new thresholds (a configuration reload). Turning
     /// them on or off needs a restart: that is refused.
-    pub async fn reconfigure(
+    pub(crate) async fn reconfigure(
         &self,
         detect: Arc<crate::detect::DetectConfig>,
     ) -> Result<(), IngestError> {
@@ -209,7 +209,7 @@ impl Ingester {
     }
 
     /// Removes data older than the retention window.
-    pub async fn purge(&self) -> Result<PurgeStats, IngestError> {
+    pub(crate) async fn purge(&self) -> Result<PurgeStats, IngestError> {
         self.ask(|reply| Job::Purge { reply }).await
     }
 }

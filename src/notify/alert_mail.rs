@@ -11,7 +11,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 const MAX_SUBJECT: usize = 150;
 
 /// The mail of `view`.
-pub fn build(
+pub(crate) fn build(
     from: Mailbox,
     to: &[Mailbox],
     view: &AlertView,

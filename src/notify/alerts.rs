@@ -62,7 +62,7 @@ pub enum NotifyError {
 
 /// What the notifier takes from the configuration.
 #[derive(Debug, Clone)]
-pub struct NotifierSettings {
+pub(crate) struct NotifierSettings {
     /// `[detect]`: recipients, webhooks, grouping, age limit, digest.
     pub detect: DetectConfig,
     /// `[mail]`: the sender, and the allow-list the recipients must pass.
@@ -80,7 +80,7 @@ pub struct NotifierSettings {
 /// The alert notifier. Cheap to clone: each pass runs on a blocking thread
 /// with a clone (sled reads, templates and an fsync per queued mail).
 #[derive(Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     pub(super) settings: Arc<NotifierSettings>,
     pub(super) store: Store,
     pub(super) outbox: Outbox,
@@ -94,14 +94,14 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier; `progress` is shared with `/metrics`.
-    pub fn new(
+    pub(crate) fn new(
         settings: NotifierSettings,
         store: Store,
         outbox: Outbox,
         templates: Arc<Templates>,
         progress: Progress,
     ) -> Result<Notifier, NotifyError> {
-        let from = settings.mail.from_mailbox()?;
+        let from = settings.mail.sender_mailbox()?;
         let recipients = if settings.detect.recipients.is_empty() {
             Vec::new()
         } else {
@@ -126,7 +126,7 @@ impl Notifier {
     }
 
     /// Mails and posts alerts until `shutdown`; a pass under way finishes.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut backoff = super::webhooks::Backoffs::default();
         while !shutdown.is_cancelled() {
             if let Err(e) = self.blocking(|n| n.pass()).await {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Alerts not yet handled, per channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Backlog {
+pub(crate) struct Backlog {
     pub mail: u64,
     /// The URL furthest behind (URLs are not labels: they may hold tokens).
     pub webhooks: u64,
@@ -23,7 +23,7 @@ pub struct Backlog {
 
 /// Reads the alert log's end and the notifier's marks.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     store: Store,
     outbox: Outbox,
     /// Shared by every clone: a reload sets the new list for all.
@@ -33,7 +33,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(store: Store, outbox: Outbox, webhooks: Vec<String>) -> Progress {
+    pub(crate) fn new(store: Store, outbox: Outbox, webhooks: Vec<String>) -> Progress {
         Progress {
             store,
             outbox,
@@ -43,7 +43,7 @@ impl Progress {
     }
 
     /// The webhooks of a reloaded configuration.
-    pub fn set_webhooks(&self, webhooks: Vec<String>) {
+    pub(crate) fn set_webhooks(&self, webhooks: Vec<String>) {
         *self.webhooks.write().unwrap_or_else(|p| p.into_inner()) = webhooks;
     }
 
@@ -53,7 +53,7 @@ impl Progress {
     }
 
     /// The backlog now (sled reads: call it from a blocking thread).
-    pub fn backlog(&self) -> Result<Backlog, NotifyError> {
+    pub(crate) fn backlog(&self) -> Result<Backlog, NotifyError> {
         let last = self.store.last_alert_seq()?;
         let behind = |mark: &str| -> Result<u64, NotifyError> {
             let at = self.outbox.marks().get(&marks::progress(mark))?;

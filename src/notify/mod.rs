@@ -3,10 +3,10 @@
 //! (`webhooks`), each exactly once across crashes thanks to the outbox's
 //! progress marks. `backlog` tells `/metrics` how far behind it is.
 
-pub mod alert_mail;
-pub mod alerts;
+pub(crate) mod alert_mail;
+pub(crate) mod alerts;
 mod backlog;
 mod webhooks;
 
-pub use alerts::{Notifier, NotifierSettings, NotifyError};
-pub use backlog::{Backlog, Progress};
+pub(crate) use alerts::{Notifier, NotifierSettings, NotifyError};
+pub(crate) use backlog::{Backlog, Progress};

@@ -100,7 +100,7 @@ impl MailConfig {
 
     /// `from` as a mailbox; the configuration check has refused anything
     /// else, so callers past it may rely on it.
-    pub fn from_mailbox(&self) -> Result<Mailbox, RecipientError> {
+    pub(crate) fn sender_mailbox(&self) -> Result<Mailbox, RecipientError> {
         self.from
             .parse()
             .map_err(|e: lettre::address::AddressError| {
@@ -119,7 +119,7 @@ impl MailConfig {
                 ),
             ));
         }
-        self.from_mailbox()
+        self.sender_mailbox()
             .map_err(|e| ("mail.from", e.to_string()))?;
         self.password().check().map_err(|m| ("mail.password", m))?;
         for entry in &self.allowed_recipients {
@@ -146,7 +146,10 @@ impl MailConfig {
     /// Refuses recipients outside the allow-list, naming the first one, and
     /// lists longer than [`MAX_RECIPIENTS`]. Repeated addresses are kept
     /// once. Linear in the number of recipients (the allow-list is a set).
-    pub fn check_recipients(&self, recipients: &[String]) -> Result<Vec<Mailbox>, RecipientError> {
+    pub(crate) fn check_recipients(
+        &self,
+        recipients: &[String],
+    ) -> Result<Vec<Mailbox>, RecipientError> {
         if recipients.is_empty() {
             return Err(RecipientError::None);
         }
@@ -191,7 +194,7 @@ impl MailConfig {
 }
 
 /// Most recipients one report or alert mail may have.
-pub const MAX_RECIPIENTS: usize = 100;
+pub(crate) const MAX_RECIPIENTS: usize = 100;
 
 /// `builder` addressed to every mailbox of `to` in one `To:` header (one
 /// header built once, not one rebuilt per recipient).

@@ -29,11 +29,11 @@ const AFTER_FAILURE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     /// First delay after a temporary failure; doubles each time.
-    pub initial: Duration,
+    pub(crate) initial: Duration,
     /// Longest delay between attempts.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
     /// After this long since queueing, a mail is given up.
-    pub give_up_after: Duration,
+    pub(crate) give_up_after: Duration,
 }
 
 impl Outbox {

@@ -18,7 +18,7 @@ const LEGACY_PREFIX: u8 = 0;
 
 /// The marks tree.
 #[derive(Clone)]
-pub struct Marks {
+pub(crate) struct Marks {
     db: sled::Db,
     tree: sled::Tree,
 }
@@ -29,7 +29,7 @@ pub fn schedule(name: &str) -> String {
 }
 
 /// The name of a progress mark (`alerts`, `webhook URL`, ...).
-pub fn progress(name: &str) -> String {
+pub(crate) fn progress(name: &str) -> String {
     format!("progress:{name}")
 }
 
@@ -50,7 +50,7 @@ impl Marks {
     }
 
     /// The value of mark `name` (see [`schedule`], [`progress`]).
-    pub fn get(&self, name: &str) -> Result<Option<String>, OutboxError> {
+    pub(crate) fn get(&self, name: &str) -> Result<Option<String>, OutboxError> {
         Ok(self
             .tree
             .get(name.as_bytes())?
@@ -60,7 +60,7 @@ impl Marks {
     /// Sets mark `name` and makes it durable (one fsync): for progress that
     /// queues no mail (alerts nobody is to be mailed about, a webhook that
     /// answered).
-    pub fn set(&self, name: &str, value: &str) -> Result<(), OutboxError> {
+    pub(crate) fn set(&self, name: &str, value: &str) -> Result<(), OutboxError> {
         self.tree.insert(name.as_bytes(), value.as_bytes())?;
         self.db.flush()?;
         Ok(())

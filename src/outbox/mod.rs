@@ -20,9 +20,9 @@ mod deliver;
 pub mod marks;
 mod transport;
 
-pub use config::{MAX_RECIPIENTS, MailConfig, RecipientError, Security, TransportKind, address};
+pub use config::{MailConfig, RecipientError, Security, TransportKind, address};
 pub use deliver::Retry;
-pub use marks::Marks;
+pub(crate) use marks::Marks;
 pub use transport::{SendError, Transport, TransportError};
 
 use chrono::Utc;
@@ -71,9 +71,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// RFC 3339.
     pub created: String,
-    pub finished: Option<String>,
+    pub(crate) finished: Option<String>,
     /// Unix milliseconds of the next attempt while queued.
-    pub next_attempt_ms: i64,
+    pub(crate) next_attempt_ms: i64,
 }
 
 /// A queued mail: the formatted message and its envelope.
@@ -100,7 +100,7 @@ pub struct OutboxStats {
     pub queued: AtomicU64,
     pub sent: AtomicU64,
     pub failed: AtomicU64,
-    pub temporary_failures: AtomicU64,
+    pub(crate) temporary_failures: AtomicU64,
 }
 
 impl Outbox {
@@ -122,7 +122,7 @@ impl Outbox {
     }
 
     /// The progress marks (see [`marks`]).
-    pub fn marks(&self) -> &Marks {
+    pub(crate) fn marks(&self) -> &Marks {
         &self.marks
     }
 
@@ -130,7 +130,7 @@ impl Outbox {
     /// `id` is the caller's (a report request id) so that its status can be
     /// asked for. `mark` (name, value) is set in the same transaction: a
     /// schedule's slot, how far the alert log has been mailed.
-    pub fn enqueue(
+    pub(crate) fn enqueue(
         &self,
         id: &str,
         message: &lettre::Message,

@@ -44,7 +44,10 @@ pub enum Transport {
 impl Transport {
     /// The configured transport; `data_dir` hosts the file transport's
     /// default directory.
-    pub fn from_config(c: &MailConfig, data_dir: &Path) -> Result<Transport, TransportError> {
+    pub(crate) fn from_config(
+        c: &MailConfig,
+        data_dir: &Path,
+    ) -> Result<Transport, TransportError> {
         if c.transport == TransportKind::File {
             return Ok(Transport::File(
                 c.dir.clone().unwrap_or_else(|| data_dir.join("mail")),
@@ -97,7 +100,7 @@ impl Transport {
 
     /// Delivers an already formatted message to an envelope (the outbox
     /// stores mails in this form).
-    pub async fn send_raw(
+    pub(crate) async fn send_raw(
         &self,
         from: &str,
         to: &[String],

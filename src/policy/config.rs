@@ -5,7 +5,7 @@ use crate::detect::AlertKind;
 use crate::event::Network;
 use serde::Deserialize;
 
-pub use crate::contain::Action as ContainAction;
+pub(crate) use crate::contain::Action as ContainAction;
 
 /// `[policy]`. Without `listen` there is no policy service.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,7 +37,7 @@ pub struct PolicyConfig {
     pub max_connections_per_peer: Option<usize>,
     /// Seconds a connection may stay idle between requests (Postfix closes
     /// its own after `smtpd_policy_service_max_idle`, 300 s by default).
-    pub idle_timeout_seconds: u64,
+    pub(crate) idle_timeout_seconds: u64,
     /// What happens to the submissions of an account an alert contains.
     pub action: ContainAction,
     /// The alert kinds that contain their account.
@@ -134,7 +134,7 @@ impl PolicyConfig {
     }
 
     /// Who may speak, for a socket whose group is `group`.
-    pub fn peers(&self, group: u32) -> Peers {
+    pub(crate) fn peers(&self, group: u32) -> Peers {
         let loopback = || {
             vec!["127.0.0.0/8".parse(), "::1".parse()]
                 .into_iter()
@@ -149,7 +149,7 @@ impl PolicyConfig {
 
     /// Why the configuration lets more than the MTA speak, if it does: an
     /// address beyond loopback without an `allow` that says who may.
-    pub fn exposure(&self) -> Option<String> {
+    pub(crate) fn exposure(&self) -> Option<String> {
         match &self.listen {
             Some(PolicyListen::Inet(addr)) if !addr.ip().is_loopback() && self.allow.is_none() => {
                 Some(format!(

@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for PolicyListen {
 
 /// Who may speak to the service.
 #[derive(Debug, Clone)]
-pub struct Peers {
+pub(crate) struct Peers {
     /// TCP peers: their address must lie in one of these.
     pub allow: Vec<Network>,
     /// Local peers: root, the daemon's own user, or a process whose group
@@ -72,7 +72,7 @@ pub struct Peers {
 
 /// A connected peer, as the kernel names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Peer {
+pub(crate) enum Peer {
     Ip(IpAddr),
     Local { uid: u32, gid: u32 },
 }
@@ -88,7 +88,7 @@ impl std::fmt::Display for Peer {
 
 impl Peers {
     /// Whether `peer` may speak.
-    pub fn admits(&self, peer: Peer) -> bool {
+    pub(crate) fn admits(&self, peer: Peer) -> bool {
         match peer {
             Peer::Ip(ip) => self.allow.iter().any(|n| n.contains(ip)),
             Peer::Local { uid, gid } => {
@@ -99,14 +99,14 @@ impl Peers {
 }
 
 /// A bound listener of either kind.
-pub enum Listener {
+pub(crate) enum Listener {
     Tcp(TcpListener),
     /// The socket file is removed when the listener is dropped.
     Unix(UnixListener, PathBuf),
 }
 
 /// A connection of either kind.
-pub enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -139,7 +139,7 @@ impl Listener {
     /// Listens on `listen`; a socket gets mode 0660 and `group` (None: the
     /// daemon's own). Returns the listener and the group whose processes
     /// may speak on a socket.
-    pub async fn bind(
+    pub(crate) async fn bind(
         listen: &PolicyListen,
         group: Option<&str>,
     ) -> Result<(Listener, u32), ListenError> {
@@ -173,7 +173,7 @@ impl Listener {
     }
 
     /// What to write to the address file: the bound address or the socket.
-    pub fn address(&self) -> std::io::Result<String> {
+    pub(crate) fn address(&self) -> std::io::Result<String> {
         match self {
             Listener::Tcp(l) => Ok(l.local_addr()?.to_string()),
             Listener::Unix(_, path) => Ok(format!("unix:{}", path.display())),
@@ -181,7 +181,7 @@ impl Listener {
     }
 
     /// The next connection and its peer.
-    pub async fn accept(&self) -> std::io::Result<(Stream, Peer)> {
+    pub(crate) async fn accept(&self) -> std::io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, addr) = l.accept().await?;

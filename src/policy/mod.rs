@@ -20,14 +20,14 @@
 //! - `listen`: the UNIX socket or TCP port, and who may speak on it.
 //! - `config`: `[policy]`.
 
-pub mod config;
+pub(crate) mod config;
 mod listen;
-pub mod protocol;
+pub(crate) mod protocol;
 mod serve;
 
-pub use config::{ContainAction, PolicyConfig};
-pub use listen::{ListenError, Listener, Peers, PolicyListen};
-pub use serve::{Limits, run};
+pub(crate) use config::{ContainAction, PolicyConfig};
+pub(crate) use listen::{ListenError, Listener, PolicyListen};
+pub(crate) use serve::{Limits, run};
 
 use crate::contain::{Gate, Hold, Holds};
 use crate::event::Event;
@@ -54,7 +54,7 @@ type Queued = (Event, Option<u64>);
 
 /// What a connection needs to answer requests. Cheap to clone.
 #[derive(Clone)]
-pub struct Service {
+pub(crate) struct Service {
     host: Arc<str>,
     events: mpsc::Sender<Queued>,
     metrics: Arc<Metrics>,
@@ -72,7 +72,7 @@ impl Service {
     /// A service whose submissions go to `ingester`; the returned future
     /// hands them over and ends once every [`Service`] clone is dropped
     /// and the queue is empty.
-    pub fn new(
+    pub(crate) fn new(
         cfg: &PolicyConfig,
         ingester: Ingester,
         metrics: Arc<Metrics>,
@@ -92,7 +92,7 @@ impl Service {
     }
 
     /// The answer to one request (its lines, without the empty line).
-    pub async fn answer(&self, lines: &[u8]) -> Action {
+    pub(crate) async fn answer(&self, lines: &[u8]) -> Action {
         self.metrics.policy(PolicyCount::Request);
         let now = chrono::Utc::now();
         let submission = Request::parse(lines).and_then(|r| r.submission(&self.host, now));

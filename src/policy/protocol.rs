@@ -11,14 +11,14 @@ use std::sync::Arc;
 /// Largest request read whole, in bytes. Postfix's attributes (addresses,
 /// names, a certificate's subject) fit many times over; a longer request
 /// is read to its end without being kept, and answered `DUNNO`.
-pub const MAX_REQUEST: usize = 16 * 1024;
+pub(crate) const MAX_REQUEST: usize = 16 * 1024;
 
 /// The attributes a submission event is built from, borrowed from the
 /// request; the others are ignored, as the protocol asks.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     pub request: Option<&'a str>,
-    pub protocol_state: Option<&'a str>,
+    pub(crate) protocol_state: Option<&'a str>,
     pub sasl_username: Option<&'a str>,
     pub sender: Option<&'a str>,
     pub client_address: Option<&'a str>,
@@ -28,7 +28,7 @@ pub struct Request<'a> {
 
 /// Why a request was not understood (it is answered `DUNNO` and logged).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("the request is longer than {MAX_REQUEST} bytes")]
     TooLong,
     #[error("the request is not UTF-8")]
@@ -45,7 +45,7 @@ pub enum RequestError {
 
 impl<'a> Request<'a> {
     /// Parses the lines of one request, without its ending empty line.
-    pub fn parse(bytes: &'a [u8]) -> Result<Request<'a>, RequestError> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Request<'a>, RequestError> {
         let text = std::str::from_utf8(bytes).map_err(|_| RequestError::NotUtf8)?;
         let mut r = Request::default();
         for (n, line) in text.lines().enumerate() {
@@ -74,7 +74,7 @@ impl<'a> Request<'a> {
     /// the end of a message from an authenticated client. `host` names the
     /// MTA; the id is the one its log parser gives (`host:queue_id`), so
     /// that a daemon also following that MTA's log counts the message once.
-    pub fn submission(
+    pub(crate) fn submission(
         &self,
         host: &Arc<str>,
         now: DateTime<Utc>,
@@ -115,7 +115,7 @@ impl<'a> Request<'a> {
 
 /// What the service tells Postfix to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// No opinion: Postfix goes on with its other restrictions.
     Dunno,
     /// Accept the message into the hold queue; the text goes to the log.
@@ -129,12 +129,12 @@ pub enum Action {
 impl Action {
     /// Whether Postfix accepts the message with this answer (a held
     /// message is accepted, into the hold queue): it is a message sent.
-    pub fn lets_through(&self) -> bool {
+    pub(crate) fn lets_through(&self) -> bool {
         matches!(self, Action::Dunno | Action::Hold(_))
     }
 
     /// The answer's bytes: `action=...` and the empty line.
-    pub fn answer(&self) -> std::borrow::Cow<'static, [u8]> {
+    pub(crate) fn answer(&self) -> std::borrow::Cow<'static, [u8]> {
         let (verb, text) = match self {
             Action::Dunno => return std::borrow::Cow::Borrowed(b"action=DUNNO\n\n"),
             Action::Hold(t) => ("HOLD", t),

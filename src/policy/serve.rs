@@ -27,11 +27,11 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The bounds of [`run`].
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
     /// Time a connection may stay idle between requests.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 /// A log line at most every [`WARN_EVERY`].
@@ -51,7 +51,7 @@ impl Every {
 /// Serves `listener` until `stop` is cancelled, to `peers` only;
 /// connections close at their next request boundary (an answer under way
 /// is sent).
-pub async fn run(
+pub(crate) async fn run(
     listener: Listener,
     peers: Peers,
     service: Service,

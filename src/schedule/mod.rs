@@ -9,9 +9,9 @@
 //! restarts, and slots missed while the daemon was down collapse into one
 //! run at start-up.
 
-pub mod runner;
+pub(crate) mod runner;
 
-pub use runner::start;
+pub(crate) use runner::start;
 
 use crate::event::time::TimeZone;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Timelike, Utc};
@@ -94,7 +94,7 @@ impl RangeSpec {
 }
 
 /// Parses a cron expression with optional seconds.
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+pub(crate) fn parse_cron(expr: &str) -> Result<Cron, String> {
     CronParser::builder()
         .seconds(Seconds::Optional)
         .build()
@@ -104,7 +104,7 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
 
 /// The slot to run now, if any: the latest slot at or before `now` that is
 /// later than `last` (the last slot run). Several missed slots give one.
-pub fn due_slot(
+pub(crate) fn due_slot(
     cron: &Cron,
     tz: chrono_tz::Tz,
     last: DateTime<Utc>,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Why a schedule could not run; the next tick tries again.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error(transparent)]
     Mailer(#[from] MailerError),
     #[error(transparent)]
@@ -38,7 +38,7 @@ pub enum StartError {
 
 /// What a run needs.
 #[derive(Clone)]
-pub struct Context {
+pub(crate) struct Context {
     /// `[[schedules]]`.
     pub schedules: Arc<Vec<ScheduleConfig>>,
     /// Zone of schedules that name none: the top-level `timezone`.
@@ -48,13 +48,13 @@ pub struct Context {
     /// Where each schedule's last slot is marked.
     pub outbox: Outbox,
     /// Asked to count every acknowledged event before a report is built.
-    pub ingester: Ingester,
+    pub(crate) ingester: Ingester,
 }
 
 /// Starts the ticker when there are schedules. It stops on `shutdown`,
 /// after the run under way (if any) has queued its mail; the returned
 /// task ends then.
-pub async fn start(
+pub(crate) async fn start(
     ctx: Context,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {

@@ -36,31 +36,31 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Marks a response to a request that proved who is speaking: its
 /// connection is never closed to make room.
 #[derive(Debug, Clone, Copy)]
-pub struct Trusted;
+pub(crate) struct Trusted;
 
 /// The bounds of [`serve`].
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_connections: usize,
-    pub max_connections_per_address: usize,
+    pub(crate) max_connections_per_address: usize,
     /// Time to send a request's headers; also the idle time allowed
     /// between requests on a kept-alive connection.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
 }
 
 /// What [`serve`] reports.
-pub struct Watch {
+pub(crate) struct Watch {
     /// A connection closed at once: every slot was taken by a trusted one.
     pub refused: Box<dyn Fn() + Send + Sync>,
     /// A waiting connection closed to make room.
-    pub evicted: Box<dyn Fn() + Send + Sync>,
+    pub(crate) evicted: Box<dyn Fn() + Send + Sync>,
     /// The connections open: waiting for a request, answering one.
     pub open: super::slots::Show,
 }
 
 /// Serves `app` on `listener` until `stop` is cancelled, then lets the
 /// connections finish (idle ones close at once) for at most [`DRAIN`].
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
@@ -117,7 +117,7 @@ pub async fn serve(
 /// The next connection on `listener`, None once `stop` is cancelled. An
 /// accept error (out of file descriptors, typically) backs off a little
 /// rather than spin; the connections in hand will close.
-pub async fn next(
+pub(crate) async fn next(
     listener: &TcpListener,
     stop: &CancellationToken,
 ) -> Option<(tokio::net::TcpStream, SocketAddr)> {

@@ -14,14 +14,14 @@ const MAX_LIMIT: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AlertQuery {
+pub(super) struct AlertQuery {
     /// RFC 3339 instant or a date (its start in the configured time zone);
     /// 7 days ago by default.
     since: Option<String>,
     limit: Option<usize>,
 }
 
-pub async fn get_alerts(
+pub(super) async fn get_alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -15,7 +15,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 /// `POST /api/v1/events`: NDJSON or a JSON array; all or nothing.
-pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn post_events(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let limit = state.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit).await.map_err(|e| {
         if super::deadline::expired(&e) {
@@ -63,7 +66,7 @@ pub async fn post_events(State(state): State<AppState>, body: Body) -> Result<Re
 }
 
 /// `GET /api/v1/report?start=&end=&domain=`.
-pub async fn get_report(
+pub(super) async fn get_report(
     State(state): State<AppState>,
     query: Result<Query<ReportRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -99,7 +102,7 @@ fn report_error(e: ReportError) -> ApiError {
 
 /// `GET /healthz`: 200 while the daemon takes events, 503 with the
 /// reason while it refuses them (the disk nearly full).
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     match state.ingester.degraded() {
         None => Json(serde_json::json!({"status": "ok"})).into_response(),
         Some(reason) => (
@@ -110,7 +113,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let (store, progress) = (state.store.clone(), state.alerts.clone());
     let read = tokio::task::spawn_blocking(move || {
         let backlog = progress
@@ -130,6 +133,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }

@@ -8,7 +8,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn require_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)

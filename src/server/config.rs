@@ -16,7 +16,7 @@ pub struct ServerConfig {
     /// environment variable (`token_env`). When none is configured the daemon
     /// generates one on first start and keeps it in the data directory.
     pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     pub token_env: Option<String>,
     /// `POST /api/v1/reports` requests allowed per hour (429 beyond).
     pub report_requests_per_hour: u32,
@@ -36,7 +36,7 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most connections from one client address; beyond, its own longest
     /// waiting one makes room.
-    pub max_connections_per_address: usize,
+    pub(crate) max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers, and that an idle
     /// connection is kept open between requests.
     pub header_timeout_seconds: u64,
@@ -130,7 +130,7 @@ impl ServerConfig {
     /// The dashboard logins: `[[server.users]]` and, under systemd, the
     /// lines `NAME:HASH` of the credential `dashboard-users` (so password
     /// hashes need not be in the world-readable config).
-    pub fn dashboard_users(&self) -> Result<Vec<DashboardUser>, String> {
+    pub(crate) fn dashboard_users(&self) -> Result<Vec<DashboardUser>, String> {
         let mut users = self.users.clone();
         if let Some(text) = crate::secret::credential(USERS_CREDENTIAL)? {
             for (n, line) in text
@@ -164,7 +164,7 @@ impl ServerConfig {
 }
 
 /// The systemd credential holding dashboard logins, `NAME:HASH` a line.
-pub const USERS_CREDENTIAL: &str = "dashboard-users";
+pub(super) const USERS_CREDENTIAL: &str = "dashboard-users";
 
 /// Names unique and not empty, hashes that parse; the key at fault.
 fn check_users(list: &[DashboardUser]) -> Result<(), (&'static str, String)> {

@@ -15,11 +15,11 @@ use std::time::Duration;
 /// Why a body stopped: its deadline passed.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive whole within its deadline")]
-pub struct Expired;
+pub(super) struct Expired;
 
 /// Middleware: the body of every request must arrive whole within
 /// `within` of the request's start.
-pub async fn limit(within: Duration, req: Request, next: Next) -> Response {
+pub(super) async fn limit(within: Duration, req: Request, next: Next) -> Response {
     let deadline = tokio::time::Instant::now() + within;
     let req = req.map(|body| {
         Body::new(Deadline {
@@ -62,7 +62,7 @@ impl http_body::Body for Deadline {
 }
 
 /// Whether reading a body failed because its deadline passed.
-pub fn expired(e: &axum::Error) -> bool {
+pub(super) fn expired(e: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<Expired>() {

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     pub error: String,
@@ -17,7 +17,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error: error.into(),

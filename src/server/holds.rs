@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 /// The containment records, newest first.
-pub async fn get_holds(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn get_holds(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let holds = enabled(&state)?;
     let all = tokio::task::spawn_blocking(move || holds.list())
         .await
@@ -24,12 +24,12 @@ pub async fn get_holds(State(state): State<AppState>) -> Result<Json<Value>, Api
 /// says only that the caller may); "api" when not given.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReleaseQuery {
+pub(crate) struct ReleaseQuery {
     by: Option<String>,
 }
 
 /// Releases `sender`; the released record, or 404.
-pub async fn delete_hold(
+pub(crate) async fn delete_hold(
     State(state): State<AppState>,
     Path(sender): Path<String>,
     query: Result<Query<ReleaseQuery>, axum::extract::rejection::QueryRejection>,
@@ -53,7 +53,11 @@ pub async fn delete_hold(
 
 /// Releases `sender` on behalf of `by` (the API, or a dashboard user):
 /// the account as named in the records, and its record.
-pub async fn release(state: &AppState, sender: &str, by: &str) -> Result<(String, Hold), ApiError> {
+pub(crate) async fn release(
+    state: &AppState,
+    sender: &str,
+    by: &str,
+) -> Result<(String, Hold), ApiError> {
     let holds = enabled(state)?;
     let (who, by) = (sender.to_owned(), by.to_owned());
     tokio::task::spawn_blocking(move || holds.release(&who, &by))

@@ -64,13 +64,13 @@ impl Bucket {
 
 /// A token bucket: up to `capacity` at once, refilled at `per_second`.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     rate: Rate,
     state: Mutex<Bucket>,
 }
 
 impl RateLimit {
-    pub fn new(capacity: u32, per_second: f64) -> RateLimit {
+    pub(crate) fn new(capacity: u32, per_second: f64) -> RateLimit {
         let rate = Rate::new(capacity, per_second);
         RateLimit {
             rate,
@@ -79,12 +79,12 @@ impl RateLimit {
     }
 
     /// `per_hour` an hour, up to `per_hour` at once.
-    pub fn per_hour(per_hour: u32) -> RateLimit {
+    pub(crate) fn per_hour(per_hour: u32) -> RateLimit {
         RateLimit::new(per_hour, f64::from(per_hour.max(1)) / 3600.0)
     }
 
     /// Takes one request, or says how long until one is allowed.
-    pub fn take(&self) -> Result<(), Duration> {
+    pub(crate) fn take(&self) -> Result<(), Duration> {
         let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
         bucket.take(self.rate)
     }
@@ -95,17 +95,17 @@ impl RateLimit {
 const MAX_CLIENTS: usize = 4096;
 
 /// One token bucket per client address.
-pub type PerClient = PerKey<IpAddr>;
+pub(crate) type PerClient = PerKey<IpAddr>;
 
 /// One token bucket per key (a client address, an account name).
 #[derive(Debug)]
-pub struct PerKey<K> {
+pub(crate) struct PerKey<K> {
     rate: Rate,
     clients: Mutex<HashMap<K, Bucket>>,
 }
 
 impl<K: std::hash::Hash + Eq> PerKey<K> {
-    pub fn new(capacity: u32, per_second: f64) -> PerKey<K> {
+    pub(crate) fn new(capacity: u32, per_second: f64) -> PerKey<K> {
         PerKey {
             rate: Rate::new(capacity, per_second),
             clients: Mutex::new(HashMap::new()),
@@ -113,7 +113,7 @@ impl<K: std::hash::Hash + Eq> PerKey<K> {
     }
 
     /// Takes one request of `client`, or says how long until one is allowed.
-    pub fn take(&self, client: K) -> Result<(), Duration> {
+    pub(crate) fn take(&self, client: K) -> Result<(), Duration> {
         let rate = self.rate;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {

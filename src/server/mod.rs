@@ -9,24 +9,24 @@
 //!   connection makes room when all are taken (also the policy
 //!   service's); `limit`: rate limits for report orders and logins.
 
-pub mod accept;
+pub(crate) mod accept;
 mod alerts;
 mod api;
 mod auth;
 mod config;
-pub mod dashboard;
+pub(crate) mod dashboard;
 mod deadline;
 mod error;
-pub mod holds;
-pub mod limit;
-pub mod reports;
-pub mod slots;
+pub(crate) mod holds;
+pub(crate) mod limit;
+pub(crate) mod reports;
+pub(crate) mod slots;
 mod stream;
-pub mod token;
+pub(crate) mod token;
 
-pub use config::{DashboardUser, Listen, ServerConfig};
-pub use error::ApiError;
-pub use limit::RateLimit;
+pub(crate) use config::{DashboardUser, ServerConfig};
+pub(crate) use error::ApiError;
+pub(crate) use limit::RateLimit;
 
 use crate::ingest::Ingester;
 use crate::mailer::Mailer;
@@ -46,21 +46,21 @@ use tokio::net::TcpListener;
 
 /// What the HTTP side takes from the configuration.
 #[derive(Debug, Clone)]
-pub struct ServerSettings {
+pub(crate) struct ServerSettings {
     /// `[server]`.
     pub server: ServerConfig,
     /// Days a report covers when the request names no start.
-    pub default_days: u32,
+    pub(crate) default_days: u32,
     /// Zone in which a date in `since=` (alert list) starts.
     pub tz: Tz,
 }
 
 /// Everything a request handler needs.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub settings: Arc<ServerSettings>,
     pub store: Store,
-    pub ingester: Ingester,
+    pub(crate) ingester: Ingester,
     pub metrics: Arc<Metrics>,
     /// The bearer token every `/api` call must present.
     pub token: Arc<str>,
@@ -71,9 +71,9 @@ pub struct AppState {
     /// How far the alert notifier is behind the alert log.
     pub alerts: crate::notify::Progress,
     /// Report requests per token (one token today).
-    pub report_limit: Arc<RateLimit>,
+    pub(crate) report_limit: Arc<RateLimit>,
     /// Dashboard logins.
-    pub sessions: Arc<dashboard::session::Sessions>,
+    pub(crate) sessions: Arc<dashboard::session::Sessions>,
     /// Rate limits of the login form.
     pub login: Arc<dashboard::login::LoginGuard>,
     pub dashboard: Arc<dashboard::DashTemplates>,
@@ -84,13 +84,13 @@ pub struct AppState {
 impl AppState {
     /// The store, once every event acknowledged so far is counted in it:
     /// a client that posted events and then reads sees them.
-    pub async fn fresh_store(&self) -> Result<Store, crate::ingest::IngestError> {
+    pub(crate) async fn fresh_store(&self) -> Result<Store, crate::ingest::IngestError> {
         self.ingester.sync().await?;
         Ok(self.store.clone())
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/events", post(api::post_events))
         .route("/api/v1/report", get(api::get_report))
@@ -137,7 +137,7 @@ fn catch_panics()
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the
 /// requests in flight.
-pub async fn run(
+pub(crate) async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReportOrder {
+pub(crate) struct ReportOrder {
     start: Option<String>,
     end: Option<String>,
     domain: Option<String>,
@@ -25,7 +25,7 @@ pub struct ReportOrder {
 
 /// Why an order was not queued.
 #[derive(Debug, thiserror::Error)]
-pub enum OrderError {
+pub(crate) enum OrderError {
     /// A recipient outside the allow-list, or a bad range (422).
     #[error(transparent)]
     Refused(MailerError),
@@ -45,7 +45,7 @@ pub enum OrderError {
 
 impl OrderError {
     /// The HTTP status that tells a client what to do about it.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             OrderError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             OrderError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -58,7 +58,7 @@ impl OrderError {
 }
 
 impl ReportOrder {
-    pub fn new(
+    pub(crate) fn new(
         start: Option<String>,
         end: Option<String>,
         domain: Option<String>,
@@ -75,7 +75,10 @@ impl ReportOrder {
 
 /// Checks an order (recipients, range, rate limit) and queues its mail;
 /// returns the request id. Shared by the webhook and the dashboard form.
-pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String, OrderError> {
+pub(crate) async fn queue_report(
+    state: &AppState,
+    order: ReportOrder,
+) -> Result<String, OrderError> {
     let refused = |e: MailerError| OrderError::Refused(e);
     let recipients = state
         .mailer
@@ -107,7 +110,7 @@ pub async fn queue_report(state: &AppState, order: ReportOrder) -> Result<String
     Ok(id)
 }
 
-pub async fn post_report(
+pub(crate) async fn post_report(
     State(state): State<AppState>,
     body: Result<Json<ReportOrder>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -133,7 +136,7 @@ pub async fn post_report(
     }
 }
 
-pub async fn get_report_status(
+pub(crate) async fn get_report_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

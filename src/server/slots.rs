@@ -13,22 +13,22 @@ use tokio_util::sync::CancellationToken;
 
 /// The bounds of the slots.
 #[derive(Debug, Clone, Copy)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     pub max: usize,
-    pub per_peer: usize,
+    pub(crate) per_peer: usize,
     /// Whether a connection in the middle of a request may be closed to
     /// make room (HTTP: a request trickling in is waiting too), or only
     /// one between requests (the policy service: answers take
     /// microseconds).
-    pub evict_busy: bool,
+    pub(crate) evict_busy: bool,
 }
 
 /// Shows the numbers of connections waiting for a request and answering
 /// one (in `/metrics`).
-pub type Show = Arc<dyn Fn(usize, usize) + Send + Sync>;
+pub(crate) type Show = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 #[derive(Clone)]
-pub struct Slots<P> {
+pub(crate) struct Slots<P> {
     state: Arc<Mutex<State<P>>>,
     bounds: Bounds,
 }
@@ -60,7 +60,7 @@ struct Open<P> {
 }
 
 /// What [`Slots::admit`] decided.
-pub enum Admitted<P> {
+pub(crate) enum Admitted<P> {
     /// A slot; `evicted` says whether another connection was closed for it.
     Yes { slot: Slot<P>, evicted: bool },
     /// No connection (of the peer, or of all) may be closed for it.
@@ -69,7 +69,7 @@ pub enum Admitted<P> {
 
 impl<P: Copy + Eq + Hash> Slots<P> {
     /// Slots within `bounds`, their numbers shown through `show`.
-    pub fn new(bounds: Bounds, show: Show) -> Slots<P> {
+    pub(crate) fn new(bounds: Bounds, show: Show) -> Slots<P> {
         Slots {
             state: Arc::new(Mutex::new(State {
                 next: 0,
@@ -83,7 +83,7 @@ impl<P: Copy + Eq + Hash> Slots<P> {
 
     /// A slot for a connection from `peer`, making room by closing the one
     /// waiting the longest (of that peer when it has its share).
-    pub fn admit(&self, peer: P) -> Admitted<P> {
+    pub(crate) fn admit(&self, peer: P) -> Admitted<P> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let of_peer = state.open.values().filter(|o| o.peer == peer).count();
         let mut evicted = false;
@@ -142,7 +142,7 @@ impl<P: Copy + Eq> State<P> {
 }
 
 /// A connection's slot; freed when dropped.
-pub struct Slot<P> {
+pub(crate) struct Slot<P> {
     id: u64,
     state: Arc<Mutex<State<P>>>,
     close: CancellationToken,
@@ -151,7 +151,7 @@ pub struct Slot<P> {
 impl<P> Slot<P> {
     /// Marks the connection as waiting for a request (`true`) or answering
     /// one.
-    pub fn idle(&self, idle: bool) {
+    pub(crate) fn idle(&self, idle: bool) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let Some(o) = state.open.get_mut(&self.id) else {
             return;
@@ -169,7 +169,7 @@ impl<P> Slot<P> {
     }
 
     /// Marks the connection as never to be closed to make room.
-    pub fn trust(&self) {
+    pub(crate) fn trust(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(o) = state.open.get_mut(&self.id) {
             o.trusted = true;
@@ -177,7 +177,7 @@ impl<P> Slot<P> {
     }
 
     /// Cancelled when the connection was closed to make room.
-    pub fn closed(&self) -> &CancellationToken {
+    pub(crate) fn closed(&self) -> &CancellationToken {
         &self.close
     }
 }

@@ -20,7 +20,7 @@ const AHEAD: usize = 4;
 
 /// `value` as an `application/json` response, serialized on a blocking
 /// thread while it is sent. A client that goes away stops the serializer.
-pub fn json<T: serde::Serialize + Send + 'static>(value: T) -> Response {
+pub(super) fn json<T: serde::Serialize + Send + 'static>(value: T) -> Response {
     let (tx, rx) = mpsc::channel(AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut out = Chunks {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File in the data directory holding a generated token.
-pub const TOKEN_FILE: &str = "api-token";
+pub(crate) const TOKEN_FILE: &str = "api-token";
 
 /// Why there is no API token.
 #[derive(Debug, thiserror::Error)]
@@ -27,14 +27,14 @@ pub enum TokenError {
 }
 
 /// Where a generated token is kept in `data_dir`.
-pub fn token_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join(TOKEN_FILE)
 }
 
 /// The `configured` token, or the one generated in `data_dir` (created on
 /// first call with mode 0600). Logs where a generated token is, never the
 /// token itself.
-pub fn api_token(configured: Secret<'_>, data_dir: &Path) -> Result<String, TokenError> {
+pub(crate) fn api_token(configured: Secret<'_>, data_dir: &Path) -> Result<String, TokenError> {
     if let Some(token) = configured.resolve().map_err(TokenError::Configured)? {
         return Ok(token);
     }

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 /// Opens `path` (`-` is stdin), transparently decompressing gzip.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+pub(crate) fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 20, io::stdin()))
     } else {

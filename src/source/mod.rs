@@ -3,9 +3,9 @@
 //! mail log files (`tail`) and the systemd journal (`journald`); the bytes
 //! become events through the parsers of `parse`.
 
-pub mod input;
-pub mod journald;
-pub mod tail;
+pub(crate) mod input;
+pub(crate) mod journald;
+pub(crate) mod tail;
 
 use crate::parse::LogParser;
 use crate::parse::exim::Exim;
@@ -122,7 +122,7 @@ impl SourceConfig {
 }
 
 /// A Postfix log's parser; `host` replaces the syslog host.
-pub fn postfix_parser(tz: Tz, host: Option<&str>) -> Box<dyn LogParser> {
+pub(crate) fn postfix_parser(tz: Tz, host: Option<&str>) -> Box<dyn LogParser> {
     let clock = Clock {
         reference: Utc::now(),
         tz,
@@ -131,12 +131,12 @@ pub fn postfix_parser(tz: Tz, host: Option<&str>) -> Box<dyn LogParser> {
 }
 
 /// An Exim log's parser; Exim names no host, so `host` or this machine's.
-pub fn exim_parser(tz: Tz, host: Option<&str>, default_host: &str) -> Box<dyn LogParser> {
+pub(crate) fn exim_parser(tz: Tz, host: Option<&str>, default_host: &str) -> Box<dyn LogParser> {
     Box::new(Exim::new(tz, host.unwrap_or(default_host).to_owned()))
 }
 
 /// This machine's host name, for logs that do not name one.
-pub fn local_host_name() -> String {
+pub(crate) fn local_host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_owned())

@@ -37,7 +37,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// Longest time between two looks at the path while reading.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
-pub struct Follower {
+pub(crate) struct Follower {
     source: SourceConfig,
     /// The log file (the source's `path`).
     path: PathBuf,
@@ -61,7 +61,7 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(
+    pub(crate) fn new(
         source: SourceConfig,
         store: Store,
         (ingester, metrics): (Ingester, Arc<Metrics>),
@@ -107,7 +107,7 @@ impl Follower {
     /// Follows until `shutdown`; returns after the last commit. Each step
     /// (file reads, parsing, the wait for the store) runs on a blocking
     /// thread; between steps the follower waits for the file to grow.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let path = self.path.display().to_string();
         tracing::info!(path, offset = self.offset(), "following");
         while !shutdown.is_cancelled() {
@@ -161,7 +161,7 @@ impl Follower {
     /// rotation at least every [`LOOK_EVERY`] (also while busy: generations
     /// rotated out of `PATH.9` before they are seen are lost). `true` when
     /// it made progress (call again at once).
-    pub fn step(&mut self) -> io::Result<bool> {
+    pub(crate) fn step(&mut self) -> io::Result<bool> {
         if self.files.is_none() {
             let (files, lost) =
                 Files::resume(&self.path, &self.cursor.files, self.cursor.finished.clone())?;

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recorded {
     pub seq: u64,
-    pub recorded_ms: i64,
+    pub(crate) recorded_ms: i64,
     #[serde(flatten)]
     pub alert: Alert,
 }
@@ -89,7 +89,7 @@ impl Store {
     }
 
     /// Accounts whose volume incident was open when the daemon stopped.
-    pub fn open_incidents(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn open_incidents(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for item in self.data.scan_prefix([keys::DETECT, b's']) {
             let (k, v) = item?;
@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// Sequence number of the last logged alert (0 when none).
-    pub fn last_alert_seq(&self) -> Result<u64, StoreError> {
+    pub(crate) fn last_alert_seq(&self) -> Result<u64, StoreError> {
         Ok(self
             .data
             .scan_prefix([keys::ALERT])
@@ -113,7 +113,7 @@ impl Store {
     }
 
     /// Logged alerts after sequence number `seq`, oldest first, at most `limit`.
-    pub fn alerts_after(&self, seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+    pub(crate) fn alerts_after(&self, seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
         let lo = keys::alert_key(seq.saturating_add(1));
         let hi = keys::alert_key(u64::MAX);
         let mut out = Vec::new();
@@ -154,7 +154,7 @@ impl Store {
     /// The log is read back only to alerts recorded a day before `since`:
     /// an alert's time is its event's, and events are at most
     /// [`MAX_FUTURE_SKEW`] ahead of the clock that recorded them.
-    pub fn alerts_since(
+    pub(crate) fn alerts_since(
         &self,
         since: DateTime<Utc>,
         limit: usize,
@@ -170,7 +170,11 @@ impl Store {
     /// Logged alerts about `sender` (an account, or a client IP for a
     /// failed-login burst), newest first, at most `limit`: read through
     /// the log's index by account, not by decoding the whole log.
-    pub fn alerts_of(&self, sender: &str, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+    pub(crate) fn alerts_of(
+        &self,
+        sender: &str,
+        limit: usize,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
         let index = self.data.scan_prefix(keys::alert_by_sender_prefix(sender));
         for item in index.rev() {

@@ -68,7 +68,7 @@ impl Bulk {
     /// writing out at the start of a day once half full, so that fewer
     /// account-days are written in two parts, was slower on both the import
     /// benchmark's log and a file of 89 days: more write-outs.)
-    pub fn with_budget(bytes: usize) -> Bulk {
+    pub(crate) fn with_budget(bytes: usize) -> Bulk {
         Bulk {
             budget: bytes,
             // Never grown: the old and new copies of a growing vector
@@ -212,7 +212,11 @@ impl Writer {
 
     /// Writes what `bulk` holds (see the module doc) and empties it. Does
     /// not flush.
-    pub fn write_bulk(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) fn write_bulk(
+        &mut self,
+        bulk: &mut Bulk,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let taken = bulk.take();
         let mut rest = &taken.held[..];
         // The detectors' state of each account goes with its counts, and

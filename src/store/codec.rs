@@ -5,7 +5,7 @@ use super::keys;
 use crate::event::TlsCounts;
 use std::net::IpAddr;
 
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -14,7 +14,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads one varint, advancing `input`; `None` at the end or on garbage.
-pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
+pub(crate) fn get_varint(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = input.split_first()?;
@@ -29,7 +29,7 @@ pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
 
 /// A run of varints; fields missing at the end read as 0, so a later release
 /// can append fields without a migration.
-pub fn encode_u64s(values: &[u64]) -> Vec<u8> {
+pub(crate) fn encode_u64s(values: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 2);
     for v in values {
         put_varint(&mut out, *v);
@@ -37,7 +37,7 @@ pub fn encode_u64s(values: &[u64]) -> Vec<u8> {
     out
 }
 
-pub fn decode_u64s<const N: usize>(mut input: &[u8]) -> [u64; N] {
+pub(crate) fn decode_u64s<const N: usize>(mut input: &[u8]) -> [u64; N] {
     let mut out = [0u64; N];
     for slot in out.iter_mut() {
         match get_varint(&mut input) {
@@ -58,13 +58,13 @@ pub fn decode_counts(input: &[u8]) -> TlsCounts {
 
 /// One unit (a day, an hour) of a slotted value: the unit's place in its
 /// key (see [`keys::slot`]) and its `N` counts.
-pub type Slot<const N: usize> = (u8, [u64; N]);
+pub(crate) type Slot<const N: usize> = (u8, [u64; N]);
 /// An hour of an hourly value: [messages, failed logins].
-pub type Hour = Slot<2>;
+pub(crate) type Hour = Slot<2>;
 
 /// A slotted value (`d`, `f` and `w` keys): the units of its key with
 /// counts, ascending, each as varints (place in the key, then the counts).
-pub fn encode_slots<const N: usize>(slots: &[Slot<N>]) -> Vec<u8> {
+pub(crate) fn encode_slots<const N: usize>(slots: &[Slot<N>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(slots.len() * (N + 1));
     for (at, counts) in slots {
         put_varint(&mut out, u64::from(*at));
@@ -77,7 +77,7 @@ pub fn encode_slots<const N: usize>(slots: &[Slot<N>]) -> Vec<u8> {
 
 /// Inverse of [`encode_slots`] for keys of `per` units; stops at the first
 /// damaged entry (a place past `per` is damage).
-pub fn decode_slots<const N: usize>(input: &[u8], per: u32) -> Vec<Slot<N>> {
+pub(crate) fn decode_slots<const N: usize>(input: &[u8], per: u32) -> Vec<Slot<N>> {
     slots(input, per).collect()
 }
 
@@ -97,7 +97,7 @@ pub fn slots<const N: usize>(mut input: &[u8], per: u32) -> impl Iterator<Item =
 
 /// The slotted value `old` (keys of `per` units) with `delta` (in any
 /// order) added.
-pub fn add_slots<const N: usize>(old: &[u8], delta: &[Slot<N>], per: u32) -> Vec<u8> {
+pub(crate) fn add_slots<const N: usize>(old: &[u8], delta: &[Slot<N>], per: u32) -> Vec<u8> {
     let mut slots = decode_slots::<N>(old, per);
     for (at, counts) in delta {
         match slots.binary_search_by_key(at, |e| e.0) {
@@ -113,18 +113,18 @@ pub fn add_slots<const N: usize>(old: &[u8], delta: &[Slot<N>], per: u32) -> Vec
 }
 
 /// An hourly value's hours (see [`decode_slots`]).
-pub fn decode_hours(input: &[u8]) -> Vec<Hour> {
+pub(crate) fn decode_hours(input: &[u8]) -> Vec<Hour> {
     decode_slots(input, keys::HOURS_PER_KEY)
 }
 
 /// Most client IPs remembered per sender: enough to show an admin where an
 /// account logs in from, bounded so a spraying attacker cannot grow it.
-pub const MAX_IPS: usize = 16;
+pub(crate) const MAX_IPS: usize = 16;
 
 /// Most envelope senders remembered per account, other than the login
 /// itself: a compromised account used for spam shows the addresses it
 /// sent as, and the list stays bounded whatever the spammer makes up.
-pub const MAX_ENVELOPES: usize = 8;
+pub(crate) const MAX_ENVELOPES: usize = 8;
 
 /// Tag of an envelope sender in an encoded [`SenderInfo`] (IPs are 4 and 6).
 const ENVELOPE_TAG: u8 = b'e';
@@ -155,7 +155,13 @@ impl SenderInfo {
 
     /// Notes one more accepted message of `login`, at `ts` from `ip`, sent
     /// as `envelope` (noted only when it is not the login itself).
-    pub fn note(&mut self, login: &str, ts: i64, ip: Option<IpAddr>, envelope: Option<&str>) {
+    pub(crate) fn note(
+        &mut self,
+        login: &str,
+        ts: i64,
+        ip: Option<IpAddr>,
+        envelope: Option<&str>,
+    ) {
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
         if let Some(ip) = ip {
@@ -180,7 +186,7 @@ impl SenderInfo {
         }
     }
 
-    pub fn note_envelope(&mut self, from: &str, seen: i64) {
+    pub(crate) fn note_envelope(&mut self, from: &str, seen: i64) {
         match self.envelopes.iter_mut().find(|(e, _)| &**e == from) {
             Some(entry) => entry.1 = entry.1.max(seen),
             None => {
@@ -193,7 +199,7 @@ impl SenderInfo {
         self.envelopes.truncate(MAX_ENVELOPES);
     }
 
-    pub fn note_ip(&mut self, ip: IpAddr, seen: i64) {
+    pub(crate) fn note_ip(&mut self, ip: IpAddr, seen: i64) {
         match self.ips.iter_mut().find(|(i, _)| *i == ip) {
             Some(entry) => entry.1 = entry.1.max(seen),
             None => {

@@ -45,7 +45,7 @@ const LAST_SEEN_GRANULARITY: i64 = 60;
 /// How far a journaled fold got: `records` of journal `generation` are
 /// counted, and `parts` batches of the next group of records are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub generation: u64,
     pub records: u64,
     pub parts: u64,
@@ -378,6 +378,6 @@ impl<'a> Deltas<'a> {
 pub(super) mod tests {
     thread_local! {
         /// Makes the fold fail once this many parts are written.
-        pub static FAIL_AFTER_PARTS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+        pub(crate) static FAIL_AFTER_PARTS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
     }
 }

@@ -30,7 +30,7 @@ pub(super) struct Hashes {
 
 impl Hashes {
     /// The set of `hashes` (in any order, repeats allowed).
-    pub fn from_vec(mut hashes: Vec<u128>) -> Hashes {
+    pub(super) fn from_vec(mut hashes: Vec<u128>) -> Hashes {
         hashes.sort_unstable();
         hashes.dedup();
         let mut set = Hashes {
@@ -42,16 +42,16 @@ impl Hashes {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.sorted.len() + self.recent.len()
     }
 
-    pub fn contains(&self, h: u128) -> bool {
+    pub(super) fn contains(&self, h: u128) -> bool {
         self.recent.contains(&h) || self.sorted_range(h).contains(&h)
     }
 
     /// Adds `h`; false if it was there already.
-    pub fn insert(&mut self, h: u128) -> bool {
+    pub(super) fn insert(&mut self, h: u128) -> bool {
         if self.sorted_range(h).contains(&h) || !self.recent.insert(h) {
             return false;
         }

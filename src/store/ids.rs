@@ -78,7 +78,7 @@ pub(super) struct IdIndex {
 }
 
 impl IdIndex {
-    pub fn new(seed: u64) -> IdIndex {
+    pub(super) fn new(seed: u64) -> IdIndex {
         IdIndex {
             seed,
             days: HashMap::new(),
@@ -86,19 +86,19 @@ impl IdIndex {
         }
     }
 
-    pub fn key(&self, day: u32, id: &str) -> IdKey {
+    pub(super) fn key(&self, day: u32, id: &str) -> IdKey {
         (day, hash(self.seed, id))
     }
 
     /// Whether `id` is stored.
-    pub fn contains(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
+    pub(super) fn contains(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
         Ok(self.day(store, id.0)?.stored.contains(id.1))
     }
 
     /// Adds to `batch` the blocks that store `ids` (those not stored yet)
     /// and counts them as stored: the caller applies the batch, or calls
     /// [`IdIndex::forget`] if that fails.
-    pub fn write(
+    pub(super) fn write(
         &mut self,
         store: &Store,
         batch: &mut sled::Batch,
@@ -117,7 +117,7 @@ impl IdIndex {
     /// (then true): a bulk load checks its ids this way and writes them
     /// later with [`IdIndex::write_reserved`]. Its day stays in memory
     /// until then.
-    pub fn reserve(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
+    pub(super) fn reserve(&mut self, store: &Store, id: IdKey) -> Result<bool, StoreError> {
         let day = self.day(store, id.0)?;
         let new = day.stored.insert(id.1);
         day.reserved += usize::from(new);
@@ -126,7 +126,7 @@ impl IdIndex {
 
     /// Adds to `batch` the blocks that store `ids`, each reserved once
     /// (see [`IdIndex::reserve`]), appended to their days' last blocks.
-    pub fn write_reserved(
+    pub(super) fn write_reserved(
         &mut self,
         store: &Store,
         batch: &mut sled::Batch,
@@ -158,12 +158,12 @@ impl IdIndex {
 
     /// Drops what is held in memory after a failed write: the next check
     /// reads the store again.
-    pub fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.days.clear();
     }
 
     /// Drops the days before `oldest` (purged from the store).
-    pub fn forget_before(&mut self, oldest: u32) {
+    pub(super) fn forget_before(&mut self, oldest: u32) {
         self.days.retain(|d, _| *d >= oldest);
     }
 
@@ -224,8 +224,9 @@ pub(super) fn block_key(day: u32, number: u32) -> [u8; 9] {
 }
 
 impl Store {
-    /// Stored idempotency keys (for tests and stats).
-    pub fn count_ids(&self) -> usize {
+    /// Stored idempotency keys, for the tests that check what is kept.
+    #[cfg(test)]
+    pub(crate) fn count_ids(&self) -> usize {
         self.data
             .scan_prefix([keys::ID])
             .filter_map(Result::ok)

@@ -29,12 +29,12 @@ const MAGIC: &[u8; 8] = b"SAIJRN01";
 const HEADER: u64 = 16;
 
 /// A raw key/value committed with the events of the same record (log cursors).
-pub type Extra = Vec<(Vec<u8>, Vec<u8>)>;
+pub(crate) type Extra = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One record: the events of one acknowledged request, with the key/values
 /// committed with them.
 #[derive(Debug, Default)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub events: Vec<Event>,
     pub extra: Extra,
 }
@@ -49,7 +49,7 @@ impl Entry {
     }
 }
 
-pub struct Journal {
+pub(crate) struct Journal {
     file: File,
     path: PathBuf,
     generation: u64,
@@ -66,7 +66,7 @@ impl Journal {
     /// generation, records of it) the store has counted. Returns the
     /// records still to count, which the caller must fold before anything
     /// else.
-    pub fn open(path: &Path, folded: (u64, u64)) -> io::Result<(Journal, Vec<Entry>)> {
+    pub(crate) fn open(path: &Path, folded: (u64, u64)) -> io::Result<(Journal, Vec<Entry>)> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -112,18 +112,21 @@ impl Journal {
     }
 
     /// Generation of the records being appended now.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one record per request and makes them durable (one sync).
     /// On failure the file is cut back to its previous length, so a record
     /// never becomes visible without being acknowledged.
-    pub fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a Entry>) -> io::Result<()> {
+    pub(crate) fn append<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> io::Result<()> {
         if !self.ready {
             self.restart(self.generation)?;
         }
@@ -159,7 +162,7 @@ impl Journal {
 
     /// Starts `generation` on an empty file, once the store has durably
     /// recorded that everything before it is folded.
-    pub fn restart(&mut self, generation: u64) -> io::Result<()> {
+    pub(crate) fn restart(&mut self, generation: u64) -> io::Result<()> {
         self.generation = generation;
         self.ready = false;
         self.file.set_len(0)?;

@@ -33,25 +33,25 @@
 //! are 276,000 keys), hourly counts, rewritten with every message, a week.
 
 pub const DAILY: u8 = b'd';
-pub const FAILURES: u8 = b'f';
+pub(crate) const FAILURES: u8 = b'f';
 /// Schemas up to 5: accepted messages and failed logins, one key per day
 /// and sender (read by the migration only).
-pub const DAILY_V5: u8 = b'D';
-pub const FAILURES_V5: u8 = b'F';
+pub(crate) const DAILY_V5: u8 = b'D';
+pub(crate) const FAILURES_V5: u8 = b'F';
 pub const HOURLY: u8 = b'w';
 /// Schemas 3 and 4: hourly counts, one key per sender and UTC day (read by
 /// the migration only).
-pub const HOURLY_V4: u8 = b'h';
+pub(crate) const HOURLY_V4: u8 = b'h';
 /// Schema 2's hourly counts, one key per hour (read by the migration only).
-pub const HOURLY_V2: u8 = b'H';
+pub(crate) const HOURLY_V2: u8 = b'H';
 pub const SENDER: u8 = b'S';
 pub const ID: u8 = b'I';
-pub const CURSOR: u8 = b'C';
+pub(crate) const CURSOR: u8 = b'C';
 pub const DETECT: u8 = b'A';
-pub const ALERT: u8 = b'L';
+pub(crate) const ALERT: u8 = b'L';
 /// The alert log by account: `l · sender · 0 · seq` → the alert's time.
-pub const ALERT_BY_SENDER: u8 = b'l';
-pub const JOURNAL: u8 = b'J';
+pub(crate) const ALERT_BY_SENDER: u8 = b'l';
+pub(crate) const JOURNAL: u8 = b'J';
 
 /// `prefix · number · text`, the shape of `d` and `f` keys (a period number)
 /// and of `I` keys (a day number).
@@ -64,21 +64,21 @@ pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
 }
 
 /// Splits a `d`/`f`/`I` key into number and text.
-pub fn split_day_key(key: &[u8]) -> Option<(u32, &str)> {
+pub(crate) fn split_day_key(key: &[u8]) -> Option<(u32, &str)> {
     let day = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?);
     Some((day, std::str::from_utf8(&key[5..]).ok()?))
 }
 
 /// Smallest key of `prefix` at or after number `day`.
-pub fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
+pub(crate) fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
     let d = day.to_be_bytes();
     [prefix, d[0], d[1], d[2], d[3]]
 }
 
 /// Days in one `d` or `f` key (see the module doc).
-pub const DAYS_PER_KEY: u32 = 28;
+pub(crate) const DAYS_PER_KEY: u32 = 28;
 /// Hours in one hourly key.
-pub const HOURS_PER_KEY: u32 = 168;
+pub(crate) const HOURS_PER_KEY: u32 = 168;
 
 /// The number of the key holding unit `n` (a day, an hour) in keys of
 /// `per` units each, and the unit's place in that key.
@@ -87,7 +87,7 @@ pub fn slot(n: u32, per: u32) -> (u32, u8) {
 }
 
 /// Inverse of [`slot`].
-pub fn unslot(number: u32, at: u8, per: u32) -> u32 {
+pub(crate) fn unslot(number: u32, at: u8, per: u32) -> u32 {
     number.saturating_mul(per).saturating_add(u32::from(at))
 }
 
@@ -100,7 +100,7 @@ pub fn hourly_key(sender: &str, number: u32) -> Vec<u8> {
 }
 
 /// Prefix of all hourly keys of one sender.
-pub fn hourly_prefix(sender: &str) -> Vec<u8> {
+pub(crate) fn hourly_prefix(sender: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(6 + sender.len());
     k.push(HOURLY);
     k.extend_from_slice(sender.as_bytes());
@@ -110,12 +110,12 @@ pub fn hourly_prefix(sender: &str) -> Vec<u8> {
 
 /// The number at the end of an hourly key: the key number (see [`slot`]),
 /// the UTC day in schemas 3–4, the hour in schema 2.
-pub fn hourly_number(key: &[u8]) -> Option<u32> {
+pub(crate) fn hourly_number(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
 }
 
-pub fn cursor_key(source: &str) -> Vec<u8> {
+pub(crate) fn cursor_key(source: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + source.len());
     k.push(CURSOR);
     k.extend_from_slice(source.as_bytes());
@@ -123,30 +123,30 @@ pub fn cursor_key(source: &str) -> Vec<u8> {
 }
 
 /// `A s sender`: an account's persisted detector state.
-pub fn detect_sender_key(sender: &str) -> Vec<u8> {
+pub(crate) fn detect_sender_key(sender: &str) -> Vec<u8> {
     [&[DETECT, b's'][..], sender.as_bytes()].concat()
 }
 
 /// `A c key`: when an auth-failure alert under `key` stops cooling down.
-pub fn cooldown_key(key: &str) -> Vec<u8> {
+pub(crate) fn cooldown_key(key: &str) -> Vec<u8> {
     [&[DETECT, b'c'][..], key.as_bytes()].concat()
 }
 
-pub fn alert_key(seq: u64) -> [u8; 9] {
+pub(crate) fn alert_key(seq: u64) -> [u8; 9] {
     let mut k = [ALERT; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
 /// The `l` key of alert `seq` about `sender`.
-pub fn alert_by_sender_key(sender: &str, seq: u64) -> Vec<u8> {
+pub(crate) fn alert_by_sender_key(sender: &str, seq: u64) -> Vec<u8> {
     let mut k = alert_by_sender_prefix(sender);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
 /// The prefix of `sender`'s `l` keys.
-pub fn alert_by_sender_prefix(sender: &str) -> Vec<u8> {
+pub(crate) fn alert_by_sender_prefix(sender: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(sender.len() + 10);
     k.push(ALERT_BY_SENDER);
     k.extend_from_slice(sender.as_bytes());
@@ -155,17 +155,17 @@ pub fn alert_by_sender_prefix(sender: &str) -> Vec<u8> {
 }
 
 /// The alert number at the end of an `l` key.
-pub fn alert_by_sender_seq(key: &[u8]) -> Option<u64> {
+pub(crate) fn alert_by_sender_seq(key: &[u8]) -> Option<u64> {
     let at = key.len().checked_sub(8)?;
     Some(u64::from_be_bytes(key.get(at..)?.try_into().ok()?))
 }
 
-pub fn alert_seq(key: &[u8]) -> Option<u64> {
+pub(crate) fn alert_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
 }
 
 /// The `J` key/value: how far folding the ingest journal got.
-pub fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) {
+pub(crate) fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) {
     let mut v = [0; 24];
     v[..8].copy_from_slice(&p.generation.to_be_bytes());
     v[8..16].copy_from_slice(&p.records.to_be_bytes());
@@ -174,7 +174,7 @@ pub fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) {
 }
 
 /// Inverse of [`journal_progress`]'s value.
-pub fn split_journal_progress(v: &[u8]) -> Option<super::fold::Progress> {
+pub(crate) fn split_journal_progress(v: &[u8]) -> Option<super::fold::Progress> {
     let at = |i: usize| Some(u64::from_be_bytes(v.get(i..i + 8)?.try_into().ok()?));
     Some(super::fold::Progress {
         generation: at(0)?,

@@ -26,8 +26,8 @@ mod write;
 pub use alerts::Recorded;
 pub use bulk::Bulk;
 pub use codec::SenderInfo;
-pub use purge::{PurgeCursor, PurgeStats};
-pub use replicas::{Marks, Replicas};
+pub(crate) use purge::PurgeStats;
+pub(crate) use replicas::{Marks, Replicas};
 pub use report::ReportError;
 pub use write::{IngestOutcome, Writer};
 
@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub const SCHEMA_VERSION: u64 = 7;
+pub(crate) const SCHEMA_VERSION: u64 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -208,13 +208,13 @@ impl Store {
     }
 
     /// Oldest day still kept: today and the `retention.days - 1` days before.
-    pub fn oldest_day(&self, now: DateTime<Utc>) -> NaiveDate {
+    pub(crate) fn oldest_day(&self, now: DateTime<Utc>) -> NaiveDate {
         self.today(now) - Days::new(u64::from(self.retention.days.saturating_sub(1)))
     }
 
     /// Calls `f(day, sender, counts)` for every (day, sender) with accepted
     /// messages in `start..=end`, in period, then sender, then day order.
-    pub fn for_each_daily(
+    pub(crate) fn for_each_daily(
         &self,
         start: NaiveDate,
         end: NaiveDate,
@@ -228,7 +228,7 @@ impl Store {
     /// One day's `(key, counts)` of accepted messages in sender order (the
     /// sender is `key[5..]`, see [`keys::split_day_key`]): the sorted runs a
     /// report merges.
-    pub fn daily_run(
+    pub(crate) fn daily_run(
         &self,
         day: u32,
     ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
@@ -284,7 +284,7 @@ impl Store {
     }
 
     /// Calls `f` with every account of the sender index.
-    pub fn for_each_sender(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+    pub(crate) fn for_each_sender(&self, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
         for item in self.data.scan_prefix([keys::SENDER]) {
             let (k, _) = item?;
             if let Ok(sender) = std::str::from_utf8(&k[1..]) {
@@ -329,7 +329,7 @@ impl Store {
     }
 
     /// Failed logins per (day, username) in `start..=end`.
-    pub fn for_each_failure(
+    pub(crate) fn for_each_failure(
         &self,
         start: NaiveDate,
         end: NaiveDate,
@@ -350,7 +350,7 @@ impl Store {
 
     /// Makes everything written so far durable (one fsync).
     /// Refuses a write that would leave less free space than configured.
-    pub fn ensure_space(&self) -> Result<(), StoreError> {
+    pub(crate) fn ensure_space(&self) -> Result<(), StoreError> {
         space::ensure(&self.path, self.min_free)
     }
 
@@ -364,7 +364,7 @@ impl Store {
         &self.db
     }
 
-    pub fn size_on_disk(&self) -> u64 {
+    pub(crate) fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
 }

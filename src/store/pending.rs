@@ -31,7 +31,7 @@ const FOLD_AFTER: Duration = Duration::from_millis(500);
 
 /// Admitted, journaled, not yet folded.
 #[derive(Default)]
-pub struct Pending {
+pub(super) struct Pending {
     /// One per acknowledged request, in journal order.
     records: Vec<Entry>,
     /// Idempotency keys of `records`, so that a repeat is a duplicate
@@ -68,7 +68,7 @@ impl Writer {
     /// Attaches the ingest journal, first counting what an earlier run
     /// acknowledged but did not fold (after a crash). Returns the number of
     /// events recovered.
-    pub fn recover(&mut self) -> Result<usize, StoreError> {
+    pub(crate) fn recover(&mut self) -> Result<usize, StoreError> {
         let folded = self.progress()?;
         let path = self.store.journal.clone();
         let err = |source| StoreError::Journal {
@@ -140,12 +140,12 @@ impl Writer {
     }
 
     /// Whether the pending events should be folded now.
-    pub fn fold_due(&self) -> bool {
+    pub(crate) fn fold_due(&self) -> bool {
         self.pending.count >= FOLD_EVENTS || self.fold_in() == Some(Duration::ZERO)
     }
 
     /// How long until pending events must be folded (None: nothing pending).
-    pub fn fold_in(&self) -> Option<Duration> {
+    pub(crate) fn fold_in(&self) -> Option<Duration> {
         self.pending
             .since
             .map(|t| FOLD_AFTER.saturating_sub(t.elapsed()))
@@ -153,7 +153,7 @@ impl Writer {
 
     /// Counts every pending event in the store, durably, and empties the
     /// journal. On failure what is not counted stays pending (and journaled).
-    pub fn fold_pending(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) fn fold_pending(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let Some(generation) = self.journal.as_ref().map(Journal::generation) else {
             return Ok(());
         };

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 /// Keys removed (or rewritten without their old days and hours) by one
 /// purge, per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PurgeStats {
+pub(crate) struct PurgeStats {
     pub daily: usize,
     pub failures: usize,
     pub ids: usize,
@@ -19,7 +19,7 @@ pub struct PurgeStats {
 }
 
 impl PurgeStats {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.daily + self.failures + self.ids + self.hourly + self.senders + self.detector
     }
 }
@@ -38,7 +38,7 @@ const SLICE: usize = 100_000;
 
 /// Where the next purge goes on in the sender-major key spaces.
 #[derive(Debug)]
-pub struct PurgeCursor {
+pub(crate) struct PurgeCursor {
     /// The oldest day kept as of the last trim of the period it begins.
     trimmed: Option<u32>,
     hourly: Option<Vec<u8>>,
@@ -54,7 +54,7 @@ impl Default for PurgeCursor {
 }
 
 impl PurgeCursor {
-    pub fn with_slice(slice: usize) -> PurgeCursor {
+    pub(crate) fn with_slice(slice: usize) -> PurgeCursor {
         PurgeCursor {
             trimmed: None,
             hourly: None,

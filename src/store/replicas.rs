@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 /// Submissions of the policy service in a request: per account, the number
 /// of its last submission among them (numbers grow per account).
-pub type Marks = Vec<(String, u64)>;
+pub(crate) type Marks = Vec<(String, u64)>;
 
 /// Where the writer hands replicas (the policy service's gate).
-pub trait Replicas: Send {
+pub(crate) trait Replicas: Send {
     /// `sender`'s state once the store counted its submissions up to
     /// number `seq`, and the settings it is judged by.
     fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>);
@@ -24,7 +24,7 @@ pub trait Replicas: Send {
 
 impl Writer {
     /// Hands replicas to `to` from now on.
-    pub fn set_replicas(&mut self, to: Box<dyn Replicas>) {
+    pub(crate) fn set_replicas(&mut self, to: Box<dyn Replicas>) {
         self.replicas = Some(to);
     }
 

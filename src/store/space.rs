@@ -31,7 +31,7 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
 /// Refuses a write when fewer than `min_free` bytes are free on the file
 /// system of `dir` (the store's directory). An error reading the figure
 /// lets the write go ahead: the write itself will say more.
-pub fn ensure(dir: &Path, min_free: u64) -> Result<(), StoreError> {
+pub(crate) fn ensure(dir: &Path, min_free: u64) -> Result<(), StoreError> {
     if min_free == 0 {
         return Ok(());
     }

@@ -1,3 +1,4 @@
+use super::purge::PurgeCursor;
 use super::*;
 use crate::event::{Event, Tls};
 use chrono::TimeDelta;

@@ -40,7 +40,7 @@ pub struct IngestOutcome {
     /// The counted events by result (accepted, failed login) and TLS class
     /// ([`crate::event::Tls::index`]), for `/metrics`; not in the answer.
     #[serde(skip)]
-    pub by_class: [[u64; 5]; 2],
+    pub(crate) by_class: [[u64; 5]; 2],
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -106,7 +106,7 @@ impl Writer {
     }
 
     /// The writer `[detect]` asks for: with the detectors when enabled.
-    pub fn for_config(store: Store, cfg: &DetectConfig) -> Result<Writer, StoreError> {
+    pub(crate) fn for_config(store: Store, cfg: &DetectConfig) -> Result<Writer, StoreError> {
         match cfg.enabled {
             true => Writer::with_detector(store, Arc::new(cfg.clone())),
             false => Ok(Writer::new(store)),
@@ -115,7 +115,10 @@ impl Writer {
 
     /// A writer that also runs the detectors; accounts whose incident was
     /// open at the last stop are brought back so that they can resolve.
-    pub fn with_detector(store: Store, cfg: Arc<DetectConfig>) -> Result<Writer, StoreError> {
+    pub(crate) fn with_detector(
+        store: Store,
+        cfg: Arc<DetectConfig>,
+    ) -> Result<Writer, StoreError> {
         let mut detector = Detector::new(cfg);
         detector.resume(&store.open_incidents()?, &store);
         let last_seq = store.last_alert_seq()?;
@@ -139,7 +142,7 @@ impl Writer {
 
     /// New detector settings for the running detectors; false (nothing
     /// changed) when they would turn the detectors on or off.
-    pub fn reconfigure(&mut self, cfg: Arc<DetectConfig>) -> bool {
+    pub(crate) fn reconfigure(&mut self, cfg: Arc<DetectConfig>) -> bool {
         match &mut self.detector {
             Some(d) if cfg.enabled => {
                 d.reconfigure(cfg);
@@ -319,13 +322,13 @@ impl Writer {
     }
 
     /// Alerts committed since the last call (for metrics and `import`).
-    pub fn take_raised(&mut self) -> Vec<Alert> {
+    pub(crate) fn take_raised(&mut self) -> Vec<Alert> {
         std::mem::take(&mut self.committed)
     }
 
     /// Purges old data (see [`Store::purge`]); the sender-major key
     /// spaces a slice at a time.
-    pub fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
+    pub(crate) fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
         let oldest = crate::event::time::day_number(self.store.oldest_day(now));
         self.ids.forget_before(oldest);
         self.store.purge(now, &mut self.purge_cursor)

@@ -14,11 +14,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub(super) struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Form(form): Form<CsrfForm>,
@@ -35,7 +35,7 @@ pub async fn logout(
 }
 
 #[derive(Deserialize)]
-pub struct RequestForm {
+pub(super) struct RequestForm {
     csrf: String,
     start: Option<String>,
     end: Option<String>,
@@ -43,7 +43,7 @@ pub struct RequestForm {
     recipients: String,
 }
 
-pub async fn request_report(
+pub(super) async fn request_report(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Form(form): Form<RequestForm>,
@@ -77,7 +77,10 @@ pub async fn request_report(
     }
 }
 
-pub async fn request_status(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn request_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
     let Some(s) = state.outbox.status(&id) else {
         return message(
             &state,
@@ -106,7 +109,7 @@ pub async fn request_status(State(state): State<AppState>, Path(id): Path<String
 }
 
 /// The Release button of a contained sender's page.
-pub async fn release(
+pub(super) async fn release(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Path(sender): Path<String>,

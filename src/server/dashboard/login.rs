@@ -38,14 +38,14 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{Semaphore, oneshot};
 
 /// Password checks running at once (each holds its Argon2 memory).
-pub const CHECKS_AT_ONCE: usize = 2;
+pub(crate) const CHECKS_AT_ONCE: usize = 2;
 /// Password checks waiting for a thread, at most.
-pub const CHECKS_WAITING: usize = 32;
+pub(crate) const CHECKS_WAITING: usize = 32;
 /// Attempts one client address may make at once, and per minute after.
-pub const PER_CLIENT_BURST: u32 = 10;
-pub const PER_CLIENT_PER_MINUTE: f64 = 10.0;
+pub(crate) const PER_CLIENT_BURST: u32 = 10;
+pub(crate) const PER_CLIENT_PER_MINUTE: f64 = 10.0;
 /// Wrong passwords an account takes a minute before its failures slow.
-pub const PER_ACCOUNT_FAILURES: u32 = 20;
+pub(crate) const PER_ACCOUNT_FAILURES: u32 = 20;
 /// Pause before a refusal: guessing is slow even within the budget...
 const FAILED_PAUSE: Duration = Duration::from_millis(500);
 /// ...and slower for an account under attack.
@@ -54,7 +54,7 @@ const SLOW_FAILURE: Duration = Duration::from_secs(5);
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// Rate limits and the stand-in hash of the login form.
-pub struct LoginGuard {
+pub(crate) struct LoginGuard {
     per_client: PerClient,
     /// Wrong passwords per account name.
     failures: PerKey<String>,
@@ -68,7 +68,7 @@ pub struct LoginGuard {
 impl LoginGuard {
     /// Computes the stand-in hash (one Argon2 run: call it off the async
     /// threads) with the parameters of the first user's hash.
-    pub fn new(users: &[DashboardUser]) -> Result<LoginGuard, String> {
+    pub(crate) fn new(users: &[DashboardUser]) -> Result<LoginGuard, String> {
         let stand_in = match users.first() {
             Some(u) => Some(session::stand_in_hash(&u.password_hash)?),
             None => None,
@@ -140,21 +140,21 @@ impl Checker {
     }
 }
 
-pub async fn login_form(State(state): State<AppState>) -> Response {
+pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
     state
         .dashboard
         .render("login", &json!({"title": "Log in", "error": ""}))
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     /// Empty: `token` is the API token.
     #[serde(default)]
     user: String,
     token: String,
 }
 
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<LoginForm>,

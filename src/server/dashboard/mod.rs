@@ -13,9 +13,9 @@
 //! escaping could not run anything.
 
 mod forms;
-pub mod login;
+pub(crate) mod login;
 mod pages;
-pub mod session;
+pub(crate) mod session;
 mod svg;
 mod view;
 
@@ -33,10 +33,10 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 const CSS: &str = include_str!("../../../templates/dashboard/app.css");
 
 /// The dashboard templates, compiled in.
-pub struct DashTemplates(Handlebars<'static>);
+pub(crate) struct DashTemplates(Handlebars<'static>);
 
 impl DashTemplates {
-    pub fn new() -> Result<DashTemplates, handlebars::TemplateError> {
+    pub(crate) fn new() -> Result<DashTemplates, handlebars::TemplateError> {
         let mut h = Handlebars::new();
         h.set_strict_mode(true);
         for (name, text) in [
@@ -81,7 +81,7 @@ impl DashTemplates {
     }
 }
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     let private = Router::new()
         .route("/", get(pages::index))
         .route("/senders/{sender}", get(pages::sender))

@@ -15,7 +15,7 @@ use serde_json::json;
 
 /// The session of a logged-in request (set by `require_session`).
 #[derive(Clone)]
-pub struct LoggedIn {
+pub(super) struct LoggedIn {
     pub id: String,
     pub session: Session,
 }
@@ -83,7 +83,7 @@ async fn build(state: &AppState, request: ReportRequest) -> Result<report::Repor
         .map_err(|e| e.to_string())
 }
 
-pub async fn index(
+pub(super) async fn index(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Query(mut filter): Query<Filter>,
@@ -197,13 +197,13 @@ pub async fn index(
 }
 
 #[derive(Deserialize)]
-pub struct RangeQuery {
+pub(super) struct RangeQuery {
     start: Option<String>,
     end: Option<String>,
     domain: Option<String>,
 }
 
-pub async fn csv(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Response {
+pub(super) async fn csv(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Response {
     let request = ReportRequest {
         start: q.start,
         end: q.end,
@@ -228,7 +228,7 @@ pub async fn csv(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> 
     }
 }
 
-pub async fn sender(
+pub(super) async fn sender(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Path(name): Path<String>,

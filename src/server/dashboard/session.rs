@@ -8,14 +8,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-pub const COOKIE: &str = "sai_session";
+pub(crate) const COOKIE: &str = "sai_session";
 /// How long a session lasts without use.
 const IDLE: Duration = Duration::from_secs(12 * 3600);
 /// Most sessions kept; the oldest go first.
 const MAX_SESSIONS: usize = 1000;
 
 #[derive(Clone)]
-pub struct Session {
+pub(crate) struct Session {
     pub csrf: String,
     /// Who logged in: a `[[server.users]]` name, or "API token".
     pub user: String,
@@ -23,7 +23,7 @@ pub struct Session {
 }
 
 #[derive(Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
 }
 
@@ -33,7 +33,7 @@ const ID_BYTES: usize = 32;
 impl Sessions {
     /// Starts a session; returns its id. Fails rather than hand out a
     /// guessable id when the system has no randomness.
-    pub fn create(&self, user: &str) -> Result<String, RandomError> {
+    pub(crate) fn create(&self, user: &str) -> Result<String, RandomError> {
         let id = hex_id(ID_BYTES)?;
         let csrf = hex_id(ID_BYTES)?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -59,7 +59,7 @@ impl Sessions {
     }
 
     /// The live session of `id`, refreshed.
-    pub fn get(&self, id: &str) -> Option<Session> {
+    pub(crate) fn get(&self, id: &str) -> Option<Session> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let s = map.get_mut(id)?;
         if s.last_used.elapsed() >= IDLE {
@@ -70,7 +70,7 @@ impl Sessions {
         Some(s.clone())
     }
 
-    pub fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &str) {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -80,13 +80,13 @@ impl Sessions {
 
 impl Session {
     /// Constant-time check of a form's CSRF token.
-    pub fn csrf_ok(&self, presented: &str) -> bool {
+    pub(crate) fn csrf_ok(&self, presented: &str) -> bool {
         bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes()))
     }
 }
 
 /// The session id in a `Cookie` header.
-pub fn cookie_value(header: &str) -> Option<&str> {
+pub(crate) fn cookie_value(header: &str) -> Option<&str> {
     header
         .split(';')
         .filter_map(|kv| kv.trim().split_once('='))
@@ -96,7 +96,7 @@ pub fn cookie_value(header: &str) -> Option<&str> {
 
 /// `Set-Cookie` for a new session; `secure` when the dashboard is reached
 /// over HTTPS (`server.public_url`), so the browser never sends it in clear.
-pub fn set_cookie(id: &str, secure: bool) -> String {
+pub(crate) fn set_cookie(id: &str, secure: bool) -> String {
     format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         IDLE.as_secs(),
@@ -105,7 +105,7 @@ pub fn set_cookie(id: &str, secure: bool) -> String {
 }
 
 /// `Set-Cookie` that ends the session in the browser.
-pub fn clear_cookie() -> String {
+pub(crate) fn clear_cookie() -> String {
     format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
@@ -134,7 +134,7 @@ mod tests {
 }
 
 /// Whether `password` matches a PHC Argon2 hash (slow on purpose).
-pub fn verify_password(hash: &str, password: &str) -> bool {
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::PasswordVerifier;
     argon2::PasswordHash::new(hash).is_ok_and(|h| {
         argon2::Argon2::default()
@@ -144,7 +144,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// An Argon2id hash of `password` with a random salt, as a PHC string.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub(crate) fn hash_password(password: &str) -> Result<String, String> {
     use argon2::PasswordHasher;
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
@@ -157,7 +157,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 
 /// A hash of a random password with the algorithm and parameters of
 /// `like` (a user's PHC hash): checking it costs what checking that costs.
-pub fn stand_in_hash(like: &str) -> Result<String, String> {
+pub(crate) fn stand_in_hash(like: &str) -> Result<String, String> {
     use argon2::PasswordHasher;
     let like = argon2::PasswordHash::new(like).map_err(|e| e.to_string())?;
     let algorithm = argon2::Algorithm::try_from(like.algorithm).map_err(|e| e.to_string())?;

@@ -34,7 +34,7 @@ fn x_labels(out: &mut String, daily: &[DayRow], step: f64, bar: f64) {
 }
 
 /// Messages per day.
-pub fn volume(daily: &[DayRow]) -> String {
+pub(super) fn volume(daily: &[DayRow]) -> String {
     let mut out = String::with_capacity(256 + daily.len() * 200);
     open(&mut out, "Sending volume: messages per day");
     let max = daily.iter().map(|d| d.messages).max().unwrap_or(0).max(1) as f64;
@@ -71,7 +71,7 @@ pub fn volume(daily: &[DayRow]) -> String {
 }
 
 /// Share of each TLS class per day, stacked to 100 %.
-pub fn tls(daily: &[DayRow]) -> String {
+pub(super) fn tls(daily: &[DayRow]) -> String {
     let mut out = String::with_capacity(256 + daily.len() * 900);
     open(
         &mut out,

@@ -6,11 +6,11 @@ use crate::report::{Report, SenderRow, links};
 use serde::{Deserialize, Serialize};
 
 /// Table rows per page.
-pub const PAGE: usize = 50;
+pub(super) const PAGE: usize = 50;
 
 /// The filters of the main page, as query parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Filter {
+pub(super) struct Filter {
     pub start: Option<String>,
     pub end: Option<String>,
     pub domain: Option<String>,
@@ -30,7 +30,7 @@ impl Filter {
         v.as_deref().filter(|s| !s.is_empty())
     }
 
-    pub fn chart(&self) -> &str {
+    pub(super) fn chart(&self) -> &str {
         if Self::get(&self.chart) == Some("tls") {
             "tls"
         } else {
@@ -38,7 +38,7 @@ impl Filter {
         }
     }
 
-    pub fn view(&self) -> &str {
+    pub(super) fn view(&self) -> &str {
         if Self::get(&self.view) == Some("tls") {
             "tls"
         } else {
@@ -46,16 +46,16 @@ impl Filter {
         }
     }
 
-    pub fn sort(&self) -> &str {
+    pub(super) fn sort(&self) -> &str {
         Self::get(&self.sort).unwrap_or("messages")
     }
 
-    pub fn ascending(&self) -> bool {
+    pub(super) fn ascending(&self) -> bool {
         Self::get(&self.dir) == Some("asc")
     }
 
     /// The link to this page with `f` applied to a copy of the filter.
-    pub fn link(&self, f: impl FnOnce(&mut Filter)) -> String {
+    pub(super) fn link(&self, f: impl FnOnce(&mut Filter)) -> String {
         let mut c = self.clone();
         f(&mut c);
         let mut parts = Vec::new();
@@ -80,15 +80,15 @@ impl Filter {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TlsCell {
+pub(super) struct TlsCell {
     pub key: &'static str,
     pub count: u64,
-    pub percent: String,
+    pub(crate) percent: String,
     pub legacy: bool,
-    pub colour: String,
+    pub(crate) colour: String,
 }
 
-pub fn cells(c: &TlsCounts) -> Vec<TlsCell> {
+pub(super) fn cells(c: &TlsCounts) -> Vec<TlsCell> {
     Tls::ALL
         .iter()
         .map(|t| TlsCell {
@@ -102,7 +102,7 @@ pub fn cells(c: &TlsCounts) -> Vec<TlsCell> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Column {
+pub(super) struct Column {
     pub label: String,
     pub link: String,
     /// "▲" / "▼" on the sorted column.
@@ -111,29 +111,29 @@ pub struct Column {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TableRow {
+pub(super) struct TableRow {
     pub sender: String,
     pub link: String,
     pub domain: String,
     pub messages: u64,
-    pub cells: Vec<TlsCell>,
+    pub(crate) cells: Vec<TlsCell>,
     pub legacy: bool,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Table {
-    pub columns: Vec<Column>,
+pub(super) struct Table {
+    pub(crate) columns: Vec<Column>,
     pub rows: Vec<TableRow>,
-    pub tls_view: bool,
+    pub(crate) tls_view: bool,
     pub page: usize,
     pub pages: usize,
     pub total: usize,
-    pub prev: Option<String>,
+    pub(crate) prev: Option<String>,
     pub next: Option<String>,
 }
 
 /// The details table of `report`, sorted and paged as `filter` says.
-pub fn table(report: &Report, filter: &Filter, range_query: &str) -> Table {
+pub(super) fn table(report: &Report, filter: &Filter, range_query: &str) -> Table {
     let sort = filter.sort();
     let asc = filter.ascending();
     let mut rows: Vec<&SenderRow> = report.senders.iter().collect();
@@ -210,7 +210,7 @@ pub fn table(report: &Report, filter: &Filter, range_query: &str) -> Table {
 
 /// The main page's failed-login card: the total and the usernames with the
 /// most failed logins (at most `top`), each linked to its page.
-pub fn failures(report: &Report, range_query: &str, top: usize) -> serde_json::Value {
+pub(super) fn failures(report: &Report, range_query: &str, top: usize) -> serde_json::Value {
     let users: Vec<_> = report
         .auth_failures
         .iter()

@@ -9,18 +9,18 @@
 //! `postfix/...`, `postfix-NAME/...` (a second instance's `syslog_name`),
 //! `exim` or `exim4` — not `postfixevil/x`.
 
-pub use crate::metrics::JournalRefusal as Refusal;
+pub(super) use crate::metrics::JournalRefusal as Refusal;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
 /// The journal fields read (timestamps and the cursor always come).
-pub const FIELDS: &str = "MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME,_UID";
+pub(super) const FIELDS: &str = "MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME,_UID";
 
 /// One journal entry as `journalctl --output=json` writes it. A field is a
 /// string, or an array of bytes when it is not text.
 #[derive(Debug, Deserialize)]
-pub struct Entry {
+pub(super) struct Entry {
     #[serde(rename = "__CURSOR")]
     pub cursor: String,
     #[serde(rename = "__REALTIME_TIMESTAMP")]
@@ -59,7 +59,7 @@ fn text(v: &Option<serde_json::Value>) -> Option<String> {
 
 /// Which parser reads an entry, by its identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mta {
+pub(super) enum Mta {
     Postfix,
     Exim,
 }
@@ -89,7 +89,7 @@ fn lookalike(identifier: &str) -> bool {
 
 /// The users whose entries count, besides root.
 #[derive(Debug, Clone, Default)]
-pub struct Writers {
+pub(super) struct Writers {
     pub postfix: Vec<u32>,
     pub exim: Vec<u32>,
 }
@@ -106,7 +106,7 @@ impl Writers {
 
 /// What an entry is to the source.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// The MTA's: its log line, for its parser.
     Line(Mta, String),
     /// Not the MTA's at all (another program): skipped.
@@ -120,7 +120,7 @@ impl Entry {
     /// for: what rsyslog writes for Postfix (RFC 3339 time, host, tag), the
     /// main log's line for Exim (its own time stamp, which Exim puts in what
     /// it sends to syslog by default, else the entry's time in `tz`).
-    pub fn verdict(&self, writers: &Writers, tz: Tz) -> Verdict {
+    pub(super) fn verdict(&self, writers: &Writers, tz: Tz) -> Verdict {
         let Some(identifier) = text(&self.identifier) else {
             return Verdict::Other;
         };

@@ -60,7 +60,7 @@ struct Cursor {
 }
 
 /// A journald source: both parsers, and where it is.
-pub struct Journal {
+pub(crate) struct Journal {
     source: SourceConfig,
     key: Vec<u8>,
     ingester: Ingester,
@@ -82,7 +82,7 @@ pub struct Journal {
 impl Journal {
     /// The source, resumed where the store says it was. Reads the store:
     /// call it from a blocking thread.
-    pub fn new(
+    pub(crate) fn new(
         source: SourceConfig,
         store: &Store,
         (ingester, metrics): (Ingester, Arc<Metrics>),
@@ -118,7 +118,7 @@ impl Journal {
     }
 
     /// Follows the journal until `shutdown`; returns after the last commit.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let name = self.source.name();
         tracing::info!(
             source = name,

@@ -26,7 +26,7 @@ pub(super) struct Held {
 impl Held {
     /// `ev` of account number `account`, at `hour` and local `day`, with
     /// its id's hash; `hourly`: its hour is recent enough to be counted.
-    pub fn new(
+    pub(super) fn new(
         ev: &Event,
         account: u32,
         hour: u32,
@@ -109,7 +109,7 @@ pub(super) struct Gathered {
 
 impl Gathered {
     /// Gathers one account's `held` events; their ids go to `ids`.
-    pub fn gather(&mut self, held: &[Held], ids: &mut Vec<IdKey>) {
+    pub(super) fn gather(&mut self, held: &[Held], ids: &mut Vec<IdKey>) {
         self.days.clear();
         self.hours.clear();
         for h in held {
