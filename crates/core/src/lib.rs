@@ -20,6 +20,11 @@
 //! line: none of tokio, sled, axum, hyper, lettre or reqwest is a
 //! dependency of this crate.
 
+// An item is `pub` only where the daemon crate, the tests or the
+// benchmarks use it; the lint keeps what nothing outside reaches
+// `pub(crate)`.
+#![warn(unreachable_pub)]
+
 pub mod detect;
 pub mod event;
 pub mod parse;

@@ -116,11 +116,11 @@ pub struct Alert {
 }
 
 /// Rounds an expected count for display (one decimal).
-pub fn round1(x: f64) -> f64 {
+pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
 /// Whole seconds: alerts are compared and printed at that precision.
-pub fn whole_seconds(ts: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn whole_seconds(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(ts.timestamp(), 0).unwrap_or(ts)
 }

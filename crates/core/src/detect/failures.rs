@@ -52,7 +52,7 @@ struct PerIp {
 }
 
 #[derive(Default)]
-pub struct Failures {
+pub(super) struct Failures {
     /// Hour of the last pruning of idle keys.
     pruned: u32,
     users: HashMap<String, Counter>,
@@ -60,20 +60,20 @@ pub struct Failures {
 }
 
 /// The key an alert is cooled down under.
-pub fn user_key(user: &str) -> String {
+pub(crate) fn user_key(user: &str) -> String {
     format!("user:{user}")
 }
 
-pub fn ip_key(ip: IpAddr) -> String {
+pub(crate) fn ip_key(ip: IpAddr) -> String {
     format!("ip:{ip}")
 }
 
 /// Alerts whose threshold this event reached, with their cool-down keys;
 /// the caller drops those still cooling down (so a burst alerts once).
-pub type Candidates = Vec<(String, Alert)>;
+pub(crate) type Candidates = Vec<(String, Alert)>;
 
 impl Failures {
-    pub fn observe(&mut self, ev: &Event, cfg: &FailureConfig) -> Candidates {
+    pub(super) fn observe(&mut self, ev: &Event, cfg: &FailureConfig) -> Candidates {
         let ts = ev.ts.timestamp();
         let hour = crate::event::time::hour_number(ev.ts);
         let into_hour = ts.rem_euclid(3600) as f64 / 3600.0;

@@ -20,7 +20,7 @@ use super::maths::{median, poisson_upper, second_largest};
 
 /// Hours of history the baseline looks at: 4 weeks and a day, plus the
 /// ±1 hour margin.
-pub const WINDOW_HOURS: u32 = 4 * 168 + 2;
+pub(crate) const WINDOW_HOURS: u32 = 4 * 168 + 2;
 
 /// Hourly counts, ascending by hour, zeros left out (most hours of most
 /// accounts are empty).
@@ -56,7 +56,7 @@ pub struct Baseline {
 impl Baseline {
     /// The expectation for the 60 minutes ending `f` (0..=1) into this
     /// hour: the rest of the window lies in `prev`.
-    pub fn blend(&self, prev: &Baseline, f: f64) -> Baseline {
+    pub(crate) fn blend(&self, prev: &Baseline, f: f64) -> Baseline {
         let mix = |a: f64, b: f64| a * f + b * (1.0 - f);
         Baseline {
             expected: mix(self.expected, prev.expected),
@@ -66,7 +66,7 @@ impl Baseline {
     }
 
     /// A count below this is certainly no alert; cheaper than [`Baseline::threshold`].
-    pub fn lower_bound(&self, cfg: &VolumeConfig) -> u32 {
+    pub(crate) fn lower_bound(&self, cfg: &VolumeConfig) -> u32 {
         self.min_count.max(cfg.min_ratio * self.expected).ceil() as u32
     }
 
@@ -77,7 +77,7 @@ impl Baseline {
     }
 
     /// [`Baseline::threshold`] with another Poisson tail probability.
-    pub fn threshold_at(&self, cfg: &VolumeConfig, p_value: f64) -> u32 {
+    pub(crate) fn threshold_at(&self, cfg: &VolumeConfig, p_value: f64) -> u32 {
         let t = (self.lower_bound(cfg) as u64)
             .max(poisson_upper(self.expected, p_value))
             .max((cfg.repeat_margin * self.repeat).floor() as u64 + 1);
@@ -88,7 +88,7 @@ impl Baseline {
 impl History {
     /// From stored `(hour, count)` pairs in any order (of hours more than
     /// 65,535 apart, the newest).
-    pub fn from_counts(mut hours: Vec<(u32, u32)>) -> History {
+    pub(crate) fn from_counts(mut hours: Vec<(u32, u32)>) -> History {
         hours.retain(|&(_, c)| c > 0);
         hours.sort_unstable();
         hours.dedup_by(|b, a| {
@@ -113,7 +113,7 @@ impl History {
     }
 
     /// Heap memory held, in bytes.
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.hours.capacity() * std::mem::size_of::<(u16, u16)>()
     }
 
@@ -220,7 +220,7 @@ impl History {
     /// the hours `from..hour`, silent hours included: about 1 for counts
     /// that vary like chance, near 0 for a machine sending at a steady
     /// rate, far above 1 for a person's working hours and nights.
-    pub fn dispersion(&self, from: u32, hour: u32) -> f64 {
+    pub(crate) fn dispersion(&self, from: u32, hour: u32) -> f64 {
         let lo = self.hours.partition_point(|e| self.hour(e) < from);
         let (mut n, mut sum, mut squares) = (0u32, 0f64, 0f64);
         for e in self.hours[lo..].iter().take_while(|e| self.hour(e) < hour) {

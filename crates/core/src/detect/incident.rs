@@ -11,12 +11,12 @@ pub struct Spike {
     /// Unix seconds it fired.
     pub opened: i64,
     /// Last hour whose count crossed its threshold.
-    pub last_hour: u32,
+    pub(crate) last_hour: u32,
     /// Largest hourly count since it opened, and what that hour expected.
     pub peak: u32,
-    pub peak_expected: f64,
+    pub(crate) peak_expected: f64,
     /// Unix seconds of the next re-notification, and the interval after it.
-    pub next_notify: i64,
+    pub(crate) next_notify: i64,
     pub interval: i64,
 }
 
@@ -24,7 +24,7 @@ pub struct Spike {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Persisted {
     #[serde(default)]
-    pub legacy_reported: bool,
+    pub(crate) legacy_reported: bool,
     /// Boxed: almost every account has none, and every byte here is kept
     /// per account in memory.
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct Persisted {
     /// windows start there at the earliest: the run an incident reported
     /// is not counted again to open another one.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub quiet_from: u32,
+    pub(crate) quiet_from: u32,
     /// A steady account's new level, learnt after it held for a day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learnt: Option<Box<Learnt>>,

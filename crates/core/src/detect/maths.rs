@@ -15,7 +15,7 @@ fn ln_factorial(n: u64) -> f64 {
 /// Sums the tail downwards from far beyond the mean, relative to the pmf
 /// there, so nothing underflows even for large `lambda` (e^-λ does for
 /// λ > 745).
-pub fn poisson_upper(lambda: f64, p: f64) -> u64 {
+pub(crate) fn poisson_upper(lambda: f64, p: f64) -> u64 {
     if lambda <= 0.0 {
         return 1;
     }
@@ -39,7 +39,7 @@ pub fn poisson_upper(lambda: f64, p: f64) -> u64 {
 
 /// The second largest value (0 with fewer than two): a level reached at
 /// least twice, so one past incident does not become the norm.
-pub fn second_largest(values: impl IntoIterator<Item = u32>) -> u32 {
+pub(crate) fn second_largest(values: impl IntoIterator<Item = u32>) -> u32 {
     let (mut a, mut b) = (0, 0);
     for v in values {
         if v > a {
@@ -53,7 +53,7 @@ pub fn second_largest(values: impl IntoIterator<Item = u32>) -> u32 {
 }
 
 /// The median of `values` (0 when empty), as f64.
-pub fn median(values: &mut [u32]) -> f64 {
+pub(super) fn median(values: &mut [u32]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

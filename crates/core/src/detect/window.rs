@@ -8,7 +8,7 @@
 /// windows of the thousands of accounts active at once (an import holds
 /// 20,000) a third smaller.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(crate) struct Window {
     buckets: [u16; 60],
     /// Latest minute (Unix minutes) seen.
     last: i64,
@@ -27,7 +27,7 @@ impl Default for Window {
 
 impl Window {
     /// Messages of the last `minutes` minutes up to the latest one seen.
-    pub fn recent(&self, minutes: i64) -> u32 {
+    pub(super) fn recent(&self, minutes: i64) -> u32 {
         (0..minutes.min(60))
             .map(|k| u32::from(self.buckets[(self.last - k).rem_euclid(60) as usize]))
             .sum()
@@ -36,7 +36,7 @@ impl Window {
     /// Adds `n` messages at `minute`; returns the count of the 60 minutes
     /// ending at the latest minute seen. Messages older than that are
     /// dropped (they still count in the hourly history).
-    pub fn add(&mut self, minute: i64, n: u32) -> u32 {
+    pub(super) fn add(&mut self, minute: i64, n: u32) -> u32 {
         if minute >= self.last + 60 {
             // Everything has left the window (the usual case for a quiet
             // account): clear at once.

@@ -74,7 +74,7 @@ pub fn parse_body(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Event>, BodyErr
 }
 
 /// Parses one NDJSON line; blank lines yield `None`.
-pub fn parse_line(
+pub(crate) fn parse_line(
     line: &str,
     line_no: usize,
     now: DateTime<Utc>,

@@ -11,7 +11,8 @@ pub mod time;
 mod tls;
 
 pub use counts::TlsCounts;
-pub use json::{BodyError, parse_body, parse_line};
+pub(crate) use json::parse_line;
+pub use json::{BodyError, parse_body};
 pub use net::Network;
 pub use tls::Tls;
 
@@ -24,10 +25,10 @@ use std::net::IpAddr;
 pub const MAX_SENDER_LEN: usize = 320;
 
 /// Longest accepted idempotency key; keys are stored, so they must stay small.
-pub const MAX_ID_LEN: usize = 256;
+pub(crate) const MAX_ID_LEN: usize = 256;
 
 /// Longest accepted free-text field (`host`, `envelope_from`).
-pub const MAX_TEXT_LEN: usize = 320;
+pub(crate) const MAX_TEXT_LEN: usize = 320;
 
 /// How far in the future an event may be stamped. MTA clocks drift by seconds,
 /// a wrong time zone shifts by hours; a day covers both and still refuses
@@ -166,7 +167,7 @@ fn is_invisible(c: char) -> bool {
 
 /// Parses an RFC 3339 timestamp with any offset, refusing ones too far ahead
 /// of `now` and ones before 1970 (the store counts days from the epoch).
-pub fn parse_ts(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+pub(crate) fn parse_ts(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
     let ts = DateTime::parse_from_rfc3339(raw.trim())
         .map_err(|e| {
             FieldError::new(

@@ -37,10 +37,10 @@ pub fn hour_number(ts: DateTime<Utc>) -> u32 {
 /// Latest calendar year a date input may name. Dates are bounded on both
 /// sides (1970 and this) so that no arithmetic on them can leave chrono's
 /// range, whatever a request asks for.
-pub const MAX_YEAR: i32 = 9999;
+pub(crate) const MAX_YEAR: i32 = 9999;
 
 /// A `YYYY-MM-DD` date between 1970-01-01 and the end of [`MAX_YEAR`].
-pub fn parse_day(s: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_day(s: &str) -> Option<NaiveDate> {
     let day = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
     (EPOCH..=NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31)?)
         .contains(&day)

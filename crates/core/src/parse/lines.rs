@@ -6,7 +6,7 @@ use super::Skip;
 use std::io::{self, BufRead};
 
 /// Longest line kept. Real mail-log lines stay under a few kilobytes.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 pub struct Lines<R> {
     reader: R,

@@ -25,7 +25,7 @@ mod queue_id;
 
 /// How long (in log time) a submission waits for qmgr's `from=` line after
 /// its connection ended.
-pub const GRACE_SECONDS: i64 = 60;
+pub(crate) const GRACE_SECONDS: i64 = 60;
 
 /// Most connections tracked at once; a log that never says `disconnect`
 /// cannot grow the parser without bound.

@@ -179,7 +179,7 @@ fn timestamp<'a>(line: &'a str, clock: &Clock) -> Option<(DateTime<Utc>, &'a str
 
 /// Parses `YYYY-MM-DD HH:MM:SS` in `tz` (Exim's time stamps), returning the
 /// rest of the line.
-pub fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
+pub(crate) fn parse_exim_time(line: &str, tz: Tz) -> Option<(DateTime<Utc>, &str)> {
     let stamp = line.get(..19)?;
     let naive = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S").ok()?;
     let mut rest = line.get(19..)?;

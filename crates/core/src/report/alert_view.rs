@@ -12,7 +12,7 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct AlertView {
     pub title: String,
-    pub intro: String,
+    pub(crate) intro: String,
     pub alerts: Vec<AlertRow>,
     /// The dashboard, where recent alerts are listed.
     pub link: String,
@@ -20,13 +20,13 @@ pub struct AlertView {
 
 #[derive(Debug, Serialize)]
 pub struct AlertRow {
-    pub heading: String,
+    pub(crate) heading: String,
     pub status: &'static str,
     pub sender: String,
     /// Local time of the configured time zone.
     pub at: String,
     pub detail: String,
-    pub show_numbers: bool,
+    pub(crate) show_numbers: bool,
     pub observed: u64,
     pub expected: f64,
     pub threshold: String,
@@ -37,11 +37,11 @@ pub struct AlertRow {
     /// A command that shows the account's traffic.
     pub command: String,
     /// The account's page in the dashboard (empty for a client IP).
-    pub sender_link: String,
+    pub(crate) sender_link: String,
 }
 
 /// Most alerts listed in one mail; the rest are counted and left to the API.
-pub const MAX_LISTED: usize = 200;
+pub(crate) const MAX_LISTED: usize = 200;
 
 /// Where an alert mail's links and commands point.
 #[derive(Debug, Clone, Copy)]
@@ -197,7 +197,7 @@ pub fn shell_quote(text: &str) -> String {
 }
 
 /// A view with every field filled, to check templates at start-up.
-pub fn sample() -> AlertView {
+pub(crate) fn sample() -> AlertView {
     let ctx = Context {
         tz: Tz::UTC,
         base: "http://127.0.0.1:8587",

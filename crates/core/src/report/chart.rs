@@ -17,7 +17,7 @@ const BAR: [u8; 3] = [0x21, 0x6e, 0xd8];
 /// mail's PNGs and the dashboard's SVGs show a class in the same colour.
 /// Legacy classes in reds, modern ones in blue and green, so the ones to
 /// chase stand out.
-pub const TLS_COLOURS: [[u8; 3]; 5] = [
+pub(crate) const TLS_COLOURS: [[u8; 3]; 5] = [
     [0xa4, 0x0e, 0x26],
     [0xe0, 0x5d, 0x44],
     [0xf2, 0xa3, 0x3a],

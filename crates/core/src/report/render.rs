@@ -53,7 +53,7 @@ pub fn csv(report: &Report) -> String {
 
 /// One CSV cell: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'` so that
 /// spreadsheet programs show it as text instead of evaluating it.
-pub fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {

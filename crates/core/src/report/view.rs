@@ -8,7 +8,7 @@ use crate::event::TlsCounts;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct View {
+pub(crate) struct View {
     pub title: String,
     pub start: String,
     pub end: String,
@@ -17,7 +17,7 @@ pub struct View {
     pub scope: String,
     pub senders: u64,
     pub messages: u64,
-    pub tls_keys: Vec<&'static str>,
+    pub(crate) tls_keys: Vec<&'static str>,
     pub summary: Vec<Cell>,
     pub daily: Vec<Row>,
     /// The busiest senders, at most `top` of them.
@@ -25,13 +25,13 @@ pub struct View {
     /// Senders not shown in `top` (they are in the CSV attachment).
     pub more: usize,
     /// Senders that used no TLS or TLS 1.0/1.1.
-    pub legacy_senders: usize,
+    pub(crate) legacy_senders: usize,
     /// Failed logins in the range.
     pub auth_failures: u64,
     /// Usernames with the most failed logins, at most `top` of them.
     pub failed_logins: Vec<Failed>,
     /// Usernames with failed logins not shown (they are in the CSV).
-    pub more_failed: usize,
+    pub(crate) more_failed: usize,
     /// Image sources of the charts (`cid:` in mail, data URIs in a file).
     pub charts: Charts,
 }
@@ -44,7 +44,7 @@ pub struct Charts {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     /// Date or sender.
     pub label: String,
     pub messages: u64,
@@ -97,7 +97,7 @@ fn cells(c: &TlsCounts) -> Vec<Cell> {
 }
 
 impl View {
-    pub fn new(report: &Report, top: usize, charts: Charts) -> View {
+    pub(crate) fn new(report: &Report, top: usize, charts: Charts) -> View {
         let scope = match report.domain.as_deref() {
             None => "all sender domains".to_owned(),
             Some("") => "senders without a domain".to_owned(),

@@ -28,7 +28,7 @@ fn secs(ts: i64) -> u32 {
 
 impl SenderState {
     /// Client IPs the store knows for the account (all long known).
-    pub fn with_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> SenderState {
+    pub(crate) fn with_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> SenderState {
         self.ips = ips
             .into_iter()
             .take(KNOWN_IPS)

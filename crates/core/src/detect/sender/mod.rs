@@ -43,13 +43,13 @@ struct Current {
 }
 
 #[derive(Debug, Clone)]
-pub struct SenderState {
+pub(crate) struct SenderState {
     pub history: History,
     /// Unix seconds of the account's first message.
     pub first_seen: i64,
     pub persisted: Persisted,
     /// Unix seconds of the last event seen (for eviction).
-    pub last_event: i64,
+    pub(crate) last_event: i64,
     ips: Vec<KnownIp>,
     /// The running hour and its window; dropped when the account has been
     /// idle for an hour (the window is empty then), so that the many
@@ -81,10 +81,10 @@ struct Hot {
 }
 
 /// Whether the state changed in a way that must be saved.
-pub type Dirty = bool;
+pub(super) type Dirty = bool;
 
 impl SenderState {
-    pub fn new(history: History, first_seen: i64, persisted: Persisted) -> SenderState {
+    pub(super) fn new(history: History, first_seen: i64, persisted: Persisted) -> SenderState {
         SenderState {
             history,
             first_seen,
@@ -99,7 +99,7 @@ impl SenderState {
 
     /// The state of an account with `loaded` as its past; `first` is the
     /// Unix second of its first message when the store has none.
-    pub fn from_loaded(loaded: super::Loaded, first: i64) -> SenderState {
+    pub(super) fn from_loaded(loaded: super::Loaded, first: i64) -> SenderState {
         SenderState::new(
             History::from_counts(loaded.hours),
             loaded.first_seen.unwrap_or(first),
@@ -109,7 +109,12 @@ impl SenderState {
     }
 
     /// Counts one accepted message; pushes what it sets off onto `out`.
-    pub fn observe(&mut self, ev: &Event, cfg: &DetectConfig, out: &mut Vec<Alert>) -> Dirty {
+    pub(super) fn observe(
+        &mut self,
+        ev: &Event,
+        cfg: &DetectConfig,
+        out: &mut Vec<Alert>,
+    ) -> Dirty {
         let ts = ev.ts.timestamp();
         let hour = crate::event::time::hour_number(ev.ts);
         self.first_seen = self.first_seen.min(ts);
@@ -336,7 +341,13 @@ impl SenderState {
 
     /// Closes an open incident once a whole hour after its last spiking
     /// hour has passed (by event time `now`) below the threshold.
-    pub fn resolve(&mut self, sender: &str, now: i64, grace: i64, out: &mut Vec<Alert>) -> Dirty {
+    pub(super) fn resolve(
+        &mut self,
+        sender: &str,
+        now: i64,
+        grace: i64,
+        out: &mut Vec<Alert>,
+    ) -> Dirty {
         let (Some(spike), Some(due)) = (&self.persisted.spike, self.resolve_due(grace)) else {
             return false;
         };
@@ -368,14 +379,14 @@ impl SenderState {
     }
 
     /// When the open incident resolves if nothing more happens.
-    pub fn resolve_due(&self, grace: i64) -> Option<i64> {
+    pub(crate) fn resolve_due(&self, grace: i64) -> Option<i64> {
         let spike = self.persisted.spike.as_ref()?;
         Some((i64::from(spike.last_hour) + 2) * 3600 + grace)
     }
 
     /// Drops the running-hour state if the account was idle for an hour
     /// before `now`.
-    pub fn cool_down(&mut self, now: i64) {
+    pub(crate) fn cool_down(&mut self, now: i64) {
         if self.last_event < now - 3600 {
             self.hot = None;
             self.lone = None;
@@ -384,7 +395,7 @@ impl SenderState {
 
     /// Heap memory held, in bytes (approximate: allocator overhead left
     /// out).
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         let hot = self.hot.as_ref().map_or(0, |h| {
             let ips = h.current.as_ref().map_or(0, |c| c.ips.capacity());
@@ -407,7 +418,7 @@ impl SenderState {
             + learnt
     }
 
-    pub fn has_open_spike(&self) -> bool {
+    pub(crate) fn has_open_spike(&self) -> bool {
         self.persisted.spike.is_some()
     }
 }

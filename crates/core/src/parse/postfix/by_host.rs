@@ -30,11 +30,11 @@ impl<K, V> Default for ByHost<K, V> {
 
 impl<K: Hash + Eq, V> ByHost<K, V> {
     /// Entries held, over all hosts.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn get<Q>(&self, host: &str, key: &Q) -> Option<&V>
+    pub(super) fn get<Q>(&self, host: &str, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -43,7 +43,7 @@ impl<K: Hash + Eq, V> ByHost<K, V> {
     }
 
     /// The entry of `(host, key)`, added with its default value if missing.
-    pub fn entry(&mut self, host: &str, key: K) -> &mut V
+    pub(super) fn entry(&mut self, host: &str, key: K) -> &mut V
     where
         V: Default,
     {
@@ -57,13 +57,13 @@ impl<K: Hash + Eq, V> ByHost<K, V> {
         }
     }
 
-    pub fn insert(&mut self, host: &str, key: K, value: V) {
+    pub(super) fn insert(&mut self, host: &str, key: K, value: V) {
         if table(&mut self.hosts, host).insert(key, value).is_none() {
             self.len += 1;
         }
     }
 
-    pub fn remove<Q>(&mut self, host: &str, key: &Q) -> Option<V>
+    pub(super) fn remove<Q>(&mut self, host: &str, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -74,18 +74,18 @@ impl<K: Hash + Eq, V> ByHost<K, V> {
         Some(value)
     }
 
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.hosts.clear();
         self.len = 0;
     }
 
     /// Removes and returns every value.
-    pub fn drain_values(&mut self) -> impl Iterator<Item = V> + '_ {
+    pub(crate) fn drain_values(&mut self) -> impl Iterator<Item = V> + '_ {
         self.len = 0;
         self.hosts.drain().flat_map(|(_, t)| t.into_values())
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &K, &V)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &K, &V)> {
         self.hosts
             .iter()
             .flat_map(|(h, t)| t.iter().map(move |(k, v)| (h.as_str(), k, v)))

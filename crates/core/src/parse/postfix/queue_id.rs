@@ -7,17 +7,17 @@ use std::fmt;
 
 /// Longest queue id: short ids are 10–12 hex digits, long ids
 /// (`enable_long_queue_ids`) about 15 characters.
-pub const MAX_LEN: usize = 20;
+pub(crate) const MAX_LEN: usize = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct QueueId {
+pub(crate) struct QueueId {
     len: u8,
     bytes: [u8; MAX_LEN],
 }
 
 impl QueueId {
     /// `s` as a queue id: 1 to [`MAX_LEN`] ASCII letters and digits.
-    pub fn new(s: &str) -> Option<QueueId> {
+    pub(super) fn new(s: &str) -> Option<QueueId> {
         if s.is_empty() || s.len() > MAX_LEN || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
@@ -29,7 +29,7 @@ impl QueueId {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         // Built from ASCII only (see `new`).
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
