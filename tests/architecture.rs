@@ -391,7 +391,10 @@ fn every_top_level_module_has_a_layer() {
     let declared: Vec<&str> = lib
         .lines()
         .chain(core.lines())
-        .filter_map(|l| l.strip_prefix("pub mod "))
+        .filter_map(|l| {
+            l.strip_prefix("pub mod ")
+                .or_else(|| l.strip_prefix("pub(crate) mod "))
+        })
         .map(|l| l.trim_end_matches(';'))
         .collect();
     assert!(declared.len() > 15, "{declared:?}");

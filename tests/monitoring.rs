@@ -89,6 +89,72 @@ fn prometheus_rules_pass_promtool_check_and_unit_tests() {
     }
 }
 
+/// What `/metrics` serves is read by Prometheus's own OpenMetrics parser
+/// (promtool's backfill reads every sample into a block), after a refused
+/// request gave a family a value.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_parses_the_metrics_text_as_openmetrics() {
+    let site = Site::new("");
+    let d = site.start();
+    let (status, _) = post_events(&d, "{\"not\": \"an event\"}\n").await;
+    assert_eq!(status, 400);
+    let response = reqwest::get(format!("http://{}/metrics", d.addr))
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "smtp_auth_insight_ingest_rejected_total{reason=\"bad_request\"}"
+        ),
+        Some(1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Backfill wants each sample's time, which a scrape would add.
+    let now = chrono::Utc::now().timestamp();
+    let stamped: String = text
+        .lines()
+        .map(|l| match l.starts_with('#') {
+            true => format!("{l}\n"),
+            false => format!("{l} {now}\n"),
+        })
+        .collect();
+    std::fs::write(dir.path().join("metrics.txt"), stamped).unwrap();
+    let out = succeed(
+        Command::new("promtool")
+            .args([
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "metrics.txt",
+                "blocks",
+            ])
+            .current_dir(dir.path()),
+        "promtool (apt-get install prometheus; tests/support/install-deps.sh does)",
+    );
+    // Its summary: a block, with every sample of the text as a series.
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    let block: Vec<&str> = summary
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+    assert!(samples > 100, "{text}");
+    assert_eq!(
+        block.get(6),
+        Some(&samples.to_string().as_str()),
+        "{summary}"
+    );
+}
+
 /// Runs the shipping examples' regular expressions (Vector's and Fluent
 /// Bit's, the latter's named groups in Python's spelling) over the real
 /// Exim log, in Python: `{"vector"|"fluent-bit": [{sender, tls, ...}]}`.

@@ -5,21 +5,11 @@
 //! keeping up shows here before anyone misses a mail.
 
 use super::alerts::{MAILED, NotifyError, webhook_mark};
+use crate::metrics::Backlog;
 use crate::outbox::{Outbox, marks};
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Alerts not yet handled, per channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Backlog {
-    pub mail: u64,
-    /// The URL furthest behind (URLs are not labels: they may hold tokens).
-    pub webhooks: u64,
-    /// Passes completed since start: mails, digest and webhooks each
-    /// looked at the whole log once more.
-    pub passes: u64,
-}
 
 /// Reads the alert log's end and the notifier's marks.
 #[derive(Clone)]

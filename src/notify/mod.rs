@@ -9,4 +9,4 @@ mod backlog;
 mod webhooks;
 
 pub(crate) use alerts::{Notifier, NotifierSettings, NotifyError};
-pub(crate) use backlog::{Backlog, Progress};
+pub(crate) use backlog::Progress;

@@ -147,7 +147,12 @@ impl Service {
         let Some(hold) = hold else {
             return Action::Dunno;
         };
-        self.metrics.policy(PolicyCount::contained(self.action));
+        self.metrics.policy(match self.action {
+            ContainAction::Hold => PolicyCount::Held,
+            ContainAction::Defer => PolicyCount::Deferred,
+            ContainAction::Reject => PolicyCount::Rejected,
+            ContainAction::Monitor => PolicyCount::Monitored,
+        });
         match self.action {
             ContainAction::Monitor => Action::Dunno,
             ContainAction::Hold => {

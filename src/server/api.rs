@@ -3,7 +3,7 @@
 use super::{ApiError, AppState};
 use crate::event;
 use crate::ingest::IngestError;
-use crate::metrics::Rejection;
+use crate::metrics::{self, Rejection, Scrape};
 use crate::report::{self, ReportRequest};
 use crate::store::ReportError;
 use crate::store::StoreError;
@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// `POST /api/v1/events`: NDJSON or a JSON array; all or nothing.
 pub(super) async fn post_events(
@@ -122,13 +123,17 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             .ok();
         (store.size_on_disk(), backlog)
     });
-    let (size, backlog) = read.await.unwrap_or((0, None));
+    let (store_bytes, backlog) = read.await.unwrap_or((0, None));
+    let stats = &state.outbox.stats;
+    let scrape = Scrape {
+        store_bytes,
+        outbox_queued: stats.queued.load(Relaxed),
+        mails: [&stats.sent, &stats.failed, &stats.temporary_failures].map(|n| n.load(Relaxed)),
+        backlog,
+    };
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(size, &state.outbox.stats, backlog),
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(&scrape),
     )
         .into_response()
 }
