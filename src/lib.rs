@@ -67,7 +67,7 @@ pub(crate) mod random;
 pub(crate) mod schedule;
 pub(crate) mod secret;
 pub(crate) mod server;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub(crate) mod source;
 pub mod store;
 

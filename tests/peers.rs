@@ -149,6 +149,21 @@ async fn only_postfix_may_speak_on_the_socket() {
     assert_eq!(rep["summary"]["messages"], 40, "{rep}");
 }
 
+/// systemd may stop a daemon the moment it said it is ready: the signal
+/// is heard from the start, and the stop is as clean as any.
+#[test]
+fn a_daemon_stopped_as_soon_as_it_listens_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("spool/policy");
+    let site = policy_site_unix(&socket, "");
+    for _ in 0..5 {
+        let d = site.start();
+        let log = d.stop_with_log();
+        assert!(log.starts_with("exit status: 0;"), "{log}");
+        assert!(!socket.exists(), "the socket is removed: {log}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_socket_left_by_a_killed_daemon_is_taken_over_and_a_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,8 +177,8 @@ async fn a_socket_left_by_a_killed_daemon_is_taken_over_and_a_file_is_refused() 
         .unwrap();
     assert_eq!(answer(&mut r), "action=DUNNO\n");
     drop((s, r));
-    d.stop();
-    assert!(!socket.exists(), "a clean stop removes it");
+    let log = d.stop_with_log();
+    assert!(!socket.exists(), "a clean stop removes it: {log}");
 
     std::fs::write(&socket, "not a socket").unwrap();
     let out = site.cli(&["run"]);

@@ -210,6 +210,14 @@ impl Daemon {
         status
     }
 
+    /// Stops the daemon as [`Daemon::stop`] does; its exit status and
+    /// everything it logged, for a failing assertion to show.
+    pub fn stop_with_log(self) -> String {
+        let log = self.log.clone();
+        let status = self.stop();
+        format!("{status}; log:\n{}", log.lock().unwrap().join("\n"))
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
