@@ -426,7 +426,13 @@ fn the_check_catches_an_upward_import_and_a_cycle() {
     assert!(wrong[0].contains("detect (core) imports server (adapters)"));
     assert!(wrong[1].contains("import each other"));
     // `super::` inside a module stays inside it.
-    assert!(imports(&module("store/bulk/held.rs"), "use super::ids::IdKey;").is_empty());
+    assert!(
+        imports(
+            &module("store/writer/bulk/held.rs"),
+            "use super::ids::IdKey;"
+        )
+        .is_empty()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! sync runs are journaled together and share the next one, so throughput
 //! grows with concurrency instead of being capped at one fsync per request.
 //! The counts of journaled requests are folded into the store at most
-//! half a second later (see `store::pending`), or at once when a reader asks
+//! half a second later (see `store::writer`), or at once when a reader asks
 //! through [`Ingester::sync`].
 //!
 //! The writer's thread drives its loop with the daemon's runtime (for the

@@ -41,8 +41,8 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// The entry as the fold takes it.
-    pub(super) fn record(&self) -> super::fold::Record<'_> {
-        super::fold::Record {
+    pub(super) fn record(&self) -> super::writer::fold::Record<'_> {
+        super::writer::fold::Record {
             events: self.events.iter().collect(),
             extra: &self.extra,
         }

@@ -165,7 +165,7 @@ pub(crate) fn alert_seq(key: &[u8]) -> Option<u64> {
 }
 
 /// The `J` key/value: how far folding the ingest journal got.
-pub(crate) fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) {
+pub(crate) fn journal_progress(p: super::writer::fold::Progress) -> ([u8; 1], [u8; 24]) {
     let mut v = [0; 24];
     v[..8].copy_from_slice(&p.generation.to_be_bytes());
     v[8..16].copy_from_slice(&p.records.to_be_bytes());
@@ -174,9 +174,9 @@ pub(crate) fn journal_progress(p: super::fold::Progress) -> ([u8; 1], [u8; 24]) 
 }
 
 /// Inverse of [`journal_progress`]'s value.
-pub(crate) fn split_journal_progress(v: &[u8]) -> Option<super::fold::Progress> {
+pub(crate) fn split_journal_progress(v: &[u8]) -> Option<super::writer::fold::Progress> {
     let at = |i: usize| Some(u64::from_be_bytes(v.get(i..i + 8)?.try_into().ok()?));
-    Some(super::fold::Progress {
+    Some(super::writer::fold::Progress {
         generation: at(0)?,
         records: at(8)?,
         parts: at(16)?,

@@ -4,32 +4,42 @@
 //! The store is written by one thread only (see `ingest`), which makes every
 //! read-modify-write of a counter race-free without transactions; readers
 //! (reports, the API) read concurrently through sled's lock-free trees.
+//!
+//! Two types: [`Store`], what everyone reads, and [`Writer`], the one
+//! writer, whose every method lives in `writer/` (its `mod.rs` lists
+//! them by file). `Store`'s methods, by file:
+//!
+//! | File | `Store`'s methods | What they read or keep |
+//! |------|-------------------|------------------------|
+//! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_run`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
+//! | `alerts.rs` | `open_incidents`, `last_alert_seq`, `alerts_after`, `opening_alert`, `alerts_since`, `alerts_of`, `scan_log`, `purge_detector` | the alert log and the detectors' saved state |
+//! | `report.rs` | `report`, `report_range` | a report's model from the counts (merged by `merge`) |
+//! | `purge.rs` | `purge`, `rewrite_slice`, `remove_where`, `rewrite_where` | retention: what is older than it, removed a slice at a time |
+//!
+//! The rest is the format both share: `keys` (the key layout), `codec`
+//! (values), `ids` and `hashes` (idempotency keys), `journal` (requests
+//! acknowledged and not yet counted), `space` (free disk).
 
 mod alerts;
-mod bulk;
 mod check;
 pub mod codec;
-mod fold;
 mod hashes;
 mod ids;
 pub mod journal;
 pub mod keys;
 mod merge;
 mod migrate;
-mod pending;
 mod purge;
-mod replicas;
 mod report;
 pub mod space;
-mod write;
+mod writer;
 
 pub use alerts::Recorded;
-pub use bulk::Bulk;
 pub use codec::SenderInfo;
 pub(crate) use purge::PurgeStats;
-pub(crate) use replicas::{Marks, Replicas};
 pub use report::ReportError;
-pub use write::{IngestOutcome, Writer};
+pub use writer::{Bulk, IngestOutcome, Writer};
+pub(crate) use writer::{Marks, Replicas};
 
 use crate::event::TlsCounts;
 use chrono::{DateTime, Days, NaiveDate, Utc};

@@ -107,7 +107,7 @@ pub struct Detector {
     /// Boxed: the table doubles as it grows, and a bucket holding the
     /// state itself (152 bytes) left most of 10 MiB unused at 30,000
     /// accounts (65,536 buckets); a bucket of a pointer costs 8.
-    /// Hashed with foldhash (see `store::bulk`): several times faster than
+    /// Hashed with foldhash (see the store's bulk writer): several times faster than
     /// SipHash on account names.
     senders: foldhash::HashMap<String, Box<SenderState>>,
     /// Accounts with an open incident, checked for resolution by `tick`.

@@ -9,10 +9,10 @@
 //! ask the writer to fold first (`Ingester::sync`).
 
 use super::fold::{Progress, Record};
-use super::ids::IdSet;
-use super::journal::{Entry, Extra, Journal};
-use super::{StoreError, Writer, keys};
 use crate::event::Event;
+use crate::store::ids::IdSet;
+use crate::store::journal::{Entry, Extra, Journal};
+use crate::store::{StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ impl Writer {
     /// The writer `[detect]` asks for, with the journal attached and what
     /// it held counted (see [`Writer::recover`]).
     pub fn open(
-        store: super::Store,
+        store: crate::store::Store,
         cfg: &crate::detect::DetectConfig,
     ) -> Result<Writer, StoreError> {
         let mut writer = Writer::for_config(store, cfg)?;

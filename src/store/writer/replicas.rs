@@ -4,8 +4,8 @@
 //! every account whose submissions it was told about, with how far it
 //! counted them, so that the policy service replays only the rest.
 
-use super::Writer;
 use crate::detect::{DetectConfig, Replica};
+use crate::store::Writer;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,4 +1,14 @@
-//! The write path: a group of event batches becomes one atomic sled batch.
+//! [`Writer`], the store's one writer, and everything it does, in this
+//! folder. The write path: a group of event batches becomes one atomic
+//! sled batch.
+//!
+//! | File | Writer's methods | What they do |
+//! |------|------------------|--------------|
+//! | `mod.rs` | `new`, `for_config`, `with_detector`, `store`, `reconfigure`, `apply`, `tick`, `take_raised`, `purge` | the writer and its detectors; a group of events admitted (idempotency, retention), counted and committed with the detectors' state and the alerts they raised |
+//! | `pending.rs` | `open`, `recover`, `submit`, `fold_due`, `fold_in`, `fold_pending` | the daemon's path: a request is acknowledged once it is in the journal, and folded into the counts in groups later (or at once when a reader asks) |
+//! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
+//! | `bulk.rs` | `load` | the import's path: millions of events counted in memory and written in parts |
+//! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
 //! Counters are aggregated in memory first and each distinct key is read,
 //! added to and written once per group. sled's merge operators were the
@@ -9,13 +19,21 @@
 //! would lose or double-count events. Group commit narrows the gap: requests
 //! that wait for the same flush share one read-modify-write per key.
 
-use super::fold::Record;
+mod bulk;
+pub(super) mod fold;
+mod pending;
+mod replicas;
+
+pub use bulk::Bulk;
+pub(crate) use replicas::{Marks, Replicas};
+
 use super::ids::{IdIndex, IdKey, IdSet};
 use super::keys;
 use super::{Store, StoreError};
 use crate::detect::{Alert, DetectConfig, Detector};
 use crate::event::{Event, Outcome};
 use chrono::{DateTime, Utc};
+use fold::Record;
 use std::sync::Arc;
 
 /// An event that counts: its local day and idempotency key.
@@ -68,24 +86,24 @@ impl IngestOutcome {
 /// cache in front of it the daemon's memory grew past 1.5 GB under sustained
 /// ingest (measured with `cargo bench --bench ingest`).
 pub struct Writer {
-    pub(super) store: Store,
+    store: Store,
     /// The detectors, fed every event counted; their state and alerts are
     /// committed in the same batch as the counts.
-    pub(super) detector: Option<Detector>,
+    detector: Option<Detector>,
     /// Sequence number of the last logged alert.
     last_seq: u64,
     /// Alerts raised in the current batch.
-    pub(super) raised: Vec<Alert>,
+    raised: Vec<Alert>,
     /// Alerts committed, until [`Writer::take_raised`].
     committed: Vec<Alert>,
     /// Where acknowledged requests wait to be folded (the daemon's writer).
-    pub(super) journal: Option<super::journal::Journal>,
-    pub(super) pending: super::pending::Pending,
+    journal: Option<super::journal::Journal>,
+    pending: pending::Pending,
     pub(super) purge_cursor: super::purge::PurgeCursor,
     /// The stored idempotency keys of recent days.
-    pub(super) ids: IdIndex,
+    ids: IdIndex,
     /// Where replicas of the accounts the policy service asks about go.
-    pub(super) replicas: Option<Box<dyn super::Replicas>>,
+    replicas: Option<Box<dyn super::Replicas>>,
 }
 
 impl Writer {

@@ -15,16 +15,16 @@
 //! fold before any part is written; only a replay after a crash mid-fold
 //! may show them some of the fold's counts as history.)
 
-use super::codec::{self, SenderInfo, Slot};
-use super::ids::{IdIndex, IdKey};
-use super::{Store, StoreError, Writer, keys};
 use crate::event::TlsCounts;
 use crate::event::{Event, Outcome};
+use crate::store::codec::{self, SenderInfo, Slot};
+use crate::store::ids::{IdIndex, IdKey};
+use crate::store::{Store, StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// Events and extra key/values counted atomically (one request).
-pub(super) struct Record<'a> {
+pub(in crate::store) struct Record<'a> {
     pub events: Vec<&'a Event>,
     pub extra: &'a [(Vec<u8>, Vec<u8>)],
 }
@@ -145,7 +145,7 @@ impl Writer {
             self.store.data.apply_batch(batch)?;
         }
         if let Some(detector) = &mut self.detector {
-            let loader = super::alerts::Prefetched {
+            let loader = crate::store::alerts::Prefetched {
                 store: &self.store,
                 senders: &known,
             };
@@ -375,7 +375,7 @@ impl<'a> Deltas<'a> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(in crate::store) mod tests {
     thread_local! {
         /// Makes the fold fail once this many parts are written.
         pub(crate) static FAIL_AFTER_PARTS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::event::Tls;
-use crate::store::fold::tests::FAIL_AFTER_PARTS;
 use crate::store::tests::{ev, store};
+use crate::store::writer::fold::tests::FAIL_AFTER_PARTS;
 use chrono::TimeDelta;
 
 /// Three past days of 1,300 accounts (many write-out batches): messages of

@@ -18,13 +18,13 @@
 //! alerts are spread over the batches in the order raised, so a crash in
 //! the middle of a write-out may lose some alerts of that stretch.
 
-use super::codec::SenderInfo;
+use super::Admitted;
 use super::fold::{added, counter_changes, merged};
-use super::ids::IdKey;
-use super::write::Admitted;
-use super::{StoreError, Writer, keys};
 use crate::detect::Dirty;
 use crate::event::{Event, Outcome};
+use crate::store::codec::SenderInfo;
+use crate::store::ids::IdKey;
+use crate::store::{StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 use held::{Gathered, Held};
@@ -187,7 +187,7 @@ impl Writer {
         bulk: &mut Bulk,
         events: &[Event],
         now: DateTime<Utc>,
-    ) -> Result<super::IngestOutcome, StoreError> {
+    ) -> Result<crate::store::IngestOutcome, StoreError> {
         // An id is reserved in the writer's index as it is admitted and
         // written with its account's counts.
         let (outcome, keep) = self.admit_with(events, now, |w, key| {
@@ -251,7 +251,7 @@ impl Writer {
                 senders: std::iter::from_fn(|| states.next_if(|s| s.0.as_str() <= last)).collect(),
                 cooldowns: Vec::new(),
             };
-            super::alerts::save_dirty(&mut batch, &dirty);
+            crate::store::alerts::save_dirty(&mut batch, &dirty);
             self.raised = raised.by_ref().take(per_part).collect();
             self.log_raised(&mut batch, now);
             self.apply_logged(batch)?;
@@ -266,7 +266,7 @@ impl Writer {
             senders: states.collect(),
             cooldowns,
         };
-        super::alerts::save_dirty(&mut batch, &rest);
+        crate::store::alerts::save_dirty(&mut batch, &rest);
         self.raised = raised.collect();
         self.log_raised(&mut batch, now);
         let committed = self.commit(batch);
