@@ -8,10 +8,10 @@ mod common;
 use chrono::{Days, TimeZone, Utc};
 use common::*;
 use smtp_auth_insight::event::{Event, Tls};
-use smtp_auth_insight::mailer::{self, DEFAULT_TOP, Mailer};
 use smtp_auth_insight::outbox::{MailConfig, Outbox};
 use smtp_auth_insight::report::ResolvedRange;
 use smtp_auth_insight::report::templates::Templates;
+use smtp_auth_insight::reports::{self, mail as mailer, mail::DEFAULT_TOP, mail::Mailer};
 use smtp_auth_insight::store::Writer;
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,7 +66,7 @@ fn main() {
             .expect("queue");
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let report = store.report_range(&range).expect("report");
+    let report = reports::build_range(&store, &range).expect("report");
     assert_eq!(report.summary.senders, 10_000);
     let message = mailer::compose(&templates, &mail, DEFAULT_TOP, &report, &to, None);
     let size = message.expect("message").formatted().len();

@@ -12,6 +12,7 @@ mod common;
 use chrono::{Days, Utc};
 use common::*;
 use smtp_auth_insight::report::ReportRequest;
+use smtp_auth_insight::reports;
 use std::time::Instant;
 
 fn main() {
@@ -40,7 +41,7 @@ fn scenario(days: u64, senders: u64) {
     let mut senders_seen = 0;
     for _ in 0..5 {
         let t = Instant::now();
-        let r = store.report(&request, 7, Utc::now()).expect("report");
+        let r = reports::build(&store, &request, 7, Utc::now()).expect("report");
         times.push(t.elapsed().as_secs_f64() * 1e3);
         senders_seen = r.summary.senders;
         assert_eq!(r.summary.messages, total);
@@ -50,7 +51,7 @@ fn scenario(days: u64, senders: u64) {
         ..request.clone()
     };
     let t = Instant::now();
-    store.report(&domain, 7, Utc::now()).expect("report");
+    reports::build(&store, &domain, 7, Utc::now()).expect("report");
     let domain_ms = t.elapsed().as_secs_f64() * 1e3;
     drop(store);
     let bytes = disk_bytes(&data.join("db"));

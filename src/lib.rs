@@ -23,12 +23,13 @@
 //!      handing freed heap back, user and group ids.
 //! 2. `store`: sled. Daily and hourly counts per account, the sender
 //!    index, idempotency keys, the ingest journal, the detectors' state and
-//!    alert log, retention, and reports built from it all.
+//!    alert log, retention.
 //! 3. Services, the daemon's moving parts:
 //!    - `ingest`: the single store writer with group commit; an
 //!      acknowledged event is on disk.
 //!    - `outbox`: the durable mail queue, its transports (SMTP, files) and
-//!      progress marks; `mailer`: report mails; `notify`: alert mails and
+//!      progress marks; `reports`: a report from its range to its mail
+//!      (built from the store, rendered, composed); `notify`: alert mails and
 //!      webhooks; `schedule`: reports mailed on cron schedules.
 //!    - `metrics`: what `/metrics` shows; `secret`: passwords and tokens
 //!      kept outside the config file.
@@ -57,13 +58,13 @@ pub mod config;
 pub(crate) mod contain;
 pub mod daemon;
 pub(crate) mod ingest;
-pub mod mailer;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub mod outbox;
 pub(crate) mod policy;
 pub(crate) mod process;
 pub(crate) mod random;
+pub mod reports;
 pub(crate) mod schedule;
 pub(crate) mod secret;
 pub(crate) mod server;

@@ -3,11 +3,11 @@
 
 use super::access::{self, Access};
 use crate::config::Config;
-use crate::mailer;
 use crate::outbox::Transport;
 use crate::report::templates::Templates;
 use crate::report::view::Charts;
 use crate::report::{Report, ReportRequest, chart, render};
+use crate::reports::{self, mail as mailer};
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
@@ -56,7 +56,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         Access::Local(store) => {
             // Events the daemon acknowledged before it stopped count too.
             crate::store::Writer::open(store.clone(), &config.detect)?;
-            store.report(&request, config.default_days(), Utc::now())?
+            reports::build(&store, &request, config.default_days(), Utc::now())?
         }
         Access::Daemon(daemon) if args.send => {
             // The daemon mails it through its queue and relay.

@@ -2,9 +2,9 @@
 //! hand these to the components, which never see [`Config`] itself.
 
 use super::Config;
-use crate::mailer::DEFAULT_TOP;
 use crate::notify::NotifierSettings;
 use crate::report::alert_view::shell_quote;
+use crate::reports::mail::DEFAULT_TOP;
 use crate::server::ServerSettings;
 use crate::store::{Retention, StoreOptions};
 

@@ -14,10 +14,10 @@ mod reload;
 
 use crate::config::Config;
 use crate::ingest::Ingester;
-use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Transport};
 use crate::report::templates::Templates;
+use crate::reports::mail::Mailer;
 use crate::server::{self, AppState, RateLimit};
 use crate::store::{Store, Writer};
 use std::future::Future;

@@ -8,10 +8,10 @@
 use super::DaemonError;
 use crate::config::Config;
 use crate::ingest::Ingester;
-use crate::mailer::Mailer;
 use crate::notify::{Notifier, Progress};
 use crate::outbox::Outbox;
 use crate::report::templates::Templates;
+use crate::reports::mail::Mailer;
 use crate::source::SourceKind;
 use crate::source::journald::Journal;
 use crate::source::tail::Follower;

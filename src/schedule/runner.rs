@@ -3,9 +3,9 @@
 
 use super::{ScheduleConfig, due_slot, parse_cron};
 use crate::ingest::{IngestError, Ingester};
-use crate::mailer::{Mailer, MailerError};
 use crate::outbox::{Outbox, OutboxError, marks};
 use crate::report::{RangeError, ResolvedRange, normalize_domain};
+use crate::reports::mail::{Mailer, MailerError};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

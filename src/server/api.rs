@@ -5,7 +5,7 @@ use crate::event;
 use crate::ingest::IngestError;
 use crate::metrics::{self, Rejection, Scrape};
 use crate::report::{self, ReportRequest};
-use crate::store::ReportError;
+use crate::reports::ReportError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::body::{Body, to_bytes};
@@ -76,9 +76,7 @@ pub(super) async fn get_report(
     let default_days = state.settings.default_days;
     let store = state.fresh_store().await?;
     let report = tokio::task::spawn_blocking(move || {
-        store
-            .report(&request, default_days, Utc::now())
-            .map_err(report_error)
+        crate::reports::build(&store, &request, default_days, Utc::now()).map_err(report_error)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;

@@ -29,9 +29,9 @@ pub(crate) use error::ApiError;
 pub(crate) use limit::RateLimit;
 
 use crate::ingest::Ingester;
-use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::reports::mail::Mailer;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};

@@ -3,9 +3,9 @@
 
 use super::{ApiError, AppState};
 use crate::ingest::IngestError;
-use crate::mailer::MailerError;
 use crate::random::RandomError;
 use crate::report::ReportRequest;
+use crate::reports::mail::MailerError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};

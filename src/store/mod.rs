@@ -13,7 +13,6 @@
 //! |------|-------------------|------------------------|
 //! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_run`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
 //! | `alerts.rs` | `open_incidents`, `last_alert_seq`, `alerts_after`, `opening_alert`, `alerts_since`, `alerts_of`, `scan_log`, `purge_detector` | the alert log and the detectors' saved state |
-//! | `report.rs` | `report`, `report_range` | a report's model from the counts (merged by `merge`) |
 //! | `purge.rs` | `purge`, `rewrite_slice`, `remove_where`, `rewrite_where` | retention: what is older than it, removed a slice at a time |
 //!
 //! The rest is the format both share: `keys` (the key layout), `codec`
@@ -27,17 +26,14 @@ mod hashes;
 mod ids;
 pub mod journal;
 pub mod keys;
-mod merge;
 mod migrate;
 mod purge;
-mod report;
 pub mod space;
 mod writer;
 
 pub use alerts::Recorded;
 pub use codec::SenderInfo;
 pub(crate) use purge::PurgeStats;
-pub use report::ReportError;
 pub use writer::{Bulk, IngestOutcome, Writer};
 pub(crate) use writer::{Marks, Replicas};
 

@@ -77,7 +77,7 @@ pub(super) fn message(
 async fn build(state: &AppState, request: ReportRequest) -> Result<report::Report, String> {
     let store = state.fresh_store().await.map_err(|e| e.to_string())?;
     let days = state.settings.default_days;
-    tokio::task::spawn_blocking(move || store.report(&request, days, Utc::now()))
+    tokio::task::spawn_blocking(move || crate::reports::build(&store, &request, days, Utc::now()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())

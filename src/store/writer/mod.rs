@@ -141,16 +141,9 @@ impl Writer {
         detector.resume(&store.open_incidents()?, &store);
         let last_seq = store.last_alert_seq()?;
         Ok(Writer {
-            ids: IdIndex::new(store.id_seed),
-            store,
             detector: Some(detector),
             last_seq,
-            raised: Vec::new(),
-            committed: Vec::new(),
-            journal: None,
-            pending: Default::default(),
-            purge_cursor: Default::default(),
-            replicas: None,
+            ..Writer::new(store)
         })
     }
 

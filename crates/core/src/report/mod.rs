@@ -2,7 +2,7 @@
 //! the requested range resolved against the calendar, and the renderers
 //! (JSON, CSV, text, HTML through templates, PNG charts), with the views
 //! that report and alert templates see and the links into the dashboard.
-//! Pure: the store builds the model (`Store::report`), everything here
+//! Pure: the daemon's `reports` builds the model from the store, everything here
 //! turns a model or an alert into something to read.
 
 pub mod alert_view;

@@ -82,7 +82,7 @@ impl Mailer {
         subject: Option<&str>,
         mark: Option<(&str, &str)>,
     ) -> Result<(), MailerError> {
-        let report = self.store.report_range(range)?;
+        let report = super::build_range(&self.store, range)?;
         let message = compose(&self.templates, &self.mail, self.top, &report, to, subject)?;
         self.outbox.enqueue(id, &message, mark)?;
         Ok(())

@@ -8,8 +8,8 @@
 //! threads, each sending its sorted totals in batches; the caller's thread
 //! merges those streams the same way.
 
-use super::{Store, StoreError};
 use crate::event::{TlsCounts, sender_domain};
+use crate::store::{Store, StoreError};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::RangeInclusive;
@@ -262,7 +262,7 @@ mod tests {
                 end: today,
                 domain: domain.map(str::to_owned),
             };
-            let built = store.report_range(&resolved).unwrap();
+            let built = super::super::build_range(&store, &resolved).unwrap();
             assert_eq!(
                 serde_json::to_value(&built).unwrap(),
                 want,
