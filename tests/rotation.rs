@@ -125,7 +125,8 @@ async fn counts_exactly(d: &Daemon, want: u64) {
 }
 
 /// A burst the follower is still reading when the log is rotated, and
-/// rotated again a second later with new lines in between.
+/// rotated again, with new lines in between, as soon as the follower has
+/// seen the first rotation.
 async fn behind_across_two_rotations(rotate: fn(&Path)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.log");
@@ -138,7 +139,16 @@ async fn behind_across_two_rotations(rotate: fn(&Path)) {
     rotate(&path);
     logger.reopen();
     want += logger.write(1_000);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Again once the follower has seen the first, still far behind.
+    wait_until(
+        "the follower sees the rotation",
+        Duration::from_secs(30),
+        async || {
+            let log = d.log_text();
+            ready(log.contains("rotated: ") || log.contains("truncated; "), ())
+        },
+    )
+    .await;
     rotate(&path);
     logger.reopen();
     want += logger.write(1_000);
