@@ -53,11 +53,7 @@ async fn a_peer_outside_allow_is_closed_unread_and_counts_nothing() {
     assert_eq!(policy_count(&d, "peer_refused").await, Some(1));
     assert_eq!(policy_count(&d, "request").await, Some(0));
     nothing_of_the_ceo(&d).await;
-    assert!(
-        d.log_text().contains("peer outside policy.allow"),
-        "{}",
-        d.log_text()
-    );
+    d.wait_log("peer outside policy.allow").await;
 }
 
 /// Runs a client of the socket at `socket` as `setpriv` args make it: it
