@@ -322,8 +322,18 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         let answer = postfix.submit("alice@example.com", "secret");
         assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
         // Released: the next message goes out (discarded here), not held.
-        let r = release_api(&d, "mallory@example.com").await;
-        assert_eq!(r.status(), 200);
+        // The command says what became of the held ones, and what to do.
+        let out = site.cli(&["release", "mallory@example.com"]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        let advice = [
+            "6 messages it submitted while contained were put in Postfix's hold queue",
+            "release mallory@example.com --requeue\n",
+            "release mallory@example.com --delete-held\n",
+        ];
+        for words in advice {
+            assert_eq!(said.contains(words), action == "hold", "{words:?}: {said}");
+        }
         let answer = postfix.submit("mallory@example.com", "stolen");
         assert!(answer.starts_with("250 2.0.0 Ok: queued as"), "{answer}");
         let qid = Postfix::queue_id(&answer).unwrap().to_owned();
@@ -356,6 +366,137 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
             assert!(record["deferred"].as_u64() >= Some(1), "{record}");
         }
     }
+}
+
+/// The queue ids of `who`'s messages in Postfix's hold queue, sorted.
+fn in_hold(postfix: &common::postfix::Postfix, who: &str) -> Vec<String> {
+    let mut ids: Vec<String> = postfix
+        .queue()
+        .iter()
+        .filter(|m| m["queue_name"] == "hold" && m["sender"] == who)
+        .filter_map(|m| m["queue_id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A real Postfix relaying to a real SMTP server: after a release,
+/// `release --requeue` hands the held messages' queue ids to postsuper and
+/// they reach the relay; `--delete-held` deletes them. The ids on record
+/// are exactly what the hold queue holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn release_requeue_sends_the_held_mail_on_and_delete_held_removes_it() {
+    use common::postfix::Postfix;
+    let relay = SmtpSink::start();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("mail.log");
+    let spool = common::postfix::Spool::new();
+    let site = policy_site_in(&spool, None, "policy.action = \"hold\"");
+    let d = site.start();
+    let postfix = spool.start(
+        &format!(
+            "{}\ndefault_transport = smtp\nrelayhost = [127.0.0.1]:{}\n\
+             smtp_tls_security_level = none",
+            main_cf_lines(),
+            relay.port
+        ),
+        &[
+            ("mallory@example.com", "stolen"),
+            ("eve@example.com", "stolen"),
+        ],
+        &log,
+    );
+    for (who, flag) in [
+        ("mallory@example.com", "--requeue"),
+        ("eve@example.com", "--delete-held"),
+    ] {
+        // The 40th raises the alert; the 41st to 45th are held.
+        let mut held = Vec::new();
+        for i in 0..45 {
+            let answer = postfix.submit(who, "stolen");
+            let qid = Postfix::queue_id(&answer).unwrap_or_else(|| panic!("{answer}"));
+            if i >= 40 {
+                held.push(qid.to_owned());
+            }
+        }
+        wait_contained(&d, who).await;
+        let mut sorted = held.clone();
+        sorted.sort();
+        assert_eq!(in_hold(&postfix, who), sorted);
+        let out = site.cli_env(&["release", who, flag], &[("MAIL_CONFIG", &postfix.conf())]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let postsuper = if flag == "--requeue" { "-H" } else { "-d" };
+        for words in [
+            format!("released {who}\n"),
+            format!("handed 5 queue ids to postsuper {postsuper} -; postsuper said: "),
+        ] {
+            assert!(said.contains(&words), "no {words:?} in {said}");
+        }
+        // Oldest first, as answered.
+        assert_eq!(
+            record(&d, who).await["held_queue_ids"],
+            serde_json::json!(held)
+        );
+        assert_eq!(in_hold(&postfix, who), Vec::<String>::new(), "{said}");
+        if flag == "--requeue" {
+            assert!(
+                said.contains("asked postqueue -i to deliver each of them now"),
+                "{said}"
+            );
+            // Each reaches the relay (Postfix's Received line names its id).
+            wait_until(
+                "the requeued mail at the relay",
+                Duration::from_secs(60),
+                async || {
+                    let at_relay: Vec<String> = relay
+                        .messages()
+                        .iter()
+                        .map(|m| String::from_utf8_lossy(m).into_owned())
+                        .collect();
+                    let missing: Vec<&String> = held
+                        .iter()
+                        .filter(|id| !at_relay.iter().any(|m| m.contains(&format!(" id {id}"))))
+                        .collect();
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(4).collect();
+                    let n = at_relay.len();
+                    ready(
+                        missing.is_empty(),
+                        format!("{missing:?}, {n} mails at the relay; the log ends {tail:?}"),
+                    )
+                },
+            )
+            .await;
+        } else {
+            // Gone from the queue, each logged as removed by postsuper.
+            wait_until(
+                "postsuper's removals in the log",
+                Duration::from_secs(30),
+                async || {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let missing: Vec<&String> = held
+                        .iter()
+                        .filter(|id| !text.contains(&format!("{id}: removed")))
+                        .collect();
+                    ready(missing.is_empty(), format!("{missing:?}"))
+                },
+            )
+            .await;
+            assert!(postfix.queue().iter().all(|m| m["sender"] != who));
+        }
+    }
+    // Asked again, after the release: nothing left to hand over twice
+    // would fail; postsuper is simply told the same ids.
+    let out = site.cli(&["release", "nobody@example.com", "--requeue"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nobody@example.com was never contained")
+    );
 }
 
 /// A site whose mails go to `smtp`, alert recipients secops@example.com.
@@ -398,6 +539,17 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let hold = wait_contained(&d, "mallory@example.com").await;
     let released = release_api(&d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
+    // The queue ids of the 20 messages answered HOLD, oldest first.
+    let record: Value = released.json().await.unwrap();
+    let want: Vec<String> = (40..60)
+        .map(|i| format!("malloryexamplecom{i:04}"))
+        .collect();
+    assert_eq!(record["held"], 20, "{record}");
+    assert_eq!(
+        record["held_queue_ids"],
+        serde_json::json!(want),
+        "{record}"
+    );
     // The alert itself, the containment and the release.
     let mails = mails(&smtp, 3).await;
     let body = |prefix: &str| {
@@ -419,7 +571,13 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         assert!(contained.contains(words), "no {words:?} in\n{contained}");
     }
     let released = body("[smtp-auth-insight] Released: \"mallory@example.com\"");
-    for words in ["Account: mallory@example.com\n", "Released by: ann\n"] {
+    for words in [
+        "Account: mallory@example.com\n",
+        "Released by: ann\n",
+        "The 20 held messages stay in Postfix's hold queue",
+        "release mallory@example.com --requeue\n",
+        "release mallory@example.com --delete-held\n",
+    ] {
         assert!(released.contains(words), "no {words:?} in\n{released}");
     }
 }

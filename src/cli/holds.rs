@@ -24,6 +24,14 @@ pub(super) struct HoldsArgs {
 pub(super) struct ReleaseArgs {
     /// The account (SASL username) to let send again.
     sender: String,
+    /// Then hand the queue ids of the messages it had put on hold to
+    /// `postsuper -H -` (found on PATH; root only): Postfix sends them. Also
+    /// for an account released earlier.
+    #[arg(long, conflicts_with = "delete_held")]
+    requeue: bool,
+    /// Then hand them to `postsuper -d -` instead: Postfix deletes them.
+    #[arg(long)]
+    delete_held: bool,
 }
 
 /// The records, as the API shows them.
@@ -91,20 +99,152 @@ fn text(v: &Value) -> &str {
 
 pub(super) fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
     let by = format!("{} (command line)", whoami());
-    let record = match access::for_reading(config)? {
+    let released = match access::for_reading(config)? {
         Access::Local(store) => {
             // The release mail waits in the queue until the daemon runs.
             let outbox = crate::outbox::Outbox::open(store.db())?;
             let notices = config.contain_notices(outbox)?;
             let holds = Holds::open(&store, config.policy.containment(), notices)?;
-            let (sender, hold) = holds
-                .release(&args.sender, &by)?
-                .with_context(|| format!("{} is not contained", args.sender))?;
-            crate::contain::view(&sender, &hold, chrono::Utc::now().timestamp())
+            holds.release(&args.sender, &by)?.map(|(sender, hold)| {
+                crate::contain::view(&sender, &hold, chrono::Utc::now().timestamp())
+            })
         }
         Access::Daemon(daemon) => daemon.release(&args.sender, &by)?,
     };
-    println!("released {}", text(&record["sender"]));
+    let postsuper = match (args.requeue, args.delete_held) {
+        (true, _) => Some(Postsuper::Requeue),
+        (_, true) => Some(Postsuper::Delete),
+        _ => None,
+    };
+    let record = match (released, postsuper) {
+        (Some(record), _) => {
+            println!("released {}", text(&record["sender"]));
+            record
+        }
+        // The commands the release printed work afterwards too.
+        (None, Some(_)) => {
+            let sender = crate::event::normalize_sender(&args.sender)?;
+            records(config)?
+                .into_iter()
+                .find(|h| h["sender"] == sender.as_str())
+                .with_context(|| format!("{} was never contained", args.sender))?
+        }
+        (None, None) => anyhow::bail!("{} is not contained", args.sender),
+    };
+    let ids: Vec<&str> = record["held_queue_ids"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let held = record["held"].as_u64().unwrap_or(0);
+    let untracked = held.saturating_sub(ids.len() as u64);
+    match postsuper {
+        Some(p) => p.run(&ids)?,
+        None if held > 0 => {
+            let cli = config.cli_command();
+            let quoted = crate::report::alert_view::shell_quote(text(&record["sender"]));
+            println!(
+                "{held} messages it submitted while contained were put in Postfix's hold queue \
+                 and stay there. To send them:\n    {cli} release {quoted} --requeue\n\
+                 To delete them:\n    {cli} release {quoted} --delete-held"
+            );
+        }
+        None => {}
+    }
+    if untracked > 0 {
+        println!(
+            "{untracked} held messages have no queue id on record (more than {} were held, \
+             or Postfix sent none): find them with postqueue -j",
+            crate::contain::MAX_HELD_IDS
+        );
+    }
+    Ok(())
+}
+
+/// What `postsuper` does with the held messages.
+#[derive(Debug, Clone, Copy)]
+enum Postsuper {
+    /// `postsuper -H -`: out of the hold queue, sent as usual.
+    Requeue,
+    /// `postsuper -d -`: deleted.
+    Delete,
+}
+
+impl Postsuper {
+    /// Runs `postsuper` with `ids` on its standard input, and says how
+    /// many were handed over and what it answered.
+    fn run(self, ids: &[&str]) -> anyhow::Result<()> {
+        let flag = match self {
+            Postsuper::Requeue => "-H",
+            Postsuper::Delete => "-d",
+        };
+        if ids.is_empty() {
+            println!("no held message to hand to postsuper {flag}");
+            return Ok(());
+        }
+        let mut child = std::process::Command::new("postsuper")
+            .args([flag, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run postsuper (is Postfix installed, and postsuper on PATH?)")?;
+        let mut input = ids.join("\n");
+        input.push('\n');
+        if let Some(mut stdin) = child.stdin.take() {
+            // postsuper reads every id before it answers; a broken pipe
+            // shows in its exit status below.
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let out = child.wait_with_output().context("postsuper")?;
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_owned()
+            + String::from_utf8_lossy(&out.stdout).trim();
+        println!(
+            "handed {} queue ids to postsuper {flag} -; postsuper said: {}",
+            ids.len(),
+            if said.is_empty() { "nothing" } else { &said }
+        );
+        anyhow::ensure!(
+            out.status.success(),
+            "postsuper {flag} failed ({}); it needs root",
+            out.status
+        );
+        if let Postsuper::Requeue = self {
+            deliver_now(ids)?;
+        }
+        Ok(())
+    }
+}
+
+/// Most messages asked for one by one (`postqueue -i`); beyond, the whole
+/// queue is flushed once (`postqueue -f`).
+const ONE_BY_ONE: usize = 100;
+
+/// `postsuper -H` moves held mail to the deferred queue, which Postfix
+/// looks at again only after `queue_run_delay` (5 minutes by default):
+/// asks for the released messages' delivery now.
+fn deliver_now(ids: &[&str]) -> anyhow::Result<()> {
+    let postqueue = |args: &[&str]| -> anyhow::Result<()> {
+        let out = std::process::Command::new("postqueue")
+            .args(args)
+            .output()
+            .context("cannot run postqueue (is it on PATH?)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "postqueue {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    };
+    if ids.len() <= ONE_BY_ONE {
+        for id in ids {
+            postqueue(&["-i", id])?;
+        }
+        println!("asked postqueue -i to deliver each of them now");
+    } else {
+        postqueue(&["-f"])?;
+        println!("asked postqueue -f to deliver the queue now");
+    }
     Ok(())
 }
 

@@ -72,6 +72,16 @@ impl Remote {
     /// Sends `request` and reads its JSON answer; an error answer's
     /// message becomes the error.
     fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        self.send_unless(request, None)?
+            .context("the daemon answered without a body")
+    }
+
+    /// [`Remote::send`], with `None` when the daemon answers `unless`.
+    fn send_unless<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        unless: Option<reqwest::StatusCode>,
+    ) -> anyhow::Result<Option<T>> {
         self.runtime.block_on(async {
             let resp = request
                 .bearer_auth(&self.token)
@@ -85,6 +95,9 @@ impl Remote {
                 })?;
             let status = resp.status();
             let body = resp.bytes().await?;
+            if Some(status) == unless {
+                return Ok(None);
+            }
             if !status.is_success() {
                 let message = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
@@ -92,7 +105,7 @@ impl Remote {
                     .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
                 bail!("the daemon answered {status}: {message}");
             }
-            Ok(serde_json::from_slice(&body)?)
+            Ok(Some(serde_json::from_slice(&body)?))
         })
     }
 
@@ -133,15 +146,20 @@ impl Remote {
         Ok(v["holds"].as_array().cloned().unwrap_or_default())
     }
 
-    /// `DELETE /api/v1/holds/{sender}?by=`: the released record.
-    pub(super) fn release(&self, sender: &str, by: &str) -> anyhow::Result<serde_json::Value> {
+    /// `DELETE /api/v1/holds/{sender}?by=`: the released record, `None`
+    /// when the account is not contained.
+    pub(super) fn release(
+        &self,
+        sender: &str,
+        by: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
         let url = format!(
             "{}/api/v1/holds/{}?by={}",
             self.base,
             links::encode(sender),
             links::encode(by)
         );
-        self.send(self.http.delete(url))
+        self.send_unless(self.http.delete(url), Some(reqwest::StatusCode::NOT_FOUND))
     }
 
     /// `POST /api/v1/events` with an NDJSON body.

@@ -168,6 +168,7 @@ impl Gate {
     pub(crate) fn answer(
         &self,
         ev: &Event,
+        queue_id: Option<&str>,
         now: i64,
         action: Action,
     ) -> (Option<Hold>, Option<u64>) {
@@ -178,7 +179,7 @@ impl Gate {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let holds = &self.inner.holds;
-        let hold = holds.check(&ev.sender, now, action);
+        let hold = holds.check(&ev.sender, queue_id, now, action);
         if hold.is_some() && !action.lets_through() {
             return (hold, None);
         }

@@ -29,7 +29,7 @@ mod release;
 mod watch;
 
 pub(crate) use gate::Gate;
-pub(crate) use hold::{Action, Hold, Released, view};
+pub(crate) use hold::{Action, Hold, MAX_HELD_IDS, Released, view};
 pub(crate) use loader::start_gate;
 pub(crate) use notice::Notices;
 
@@ -150,8 +150,15 @@ impl Holds {
     }
 
     /// The containment of `sender` in force at Unix second `now`, if any;
-    /// counts `action` for it. Memory only: the policy service's answer.
-    pub(crate) fn check(&self, sender: &str, now: i64, action: Action) -> Option<Hold> {
+    /// counts `action` for it, with the message's Postfix `queue_id`.
+    /// Memory only: the policy service's answer.
+    pub(crate) fn check(
+        &self,
+        sender: &str,
+        queue_id: Option<&str>,
+        now: i64,
+        action: Action,
+    ) -> Option<Hold> {
         {
             let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
             if active.is_empty() || !active.get(sender).is_some_and(|h| h.in_force(now)) {
@@ -160,7 +167,7 @@ impl Holds {
         }
         let mut active = self.active();
         let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;
-        hold.count(action);
+        hold.count(action, queue_id);
         Some(hold.clone())
     }
 

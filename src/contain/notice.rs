@@ -66,19 +66,31 @@ impl Notices {
             0 => String::new(),
             seq => format!(" #{seq}"),
         };
+        // Postfix keeps held messages until told: say how.
+        let held = match hold.held {
+            0 => String::new(),
+            n => format!(
+                "\nThe {n} held messages stay in Postfix's hold queue. To send them:\n\
+                 \x20   {cli} release {quoted} --requeue\n\
+                 To delete them:\n\
+                 \x20   {cli} release {quoted} --delete-held\n",
+                cli = self.cli,
+                quoted = crate::report::alert_view::shell_quote(sender),
+            ),
+        };
         let body = format!(
             "A contained account may send again.\n\n\
              Account: {sender}\n\
              Released by: {by}\n\
              Released at: {at}\n\
              Contained since: {since}, after a {kind} alert{alert}\n\
-             While contained: {held} messages held, {deferred} attempts deferred, \
-             {rejected} rejected, {monitored} let through in monitor mode.\n",
+             While contained: {count} messages held, {deferred} attempts deferred, \
+             {rejected} rejected, {monitored} let through in monitor mode.\n{held}",
             by = r.by,
             at = super::hold::time(r.at),
             since = super::hold::time(hold.since),
             kind = hold.kind.name(),
-            held = hold.held,
+            count = hold.held,
             deferred = hold.deferred,
             rejected = hold.rejected,
             monitored = hold.monitored,

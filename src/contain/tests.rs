@@ -39,7 +39,7 @@ fn run(gate: &Gate) -> Vec<Event> {
         .collect();
     let now = start.timestamp();
     for (i, ev) in events.iter().enumerate() {
-        let (hold, seq) = gate.answer(ev, now, Action::Hold);
+        let (hold, seq) = gate.answer(ev, None, now, Action::Hold);
         assert_eq!(seq, Some(i as u64 + 1), "numbered");
         assert_eq!(hold.is_some(), i == 40, "submission {}", i + 1);
     }
@@ -61,7 +61,11 @@ fn a_containment_the_detector_bears_out_stays() {
     assert_eq!(raised, 1);
     gate.publish("m@example.com", 41, replica, &Arc::new(cfg));
     let now = chrono::Utc::now().timestamp();
-    assert!(holds.check("m@example.com", now, Action::Hold).is_some());
+    assert!(
+        holds
+            .check("m@example.com", None, now, Action::Hold)
+            .is_some()
+    );
 }
 
 #[test]
@@ -84,6 +88,10 @@ fn a_containment_the_detector_does_not_bear_out_is_lifted() {
         &Arc::new(DetectConfig::default()),
     );
     let now = chrono::Utc::now().timestamp();
-    assert!(holds.check("m@example.com", now, Action::Hold).is_none());
+    assert!(
+        holds
+            .check("m@example.com", None, now, Action::Hold)
+            .is_none()
+    );
     assert!(holds.list().unwrap().is_empty(), "nothing on record");
 }

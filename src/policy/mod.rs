@@ -106,14 +106,22 @@ impl Service {
         };
         self.metrics.policy(PolicyCount::Submission);
         let now = now.timestamp();
+        // The message's Postfix queue id: the event's id is `host:queue_id`.
+        let queue_id = event
+            .id
+            .as_deref()
+            .and_then(|id| id.strip_prefix(&*self.host)?.strip_prefix(':'));
         let (hold, seq) = match &self.gate {
             Some(gate) => {
                 // A burst of an account whose past is being read (rarely: a
                 // few reads take microseconds) waits for it, briefly.
                 gate.ready(&event.sender).await;
-                gate.answer(&event, now, self.action)
+                gate.answer(&event, queue_id, now, self.action)
             }
-            None => (self.holds.check(&event.sender, now, self.action), None),
+            None => (
+                self.holds.check(&event.sender, queue_id, now, self.action),
+                None,
+            ),
         };
         let action = self.respond(&event.sender, hold);
         // A deferred or rejected attempt is no message sent.

@@ -79,11 +79,17 @@ impl Site {
 
     /// Runs a CLI command against this site's config.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_env(args, &[])
+    }
+
+    /// [`Site::cli`] with `env` set.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
         Command::new(BIN)
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .output()
             .expect("run cli")
     }

@@ -137,7 +137,8 @@ impl Postfix {
         self.dir.path().join("queue/public/submission")
     }
 
-    fn conf(&self) -> PathBuf {
+    /// Its configuration directory (`MAIL_CONFIG` for its commands).
+    pub fn conf(&self) -> PathBuf {
         self.dir.path().join("conf")
     }
 
@@ -228,6 +229,7 @@ showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       smtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
