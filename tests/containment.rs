@@ -537,8 +537,11 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let (mut s, mut r) = connected(&site);
     burst(&mut s, &mut r, "mallory@example.com");
     let hold = wait_contained(&d, "mallory@example.com").await;
+    let contained = |text: String| metric(&text, "smtp_auth_insight_contained_accounts");
+    assert_eq!(contained(metrics_text(&d).await), Some(1));
     let released = release_api(&d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
+    assert_eq!(contained(metrics_text(&d).await), Some(0));
     // The queue ids of the 20 messages answered HOLD, oldest first.
     let record: Value = released.json().await.unwrap();
     let want: Vec<String> = (40..60)

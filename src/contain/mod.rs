@@ -145,6 +145,12 @@ impl Holds {
         })
     }
 
+    /// How many accounts are contained at Unix second `now`. Memory only.
+    pub(crate) fn in_force(&self, now: i64) -> usize {
+        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+        active.values().filter(|h| h.in_force(now)).count()
+    }
+
     fn active(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Hold>> {
         self.inner.active.write().unwrap_or_else(|p| p.into_inner())
     }

@@ -17,6 +17,8 @@ pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0
 pub(crate) struct Scrape {
     pub(crate) store_bytes: u64,
     pub(crate) outbox_queued: u64,
+    /// Accounts the policy service contains now (0 when it is off).
+    pub(crate) contained: u64,
     /// Mails sent, given up, and retried after a temporary failure.
     pub(crate) mails: [u64; 3],
     /// Alerts not yet handled by the mails and by the webhook furthest
@@ -74,6 +76,13 @@ impl Scrape {
         let size = Gauge::<i64>::default();
         size.set(gauge(self.store_bytes));
         r.register("store_size_bytes", "Size of the database on disk.", size);
+        let contained = Gauge::<i64>::default();
+        contained.set(gauge(self.contained));
+        r.register(
+            "contained_accounts",
+            "Accounts the policy service contains now: their mail is held, deferred or rejected until released.",
+            contained,
+        );
         let queued = Gauge::<i64>::default();
         queued.set(gauge(self.outbox_queued));
         r.register("outbox_queued", "Mails waiting for delivery.", queued);
@@ -126,6 +135,7 @@ mod tests {
         let text = m.render(&Scrape {
             store_bytes: 4096,
             outbox_queued: 2,
+            contained: 1,
             mails: [5, 1, 7],
             backlog: Some(Backlog {
                 mail: 3,
@@ -155,6 +165,7 @@ mod tests {
             ("smtp_auth_insight_notifier_passes_total", 9.0),
             ("smtp_auth_insight_store_size_bytes", 4096.0),
             ("smtp_auth_insight_outbox_queued", 2.0),
+            ("smtp_auth_insight_contained_accounts", 1.0),
             (r#"smtp_auth_insight_mails_total{outcome="retried"}"#, 7.0),
             ("smtp_auth_insight_log_bytes_lost_total", 0.0),
         ] {
