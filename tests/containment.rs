@@ -626,7 +626,7 @@ async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_senders_page_shows_the_containment_and_its_release_button_ends_it() {
+async fn the_main_page_and_the_senders_page_show_containments_and_their_release_buttons_end_them() {
     use common::webdriver::Driver;
     let hash = password_hash("s3cret pass");
     // [[server.users]] is a table array: it comes last.
@@ -653,6 +653,33 @@ async fn the_senders_page_shows_the_containment_and_its_release_button_ends_it()
     b.type_into(&b.find("#token").await, "s3cret pass").await;
     b.click(&b.find("#login").await).await;
     b.wait_text("#tile-senders", |t| !t.is_empty()).await;
+    // The main page's card lists the contained accounts, newest first.
+    burst(&mut s, &mut r, "eve@example.com");
+    wait_contained(&d, "eve@example.com").await;
+    b.goto(&d.url("/")).await;
+    let card = b.wait_text("#contained", |t| t.contains("eve@")).await;
+    for words in [
+        "Contained accounts",
+        "mallory@example.com",
+        "new_sender",
+        "first seen",
+    ] {
+        assert!(card.contains(words), "no {words:?} in {card}");
+    }
+    let rows = b.find_all("#contained-accounts tbody tr").await;
+    assert_eq!(rows.len(), 2);
+    assert!(b.text(&rows[0]).await.starts_with("eve@example.com"));
+    // Released from the card: back on the main page, one row left.
+    b.click(
+        &b.find("#contained-accounts tbody tr:first-child .release")
+            .await,
+    )
+    .await;
+    b.wait_text("#contained", |t| !t.contains("eve@")).await;
+    assert!(b.url().await.ends_with('/'), "{}", b.url().await);
+    assert_eq!(b.find_all("#contained-accounts tbody tr").await.len(), 1);
+    let eve = record(&d, "eve@example.com").await;
+    assert_eq!(eve["released"]["by"], "ann (dashboard)", "{eve}");
     b.goto(&d.url("/senders/mallory%40example.com")).await;
     let shown = b
         .wait_text("#containment", |t| t.contains("Contained"))
@@ -666,6 +693,10 @@ async fn the_senders_page_shows_the_containment_and_its_release_button_ends_it()
         .await;
     assert!(after.contains("by ann (dashboard)"), "{after}");
     assert!(b.find_all("#release").await.is_empty(), "the button stays");
+    // No account contained: no card.
+    b.goto(&d.url("/")).await;
+    b.wait_text("#tile-senders", |t| !t.is_empty()).await;
+    assert!(b.find_all("#contained").await.is_empty(), "the card stays");
     // Mail flows again.
     let got = {
         s.write_all(request("END-OF-MESSAGE", "mallory@example.com", "R1").as_bytes())

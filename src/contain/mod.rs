@@ -151,6 +151,20 @@ impl Holds {
         active.values().filter(|h| h.in_force(now)).count()
     }
 
+    /// The accounts contained at Unix second `now`, newest first. Memory
+    /// only: what the policy service enforces.
+    pub(crate) fn contained(&self, now: i64) -> Vec<(String, Hold)> {
+        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<(String, Hold)> = active
+            .iter()
+            .filter(|(_, h)| h.in_force(now))
+            .map(|(s, h)| (s.clone(), h.clone()))
+            .collect();
+        drop(active);
+        all.sort_by_key(|h| std::cmp::Reverse(h.1.since));
+        all
+    }
+
     fn active(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Hold>> {
         self.inner.active.write().unwrap_or_else(|p| p.into_inner())
     }

@@ -108,17 +108,30 @@ pub(super) async fn request_status(
     )
 }
 
-/// The Release button of a contained sender's page.
+/// The Release form: the button of a contained sender's page, or of the
+/// main page's card (`next=/`: back there).
+#[derive(Deserialize)]
+pub(super) struct ReleaseForm {
+    csrf: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// The Release button of a contained sender's page or of the main page.
 pub(super) async fn release(
     State(state): State<AppState>,
     Extension(me): Extension<LoggedIn>,
     Path(sender): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ReleaseForm>,
 ) -> Response {
     if let Some(refused) = me.refuse_stale(&state, &form.csrf) {
         return refused;
     }
-    let back = crate::report::links::sender_path(&sender);
+    // Only the main page: never a redirect elsewhere.
+    let back = match form.next.as_deref() {
+        Some("/") => "/".to_owned(),
+        _ => crate::report::links::sender_path(&sender),
+    };
     let by = format!("{} (dashboard)", me.session.user);
     match crate::server::holds::release(&state, &sender, &by).await {
         Ok(_) => Redirect::to(&back).into_response(),

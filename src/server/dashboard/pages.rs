@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The session of a logged-in request (set by `require_session`).
 #[derive(Clone)]
@@ -159,8 +159,24 @@ pub(super) async fn index(
         .and_then(Result::ok)
         .unwrap_or_default();
     let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
+    // The accounts the policy service stops now, each with its Release.
+    let contained: Vec<Value> = state
+        .holds
+        .as_ref()
+        .map(|h| h.contained(now.timestamp()))
+        .unwrap_or_default()
+        .iter()
+        .map(|(sender, hold)| {
+            let mut v = crate::contain::view(sender, hold, now.timestamp());
+            let page = links::sender_path(sender);
+            v["release"] = json!(format!("{page}/release"));
+            v["link"] = json!(page);
+            v
+        })
+        .collect();
     let data = json!({
         "title": "SMTP AUTH clients",
+        "contained": contained,
         "csrf": me.session.csrf,
         "error": error,
         "start": report.start.to_string(),
