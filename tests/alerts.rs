@@ -190,6 +190,14 @@ async fn a_burst_after_a_quiet_history_is_mailed_then_resolved() {
         .collect();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["observed"], 300, "the peak hour's count");
+    // The incident is over: the alert that opened it says so too.
+    let spikes: Vec<Value> = alerts(&d)
+        .await
+        .into_iter()
+        .filter(|a| a["kind"] == "volume_spike" && a["sender"] == "alice@example.com")
+        .collect();
+    assert!(spikes.len() >= 2, "{spikes:?}");
+    assert!(spikes.iter().all(|a| a["incident"] == "resolved"), "{spikes:?}");
     assert!(
         metrics_text(&d)
             .await

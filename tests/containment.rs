@@ -666,6 +666,9 @@ async fn the_main_page_and_the_senders_page_show_containments_and_their_release_
     ] {
         assert!(card.contains(words), "no {words:?} in {card}");
     }
+    // Their alerts show where the incident stands, not "new" for ever.
+    let listed = b.text(&b.find("#alerts").await).await;
+    assert!(listed.contains("(open)") && !listed.contains("(new)"), "{listed}");
     let rows = b.find_all("#contained-accounts tbody tr").await;
     assert_eq!(rows.len(), 2);
     assert!(b.text(&rows[0]).await.starts_with("eve@example.com"));

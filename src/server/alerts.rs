@@ -41,6 +41,18 @@ pub(super) async fn get_alerts(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // Each with where its incident stands now (newer alerts are all in
+    // the list: it is read newest first).
+    let incidents = crate::detect::incidents(alerts.iter().map(|r| &r.alert));
+    let alerts: Vec<serde_json::Value> = alerts
+        .iter()
+        .zip(incidents)
+        .map(|(r, incident)| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["incident"] = serde_json::json!(incident);
+            v
+        })
+        .collect();
     Ok(Json(serde_json::json!({
         "since": since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "alerts": alerts,

@@ -42,14 +42,27 @@ fn utc_minute(t: chrono::DateTime<Utc>) -> String {
 }
 
 /// An alert as the templates list it.
-fn alert_json(r: &crate::store::Recorded) -> serde_json::Value {
+/// An alert as the dashboard lists it: with where its incident stands
+/// now, for the kinds that have one (`incident`, from
+/// [`crate::detect::incidents`]), else its own status.
+fn alert_json(r: &crate::store::Recorded, incident: Option<crate::detect::Incident>) -> Value {
     json!({
         "kind": r.alert.kind.title(),
-        "status": r.alert.status.label(),
+        "status": incident.map_or(r.alert.status.label(), |i| i.name()),
         "sender": r.alert.sender,
         "at": utc_minute(r.alert.at),
         "detail": r.alert.detail,
     })
+}
+
+/// Alerts read back newest first, as the dashboard lists them.
+fn alerts_json(alerts: &[crate::store::Recorded]) -> Vec<Value> {
+    let incidents = crate::detect::incidents(alerts.iter().map(|r| &r.alert));
+    alerts
+        .iter()
+        .zip(incidents)
+        .map(|(r, i)| alert_json(r, i))
+        .collect()
 }
 
 /// Alerts shown on the main page, and on a sender's page.
@@ -158,7 +171,7 @@ pub(super) async fn index(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
+    let alerts = alerts_json(&alerts);
     // The accounts the policy service stops now, each with its Release.
     let contained: Vec<Value> = state
         .holds
@@ -338,7 +351,7 @@ pub(super) async fn sender(
         .filter(|d| d.auth_failures > 0)
         .map(|d| json!({"date": d.date.to_string(), "count": d.auth_failures}))
         .collect();
-    let alerts: Vec<_> = alerts.iter().map(alert_json).collect();
+    let alerts = alerts_json(&alerts);
     let data = json!({
         "title": format!("Sender {name}"),
         "csrf": me.session.csrf,

@@ -124,3 +124,101 @@ pub(crate) fn round1(x: f64) -> f64 {
 pub(crate) fn whole_seconds(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(ts.timestamp(), 0).unwrap_or(ts)
 }
+
+/// Where an alert's incident stands now: open, or resolved (by a later
+/// `resolved` alert of the same account and kind, or by a later `firing`
+/// one, which opened another). What the dashboard and the API show instead
+/// of the alert's own status, which says only how the incident stood when
+/// the alert was raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Incident {
+    Open,
+    Resolved,
+}
+
+impl Incident {
+    pub fn name(self) -> &'static str {
+        match self {
+            Incident::Open => "open",
+            Incident::Resolved => "resolved",
+        }
+    }
+}
+
+/// The incident of each of `newest_first` (alerts as the log is read
+/// back, newest first, every alert logged after the oldest of them
+/// included). Only volume spikes and new senders have incidents: `None`
+/// for the other kinds.
+pub fn incidents<'a>(newest_first: impl IntoIterator<Item = &'a Alert>) -> Vec<Option<Incident>> {
+    use std::collections::HashMap;
+    // Per (account, kind): the status and incident of the closest newer
+    // alert.
+    let mut newer: HashMap<(&str, AlertKind), (AlertStatus, Incident)> = HashMap::new();
+    let mut out = Vec::new();
+    for a in newest_first {
+        if !matches!(a.kind, AlertKind::VolumeSpike | AlertKind::NewSender) {
+            out.push(None);
+            continue;
+        }
+        let key = (a.sender.as_str(), a.kind);
+        let incident = match (a.status, newer.get(&key)) {
+            (AlertStatus::Resolved, _) => Incident::Resolved,
+            (_, None) => Incident::Open,
+            // The same incident goes on: as it stands then.
+            (_, Some((AlertStatus::Ongoing, later))) => *later,
+            (_, Some((AlertStatus::Resolved | AlertStatus::Firing, _))) => Incident::Resolved,
+        };
+        newer.insert(key, (a.status, incident));
+        out.push(Some(incident));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(sender: &str, kind: AlertKind, status: AlertStatus) -> Alert {
+        Alert {
+            status,
+            kind,
+            sender: sender.to_owned(),
+            ..crate::report::alert_view::sample_alert()
+        }
+    }
+
+    #[test]
+    fn an_incident_is_open_until_resolved_or_replaced() {
+        use AlertKind::*;
+        use AlertStatus::*;
+        // Newest first.
+        let log = [
+            alert("b", VolumeSpike, Ongoing),
+            alert("a", NewSender, Resolved),
+            alert("b", VolumeSpike, Firing),
+            alert("a", NewSender, Ongoing),
+            alert("a", NewSender, Firing),
+            alert("c", LegacyTls, Firing),
+            alert("b", VolumeSpike, Firing),
+            alert("a", VolumeSpike, Firing),
+        ];
+        let got: Vec<Option<&str>> = incidents(&log)
+            .into_iter()
+            .map(|i| i.map(Incident::name))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some("open"),     // b's second incident goes on
+                Some("resolved"), // a's new-sender incident resolved
+                Some("open"),     // opened b's second incident, still going
+                Some("resolved"),
+                Some("resolved"),
+                None,             // legacy TLS: no incident
+                Some("resolved"), // b's first, replaced by the second
+                Some("open"),     // a's volume spike: another kind
+            ]
+        );
+    }
+}

@@ -27,7 +27,7 @@ mod replica;
 mod sender;
 mod window;
 
-pub use alert::{Alert, AlertKind, AlertStatus};
+pub use alert::{Alert, AlertKind, AlertStatus, Incident, incidents};
 pub use config::DetectConfig;
 pub use incident::Persisted;
 pub use replica::Replica;
