@@ -197,7 +197,10 @@ async fn a_burst_after_a_quiet_history_is_mailed_then_resolved() {
         .filter(|a| a["kind"] == "volume_spike" && a["sender"] == "alice@example.com")
         .collect();
     assert!(spikes.len() >= 2, "{spikes:?}");
-    assert!(spikes.iter().all(|a| a["incident"] == "resolved"), "{spikes:?}");
+    assert!(
+        spikes.iter().all(|a| a["incident"] == "resolved"),
+        "{spikes:?}"
+    );
     assert!(
         metrics_text(&d)
             .await

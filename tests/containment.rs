@@ -499,6 +499,14 @@ async fn release_requeue_sends_the_held_mail_on_and_delete_held_removes_it() {
     );
 }
 
+/// A containment's end as mails show it (UTC, to the minute).
+fn until_minute(hold: &Value) -> String {
+    let until = hold["until"].as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(until)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// A site whose mails go to `smtp`, alert recipients secops@example.com.
 fn mailing_site(smtp: &SmtpSink) -> Site {
     policy_site(&format!(
@@ -539,6 +547,8 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let hold = wait_contained(&d, "mallory@example.com").await;
     let contained = |text: String| metric(&text, "smtp_auth_insight_contained_accounts");
     assert_eq!(contained(metrics_text(&d).await), Some(1));
+    // Released once its alert mail, which says it is contained, is out.
+    mails(&smtp, 1).await;
     let released = release_api(&d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
     assert_eq!(contained(metrics_text(&d).await), Some(0));
@@ -553,8 +563,11 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         serde_json::json!(want),
         "{record}"
     );
-    // The alert itself, the containment and the release.
-    let mails = mails(&smtp, 3).await;
+    // One mail per containment, its alert's, then the release's; once
+    // the queue is empty nothing else is on its way.
+    let mails = mails(&smtp, 2).await;
+    wait_notified(&d).await;
+    assert_eq!(smtp.messages().len(), 2, "{mails:?}");
     let body = |prefix: &str| {
         mails
             .iter()
@@ -562,13 +575,16 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
             .map(|(_, b)| b.clone())
             .unwrap_or_else(|| panic!("no {prefix:?} mail in {mails:?}"))
     };
-    let contained =
-        body("[smtp-auth-insight] Contained: \"mallory@example.com\" (new_sender alert)");
+    let contained = body(
+        "[smtp-auth-insight] Contained: New sender sending in volume: \"mallory@example.com\"",
+    );
     for words in [
-        "the messages it submits are accepted into Postfix's hold queue",
-        "Account: mallory@example.com\n",
-        &format!("new_sender alert #{}", hold["alert"]["seq"]),
-        "release mallory@example.com",
+        "New sender sending in volume: mallory@example.com\n",
+        "CONTAINED: from now on, the messages this account submits are accepted into \
+         Postfix's hold queue",
+        &format!("until {} ", until_minute(&hold)),
+        "    smtp-auth-insight --config ",
+        " release mallory@example.com\n",
         "https://mail-insight.example.com/senders/mallory%40example.com",
     ] {
         assert!(contained.contains(words), "no {words:?} in\n{contained}");
@@ -598,29 +614,39 @@ async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_
         .replace(' ', "%20")
         .replace('/', "%2F")
         .replace(':', "%3A");
+    // The alert mail (which says the account is contained), then the
+    // release's.
+    mails(&smtp, 1).await;
     let released = release_api(&d, &path).await;
     assert_eq!(released.status(), 200);
-    let mails = mails(&smtp, 3).await;
+    let mails = mails(&smtp, 2).await;
     for (subject, body) in &mails {
         assert!(
             !subject.contains("urgent") && !subject.contains("evil"),
             "{subject}"
         );
-        if subject.contains("Contained") || subject.contains("Released") {
+        assert!(
+            subject.contains("a name with unusual characters"),
+            "{subject}"
+        );
+        let label = if subject.contains("Released") {
+            assert!(body.contains(&format!("Account: {name}\n")), "{body}");
+            "Account: "
+        } else {
             assert!(
-                subject.contains("a name with unusual characters"),
+                subject.starts_with("[smtp-auth-insight] Contained: "),
                 "{subject}"
             );
-            assert!(body.contains(&format!("Account: {name}\n")), "{body}");
-            let prose = body.lines().filter(|l| l.contains("evil"));
-            for line in prose {
-                assert!(
-                    line.starts_with("Account: ")
-                        || line.contains("release 'urgent: your mailbox")
-                        || line.contains("/senders/urgent%3A"),
-                    "the name outside its label or a quoted command: {line}"
-                );
-            }
+            assert!(body.contains("CONTAINED: from now on"), "{body}");
+            "New sender sending in volume: "
+        };
+        for line in body.lines().filter(|l| l.contains("evil")) {
+            assert!(
+                line.starts_with(label)
+                    || line.contains("release 'urgent: your mailbox")
+                    || line.contains("/senders/urgent%3A"),
+                "the name outside its label or a quoted command: {line}"
+            );
         }
     }
 }
@@ -668,7 +694,10 @@ async fn the_main_page_and_the_senders_page_show_containments_and_their_release_
     }
     // Their alerts show where the incident stands, not "new" for ever.
     let listed = b.text(&b.find("#alerts").await).await;
-    assert!(listed.contains("(open)") && !listed.contains("(new)"), "{listed}");
+    assert!(
+        listed.contains("(open)") && !listed.contains("(new)"),
+        "{listed}"
+    );
     let rows = b.find_all("#contained-accounts tbody tr").await;
     assert_eq!(rows.len(), 2);
     assert!(b.text(&rows[0]).await.starts_with("eve@example.com"));

@@ -40,19 +40,14 @@ impl Config {
             tz: self.timezone.0,
             public_url: self.public_url(),
             cli: self.cli_command(),
+            containment_effect: self.containment_effect().to_owned(),
         }
     }
 
-    /// The mails about containments, when `detect.recipients` has any.
-    pub(crate) fn contain_notices(
-        &self,
-        outbox: crate::outbox::Outbox,
-    ) -> Result<Option<crate::contain::Notices>, crate::outbox::RecipientError> {
+    /// What happens to a contained account's mail, as mails say it.
+    fn containment_effect(&self) -> &'static str {
         use crate::policy::ContainAction;
-        if self.detect.recipients.is_empty() {
-            return Ok(None);
-        }
-        let effect = match self.policy.action {
+        match self.policy.action {
             ContainAction::Monitor => {
                 "still go out: [policy] action = \"monitor\" only counts what it would stop"
             }
@@ -64,7 +59,18 @@ impl Config {
                 "are refused for now with 450 4.7.1; the client keeps them and retries"
             }
             ContainAction::Reject => "are rejected with 5.7.1",
-        };
+        }
+    }
+
+    /// The mails about containments, when `detect.recipients` has any.
+    pub(crate) fn contain_notices(
+        &self,
+        outbox: crate::outbox::Outbox,
+    ) -> Result<Option<crate::contain::Notices>, crate::outbox::RecipientError> {
+        if self.detect.recipients.is_empty() {
+            return Ok(None);
+        }
+        let effect = self.containment_effect();
         Ok(Some(crate::contain::Notices {
             outbox,
             from: self.mail.sender_mailbox()?,
@@ -72,6 +78,7 @@ impl Config {
             base: self.public_url(),
             cli: self.cli_command(),
             effect: effect.to_owned(),
+            alert_max_age_minutes: self.detect.max_age_minutes,
         }))
     }
 

@@ -34,7 +34,7 @@ pub(crate) use loader::start_gate;
 pub(crate) use notice::Notices;
 
 use crate::detect::{Alert, AlertKind};
-use crate::store::{Store, StoreError};
+use crate::store::{Recorded, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -149,6 +149,38 @@ impl Holds {
     pub(crate) fn in_force(&self, now: i64) -> usize {
         let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
         active.values().filter(|h| h.in_force(now)).count()
+    }
+
+    /// Until when (Unix seconds) alert `r` contains its account, for the
+    /// alert mail to say so: the containment in force, or the one the
+    /// watcher is about to record from the alert (it contains every
+    /// firing alert of `[policy] kinds` within `hold_hours`); `None` when
+    /// the alert contains nothing or the account was released since.
+    /// Blocking: reads the account's record.
+    pub(crate) fn announce(&self, r: &Recorded, now: i64) -> Option<i64> {
+        let settings = &self.inner.settings;
+        let hours = i64::from(settings.hold_hours) * 3600;
+        if !settings.contains(&r.alert) || r.alert.at.timestamp() + hours <= now {
+            return None;
+        }
+        match self.of(&r.alert.sender) {
+            Ok(Some(h)) if h.in_force(now) => Some(h.until),
+            // Released after this alert's traffic: nothing to announce.
+            Ok(Some(h))
+                if h.released
+                    .as_ref()
+                    .is_some_and(|x| x.at >= r.alert.at.timestamp()) =>
+            {
+                None
+            }
+            // Not yet recorded (or an older one ended): the watcher
+            // records it within a second, from now.
+            Ok(_) => Some(now + hours),
+            Err(e) => {
+                tracing::warn!(error = %e, "containment: cannot read the account's record");
+                None
+            }
+        }
     }
 
     /// The accounts contained at Unix second `now`, newest first. Memory

@@ -21,9 +21,24 @@ pub(crate) struct Notices {
     /// What happens to a contained account's mail ("are held in
     /// Postfix's hold queue").
     pub effect: String,
+    /// `detect.max_age_minutes`: an alert this recent is news, and its
+    /// alert mail announces the containment it began (no mail of its own).
+    pub alert_max_age_minutes: u64,
 }
 
 impl Notices {
+    /// Whether the alert mail of `hold`'s alert announces it, at Unix
+    /// second `now`: the alert is news, so the notifier mails it (see
+    /// `Holds::announce`). A containment from an older alert (the daemon
+    /// catching up on a log) gets a mail of its own.
+    pub(crate) fn announced_by_alert_mail(&self, hold: &Hold, now: i64) -> bool {
+        let max_age = i64::try_from(self.alert_max_age_minutes)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(60);
+        chrono::DateTime::parse_from_rfc3339(&hold.alert_at)
+            .is_ok_and(|at| now - at.timestamp() <= max_age)
+    }
+
     /// Queues the mail saying `sender` is contained. The account's name is
     /// chosen by whoever holds its password: the Subject shows it quoted or
     /// not at all, the body only after a label (as alert mails do).

@@ -140,8 +140,11 @@ impl Holds {
             return Err(e);
         }
         if let Some(n) = &self.inner.notices {
+            let now = chrono::Utc::now().timestamp();
             for (sender, hold) in &mails {
                 let queued = match hold.released {
+                    // One mail per containment: its alert's.
+                    None if n.announced_by_alert_mail(hold, now) => Ok(()),
                     None => n.contained(sender, hold),
                     Some(_) => n.released(sender, hold),
                 };

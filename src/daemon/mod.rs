@@ -154,6 +154,7 @@ pub async fn run(
         templates,
         progress: progress.clone(),
         metrics: metrics.clone(),
+        holds: containment.as_ref().map(|c| c.holds.clone()),
     };
     let running = parts::Parts::start(&config, &shared, &token).await?;
     let mut settings = config.server_settings();

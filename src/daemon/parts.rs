@@ -30,6 +30,8 @@ pub(super) struct Shared {
     /// The notifier's progress, shared with `/metrics`.
     pub(crate) progress: Progress,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The containments, when the policy service runs.
+    pub(crate) holds: Option<crate::contain::Holds>,
 }
 
 /// One generation of parts, with its own token (a child of the daemon's).
@@ -73,6 +75,7 @@ impl Parts {
             shared.outbox.clone(),
             shared.templates.clone(),
             shared.progress.clone(),
+            shared.holds.clone(),
         )?;
         let notifier = tokio::spawn(notifier.run(token.clone()));
         let followers = start_followers(config, shared, &token).await?;

@@ -8,6 +8,7 @@
 
 use super::Progress;
 use super::alert_mail;
+use crate::contain::Holds;
 use crate::detect::{AlertKind, DetectConfig, config::Digest};
 use crate::outbox::{MailConfig, Outbox, OutboxError, RecipientError, marks};
 use crate::report::alert_view;
@@ -75,6 +76,8 @@ pub(crate) struct NotifierSettings {
     /// `--config FILE` when the configuration is not the installed one),
     /// for the commands mails give.
     pub cli: String,
+    /// What happens to a contained account's mail (`[policy] action`).
+    pub containment_effect: String,
 }
 
 /// The alert notifier. Cheap to clone: each pass runs on a blocking thread
@@ -90,6 +93,9 @@ pub(crate) struct Notifier {
     pub(super) http: reqwest::Client,
     /// Counts the passes for `/metrics`.
     progress: Progress,
+    /// The containments, when the policy service runs: an alert mail
+    /// says which account its alert contained.
+    holds: Option<Holds>,
 }
 
 impl Notifier {
@@ -100,6 +106,7 @@ impl Notifier {
         outbox: Outbox,
         templates: Arc<Templates>,
         progress: Progress,
+        holds: Option<Holds>,
     ) -> Result<Notifier, NotifyError> {
         let from = settings.mail.sender_mailbox()?;
         let recipients = if settings.detect.recipients.is_empty() {
@@ -122,6 +129,7 @@ impl Notifier {
             recipients,
             http,
             progress,
+            holds,
         })
     }
 
@@ -228,7 +236,15 @@ impl Notifier {
             base: &settings.public_url,
             cli: &settings.cli,
         };
-        let view = alert_view::view(&alerts, ctx, digest);
+        let mut view = alert_view::view(&alerts, ctx, digest);
+        if let Some(holds) = &self.holds {
+            let now = Utc::now().timestamp();
+            for (i, r) in group.iter().enumerate() {
+                if let Some(until) = holds.announce(r, now) {
+                    view.contain(i, &settings.containment_effect, until, ctx);
+                }
+            }
+        }
         let message =
             alert_mail::build(self.from.clone(), &self.recipients, &view, &self.templates)?;
         let id = format!("{mark}-{}-{seq}", first.seq);

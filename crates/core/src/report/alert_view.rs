@@ -38,6 +38,43 @@ pub struct AlertRow {
     pub command: String,
     /// The account's page in the dashboard (empty for a client IP).
     pub(crate) sender_link: String,
+    /// The containment this alert began, when the policy service stops
+    /// the account: the mail says so itself.
+    pub contained: Option<Contained>,
+}
+
+/// A containment as an alert mail announces it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contained {
+    /// What happens to the account's mail ("are rejected with 5.7.1").
+    pub effect: String,
+    /// Until when, local time, unless released earlier.
+    pub until: String,
+    /// The command that releases the account, quoted for a shell.
+    pub release: String,
+}
+
+impl AlertView {
+    /// Announces in row `index` that its alert contained the account
+    /// `until` (Unix seconds), and says so in the title (the Subject).
+    pub fn contain(&mut self, index: usize, effect: &str, until: i64, ctx: Context<'_>) {
+        let Some(row) = self.alerts.get_mut(index) else {
+            return;
+        };
+        let until = chrono::DateTime::from_timestamp(until, 0)
+            .unwrap_or_default()
+            .with_timezone(&ctx.tz)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string();
+        row.contained = Some(Contained {
+            effect: effect.to_owned(),
+            until,
+            release: format!("{} release {}", ctx.cli, shell_quote(&row.sender)),
+        });
+        if !self.title.starts_with("Contained: ") {
+            self.title = format!("Contained: {}", self.title);
+        }
+    }
 }
 
 /// Most alerts listed in one mail; the rest are counted and left to the API.
@@ -166,6 +203,7 @@ fn row(a: &Alert, ctx: Context<'_>) -> AlertRow {
         },
         command,
         sender_link,
+        contained: None,
     }
 }
 
