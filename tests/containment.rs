@@ -509,13 +509,58 @@ fn until_minute(hold: &Value) -> String {
 
 /// A site whose mails go to `smtp`, alert recipients secops@example.com.
 fn mailing_site(smtp: &SmtpSink) -> Site {
+    mailing_site_with(smtp, "")
+}
+
+/// [`mailing_site`] with `extra` keys (before its `[mail]` table).
+fn mailing_site_with(smtp: &SmtpSink, extra: &str) -> Site {
     policy_site(&format!(
         "policy.action = \"hold\"\nserver.public_url = \"https://mail-insight.example.com/\"\n\
-         detect.recipients = [\"secops@example.com\"]\ndetect.group_seconds = 1\n\
+         detect.recipients = [\"secops@example.com\"]\ndetect.group_seconds = 1\n{extra}\n\
          [mail]\ntransport = \"smtp\"\nport = {}\nsecurity = \"none\"\n\
          retry_initial_seconds = 1\nretry_max_seconds = 1\nallowed_recipients = [\"@example.com\"]\n",
         smtp.port
     ))
+}
+
+/// While an account stays contained, a reminder every
+/// `policy.remind_hours` (here 3.6 s): what was stopped so far, how to end
+/// it; the record keeps when the last went.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contained_account_is_recalled_every_remind_hours() {
+    let smtp = SmtpSink::start();
+    let site = mailing_site_with(&smtp, "policy.remind_hours = 0.001");
+    let d = site.start();
+    let (mut s, mut r) = connected(&site);
+    burst(&mut s, &mut r, "mallory@example.com");
+    wait_contained(&d, "mallory@example.com").await;
+    let subject = "[smtp-auth-insight] Still contained: \"mallory@example.com\"";
+    let reminders = wait_until("two reminders", Duration::from_secs(60), async || {
+        let mails = mails(&smtp, 1).await;
+        let reminders: Vec<String> = mails
+            .into_iter()
+            .filter(|(s, _)| s == subject)
+            .map(|(_, body)| body)
+            .collect();
+        ready(reminders.len() >= 2, reminders)
+    })
+    .await;
+    for words in [
+        "An account is still contained: the messages it submits are accepted into \
+         Postfix's hold queue",
+        "Account: mallory@example.com\n",
+        "So far: 20 messages held",
+        " release mallory@example.com\n",
+    ] {
+        assert!(
+            reminders[0].contains(words),
+            "no {words:?} in {}",
+            reminders[0]
+        );
+    }
+    let record = record(&d, "mallory@example.com").await;
+    assert!(record["in_force"] == true, "{record}");
+    assert_eq!(release_api(&d, "mallory@example.com").await.status(), 200);
 }
 
 /// Waits until `smtp` holds `n` mails; their subjects and text bodies.

@@ -84,6 +84,7 @@ pub const BOUNDS: &[Bound] = &[
     whole("policy.max_connections_per_peer", 1, 100_000),
     whole("policy.idle_timeout_seconds", 1, DAY),
     whole("policy.hold_hours", 1, 90 * 24),
+    real("policy.remind_hours", 0.0, 7.0 * 24.0),
 ];
 
 /// `x` as the file would write it.

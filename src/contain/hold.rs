@@ -35,6 +35,10 @@ pub(crate) struct Hold {
     pub held_queue_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released: Option<Released>,
+    /// Unix second of the last reminder that it is still in force (0:
+    /// none yet): kept with the record, so a restart sends none early.
+    #[serde(default)]
+    pub(crate) reminded: i64,
     /// Changed since it was last saved.
     #[serde(skip)]
     pub(super) unsaved: bool,
@@ -45,6 +49,10 @@ pub(crate) struct Hold {
     /// The mail saying it began or ended is due once the record is saved.
     #[serde(skip)]
     pub(super) mail_due: bool,
+    /// A reminder that it is still in force is due once the record is
+    /// saved.
+    #[serde(skip)]
+    pub(super) remind_due: bool,
 }
 
 /// Most queue ids one record keeps: a day of a spam run at a message a
@@ -109,9 +117,11 @@ impl Hold {
             monitored: 0,
             held_queue_ids: Vec::new(),
             released: None,
+            reminded: 0,
             unsaved: false,
             provisional: true,
             mail_due: false,
+            remind_due: false,
         }
     }
 
@@ -128,6 +138,20 @@ impl Hold {
         self.provisional = false;
         self.unsaved = true;
         self.mail_due = self.released.is_none();
+    }
+
+    /// Whether a reminder is due at Unix second `now`, every `every`
+    /// seconds of a recorded containment in force (never when `every` is
+    /// 0); marks it sent.
+    pub(super) fn remind(&mut self, now: i64, every: i64) -> bool {
+        let last = self.reminded.max(self.since);
+        if every <= 0 || self.provisional || !self.in_force(now) || now - last < every {
+            return false;
+        }
+        self.reminded = now;
+        self.unsaved = true;
+        self.remind_due = true;
+        true
     }
 
     /// Whether it applies at Unix second `now`.
@@ -224,6 +248,20 @@ mod tests {
             at: 1_000_010,
         });
         assert!(!h.in_force(1_000_011), "released");
+    }
+
+    #[test]
+    fn reminders_come_every_interval_while_recorded_and_in_force() {
+        let mut h = Hold::new(&recorded(), 1_000_000, 2);
+        h.unsaved = false;
+        assert!(!h.remind(1_000_000 + 3599, 3600), "not yet");
+        assert!(h.remind(1_000_000 + 3600, 3600));
+        assert!(h.unsaved && h.remind_due && h.reminded == 1_003_600);
+        assert!(!h.remind(1_003_600 + 3599, 3600), "counted from the last");
+        assert!(!h.remind(1_007_200, 3600), "ended");
+        assert!(!Hold::new(&recorded(), 0, 2).remind(7200, 0), "0: none");
+        let mut ahead = Hold::ahead(&recorded().alert, 0, 2);
+        assert!(!ahead.remind(3600, 60), "not before it is recorded");
     }
 
     #[test]

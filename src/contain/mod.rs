@@ -53,6 +53,9 @@ pub struct Settings {
     pub never_hold: Vec<String>,
     /// Hours a containment lasts unless released earlier.
     pub hold_hours: u32,
+    /// Seconds between reminders that an account is still contained
+    /// (0: none).
+    pub remind_seconds: i64,
 }
 
 impl Settings {
@@ -325,6 +328,7 @@ mod settings_tests {
             kinds: vec![AlertKind::VolumeSpike],
             never_hold: vec!["Monitor@Example.com".into(), "@Tickets.Example.com".into()],
             hold_hours: 1,
+            remind_seconds: 0,
         };
         assert!(s.exempt("monitor@example.com"));
         assert!(s.exempt("bot@tickets.example.com"));

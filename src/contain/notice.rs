@@ -72,6 +72,46 @@ impl Notices {
         self.send(&format!("contained-{}", hold.alert_seq), &subject, body)
     }
 
+    /// Queues the reminder that `sender` is still contained, at Unix
+    /// second `now`: what it has been stopped from sending so far, and how
+    /// to end it.
+    pub(crate) fn reminder(&self, sender: &str, hold: &Hold, now: i64) -> Result<(), ContainError> {
+        let body = format!(
+            "An account is still contained: the messages it submits {effect}.\n\n\
+             Account: {sender}\n\
+             Contained since: {since}, after a {kind} alert{seq}: {why}\n\
+             Until: {until}, unless released earlier\n\
+             So far: {held} messages held, {deferred} attempts deferred, {rejected} \
+             rejected, {monitored} let through in monitor mode.\n\n\
+             Once the password is changed, let it send again:\n\
+             \x20   {cli} release {quoted}\n\
+             or use the Release button on its page: {base}{page}\n",
+            effect = self.effect,
+            since = super::hold::time(hold.since),
+            kind = hold.kind.name(),
+            seq = match hold.alert_seq {
+                0 => String::new(),
+                seq => format!(" #{seq}"),
+            },
+            why = hold.why,
+            until = super::hold::time(hold.until),
+            held = hold.held,
+            deferred = hold.deferred,
+            rejected = hold.rejected,
+            monitored = hold.monitored,
+            cli = self.cli,
+            quoted = crate::report::alert_view::shell_quote(sender),
+            base = self.base,
+            page = sender_path(sender),
+        );
+        let subject = format!("Still contained: {}", subject_name(sender));
+        self.send(
+            &format!("reminder-{}-{now}", hold.alert_seq),
+            &subject,
+            body,
+        )
+    }
+
     /// Queues the mail saying `sender` may send again.
     pub(crate) fn released(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
         let Some(r) = &hold.released else {

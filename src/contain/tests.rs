@@ -13,6 +13,7 @@ fn gate(dir: &std::path::Path) -> (Gate, Holds) {
         kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
         never_hold: Vec::new(),
         hold_hours: 1,
+        remind_seconds: 0,
     };
     let holds = Holds::open(&store, settings, None).unwrap();
     let (tx, _) = std::sync::mpsc::sync_channel(1);

@@ -83,6 +83,11 @@ impl Holds {
                 changed.push((sender.clone(), hold));
             }
         }
+        // Reminders of the containments still in force.
+        let every = self.inner.settings.remind_seconds;
+        for hold in self.active().values_mut() {
+            hold.remind(now, every);
+        }
         self.save(last)?;
         Ok(changed)
     }
@@ -95,6 +100,7 @@ impl Holds {
         let mut batch = sled::Batch::default();
         let mut saved = Vec::new();
         let mut mails = Vec::new();
+        let mut reminders = Vec::new();
         {
             let mut active = self.active();
             for (sender, hold) in active.iter_mut() {
@@ -106,6 +112,9 @@ impl Holds {
                 saved.push(sender.clone());
                 if std::mem::take(&mut hold.mail_due) {
                     mails.push((sender.clone(), hold.clone()));
+                }
+                if std::mem::take(&mut hold.remind_due) {
+                    reminders.push((sender.clone(), hold.clone()));
                 }
             }
         }
@@ -135,6 +144,7 @@ impl Holds {
                 if let Some(h) = active.get_mut(sender) {
                     h.unsaved = true;
                     h.mail_due |= mails.iter().any(|(s, _)| s == sender);
+                    h.remind_due |= reminders.iter().any(|(s, _)| s == sender);
                 }
             }
             return Err(e);
@@ -150,6 +160,11 @@ impl Holds {
                 };
                 if let Err(e) = queued {
                     tracing::error!(error = %e, sender = sender.as_str(), "containment mail not queued");
+                }
+            }
+            for (sender, hold) in &reminders {
+                if let Err(e) = n.reminder(sender, hold, now) {
+                    tracing::error!(error = %e, sender = sender.as_str(), "reminder not queued");
                 }
             }
         }

@@ -47,6 +47,9 @@ pub struct PolicyConfig {
     pub never_hold: Vec<String>,
     /// Hours a containment lasts unless released earlier.
     pub hold_hours: u32,
+    /// Hours between the reminders that an account is still contained
+    /// (0: none).
+    pub remind_hours: f64,
 }
 
 impl Default for PolicyConfig {
@@ -63,6 +66,7 @@ impl Default for PolicyConfig {
             kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
             never_hold: Vec::new(),
             hold_hours: 24,
+            remind_hours: 4.0,
         }
     }
 }
@@ -168,6 +172,8 @@ impl PolicyConfig {
             kinds: self.kinds.clone(),
             never_hold: self.never_hold.clone(),
             hold_hours: self.hold_hours,
+            // Whole seconds; 0 (or less than a second) sends none.
+            remind_seconds: (self.remind_hours * 3600.0) as i64,
         }
     }
 }
