@@ -523,6 +523,58 @@ fn mailing_site_with(smtp: &SmtpSink, extra: &str) -> Site {
     ))
 }
 
+/// After a release the account is trusted for the rest of its incident,
+/// unless it sends more than twice the hourly count that raised its alert
+/// (40 here) within an hour: the 81st submission is contained again, and
+/// the recipients get a mail of its own saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_account_that_escalates_is_contained_again() {
+    let smtp = SmtpSink::start();
+    let site = mailing_site(&smtp);
+    let d = site.start();
+    let (mut s, mut r) = connected(&site);
+    burst(&mut s, &mut r, "mallory@example.com");
+    wait_contained(&d, "mallory@example.com").await;
+    mails(&smtp, 1).await;
+    assert_eq!(release_api(&d, "mallory@example.com").await.status(), 200);
+    for i in 1..=81 {
+        s.write_all(
+            request("END-OF-MESSAGE", "mallory@example.com", &format!("E{i:03}")).as_bytes(),
+        )
+        .unwrap();
+        let got = answer(&mut r);
+        match i {
+            81 => assert!(got.starts_with("action=HOLD"), "{i}: {got}"),
+            _ => assert_eq!(got, "action=DUNNO\n", "{i} after the release"),
+        }
+    }
+    let record = wait_until(
+        "the new containment recorded",
+        Duration::from_secs(30),
+        async || {
+            let record = record(&d, "mallory@example.com").await;
+            ready(record["in_force"] == true && record["held"] == 1, record)
+        },
+    )
+    .await;
+    let why = record["alert"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("escalated after its release: 81 messages within an hour"),
+        "{why}"
+    );
+    assert_eq!(record["held_queue_ids"], serde_json::json!(["E081"]));
+    let mail = wait_until("its mail", Duration::from_secs(60), async || {
+        let mails = mails(&smtp, 1).await;
+        let found = mails
+            .iter()
+            .find(|(s, _)| s.starts_with("[smtp-auth-insight] Contained: \"mallory@example.com\""))
+            .map(|(_, b)| b.clone());
+        found.ok_or(mails.len())
+    })
+    .await;
+    assert!(mail.contains("escalated after its release"), "{mail}");
+}
+
 /// While an account stays contained, a reminder every
 /// `policy.remind_hours` (here 3.6 s): what was stopped so far, how to end
 /// it; the record keeps when the last went.

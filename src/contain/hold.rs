@@ -18,6 +18,14 @@ pub(crate) struct Hold {
     pub(crate) alert_seq: u64,
     pub(crate) alert_at: String,
     pub why: String,
+    /// The hourly count that raised the alert: after a release, twice it
+    /// within an hour contains the account again (see `trust`).
+    #[serde(default)]
+    pub(crate) observed: u64,
+    /// Contained again after a release, not by an alert of its own: it
+    /// has a mail of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) escalated: bool,
     /// Messages the policy service put on hold, attempts it deferred or
     /// rejected, and (with `action = "monitor"`) would have stopped.
     #[serde(default)]
@@ -111,6 +119,8 @@ impl Hold {
             alert_seq: 0,
             alert_at: alert.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             why: alert.detail.clone(),
+            observed: alert.observed,
+            escalated: false,
             held: 0,
             deferred: 0,
             rejected: 0,
@@ -135,9 +145,44 @@ impl Hold {
             .at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.why = r.alert.detail.clone();
+        self.observed = r.alert.observed;
         self.provisional = false;
         self.unsaved = true;
         self.mail_due = self.released.is_none();
+    }
+
+    /// A containment again from Unix second `now`, of an account released
+    /// from `released` that then sent `count` messages within an hour,
+    /// more than twice the `observed` that raised its alert.
+    pub(super) fn escalated(
+        released: &Hold,
+        now: i64,
+        hours: u32,
+        count: u64,
+        observed: u64,
+    ) -> Hold {
+        Hold {
+            since: now,
+            until: now.saturating_add(i64::from(hours) * 3600),
+            why: format!(
+                "escalated after its release: {count} messages within an hour, more than \
+                 twice the {observed} that raised the {} alert",
+                released.kind.name()
+            ),
+            escalated: true,
+            held: 0,
+            deferred: 0,
+            rejected: 0,
+            monitored: 0,
+            held_queue_ids: Vec::new(),
+            released: None,
+            reminded: 0,
+            unsaved: true,
+            provisional: false,
+            mail_due: true,
+            remind_due: false,
+            ..released.clone()
+        }
     }
 
     /// Whether a reminder is due at Unix second `now`, every `every`

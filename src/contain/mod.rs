@@ -13,8 +13,10 @@
 //!   Each change is written together with the mark, in one batch of the
 //!   `holds` tree, so a restart or `kill -9` neither forgets nor repeats
 //!   one; the mails go out once it is on disk.
-//! - `release`: the administrator's release.
-//! - `hold`: one record; `notice`: the mails to `detect.recipients`.
+//! - `release`: the administrator's release; `trust`: the watch after it
+//!   (trusted for the rest of the incident unless it escalates).
+//! - `hold`: one record; `notice`: the mails to `detect.recipients`
+//!   (one per containment, reminders, the release).
 //!
 //! The policy service's answer reads memory only: no lock it takes is ever
 //! held across a write or a flush, so a slow or full disk delays no
@@ -26,6 +28,7 @@ mod hold;
 mod loader;
 mod notice;
 mod release;
+mod trust;
 mod watch;
 
 pub(crate) use gate::Gate;
@@ -116,6 +119,8 @@ struct Inner {
     /// Every containment in force, and those released or expired that are
     /// not saved yet.
     active: RwLock<HashMap<String, Hold>>,
+    /// Accounts released during their incident, watched for escalation.
+    trusted: RwLock<trust::Trusted>,
 }
 
 impl Holds {
@@ -144,6 +149,7 @@ impl Holds {
                 settings,
                 notices,
                 active: RwLock::new(active),
+                trusted: RwLock::default(),
             }),
         })
     }
@@ -214,11 +220,13 @@ impl Holds {
         now: i64,
         action: Action,
     ) -> Option<Hold> {
-        {
+        let contained = {
             let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
-            if active.is_empty() || !active.get(sender).is_some_and(|h| h.in_force(now)) {
-                return None;
-            }
+            !active.is_empty() && active.get(sender).is_some_and(|h| h.in_force(now))
+        };
+        // A released account that escalates is contained again.
+        if !contained && !self.escalates(sender, now) {
+            return None;
         }
         let mut active = self.active();
         let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;

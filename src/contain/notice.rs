@@ -32,6 +32,9 @@ impl Notices {
     /// `Holds::announce`). A containment from an older alert (the daemon
     /// catching up on a log) gets a mail of its own.
     pub(crate) fn announced_by_alert_mail(&self, hold: &Hold, now: i64) -> bool {
+        if hold.escalated {
+            return false;
+        }
         let max_age = i64::try_from(self.alert_max_age_minutes)
             .unwrap_or(i64::MAX)
             .saturating_mul(60);

@@ -39,6 +39,8 @@ impl Holds {
             hold.clone()
         };
         tracing::warn!(sender = sender.as_str(), by, "containment released");
+        // Trusted for the rest of its incident, unless it escalates.
+        self.trust(&sender, &hold, now);
         if let Err(e) = self.save(None) {
             tracing::error!(
                 error = %e,

@@ -96,3 +96,64 @@ fn a_containment_the_detector_does_not_bear_out_is_lifted() {
     );
     assert!(holds.list().unwrap().is_empty(), "nothing on record");
 }
+
+#[test]
+fn a_released_account_is_trusted_until_it_sends_twice_its_alerts_count_in_an_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, holds) = gate(dir.path());
+    run(&gate);
+    // Released during its incident (the alert counted 40 in an hour).
+    let (sender, _) = holds
+        .release("m@example.com", "ann")
+        .unwrap()
+        .expect("contained");
+    let now = chrono::Utc::now().timestamp();
+    for i in 0..80 {
+        let got = holds.check(&sender, None, now, Action::Hold);
+        assert!(got.is_none(), "submission {} after the release", i + 1);
+    }
+    // The 81st within the hour is one too many: contained again.
+    let hold = holds
+        .check(&sender, Some("Q81"), now, Action::Hold)
+        .expect("escalated");
+    assert!(hold.escalated && hold.in_force(now));
+    assert_eq!(hold.held_queue_ids, ["Q81"]);
+    assert!(
+        hold.why.contains("81 messages within an hour"),
+        "{}",
+        hold.why
+    );
+    assert!(
+        hold.why
+            .contains("twice the 40 that raised the new_sender alert")
+    );
+    // Counted from then on as any containment.
+    assert!(holds.check(&sender, None, now, Action::Hold).is_some());
+}
+
+#[test]
+fn the_watch_counts_by_the_hour_and_ends_with_hold_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, holds) = gate(dir.path());
+    run(&gate);
+    let (sender, _) = holds.release("m@example.com", "ann").unwrap().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    // 80 in each of two hours: never more than 80 within one.
+    for hour in 0..2 {
+        for _ in 0..80 {
+            assert!(
+                holds
+                    .check(&sender, None, now + hour * 3600, Action::Hold)
+                    .is_none()
+            );
+        }
+    }
+    // hold_hours (1 here) after the release, no longer watched.
+    for _ in 0..200 {
+        assert!(
+            holds
+                .check(&sender, None, now + 3 * 3600, Action::Hold)
+                .is_none()
+        );
+    }
+}

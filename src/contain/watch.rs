@@ -26,6 +26,12 @@ impl Holds {
             .unwrap_or(0);
         let all = self.inner.store.alerts_after(from, BATCH)?;
         let last = all.last().map(|r| r.seq);
+        // A resolved incident ends the watch of a released account.
+        for r in &all {
+            if r.alert.status == crate::detect::AlertStatus::Resolved {
+                self.end_trust(&r.alert.sender);
+            }
+        }
         let now = chrono::Utc::now().timestamp();
         let hours = self.inner.settings.hold_hours;
         let records: Vec<&Recorded> = all
