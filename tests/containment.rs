@@ -362,6 +362,46 @@ async fn a_real_postfix_holds_or_defers_a_contained_account_until_it_is_released
         );
         let want = if action == "hold" { 5 + 1 } else { 0 };
         assert_eq!(held.len(), want, "{action}: {held:?}");
+        // Reports count them as sent (Postfix accepted them) and as held.
+        let rep = wait_until(
+            "the held in the report",
+            Duration::from_secs(30),
+            async || {
+                let (_, rep) = report(&d, "").await;
+                ready(rep["summary"]["held"] == want, rep)
+            },
+        )
+        .await;
+        let row = rep["senders"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["sender"] == "mallory@example.com"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(row["held"], want, "{rep}");
+        let shown = |format: &str| {
+            let out = site.cli(&["report", "--format", format]);
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let (text, csv) = (shown("text"), shown("csv"));
+        let header = csv.lines().next().unwrap_or_default();
+        if want > 0 {
+            assert!(
+                text.contains("6 of them put in Postfix's hold queue"),
+                "{text}"
+            );
+            assert!(text.contains("  held 6\n"), "{text}");
+            assert!(header.ends_with(",auth_failures,held"), "{header}");
+            assert!(csv.contains("mallory@example.com,example.com,"), "{csv}");
+            let mallory = csv
+                .lines()
+                .find(|l| l.starts_with("mallory@"))
+                .unwrap_or_default();
+            assert!(mallory.ends_with(",6"), "{mallory}");
+        } else {
+            assert!(!text.contains("hold queue"), "{text}");
+            assert!(header.ends_with(",auth_failures"), "{header}");
+        }
         if action == "defer" {
             assert!(record["deferred"].as_u64() >= Some(1), "{record}");
         }

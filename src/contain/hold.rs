@@ -4,6 +4,7 @@ use crate::detect::{Alert, AlertKind};
 use crate::store::Recorded;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// A containment: since when, why, until when, what it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ pub(crate) struct Hold {
     /// [`MAX_HELD_IDS`]; `held` goes on counting beyond.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_queue_ids: Vec<String>,
+    /// Messages held per local day (day numbers), for the reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) held_days: BTreeMap<u32, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released: Option<Released>,
     /// Unix second of the last reminder that it is still in force (0:
@@ -61,6 +65,14 @@ pub(crate) struct Hold {
     /// saved.
     #[serde(skip)]
     pub(super) remind_due: bool,
+    /// Holds the held days of the account's earlier containments (one
+    /// record per account): true once merged, and for a record read back.
+    #[serde(skip, default = "read_back")]
+    pub(super) carried: bool,
+}
+
+fn read_back() -> bool {
+    true
 }
 
 /// Most queue ids one record keeps: a day of a spam run at a message a
@@ -126,12 +138,14 @@ impl Hold {
             rejected: 0,
             monitored: 0,
             held_queue_ids: Vec::new(),
+            held_days: BTreeMap::new(),
             released: None,
             reminded: 0,
             unsaved: false,
             provisional: true,
             mail_due: false,
             remind_due: false,
+            carried: false,
         }
     }
 
@@ -181,6 +195,7 @@ impl Hold {
             provisional: false,
             mail_due: true,
             remind_due: false,
+            carried: true,
             ..released.clone()
         }
     }
@@ -204,10 +219,13 @@ impl Hold {
         self.released.is_none() && now < self.until
     }
 
-    /// Counts a submission answered per `action`; a held message's Postfix
-    /// `queue_id` (letters and digits, as the policy request's parser
-    /// checked) is kept for `release --requeue`.
-    pub(super) fn count(&mut self, action: Action, queue_id: Option<&str>) {
+    /// Counts a submission answered per `action` on local day `day`; a
+    /// held message's Postfix `queue_id` (letters and digits, as the policy
+    /// request's parser checked) is kept for `release --requeue`.
+    pub(super) fn count(&mut self, action: Action, queue_id: Option<&str>, day: u32) {
+        if action == Action::Hold {
+            *self.held_days.entry(day).or_default() += 1;
+        }
         if let Some(id) = queue_id.filter(|id| {
             action == Action::Hold
                 && (1..=MAX_QUEUE_ID_LEN).contains(&id.len())
@@ -313,15 +331,16 @@ mod tests {
     fn counts_mark_the_record_for_saving() {
         let mut h = Hold::ahead(&recorded().alert, 0, 1);
         assert!(!h.unsaved && h.provisional);
-        h.count(Action::Defer, Some("4XK2J3MZ1QZ"));
-        h.count(Action::Defer, None);
-        h.count(Action::Hold, Some("4XK2J3MZ1QZ"));
-        h.count(Action::Hold, None);
-        h.count(Action::Hold, Some("../etc/passwd"));
-        h.count(Action::Hold, Some("ABC123"));
+        h.count(Action::Defer, Some("4XK2J3MZ1QZ"), 7);
+        h.count(Action::Defer, None, 7);
+        h.count(Action::Hold, Some("4XK2J3MZ1QZ"), 7);
+        h.count(Action::Hold, None, 7);
+        h.count(Action::Hold, Some("../etc/passwd"), 8);
+        h.count(Action::Hold, Some("ABC123"), 8);
         assert_eq!((h.held, h.deferred, h.rejected, h.monitored), (4, 2, 0, 0));
         // Held ones only, in order; no id that is not letters and digits.
         assert_eq!(h.held_queue_ids, ["4XK2J3MZ1QZ", "ABC123"]);
+        assert_eq!(h.held_days, BTreeMap::from([(7, 2), (8, 2)]));
         assert!(h.unsaved);
     }
 }

@@ -154,6 +154,32 @@ impl Holds {
         })
     }
 
+    /// The messages held per account on local days `days` (day numbers),
+    /// from the records in `store` (counts are saved every second).
+    /// Blocking. For the reports: no `Holds` is needed, the daemon may be
+    /// stopped.
+    pub(crate) fn held_in(
+        store: &Store,
+        days: std::ops::RangeInclusive<u32>,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let mut out = HashMap::new();
+        let tree = store.db().open_tree(TREE)?;
+        for item in tree.scan_prefix(PREFIX) {
+            let (k, v) = item?;
+            // The containments read them back at start: one that does not
+            // is reported there, not here.
+            let Ok(hold) = serde_json::from_slice::<Hold>(&v) else {
+                continue;
+            };
+            let n: u64 = hold.held_days.range(days.clone()).map(|(_, n)| n).sum();
+            if n > 0 {
+                let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
+                *out.entry(sender).or_default() += n;
+            }
+        }
+        Ok(out)
+    }
+
     /// How many accounts are contained at Unix second `now`. Memory only.
     pub(crate) fn in_force(&self, now: i64) -> usize {
         let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
@@ -230,7 +256,10 @@ impl Holds {
         }
         let mut active = self.active();
         let hold = active.get_mut(sender).filter(|h| h.in_force(now))?;
-        hold.count(action, queue_id);
+        let day = chrono::DateTime::from_timestamp(now, 0)
+            .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
+            .unwrap_or(0);
+        hold.count(action, queue_id, day);
         Some(hold.clone())
     }
 

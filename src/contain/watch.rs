@@ -103,6 +103,24 @@ impl Holds {
     /// queues their mails. Memory is only locked to take what changed: a
     /// slow or full disk delays no answer of the policy service.
     pub(super) fn save(&self, progress: Option<u64>) -> Result<(), ContainError> {
+        // One record per account: a new containment's record carries the
+        // held days of the one it replaces, read before the lock is taken.
+        let fresh: Vec<String> = {
+            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+            active
+                .iter()
+                .filter(|(_, h)| h.unsaved && !h.provisional && !h.carried)
+                .map(|(s, _)| s.clone())
+                .collect()
+        };
+        let mut earlier = std::collections::HashMap::new();
+        for sender in &fresh {
+            if let Some(v) = self.inner.tree.get(key(sender))?
+                && let Ok(old) = serde_json::from_slice::<Hold>(&v)
+            {
+                earlier.insert(sender.clone(), old);
+            }
+        }
         let mut batch = sled::Batch::default();
         let mut saved = Vec::new();
         let mut mails = Vec::new();
@@ -112,6 +130,14 @@ impl Holds {
             for (sender, hold) in active.iter_mut() {
                 if !hold.unsaved || hold.provisional {
                     continue;
+                }
+                if !hold.carried && fresh.contains(sender) {
+                    if let Some(old) = earlier.get(sender).filter(|o| o.since != hold.since) {
+                        for (day, n) in &old.held_days {
+                            *hold.held_days.entry(*day).or_default() += n;
+                        }
+                    }
+                    hold.carried = true;
                 }
                 batch.insert(key(sender), serde_json::to_vec(&*hold)?);
                 hold.unsaved = false;

@@ -77,11 +77,14 @@ pub fn build_range(store: &Store, range: &ResolvedRange) -> Result<Report, Store
             failures.add(day.saturating_sub(first) as usize, user, n);
         }
     })?;
+    // What the policy service held, from the containment records.
+    let held = crate::contain::Holds::held_in(store, first..=last)?;
     Ok(Report::assemble(
         (range.start, range.end, range.domain.clone()),
         store.tz.name(),
         daily,
         senders,
     )
-    .with_failures(failures))
+    .with_failures(failures)
+    .with_held(&held))
 }

@@ -204,6 +204,7 @@ pub(super) async fn index(
             "senders": report.summary.senders,
             "messages": report.summary.messages,
             "auth_failures": report.summary.auth_failures,
+            "held": report.summary.held,
             "tls": view::cells(&report.summary.tls),
         },
         "chart": chart,

@@ -118,6 +118,8 @@ pub(super) struct TableRow {
     pub messages: u64,
     pub(crate) cells: Vec<TlsCell>,
     pub legacy: bool,
+    /// Of `messages`, put in Postfix's hold queue by the policy service.
+    pub held: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +196,7 @@ pub(super) fn table(report: &Report, filter: &Filter, range_query: &str) -> Tabl
             messages: r.messages,
             cells: cells(&r.tls),
             legacy: r.tls.legacy() > 0,
+            held: r.held,
         })
         .collect();
     Table {

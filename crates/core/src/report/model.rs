@@ -33,6 +33,10 @@ pub struct Summary {
     pub tls: TlsCounts,
     /// Failed logins in the range (they are not messages).
     pub auth_failures: u64,
+    /// Messages the policy service put in Postfix's hold queue (counted
+    /// in `messages` too: Postfix accepted them).
+    #[serde(default)]
+    pub held: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +62,9 @@ pub struct SenderRow {
     pub domain: String,
     pub messages: u64,
     pub tls: TlsCounts,
+    /// Of `messages`, those put in Postfix's hold queue.
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// Accumulates daily rows of a range into a [`Report`].
@@ -235,6 +242,7 @@ impl Report {
                 sender,
                 messages: tls.total(),
                 tls,
+                held: 0,
             })
             .collect();
         senders.sort_unstable_by(|a, b| {
@@ -252,6 +260,7 @@ impl Report {
                 messages: total.total(),
                 tls: total,
                 auth_failures: 0,
+                held: 0,
             },
             daily,
             senders,
@@ -261,6 +270,22 @@ impl Report {
 
     /// The report with the failed logins of its range (days and usernames
     /// already restricted to its domain filter).
+    /// Sets the messages held per sender (`held`: account to count; the
+    /// accounts not in the report are left out, as the domain filter
+    /// wants), and their total.
+    pub fn with_held(mut self, held: &HashMap<String, u64>) -> Report {
+        if held.is_empty() {
+            return self;
+        }
+        let mut total = 0;
+        for row in &mut self.senders {
+            row.held = held.get(&row.sender).copied().unwrap_or(0);
+            total += row.held;
+        }
+        self.summary.held = total;
+        self
+    }
+
     pub fn with_failures(mut self, failures: Failures) -> Report {
         for (row, n) in self.daily.iter_mut().zip(&failures.daily) {
             row.auth_failures = *n;

@@ -16,7 +16,10 @@ pub fn csv(report: &Report) -> String {
     for tls in Tls::ALL {
         let _ = write!(out, ",{k},{k} %", k = tls.key());
     }
-    out.push_str(",auth_failures\r\n");
+    out.push_str(",auth_failures");
+    // Only where the policy service held any: the columns stay as they were.
+    let held = report.summary.held > 0;
+    out.push_str(if held { ",held\r\n" } else { "\r\n" });
     let failed: HashMap<&str, u64> = report
         .auth_failures
         .iter()
@@ -31,7 +34,11 @@ pub fn csv(report: &Report) -> String {
             let _ = write!(out, ",{},{:.1}", row.tls.get(tls), row.tls.percent(tls));
         }
         let failures = failed.get(row.sender.as_str()).copied().unwrap_or(0);
-        let _ = write!(out, ",{failures}\r\n");
+        let _ = write!(out, ",{failures}");
+        if held {
+            let _ = write!(out, ",{}", row.held);
+        }
+        out.push_str("\r\n");
     }
     let sent: HashSet<&str> = report.senders.iter().map(|r| r.sender.as_str()).collect();
     for f in report
@@ -46,7 +53,7 @@ pub fn csv(report: &Report) -> String {
         for _ in Tls::ALL {
             out.push_str(",0,0.0");
         }
-        let _ = write!(out, ",{}\r\n", f.count);
+        let _ = write!(out, ",{}{}\r\n", f.count, if held { ",0" } else { "" });
     }
     out
 }
@@ -90,6 +97,13 @@ pub fn text(report: &Report) -> String {
         .map(|t| format!("{} {} ({:.1}%)", t.key(), s.tls.get(*t), s.tls.percent(*t)))
         .collect();
     let _ = writeln!(out, "TLS usage: {}", mix.join(", "));
+    if s.held > 0 {
+        let _ = writeln!(
+            out,
+            "{} of them put in Postfix's hold queue by the policy service (held).",
+            s.held
+        );
+    }
     if s.auth_failures > 0 {
         let _ = writeln!(
             out,
@@ -141,9 +155,13 @@ pub fn text(report: &Report) -> String {
     );
     for r in &report.senders {
         let mark = if r.tls.legacy() > 0 { '*' } else { ' ' };
+        let held = match r.held {
+            0 => String::new(),
+            n => format!("  held {n}"),
+        };
         let _ = writeln!(
             out,
-            "{mark} {:<width$} {:>9}{}",
+            "{mark} {:<width$} {:>9}{}{held}",
             r.sender,
             r.messages,
             tls_cells(&r.tls)

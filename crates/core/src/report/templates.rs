@@ -138,3 +138,51 @@ fn render(
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Tls, TlsCounts};
+    use chrono::NaiveDate;
+    use std::collections::HashMap;
+
+    /// Two senders, one of them with messages held by the policy service.
+    fn report(held: u64) -> Report {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
+        let counts = |n: u64| {
+            let mut c = TlsCounts::default();
+            c.0[Tls::V1_3.index()] = n;
+            c
+        };
+        let senders = vec![
+            ("alice@example.com".to_owned(), counts(10)),
+            ("mallory@example.com".to_owned(), counts(60)),
+        ];
+        Report::assemble((day, day, None), "UTC", vec![counts(70)], senders)
+            .with_held(&HashMap::from([("mallory@example.com".to_owned(), held)]))
+    }
+
+    #[test]
+    fn the_report_shows_held_messages_only_where_any_were_held() {
+        let t = Templates::load(None).unwrap();
+        let (text, html) = (
+            t.text(&report(20), 10).unwrap(),
+            t.html(&report(20), 10, Default::default()).unwrap(),
+        );
+        assert!(
+            text.contains("20 of them put in Postfix's hold queue"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mallory@example.com  60; 0 0 0 0 60; held 20"),
+            "{text}"
+        );
+        assert!(html.contains("20 held by the policy service"), "{html}");
+        assert!(html.contains("20 held</span>"), "{html}");
+        let none = t.text(&report(0), 10).unwrap();
+        assert!(!none.contains("held"), "{none}");
+        assert_eq!(report(20).summary.held, 20);
+        assert_eq!(report(20).senders[0].held, 20, "mallory, busiest");
+        assert_eq!(report(20).senders[1].held, 0);
+    }
+}

@@ -17,6 +17,8 @@ pub(crate) struct View {
     pub scope: String,
     pub senders: u64,
     pub messages: u64,
+    /// Of them, put in Postfix's hold queue by the policy service.
+    pub held: u64,
     pub(crate) tls_keys: Vec<&'static str>,
     pub summary: Vec<Cell>,
     pub daily: Vec<Row>,
@@ -50,6 +52,8 @@ pub(crate) struct Row {
     pub messages: u64,
     pub cells: Vec<Cell>,
     pub legacy: bool,
+    /// Of `messages`, held (senders only).
+    pub held: u64,
 }
 
 /// A username's failed logins.
@@ -80,6 +84,7 @@ impl Row {
             messages,
             cells: cells(tls),
             legacy: tls.legacy() > 0,
+            held: 0,
         }
     }
 }
@@ -111,6 +116,7 @@ impl View {
             scope,
             senders: report.summary.senders,
             messages: report.summary.messages,
+            held: report.summary.held,
             tls_keys: Tls::ALL.iter().map(|t| t.key()).collect(),
             summary: cells(&report.summary.tls),
             daily: report
@@ -122,7 +128,10 @@ impl View {
                 .senders
                 .iter()
                 .take(top)
-                .map(|s| Row::new(s.sender.clone(), s.messages, &s.tls))
+                .map(|s| Row {
+                    held: s.held,
+                    ..Row::new(s.sender.clone(), s.messages, &s.tls)
+                })
                 .collect(),
             more: report.senders.len().saturating_sub(top),
             legacy_senders: report.senders.iter().filter(|s| s.tls.legacy() > 0).count(),
