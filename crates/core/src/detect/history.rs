@@ -57,7 +57,10 @@ impl Baseline {
     /// The expectation for the 60 minutes ending `f` (0..=1) into this
     /// hour: the rest of the window lies in `prev`.
     pub(crate) fn blend(&self, prev: &Baseline, f: f64) -> Baseline {
-        let mix = |a: f64, b: f64| a * f + b * (1.0 - f);
+        // From `b` towards `a`: equal ends give `b` exactly. (`a * f + b *
+        // (1 - f)` gave 40.000000000000007 for 40 and 40 at some minutes,
+        // and the threshold's ceiling made it 41.)
+        let mix = |a: f64, b: f64| b + (a - b) * f;
         Baseline {
             expected: mix(self.expected, prev.expected),
             min_count: mix(self.min_count, prev.min_count),

@@ -129,3 +129,22 @@ fn offsets_rebase_and_counts_saturate() {
     assert_eq!(h.entries(), vec![(80_000, 2), (80_001, 3)]);
     assert_eq!(h.oldest(), Some(80_000));
 }
+
+#[test]
+fn a_blend_of_equal_baselines_is_the_same_at_every_minute() {
+    // A new account's hour and the hour before judge alike: its threshold
+    // must not move with the minute (it was 41 instead of 40 at some).
+    let cfg = crate::detect::DetectConfig::default();
+    let b = Baseline {
+        expected: 10.0,
+        min_count: 40.0,
+        repeat: 0.0,
+    };
+    let want = b.threshold(&cfg.volume);
+    for minute in 0..60 {
+        let f = f64::from(minute + 1) / 60.0;
+        let blended = b.blend(&b, f);
+        assert_eq!(blended.threshold(&cfg.volume), want, "minute {minute}");
+        assert_eq!(blended.min_count, 40.0, "minute {minute}");
+    }
+}
