@@ -547,12 +547,8 @@ fn until_minute(hold: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// A site whose mails go to `smtp`, alert recipients secops@example.com.
-fn mailing_site(smtp: &SmtpSink) -> Site {
-    mailing_site_with(smtp, "")
-}
-
-/// [`mailing_site`] with `extra` keys (before its `[mail]` table).
+/// A site whose mails go to `smtp`, alert recipients secops@example.com,
+/// with `extra` keys.
 fn mailing_site_with(smtp: &SmtpSink, extra: &str) -> Site {
     policy_site(&format!(
         "policy.action = \"hold\"\nserver.public_url = \"https://mail-insight.example.com/\"\n\
@@ -563,6 +559,32 @@ fn mailing_site_with(smtp: &SmtpSink, extra: &str) -> Site {
     ))
 }
 
+/// A daemon mailing to `smtp` (with `extra` keys) in which a burst on one
+/// policy connection, left open, contained `who`; its record.
+struct Contained {
+    /// Kept: its directory holds the daemon's data.
+    _site: Site,
+    d: Daemon,
+    s: std::net::TcpStream,
+    r: BufReader<std::net::TcpStream>,
+    hold: Value,
+}
+
+async fn contained_on(smtp: &SmtpSink, extra: &str, who: &str) -> Contained {
+    let site = mailing_site_with(smtp, extra);
+    let d = site.start();
+    let (mut s, mut r) = connected(&site);
+    burst(&mut s, &mut r, who);
+    let hold = wait_contained(&d, who).await;
+    Contained {
+        _site: site,
+        d,
+        s,
+        r,
+        hold,
+    }
+}
+
 /// After a release the account is trusted for the rest of its incident,
 /// unless it sends more than twice the hourly count that raised its alert
 /// (40 here) within an hour: the 81st submission is contained again, and
@@ -570,19 +592,16 @@ fn mailing_site_with(smtp: &SmtpSink, extra: &str) -> Site {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_released_account_that_escalates_is_contained_again() {
     let smtp = SmtpSink::start();
-    let site = mailing_site(&smtp);
-    let d = site.start();
-    let (mut s, mut r) = connected(&site);
-    burst(&mut s, &mut r, "mallory@example.com");
-    wait_contained(&d, "mallory@example.com").await;
+    let mut c = contained_on(&smtp, "", "mallory@example.com").await;
+    let (d, s, r) = (&c.d, &mut c.s, &mut c.r);
     mails(&smtp, 1).await;
-    assert_eq!(release_api(&d, "mallory@example.com").await.status(), 200);
+    assert_eq!(release_api(d, "mallory@example.com").await.status(), 200);
     for i in 1..=81 {
         s.write_all(
             request("END-OF-MESSAGE", "mallory@example.com", &format!("E{i:03}")).as_bytes(),
         )
         .unwrap();
-        let got = answer(&mut r);
+        let got = answer(r);
         match i {
             81 => assert!(got.starts_with("action=HOLD"), "{i}: {got}"),
             _ => assert_eq!(got, "action=DUNNO\n", "{i} after the release"),
@@ -592,7 +611,7 @@ async fn a_released_account_that_escalates_is_contained_again() {
         "the new containment recorded",
         Duration::from_secs(30),
         async || {
-            let record = record(&d, "mallory@example.com").await;
+            let record = record(d, "mallory@example.com").await;
             ready(record["in_force"] == true && record["held"] == 1, record)
         },
     )
@@ -621,11 +640,8 @@ async fn a_released_account_that_escalates_is_contained_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_contained_account_is_recalled_every_remind_hours() {
     let smtp = SmtpSink::start();
-    let site = mailing_site_with(&smtp, "policy.remind_hours = 0.001");
-    let d = site.start();
-    let (mut s, mut r) = connected(&site);
-    burst(&mut s, &mut r, "mallory@example.com");
-    wait_contained(&d, "mallory@example.com").await;
+    let c = contained_on(&smtp, "policy.remind_hours = 0.001", "mallory@example.com").await;
+    let d = c.d;
     let subject = "[smtp-auth-insight] Still contained: \"mallory@example.com\"";
     let reminders = wait_until("two reminders", Duration::from_secs(60), async || {
         let mails = mails(&smtp, 1).await;
@@ -677,18 +693,15 @@ async fn mails(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let smtp = SmtpSink::start();
-    let site = mailing_site(&smtp);
-    let d = site.start();
-    let (mut s, mut r) = connected(&site);
-    burst(&mut s, &mut r, "mallory@example.com");
-    let hold = wait_contained(&d, "mallory@example.com").await;
+    let c = contained_on(&smtp, "", "mallory@example.com").await;
+    let (d, hold) = (&c.d, &c.hold);
     let contained = |text: String| metric(&text, "smtp_auth_insight_contained_accounts");
-    assert_eq!(contained(metrics_text(&d).await), Some(1));
+    assert_eq!(contained(metrics_text(d).await), Some(1));
     // Released once its alert mail, which says it is contained, is out.
     mails(&smtp, 1).await;
-    let released = release_api(&d, "mallory@example.com?by=ann").await;
+    let released = release_api(d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
-    assert_eq!(contained(metrics_text(&d).await), Some(0));
+    assert_eq!(contained(metrics_text(d).await), Some(0));
     // The queue ids of the 20 messages answered HOLD, oldest first.
     let record: Value = released.json().await.unwrap();
     let want: Vec<String> = (40..60)
@@ -703,7 +716,7 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     // One mail per containment, its alert's, then the release's; once
     // the queue is empty nothing else is on its way.
     let mails = mails(&smtp, 2).await;
-    wait_notified(&d).await;
+    wait_notified(d).await;
     assert_eq!(smtp.messages().len(), 2, "{mails:?}");
     let body = |prefix: &str| {
         mails
@@ -719,7 +732,7 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
         "New sender sending in volume: mallory@example.com\n",
         "CONTAINED: from now on, the messages this account submits are accepted into \
          Postfix's hold queue",
-        &format!("until {} ", until_minute(&hold)),
+        &format!("until {} ", until_minute(hold)),
         "    smtp-auth-insight --config ",
         " release mallory@example.com\n",
         "https://mail-insight.example.com/senders/mallory%40example.com",
@@ -741,12 +754,9 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_label() {
     let smtp = SmtpSink::start();
-    let site = mailing_site(&smtp);
-    let d = site.start();
-    let (mut s, mut r) = connected(&site);
     let name = "urgent: your mailbox is locked, restore at https://evil.example/login";
-    burst(&mut s, &mut r, name);
-    wait_contained(&d, name).await;
+    let c = contained_on(&smtp, "", name).await;
+    let d = &c.d;
     let path = name
         .replace(' ', "%20")
         .replace('/', "%2F")
@@ -754,7 +764,7 @@ async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_
     // The alert mail (which says the account is contained), then the
     // release's.
     mails(&smtp, 1).await;
-    let released = release_api(&d, &path).await;
+    let released = release_api(d, &path).await;
     assert_eq!(released.status(), 200);
     let mails = mails(&smtp, 2).await;
     for (subject, body) in &mails {
