@@ -95,13 +95,13 @@ fn expected(
         .iter()
         .map(|(s, c)| {
             serde_json::json!({"sender": s, "domain": s.rsplit_once('@').map_or("", |x| x.1),
-                "messages": c.iter().sum::<u64>(), "tls": tls_obj(c)})
+                "messages": c.iter().sum::<u64>(), "tls": tls_obj(c), "held": 0})
         })
         .collect();
     serde_json::json!({
         "start": start.to_string(), "end": end.to_string(), "domain": domain, "timezone": "UTC",
         "summary": {"senders": senders.len(), "messages": total.iter().sum::<u64>(), "tls": tls_obj(&total),
-                    "auth_failures": failed_total},
+                    "auth_failures": failed_total, "held": 0},
         "daily": daily, "senders": senders, "auth_failures": failed_users,
     })
 }
