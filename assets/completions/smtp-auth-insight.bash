@@ -403,7 +403,7 @@ _smtp__auth__insight() {
             return 0
             ;;
         smtp__subcmd__auth__subcmd__insight__subcmd__release)
-            opts="-h --config --help"
+            opts="-h --requeue --delete-held --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -78,6 +78,8 @@ complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand hold
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -l all -d 'Also list containments that ended (released or expired)'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand holds" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand release" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand release" -l requeue -d 'Then hand the queue ids of the messages it had put on hold to `postsuper -H -` (found on PATH; root only): Postfix sends them. Also for an account released earlier'
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand release" -l delete-held -d 'Then hand them to `postsuper -d -` instead: Postfix deletes them'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand release" -s h -l help -d 'Print help'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand check-config" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand check-config" -s h -l help -d 'Print help'
