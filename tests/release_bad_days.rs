@@ -145,7 +145,15 @@ async fn answers_stay_fast_while_a_release_waits_seconds_for_its_fsync() {
             .iter()
             .all(|a| a.starts_with("action=HOLD"))
     );
-    assert!(mallory[first_free..].iter().all(|a| *a == "action=DUNNO\n"));
+    // Trusted after it, until it sends more than twice the 40 an hour that
+    // raised its alert: then contained again (it keeps sending here).
+    let after = &mallory[first_free..];
+    let again = after
+        .iter()
+        .position(|a| *a != "action=DUNNO\n")
+        .unwrap_or(after.len());
+    assert!(again >= 80, "contained again after {again}");
+    assert!(after[again..].iter().all(|a| a.starts_with("action=HOLD")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
