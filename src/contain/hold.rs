@@ -214,6 +214,19 @@ impl Hold {
         true
     }
 
+    /// A copy for the policy service's answer: without the queue ids and
+    /// days held, which grow with every held message (copying them at
+    /// each answer of a spam run made it quadratic: 20,000 messages a
+    /// second instead of 300,000).
+    pub(super) fn for_answer(&mut self) -> Hold {
+        let ids = std::mem::take(&mut self.held_queue_ids);
+        let days = std::mem::take(&mut self.held_days);
+        let copy = self.clone();
+        self.held_queue_ids = ids;
+        self.held_days = days;
+        copy
+    }
+
     /// Whether it applies at Unix second `now`.
     pub(crate) fn in_force(&self, now: i64) -> bool {
         self.released.is_none() && now < self.until

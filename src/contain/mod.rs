@@ -260,7 +260,7 @@ impl Holds {
             .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
             .unwrap_or(0);
         hold.count(action, queue_id, day);
-        Some(hold.clone())
+        Some(hold.for_answer())
     }
 
     /// Contains `alert`'s account now, ahead of the alert log, when the
