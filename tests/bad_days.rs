@@ -179,7 +179,9 @@ fn bit_flips_anywhere_in_the_store_give_the_report_or_one_line_saying_what_to_do
                 read += 1;
             }
             Some(1) => {
-                assert_eq!(err.lines().count(), 1, "{}: {err}", path.display());
+                // The configuration read, then one line of error.
+                assert!(err.starts_with("configuration: "), "{err}");
+                assert_eq!(err.lines().count(), 2, "{}: {err}", path.display());
                 assert!(
                     err.contains("is damaged") && err.contains("Restore the data directory"),
                     "{}: {err}",

@@ -612,3 +612,36 @@ fn report_totals(site: &Site) -> (u64, u64) {
         summary["senders"].as_u64().unwrap(),
     )
 }
+
+/// Every command says first which configuration it read: the file named,
+/// or without one the installed file when it exists, else the built-in
+/// defaults.
+#[test]
+fn every_command_names_the_configuration_it_read_first() {
+    let site = Site::new("");
+    for args in [&["check-config"][..], &["alerts"], &["holds"]] {
+        let out = site.cli(args);
+        let first = stderr(&out).lines().next().unwrap_or_default().to_owned();
+        assert_eq!(
+            first,
+            format!("configuration: {}", site.config.display()),
+            "{args:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("SMTP_AUTH_INSIGHT_CONFIG")
+        .output()
+        .unwrap();
+    let first = stderr(&out).lines().next().unwrap_or_default().to_owned();
+    let installed = std::path::Path::new("/etc/smtp-auth-insight/config.toml");
+    let want = match installed.exists() {
+        true => "configuration: /etc/smtp-auth-insight/config.toml".to_owned(),
+        false => "configuration: built-in defaults (no --config or \
+                  $SMTP_AUTH_INSIGHT_CONFIG, and no /etc/smtp-auth-insight/config.toml)"
+            .to_owned(),
+    };
+    assert_eq!(first, want);
+}

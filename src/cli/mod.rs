@@ -28,9 +28,11 @@ compromised. The daemon (run) follows Postfix and Exim logs or the systemd journ
 events over HTTP, keeps per-sender statistics, alerts on volume spikes, new senders, \
 failed-login bursts and legacy TLS, and mails reports; the other commands import, report and \
 list alerts, through the running daemon when there is one.",
-    after_long_help = "Files: /etc/smtp-auth-insight/config.toml (read when --config is not given \
-and it exists), /etc/smtp-auth-insight/credentials/ (secrets handed to the service by systemd), \
-/var/lib/smtp-auth-insight (the data of the packaged service)."
+    after_long_help = "Configuration: the file named by --config or $SMTP_AUTH_INSIGHT_CONFIG; \
+without one, /etc/smtp-auth-insight/config.toml when it exists; else built-in defaults. Every \
+command names the one it read on the first line of its standard error. \
+Files: /etc/smtp-auth-insight/config.toml, /etc/smtp-auth-insight/credentials/ (secrets handed \
+to the service by systemd), /var/lib/smtp-auth-insight (the data of the packaged service)."
 )]
 struct Cli {
     /// Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml
@@ -112,6 +114,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         installed.exists().then(|| installed.to_owned())
     });
     let config = Config::load(path.as_deref())?;
+    // Which file was read, first, whatever the command: a command run on a
+    // server with the package installed reads its configuration (and so
+    // its store), never silently.
+    match &path {
+        Some(p) => eprintln!("configuration: {}", p.display()),
+        None => eprintln!(
+            "configuration: built-in defaults (no --config or ${CONFIG_ENV}, and no {DEFAULT_CONFIG})"
+        ),
+    }
     init_logging(&config);
     match cli.command {
         Command::Run => run(config),
