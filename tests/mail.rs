@@ -252,10 +252,23 @@ async fn webhook_queues_a_report_that_reaches_the_relay_and_refuses_bad_orders()
         1
     );
 
+    // Webhook senders often post text/plain: the body is read as JSON
+    // whatever its type, and refused, naming why, when it is not JSON.
+    let plain = |body: String| {
+        client()
+            .post(d.url("/api/v1/reports"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+    };
+    let r = plain("recipients: admin@example.com".into()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let why = r.text().await.unwrap();
+    assert!(why.contains("not a report order (a JSON object)"), "{why}");
     // The rate limit: 3 an hour, one already used above.
-    for _ in 0..2 {
-        assert_eq!(order_report(&d, TOKEN, order.clone()).await.status(), 202);
-    }
+    assert_eq!(plain(order.to_string()).await.unwrap().status(), 202);
+    assert_eq!(order_report(&d, TOKEN, order.clone()).await.status(), 202);
     let r = order_report(&d, TOKEN, order.clone()).await;
     assert_eq!(r.status(), 429);
     let retry_after: u64 = r.headers()["retry-after"]

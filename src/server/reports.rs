@@ -110,11 +110,19 @@ pub(crate) async fn queue_report(
     Ok(id)
 }
 
+/// `POST /api/v1/reports`. The body is read as JSON whatever its
+/// Content-Type: webhook senders often say `text/plain`.
 pub(crate) async fn post_report(
     State(state): State<AppState>,
-    body: Result<Json<ReportOrder>, axum::extract::rejection::JsonRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(order) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let order: ReportOrder = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a report order (a JSON object): {e}"),
+        )
+    })?;
     match queue_report(&state, order).await {
         Ok(id) => Ok((
             StatusCode::ACCEPTED,
