@@ -207,6 +207,8 @@ async fn the_journal_counts_what_the_logs_count_across_new_files_kill_9_and_vacu
 
     let d = site.start();
     counts_reach(&d, &postfix).await;
+    // Readable: the source looked before it followed, and said nothing.
+    assert!(!d.log_text().contains("cannot read any journal entry"));
     // Killed; meanwhile Exim's entries arrive in a new file and the file the
     // cursor points into is vacuumed away.
     d.kill9();
@@ -289,5 +291,24 @@ async fn entries_under_postfixs_name_that_postfix_did_not_write_count_nothing() 
         log.contains("identifier=\"postfix/submission/smtpd\" why=\"writer\"")
             && log.contains("identifier=\"postfixevil/submission/smtpd\" why=\"identifier\""),
         "{log}"
+    );
+}
+
+/// A journal the daemon cannot read (here a directory without journal
+/// files; on a server, a user in neither systemd-journal nor adm) is
+/// named in the log at start, not followed in silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_nothing_can_be_read_from_is_named_in_the_log() {
+    let journal = tempfile::tempdir().unwrap();
+    let dir = journal.path();
+    let site = Site::new(&format!(
+        "[[sources]]\nkind = \"journald\"\ndirectory = {dir:?}\n"
+    ));
+    let d = site.start();
+    d.wait_log("cannot read any journal entry: nothing is counted from this source")
+        .await;
+    assert!(
+        d.log_text()
+            .contains("is the daemon's user in group systemd-journal or adm?")
     );
 }

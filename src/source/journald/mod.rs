@@ -20,6 +20,7 @@
 //! of its place in time, which is then read, not skipped.
 
 mod entry;
+mod probe;
 
 use super::SourceConfig;
 use crate::event::Event;
@@ -77,6 +78,8 @@ pub(crate) struct Journal {
     metrics: Arc<Metrics>,
     /// Identifiers of refused entries already named in the log.
     warned: HashSet<String>,
+    /// An entry was read: the journal is readable.
+    seen: bool,
 }
 
 impl Journal {
@@ -114,6 +117,7 @@ impl Journal {
             writers,
             metrics,
             warned: HashSet::new(),
+            seen: false,
         })
     }
 
@@ -125,6 +129,9 @@ impl Journal {
             cursor = self.cursor.as_deref().unwrap_or("start"),
             "following the journal"
         );
+        if !probe::readable(self.source.directory.as_deref()).await {
+            tracing::warn!(source = name, "{}", probe::UNREADABLE);
+        }
         while !shutdown.is_cancelled() {
             if let Err(e) = self.follow(&shutdown).await {
                 tracing::warn!(source = name, error = %e, "following the journal failed; starting journalctl again");
@@ -168,6 +175,8 @@ impl Journal {
         // The saved cursor's own entry, read again when it still exists.
         let mut already_read = self.cursor.clone();
         let mut quiet = tokio::time::interval(QUIET);
+        let mut again =
+            tokio::time::interval_at(tokio::time::Instant::now() + probe::AGAIN, probe::AGAIN);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
@@ -187,12 +196,19 @@ impl Journal {
                             continue;
                         }
                     };
+                    self.seen = true;
                     if already_read.take().as_deref() == Some(entry.cursor.as_str()) {
                         continue;
                     }
                     self.entry(entry);
                     if self.read >= BATCH {
                         self.commit().await?;
+                    }
+                }
+                // Said again every few minutes while nothing can be read.
+                _ = again.tick(), if !self.seen => {
+                    if !probe::readable(self.source.directory.as_deref()).await {
+                        tracing::warn!(source = self.source.name(), "{}", probe::UNREADABLE);
                     }
                 }
                 _ = quiet.tick() => {
