@@ -645,3 +645,55 @@ fn every_command_names_the_configuration_it_read_first() {
     };
     assert_eq!(first, want);
 }
+
+/// check-config says what the daemon will do: its inputs, where mail goes,
+/// who is alerted, the policy service, when each schedule runs next.
+#[test]
+fn check_config_says_what_the_daemon_will_do() {
+    let site = Site::new(
+        "timezone = \"Europe/Berlin\"\n\
+         detect.recipients = [\"secops@example.com\"]\n\
+         policy.listen = \"127.0.0.1:0\"\npolicy.action = \"hold\"\n\
+         [mail]\ntransport = \"smtp\"\nhost = \"relay.example.com\"\nport = 587\n\
+         from = \"insight@example.com\"\nallowed_recipients = [\"@example.com\"]\n\
+         [[sources]]\nkind = \"postfix\"\npath = \"/var/log/mail.log\"\n\
+         [[sources]]\nkind = \"journald\"\n\
+         [[schedules]]\nname = \"weekly\"\ncron = \"0 7 * * Mon\"\nrange = \"previous_week\"\n\
+         recipients = [\"boss@example.com\"]\n",
+    );
+    let out = site.cli(&["check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    for line in [
+        "source postfix: /var/log/mail.log\n",
+        "source journald: the system journal\n",
+        "mail: SMTP relay relay.example.com:587 (no TLS), from insight@example.com\n",
+        "alert mails: to secops@example.com\n",
+        "policy service: 127.0.0.1:0, action hold, containing on volume_spike and new_sender \
+         alerts for 24 h, a reminder every 4 h\n",
+        "schedule weekly: \"0 7 * * Mon\" in Europe/Berlin, to boss@example.com; next run ",
+    ] {
+        assert!(said.contains(line), "no {line:?} in\n{said}");
+    }
+    // The next Monday, 07:00 there.
+    let next = said
+        .split("next run ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap_or_default();
+    let when = chrono::NaiveDateTime::parse_from_str(&next[..16], "%Y-%m-%d %H:%M").unwrap();
+    use chrono::Datelike;
+    assert_eq!(when.weekday(), chrono::Weekday::Mon, "{next}");
+    assert_eq!(when.time().to_string(), "07:00:00", "{next}");
+    // Defaults say so too.
+    let plain = stdout(&Site::new("").cli(&["check-config"]));
+    for line in [
+        "sources: none",
+        "mail: written as .eml files to ",
+        "alert mails: none",
+        "policy service: off",
+        "schedules: none",
+    ] {
+        assert!(plain.contains(line), "no {line:?} in\n{plain}");
+    }
+}

@@ -11,6 +11,7 @@ mod import;
 mod read;
 mod remote;
 mod report;
+mod summary;
 
 use crate::config::{CONFIG_ENV, Config, DEFAULT_CONFIG};
 use anyhow::Context;
@@ -220,5 +221,6 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         config.timezone.name(),
         config.store.retention_days
     );
+    print!("{}", summary::summary(config, chrono::Utc::now()));
     Ok(())
 }

@@ -102,6 +102,17 @@ pub(crate) fn parse_cron(expr: &str) -> Result<Cron, String> {
         .map_err(|e| format!("{expr:?} is not a cron expression: {e}"))
 }
 
+/// The first slot after `now`, for `check-config`.
+pub(crate) fn next_slot(
+    cron: &Cron,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    cron.find_next_occurrence(&now.with_timezone(&tz), false)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// The slot to run now, if any: the latest slot at or before `now` that is
 /// later than `last` (the last slot run). Several missed slots give one.
 pub(crate) fn due_slot(
