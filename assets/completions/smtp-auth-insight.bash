@@ -100,7 +100,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__alerts)
+        smtp__auth__insight__subcmd__alerts)
             opts="-h --since --limit --format --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -130,7 +130,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__backtest)
+        smtp__auth__insight__subcmd__backtest)
             opts="-h --format --host --all --learn-days --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -160,7 +160,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__check__subcmd__config)
+        smtp__auth__insight__subcmd__check__subcmd__config)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -178,7 +178,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__hash__subcmd__password)
+        smtp__auth__insight__subcmd__hash__subcmd__password)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -196,7 +196,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help)
+        smtp__auth__insight__subcmd__help)
             opts="run import report alerts backtest holds release check-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -210,7 +210,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__alerts)
+        smtp__auth__insight__subcmd__help__subcmd__alerts)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -224,7 +224,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__backtest)
+        smtp__auth__insight__subcmd__help__subcmd__backtest)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -238,7 +238,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__check__subcmd__config)
+        smtp__auth__insight__subcmd__help__subcmd__check__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -252,7 +252,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__hash__subcmd__password)
+        smtp__auth__insight__subcmd__help__subcmd__hash__subcmd__password)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -266,7 +266,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__help)
+        smtp__auth__insight__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -280,7 +280,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__holds)
+        smtp__auth__insight__subcmd__help__subcmd__holds)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -294,7 +294,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__import)
+        smtp__auth__insight__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -308,7 +308,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__release)
+        smtp__auth__insight__subcmd__help__subcmd__release)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,7 +322,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__report)
+        smtp__auth__insight__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -336,7 +336,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__help__subcmd__run)
+        smtp__auth__insight__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -350,7 +350,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__holds)
+        smtp__auth__insight__subcmd__holds)
             opts="-h --all --format --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -372,7 +372,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__import)
+        smtp__auth__insight__subcmd__import)
             opts="-h --format --host --cache-mb --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -402,7 +402,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__release)
+        smtp__auth__insight__subcmd__release)
             opts="-h --requeue --delete-held --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -420,7 +420,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__report)
+        smtp__auth__insight__subcmd__report)
             opts="-h --start --end --domain --format --out --send --to --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -462,7 +462,7 @@ _smtp__auth__insight() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        smtp__subcmd__auth__subcmd__insight__subcmd__run)
+        smtp__auth__insight__subcmd__run)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
