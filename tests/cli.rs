@@ -348,19 +348,40 @@ async fn beside_a_running_daemon_report_alerts_and_import_go_through_its_api() {
     let again = stdout(&site.cli(&["import", "--format", "exim", "--host", "mx2", &exim]));
     assert!(again.contains(" 0 counted, "), "{again}");
 
-    // A report mailed by the daemon (file transport: data/mail).
-    let out = site.cli(&[&["report", "--send", "--to", "admin@example.com"][..], &day].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A report mailed by the daemon (file transport: data/mail): queued,
+    // and with --wait, sent when the command returns.
+    let mails = || {
+        std::fs::read_dir(site.data_dir().join("mail"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let send = |wait: &[&str]| {
+        let args = [
+            &["report", "--send", "--to", "admin@example.com"][..],
+            wait,
+            &day,
+        ]
+        .concat();
+        let out = site.cli(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let queued = send(&[]);
     assert!(
-        stdout(&out)
-            .starts_with("report sent to admin@example.com (by the running daemon, request "),
-        "{}",
-        stdout(&out)
+        queued.starts_with("report to admin@example.com queued as "),
+        "{queued}"
     );
-    let mails = std::fs::read_dir(site.data_dir().join("mail"))
-        .unwrap()
-        .count();
-    assert_eq!(mails, 1);
+    wait_until_blocking(
+        "the queued report written",
+        std::time::Duration::from_secs(30),
+        || ready(mails() == 1, mails()),
+    );
+    let sent = send(&["--wait"]);
+    assert!(
+        sent.starts_with("report sent to admin@example.com (by the running daemon, request "),
+        "{sent}"
+    );
+    assert_eq!(mails(), 2);
     drop(d);
 }
 

@@ -421,7 +421,7 @@ _smtp__auth__insight() {
             return 0
             ;;
         smtp__auth__insight__subcmd__report)
-            opts="-h --start --end --domain --format --out --send --to --config --help"
+            opts="-h --start --end --domain --format --out --send --wait --to --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -56,7 +56,8 @@ text\t''"
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l out -d 'Write to this file (atomically) instead of standard output' -r -F
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l to -d 'Recipients; each must be allowed by mail.allowed_recipients' -r
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l config -d 'Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml when it exists, else built-in defaults' -r -F
-complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l send -d 'Mail the report (HTML and text, CSV attached) instead of printing it'
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l send -d 'Mail the report (HTML and text, CSV attached) instead of printing it. Through a running daemon the mail is queued, and the command says its request id; without a daemon it is sent at once'
+complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -l wait -d 'With --send through a running daemon: wait until the mail is sent, or the daemon gives up on it'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand report" -s h -l help -d 'Print help'
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l since -d 'Alerts raised since this date (YYYY-MM-DD, from its start in the configured time zone) or RFC 3339 time; default: the last 7 days' -r
 complete -c smtp-auth-insight -n "__fish_smtp_auth_insight_using_subcommand alerts" -l limit -d 'Most alerts listed' -r

@@ -188,23 +188,33 @@ impl Remote {
                 .post(format!("{}/api/v1/reports", self.base))
                 .json(&order),
         )?;
-        let id = queued["id"].as_str().unwrap_or_default().to_owned();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        Ok(queued["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until report request `id` is sent, or the daemon gave up on
+    /// it (its `mail.give_up_hours`); says why meanwhile when a try fails.
+    pub(super) fn wait_sent(&self, id: &str) -> anyhow::Result<()> {
+        let mut said = String::new();
         loop {
             let status: serde_json::Value = self.get(&format!("/api/v1/reports/{id}"))?;
+            let why = status["last_error"].as_str().unwrap_or_default();
             match status["status"].as_str() {
-                Some("sent") => return Ok(id),
+                Some("sent") => return Ok(()),
                 Some("failed") => bail!(
                     "the daemon could not send the report: {}",
-                    status["last_error"].as_str().unwrap_or("no reason given")
+                    if why.is_empty() {
+                        "no reason given"
+                    } else {
+                        why
+                    }
                 ),
-                _ if std::time::Instant::now() >= deadline => bail!(
-                    "the report is queued in the daemon (request {id}) but not sent yet: {}",
-                    status["last_error"]
-                        .as_str()
-                        .unwrap_or("the relay has not answered")
-                ),
-                _ => std::thread::sleep(Duration::from_millis(200)),
+                _ => {
+                    if !why.is_empty() && why != said {
+                        eprintln!("not sent yet (request {id}): {why}; still trying");
+                        said = why.to_owned();
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         }
     }

@@ -31,8 +31,14 @@ pub(super) struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Mail the report (HTML and text, CSV attached) instead of printing it.
+    /// Through a running daemon the mail is queued, and the command says
+    /// its request id; without a daemon it is sent at once.
     #[arg(long, requires = "to")]
     send: bool,
+    /// With --send through a running daemon: wait until the mail is sent,
+    /// or the daemon gives up on it.
+    #[arg(long, requires = "send")]
+    wait: bool,
     /// Recipients; each must be allowed by mail.allowed_recipients.
     #[arg(long, value_name = "ADDR", num_args = 1..)]
     to: Vec<String>,
@@ -61,10 +67,16 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         Access::Daemon(daemon) if args.send => {
             // The daemon mails it through its queue and relay.
             let id = daemon.mail_report(&request, &args.to)?;
-            println!(
-                "report sent to {} (by the running daemon, request {id})",
-                args.to.join(", ")
-            );
+            let to = args.to.join(", ");
+            if !args.wait {
+                println!(
+                    "report to {to} queued as {id} by the running daemon \
+                     (GET /api/v1/reports/{id}, or --wait, says when it is sent)"
+                );
+                return Ok(());
+            }
+            daemon.wait_sent(&id)?;
+            println!("report sent to {to} (by the running daemon, request {id})");
             return Ok(());
         }
         Access::Daemon(daemon) => daemon.report(&request)?,
