@@ -167,7 +167,9 @@ impl Hold {
 
     /// A containment again from Unix second `now`, of an account released
     /// from `released` that then sent `count` messages within an hour,
-    /// more than twice the `observed` that raised its alert.
+    /// more than twice the `observed` that raised its alert. Its record
+    /// replaces the released one's, and takes over its held days when it
+    /// is saved, as any new containment's does.
     pub(super) fn escalated(
         released: &Hold,
         now: i64,
@@ -189,14 +191,15 @@ impl Hold {
             rejected: 0,
             monitored: 0,
             held_queue_ids: Vec::new(),
+            held_days: BTreeMap::new(),
             released: None,
             reminded: 0,
             unsaved: true,
             provisional: false,
             mail_due: true,
             remind_due: false,
-            carried: true,
-            ..released.clone()
+            carried: false,
+            ..released.light()
         }
     }
 
@@ -214,17 +217,35 @@ impl Hold {
         true
     }
 
-    /// A copy for the policy service's answer: without the queue ids and
-    /// days held, which grow with every held message (copying them at
-    /// each answer of a spam run made it quadratic: 20,000 messages a
-    /// second instead of 300,000).
-    pub(super) fn for_answer(&mut self) -> Hold {
-        let ids = std::mem::take(&mut self.held_queue_ids);
-        let days = std::mem::take(&mut self.held_days);
-        let copy = self.clone();
-        self.held_queue_ids = ids;
-        self.held_days = days;
-        copy
+    /// A copy without the queue ids and days held, which grow with every
+    /// held message: for the policy service's answer (copying them at each
+    /// answer of a spam run made it quadratic: 20,000 messages a second
+    /// instead of 300,000), the dashboard's card and the watch after a
+    /// release.
+    pub(super) fn light(&self) -> Hold {
+        Hold {
+            since: self.since,
+            until: self.until,
+            kind: self.kind,
+            alert_seq: self.alert_seq,
+            alert_at: self.alert_at.clone(),
+            why: self.why.clone(),
+            observed: self.observed,
+            escalated: self.escalated,
+            held: self.held,
+            deferred: self.deferred,
+            rejected: self.rejected,
+            monitored: self.monitored,
+            held_queue_ids: Vec::new(),
+            held_days: BTreeMap::new(),
+            released: self.released.clone(),
+            reminded: self.reminded,
+            unsaved: self.unsaved,
+            provisional: self.provisional,
+            mail_due: self.mail_due,
+            remind_due: self.remind_due,
+            carried: self.carried,
+        }
     }
 
     /// Whether it applies at Unix second `now`.

@@ -180,12 +180,6 @@ impl Holds {
         Ok(out)
     }
 
-    /// How many accounts are contained at Unix second `now`. Memory only.
-    pub(crate) fn in_force(&self, now: i64) -> usize {
-        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
-        active.values().filter(|h| h.in_force(now)).count()
-    }
-
     /// Until when (Unix seconds) alert `r` contains its account, for the
     /// alert mail to say so: the containment in force, or the one the
     /// watcher is about to record from the alert (it contains every
@@ -218,14 +212,14 @@ impl Holds {
         }
     }
 
-    /// The accounts contained at Unix second `now`, newest first. Memory
-    /// only: what the policy service enforces.
+    /// The accounts contained at Unix second `now`, newest first, without
+    /// their queue ids. Memory only: what the policy service enforces.
     pub(crate) fn contained(&self, now: i64) -> Vec<(String, Hold)> {
         let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<(String, Hold)> = active
             .iter()
             .filter(|(_, h)| h.in_force(now))
-            .map(|(s, h)| (s.clone(), h.clone()))
+            .map(|(s, h)| (s.clone(), h.light()))
             .collect();
         drop(active);
         all.sort_by_key(|h| std::cmp::Reverse(h.1.since));
@@ -260,7 +254,7 @@ impl Holds {
             .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
             .unwrap_or(0);
         hold.count(action, queue_id, day);
-        Some(hold.for_answer())
+        Some(hold.light())
     }
 
     /// Contains `alert`'s account now, ahead of the alert log, when the

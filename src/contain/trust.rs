@@ -35,7 +35,7 @@ impl Holds {
             until: now + hours,
             limit: hold.observed.max(1).saturating_mul(2),
             window: (now, 0),
-            released: hold.clone(),
+            released: hold.light(),
         };
         self.trusted().insert(sender.to_owned(), trust);
     }

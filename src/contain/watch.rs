@@ -91,8 +91,10 @@ impl Holds {
         }
         // Reminders of the containments still in force.
         let every = self.inner.settings.remind_seconds;
-        for hold in self.active().values_mut() {
-            hold.remind(now, every);
+        if every > 0 {
+            for hold in self.active().values_mut() {
+                hold.remind(now, every);
+            }
         }
         self.save(last)?;
         Ok(changed)

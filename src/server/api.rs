@@ -126,10 +126,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let scrape = Scrape {
         store_bytes,
         outbox_queued: stats.queued.load(Relaxed),
-        contained: state
-            .holds
-            .as_ref()
-            .map_or(0, |h| h.in_force(chrono::Utc::now().timestamp()) as u64),
+        contained: state.holds.as_ref().map_or(0, |h| {
+            h.contained(chrono::Utc::now().timestamp()).len() as u64
+        }),
         mails: [&stats.sent, &stats.failed, &stats.temporary_failures].map(|n| n.load(Relaxed)),
         backlog,
     };

@@ -123,20 +123,24 @@ impl Driver {
             .to_owned()
     }
 
+    /// The first element matching a CSS selector now, or what the driver
+    /// said instead.
+    async fn try_find(&self, css: &str) -> Result<Element, Value> {
+        let v = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        match v[ELEMENT].as_str() {
+            Some(id) => Ok(Element(id.to_owned())),
+            None => Err(v),
+        }
+    }
+
     /// The first element matching a CSS selector, waiting up to 10 s.
     pub async fn find(&self, css: &str) -> Element {
         wait_until(
             &format!("element {css}"),
             Duration::from_secs(10),
-            async || {
-                let v = self
-                    .post("/element", json!({"using": "css selector", "value": css}))
-                    .await;
-                match v[ELEMENT].as_str() {
-                    Some(id) => Ok(Element(id.to_owned())),
-                    None => Err(v),
-                }
-            },
+            async || self.try_find(css).await,
         )
         .await
     }
@@ -215,13 +219,8 @@ impl Driver {
             &format!("text of {css}"),
             Duration::from_secs(30),
             async || {
-                let v = self
-                    .post("/element", json!({"using": "css selector", "value": css}))
-                    .await;
-                let Some(id) = v[ELEMENT].as_str() else {
-                    return Err(v.to_string());
-                };
-                let t = self.text(&Element(id.to_owned())).await;
+                let e = self.try_find(css).await.map_err(|v| v.to_string())?;
+                let t = self.text(&e).await;
                 ready(pred(&t), t)
             },
         )
