@@ -167,22 +167,17 @@ impl Hold {
 
     /// A containment again from Unix second `now`, of an account released
     /// from `released` that then sent `count` messages within an hour,
-    /// more than twice the `observed` that raised its alert. Its record
+    /// more than twice the hourly count that raised its alert. Its record
     /// replaces the released one's, and takes over its held days when it
     /// is saved, as any new containment's does.
-    pub(super) fn escalated(
-        released: &Hold,
-        now: i64,
-        hours: u32,
-        count: u64,
-        observed: u64,
-    ) -> Hold {
+    pub(super) fn escalated(released: &Hold, now: i64, hours: u32, count: u64) -> Hold {
         Hold {
             since: now,
             until: now.saturating_add(i64::from(hours) * 3600),
             why: format!(
                 "escalated after its release: {count} messages within an hour, more than \
-                 twice the {observed} that raised the {} alert",
+                 twice the {} that raised the {} alert",
+                released.observed,
                 released.kind.name()
             ),
             escalated: true,

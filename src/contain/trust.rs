@@ -54,7 +54,7 @@ impl Holds {
     pub(super) fn escalates(&self, sender: &str, now: i64) -> bool {
         {
             let trusted = self.inner.trusted.read().unwrap_or_else(|p| p.into_inner());
-            if trusted.is_empty() || !trusted.contains_key(sender) {
+            if !trusted.contains_key(sender) {
                 return false;
             }
         }
@@ -78,7 +78,7 @@ impl Holds {
         };
         drop(trusted);
         let hours = self.inner.settings.hold_hours;
-        let hold = Hold::escalated(&t.released, now, hours, t.window.1, t.limit / 2);
+        let hold = Hold::escalated(&t.released, now, hours, t.window.1);
         tracing::warn!(
             sender,
             why = hold.why.as_str(),
