@@ -4,6 +4,10 @@
 //! needs, the configuration as a conffile.
 
 mod common;
+#[path = "package/conf.rs"]
+mod conf;
+#[path = "package/man.rs"]
+mod man;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -16,22 +20,10 @@ fn root() -> &'static Path {
 /// The generated files: path below assets/, content.
 fn generated() -> Vec<(PathBuf, Vec<u8>)> {
     use clap_complete::Shell;
-    let mut out = Vec::new();
-    // A page for the command and one per subcommand
-    // (smtp-auth-insight-report(1), ...), as clap_mangen names them.
-    let command = smtp_auth_insight::cli::command();
-    let mut pages = vec![("smtp-auth-insight".to_owned(), command.clone())];
-    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = format!("smtp-auth-insight-{}", sub.get_name());
-        // Command names are static strings; a test may leak a few.
-        let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
-        pages.push((name, sub.clone().name(static_name)));
-    }
-    for (name, page) in pages {
-        let mut man = Vec::new();
-        clap_mangen::Man::new(page).render(&mut man).unwrap();
-        out.push((PathBuf::from(format!("man/{name}.1")), man));
-    }
+    let mut out: Vec<(PathBuf, Vec<u8>)> = man::pages()
+        .into_iter()
+        .map(|(name, page)| (Path::new("man").join(name), page.into_bytes()))
+        .collect();
     for (shell, name) in [
         (Shell::Bash, "smtp-auth-insight.bash"),
         (Shell::Zsh, "_smtp-auth-insight"),
@@ -73,30 +65,106 @@ fn man_page_and_completions_are_those_of_the_command_line() {
             path.display()
         );
     }
-    // A page for every command, with its options.
-    let pages: Vec<String> = generated()
-        .iter()
-        .map(|(p, _)| p.display().to_string())
-        .collect();
-    for command in [
-        "run",
-        "import",
-        "report",
-        "alerts",
-        "backtest",
-        "check-config",
-        "hash-password",
-        "holds",
-        "release",
-    ] {
-        let page = format!("man/smtp-auth-insight-{command}.1");
-        assert!(pages.contains(&page), "{page} missing: {pages:?}");
+    // A page for every command, with its options and an example.
+    let pages: Vec<(String, String)> = man::pages();
+    let page = |name: &str| -> &str {
+        pages
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.as_str())
+            .unwrap_or_else(|| panic!("no page {name}"))
+    };
+    for command in smtp_auth_insight::cli::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .filter(|n| n != "help")
+    {
+        let text = page(&format!("smtp-auth-insight-{command}.1"));
+        for section in [".SH OPTIONS", ".SH EXAMPLES", ".SH \"SEE ALSO\""] {
+            assert!(text.contains(section), "{command}: no {section}");
+        }
     }
-    let report = generated()
-        .into_iter()
-        .find(|(p, _)| p.ends_with("smtp-auth-insight-report.1"))
-        .unwrap();
-    assert!(String::from_utf8_lossy(&report.1).contains("\\-\\-format"));
+    assert!(page("smtp-auth-insight-report.1").contains("\\-\\-format"));
+    let main = page("smtp-auth-insight.1");
+    for section in [
+        "DESCRIPTION",
+        "COMMANDS",
+        "EXAMPLES",
+        "FILES",
+        "\"SEE ALSO\"",
+    ] {
+        assert!(main.contains(&format!(".SH {section}")), "no {section}");
+    }
+    // Every page another names is shipped; no rustdoc link leaks.
+    let mut checked = 0;
+    for (name, text) in &pages {
+        assert!(!text.contains("[`"), "{name} has a rustdoc link");
+        for (i, _) in text.match_indices("smtp\\-auth\\-insight") {
+            let rest = text[i..]
+                .replace("\\-", "-")
+                .replace("\\fR", "")
+                .replace("\\fB", "");
+            let Some(end) = rest.find(['(', ' ', ',', '\n', '\\']) else {
+                continue;
+            };
+            if let Some(section) = rest[end..].strip_prefix('(') {
+                checked += 1;
+                let file = format!("{}.{}", &rest[..end], &section[..1]);
+                assert!(
+                    pages.iter().any(|(n, _)| *n == file),
+                    "{name} refers to {file}, which is not shipped"
+                );
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} references to pages found");
+    // The configuration's page has every table and every key of the
+    // example file it is made from.
+    let conf = page("smtp-auth-insight.conf.5");
+    let example = include_str!("../config.example.toml");
+    for table in [
+        "[server]",
+        "[store]",
+        "[report]",
+        "[mail]",
+        "[detect]",
+        "[detect.volume]",
+        "[policy]",
+        "[[sources]]",
+        "[[schedules]]",
+    ] {
+        let heading = |l: &str| l.len() > 4 && (l.starts_with(".SH ") || l.starts_with(".SS "));
+        assert!(
+            conf.lines().any(|l| heading(l) && &l[4..] == table),
+            "no section {table}"
+        );
+    }
+    let mut keys = 0;
+    for line in conf::lines(example) {
+        if let conf::Line::Key { name, .. } = line {
+            let entry = format!("\\fB{name}\\fR");
+            assert!(conf.contains(&entry), "{name} not in the page");
+            keys += 1;
+        }
+    }
+    assert!(keys > 80, "only {keys} keys found in config.example.toml");
+    // man(1) renders each page without a warning.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in &pages {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = succeed(
+            Command::new("man")
+                .args(["--warnings", "-l"])
+                .arg(&file)
+                .env("MANWIDTH", "80")
+                .env("MAN_KEEP_FORMATTING", "0"),
+            "man (Debian package man-db)",
+        );
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(warnings.trim().is_empty(), "{name}: {warnings}");
+        assert!(out.stdout.len() > 500, "{name} renders to almost nothing");
+    }
 }
 
 /// `cargo deb` around the binary the tests built (a release build takes
@@ -108,7 +176,7 @@ fn build_package(out: &Path) -> PathBuf {
     let deb = out.join("smtp-auth-insight.deb");
     succeed(
         Command::new("cargo")
-            .args(["deb", "--no-build", "--no-strip", "--fast", "--output"])
+            .args(["deb", "--no-build", "--fast", "--output"])
             .arg(&deb)
             .current_dir(root())
             .env("CARGO_TARGET_DIR", &target),
@@ -213,7 +281,101 @@ fn cargo_deb_packs_what_an_installed_server_needs() {
     assert!(unit.contains("Documentation=file:///usr/share/doc/smtp-auth-insight/README.md"));
     let copyright =
         std::fs::read_to_string(files.join("usr/share/doc/smtp-auth-insight/copyright")).unwrap();
-    assert!(copyright.contains("MIT OR Apache-2.0"), "{copyright}");
+    assert_eq!(
+        copyright,
+        std::fs::read_to_string(root().join("debian/copyright")).unwrap()
+    );
+
+    // Debian's own checks: no lintian error; the binary without debug
+    // information; the changelog; bash-completion recommended.
+    let out = Command::new("lintian")
+        .args(["--fail-on", "error", "--no-tag-display-limit"])
+        .arg(&deb)
+        .output()
+        .expect("lintian (Debian package lintian)");
+    let tags = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !tags.lines().any(|l| l.starts_with("E:")),
+        "lintian:\n{tags}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sections = succeed(
+        Command::new("readelf")
+            .arg("--section-headers")
+            .arg(files.join("usr/bin/smtp-auth-insight")),
+        "readelf (Debian package binutils)",
+    );
+    let sections = String::from_utf8_lossy(&sections.stdout);
+    assert!(sections.contains(".text"), "{sections}");
+    assert!(
+        !sections.contains(".debug_info"),
+        "not stripped:\n{sections}"
+    );
+    assert_eq!(
+        mode_of("usr/share/doc/smtp-auth-insight/changelog.Debian.gz"),
+        "-rw-r--r--"
+    );
+    assert!(control.contains("Recommends: bash-completion"), "{control}");
+}
+
+/// debian/copyright names every crate built into the binary, at the
+/// version Cargo.lock pins, and the bundled font; every licence it names
+/// has its text (or, for Apache-2.0, Debian's copy).
+#[test]
+fn the_copyright_file_covers_every_bundled_crate_and_the_font() {
+    let copyright = std::fs::read_to_string(root().join("debian/copyright")).unwrap();
+    let tree = succeed(
+        Command::new("cargo")
+            .args([
+                "tree", "--edges", "normal", "--prefix", "none", "--format", "{p}",
+            ])
+            .args(["--package", "smtp-auth-insight"])
+            .current_dir(root()),
+        "cargo",
+    );
+    let mut crates = 0;
+    for line in String::from_utf8_lossy(&tree.stdout).lines() {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(version)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if name.starts_with("smtp-auth-insight") {
+            continue;
+        }
+        let version = version.trim_start_matches('v');
+        let files = format!("Files: vendor/{name}-{version}/*");
+        assert!(
+            copyright.lines().any(|l| l == files),
+            "{name} {version} is not in debian/copyright: run debian/update-copyright"
+        );
+        crates += 1;
+    }
+    assert!(crates > 100, "only {crates} crates in cargo tree");
+    assert!(copyright.contains("Files: assets/fonts/DejaVuSans.ttf"));
+    let standalone: Vec<&str> = copyright
+        .split("\n\n")
+        .filter(|p| !p.starts_with("Files:") && p.starts_with("License:"))
+        .filter_map(|p| p.lines().next()?.strip_prefix("License: "))
+        .collect();
+    for paragraph in copyright.split("\n\n").filter(|p| p.starts_with("Files:")) {
+        let lines: Vec<&str> = paragraph.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("License: "))
+            .unwrap_or_else(|| panic!("no License in {paragraph}"));
+        // The text follows the short name, or stands in a paragraph of its own.
+        let inline = lines.get(at + 1).is_some_and(|l| l.starts_with(' '));
+        for name in lines[at]["License: ".len()..]
+            .split(" and ")
+            .flat_map(|n| n.split(" or "))
+        {
+            assert!(
+                inline || standalone.contains(&name),
+                "no text for {name} ({paragraph})"
+            );
+        }
+    }
+    assert!(copyright.contains("/usr/share/common-licenses/Apache-2.0"));
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -227,39 +389,4 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// The bash completion, sourced in a real bash: a subcommand's options
-/// are offered, and the subcommands themselves.
-#[test]
-fn bash_completes_subcommands_and_their_options() {
-    let script = root().join("assets/completions/smtp-auth-insight.bash");
-    let complete = |line: &str| {
-        let words: Vec<&str> = line.split(' ').collect();
-        let probe = format!(
-            "source {script:?}\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE={line:?}\n\
-             COMP_POINT=${{#COMP_LINE}}\n_smtp__auth__insight smtp-auth-insight \"{last}\" \"{prev}\"\n\
-             printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
-            words = words
-                .iter()
-                .map(|w| format!("{w:?}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            cword = words.len() - 1,
-            last = words[words.len() - 1],
-            prev = words[words.len() - 2],
-        );
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(probe)
-            .output()
-            .expect("bash");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let report = complete("smtp-auth-insight report --f");
-    assert!(report.lines().any(|l| l == "--format"), "{report}");
-    let release = complete("smtp-auth-insight release --re");
-    assert!(release.lines().any(|l| l == "--requeue"), "{release}");
-    let subcommands = complete("smtp-auth-insight rel");
-    assert!(subcommands.lines().any(|l| l == "release"), "{subcommands}");
 }

@@ -21,7 +21,7 @@ pub(super) struct ImportArgs {
     host: Option<String>,
     /// Database page cache for this import, in MiB [default: 2, whatever
     /// `store.cache_mb` says]. Imports write in key order and gain nothing
-    /// from more (see [`IMPORT_CACHE_MB`]).
+    /// from more.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     cache_mb: Option<u64>,
     /// Files to read; `-` is stdin; gzip is detected and decompressed.

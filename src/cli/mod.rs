@@ -8,6 +8,7 @@ mod alerts;
 mod backtest;
 mod holds;
 mod import;
+pub mod manual;
 mod read;
 mod remote;
 mod report;
@@ -15,7 +16,7 @@ mod summary;
 
 use crate::config::{CONFIG_ENV, Config, DEFAULT_CONFIG};
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,12 +29,7 @@ use std::process::ExitCode;
 compromised. The daemon (run) follows Postfix and Exim logs or the systemd journal and takes \
 events over HTTP, keeps per-sender statistics, alerts on volume spikes, new senders, \
 failed-login bursts and legacy TLS, and mails reports; the other commands import, report and \
-list alerts, through the running daemon when there is one.",
-    after_long_help = "Configuration: the file named by --config or $SMTP_AUTH_INSIGHT_CONFIG; \
-without one, /etc/smtp-auth-insight/config.toml when it exists; else built-in defaults. Every \
-command names the one it read on the first line of its standard error. \
-Files: /etc/smtp-auth-insight/config.toml, /etc/smtp-auth-insight/credentials/ (secrets handed \
-to the service by systemd), /var/lib/smtp-auth-insight (the data of the packaged service)."
+list alerts, through the running daemon when there is one."
 )]
 struct Cli {
     /// Configuration file (TOML). Default: /etc/smtp-auth-insight/config.toml
@@ -78,12 +74,31 @@ enum ListFormat {
 /// The command line's definition, for the man page and the shell
 /// completions the package installs (generated from it by the tests).
 pub fn command() -> clap::Command {
+    // Each command's --help ends with its examples, the same as its man page.
+    let main = format!(
+        "Configuration: the file named by --config or ${CONFIG_ENV}; without one, \
+         {DEFAULT_CONFIG} when it exists; else built-in defaults. Every command names the one it \
+         read on the first line of its standard error. man smtp-auth-insight.conf describes \
+         every key.\n\n{}",
+        manual::after_help("")
+    );
     <Cli as clap::CommandFactory>::command()
+        .after_long_help(main)
+        .mut_subcommands(|sub| match manual::examples(sub.get_name()).is_empty() {
+            true => sub,
+            false => {
+                let text = manual::after_help(sub.get_name());
+                sub.after_long_help(text)
+            }
+        })
 }
 
 /// Entry point of the binary: one line on stderr and a non-zero status on error.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,7 +5,8 @@
 # unit file test), journalctl and systemd-journal-remote (the journald
 # source, on journal files written from the fixtures), promtool (the
 # Prometheus rules), lua5.4 (the Fluent Bit example's script), cargo-deb
-# (the package), Postfix with swaks and Cyrus SASL's sasldb (the
+# (the package), lintian, binutils and man-db (its checks), zsh and fish
+# (the completions), Postfix with swaks and Cyrus SASL's sasldb (the
 # policy service's end-to-end test runs a private Postfix instance; it
 # needs root), strace (slow fsyncs for the release test) and setpriv
 # (clients as other users). Debian/Ubuntu; run as root or with sudo
@@ -27,6 +28,12 @@ command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ||
   missing+=(systemd-journal-remote)
 command -v lua5.4 >/dev/null || missing+=(lua5.4)
+# The package's checks: lintian, readelf, man; the completions' shells.
+command -v lintian >/dev/null || missing+=(lintian)
+command -v readelf >/dev/null || missing+=(binutils)
+command -v man >/dev/null || missing+=(man-db)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 command -v postfix >/dev/null || missing+=(postfix)
 command -v swaks >/dev/null || missing+=(swaks)
 command -v saslpasswd2 >/dev/null || missing+=(sasl2-bin)
