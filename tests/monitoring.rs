@@ -1,14 +1,13 @@
 //! The monitoring files of docs/monitoring against the real thing: the
 //! Grafana dashboard and the Prometheus rules query only series the daemon
-//! exports, the rules pass promtool's check and unit tests, and the
-//! examples that ship events from Vector and Fluent Bit parse the real Exim
-//! log into the events smtp-auth-insight's own parser finds in it.
+//! exports, and the rules pass promtool's check and unit tests. (The log
+//! shippers' examples: tests/shipping.rs.)
 
 mod common;
 
 use common::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -153,124 +152,4 @@ async fn prometheus_parses_the_metrics_text_as_openmetrics() {
         Some(&samples.to_string().as_str()),
         "{summary}"
     );
-}
-
-/// Runs the shipping examples' regular expressions (Vector's and Fluent
-/// Bit's, the latter's named groups in Python's spelling) over the real
-/// Exim log, in Python: `{"vector"|"fluent-bit": [{sender, tls, ...}]}`.
-fn example_matches() -> Value {
-    let vector = read("vector.toml");
-    let regexes: Vec<&str> = vector
-        .split("r'")
-        .skip(1)
-        .filter_map(|r| r.split("')").next())
-        .collect();
-    assert_eq!(regexes.len(), 3, "{regexes:?}");
-    let parsers = read("fluent-bit-parsers.conf");
-    let fluent = parsers
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Regex"))
-        .expect("the parser's Regex")
-        .trim()
-        .replace("(?<", "(?P<");
-    let log = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/mta/exim-mainlog.log"
-    );
-    let script = r#"
-import json, re, sys
-line_re, auth_re, tls_re, fluent_re, log = sys.argv[1:]
-out = {"vector": [], "fluent-bit": []}
-for line in open(log, encoding="utf-8"):
-    line = line.rstrip("\n")
-    m, a = re.search(line_re, line), re.search(auth_re, line)
-    if m and a:
-        t = re.search(tls_re, line)
-        out["vector"].append({"sender": a["user"], "tls": t["version"] if t else "none",
-                              "msgid": m["msgid"], "client_ip": m["ip"], "from": m["from"]})
-    f = re.search(fluent_re, line)
-    if f:
-        out["fluent-bit"].append({"sender": f["sender"], "tls": f["tls"] or "none",
-                                  "msgid": f["msgid"], "client_ip": f["client_ip"],
-                                  "from": f["envelope_from"]})
-print(json.dumps(out))
-"#;
-    let out = succeed(
-        Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(&regexes)
-            .arg(&fluent)
-            .arg(log),
-        "python3",
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-#[test]
-fn shipping_examples_find_every_submission_of_the_real_exim_log() {
-    let expected: Value = serde_json::from_str(include_str!("fixtures/mta/expected.json")).unwrap();
-    let matches = example_matches();
-    for example in ["vector", "fluent-bit"] {
-        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for m in matches[example].as_array().unwrap() {
-            // The TLS spellings Exim writes are ones the API accepts.
-            let tls = m["tls"].as_str().unwrap().replace("TLS1.", "TLSv1.");
-            let tls = if tls == "TLSv1" {
-                "TLSv1.0".to_owned()
-            } else {
-                tls
-            };
-            *counts
-                .entry(m["sender"].as_str().unwrap().to_owned())
-                .or_default()
-                .entry(tls)
-                .or_default() += 1;
-            assert_eq!(m["client_ip"], "127.0.0.1", "{m}");
-        }
-        let counts = serde_json::to_value(&counts).unwrap();
-        assert_eq!(counts, expected["messages"], "{example}");
-    }
-    // The same message ids: events shipped by either and imported by
-    // smtp-auth-insight get the same id, HOST:MESSAGE-ID.
-    let ids = |example: &str| -> Vec<String> {
-        matches[example]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["msgid"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(ids("vector"), ids("fluent-bit"));
-}
-
-#[test]
-fn the_fluent_bit_script_builds_events_the_api_accepts() {
-    let record = "{stamp = '2026-11-27 02:50:58', msgid = '1xWm38-0006oH-1l', \
-                  sender = 'alice@example.com', tls = 'TLS1.3', client_ip = '127.0.0.1', \
-                  envelope_from = 'newsletter@example.com'}";
-    let program = format!(
-        "dofile('smtp-auth.lua')\n\
-         local _, _, ev = to_event('exim', 0, {record})\n\
-         print(string.format('{{\"ts\":%q,\"sender\":%q,\"tls\":%q,\"client_ip\":%q,\"id\":%q,\"envelope_from\":%q}}', \
-           ev.ts, ev.sender, ev.tls, ev.client_ip, ev.id, ev.envelope_from))"
-    );
-    let out = succeed(
-        Command::new("lua5.4")
-            .arg("-e")
-            .arg(program)
-            .current_dir(monitoring())
-            .env("TZ", "Europe/Berlin"),
-        "lua5.4 (tests/support/install-deps.sh installs it)",
-    );
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(event["ts"], "2026-11-27T02:50:58+01:00");
-    assert!(event["id"].as_str().unwrap().ends_with(":1xWm38-0006oH-1l"));
-    // The daemon takes it as it is.
-    let body = event.to_string();
-    let parsed = smtp_auth_insight::event::parse_body(body.as_bytes(), chrono::Utc::now())
-        .expect("an event the API accepts");
-    assert_eq!(parsed[0].sender, "alice@example.com");
-    assert_eq!(parsed[0].tls, smtp_auth_insight::event::Tls::V1_3);
-    assert_eq!(parsed[0].ts.to_rfc3339(), "2026-11-27T01:50:58+00:00");
 }
