@@ -665,6 +665,16 @@ fn every_command_names_the_configuration_it_read_first() {
             .to_owned(),
     };
     assert_eq!(first, want);
+    // README's first command: built-in defaults whatever is installed.
+    let out = Command::new(BIN)
+        .args(["--config", "/dev/null", "check-config"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stderr(&out).lines().next().unwrap_or_default().to_owned();
+    assert_eq!(first, "configuration: /dev/null (empty: built-in defaults)");
+    assert!(stdout(&out).contains("data in ./data"), "{}", stdout(&out));
 }
 
 /// check-config says what the daemon will do: its inputs, where mail goes,

@@ -25,8 +25,8 @@ pub fn examples(command: &str) -> &'static [Example] {
     match command {
         "" => &[
             ex!(
-                "Try it on built-in defaults (data in ./data, mail as .eml files in ./data/mail):",
-                "smtp-auth-insight run",
+                "Try it on built-in defaults (data in ./data, mail as .eml files in ./data/mail), whatever is installed:",
+                "smtp-auth-insight --config /dev/null run",
             ),
             ex!(
                 "Check the installed configuration, then reload the service:",
@@ -148,8 +148,10 @@ pub fn sections() -> &'static [(&'static str, &'static [&'static str])] {
             &[
                 "Every command reads the file named by --config or $SMTP_AUTH_INSIGHT_CONFIG; \
                  without either, /etc/smtp-auth-insight/config.toml when it exists; else it runs \
-                 on built-in defaults. The first line of its standard error names the file it read, \
-                 or says \"built-in defaults\". Every key is described in smtp-auth-insight.conf(5).",
+                 on built-in defaults. An empty file (--config /dev/null) is the built-in defaults \
+                 too, whatever is installed. The first line of its standard error names the file \
+                 it read, or says \"built-in defaults\". Every key is described in \
+                 smtp-auth-insight.conf(5).",
                 "While the daemon runs it holds the store: import, report, alerts, holds and \
                  release then go through its HTTP API, with the API token of the same configuration.",
             ],

@@ -134,6 +134,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     // server with the package installed reads its configuration (and so
     // its store), never silently.
     match &path {
+        // An empty file (`--config /dev/null`) is the built-in defaults,
+        // whatever is installed.
+        Some(p) if std::fs::read(p).is_ok_and(|t| t.iter().all(u8::is_ascii_whitespace)) => {
+            eprintln!("configuration: {} (empty: built-in defaults)", p.display())
+        }
         Some(p) => eprintln!("configuration: {}", p.display()),
         None => eprintln!(
             "configuration: built-in defaults (no --config or ${CONFIG_ENV}, and no {DEFAULT_CONFIG})"

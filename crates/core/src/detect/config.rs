@@ -1,5 +1,5 @@
 //! `[detect]`: thresholds of every detector. The defaults are the ones the
-//! evaluation (`cargo bench --bench detect_eval`) chose; README shows its table.
+//! evaluation (`cargo bench --bench detect_eval`) chose; docs/DETECTION.md shows its tables.
 
 use crate::event::Tls;
 use serde::Deserialize;
