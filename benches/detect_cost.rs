@@ -4,6 +4,9 @@
 //!
 //!     cargo bench --bench detect_cost      (BENCH_ROUNDS, default 5)
 //!
+//! BENCH_COMPARE=shared_ip compares the detectors with and without the
+//! shared-address detector instead of all of them on and off.
+//!
 //! NDJSON import stores ~1 µs per event here (few senders, warm keys), so
 //! this is the worst case for the detectors' relative cost; `cargo bench
 //! --bench import` gives the figure for a Postfix log (on and off too).
@@ -12,6 +15,8 @@
 mod dataset;
 #[path = "../tests/common/rng.rs"]
 mod rng;
+#[path = "../tests/common/campaign.rs"]
+mod campaign;
 
 use std::process::Command;
 use std::time::Instant;
@@ -45,7 +50,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dataset::generate(1, 42, 1.0);
+    let mut data = dataset::generate(1, 42, 1.0);
+    campaign::add(&mut data, 1, 1.0);
+    let shared_only = std::env::var("BENCH_COMPARE").is_ok_and(|v| v == "shared_ip");
+    let what = if shared_only { "shared_ip" } else { "detection" };
     let file = dir.path().join("events.ndjson");
     let out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
     dataset::write_ndjson(&data.events, out).expect("write");
@@ -58,9 +66,16 @@ fn main() {
         let config = dir.path().join("c.toml");
         std::fs::write(
             &config,
-            format!(
-                "store.data_dir = {data_dir:?}\nstore.retention_days = 3650\ndetect.enabled = {enabled}\n"
-            ),
+            match shared_only {
+                true => format!(
+                    "store.data_dir = {data_dir:?}\nstore.retention_days = 3650\n\
+                     detect.shared_ip.enabled = {enabled}\n"
+                ),
+                false => format!(
+                    "store.data_dir = {data_dir:?}\nstore.retention_days = 3650\n\
+                     detect.enabled = {enabled}\n"
+                ),
+            },
         )
         .expect("config");
         let secs = run(&["import", "--format", "ndjson", file], &config);
@@ -74,15 +89,15 @@ fn main() {
     let ((on_min, on_med), (off_min, off_med)) = (stats(on), stats(off));
     println!("import of {n} events, {rounds} rounds each:");
     println!(
-        "  detection off: min {off_min:.2} s, median {off_med:.2} s ({:.0} events/s)",
+        "  {what} off: min {off_min:.2} s, median {off_med:.2} s ({:.0} events/s)",
         n as f64 / off_med
     );
     println!(
-        "  detection on:  min {on_min:.2} s, median {on_med:.2} s ({:.0} events/s)",
+        "  {what} on:  min {on_min:.2} s, median {on_med:.2} s ({:.0} events/s)",
         n as f64 / on_med
     );
     println!(
-        "  cost of detection: {:+.1} % (min), {:+.1} % (median)",
+        "  cost of {what}: {:+.1} % (min), {:+.1} % (median)",
         (on_min / off_min - 1.0) * 100.0,
         (on_med / off_med - 1.0) * 100.0
     );

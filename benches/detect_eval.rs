@@ -9,7 +9,13 @@
 //! BENCH_THROTTLED=1 adds the throttled compromises and their traps
 //! (`tests/common/throttled.rs`) and reports each trap's false alerts;
 //! BENCH_SEEDS=1-7 runs seeds 1 to 7 and prints the mean by shape.
+//!
+//! Campaigns (one address, many accounts; `tests/common/campaign.rs`) and
+//! their traps are always added, and scored on their own: the alerts of
+//! kind shared_ip against the campaigns' addresses.
 
+#[path = "../tests/common/campaign.rs"]
+mod campaign;
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
 #[path = "../tests/common/rng.rs"]
@@ -290,6 +296,7 @@ fn data_set(seed: u64, days: i64, scale: f64) -> Dataset {
     if env("BENCH_THROTTLED", 0u8) == 1 {
         throttled::add(&mut data, seed, scale);
     }
+    campaign::add(&mut data, seed, scale);
     data
 }
 
@@ -302,6 +309,7 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
     // The baselines' F1 and false alerts per 1,000 sender-days.
     let mut baselines = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     let mut hourly_delays: Vec<i64> = Vec::new();
+    let (mut campaign_f1, mut campaign_false) = (Vec::new(), 0);
     for seed in a..=b {
         let data = data_set(seed, days, scale);
         let from = dataset::START + data.warmup_days * 86_400;
@@ -311,9 +319,15 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             .filter(|e| e.result == Outcome::Accepted && e.ts.timestamp() >= from)
             .map(|e| (e.sender.as_str(), e.ts.timestamp() / 86_400))
             .collect();
-        let (alerts, _) = run_detector(&data, DetectConfig::default());
+        let mut cfg = DetectConfig::default();
+        shared_ip_knobs(&mut cfg);
+        let (alerts, _) = run_detector(&data, cfg);
         let fired = opening(&alerts, &[AlertKind::VolumeSpike, AlertKind::NewSender]);
         let s = score(&fired, &data.incidents, from, |_| None);
+        let shared = opening(&alerts, &[AlertKind::SharedIp]);
+        let c = score(&shared, &data.campaigns, from, |i| i.ip.as_deref());
+        campaign_f1.push(c.f1());
+        campaign_false += c.false_alerts;
         let per_1000 = |s: &Score| s.false_alerts as f64 * 1000.0 / sender_days.len().max(1) as f64;
         f1.push(s.f1());
         false_rate.push(per_1000(&s));
@@ -331,7 +345,7 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             b.0.push(s.f1());
             b.1.push(per_1000(&s));
         }
-        for (shape, found, all, delay) in s.per_shape {
+        for (shape, found, all, delay) in s.per_shape.into_iter().chain(c.per_shape) {
             match shapes.iter_mut().find(|x| x.0 == shape) {
                 Some(x) => {
                     x.1 += found;
@@ -341,7 +355,9 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
                 None => shapes.push((shape, found, all, vec![delay])),
             }
         }
-        for (trap, n) in trap_alerts(&fired, &data, from) {
+        let mut all_fired = fired.clone();
+        all_fired.extend(shared);
+        for (trap, n) in trap_alerts(&all_fired, &data, from) {
             match traps.iter_mut().find(|x| x.0 == trap) {
                 Some(x) => x.1 += n,
                 None => traps.push((trap, n)),
@@ -364,6 +380,10 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             mean(false_rate)
         );
     }
+    println!(
+        "- campaigns (shared_ip): F1 {:.3}, {campaign_false} false alerts over the seeds",
+        mean(&campaign_f1)
+    );
     hourly_delays.sort_unstable();
     println!(
         "- hourly shapes together ({}): median delay {:.0} min\n",
@@ -385,6 +405,16 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
     for (trap, n) in traps {
         println!("- trap {trap}: {n} false alerts over the seeds");
     }
+}
+
+/// BENCH_SHARED_MIN, BENCH_SHARED_KNOWN and BENCH_SHARED_SPREAD try other
+/// `[detect.shared_ip]` thresholds (a known share of 1 and a spread of 0
+/// turn off what keeps the traps quiet).
+fn shared_ip_knobs(cfg: &mut DetectConfig) {
+    let s = &mut cfg.shared_ip;
+    s.min_accounts = env("BENCH_SHARED_MIN", s.min_accounts);
+    s.max_known_share = env("BENCH_SHARED_KNOWN", s.max_known_share);
+    s.min_spread = env("BENCH_SHARED_SPREAD", s.min_spread);
 }
 
 fn main() {
@@ -434,6 +464,7 @@ fn main() {
     cfg.volume.min_count_new_ip = env("BENCH_NEW_IP_MIN", cfg.volume.min_count_new_ip);
     // BENCH_NEW_IP_P tries another tail probability for new client IPs.
     cfg.volume.p_value_new_ip = env("BENCH_NEW_IP_P", cfg.volume.p_value_new_ip);
+    shared_ip_knobs(&mut cfg);
     let (alerts, secs) = run_detector(&data, cfg);
     let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
     let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);
@@ -468,6 +499,23 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     row("smtp-auth-insight", &attacks, sender_days.len());
+    let shared = opening(&alerts, &[AlertKind::SharedIp]);
+    let campaigns = score(&shared, &data.campaigns, from, |i| i.ip.as_deref());
+    println!(
+        "\n| campaigns (one address, many accounts) | found | recall | precision | F1 | false alerts | per 1,000 sender-days | median delay (min) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    row(
+        "smtp-auth-insight (shared_ip)",
+        &campaigns,
+        sender_days.len(),
+    );
+    for (trap, n) in trap_alerts(&shared, &data, from)
+        .into_iter()
+        .filter(|(t, _)| [campaign::MOVE, campaign::RELAY].contains(t))
+    {
+        println!("- trap {trap}: {n} shared_ip alerts");
+    }
     println!("\nby shape (smtp-auth-insight):");
     for (shape, found, all, delay) in &ours.per_shape {
         println!("- {shape}: found {found}/{all}, median delay {delay:.0} min");

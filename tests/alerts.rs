@@ -481,3 +481,61 @@ async fn alerts_raised_together_arrive_in_one_mail() {
         assert!(html.contains(who));
     }
 }
+
+/// Stolen passwords used in a batch: twelve accounts of three domains,
+/// each with a week of mail from an address of its own, then four
+/// messages each from one address none of them ever used. No account
+/// crosses a threshold of its own; the address raises one shared_ip
+/// alert, naming it and the accounts, mailed over SMTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_submitting_as_many_accounts_is_one_alert_naming_them() {
+    let smtp = SmtpSink::start();
+    let site = alert_site(smtp.port);
+    let d = site.start();
+    let now = Utc::now();
+    let accounts: Vec<String> = (0..12)
+        .map(|i| format!("user{i}@d{}.example.com", i % 3))
+        .collect();
+    let mut lines = Vec::new();
+    for day in 1..8 {
+        for (i, who) in accounts.iter().enumerate() {
+            let ts = now - TimeDelta::days(day) + TimeDelta::seconds(i as i64);
+            lines.push(
+                serde_json::json!({"ts": rfc3339(ts), "sender": who, "tls": "TLSv1.3",
+                                   "client_ip": format!("198.51.100.{}", i + 1)})
+                .to_string(),
+            );
+        }
+    }
+    let start = now - TimeDelta::minutes(30);
+    for (i, who) in accounts.iter().enumerate() {
+        for m in 0..4 {
+            let ts = start + TimeDelta::seconds(i as i64 * 60 + m * 5);
+            lines.push(
+                serde_json::json!({"ts": rfc3339(ts), "sender": who, "tls": "TLSv1.2",
+                                   "client_ip": "203.0.113.66"})
+                .to_string(),
+            );
+        }
+    }
+    assert_eq!(post_events(&d, lines.join("\n")).await.0, 202);
+    let all = alerts(&d).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let a = &all[0];
+    assert_eq!(a["kind"], "shared_ip");
+    assert_eq!(a["sender"], "203.0.113.66");
+    assert_eq!(a["client_ips"], serde_json::json!(["203.0.113.66"]));
+    assert_eq!(a["observed"], 5);
+    let detail = a["detail"].as_str().unwrap();
+    for who in &accounts[..5] {
+        assert!(detail.contains(who.as_str()), "{detail}");
+    }
+    let mails = wait_mails(&smtp, 1).await;
+    let (subject, text, _) = text_of(&mails[0]);
+    assert!(
+        subject.contains("One address, many accounts: \"203.0.113.66\""),
+        "{subject}"
+    );
+    assert!(text.contains("user0@d0.example.com"), "{text}");
+    assert!(text.contains("alerts --since"), "{text}");
+}

@@ -80,6 +80,12 @@ pub const BOUNDS: &[Bound] = &[
     whole("detect.auth_failures.per_ip", 1, 1_000_000),
     whole("detect.auth_failures.ip_distinct_users", 1, 1_000_000),
     whole("detect.auth_failures.cooldown_hours", 0, 30 * 24),
+    // More accounts than an address's window remembers (64) never alert.
+    whole("detect.shared_ip.min_accounts", 2, 64),
+    whole("detect.shared_ip.window_minutes", 1, 24 * 60),
+    real("detect.shared_ip.max_known_share", 0.0, 1.0),
+    real("detect.shared_ip.min_spread", 0.0, 1.0),
+    whole("detect.shared_ip.cooldown_hours", 0, 30 * 24),
     whole("policy.max_connections", 1, 100_000),
     whole("policy.max_connections_per_peer", 1, 100_000),
     whole("policy.idle_timeout_seconds", 1, DAY),

@@ -112,11 +112,12 @@ impl PolicyConfig {
                 "applies to a UNIX socket (listen = \"unix:/path\"), not to an address".into(),
             ));
         }
-        if let Some(k) = self
-            .kinds
-            .iter()
-            .find(|k| matches!(k, AlertKind::LegacyTls | AlertKind::AuthFailures))
-        {
+        if let Some(k) = self.kinds.iter().find(|k| {
+            matches!(
+                k,
+                AlertKind::LegacyTls | AlertKind::AuthFailures | AlertKind::SharedIp
+            )
+        }) {
             return Err((
                 "policy.kinds",
                 format!(

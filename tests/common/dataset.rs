@@ -31,6 +31,9 @@ pub struct Dataset {
     pub incidents: Vec<Incident>,
     /// Brute-force episodes (auth-failure incidents), keyed by username or IP.
     pub attacks: Vec<Incident>,
+    /// One address submitting as many accounts (see `campaign`), keyed by
+    /// the address.
+    pub campaigns: Vec<Incident>,
     /// Accounts that must stay quiet though they look unusual: account,
     /// what they do, and from when (see `throttled`).
     pub traps: Vec<(String, &'static str, i64)>,
@@ -324,6 +327,7 @@ pub fn generate(seed: u64, days: i64, scale: f64) -> Dataset {
         events,
         incidents,
         attacks,
+        campaigns: Vec::new(),
         traps: Vec::new(),
         days,
         warmup_days,

@@ -9,6 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod campaign;
 pub mod dataset;
 pub mod policy;
 pub mod postfix;

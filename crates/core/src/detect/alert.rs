@@ -16,14 +16,18 @@ pub enum AlertKind {
     LegacyTls,
     /// A burst of failed logins for one username or from one client IP.
     AuthFailures,
+    /// One client address submitting as several accounts that never used
+    /// it (`sender` is the address).
+    SharedIp,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::VolumeSpike,
         AlertKind::NewSender,
         AlertKind::LegacyTls,
         AlertKind::AuthFailures,
+        AlertKind::SharedIp,
     ];
 
     /// The name in JSON, metrics and summaries.
@@ -33,6 +37,7 @@ impl AlertKind {
             AlertKind::NewSender => "new_sender",
             AlertKind::LegacyTls => "legacy_tls",
             AlertKind::AuthFailures => "auth_failures",
+            AlertKind::SharedIp => "shared_ip",
         }
     }
 
@@ -42,6 +47,7 @@ impl AlertKind {
             AlertKind::NewSender => "New sender sending in volume",
             AlertKind::LegacyTls => "Legacy TLS",
             AlertKind::AuthFailures => "Failed login burst",
+            AlertKind::SharedIp => "One address, many accounts",
         }
     }
 }

@@ -25,6 +25,42 @@ pub struct DetectConfig {
     pub new_sender: NewSenderConfig,
     pub legacy_tls: LegacyTlsConfig,
     pub auth_failures: FailureConfig,
+    pub shared_ip: SharedIpConfig,
+}
+
+/// `[detect.shared_ip]`: one client address submitting as several accounts
+/// that never used it before (stolen passwords used in a batch).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedIpConfig {
+    pub enabled: bool,
+    /// Accounts new to the address within `window_minutes` that raise an
+    /// alert.
+    pub min_accounts: u32,
+    pub window_minutes: u32,
+    /// Largest share of the address's accounts in the window that used it
+    /// before: an office NAT, a webmail or relay host in use for weeks has
+    /// its regulars, an attacker's address has none.
+    pub max_known_share: f64,
+    /// Smallest share of distinct usual addresses among the new accounts:
+    /// stolen accounts come from everywhere, a domain moving to a new
+    /// office address all come from the old one.
+    pub min_spread: f64,
+    /// After an alert, the address is quiet for this long.
+    pub cooldown_hours: u64,
+}
+
+impl Default for SharedIpConfig {
+    fn default() -> Self {
+        SharedIpConfig {
+            enabled: true,
+            min_accounts: 5,
+            window_minutes: 60,
+            max_known_share: 0.2,
+            min_spread: 0.5,
+            cooldown_hours: 6,
+        }
+    }
 }
 
 /// `[detect.volume]`: an account sending far more than it usually does.
@@ -126,6 +162,7 @@ impl Default for DetectConfig {
             new_sender: NewSenderConfig::default(),
             legacy_tls: LegacyTlsConfig::default(),
             auth_failures: FailureConfig::default(),
+            shared_ip: SharedIpConfig::default(),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   threshold, and the level a steady account has moved to.
 //! - `window`: the sliding 60-minute count a spike is judged on.
 //! - `failures`: bursts of failed logins per username and client IP.
+//! - `shared_ip`: one client address submitting as several accounts that
+//!   never used it (a batch of stolen passwords).
 //! - `alert`: the alert record; `config`: `[detect]`.
 //!
 //! [`Detector`] is pure: the store's writer feeds it every event it counts
@@ -25,6 +27,7 @@ mod incident;
 mod maths;
 mod replica;
 mod sender;
+mod shared_ip;
 mod window;
 
 pub use alert::{Alert, AlertKind, AlertStatus, Incident, incidents};
@@ -113,6 +116,7 @@ pub struct Detector {
     /// Accounts with an open incident, checked for resolution by `tick`.
     open: BTreeSet<String>,
     failures: failures::Failures,
+    addresses: shared_ip::Addresses,
     /// Cool-downs known in memory (loaded or set), by key.
     cooldowns: HashMap<String, i64>,
     dirty_senders: BTreeSet<String>,
@@ -135,6 +139,7 @@ impl Detector {
             senders: foldhash::HashMap::default(),
             open: BTreeSet::new(),
             failures: failures::Failures::default(),
+            addresses: shared_ip::Addresses::default(),
             cooldowns: HashMap::new(),
             dirty_senders: BTreeSet::new(),
             dirty_cooldowns: Vec::new(),
@@ -205,12 +210,37 @@ impl Detector {
                 self.senders.entry(ev.sender.clone()).or_insert(state)
             }
         };
+        let ts = ev.ts.timestamp();
+        let shared = &self.cfg.shared_ip;
+        let standing = ev.client_ip.filter(|_| shared.enabled).map(|ip| {
+            (
+                ip,
+                state.standing(ip, ts, i64::from(shared.window_minutes) * 60),
+            )
+        });
         if state.observe(ev, &self.cfg, out) {
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(ev.sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
             }
             self.dirty_senders.insert(ev.sender.clone());
+        }
+        if let Some((ip, standing)) = standing {
+            let cooldowns = &self.cooldowns;
+            let cooling = |key: &str| {
+                cooldowns
+                    .get(key)
+                    .copied()
+                    .or_else(|| loader.cooldown(key))
+                    .is_some_and(|until| ts < until)
+            };
+            if let Some(alert) = self.addresses.observe(ev, ip, standing, shared, cooling) {
+                let until = ts + shared.cooldown_hours as i64 * 3600;
+                let key = shared_ip::key(ip);
+                self.cooldowns.insert(key.clone(), until);
+                self.dirty_cooldowns.push((key, until));
+                out.push(alert);
+            }
         }
     }
 
@@ -242,6 +272,7 @@ impl Detector {
             for state in self.senders.values_mut() {
                 state.cool_down(now);
             }
+            self.addresses.prune(now, &self.cfg.shared_ip);
         }
         if now < self.next_resolve {
             return;
@@ -348,7 +379,7 @@ impl Detector {
             .iter()
             .map(|(s, st)| s.capacity() + state + st.heap_bytes())
             .sum();
-        table + held
+        table + held + self.addresses.bytes()
     }
 }
 

@@ -178,7 +178,7 @@ fn row(a: &Alert, ctx: Context<'_>) -> AlertRow {
     // Pasted into a root shell on the server: every part from the alert
     // (a domain is attacker-chosen) is quoted.
     let command = match a.kind {
-        AlertKind::AuthFailures => format!("{cli} alerts --since {day}"),
+        AlertKind::AuthFailures | AlertKind::SharedIp => format!("{cli} alerts --since {day}"),
         _ => format!(
             "{cli} report --start {day} --end {day} --domain {} --format text",
             shell_quote(if domain.is_empty() { "(none)" } else { domain })

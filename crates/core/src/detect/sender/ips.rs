@@ -3,6 +3,7 @@
 //! ever-changing carrier address must not push out the office's.
 
 use super::SenderState;
+use crate::detect::shared_ip::Standing;
 use std::net::IpAddr;
 
 /// Client IPs an account used, at most this many (the least recently used
@@ -69,6 +70,23 @@ impl SenderState {
             *oldest = known;
         }
         true
+    }
+
+    /// How the account stands with `ip` before a message from it at `ts`
+    /// is counted: whether it used it before the last `window` seconds, and
+    /// the address it sends from most, other than `ip`.
+    pub(crate) fn standing(&self, ip: IpAddr, ts: i64, window: i64) -> Standing {
+        let regular = self
+            .ips
+            .iter()
+            .any(|k| k.ip == ip && ts - i64::from(k.first) >= window);
+        let usual = self
+            .ips
+            .iter()
+            .filter(|k| k.ip != ip)
+            .max_by_key(|k| (k.count, k.last))
+            .map(|k| k.ip);
+        Standing { regular, usual }
     }
 
     /// Messages sent from client IPs the account first used at or after

@@ -495,3 +495,4 @@ fn new_thresholds_apply_from_the_next_event_and_the_history_stays() {
 
 mod long;
 mod replica;
+mod shared_ip;
