@@ -11,12 +11,12 @@
 //! this is the worst case for the detectors' relative cost; `cargo bench
 //! --bench import` gives the figure for a Postfix log (on and off too).
 
+#[path = "../tests/common/campaign.rs"]
+mod campaign;
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
 #[path = "../tests/common/rng.rs"]
 mod rng;
-#[path = "../tests/common/campaign.rs"]
-mod campaign;
 
 use std::process::Command;
 use std::time::Instant;
@@ -53,7 +53,11 @@ fn main() {
     let mut data = dataset::generate(1, 42, 1.0);
     campaign::add(&mut data, 1, 1.0);
     let shared_only = std::env::var("BENCH_COMPARE").is_ok_and(|v| v == "shared_ip");
-    let what = if shared_only { "shared_ip" } else { "detection" };
+    let what = if shared_only {
+        "shared_ip"
+    } else {
+        "detection"
+    };
     let file = dir.path().join("events.ndjson");
     let out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
     dataset::write_ndjson(&data.events, out).expect("write");

@@ -7,7 +7,8 @@
 //! the data set as NDJSON, for timing `backtest` and `import` on it).
 //!
 //! BENCH_THROTTLED=1 adds the throttled compromises and their traps
-//! (`tests/common/throttled.rs`) and reports each trap's false alerts;
+//! (`tests/common/throttled.rs`) and those that change nothing but the
+//! volume (`tests/common/quiet.rs`), and reports each trap's false alerts;
 //! BENCH_SEEDS=1-7 runs seeds 1 to 7 and prints the mean by shape.
 //!
 //! Campaigns (one address, many accounts; `tests/common/campaign.rs`) and
@@ -18,6 +19,8 @@
 mod campaign;
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
+#[path = "../tests/common/quiet.rs"]
+mod quiet;
 #[path = "../tests/common/rng.rs"]
 mod rng;
 #[path = "../tests/common/throttled.rs"]
@@ -295,6 +298,7 @@ fn data_set(seed: u64, days: i64, scale: f64) -> Dataset {
     let mut data = dataset::generate(seed, days, scale);
     if env("BENCH_THROTTLED", 0u8) == 1 {
         throttled::add(&mut data, seed, scale);
+        quiet::add(&mut data, seed, scale);
     }
     campaign::add(&mut data, seed, scale);
     data

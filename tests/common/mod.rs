@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod dataset;
 pub mod policy;
 pub mod postfix;
+pub mod quiet;
 mod rng;
 pub mod throttled;
 mod wait;

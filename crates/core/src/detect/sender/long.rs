@@ -170,9 +170,15 @@ impl SenderState {
             let recent = self.history.sum(hour - RECENT, hour) + running;
             let recent_expected = done[done.len() - RECENT as usize..].iter().sum::<f64>() + now;
             let ratio = if steady { OPEN_STEADY } else { OPEN_PERSON };
+            // A steady account varies far less than a Poisson count of
+            // its mean: the tail a new address earns is enough.
+            let p = match steady {
+                true => cfg.volume.p_value_new_ip,
+                false => cfg.volume.p_value,
+            };
             let threshold = f64::from(min_count)
                 .max(ratio * expected)
-                .max(poisson_upper(expected, cfg.volume.p_value) as f64)
+                .max(poisson_upper(expected, p) as f64)
                 .ceil() as u32;
             if observed < threshold || f64::from(recent) < ratio * recent_expected {
                 continue;
