@@ -700,8 +700,8 @@ fn check_config_says_what_the_daemon_will_do() {
         "source journald: the system journal\n",
         "mail: SMTP relay relay.example.com:587 (no TLS), from insight@example.com\n",
         "alert mails: to secops@example.com\n",
-        "policy service: 127.0.0.1:0, action hold, containing on volume_spike and new_sender \
-         alerts for 24 h, a reminder every 4 h\n",
+        "policy service: 127.0.0.1:0, action hold, containing on volume_spike, new_sender and \
+         shared_ip alerts for 24 h, a reminder every 4 h\n",
         "schedule weekly: \"0 7 * * Mon\" in Europe/Berlin, to boss@example.com; next run ",
     ] {
         assert!(said.contains(line), "no {line:?} in\n{said}");

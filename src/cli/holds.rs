@@ -83,7 +83,7 @@ fn line(h: &Value) -> String {
     };
     format!(
         "{}  since {}  {state}  {} alert{seq}  held {}, deferred {}, rejected {}, monitored {}",
-        text(&h["sender"]),
+        name(h),
         text(&h["since"]),
         text(&h["alert"]["kind"]),
         h["held"],
@@ -95,6 +95,15 @@ fn line(h: &Value) -> String {
 
 fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("")
+}
+
+/// What a record contains: its account, or its client address (after a
+/// shared_ip alert, for every account).
+fn name(h: &Value) -> &str {
+    h["sender"]
+        .as_str()
+        .or(h["client_ip"].as_str())
+        .unwrap_or("")
 }
 
 pub(super) fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()> {
@@ -118,15 +127,19 @@ pub(super) fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()>
     };
     let record = match (released, postsuper) {
         (Some(record), _) => {
-            println!("released {}", text(&record["sender"]));
+            println!("released {}", name(&record));
             record
         }
         // The commands the release printed work afterwards too.
         (None, Some(_)) => {
-            let sender = crate::event::normalize_sender(&args.sender)?;
+            let wanted = match args.sender.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip.to_canonical().to_string(),
+                Err(_) => crate::event::normalize_sender(&args.sender)?,
+            };
+            let normalized = crate::event::normalize_sender(&args.sender).unwrap_or_default();
             records(config)?
                 .into_iter()
-                .find(|h| h["sender"] == sender.as_str())
+                .find(|h| name(h) == wanted || h["sender"] == normalized.as_str())
                 .with_context(|| format!("{} was never contained", args.sender))?
         }
         (None, None) => anyhow::bail!("{} is not contained", args.sender),
@@ -141,7 +154,7 @@ pub(super) fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<()>
         Some(p) => p.run(&ids)?,
         None if held > 0 => {
             let cli = config.cli_command();
-            let quoted = crate::report::alert_view::shell_quote(text(&record["sender"]));
+            let quoted = crate::report::alert_view::shell_quote(name(&record));
             println!(
                 "{held} messages it submitted while contained were put in Postfix's hold queue \
                  and stay there. To send them:\n    {cli} release {quoted} --requeue\n\

@@ -68,12 +68,15 @@ pub(super) fn summary(config: &Config, now: DateTime<Utc>) -> String {
                 ContainAction::Defer => "defer",
                 ContainAction::Reject => "reject",
             },
-            policy
-                .kinds
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(" and "),
+            {
+                let kinds: Vec<&str> = policy.kinds.iter().map(|k| k.name()).collect();
+                match kinds.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} and {last}", rest.join(", "))
+                    }
+                    _ => kinds.join(""),
+                }
+            },
             policy.hold_hours,
             match policy.remind_hours {
                 h if h > 0.0 => format!(", a reminder every {h} h"),

@@ -281,9 +281,16 @@ pub(super) fn time(secs: i64) -> String {
 }
 
 /// A record as the API and the command line show it.
-pub(crate) fn view(sender: &str, h: &Hold, now: i64) -> Value {
+pub(crate) fn view(key: &str, h: &Hold, now: i64) -> Value {
+    // An account's containment names the account; a client address's
+    // (after a shared_ip alert) the address, for every account.
+    let (sender, client_ip) = match super::subject(key) {
+        super::Subject::Account(a) => (Some(a.to_owned()), None),
+        super::Subject::Address(ip) => (None, Some(ip.to_string())),
+    };
     json!({
         "sender": sender,
+        "client_ip": client_ip,
         "in_force": h.in_force(now),
         "since": time(h.since),
         "until": time(h.until),

@@ -16,7 +16,9 @@
 //! - `release`: the administrator's release; `trust`: the watch after it
 //!   (trusted for the rest of the incident unless it escalates).
 //! - `hold`: one record; `notice`: the mails to `detect.recipients`
-//!   (one per containment, reminders, the release).
+//!   (one per containment, reminders, the release); `subject`: what a
+//!   record stops, an account or (after a `shared_ip` alert) every
+//!   submission from one client address.
 //!
 //! The policy service's answer reads memory only: no lock it takes is ever
 //! held across a write or a flush, so a slow or full disk delays no
@@ -28,6 +30,7 @@ mod hold;
 mod loader;
 mod notice;
 mod release;
+mod subject;
 mod trust;
 mod watch;
 
@@ -35,6 +38,7 @@ pub(crate) use gate::Gate;
 pub(crate) use hold::{Action, Hold, MAX_HELD_IDS, Released, view};
 pub(crate) use loader::start_gate;
 pub(crate) use notice::Notices;
+pub(crate) use subject::{Subject, address_key, subject};
 
 use crate::detect::{Alert, AlertKind};
 use crate::store::{Recorded, Store, StoreError};
@@ -50,10 +54,13 @@ const PREFIX: &str = "hold:";
 /// What contains an account, from `[policy]`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Alert kinds that contain their account.
+    /// Alert kinds that contain their account (their address for
+    /// `shared_ip`).
     pub kinds: Vec<AlertKind>,
     /// Accounts, and `@domain`s, never contained.
     pub never_hold: Vec<String>,
+    /// Client addresses never contained (a webmail or relay host).
+    pub never_hold_nets: Vec<crate::event::Network>,
     /// Hours a containment lasts unless released earlier.
     pub hold_hours: u32,
     /// Seconds between reminders that an account is still contained
@@ -72,9 +79,15 @@ impl Settings {
         })
     }
 
-    /// Whether `alert` contains its account.
+    /// Whether `alert` contains its account, or its address.
     fn contains(&self, alert: &Alert) -> bool {
-        alert.status.is_firing() && self.kinds.contains(&alert.kind) && !self.exempt(&alert.sender)
+        if !alert.status.is_firing() || !self.kinds.contains(&alert.kind) {
+            return false;
+        }
+        match subject::subject(&subject::alert_key(alert)) {
+            Subject::Address(ip) => !self.never_hold_nets.iter().any(|n| n.contains(ip)),
+            Subject::Account(a) => alert.kind != AlertKind::SharedIp && !self.exempt(a),
+        }
     }
 }
 
@@ -192,7 +205,7 @@ impl Holds {
         if !settings.contains(&r.alert) || r.alert.at.timestamp() + hours <= now {
             return None;
         }
-        match self.of(&r.alert.sender) {
+        match self.of(&subject::alert_key(&r.alert)) {
             Ok(Some(h)) if h.in_force(now) => Some(h.until),
             // Released after this alert's traffic: nothing to announce.
             Ok(Some(h))
@@ -255,6 +268,37 @@ impl Holds {
             .unwrap_or(0);
         hold.count(action, queue_id, day);
         Some(hold.light())
+    }
+
+    /// The containment of client address `ip` in force at Unix second
+    /// `now`, if any; counts `action` for it. Memory only, and no work
+    /// at all while nothing is contained.
+    pub(crate) fn check_address(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        queue_id: Option<&str>,
+        now: i64,
+        action: Action,
+    ) -> Option<(String, Hold)> {
+        let ip = ip?;
+        let key = {
+            let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+            if active.is_empty() {
+                return None;
+            }
+            let key = address_key(ip);
+            if !active.get(&key).is_some_and(|h| h.in_force(now)) {
+                return None;
+            }
+            key
+        };
+        let mut active = self.active();
+        let hold = active.get_mut(&key).filter(|h| h.in_force(now))?;
+        let day = chrono::DateTime::from_timestamp(now, 0)
+            .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
+            .unwrap_or(0);
+        hold.count(action, queue_id, day);
+        Some((key, hold.light()))
     }
 
     /// Contains `alert`'s account now, ahead of the alert log, when the
@@ -358,6 +402,7 @@ mod settings_tests {
         let s = Settings {
             kinds: vec![AlertKind::VolumeSpike],
             never_hold: vec!["Monitor@Example.com".into(), "@Tickets.Example.com".into()],
+            never_hold_nets: Vec::new(),
             hold_hours: 1,
             remind_seconds: 0,
         };

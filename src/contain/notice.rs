@@ -42,19 +42,47 @@ impl Notices {
             .is_ok_and(|at| now - at.timestamp() <= max_age)
     }
 
+    /// How the mails name what the containment under `key` stops.
+    fn who(&self, key: &str) -> Who {
+        match super::subject(key) {
+            super::Subject::Account(a) => Who {
+                a: "An account",
+                it: "it submits",
+                noun: "account",
+                label: "Account",
+                name: a.to_owned(),
+                page: format!("its page: {}{}", self.base, sender_path(a)),
+            },
+            super::Subject::Address(ip) => Who {
+                a: "A client address",
+                it: "any account submits from it",
+                noun: "address",
+                label: "Client address",
+                name: ip.to_string(),
+                page: format!("the dashboard's main page: {}/", self.base),
+            },
+        }
+    }
+
     /// Queues the mail saying `sender` is contained. The account's name is
     /// chosen by whoever holds its password: the Subject shows it quoted or
     /// not at all, the body only after a label (as alert mails do).
-    pub(crate) fn contained(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
+    pub(crate) fn contained(&self, key: &str, hold: &Hold) -> Result<(), ContainError> {
+        let who = self.who(key);
+        let sender = &who.name;
         let body = format!(
-            "An account is contained: from now on, the messages it submits {effect}.\n\n\
-             Account: {sender}\n\
+            "{a} is contained: from now on, the messages {it} {effect}.\n\n\
+             {label}: {sender}\n\
              Why: {kind} alert #{seq} ({at}): {why}\n\
              Since: {since}\n\
              Until: {until}, unless released earlier\n\n\
-             If the account is in safe hands again (password changed), let it send:\n\
+             If the {noun} is in safe hands again (password changed), let it send:\n\
              \x20   {cli} release {quoted}\n\
-             or use the Release button on its page: {base}{page}\n",
+             or use the Release button on {page}\n",
+            a = who.a,
+            it = who.it,
+            label = who.label,
+            noun = who.noun,
             effect = self.effect,
             kind = hold.kind.name(),
             seq = hold.alert_seq,
@@ -64,8 +92,7 @@ impl Notices {
             until = super::hold::time(hold.until),
             cli = self.cli,
             quoted = crate::report::alert_view::shell_quote(sender),
-            base = self.base,
-            page = sender_path(sender),
+            page = who.page,
         );
         let subject = format!(
             "Contained: {} ({} alert)",
@@ -78,17 +105,22 @@ impl Notices {
     /// Queues the reminder that `sender` is still contained, at Unix
     /// second `now`: what it has been stopped from sending so far, and how
     /// to end it.
-    pub(crate) fn reminder(&self, sender: &str, hold: &Hold, now: i64) -> Result<(), ContainError> {
+    pub(crate) fn reminder(&self, key: &str, hold: &Hold, now: i64) -> Result<(), ContainError> {
+        let who = self.who(key);
+        let sender = &who.name;
         let body = format!(
-            "An account is still contained: the messages it submits {effect}.\n\n\
-             Account: {sender}\n\
+            "{a} is still contained: the messages {it} {effect}.\n\n\
+             {label}: {sender}\n\
              Contained since: {since}, after a {kind} alert{seq}: {why}\n\
              Until: {until}, unless released earlier\n\
              So far: {held} messages held, {deferred} attempts deferred, {rejected} \
              rejected, {monitored} let through in monitor mode.\n\n\
              Once the password is changed, let it send again:\n\
              \x20   {cli} release {quoted}\n\
-             or use the Release button on its page: {base}{page}\n",
+             or use the Release button on {page}\n",
+            a = who.a,
+            it = who.it,
+            label = who.label,
             effect = self.effect,
             since = super::hold::time(hold.since),
             kind = hold.kind.name(),
@@ -104,8 +136,7 @@ impl Notices {
             monitored = hold.monitored,
             cli = self.cli,
             quoted = crate::report::alert_view::shell_quote(sender),
-            base = self.base,
-            page = sender_path(sender),
+            page = who.page,
         );
         let subject = format!("Still contained: {}", subject_name(sender));
         self.send(
@@ -116,10 +147,12 @@ impl Notices {
     }
 
     /// Queues the mail saying `sender` may send again.
-    pub(crate) fn released(&self, sender: &str, hold: &Hold) -> Result<(), ContainError> {
+    pub(crate) fn released(&self, key: &str, hold: &Hold) -> Result<(), ContainError> {
         let Some(r) = &hold.released else {
             return Ok(());
         };
+        let who = self.who(key);
+        let sender = &who.name;
         let alert = match hold.alert_seq {
             0 => String::new(),
             seq => format!(" #{seq}"),
@@ -137,13 +170,15 @@ impl Notices {
             ),
         };
         let body = format!(
-            "A contained account may send again.\n\n\
-             Account: {sender}\n\
+            "{a} that was contained may send again.\n\n\
+             {label}: {sender}\n\
              Released by: {by}\n\
              Released at: {at}\n\
              Contained since: {since}, after a {kind} alert{alert}\n\
              While contained: {count} messages held, {deferred} attempts deferred, \
              {rejected} rejected, {monitored} let through in monitor mode.\n{held}",
+            a = who.a,
+            label = who.label,
             by = r.by,
             at = super::hold::time(r.at),
             since = super::hold::time(hold.since),
@@ -175,4 +210,14 @@ impl Notices {
         let message = builder.singlepart(SinglePart::plain(body))?;
         Ok(self.outbox.enqueue(id, &message, None)?)
     }
+}
+
+/// What a containment mail calls what it stops.
+struct Who {
+    a: &'static str,
+    it: &'static str,
+    noun: &'static str,
+    label: &'static str,
+    name: String,
+    page: String,
 }

@@ -19,9 +19,22 @@ impl Holds {
         sender: &str,
         by: &str,
     ) -> Result<Option<(String, Hold)>, ContainError> {
-        let sender = crate::event::normalize_sender(sender)?;
-        self.inner.store.ensure_space()?;
         let now = chrono::Utc::now().timestamp();
+        // A client address contained after a shared_ip alert, else an
+        // account (a username may read like an address).
+        let address = sender
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(super::address_key)
+            .filter(|key| {
+                let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+                active.get(key).is_some_and(|h| h.in_force(now))
+            });
+        let sender = match address {
+            Some(key) => key,
+            None => crate::event::normalize_sender(sender)?,
+        };
+        self.inner.store.ensure_space()?;
         let hold = {
             let mut active = self.active();
             let Some(hold) = active.get_mut(&sender).filter(|h| h.in_force(now)) else {
@@ -38,9 +51,12 @@ impl Holds {
             hold.mail_due = true;
             hold.clone()
         };
-        tracing::warn!(sender = sender.as_str(), by, "containment released");
+        let name = super::subject(&sender).name().into_owned();
+        tracing::warn!(sender = name.as_str(), by, "containment released");
         // Trusted for the rest of its incident, unless it escalates.
-        self.trust(&sender, &hold, now);
+        if matches!(super::subject(&sender), super::Subject::Account(_)) {
+            self.trust(&sender, &hold, now);
+        }
         if let Err(e) = self.save(None) {
             tracing::error!(
                 error = %e,

@@ -12,6 +12,7 @@ fn gate(dir: &std::path::Path) -> (Gate, Holds) {
     let settings = Settings {
         kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
         never_hold: Vec::new(),
+        never_hold_nets: Vec::new(),
         hold_hours: 1,
         remind_seconds: 0,
     };

@@ -4,6 +4,7 @@
 //! the gate began for it), and what changed is written with the mark in
 //! one batch, then mailed.
 
+use super::subject::alert_key;
 use super::{ContainError, Hold, Holds, PROGRESS, key};
 use crate::store::Recorded;
 use std::time::Duration;
@@ -44,7 +45,7 @@ impl Holds {
         // Each account's record on disk, read before the lock is taken.
         let mut stored = Vec::with_capacity(records.len());
         for r in &records {
-            stored.push(match tree.get(key(&r.alert.sender))? {
+            stored.push(match tree.get(key(&alert_key(&r.alert)))? {
                 Some(v) => Some(serde_json::from_slice::<Hold>(&v)?),
                 None => None,
             });
@@ -53,7 +54,7 @@ impl Holds {
         {
             let mut active = self.active();
             for (r, stored) in records.iter().zip(stored) {
-                let sender = &r.alert.sender;
+                let sender = &alert_key(&r.alert).into_owned();
                 let at = r.alert.at.timestamp();
                 // A release after the traffic an alert is about (the gate
                 // contained the account before the alert was read) ends it:
@@ -76,12 +77,20 @@ impl Holds {
                         _ => {
                             let hold = Hold::new(r, now, hours);
                             active.insert(sender.clone(), hold.clone());
-                            tracing::warn!(
-                                sender = sender.as_str(),
-                                kind = hold.kind.name(),
-                                why = hold.why.as_str(),
-                                "account contained"
-                            );
+                            match super::subject(sender) {
+                                super::Subject::Address(ip) => tracing::warn!(
+                                    address = %ip,
+                                    kind = hold.kind.name(),
+                                    why = hold.why.as_str(),
+                                    "client address contained: every account submitting from it"
+                                ),
+                                super::Subject::Account(_) => tracing::warn!(
+                                    sender = sender.as_str(),
+                                    kind = hold.kind.name(),
+                                    why = hold.why.as_str(),
+                                    "account contained"
+                                ),
+                            }
                             hold
                         }
                     },

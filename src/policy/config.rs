@@ -63,7 +63,11 @@ impl Default for PolicyConfig {
             max_connections_per_peer: None,
             idle_timeout_seconds: 330,
             action: ContainAction::Monitor,
-            kinds: vec![AlertKind::VolumeSpike, AlertKind::NewSender],
+            kinds: vec![
+                AlertKind::VolumeSpike,
+                AlertKind::NewSender,
+                AlertKind::SharedIp,
+            ],
             never_hold: Vec::new(),
             hold_hours: 24,
             remind_hours: 4.0,
@@ -112,26 +116,32 @@ impl PolicyConfig {
                 "applies to a UNIX socket (listen = \"unix:/path\"), not to an address".into(),
             ));
         }
-        if let Some(k) = self.kinds.iter().find(|k| {
-            matches!(
-                k,
-                AlertKind::LegacyTls | AlertKind::AuthFailures | AlertKind::SharedIp
-            )
-        }) {
+        if let Some(k) = self
+            .kinds
+            .iter()
+            .find(|k| matches!(k, AlertKind::LegacyTls | AlertKind::AuthFailures))
+        {
             return Err((
                 "policy.kinds",
                 format!(
-                    "{} alerts name no compromised account to contain; use volume_spike and new_sender",
+                    "{} alerts name no compromised account or address to contain; use \
+                     volume_spike, new_sender and shared_ip",
                     k.name()
                 ),
             ));
         }
         for n in &self.never_hold {
+            if n.parse::<crate::event::Network>().is_ok() {
+                continue;
+            }
             let account = n.strip_prefix('@').unwrap_or(n);
             if account.is_empty() || account.contains(char::is_whitespace) {
                 return Err((
                     "policy.never_hold",
-                    format!("{n:?} is neither an account nor an @domain"),
+                    format!(
+                        "{n:?} is neither an account, an @domain nor a client address or \
+                         network (\"192.0.2.25\", \"192.0.2.0/24\")"
+                    ),
                 ));
             }
         }
@@ -171,7 +181,19 @@ impl PolicyConfig {
     pub fn containment(&self) -> crate::contain::Settings {
         crate::contain::Settings {
             kinds: self.kinds.clone(),
-            never_hold: self.never_hold.clone(),
+            // Addresses and networks stop containment by address; the
+            // rest name accounts and domains.
+            never_hold: self
+                .never_hold
+                .iter()
+                .filter(|n| n.parse::<crate::event::Network>().is_err())
+                .cloned()
+                .collect(),
+            never_hold_nets: self
+                .never_hold
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
             hold_hours: self.hold_hours,
             // Whole seconds; 0 (or less than a second) sends none.
             remind_seconds: (self.remind_hours * 3600.0) as i64,

@@ -123,7 +123,26 @@ impl Service {
                 None,
             ),
         };
-        let action = self.respond(&event.sender, hold);
+        // A client address contained after a shared_ip alert stops every
+        // account submitting from it (the address is Postfix's own
+        // client_address, not the client's word).
+        let (who, hold) = match hold {
+            Some(hold) => (
+                std::borrow::Cow::Borrowed(event.sender.as_str()),
+                Some(hold),
+            ),
+            None => match self
+                .holds
+                .check_address(event.client_ip, queue_id, now, self.action)
+            {
+                Some((key, hold)) => (
+                    std::borrow::Cow::Owned(crate::contain::subject(&key).name().into_owned()),
+                    Some(hold),
+                ),
+                None => (std::borrow::Cow::Borrowed(event.sender.as_str()), None),
+            },
+        };
+        let action = self.respond(&who, hold);
         // A deferred or rejected attempt is no message sent.
         if action.lets_through() && self.events.try_send((event, seq)).is_err() {
             self.dropped(now);

@@ -179,11 +179,17 @@ pub(super) async fn index(
         .map(|h| h.contained(now.timestamp()))
         .unwrap_or_default()
         .iter()
-        .map(|(sender, hold)| {
-            let mut v = crate::contain::view(sender, hold, now.timestamp());
-            let page = links::sender_path(sender);
+        .map(|(key, hold)| {
+            let mut v = crate::contain::view(key, hold, now.timestamp());
+            // An address's containment releases through the same form (the
+            // release takes an address); it has no page of its own.
+            let subject = crate::contain::subject(key);
+            let page = links::sender_path(&subject.name());
             v["release"] = json!(format!("{page}/release"));
-            v["link"] = json!(page);
+            v["name"] = json!(subject.name());
+            if matches!(subject, crate::contain::Subject::Account(_)) {
+                v["link"] = json!(page);
+            }
             v
         })
         .collect();
