@@ -112,17 +112,51 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
     assert_eq!(record["held"], 2, "{record}");
     assert_eq!(record["held_queue_ids"], json!(["A0001", "A0002"]));
 
-    // Released by its address: mail from it flows again.
-    let resp = client()
-        .delete(d.url(&format!("/api/v1/holds/{ATTACKER}?by=ann")))
-        .bearer_auth(TOKEN)
+    // The dashboard's card lists it by its address, for every account,
+    // with no account page; its Release button releases it.
+    let ok = login(&d, "", TOKEN).await;
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = no_redirects()
+        .get(d.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let card = &page[page.find("id=\"contained\"").expect("the card")..];
+    assert!(
+        card.contains(&format!(
+            "{ATTACKER} <small>(client address: every account)</small>"
+        )),
+        "{card}"
+    );
+    let action = format!("action=\"/senders/{ATTACKER}/release\"");
+    assert!(card.contains(&action), "{card}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token")
+        .to_owned();
+    let resp = no_redirects()
+        .post(d.url(&format!("/senders/{ATTACKER}/release")))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("next", "/")])
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let released: Value = resp.json().await.unwrap();
-    assert_eq!(released["client_ip"], ATTACKER, "{released}");
-    assert_eq!(released["released"]["by"], "ann");
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    let released = holds(&d)
+        .await
+        .into_iter()
+        .find(|h| h["client_ip"] == ATTACKER)
+        .expect("the record");
+    assert_eq!(released["in_force"], false, "{released}");
+    assert!(released["released"]["by"].is_string(), "{released}");
     assert_eq!(
         submit(&mut s, &mut r, &victim(1), "A0004", ATTACKER),
         "action=DUNNO\n"
@@ -175,4 +209,75 @@ async fn an_address_in_never_hold_is_never_contained() {
         submit(&mut s, &mut r, &victim(0), "B0001", ATTACKER),
         "action=DUNNO\n"
     );
+}
+
+/// The recipients learn it from the alert mail itself: the address is
+/// contained, for any account, with the command that releases it; the
+/// release mail names the client address.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed() {
+    let smtp = SmtpSink::start();
+    let site = policy_site(&format!(
+        "policy.action = \"hold\"\ndetect.recipients = [\"secops@example.com\"]\n\
+         detect.group_seconds = 1\n[mail]\ntransport = \"smtp\"\nport = {}\n\
+         security = \"none\"\nretry_initial_seconds = 1\nretry_max_seconds = 1\n\
+         allowed_recipients = [\"@example.com\"]\n",
+        smtp.port
+    ));
+    let d = site.start();
+    assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
+    wait_recorded(&d, "client_ip", ATTACKER).await;
+    let first = texts(&smtp, 1).await;
+    let (subject, body) = &first[0];
+    assert!(
+        subject.contains("Contained: One address, many accounts: \"203.0.113.66\""),
+        "{subject}"
+    );
+    for words in [
+        "CONTAINED: from now on, the messages any account submits from this address are \
+         accepted into Postfix's hold queue",
+        " release 203.0.113.66\n",
+    ] {
+        assert!(body.contains(words), "no {words:?} in\n{body}");
+    }
+    let resp = client()
+        .delete(d.url(&format!("/api/v1/holds/{ATTACKER}?by=ann")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let all = texts(&smtp, 2).await;
+    let (subject, body) = all
+        .iter()
+        .find(|(s, _)| s.contains("Released:"))
+        .unwrap_or_else(|| panic!("no release mail in {all:?}"));
+    assert!(subject.contains("Released: \"203.0.113.66\""), "{subject}");
+    for words in [
+        "A client address that was contained may send again.",
+        "Client address: 203.0.113.66\n",
+        "Released by: ann\n",
+    ] {
+        assert!(body.contains(words), "no {words:?} in\n{body}");
+    }
+}
+
+/// The subjects and text bodies of the mails `smtp` holds, once it holds
+/// `n`.
+async fn texts(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
+    wait_until(&format!("{n} mails"), Duration::from_secs(60), async || {
+        let got: Vec<(String, String)> = smtp
+            .messages()
+            .iter()
+            .map(|raw| {
+                let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+                (
+                    m.subject().unwrap_or_default().to_owned(),
+                    m.body_text(0).unwrap_or_default().into_owned(),
+                )
+            })
+            .collect();
+        ready(got.len() >= n, got)
+    })
+    .await
 }

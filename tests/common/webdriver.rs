@@ -22,32 +22,80 @@ pub struct Element(String);
 
 impl Driver {
     /// Starts chromedriver on a loopback port it picks itself (it says
-    /// which on stdout) and a headless session.
+    /// which on stdout) and a headless session. A chromedriver that exits
+    /// before it listens is started again (twice at most), and what it
+    /// printed is shown.
     pub async fn start() -> Driver {
+        let mut printed = Vec::new();
+        for _ in 0..3 {
+            match Driver::listening().await {
+                Ok((child, port)) => return Driver::session(child, port).await,
+                Err(out) => {
+                    eprintln!("chromedriver exited before it listened: {out:?}");
+                    printed.push(out);
+                }
+            }
+        }
+        panic!("chromedriver did not say on which port it listens: {printed:?}");
+    }
+
+    /// A chromedriver and its port, or what it printed before it exited.
+    async fn listening() -> Result<(Child, String), Vec<String>> {
         let mut child = Command::new("chromedriver")
             .arg("--port=0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("chromedriver (apt-get install chromium chromium-driver)");
-        let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stdout to its end, so chromedriver never blocks on a full pipe.
+        // Reads both pipes to their end, so chromedriver never blocks on a
+        // full one.
+        let stderr = child.stderr.take().expect("stderr");
+        let tx_err = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx_err.send(Err(line));
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    let _ = tx.send(rest.trim_end_matches('.').trim().to_owned());
+                match line.split("started successfully on port ").nth(1) {
+                    Some(rest) => {
+                        let _ = tx.send(Ok(rest.trim_end_matches('.').trim().to_owned()));
+                    }
+                    None => {
+                        let _ = tx.send(Err(line));
+                    }
                 }
             }
         });
-        let port = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
-            .await
-            .expect("waiting for chromedriver")
-            .expect("chromedriver did not say on which port it listens");
+        tokio::task::spawn_blocking(move || {
+            let mut printed = Vec::new();
+            // Both pipes closed (chromedriver exited), or 20 s: no port.
+            while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+                match line {
+                    Ok(port) => return Ok((child, port)),
+                    Err(text) => printed.push(text),
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(printed)
+        })
+        .await
+        .expect("waiting for chromedriver")
+    }
+
+    async fn session(child: Child, port: String) -> Driver {
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let caps = json!({"capabilities": {"alwaysMatch": {

@@ -46,6 +46,9 @@ pub struct AlertRow {
 /// A containment as an alert mail announces it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Contained {
+    /// Whose messages: "this account submits", or "any account submits
+    /// from this address" (a `shared_ip` alert contains its address).
+    pub subject: &'static str,
     /// What happens to the account's mail ("are rejected with 5.7.1").
     pub effect: String,
     /// Until when, local time, unless released earlier.
@@ -67,6 +70,10 @@ impl AlertView {
             .format("%Y-%m-%d %H:%M %Z")
             .to_string();
         row.contained = Some(Contained {
+            subject: match row.sender.parse::<std::net::IpAddr>() {
+                Ok(_) => "any account submits from this address",
+                Err(_) => "this account submits",
+            },
             effect: effect.to_owned(),
             until,
             release: format!("{} release {}", ctx.cli, shell_quote(&row.sender)),
