@@ -323,9 +323,7 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             .filter(|e| e.result == Outcome::Accepted && e.ts.timestamp() >= from)
             .map(|e| (e.sender.as_str(), e.ts.timestamp() / 86_400))
             .collect();
-        let mut cfg = DetectConfig::default();
-        shared_ip_knobs(&mut cfg);
-        let (alerts, _) = run_detector(&data, cfg);
+        let (alerts, _) = run_detector(&data, configured());
         let fired = opening(&alerts, &[AlertKind::VolumeSpike, AlertKind::NewSender]);
         let s = score(&fired, &data.incidents, from, |_| None);
         let shared = opening(&alerts, &[AlertKind::SharedIp]);
@@ -411,6 +409,19 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
     }
 }
 
+/// The detectors' settings, with the thresholds the environment tries.
+fn configured() -> DetectConfig {
+    let mut cfg = DetectConfig::default();
+    // BENCH_NEW_MIN tries another new-sender minimum.
+    cfg.new_sender.min_count = env("BENCH_NEW_MIN", cfg.new_sender.min_count);
+    // BENCH_NEW_IP_MIN tries another minimum for messages from new client IPs.
+    cfg.volume.min_count_new_ip = env("BENCH_NEW_IP_MIN", cfg.volume.min_count_new_ip);
+    // BENCH_NEW_IP_P tries another tail probability for new client IPs.
+    cfg.volume.p_value_new_ip = env("BENCH_NEW_IP_P", cfg.volume.p_value_new_ip);
+    shared_ip_knobs(&mut cfg);
+    cfg
+}
+
 /// BENCH_SHARED_MIN, BENCH_SHARED_KNOWN and BENCH_SHARED_SPREAD try other
 /// `[detect.shared_ip]` thresholds (a known share of 1 and a spread of 0
 /// turn off what keeps the traps quiet).
@@ -461,14 +472,7 @@ fn main() {
     if let Ok(path) = std::env::var("BENCH_WRITE") {
         write_ndjson(&data, &path);
     }
-    let mut cfg = DetectConfig::default();
-    // BENCH_NEW_MIN tries another new-sender minimum.
-    cfg.new_sender.min_count = env("BENCH_NEW_MIN", cfg.new_sender.min_count);
-    // BENCH_NEW_IP_MIN tries another minimum for messages from new client IPs.
-    cfg.volume.min_count_new_ip = env("BENCH_NEW_IP_MIN", cfg.volume.min_count_new_ip);
-    // BENCH_NEW_IP_P tries another tail probability for new client IPs.
-    cfg.volume.p_value_new_ip = env("BENCH_NEW_IP_P", cfg.volume.p_value_new_ip);
-    shared_ip_knobs(&mut cfg);
+    let cfg = configured();
     let (alerts, secs) = run_detector(&data, cfg);
     let volume = [AlertKind::VolumeSpike, AlertKind::NewSender];
     let ours = score(&opening(&alerts, &volume), &data.incidents, from, |_| None);
