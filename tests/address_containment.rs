@@ -227,7 +227,7 @@ async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed(
     let d = site.start();
     assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
     wait_recorded(&d, "client_ip", ATTACKER).await;
-    let first = texts(&smtp, 1).await;
+    let first = smtp.texts(1).await;
     let (subject, body) = &first[0];
     assert!(
         subject.contains("Contained: One address, many accounts: \"203.0.113.66\""),
@@ -247,7 +247,7 @@ async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed(
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let all = texts(&smtp, 2).await;
+    let all = smtp.texts(2).await;
     let (subject, body) = all
         .iter()
         .find(|(s, _)| s.contains("Released:"))
@@ -260,24 +260,4 @@ async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed(
     ] {
         assert!(body.contains(words), "no {words:?} in\n{body}");
     }
-}
-
-/// The subjects and text bodies of the mails `smtp` holds, once it holds
-/// `n`.
-async fn texts(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
-    wait_until(&format!("{n} mails"), Duration::from_secs(60), async || {
-        let got: Vec<(String, String)> = smtp
-            .messages()
-            .iter()
-            .map(|raw| {
-                let m = mail_parser::MessageParser::default().parse(raw).unwrap();
-                (
-                    m.subject().unwrap_or_default().to_owned(),
-                    m.body_text(0).unwrap_or_default().into_owned(),
-                )
-            })
-            .collect();
-        ready(got.len() >= n, got)
-    })
-    .await
 }

@@ -594,7 +594,7 @@ async fn a_released_account_that_escalates_is_contained_again() {
     let smtp = SmtpSink::start();
     let mut c = contained_on(&smtp, "", "mallory@example.com").await;
     let (d, s, r) = (&c.d, &mut c.s, &mut c.r);
-    mails(&smtp, 1).await;
+    smtp.texts(1).await;
     assert_eq!(release_api(d, "mallory@example.com").await.status(), 200);
     for i in 1..=81 {
         s.write_all(
@@ -623,7 +623,7 @@ async fn a_released_account_that_escalates_is_contained_again() {
     );
     assert_eq!(record["held_queue_ids"], serde_json::json!(["E081"]));
     let mail = wait_until("its mail", Duration::from_secs(60), async || {
-        let mails = mails(&smtp, 1).await;
+        let mails = smtp.texts(1).await;
         let found = mails
             .iter()
             .find(|(s, _)| s.starts_with("[smtp-auth-insight] Contained: \"mallory@example.com\""))
@@ -644,7 +644,7 @@ async fn a_contained_account_is_recalled_every_remind_hours() {
     let d = c.d;
     let subject = "[smtp-auth-insight] Still contained: \"mallory@example.com\"";
     let reminders = wait_until("two reminders", Duration::from_secs(60), async || {
-        let mails = mails(&smtp, 1).await;
+        let mails = smtp.texts(1).await;
         let reminders: Vec<String> = mails
             .into_iter()
             .filter(|(s, _)| s == subject)
@@ -672,24 +672,6 @@ async fn a_contained_account_is_recalled_every_remind_hours() {
 }
 
 /// Waits until `smtp` holds `n` mails; their subjects and text bodies.
-async fn mails(smtp: &SmtpSink, n: usize) -> Vec<(String, String)> {
-    wait_until(&format!("{n} mails"), Duration::from_secs(60), async || {
-        let mails: Vec<(String, String)> = smtp
-            .messages()
-            .iter()
-            .map(|raw| {
-                let m = mail_parser::MessageParser::default().parse(raw).unwrap();
-                (
-                    m.subject().unwrap_or_default().to_owned(),
-                    m.body_text(0).unwrap_or_default().into_owned(),
-                )
-            })
-            .collect();
-        ready(mails.len() >= n, mails)
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let smtp = SmtpSink::start();
@@ -698,7 +680,7 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     let contained = |text: String| metric(&text, "smtp_auth_insight_contained_accounts");
     assert_eq!(contained(metrics_text(d).await), Some(1));
     // Released once its alert mail, which says it is contained, is out.
-    mails(&smtp, 1).await;
+    smtp.texts(1).await;
     let released = release_api(d, "mallory@example.com?by=ann").await;
     assert_eq!(released.status(), 200);
     assert_eq!(contained(metrics_text(d).await), Some(0));
@@ -715,7 +697,7 @@ async fn containment_and_release_are_mailed_to_the_alert_recipients() {
     );
     // One mail per containment, its alert's, then the release's; once
     // the queue is empty nothing else is on its way.
-    let mails = mails(&smtp, 2).await;
+    let mails = smtp.texts(2).await;
     wait_notified(d).await;
     assert_eq!(smtp.messages().len(), 2, "{mails:?}");
     let body = |prefix: &str| {
@@ -763,10 +745,10 @@ async fn an_attackers_account_name_reaches_no_subject_and_the_body_only_after_a_
         .replace(':', "%3A");
     // The alert mail (which says the account is contained), then the
     // release's.
-    mails(&smtp, 1).await;
+    smtp.texts(1).await;
     let released = release_api(d, &path).await;
     assert_eq!(released.status(), 200);
-    let mails = mails(&smtp, 2).await;
+    let mails = smtp.texts(2).await;
     for (subject, body) in &mails {
         assert!(
             !subject.contains("urgent") && !subject.contains("evil"),

@@ -13,8 +13,7 @@
 //!   and new hires start there.
 #![allow(dead_code)]
 
-use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START};
-use super::rng::Rng;
+use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START, scaled};
 use smtp_auth_insight::event::{Outcome, Tls};
 
 /// The shape's name in the evaluation.
@@ -36,11 +35,8 @@ struct Account {
 
 /// Adds the campaigns and their traps to `data`.
 pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
-    let mut g = Gen {
-        rng: Rng(seed.wrapping_mul(0x2545_f491).wrapping_add(0xca3a_1617) | 1),
-        events: Vec::new(),
-    };
-    let n = |base: f64| ((base * scale).round() as usize).max(1);
+    let mut g = Gen::stream(seed, 0x2545_f491, 0xca3a_1617);
+    let n = |base: f64| scaled(base, scale);
     let (days, warmup) = (data.days, data.warmup_days);
     let domains = n(8.0);
     let offices: Vec<String> = (0..domains).map(|_| g.ip(11)).collect();

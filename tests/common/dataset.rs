@@ -14,6 +14,11 @@ pub const START: i64 = 1_790_553_600;
 pub(crate) const DAY: i64 = 86_400;
 pub(crate) const HOUR: i64 = 3600;
 
+/// `base` accounts (or episodes) at `scale`, at least one.
+pub(crate) fn scaled(base: f64, scale: f64) -> usize {
+    ((base * scale).round() as usize).max(1)
+}
+
 /// A labelled incident: what the detector should find.
 #[derive(Debug, Clone)]
 pub struct Incident {
@@ -48,6 +53,16 @@ pub(crate) struct Gen {
 }
 
 impl Gen {
+    /// A generator of its own for a part added to a data set of `seed`:
+    /// `mul` and `add` keep its stream apart from the others', so adding
+    /// it changes nothing else.
+    pub(crate) fn stream(seed: u64, mul: u64, add: u64) -> Gen {
+        Gen {
+            rng: Rng(seed.wrapping_mul(mul).wrapping_add(add) | 1),
+            events: Vec::new(),
+        }
+    }
+
     pub(crate) fn unit(&mut self) -> f64 {
         (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64
     }

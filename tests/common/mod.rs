@@ -575,6 +575,26 @@ impl SmtpSink {
         files.sort();
         files.iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
+
+    /// The Subjects and text bodies of the messages, once there are `n`
+    /// (a minute at most).
+    pub async fn texts(&self, n: usize) -> Vec<(String, String)> {
+        wait_until(&format!("{n} mails"), Duration::from_secs(60), async || {
+            let mails: Vec<(String, String)> = self
+                .messages()
+                .iter()
+                .map(|raw| {
+                    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+                    (
+                        m.subject().unwrap_or_default().to_owned(),
+                        m.body_text(0).unwrap_or_default().into_owned(),
+                    )
+                })
+                .collect();
+            ready(mails.len() >= n, mails)
+        })
+        .await
+    }
 }
 
 impl Drop for SmtpSink {

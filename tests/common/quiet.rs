@@ -9,8 +9,7 @@
 //!   all (a session hijacked on the office PC).
 #![allow(dead_code)]
 
-use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START};
-use super::rng::Rng;
+use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START, scaled};
 use smtp_auth_insight::event::{Outcome, Tls};
 
 pub const DEVICE: &str = "steady run, same device";
@@ -18,11 +17,8 @@ pub const DESK: &str = "office run, same address";
 
 /// Adds the two shapes to `data`.
 pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
-    let mut g = Gen {
-        rng: Rng(seed.wrapping_mul(0x6c07_8965).wrapping_add(0x1b87_3593) | 1),
-        events: Vec::new(),
-    };
-    let n = |base: f64| ((base * scale).round() as usize).max(1);
+    let mut g = Gen::stream(seed, 0x6c07_8965, 0x1b87_3593);
+    let n = |base: f64| scaled(base, scale);
     let (days, warmup) = (data.days, data.warmup_days);
     for i in 0..n(16.0) {
         let name = format!("device{i}@corp.example");

@@ -14,18 +14,14 @@
 //!   spread over an afternoon from the usual address.
 #![allow(dead_code)]
 
-use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START};
-use super::rng::Rng;
+use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START, scaled};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use smtp_auth_insight::event::{Outcome, Tls};
 
 /// Adds the throttled shapes and their traps to `data`.
 pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
-    let mut g = Gen {
-        rng: Rng(seed.wrapping_mul(0x9e37_79b9).wrapping_add(0x7407_7e1e) | 1),
-        events: Vec::new(),
-    };
-    let n = |base: f64| ((base * scale).round() as usize).max(1);
+    let mut g = Gen::stream(seed, 0x9e37_79b9, 0x7407_7e1e);
+    let n = |base: f64| scaled(base, scale);
     let (days, warmup) = (data.days, data.warmup_days);
     let when = |g: &mut Gen, hour_lo: i64, hour_hi: i64| {
         START + g.int(warmup, days - 2) * DAY + g.int(hour_lo, hour_hi) * HOUR
