@@ -116,6 +116,8 @@ struct Score {
     delays: Vec<i64>,
     /// Shape, found, total, median delay in minutes.
     per_shape: Vec<(&'static str, usize, usize, f64)>,
+    /// Shape and the delay (seconds) of each incident of it found.
+    shape_delays: Vec<(&'static str, i64)>,
     /// Delays (seconds) of the incidents of the [`HOURLY`] shapes found.
     hourly_delays: Vec<i64>,
 }
@@ -231,6 +233,10 @@ fn score(
             .map(|(i, at)| at - incidents[*i].start)
             .collect(),
         per_shape,
+        shape_delays: first
+            .iter()
+            .map(|(i, at)| (incidents[*i].shape, at - incidents[*i].start))
+            .collect(),
     }
 }
 
@@ -314,6 +320,7 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
     let mut baselines = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     let mut hourly_delays: Vec<i64> = Vec::new();
     let (mut campaign_f1, mut campaign_false) = (Vec::new(), 0);
+    let mut every_delay: Vec<(&'static str, i64)> = Vec::new();
     for seed in a..=b {
         let data = data_set(seed, days, scale);
         let from = dataset::START + data.warmup_days * 86_400;
@@ -346,6 +353,9 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             let s = score(&fired, &data.incidents, from, |_| None);
             b.0.push(s.f1());
             b.1.push(per_1000(&s));
+        }
+        for (shape, delay) in s.shape_delays.iter().chain(&c.shape_delays) {
+            every_delay.push((*shape, *delay));
         }
         for (shape, found, all, delay) in s.per_shape.into_iter().chain(c.per_shape) {
             match shapes.iter_mut().find(|x| x.0 == shape) {
@@ -394,14 +404,20 @@ fn seeds(from_to: &str, days: i64, scale: f64) {
             .get(hourly_delays.len() / 2)
             .map_or(f64::NAN, |d| *d as f64 / 60.0)
     );
-    println!("| shape | found | recall | median delay (min), mean over seeds |");
-    println!("|---|---|---|---|");
+    println!("| shape | found | recall | median delay (min), mean over seeds | mean delay (min) |");
+    println!("|---|---|---|---|---|");
     for (shape, found, all, delays) in shapes {
         let delays: Vec<f64> = delays.into_iter().filter(|d| d.is_finite()).collect();
+        let found_delays: Vec<f64> = every_delay
+            .iter()
+            .filter(|(s, _)| *s == shape)
+            .map(|(_, d)| *d as f64 / 60.0)
+            .collect();
         println!(
-            "| {shape} | {found}/{all} | {:.2} | {:.0} |",
+            "| {shape} | {found}/{all} | {:.2} | {:.0} | {:.0} |",
             found as f64 / all.max(1) as f64,
-            mean(&delays)
+            mean(&delays),
+            mean(&found_delays)
         );
     }
     for (trap, n) in traps {

@@ -61,9 +61,10 @@ fn a_slow_burn_of_a_steady_account_fires_within_its_window() {
         (a.kind, a.status),
         (AlertKind::VolumeSpike, AlertStatus::Firing)
     );
-    // The 3-hour window, a quarter into its fourth hour.
-    assert!(a.detail.contains("in the last 3 h"), "{}", a.detail);
-    assert!(a.at.timestamp() - start <= 4 * 3600, "{a:?}");
+    // The 2-hour window, a steady account's own, at the end of its
+    // second hour.
+    assert!(a.detail.contains("in the last 2 h"), "{}", a.detail);
+    assert!(a.at.timestamp() - start <= 2 * 3600, "{a:?}");
 }
 
 #[test]
@@ -206,12 +207,12 @@ fn restart_mid_burn(rate: i64, before: i64, after: i64, words: &str) {
 
 #[test]
 fn a_restart_mid_slow_burn_neither_repeats_nor_forgets_the_incident() {
-    // Four times the rate: the 3-hour window.
-    restart_mid_burn(8, 8, 6, "in the last 3 h");
-    // Three and a half times: a steady account's 3 hours suffice (it is
-    // judged on the tail a new address earns; it varies far less than a
-    // Poisson count).
-    restart_mid_burn(7, 8, 6, "in the last 3 h");
+    // Four times the rate: a steady account's 2-hour window.
+    restart_mid_burn(8, 8, 6, "in the last 2 h");
+    // Three and a half times: the 2-hour window too, into the third hour
+    // (a steady account is judged on the tail a new address earns; it
+    // varies far less than a Poisson count).
+    restart_mid_burn(7, 8, 6, "in the last 2 h");
     // Two and a half times: the 6-hour window (the 3-hour one wants 20).
     restart_mid_burn(5, 8, 6, "in the last 6 h");
     // Twice: only the 24-hour window sees it.
