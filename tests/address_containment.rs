@@ -111,6 +111,24 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
     let record = wait_recorded(&d, "client_ip", ATTACKER).await;
     assert_eq!(record["held"], 2, "{record}");
     assert_eq!(record["held_queue_ids"], json!(["A0001", "A0002"]));
+    // The reports count the held messages for their accounts (once their
+    // counts are saved, within a second).
+    let report = wait_until("held in the report", Duration::from_secs(30), async || {
+        let (status, r) = report(&d, "").await;
+        assert_eq!(status, 200, "{r}");
+        ready(r["summary"]["held"] == 2, r)
+    })
+    .await;
+    let held = |who: &str| {
+        report["senders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sender"] == who)
+            .map(|s| s["held"].clone())
+    };
+    assert_eq!(held(&victim(0)), Some(json!(1)), "{report}");
+    assert_eq!(held("someone@else.example"), Some(json!(1)), "{report}");
 
     // The dashboard's card lists it by its address, for every account,
     // with no account page; its Release button releases it.

@@ -45,6 +45,11 @@ pub(crate) struct Hold {
     /// Messages held per local day (day numbers), for the reports.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) held_days: BTreeMap<u32, u64>,
+    /// A client address's containment: the messages held per account and
+    /// local day, so that the reports count them for their accounts (at
+    /// most [`MAX_HELD_ACCOUNTS`] accounts; `held_days` counts them all).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) held_by: BTreeMap<String, BTreeMap<u32, u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released: Option<Released>,
     /// Unix second of the last reminder that it is still in force (0:
@@ -74,6 +79,10 @@ pub(crate) struct Hold {
 fn read_back() -> bool {
     true
 }
+
+/// Accounts whose held messages a client address's containment counts
+/// apart.
+pub(crate) const MAX_HELD_ACCOUNTS: usize = 10_000;
 
 /// Most queue ids one record keeps: a day of a spam run at a message a
 /// second, in under 2 MB of record.
@@ -139,6 +148,7 @@ impl Hold {
             monitored: 0,
             held_queue_ids: Vec::new(),
             held_days: BTreeMap::new(),
+            held_by: BTreeMap::new(),
             released: None,
             reminded: 0,
             unsaved: false,
@@ -187,6 +197,7 @@ impl Hold {
             monitored: 0,
             held_queue_ids: Vec::new(),
             held_days: BTreeMap::new(),
+            held_by: BTreeMap::new(),
             released: None,
             reminded: 0,
             unsaved: true,
@@ -233,6 +244,7 @@ impl Hold {
             monitored: self.monitored,
             held_queue_ids: Vec::new(),
             held_days: BTreeMap::new(),
+            held_by: BTreeMap::new(),
             released: self.released.clone(),
             reminded: self.reminded,
             unsaved: self.unsaved,
@@ -250,10 +262,27 @@ impl Hold {
 
     /// Counts a submission answered per `action` on local day `day`; a
     /// held message's Postfix `queue_id` (letters and digits, as the policy
-    /// request's parser checked) is kept for `release --requeue`.
-    pub(super) fn count(&mut self, action: Action, queue_id: Option<&str>, day: u32) {
+    /// request's parser checked) is kept for `release --requeue`. `account`:
+    /// the submitting account, for a client address's containment.
+    pub(super) fn count(
+        &mut self,
+        action: Action,
+        queue_id: Option<&str>,
+        day: u32,
+        account: Option<&str>,
+    ) {
         if action == Action::Hold {
             *self.held_days.entry(day).or_default() += 1;
+            if let Some(account) = account
+                .filter(|a| self.held_by.len() < MAX_HELD_ACCOUNTS || self.held_by.contains_key(*a))
+            {
+                *self
+                    .held_by
+                    .entry(account.to_owned())
+                    .or_default()
+                    .entry(day)
+                    .or_default() += 1;
+            }
         }
         if let Some(id) = queue_id.filter(|id| {
             action == Action::Hold
@@ -367,16 +396,25 @@ mod tests {
     fn counts_mark_the_record_for_saving() {
         let mut h = Hold::ahead(&recorded().alert, 0, 1);
         assert!(!h.unsaved && h.provisional);
-        h.count(Action::Defer, Some("4XK2J3MZ1QZ"), 7);
-        h.count(Action::Defer, None, 7);
-        h.count(Action::Hold, Some("4XK2J3MZ1QZ"), 7);
-        h.count(Action::Hold, None, 7);
-        h.count(Action::Hold, Some("../etc/passwd"), 8);
-        h.count(Action::Hold, Some("ABC123"), 8);
+        h.count(Action::Defer, Some("4XK2J3MZ1QZ"), 7, None);
+        h.count(Action::Defer, None, 7, None);
+        h.count(Action::Hold, Some("4XK2J3MZ1QZ"), 7, None);
+        h.count(Action::Hold, None, 7, None);
+        h.count(Action::Hold, Some("../etc/passwd"), 8, Some("a@x.org"));
+        h.count(Action::Hold, Some("ABC123"), 8, Some("b@x.org"));
         assert_eq!((h.held, h.deferred, h.rejected, h.monitored), (4, 2, 0, 0));
         // Held ones only, in order; no id that is not letters and digits.
         assert_eq!(h.held_queue_ids, ["4XK2J3MZ1QZ", "ABC123"]);
         assert_eq!(h.held_days, BTreeMap::from([(7, 2), (8, 2)]));
+        // A client address's containment counts its held messages per
+        // account too.
+        assert_eq!(
+            h.held_by,
+            BTreeMap::from([
+                ("a@x.org".to_owned(), BTreeMap::from([(8, 1)])),
+                ("b@x.org".to_owned(), BTreeMap::from([(8, 1)])),
+            ])
+        );
         assert!(h.unsaved);
     }
 }

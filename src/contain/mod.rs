@@ -184,10 +184,21 @@ impl Holds {
             let Ok(hold) = serde_json::from_slice::<Hold>(&v) else {
                 continue;
             };
-            let n: u64 = hold.held_days.range(days.clone()).map(|(_, n)| n).sum();
-            if n > 0 {
-                let sender = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-                *out.entry(sender).or_default() += n;
+            let in_range = |per_day: &std::collections::BTreeMap<u32, u64>| -> u64 {
+                per_day.range(days.clone()).map(|(_, n)| n).sum()
+            };
+            let key = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
+            // A client address's held messages count for their accounts.
+            let per_account: Vec<(String, u64)> = match subject(&key) {
+                Subject::Address(_) => hold
+                    .held_by
+                    .iter()
+                    .map(|(account, per_day)| (account.clone(), in_range(per_day)))
+                    .collect(),
+                Subject::Account(_) => vec![(key.clone(), in_range(&hold.held_days))],
+            };
+            for (account, n) in per_account.into_iter().filter(|(_, n)| *n > 0) {
+                *out.entry(account).or_default() += n;
             }
         }
         Ok(out)
@@ -266,7 +277,7 @@ impl Holds {
         let day = chrono::DateTime::from_timestamp(now, 0)
             .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
             .unwrap_or(0);
-        hold.count(action, queue_id, day);
+        hold.count(action, queue_id, day, None);
         Some(hold.light())
     }
 
@@ -276,6 +287,7 @@ impl Holds {
     pub(crate) fn check_address(
         &self,
         ip: Option<std::net::IpAddr>,
+        account: &str,
         queue_id: Option<&str>,
         now: i64,
         action: Action,
@@ -297,7 +309,7 @@ impl Holds {
         let day = chrono::DateTime::from_timestamp(now, 0)
             .map(|t| crate::event::time::day_number(self.inner.store.today(t)))
             .unwrap_or(0);
-        hold.count(action, queue_id, day);
+        hold.count(action, queue_id, day, Some(account));
         Some((key, hold.light()))
     }
 

@@ -147,6 +147,12 @@ impl Holds {
                         for (day, n) in &old.held_days {
                             *hold.held_days.entry(*day).or_default() += n;
                         }
+                        for (account, days) in &old.held_by {
+                            let mine = hold.held_by.entry(account.clone()).or_default();
+                            for (day, n) in days {
+                                *mine.entry(*day).or_default() += n;
+                            }
+                        }
                     }
                     hold.carried = true;
                 }

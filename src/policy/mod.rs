@@ -131,10 +131,13 @@ impl Service {
                 std::borrow::Cow::Borrowed(event.sender.as_str()),
                 Some(hold),
             ),
-            None => match self
-                .holds
-                .check_address(event.client_ip, queue_id, now, self.action)
-            {
+            None => match self.holds.check_address(
+                event.client_ip,
+                &event.sender,
+                queue_id,
+                now,
+                self.action,
+            ) {
                 Some((key, hold)) => (
                     std::borrow::Cow::Owned(crate::contain::subject(&key).name().into_owned()),
                     Some(hold),
