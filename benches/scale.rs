@@ -1,0 +1,246 @@
+//! A site of 100,000 accounts over 90 days, generated deterministically
+//! (no file in the repository): about 15 million events, each with an id,
+//! as NDJSON, imported with `import --format ndjson`; then the daemon on
+//! that store answers the 90-day report over HTTP and the dashboard's
+//! 90-day page.
+//!
+//!     cargo bench --bench scale      (BENCH_SENDERS, BENCH_DAYS to shrink it)
+//!
+//! Prints: import time and events/s, bytes written to the disk during the
+//! import (the device's counter, so anything else writing then counts
+//! too), the store's size on disk (bytes per event and per sender-day),
+//! the import's peak RSS, the report and the page times, and the daemon's
+//! RSS after them. Needs about 10 GB of free disk.
+
+mod common;
+
+use chrono::{Days, Utc};
+use common::*;
+use std::io::{BufWriter, Write};
+use std::process::Command;
+use std::time::Instant;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: the same stream for the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Writes the NDJSON of `senders` accounts over `days` days ending
+/// yesterday; returns the events written. An account sends on about 55 %
+/// of days, 1 to 5 messages (about 1.66 a sender-day), from one of its
+/// two devices, each with its TLS version.
+fn generate(path: &std::path::Path, senders: u64, days: u64) -> u64 {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("file"));
+    let today = Utc::now().date_naive();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let tls = [
+        "TLSv1.3", "TLSv1.2", "TLSv1.2", "TLSv1.3", "TLSv1.0", "none",
+    ];
+    let mut events = 0u64;
+    let mut id = 0u64;
+    for d in (1..=days).rev() {
+        let date = today - Days::new(d);
+        for s in 0..senders {
+            if rng.below(100) >= 55 {
+                continue;
+            }
+            let n = match rng.below(10) {
+                0..=4 => 1,
+                5..=7 => 2,
+                8 => 3,
+                _ => 4 + rng.below(2),
+            };
+            for _ in 0..n {
+                let device = rng.below(2);
+                let second = rng.below(86_400);
+                id += 1;
+                writeln!(
+                    out,
+                    "{{\"ts\":\"{date}T{:02}:{:02}:{:02}Z\",\"sender\":\"user{s}@dept{}.example.com\",\
+                     \"tls\":\"{}\",\"client_ip\":\"10.{}.{}.{}\",\"id\":\"mx1:{id:010X}\"}}",
+                    second / 3600,
+                    second / 60 % 60,
+                    second % 60,
+                    s % 50,
+                    tls[((s * 2 + device) % tls.len() as u64) as usize],
+                    (s >> 14) & 255,
+                    (s >> 6) & 255,
+                    1 + (s & 63) * 4 + device,
+                )
+                .expect("write");
+                events += 1;
+            }
+        }
+    }
+    out.flush().expect("flush");
+    events
+}
+
+/// Sectors written to all disks so far (`/proc/diskstats`), in bytes.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/diskstats")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Whole disks only (vda, sda, nvme0n1), not their partitions.
+            let name = *f.get(2)?;
+            let whole = (name.starts_with("vd") || name.starts_with("sd"))
+                && !name.ends_with(|c: char| c.is_ascii_digit())
+                || name.starts_with("nvme") && !name.contains('p');
+            whole.then(|| f.get(9)?.parse::<u64>().ok()).flatten()
+        })
+        .sum::<u64>()
+        * 512
+}
+
+/// Peak RSS of the children waited for so far, in MiB.
+fn children_peak_mib() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+#[tokio::main]
+async fn main() {
+    let senders = env("BENCH_SENDERS", 100_000);
+    let days = env("BENCH_DAYS", 90);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events_file = dir.path().join("events.ndjson");
+    let t = Instant::now();
+    let events = generate(&events_file, senders, days);
+    println!(
+        "generated {senders} senders x {days} days: {events} events with ids, {:.1} GB of NDJSON, in {:.1} s",
+        std::fs::metadata(&events_file)
+            .map(|m| m.len())
+            .unwrap_or(0) as f64
+            / 1e9,
+        t.elapsed().as_secs_f64()
+    );
+    let data = dir.path().join("data");
+    let config = dir.path().join("import.toml");
+    std::fs::write(
+        &config,
+        // Today is a day of the retention too: the oldest day generated
+        // is `days` days back.
+        format!(
+            "store.data_dir = {data:?}\nstore.retention_days = {}\n",
+            days + 1
+        ),
+    )
+    .expect("config");
+    let _ = Command::new("sync").status();
+    let before = written_bytes();
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtp-auth-insight"))
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "--format", "ndjson"])
+        .arg(&events_file)
+        .output()
+        .expect("import");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = Command::new("sync").status();
+    let written = written_bytes().saturating_sub(before);
+    let store = disk_bytes(&data);
+    println!(
+        "import: {secs:.1} s, {:.0} events/s, peak RSS {:.0} MiB; {}",
+        events as f64 / secs,
+        children_peak_mib(),
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    println!(
+        "disk: {:.2} GB written during the import ({:.1}x the store); store {:.2} GB = {:.0} bytes per event, {:.0} per sender-day",
+        written as f64 / 1e9,
+        written as f64 / store.max(1) as f64,
+        store as f64 / 1e9,
+        store as f64 / events as f64,
+        store as f64 / (senders * days) as f64
+    );
+    let _ = std::fs::remove_file(&events_file);
+
+    let daemon = Daemon::start(&data, &format!("store.retention_days = {}", days + 1));
+    let base = format!("http://{}", daemon.addr);
+    let today = Utc::now().date_naive();
+    let start = today - Days::new(days);
+    let http = ::reqwest::Client::builder()
+        .redirect(::reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut times = Vec::new();
+    let mut json_bytes = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{base}/api/v1/report?start={start}&end={today}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("report");
+        assert!(r.status().is_success(), "{}", r.status());
+        json_bytes = r.bytes().await.expect("body").len();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{days}-day report over HTTP: {:.2} s (median of 3; {:.0} MB of JSON)",
+        median(times),
+        json_bytes as f64 / 1e6
+    );
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{base}/?start={start}&end={today}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("page");
+        assert!(r.status().is_success(), "{}", r.status());
+        r.bytes().await.expect("body");
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let (rss, peak) = daemon.rss_mib();
+    println!(
+        "dashboard's {days}-day page: {:.2} s (median of 3); daemon RSS {rss:.0} MiB (peak {peak:.0})",
+        median(times)
+    );
+}
