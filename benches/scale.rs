@@ -43,7 +43,7 @@ impl Rng {
 }
 
 /// Writes the NDJSON of `senders` accounts over `days` days ending
-/// yesterday; returns the events written. An account sends on about 55 %
+/// yesterday; returns the events written. An account sends on about 90 %
 /// of days, 1 to 5 messages (about 1.66 a sender-day), from one of its
 /// two devices, each with its TLS version.
 fn generate(path: &std::path::Path, senders: u64, days: u64) -> u64 {
@@ -58,7 +58,7 @@ fn generate(path: &std::path::Path, senders: u64, days: u64) -> u64 {
     for d in (1..=days).rev() {
         let date = today - Days::new(d);
         for s in 0..senders {
-            if rng.below(100) >= 55 {
+            if rng.below(100) >= 90 {
                 continue;
             }
             let n = match rng.below(10) {
