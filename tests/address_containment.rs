@@ -279,3 +279,34 @@ async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed(
         assert!(body.contains(words), "no {words:?} in\n{body}");
     }
 }
+
+/// With `action = "reject"` the attempt from a contained address is
+/// refused with a reply naming the address, and counted on its record;
+/// the same account from its own address passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contained_address_is_refused_with_a_reply_that_names_it() {
+    let site = policy_site("policy.action = \"reject\"\n");
+    let d = site.start();
+    assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
+    wait_recorded(&d, "client_ip", ATTACKER).await;
+    let (mut s, mut r) = connected(&site);
+    assert_eq!(
+        submit(&mut s, &mut r, &victim(2), "C0001", ATTACKER),
+        "action=REJECT 5.7.1 Sending from this address is suspended because it looks \
+         compromised; contact the mail administrator\n"
+    );
+    assert_eq!(
+        submit(&mut s, &mut r, &victim(2), "C0002", &own(2)),
+        "action=DUNNO\n"
+    );
+    let record = wait_until("the refusal counted", Duration::from_secs(30), async || {
+        let all = holds(&d).await;
+        let rec = all.iter().find(|h| h["client_ip"] == ATTACKER).cloned();
+        match rec {
+            Some(rec) if rec["rejected"] == 1 => Ok(rec),
+            _ => Err(all),
+        }
+    })
+    .await;
+    assert_eq!(record["held"], 0, "{record}");
+}

@@ -111,7 +111,12 @@ impl Service {
             .id
             .as_deref()
             .and_then(|id| id.strip_prefix(&*self.host)?.strip_prefix(':'));
+        // An attempt refused because its client address is contained is
+        // no message: it does not run through the account's replica.
+        let refused_by_address =
+            !self.action.lets_through() && self.holds.address_contained(event.client_ip, now);
         let (hold, seq) = match &self.gate {
+            _ if refused_by_address => (None, None),
             Some(gate) => {
                 // A burst of an account whose past is being read (rarely: a
                 // few reads take microseconds) waits for it, briefly.
@@ -126,10 +131,11 @@ impl Service {
         // A client address contained after a shared_ip alert stops every
         // account submitting from it (the address is Postfix's own
         // client_address, not the client's word).
-        let (who, hold) = match hold {
+        let (who, hold, by_address) = match hold {
             Some(hold) => (
                 std::borrow::Cow::Borrowed(event.sender.as_str()),
                 Some(hold),
+                false,
             ),
             None => match self.holds.check_address(
                 event.client_ip,
@@ -141,11 +147,16 @@ impl Service {
                 Some((key, hold)) => (
                     std::borrow::Cow::Owned(crate::contain::subject(&key).name().into_owned()),
                     Some(hold),
+                    true,
                 ),
-                None => (std::borrow::Cow::Borrowed(event.sender.as_str()), None),
+                None => (
+                    std::borrow::Cow::Borrowed(event.sender.as_str()),
+                    None,
+                    false,
+                ),
             },
         };
-        let action = self.respond(&who, hold);
+        let action = self.respond(&who, hold, by_address);
         // A deferred or rejected attempt is no message sent.
         if action.lets_through() && self.events.try_send((event, seq)).is_err() {
             self.dropped(now);
@@ -173,7 +184,8 @@ impl Service {
     }
 
     /// The answer for a submission of `sender`, contained by `hold` or not.
-    fn respond(&self, sender: &str, hold: Option<Hold>) -> Action {
+    fn respond(&self, sender: &str, hold: Option<Hold>, by_address: bool) -> Action {
+        let what = if by_address { "address" } else { "account" };
         let Some(hold) = hold else {
             return Action::Dunno;
         };
@@ -195,16 +207,14 @@ impl Service {
                     "smtp-auth-insight: {sender} contained after {kind} alert{alert}"
                 ))
             }
-            ContainAction::Defer => Action::DeferIfPermit(
-                "4.7.1 Sending from this account is paused because it looks compromised; \
+            ContainAction::Defer => Action::DeferIfPermit(format!(
+                "4.7.1 Sending from this {what} is paused because it looks compromised; \
                  try again later or contact the mail administrator"
-                    .into(),
-            ),
-            ContainAction::Reject => Action::Reject(
-                "5.7.1 Sending from this account is suspended because it looks \
+            )),
+            ContainAction::Reject => Action::Reject(format!(
+                "5.7.1 Sending from this {what} is suspended because it looks \
                  compromised; contact the mail administrator"
-                    .into(),
-            ),
+            )),
         }
     }
 
