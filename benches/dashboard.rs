@@ -36,19 +36,7 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let login = http
-        .post(format!("{base}/login"))
-        .form(&[("token", TOKEN)])
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_owned();
+    let cookie = session_cookie(&http, &base).await;
     for (name, path) in [
         ("main page, volume view", "/"),
         (

@@ -212,19 +212,7 @@ async fn main() {
         median(times),
         json_bytes as f64 / 1e6
     );
-    let login = http
-        .post(format!("{base}/login"))
-        .form(&[("token", TOKEN)])
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_owned();
+    let cookie = session_cookie(&http, &base).await;
     let mut times = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();

@@ -48,29 +48,6 @@ fn own(i: i64) -> String {
     format!("198.51.100.{}", i + 1)
 }
 
-async fn holds(d: &Daemon) -> Vec<Value> {
-    let (status, body) = api_get(d, "/api/v1/holds").await;
-    assert_eq!(status, 200, "{body}");
-    body["holds"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until a containment whose `field` is `value` is recorded with
-/// its alert.
-async fn wait_recorded(d: &Daemon, field: &str, value: &str) -> Value {
-    wait_until(
-        &format!("{value} contained"),
-        Duration::from_secs(30),
-        async || {
-            let all = holds(d).await;
-            all.iter()
-                .find(|h| h[field] == value && h["in_force"] == true && h["alert"]["seq"].is_u64())
-                .cloned()
-                .ok_or(all)
-        },
-    )
-    .await
-}
-
 fn submit(
     s: &mut std::net::TcpStream,
     r: &mut impl std::io::BufRead,
@@ -88,7 +65,7 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
     let site = policy_site("policy.action = \"hold\"\n");
     let d = site.start();
     assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
-    let record = wait_recorded(&d, "client_ip", ATTACKER).await;
+    let record = wait_contained_by(&d, "client_ip", ATTACKER).await;
     assert!(record["sender"].is_null(), "{record}");
     assert_eq!(record["alert"]["kind"], "shared_ip");
     let seq = record["alert"]["seq"].as_u64().unwrap();
@@ -108,7 +85,7 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
         submit(&mut s, &mut r, &victim(0), "A0003", &own(0)),
         "action=DUNNO\n"
     );
-    let record = wait_recorded(&d, "client_ip", ATTACKER).await;
+    let record = wait_contained_by(&d, "client_ip", ATTACKER).await;
     assert_eq!(record["held"], 2, "{record}");
     assert_eq!(record["held_queue_ids"], json!(["A0001", "A0002"]));
     // The reports count the held messages for their accounts (once their
@@ -206,7 +183,7 @@ async fn an_address_in_never_hold_is_never_contained() {
         );
     }
     assert_eq!(post_events(&d, lines.join("\n")).await.0, 202);
-    wait_recorded(&d, "sender", "spammer@x.example").await;
+    wait_contained_by(&d, "sender", "spammer@x.example").await;
     let (status, alerts) = api_get(&d, "/api/v1/alerts?since=2000-01-01").await;
     assert_eq!(status, 200);
     assert!(
@@ -244,7 +221,7 @@ async fn the_alert_mail_says_the_address_is_contained_and_the_release_is_mailed(
     ));
     let d = site.start();
     assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
-    wait_recorded(&d, "client_ip", ATTACKER).await;
+    wait_contained_by(&d, "client_ip", ATTACKER).await;
     let first = smtp.texts(1).await;
     let (subject, body) = &first[0];
     assert!(
@@ -288,7 +265,7 @@ async fn a_contained_address_is_refused_with_a_reply_that_names_it() {
     let site = policy_site("policy.action = \"reject\"\n");
     let d = site.start();
     assert_eq!(post_events(&d, campaign().join("\n")).await.0, 202);
-    wait_recorded(&d, "client_ip", ATTACKER).await;
+    wait_contained_by(&d, "client_ip", ATTACKER).await;
     let (mut s, mut r) = connected(&site);
     assert_eq!(
         submit(&mut s, &mut r, &victim(2), "C0001", ATTACKER),

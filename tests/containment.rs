@@ -35,12 +35,6 @@ fn burst(s: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, wh
     through
 }
 
-async fn holds(d: &Daemon) -> Vec<Value> {
-    let (status, body) = api_get(d, "/api/v1/holds").await;
-    assert_eq!(status, 200, "{body}");
-    body["holds"].as_array().cloned().unwrap_or_default()
-}
-
 /// `DELETE /api/v1/holds/{path}` (path may carry `?by=`).
 async fn release_api(d: &Daemon, path: &str) -> reqwest::Response {
     client()
@@ -63,19 +57,7 @@ async fn record(d: &Daemon, who: &str) -> Value {
 /// Waits until `who`'s containment is recorded with its alert; returns
 /// its record.
 async fn wait_contained(d: &Daemon, who: &str) -> Value {
-    wait_until(
-        &format!("{who} contained"),
-        Duration::from_secs(30),
-        async || {
-            let holds = holds(d).await;
-            holds
-                .iter()
-                .find(|h| h["sender"] == who && h["in_force"] == true && h["alert"]["seq"].is_u64())
-                .cloned()
-                .ok_or(holds)
-        },
-    )
-    .await
+    wait_contained_by(d, "sender", who).await
 }
 
 fn submit(

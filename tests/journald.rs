@@ -67,17 +67,8 @@ fn postfix_entries_by(
     let log = std::fs::read_to_string(format!("{FIXTURES}/postfix-rsyslog.log")).unwrap();
     let mut out = String::new();
     for (i, line) in log.lines().enumerate() {
-        let mut parts = line.splitn(4, ' ');
-        let (ts, _, tag, message) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap_or(""),
-        );
-        let at = chrono::DateTime::parse_from_rfc3339(ts).unwrap() + shift;
-        let tag = tag.trim_end_matches(':');
-        let (identifier, pid) = tag.split_once('[').unwrap();
-        let pid = pid.trim_end_matches(']');
+        let (at, _, identifier, pid, message) = rsyslog_fields(line);
+        let at = at + shift;
         let identifier = identifier.replacen("postfix", name, 1);
         out.push_str(&export_entry(
             at.timestamp_micros(),

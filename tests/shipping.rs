@@ -158,19 +158,11 @@ fn records(log: &str, journal: bool) -> String {
             out.push_str(&format!("{{line = {}}},\n", lua_string(line)));
             continue;
         }
-        let mut parts = line.splitn(4, ' ');
-        let (ts, host, tag, message) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap_or(""),
-        );
-        let at = chrono::DateTime::parse_from_rfc3339(ts).unwrap();
-        let (ident, pid) = tag.trim_end_matches(':').split_once('[').unwrap();
+        let (at, host, ident, pid, message) = rsyslog_fields(line);
         out.push_str(&format!(
             "{{ident = {}, pid = {}, host = {}, msg = {}, ts = {}, seconds = {}}},\n",
             lua_string(ident),
-            lua_string(pid.trim_end_matches(']')),
+            lua_string(pid),
             lua_string(host),
             lua_string(message),
             lua_string(&at.to_rfc3339()),

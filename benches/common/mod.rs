@@ -128,6 +128,24 @@ impl Drop for Daemon {
     }
 }
 
+/// The session cookie of a dashboard login with the API token at `base`
+/// (the daemon's URL), for `http` (which must not follow redirects).
+pub async fn session_cookie(http: &reqwest::Client, base: &str) -> String {
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .expect("login");
+    login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
 pub fn rss_of(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {

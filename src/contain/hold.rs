@@ -134,13 +134,25 @@ impl Hold {
     /// policy service saw raised before the alert log has it.
     pub(super) fn ahead(alert: &Alert, now: i64, hours: u32) -> Hold {
         Hold {
-            since: now,
-            until: now.saturating_add(i64::from(hours) * 3600),
-            kind: alert.kind,
-            alert_seq: 0,
             alert_at: alert.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             why: alert.detail.clone(),
             observed: alert.observed,
+            provisional: true,
+            ..Hold::begun(alert.kind, now, hours)
+        }
+    }
+
+    /// A record of a `kind` containment from Unix second `now` for
+    /// `hours`: nothing counted, nothing due.
+    fn begun(kind: AlertKind, now: i64, hours: u32) -> Hold {
+        Hold {
+            since: now,
+            until: now.saturating_add(i64::from(hours) * 3600),
+            kind,
+            alert_seq: 0,
+            alert_at: String::new(),
+            why: String::new(),
+            observed: 0,
             escalated: false,
             held: 0,
             deferred: 0,
@@ -152,7 +164,7 @@ impl Hold {
             released: None,
             reminded: 0,
             unsaved: false,
-            provisional: true,
+            provisional: false,
             mail_due: false,
             remind_due: false,
             carried: false,
@@ -182,30 +194,19 @@ impl Hold {
     /// is saved, as any new containment's does.
     pub(super) fn escalated(released: &Hold, now: i64, hours: u32, count: u64) -> Hold {
         Hold {
-            since: now,
-            until: now.saturating_add(i64::from(hours) * 3600),
+            alert_seq: released.alert_seq,
+            alert_at: released.alert_at.clone(),
             why: format!(
                 "escalated after its release: {count} messages within an hour, more than \
                  twice the {} that raised the {} alert",
                 released.observed,
                 released.kind.name()
             ),
+            observed: released.observed,
             escalated: true,
-            held: 0,
-            deferred: 0,
-            rejected: 0,
-            monitored: 0,
-            held_queue_ids: Vec::new(),
-            held_days: BTreeMap::new(),
-            held_by: BTreeMap::new(),
-            released: None,
-            reminded: 0,
             unsaved: true,
-            provisional: false,
             mail_due: true,
-            remind_due: false,
-            carried: false,
-            ..released.light()
+            ..Hold::begun(released.kind, now, hours)
         }
     }
 

@@ -281,19 +281,6 @@ impl Holds {
         Some(hold.light())
     }
 
-    /// Whether client address `ip` is contained at Unix second `now`
-    /// (memory only; counts nothing).
-    pub(crate) fn address_contained(&self, ip: Option<std::net::IpAddr>, now: i64) -> bool {
-        let Some(ip) = ip else {
-            return false;
-        };
-        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
-        !active.is_empty()
-            && active
-                .get(&address_key(ip))
-                .is_some_and(|h| h.in_force(now))
-    }
-
     /// The containment of client address `ip` in force at Unix second
     /// `now`, if any; counts `action` for it. Memory only, and no work
     /// at all while nothing is contained.

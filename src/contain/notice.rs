@@ -3,7 +3,7 @@
 
 use super::{ContainError, Hold};
 use crate::outbox::Outbox;
-use crate::report::alert_view::subject_name;
+use crate::report::alert_view::{shell_quote, subject_name};
 use crate::report::links::sender_path;
 use lettre::Message;
 use lettre::message::{Mailbox, SinglePart};
@@ -50,6 +50,7 @@ impl Notices {
                 it: "it submits",
                 noun: "account",
                 label: "Account",
+                quoted: shell_quote(a),
                 name: a.to_owned(),
                 page: format!("its page: {}{}", self.base, sender_path(a)),
             },
@@ -58,10 +59,19 @@ impl Notices {
                 it: "any account submits from it",
                 noun: "address",
                 label: "Client address",
+                quoted: ip.to_string(),
                 name: ip.to_string(),
                 page: format!("the dashboard's main page: {}/", self.base),
             },
         }
+    }
+
+    /// How the mails say to end a containment of `who`.
+    fn release(&self, who: &Who) -> String {
+        format!(
+            "\x20   {} release {}\nor use the Release button on {}\n",
+            self.cli, who.quoted, who.page
+        )
     }
 
     /// Queues the mail saying `sender` is contained. The account's name is
@@ -77,8 +87,7 @@ impl Notices {
              Since: {since}\n\
              Until: {until}, unless released earlier\n\n\
              If the {noun} is in safe hands again (password changed), let it send:\n\
-             \x20   {cli} release {quoted}\n\
-             or use the Release button on {page}\n",
+             {release}",
             a = who.a,
             it = who.it,
             label = who.label,
@@ -90,9 +99,7 @@ impl Notices {
             why = hold.why,
             since = super::hold::time(hold.since),
             until = super::hold::time(hold.until),
-            cli = self.cli,
-            quoted = crate::report::alert_view::shell_quote(sender),
-            page = who.page,
+            release = self.release(&who),
         );
         let subject = format!(
             "Contained: {} ({} alert)",
@@ -116,27 +123,21 @@ impl Notices {
              So far: {held} messages held, {deferred} attempts deferred, {rejected} \
              rejected, {monitored} let through in monitor mode.\n\n\
              Once the password is changed, let it send again:\n\
-             \x20   {cli} release {quoted}\n\
-             or use the Release button on {page}\n",
+             {release}",
             a = who.a,
             it = who.it,
             label = who.label,
             effect = self.effect,
             since = super::hold::time(hold.since),
             kind = hold.kind.name(),
-            seq = match hold.alert_seq {
-                0 => String::new(),
-                seq => format!(" #{seq}"),
-            },
+            seq = number(hold),
             why = hold.why,
             until = super::hold::time(hold.until),
             held = hold.held,
             deferred = hold.deferred,
             rejected = hold.rejected,
             monitored = hold.monitored,
-            cli = self.cli,
-            quoted = crate::report::alert_view::shell_quote(sender),
-            page = who.page,
+            release = self.release(&who),
         );
         let subject = format!("Still contained: {}", subject_name(sender));
         self.send(
@@ -153,10 +154,6 @@ impl Notices {
         };
         let who = self.who(key);
         let sender = &who.name;
-        let alert = match hold.alert_seq {
-            0 => String::new(),
-            seq => format!(" #{seq}"),
-        };
         // Postfix keeps held messages until told: say how.
         let held = match hold.held {
             0 => String::new(),
@@ -166,7 +163,7 @@ impl Notices {
                  To delete them:\n\
                  \x20   {cli} release {quoted} --delete-held\n",
                 cli = self.cli,
-                quoted = crate::report::alert_view::shell_quote(sender),
+                quoted = who.quoted,
             ),
         };
         let body = format!(
@@ -183,6 +180,7 @@ impl Notices {
             at = super::hold::time(r.at),
             since = super::hold::time(hold.since),
             kind = hold.kind.name(),
+            alert = number(hold),
             count = hold.held,
             deferred = hold.deferred,
             rejected = hold.rejected,
@@ -212,6 +210,14 @@ impl Notices {
     }
 }
 
+/// " #N" for a containment's alert, nothing while it has no number.
+fn number(hold: &Hold) -> String {
+    match hold.alert_seq {
+        0 => String::new(),
+        seq => format!(" #{seq}"),
+    }
+}
+
 /// What a containment mail calls what it stops.
 struct Who {
     a: &'static str,
@@ -219,5 +225,7 @@ struct Who {
     noun: &'static str,
     label: &'static str,
     name: String,
+    /// The name as one word for a shell.
+    quoted: String,
     page: String,
 }

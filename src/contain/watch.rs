@@ -35,17 +35,19 @@ impl Holds {
         }
         let now = chrono::Utc::now().timestamp();
         let hours = self.inner.settings.hold_hours;
-        let records: Vec<&Recorded> = all
+        // Each alert that contains, with the key of what it contains.
+        let records: Vec<(&Recorded, String)> = all
             .iter()
             .filter(|r| {
                 let until = r.alert.at.timestamp() + i64::from(hours) * 3600;
                 self.inner.settings.contains(&r.alert) && until > now
             })
+            .map(|r| (r, alert_key(&r.alert).into_owned()))
             .collect();
-        // Each account's record on disk, read before the lock is taken.
+        // Each one's record on disk, read before the lock is taken.
         let mut stored = Vec::with_capacity(records.len());
-        for r in &records {
-            stored.push(match tree.get(key(&alert_key(&r.alert)))? {
+        for (_, sender) in &records {
+            stored.push(match tree.get(key(sender))? {
                 Some(v) => Some(serde_json::from_slice::<Hold>(&v)?),
                 None => None,
             });
@@ -53,8 +55,7 @@ impl Holds {
         let mut changed = Vec::new();
         {
             let mut active = self.active();
-            for (r, stored) in records.iter().zip(stored) {
-                let sender = &alert_key(&r.alert).into_owned();
+            for ((r, sender), stored) in records.iter().zip(stored) {
                 let at = r.alert.at.timestamp();
                 // A release after the traffic an alert is about (the gate
                 // contained the account before the alert was read) ends it:

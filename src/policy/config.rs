@@ -179,21 +179,20 @@ impl PolicyConfig {
 
     /// What contains an account (for [`crate::contain::Holds`]).
     pub fn containment(&self) -> crate::contain::Settings {
+        // Addresses and networks stop containment by address; the rest
+        // name accounts and domains.
+        let mut never_hold = Vec::new();
+        let mut never_hold_nets = Vec::new();
+        for n in &self.never_hold {
+            match n.parse::<crate::event::Network>() {
+                Ok(net) => never_hold_nets.push(net),
+                Err(_) => never_hold.push(n.clone()),
+            }
+        }
         crate::contain::Settings {
             kinds: self.kinds.clone(),
-            // Addresses and networks stop containment by address; the
-            // rest name accounts and domains.
-            never_hold: self
-                .never_hold
-                .iter()
-                .filter(|n| n.parse::<crate::event::Network>().is_err())
-                .cloned()
-                .collect(),
-            never_hold_nets: self
-                .never_hold
-                .iter()
-                .filter_map(|n| n.parse().ok())
-                .collect(),
+            never_hold,
+            never_hold_nets,
             hold_hours: self.hold_hours,
             // Whole seconds; 0 (or less than a second) sends none.
             remind_seconds: (self.remind_hours * 3600.0) as i64,

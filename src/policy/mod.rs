@@ -111,12 +111,19 @@ impl Service {
             .id
             .as_deref()
             .and_then(|id| id.strip_prefix(&*self.host)?.strip_prefix(':'));
-        // An attempt refused because its client address is contained is
-        // no message: it does not run through the account's replica.
-        let refused_by_address =
-            !self.action.lets_through() && self.holds.address_contained(event.client_ip, now);
+        // A client address contained after a shared_ip alert stops every
+        // account submitting from it (the address is Postfix's own
+        // client_address, not the client's word). An attempt it refuses
+        // is no message: it is looked at first, and then does not run
+        // through the account's replica; a message it lets through does.
+        let check_address = || {
+            self.holds
+                .check_address(event.client_ip, &event.sender, queue_id, now, self.action)
+        };
+        let lets_through = self.action.lets_through();
+        let refused = if lets_through { None } else { check_address() };
         let (hold, seq) = match &self.gate {
-            _ if refused_by_address => (None, None),
+            _ if refused.is_some() => (None, None),
             Some(gate) => {
                 // A burst of an account whose past is being read (rarely: a
                 // few reads take microseconds) waits for it, briefly.
@@ -128,35 +135,16 @@ impl Service {
                 None,
             ),
         };
-        // A client address contained after a shared_ip alert stops every
-        // account submitting from it (the address is Postfix's own
-        // client_address, not the client's word).
-        let (who, hold, by_address) = match hold {
-            Some(hold) => (
-                std::borrow::Cow::Borrowed(event.sender.as_str()),
-                Some(hold),
-                false,
-            ),
-            None => match self.holds.check_address(
-                event.client_ip,
-                &event.sender,
-                queue_id,
-                now,
-                self.action,
-            ) {
-                Some((key, hold)) => (
-                    std::borrow::Cow::Owned(crate::contain::subject(&key).name().into_owned()),
-                    Some(hold),
-                    true,
-                ),
-                None => (
-                    std::borrow::Cow::Borrowed(event.sender.as_str()),
-                    None,
-                    false,
-                ),
-            },
+        let by_address = match refused {
+            None if hold.is_none() && lets_through => check_address(),
+            refused => refused,
         };
-        let action = self.respond(&who, hold, by_address);
+        let action = match by_address {
+            Some((key, hold)) => {
+                self.respond(&crate::contain::subject(&key).name(), Some(hold), true)
+            }
+            None => self.respond(&event.sender, hold, false),
+        };
         // A deferred or rejected attempt is no message sent.
         if action.lets_through() && self.events.try_send((event, seq)).is_err() {
             self.dropped(now);

@@ -289,6 +289,29 @@ pub fn password_hash(password: &str) -> String {
         .to_owned()
 }
 
+/// An rsyslog line of the Postfix fixtures as the journal holds it: time,
+/// host, identifier, pid and the message after them.
+pub fn rsyslog_fields(
+    line: &str,
+) -> (
+    chrono::DateTime<chrono::FixedOffset>,
+    &str,
+    &str,
+    &str,
+    &str,
+) {
+    let mut parts = line.splitn(4, ' ');
+    let (ts, host, tag, message) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap_or(""),
+    );
+    let at = chrono::DateTime::parse_from_rfc3339(ts).unwrap();
+    let (identifier, pid) = tag.trim_end_matches(':').split_once('[').unwrap();
+    (at, host, identifier, pid.trim_end_matches(']'), message)
+}
+
 /// A client that does not follow redirects, as a browser's login shows them.
 pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()

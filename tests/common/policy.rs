@@ -142,3 +142,27 @@ pub async fn wait_events(d: &Daemon, want: u64) -> (u64, u64) {
     .await;
     (accepted.unwrap_or(0), duplicate.unwrap_or(0))
 }
+
+/// Every containment on record (`GET /api/v1/holds`).
+pub async fn holds(d: &Daemon) -> Vec<serde_json::Value> {
+    let (status, body) = api_get(d, "/api/v1/holds").await;
+    assert_eq!(status, 200, "{body}");
+    body["holds"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until a containment in force whose `field` (`sender` or
+/// `client_ip`) is `value` is recorded with its alert; returns its record.
+pub async fn wait_contained_by(d: &Daemon, field: &str, value: &str) -> serde_json::Value {
+    wait_until(
+        &format!("{value} contained"),
+        Duration::from_secs(30),
+        async || {
+            let all = holds(d).await;
+            all.iter()
+                .find(|h| h[field] == value && h["in_force"] == true && h["alert"]["seq"].is_u64())
+                .cloned()
+                .ok_or(all)
+        },
+    )
+    .await
+}

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use super::dataset::{DAY, Dataset, Gen, HOUR, Incident, START, scaled};
-use smtp_auth_insight::event::{Outcome, Tls};
+use smtp_auth_insight::event::Tls;
 
 pub const DEVICE: &str = "steady run, same device";
 pub const DESK: &str = "office run, same address";
@@ -33,11 +33,7 @@ pub fn add(data: &mut Dataset, seed: u64, scale: f64) {
                 Some((at, hours, f)) if t >= at && t < at + hours * HOUR => f,
                 _ => 1.0,
             };
-            let k = (rate * factor).floor() as i64 + i64::from(g.chance((rate * factor).fract()));
-            for j in 0..k {
-                let t = t + j * HOUR / k.max(1) + g.int(0, 120);
-                g.push(t, &name, Tls::V1_2, &ip, Outcome::Accepted);
-            }
+            super::throttled::regular(&mut g, rate * factor, t, &name, &ip);
         }
         if let Some((start, hours, _)) = burn {
             data.incidents.push(Incident {

@@ -137,7 +137,7 @@ fn volume(sender: &str, shape: &'static str, start: i64, hours: i64) -> Incident
 
 /// One hour of a steady account: its rate, rounded up or down at random
 /// (far less spread than a Poisson count), evenly spaced.
-fn regular(g: &mut Gen, rate: f64, from: i64, name: &str, ip: &str) {
+pub(crate) fn regular(g: &mut Gen, rate: f64, from: i64, name: &str, ip: &str) {
     let k = rate.floor() as i64 + i64::from(g.chance(rate.fract()));
     for j in 0..k {
         let t = from + j * HOUR / k.max(1) + g.int(0, 120);
