@@ -11,7 +11,6 @@ use chrono::{TimeDelta, Utc};
 use common::policy::*;
 use common::*;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::time::Duration;
 
 const ATTACKER: &str = "203.0.113.66";
@@ -48,18 +47,6 @@ fn own(i: i64) -> String {
     format!("198.51.100.{}", i + 1)
 }
 
-fn submit(
-    s: &mut std::net::TcpStream,
-    r: &mut impl std::io::BufRead,
-    who: &str,
-    qid: &str,
-    from: &str,
-) -> String {
-    s.write_all(request_from("END-OF-MESSAGE", who, qid, from).as_bytes())
-        .unwrap();
-    answer(r)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released() {
     let site = policy_site("policy.action = \"hold\"\n");
@@ -75,14 +62,17 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
     let held = format!(
         "action=HOLD smtp-auth-insight: {ATTACKER} contained after shared_ip alert #{seq}\n"
     );
-    assert_eq!(submit(&mut s, &mut r, &victim(0), "A0001", ATTACKER), held);
     assert_eq!(
-        submit(&mut s, &mut r, "someone@else.example", "A0002", ATTACKER),
+        submit_from(&mut s, &mut r, &victim(0), "A0001", ATTACKER),
+        held
+    );
+    assert_eq!(
+        submit_from(&mut s, &mut r, "someone@else.example", "A0002", ATTACKER),
         held
     );
     // The same victim from its own address passes.
     assert_eq!(
-        submit(&mut s, &mut r, &victim(0), "A0003", &own(0)),
+        submit_from(&mut s, &mut r, &victim(0), "A0003", &own(0)),
         "action=DUNNO\n"
     );
     let record = wait_contained_by(&d, "client_ip", ATTACKER).await;
@@ -153,7 +143,7 @@ async fn a_shared_ip_alert_holds_every_account_from_its_address_until_released()
     assert_eq!(released["in_force"], false, "{released}");
     assert!(released["released"]["by"].is_string(), "{released}");
     assert_eq!(
-        submit(&mut s, &mut r, &victim(1), "A0004", ATTACKER),
+        submit_from(&mut s, &mut r, &victim(1), "A0004", ATTACKER),
         "action=DUNNO\n"
     );
     // The command line lists it by its address.
@@ -201,7 +191,7 @@ async fn an_address_in_never_hold_is_never_contained() {
     );
     let (mut s, mut r) = connected(&site);
     assert_eq!(
-        submit(&mut s, &mut r, &victim(0), "B0001", ATTACKER),
+        submit_from(&mut s, &mut r, &victim(0), "B0001", ATTACKER),
         "action=DUNNO\n"
     );
 }
@@ -268,12 +258,12 @@ async fn a_contained_address_is_refused_with_a_reply_that_names_it() {
     wait_contained_by(&d, "client_ip", ATTACKER).await;
     let (mut s, mut r) = connected(&site);
     assert_eq!(
-        submit(&mut s, &mut r, &victim(2), "C0001", ATTACKER),
+        submit_from(&mut s, &mut r, &victim(2), "C0001", ATTACKER),
         "action=REJECT 5.7.1 Sending from this address is suspended because it looks \
          compromised; contact the mail administrator\n"
     );
     assert_eq!(
-        submit(&mut s, &mut r, &victim(2), "C0002", &own(2)),
+        submit_from(&mut s, &mut r, &victim(2), "C0002", &own(2)),
         "action=DUNNO\n"
     );
     let record = wait_until("the refusal counted", Duration::from_secs(30), async || {

@@ -60,15 +60,14 @@ async fn wait_contained(d: &Daemon, who: &str) -> Value {
     wait_contained_by(d, "sender", who).await
 }
 
+/// A submission of `who` from the default client address; its answer.
 fn submit(
     s: &mut std::net::TcpStream,
     r: &mut BufReader<std::net::TcpStream>,
     who: &str,
     qid: &str,
 ) -> String {
-    s.write_all(request("END-OF-MESSAGE", who, qid).as_bytes())
-        .unwrap();
-    answer(r)
+    submit_from(s, r, who, qid, "192.0.2.10")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -166,3 +166,17 @@ pub async fn wait_contained_by(d: &Daemon, field: &str, value: &str) -> serde_js
     )
     .await
 }
+
+/// Sends the END-OF-MESSAGE request of `who` from client address `from`
+/// on `s`; the answer read from `r`.
+pub fn submit_from(
+    s: &mut impl std::io::Write,
+    r: &mut impl BufRead,
+    who: &str,
+    qid: &str,
+    from: &str,
+) -> String {
+    s.write_all(request_from("END-OF-MESSAGE", who, qid, from).as_bytes())
+        .expect("send a request");
+    answer(r)
+}
