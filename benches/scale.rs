@@ -10,7 +10,8 @@
 //! import (the device's counter, so anything else writing then counts
 //! too), the store's size on disk (bytes per event and per sender-day),
 //! the import's peak RSS, the report and the page times, and the daemon's
-//! RSS after them. Needs about 10 GB of free disk.
+//! RSS after them. Needs about 10 GB of free disk. BENCH_KEEP=DIR keeps
+//! the events and the store in a new directory under DIR.
 
 mod common;
 
@@ -126,8 +127,16 @@ fn children_peak_mib() -> f64 {
 async fn main() {
     let senders = env("BENCH_SENDERS", 100_000);
     let days = env("BENCH_DAYS", 90);
+    // BENCH_KEEP=DIR keeps the store there for a look afterwards.
     let dir = tempfile::tempdir().expect("tempdir");
-    let events_file = dir.path().join("events.ndjson");
+    let dir = match std::env::var_os("BENCH_KEEP") {
+        Some(keep) => {
+            std::fs::create_dir_all(&keep).expect("BENCH_KEEP");
+            tempfile::tempdir_in(keep).expect("tempdir").keep()
+        }
+        None => dir.path().to_path_buf(),
+    };
+    let events_file = dir.join("events.ndjson");
     let t = Instant::now();
     let events = generate(&events_file, senders, days);
     println!(
@@ -138,8 +147,8 @@ async fn main() {
             / 1e9,
         t.elapsed().as_secs_f64()
     );
-    let data = dir.path().join("data");
-    let config = dir.path().join("import.toml");
+    let data = dir.join("data");
+    let config = dir.join("import.toml");
     std::fs::write(
         &config,
         // Today is a day of the retention too: the oldest day generated
@@ -183,7 +192,9 @@ async fn main() {
         store as f64 / events as f64,
         store as f64 / (senders * days) as f64
     );
-    let _ = std::fs::remove_file(&events_file);
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_file(&events_file);
+    }
 
     let daemon = Daemon::start(&data, &format!("store.retention_days = {}", days + 1));
     let base = format!("http://{}", daemon.addr);

@@ -24,10 +24,9 @@ use crate::report::{Failures, RangeError, Report, ReportRequest, ResolvedRange};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 
-/// Most threads one report scans with.
+/// Most threads one report scans with (one period of four weeks each at
+/// most, see `merge`).
 const MAX_SCAN_THREADS: usize = 4;
-/// Fewest days one scan thread gets: short ranges are not worth a thread.
-const MIN_SCAN_DAYS: u64 = 3;
 
 /// Why a report could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +56,14 @@ pub fn build(
 
 /// Builds the report of a range already checked.
 ///
-/// The days are merged in slices on up to [`MAX_SCAN_THREADS`] threads
-/// (see `merge`): reading the (day, sender) keys is most of a long
-/// report's time, and days are independent until the per-sender totals
-/// are merged.
+/// The periods of the range are merged in slices on up to
+/// [`MAX_SCAN_THREADS`] threads (see `merge`): reading the (period,
+/// sender) keys is most of a long report's time, and periods are
+/// independent until the per-sender totals are merged.
 pub fn build_range(store: &Store, range: &ResolvedRange) -> Result<Report, StoreError> {
-    let days = (range.end - range.start).num_days().max(0) as u64 + 1;
-    let threads = std::thread::available_parallelism()
+    let slices = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(MAX_SCAN_THREADS) as u64;
-    let slices = threads.min(days / MIN_SCAN_DAYS).max(1);
+        .min(MAX_SCAN_THREADS);
     let (first, last) = (day_number(range.start), day_number(range.end));
     let (daily, senders) =
         merge::totals(store, first..=last, slices as u32, range.domain.as_deref())?;

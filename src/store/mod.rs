@@ -11,7 +11,7 @@
 //!
 //! | File | `Store`'s methods | What they read or keep |
 //! |------|-------------------|------------------------|
-//! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_run`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
+//! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_run`, `daily_slots`, `daily_period`, `daily_of`, `failures_of`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
 //! | `alerts.rs` | `open_incidents`, `last_alert_seq`, `alerts_after`, `opening_alert`, `alerts_since`, `alerts_of`, `scan_log`, `purge_detector` | the alert log and the detectors' saved state |
 //! | `purge.rs` | `purge`, `rewrite_slice`, `remove_where`, `rewrite_where` | retention: what is older than it, removed a slice at a time |
 //!
@@ -220,6 +220,7 @@ impl Store {
 
     /// Calls `f(day, sender, counts)` for every (day, sender) with accepted
     /// messages in `start..=end`, in period, then sender, then day order.
+    #[cfg(test)]
     pub(crate) fn for_each_daily(
         &self,
         start: NaiveDate,
@@ -231,21 +232,32 @@ impl Store {
         })
     }
 
-    /// One day's `(key, counts)` of accepted messages in sender order (the
-    /// sender is `key[5..]`, see [`keys::split_day_key`]): the sorted runs a
-    /// report merges.
+    /// The accepted-message keys of one period (see [`keys::slot`]) in
+    /// sender order, as `(sender, value)`: the sorted runs a report merges,
+    /// each value read with [`Store::daily_slots`].
     pub(crate) fn daily_run(
         &self,
-        day: u32,
-    ) -> impl Iterator<Item = Result<(sled::IVec, TlsCounts), StoreError>> + use<> {
-        let (period, at) = keys::slot(day, keys::DAYS_PER_KEY);
-        self.period_keys(keys::DAILY, period..=period)
-            .filter_map(move |item| match item {
-                Ok((k, v)) => codec::slots::<5>(&v, keys::DAYS_PER_KEY)
-                    .find(|s| s.0 == at)
-                    .map(|(_, counts)| Ok((k, TlsCounts(counts)))),
-                Err(e) => Some(Err(e.into())),
-            })
+        period: u32,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
+        self.period_keys(keys::DAILY, period..=period).map(|item| {
+            let (k, v) = item?;
+            Ok((k.subslice(5.min(k.len()), k.len().saturating_sub(5)), v))
+        })
+    }
+
+    /// The days and counts of a value of period `period`'s run.
+    pub(crate) fn daily_slots(period: u32, value: &[u8]) -> impl Iterator<Item = (u32, TlsCounts)> {
+        codec::slots::<5>(value, keys::DAYS_PER_KEY).map(move |(at, counts)| {
+            (
+                keys::unslot(period, at, keys::DAYS_PER_KEY),
+                TlsCounts(counts),
+            )
+        })
+    }
+
+    /// The period (see [`keys::slot`]) holding day `day`'s counts.
+    pub(crate) fn daily_period(day: u32) -> u32 {
+        keys::slot(day, keys::DAYS_PER_KEY).0
     }
 
     /// Calls `f(day, account, counts)` for every day in `start..=end` of the
@@ -264,14 +276,55 @@ impl Store {
             let Some((number, account)) = keys::split_day_key(&k) else {
                 continue;
             };
-            for (at, counts) in codec::slots::<N>(&v, keys::DAYS_PER_KEY) {
-                let day = keys::unslot(number, at, keys::DAYS_PER_KEY);
-                if days.contains(&day) {
-                    f(day, account, counts);
-                }
+            days_in::<N>(number, &v, &days, |day, counts| f(day, account, counts));
+        }
+        Ok(())
+    }
+
+    /// Calls `f(day, counts)` for every day in `start..=end` of one
+    /// account's `prefix` keys (`d`, `f`): a lookup per period, where
+    /// [`Store::for_each_daily`] reads every account's.
+    fn days_of<const N: usize>(
+        &self,
+        prefix: u8,
+        account: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, [u64; N]),
+    ) -> Result<(), StoreError> {
+        let days = crate::event::time::day_number(start)..=crate::event::time::day_number(end);
+        let period = |day: &u32| keys::slot(*day, keys::DAYS_PER_KEY).0;
+        for number in period(days.start())..=period(days.end()) {
+            if let Some(v) = self.data.get(keys::day_key(prefix, number, account))? {
+                days_in::<N>(number, &v, &days, &mut f);
             }
         }
         Ok(())
+    }
+
+    /// One account's accepted messages per day in `start..=end`, as
+    /// [`Store::for_each_daily`] gives them.
+    pub(crate) fn daily_of(
+        &self,
+        account: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, &TlsCounts),
+    ) -> Result<(), StoreError> {
+        self.days_of::<5>(keys::DAILY, account, start, end, |day, counts| {
+            f(day, &TlsCounts(counts));
+        })
+    }
+
+    /// One account's failed logins per day in `start..=end`.
+    pub(crate) fn failures_of(
+        &self,
+        account: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        mut f: impl FnMut(u32, u64),
+    ) -> Result<(), StoreError> {
+        self.days_of::<1>(keys::FAILURES, account, start, end, |day, [n]| f(day, n))
     }
 
     /// The `prefix` keys (`d`, `f`) of `periods`, in key order.
@@ -372,6 +425,22 @@ impl Store {
 
     pub(crate) fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Calls `f(day, counts)` for the days of `days` in the value of period
+/// `number` of a `d` or `f` key.
+fn days_in<const N: usize>(
+    number: u32,
+    value: &[u8],
+    days: &std::ops::RangeInclusive<u32>,
+    mut f: impl FnMut(u32, [u64; N]),
+) {
+    for (at, counts) in codec::slots::<N>(value, keys::DAYS_PER_KEY) {
+        let day = keys::unslot(number, at, keys::DAYS_PER_KEY);
+        if days.contains(&day) {
+            f(day, counts);
+        }
     }
 }
 

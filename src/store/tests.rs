@@ -437,3 +437,59 @@ fn logged_alerts_are_found_by_account() {
     assert_eq!(kinds("old@x2"), [("old@x2".to_owned(), legacy)]);
     assert!(kinds("new@x").is_empty());
 }
+
+#[test]
+fn one_accounts_days_are_read_by_lookup_as_the_full_scan_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "UTC", 100);
+    let now = Utc::now();
+    // "a@x" is a prefix of "a@x2": a lookup must not mix them.
+    let events: Vec<Event> = (0..3_000i64)
+        .map(|i| {
+            let sender = ["a@x", "a@x2", "b@y"][(i % 3) as usize];
+            let e = ev(
+                now - TimeDelta::hours(i * 7 % 2_300),
+                sender,
+                Tls::V1_2,
+                None,
+            );
+            match i % 5 {
+                0 => Event {
+                    result: crate::event::Outcome::AuthFailed,
+                    ..e
+                },
+                _ => e,
+            }
+        })
+        .collect();
+    Writer::new(s.clone()).apply(&[&events], &[], now).unwrap();
+    let today = s.today(now);
+    for days in [1, 20, 95] {
+        let start = today - Days::new(days - 1);
+        let want: Vec<_> = daily(&s, start, today)
+            .into_iter()
+            .filter(|r| r.1 == "a@x")
+            .map(|r| (r.0, r.2))
+            .collect();
+        let mut got = Vec::new();
+        s.daily_of("a@x", start, today, |d, c| got.push((d, *c)))
+            .unwrap();
+        got.sort_by_key(|r| r.0);
+        assert_eq!(got, want, "{days} days");
+        assert!(days == 1 || got.len() > 10, "{days} days: {}", got.len());
+        let mut want = Vec::new();
+        s.for_each_failure(start, today, |d, u, n| {
+            if u == "a@x" {
+                want.push((d, n));
+            }
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        s.failures_of("a@x", start, today, |d, n| got.push((d, n)))
+            .unwrap();
+        got.sort_by_key(|r| r.0);
+        want.sort_by_key(|r| r.0);
+        assert_eq!(got, want, "{days} days");
+        assert!(days == 1 || !got.is_empty());
+    }
+}

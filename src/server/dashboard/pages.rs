@@ -292,17 +292,11 @@ pub(super) async fn sender(
             .map_err(|e| e.to_string())?;
         let mut b = report::ReportBuilder::new(range.start, range.end, None);
         store
-            .for_each_daily(range.start, range.end, |day, s, c| {
-                if s == who {
-                    b.add(day, s, c);
-                }
-            })
+            .daily_of(&who, range.start, range.end, |day, c| b.add(day, &who, c))
             .map_err(|e| e.to_string())?;
         store
-            .for_each_failure(range.start, range.end, |day, s, n| {
-                if s == who {
-                    b.add_failures(day, s, n);
-                }
+            .failures_of(&who, range.start, range.end, |day, n| {
+                b.add_failures(day, &who, n);
             })
             .map_err(|e| e.to_string())?;
         let info = store.sender_info(&who).map_err(|e| e.to_string())?;
