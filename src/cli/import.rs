@@ -43,7 +43,7 @@ const BATCH: usize = 4_096;
 /// ≈ 4.5–4.7 s, with about the same peak RSS (runs vary by ±10 %). Then,
 /// with per-account lists: 14 MiB against 16, five runs each, 2.33–2.85 s
 /// against 2.27–2.92 s (best +3 %), peak 67–71 against 73–76 MiB; 36 days
-/// of log (8 GB) 90–91 against 94–98 MiB. With 28 bytes per event held,
+/// of log (8 GB) 90–91 against 94–98 MiB. With 28 bytes per event held (20 now),
 /// 12 MiB is about 300,000 events; the 1 GB log is written out twice with
 /// 12 or 14 MiB, in the same time (2.11 s pinned to one core, best of
 /// three). 36 and 72 days of log (8 and 16 GB) peaked at 85.5 and 87.6

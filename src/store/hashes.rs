@@ -1,10 +1,10 @@
-//! A compact set of 128-bit hashes: the writer's in-memory copy of a day's
+//! A compact set of 64-bit hashes: the writer's in-memory copy of a day's
 //! stored idempotency keys.
 //!
-//! A `HashSet<u128>` costs 20–36 bytes per hash depending on where it is in
+//! A `HashSet<u64>` costs 10–18 bytes per hash depending on where it is in
 //! its growth; with millions of ids a day those sets were most of the
 //! daemon's memory under sustained ingest. Here the hashes live in a sorted
-//! vector (16 bytes each) with an index by their top bits — the hashes are
+//! vector (8 bytes each) with an index by their top bits — the hashes are
 //! uniform, so each slot of the index covers a handful of them and a lookup
 //! touches a cache line or two — plus a small hash set of recent additions,
 //! merged into the vector when it reaches an eighth of its size.
@@ -20,17 +20,17 @@ const MIN_RECENT: usize = 4_096;
 
 #[derive(Default)]
 pub(super) struct Hashes {
-    sorted: Vec<u128>,
+    sorted: Vec<u64>,
     /// `index[s]..index[s + 1]`: the range of `sorted` whose top `bits`
     /// bits equal `s`.
     index: Vec<u32>,
     bits: u32,
-    recent: HashSet<u128, BuildHasherDefault<Identity>>,
+    recent: HashSet<u64, BuildHasherDefault<Identity>>,
 }
 
 impl Hashes {
     /// The set of `hashes` (in any order, repeats allowed).
-    pub(super) fn from_vec(mut hashes: Vec<u128>) -> Hashes {
+    pub(super) fn from_vec(mut hashes: Vec<u64>) -> Hashes {
         hashes.sort_unstable();
         hashes.dedup();
         let mut set = Hashes {
@@ -46,12 +46,12 @@ impl Hashes {
         self.sorted.len() + self.recent.len()
     }
 
-    pub(super) fn contains(&self, h: u128) -> bool {
+    pub(super) fn contains(&self, h: u64) -> bool {
         self.recent.contains(&h) || self.sorted_range(h).contains(&h)
     }
 
     /// Adds `h`; false if it was there already.
-    pub(super) fn insert(&mut self, h: u128) -> bool {
+    pub(super) fn insert(&mut self, h: u64) -> bool {
         if self.sorted_range(h).contains(&h) || !self.recent.insert(h) {
             return false;
         }
@@ -62,7 +62,7 @@ impl Hashes {
     }
 
     /// The part of `sorted` where `h` would be.
-    fn sorted_range(&self, h: u128) -> &[u128] {
+    fn sorted_range(&self, h: u64) -> &[u64] {
         if self.index.is_empty() {
             return &[];
         }
@@ -74,7 +74,7 @@ impl Hashes {
     /// Moves the recent additions into the sorted vector, in place: merged
     /// from the back into the room reserved after it.
     fn merge(&mut self) {
-        let mut recent: Vec<u128> = self.recent.drain().collect();
+        let mut recent: Vec<u64> = self.recent.drain().collect();
         recent.sort_unstable();
         let old = self.sorted.len();
         self.sorted.reserve_exact(recent.len());
@@ -114,8 +114,8 @@ impl Hashes {
 }
 
 /// The top `bits` bits of `h`.
-fn top_bits(h: u128, bits: u32) -> usize {
-    h.checked_shr(128 - bits).unwrap_or(0) as usize
+fn top_bits(h: u64, bits: u32) -> usize {
+    h.checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
 #[cfg(test)]
@@ -123,8 +123,8 @@ mod tests {
     use super::*;
 
     /// Uniform-looking hashes from a counter.
-    fn h(i: u64) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes())
+    fn h(i: u64) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes())
     }
 
     #[test]
@@ -141,7 +141,7 @@ mod tests {
         assert!((0..60_000).all(|i| set.contains(h(i))));
         assert!(!(60_000..70_000).any(|i| set.contains(h(i))));
         // Extreme values land in the first and last slots.
-        for x in [0, u128::MAX] {
+        for x in [0, u64::MAX] {
             assert!(!set.contains(x));
             assert!(set.insert(x));
             set.merge();

@@ -8,7 +8,7 @@
 //! | `f`    | period · sender             | per day: failed logins         |
 //! | `w`    | sender · 0x00 · week        | per hour: messages, failures   |
 //! | `S`    | sender                      | first/last seen, client IPs    |
-//! | `I`    | day · block number          | id hashes (see `ids`)          |
+//! | `i`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
 //! | `A`    | `s` sender / `c` key        | detector state / cool-down end |
 //! | `L`    | sequence number             | alert (JSON), in raising order |
@@ -45,7 +45,10 @@ pub(crate) const HOURLY_V4: u8 = b'h';
 /// Schema 2's hourly counts, one key per hour (read by the migration only).
 pub(crate) const HOURLY_V2: u8 = b'H';
 pub const SENDER: u8 = b'S';
-pub const ID: u8 = b'I';
+pub const ID: u8 = b'i';
+/// Schemas 2 to 7: id hashes of 16 bytes, in blocks of 4,096 (schema 1: a
+/// key per id); read by the migration only.
+pub(crate) const ID_V7: u8 = b'I';
 pub(crate) const CURSOR: u8 = b'C';
 pub const DETECT: u8 = b'A';
 pub(crate) const ALERT: u8 = b'L';
@@ -54,7 +57,7 @@ pub(crate) const ALERT_BY_SENDER: u8 = b'l';
 pub(crate) const JOURNAL: u8 = b'J';
 
 /// `prefix · number · text`, the shape of `d` and `f` keys (a period number)
-/// and of `I` keys (a day number).
+/// and of `i` keys (a day number).
 pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(5 + text.len());
     k.push(prefix);
@@ -63,7 +66,7 @@ pub fn day_key(prefix: u8, day: u32, text: &str) -> Vec<u8> {
     k
 }
 
-/// Splits a `d`/`f`/`I` key into number and text.
+/// Splits a `d`/`f`/`i` key into number and text.
 pub(crate) fn split_day_key(key: &[u8]) -> Option<(u32, &str)> {
     let day = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?);
     Some((day, std::str::from_utf8(&key[5..]).ok()?))

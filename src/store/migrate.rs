@@ -86,6 +86,13 @@ pub(super) fn open_schema(
     // Schema 7: sender index entries may list envelope senders. Nothing
     // to convert; the number makes older releases refuse the store rather
     // than misread those entries as damage.
+    if found < 8 {
+        let ids = ids_shortened(data)?;
+        tracing::info!(
+            ids,
+            "store upgraded to schema 8: idempotency keys of 64 bits"
+        );
+    }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
     Ok(seed)
 }
@@ -121,7 +128,7 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
     let mut converted = 0;
     loop {
         let first = data
-            .range(keys::day_bound(keys::ID, from).to_vec()..vec![keys::ID + 1])
+            .range(keys::day_bound(keys::ID_V7, from).to_vec()..vec![keys::ID_V7 + 1])
             .next()
             .transpose()?;
         let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
@@ -129,7 +136,7 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
         };
         let mut batch = sled::Batch::default();
         let mut hashes = Vec::new();
-        for item in data.scan_prefix(keys::day_bound(keys::ID, day)) {
+        for item in data.scan_prefix(keys::day_bound(keys::ID_V7, day)) {
             let (k, _) = item?;
             batch.remove(k.as_ref());
             hashes.push(ids::hash(seed, &String::from_utf8_lossy(&k[5..])));
@@ -137,8 +144,7 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
         converted += hashes.len() as u64;
         // After the removals: a batch keeps the last write of a key.
         for (number, chunk) in (0u32..).zip(hashes.chunks(ids::BLOCK_IDS)) {
-            let block: Vec<u8> = chunk.iter().flat_map(|h| h.to_le_bytes()).collect();
-            batch.insert(&ids::block_key(day, number)[..], block);
+            batch.insert(&ids::block_key(day, number)[..], ids::block(chunk));
         }
         batch.insert(MIGRATION, &day.to_be_bytes()[..]);
         data.apply_batch(batch)?;
@@ -148,6 +154,34 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
         }
     }
     data.remove(MIGRATION)?;
+    Ok(converted)
+}
+
+/// Schemas 2–7 to 8: rewrites the blocks of 128-bit hashes (`I · day ·
+/// block`) as blocks of their low 64 bits (see `ids`), a day per batch
+/// that removes the day's old blocks, so the old blocks left are exactly
+/// what remains to convert. Returns the number of ids converted.
+fn ids_shortened(data: &sled::Tree) -> Result<u64, StoreError> {
+    let mut converted = 0;
+    loop {
+        let first = data.scan_prefix([keys::ID_V7]).next().transpose()?;
+        let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
+            break;
+        };
+        let mut batch = sled::Batch::default();
+        let mut hashes = Vec::new();
+        for item in data.scan_prefix(keys::day_bound(keys::ID_V7, day)) {
+            let (k, v) = item?;
+            batch.remove(k.as_ref());
+            let whole = v.chunks_exact(16).filter_map(|c| c.try_into().ok());
+            hashes.extend(whole.map(|c| ids::short(u128::from_le_bytes(c))));
+        }
+        converted += hashes.len() as u64;
+        for (number, chunk) in (0u32..).zip(hashes.chunks(ids::BLOCK_IDS)) {
+            batch.insert(&ids::block_key(day, number)[..], ids::block(chunk));
+        }
+        data.apply_batch(batch)?;
+    }
     Ok(converted)
 }
 

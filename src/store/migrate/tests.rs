@@ -33,7 +33,7 @@ fn a_schema_1_store_keeps_its_ids() {
         // The schema 1 layout: one empty-valued key per id.
         for day in [today - 1, today] {
             for i in 0..5_000 {
-                let key = keys::day_key(keys::ID, day, &format!("mx1/{i}"));
+                let key = keys::day_key(keys::ID_V7, day, &format!("mx1/{i}"));
                 s.data.insert(key, &[][..]).unwrap();
             }
         }
@@ -43,6 +43,44 @@ fn a_schema_1_store_keeps_its_ids() {
         s.count_keys(keys::ID),
         2 * 5_000usize.div_ceil(ids::BLOCK_IDS)
     );
+    let mut w = Writer::new(s.clone());
+    let out = w.apply(&[&events(0, 4_990..5_010)], &[], now).unwrap();
+    assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));
+    let out = w.apply(&[&events(1, 0..3)], &[], now).unwrap();
+    assert_eq!(out[0].duplicates, 3);
+}
+
+#[test]
+fn a_schema_7_store_keeps_its_ids_in_half_the_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let today =
+        crate::event::time::day_number(crate::event::time::local_date(now, chrono_tz::Tz::UTC));
+    let s = upgraded(dir.path(), 7, |s| {
+        // Schemas 2–7: blocks of 4,096 128-bit hashes of the ids
+        // `mx1/N` (what `ids::tests::events` posts), seeded per store.
+        for day in [today - 1, today] {
+            let hashes: Vec<u8> = (0..5_000)
+                .flat_map(|i| {
+                    let id = format!("mx1/{i}");
+                    xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), s.id_seed).to_le_bytes()
+                })
+                .collect();
+            for (n, block) in (0u32..).zip(hashes.chunks(4_096 * 16)) {
+                let mut key = keys::day_bound(keys::ID_V7, day).to_vec();
+                key.extend_from_slice(&n.to_be_bytes());
+                s.data.insert(key, block).unwrap();
+            }
+        }
+    });
+    assert_eq!(s.count_keys(keys::ID_V7), 0, "old blocks removed");
+    assert_eq!(s.count_ids(), 10_000);
+    let bytes: usize = s
+        .data
+        .scan_prefix([keys::ID])
+        .map(|kv| kv.unwrap().1.len())
+        .sum();
+    assert_eq!(bytes, 10_000 * 8);
     let mut w = Writer::new(s.clone());
     let out = w.apply(&[&events(0, 4_990..5_010)], &[], now).unwrap();
     assert_eq!((out[0].accepted, out[0].duplicates), (10, 10));

@@ -4,14 +4,14 @@
 use crate::event::{Event, Outcome};
 use crate::store::ids::IdKey;
 
-/// One admitted event, as held until the write-out: 28 bytes, whatever
+/// One admitted event, as held until the write-out: 20 bytes, whatever
 /// the account. (Lists of counts per account, day and hour held about 80
 /// bytes per event on the import benchmark's log, most of it in the
 /// lists' own overhead, and so wrote out three times as often as this.)
 #[derive(Clone, Copy)]
 pub(super) struct Held {
-    /// The id's hash as four words (a `u128` would align the record to 16).
-    id: [u32; 4],
+    /// The id's hash as two words (a `u64` would align the record to 8).
+    id: [u32; 2],
     /// The account's number in this bulk; its rank by name once sorted.
     pub account: u32,
     /// Unix hour.
@@ -31,7 +31,7 @@ impl Held {
         account: u32,
         hour: u32,
         day: u32,
-        id: Option<u128>,
+        id: Option<u64>,
         hourly: bool,
     ) -> Held {
         let mut what = match ev.result {
@@ -65,20 +65,13 @@ const HAS_ID: u8 = 8;
 /// The event's hour is recent enough to be counted hourly.
 const HOURLY: u8 = 16;
 
-/// A 128-bit id hash as four words, and back.
-fn words(h: u128) -> [u32; 4] {
-    [
-        h as u32,
-        (h >> 32) as u32,
-        (h >> 64) as u32,
-        (h >> 96) as u32,
-    ]
+/// An id hash as two words, and back.
+fn words(h: u64) -> [u32; 2] {
+    [h as u32, (h >> 32) as u32]
 }
 
-fn hash(w: [u32; 4]) -> u128 {
-    w.iter()
-        .rev()
-        .fold(0, |h, word| h << 32 | u128::from(*word))
+fn hash(w: [u32; 2]) -> u64 {
+    u64::from(w[1]) << 32 | u64::from(w[0])
 }
 
 /// The entry for `at` in a list ascending by `at`, added if missing.
@@ -137,8 +130,8 @@ mod tests {
 
     #[test]
     fn records_are_small_and_give_back_what_they_hold() {
-        assert_eq!(std::mem::size_of::<Held>(), 28);
-        let h = u128::MAX / 3 * 2 + 12_345;
+        assert_eq!(std::mem::size_of::<Held>(), 20);
+        let h = u64::MAX / 3 * 2 + 12_345;
         assert_eq!(hash(words(h)), h);
         let ts = Utc.with_ymd_and_hms(2026, 11, 27, 23, 30, 0).unwrap();
         let ev = Event::accepted(ts, "a@example.org", Tls::V1_1);

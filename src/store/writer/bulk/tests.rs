@@ -106,11 +106,22 @@ fn same_as_batch_wise_folding(tz: &str) {
     }
     assert_eq!(contents(&loaded), contents(&folded));
     assert_eq!(loaded.count_ids(), folded.count_ids());
-    // With a small budget, the load writes out by itself as it goes.
+    // A small budget spent on accounts with one event each: nothing is
+    // written out before they hold more.
+    let c = tempfile::tempdir().unwrap();
+    let floored = store(c.path(), tz, 30);
+    let mut bulk = Bulk::with_budget(64 << 10);
+    assert!(bulk.per_account > 1);
+    Writer::new(floored.clone())
+        .load(&mut bulk, &batches[0], now)
+        .unwrap();
+    assert!(bulk.bytes() > 64 << 10);
+    assert_eq!(floored.data.scan_prefix([keys::SENDER]).count(), 0);
+    // With a small budget alone, the load writes out by itself as it goes.
     let c = tempfile::tempdir().unwrap();
     let budgeted = store(c.path(), tz, 30);
     let mut w = Writer::new(budgeted.clone());
-    let mut bulk = Bulk::with_budget(64 << 10);
+    let mut bulk = Bulk::with_budget(64 << 10).without_floor();
     w.load(&mut bulk, &batches[0], now).unwrap();
     assert!(budgeted.data.scan_prefix([keys::SENDER]).count() > 0);
     assert!(bulk.bytes() < 64 << 10);
