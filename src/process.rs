@@ -16,6 +16,22 @@ pub(crate) fn private_files() {
     }
 }
 
+/// Keeps the heap in two arenas. glibc gives threads that allocate at the
+/// same time arenas of their own (up to eight per core), and memory freed
+/// in one is reused only by the threads that happen to use it: the
+/// report's scan threads, the blocking pool and tokio's workers each left
+/// megabytes behind. After three 20-day reports and three dashboard pages
+/// of 100,000 accounts the daemon held 337 MiB with the default arenas,
+/// 152 MiB with two, in the same time.
+pub(crate) fn few_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // thread is started.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// Hands heap pages freed since the last call back to the system. glibc
 /// keeps them otherwise: after one large report (100,000 senders) the
 /// daemon would stay at that report's peak size for good, and an import's

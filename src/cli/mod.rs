@@ -95,6 +95,7 @@ pub fn command() -> clap::Command {
 
 /// Entry point of the binary: one line on stderr and a non-zero status on error.
 pub fn main() -> ExitCode {
+    crate::process::few_arenas();
     let cli = match Cli::from_arg_matches(&command().get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
