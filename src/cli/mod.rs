@@ -95,7 +95,6 @@ pub fn command() -> clap::Command {
 
 /// Entry point of the binary: one line on stderr and a non-zero status on error.
 pub fn main() -> ExitCode {
-    crate::process::few_arenas();
     let cli = match Cli::from_arg_matches(&command().get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -176,6 +175,7 @@ fn init_logging(config: &Config) {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
+    crate::process::few_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
