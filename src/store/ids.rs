@@ -227,9 +227,13 @@ fn hashes(block: &[u8]) -> impl Iterator<Item = u64> + '_ {
         .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
 }
 
-/// A block of `hashes` as stored.
-pub(super) fn block(hashes: &[u64]) -> Vec<u8> {
-    hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
+/// Adds to `batch` the blocks of a day's `hashes`, numbered from 0 (the
+/// store upgrades write whole days).
+pub(super) fn write_day(batch: &mut sled::Batch, day: u32, hashes: &[u64]) {
+    for (number, chunk) in (0u32..).zip(hashes.chunks(BLOCK_IDS)) {
+        let block: Vec<u8> = chunk.iter().flat_map(|h| h.to_le_bytes()).collect();
+        batch.insert(&block_key(day, number)[..], block);
+    }
 }
 
 pub(super) fn hash(seed: u64, id: &str) -> u64 {

@@ -143,9 +143,7 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
         }
         converted += hashes.len() as u64;
         // After the removals: a batch keeps the last write of a key.
-        for (number, chunk) in (0u32..).zip(hashes.chunks(ids::BLOCK_IDS)) {
-            batch.insert(&ids::block_key(day, number)[..], ids::block(chunk));
-        }
+        ids::write_day(&mut batch, day, &hashes);
         batch.insert(MIGRATION, &day.to_be_bytes()[..]);
         data.apply_batch(batch)?;
         from = day.saturating_add(1);
@@ -177,9 +175,7 @@ fn ids_shortened(data: &sled::Tree) -> Result<u64, StoreError> {
             hashes.extend(whole.map(|c| ids::short(u128::from_le_bytes(c))));
         }
         converted += hashes.len() as u64;
-        for (number, chunk) in (0u32..).zip(hashes.chunks(ids::BLOCK_IDS)) {
-            batch.insert(&ids::block_key(day, number)[..], ids::block(chunk));
-        }
+        ids::write_day(&mut batch, day, &hashes);
         data.apply_batch(batch)?;
     }
     Ok(converted)
