@@ -29,6 +29,8 @@ pub mod keys;
 mod migrate;
 mod purge;
 pub mod space;
+mod totals;
+pub(crate) use totals::PeriodTotals;
 mod writer;
 
 pub use alerts::Recorded;
@@ -151,6 +153,8 @@ pub struct Store {
     /// file system (see [`space`]).
     path: PathBuf,
     min_free: u64,
+    /// Whole periods' totals kept for reports (see [`totals`]).
+    totals: std::sync::Arc<totals::Totals>,
 }
 
 impl Store {
@@ -205,6 +209,7 @@ impl Store {
             id_seed,
             path: opts.path.clone(),
             min_free: opts.min_free_bytes,
+            totals: Default::default(),
         })
     }
 
@@ -258,6 +263,39 @@ impl Store {
     /// The period (see [`keys::slot`]) holding day `day`'s counts.
     pub(crate) fn daily_period(day: u32) -> u32 {
         keys::slot(day, keys::DAYS_PER_KEY).0
+    }
+
+    /// The days of period `period`.
+    pub(crate) fn period_days(period: u32) -> std::ops::RangeInclusive<u32> {
+        let first = keys::unslot(period, 0, keys::DAYS_PER_KEY);
+        first..=first.saturating_add(keys::DAYS_PER_KEY - 1)
+    }
+
+    /// Every account's total of period `period`, and its days: kept in
+    /// memory until a write changes them (see [`totals`]).
+    pub(crate) fn period_totals(
+        &self,
+        period: u32,
+    ) -> Result<std::sync::Arc<totals::PeriodTotals>, StoreError> {
+        let version = match self.totals.get(period) {
+            Ok(kept) => return Ok(kept),
+            Err(version) => version,
+        };
+        let mut days = vec![TlsCounts::default(); keys::DAYS_PER_KEY as usize];
+        let mut senders = Vec::new();
+        for item in self.daily_run(period) {
+            let (sender, value) = item?;
+            let mut total = TlsCounts::default();
+            for (at, counts) in codec::slots::<5>(&value, keys::DAYS_PER_KEY) {
+                let counts = TlsCounts(counts);
+                days[usize::from(at)].add(&counts);
+                total.add(&counts);
+            }
+            senders.push((sender, total));
+        }
+        let totals = std::sync::Arc::new(totals::PeriodTotals { senders, days });
+        self.totals.keep(period, version, totals.clone());
+        Ok(totals)
     }
 
     /// Calls `f(day, account, counts)` for every day in `start..=end` of the

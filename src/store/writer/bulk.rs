@@ -24,7 +24,7 @@ use crate::detect::Dirty;
 use crate::event::{Event, Outcome};
 use crate::store::codec::SenderInfo;
 use crate::store::ids::IdKey;
-use crate::store::{StoreError, Writer, keys};
+use crate::store::{Store, StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 use held::{Gathered, Held};
@@ -245,6 +245,23 @@ impl Writer {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let taken = bulk.take();
+        let mut periods: Vec<u32> = taken
+            .held
+            .iter()
+            .map(|h| Store::daily_period(h.day()))
+            .collect();
+        periods.sort_unstable();
+        periods.dedup();
+        let written = self.write_taken(&taken, now);
+        self.store.totals.changed(periods);
+        // The held events' memory is kept for the next ones.
+        bulk.held = taken.held;
+        bulk.held.clear();
+        written
+    }
+
+    /// Writes what a bulk held (see [`Writer::write_bulk`]).
+    fn write_taken(&mut self, taken: &Taken, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut rest = &taken.held[..];
         // The detectors' state of each account goes with its counts, and
         // the alerts are spread over the batches in the order raised: one
@@ -283,9 +300,6 @@ impl Writer {
             self.log_raised(&mut batch, now);
             self.apply_logged(batch)?;
         }
-        // The held events' memory is kept for the next ones.
-        bulk.held = taken.held;
-        bulk.held.clear();
         // The rest: accounts not held (an incident resolved by the clock),
         // cool-downs, alerts left.
         let mut batch = sled::Batch::default();

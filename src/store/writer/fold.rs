@@ -132,8 +132,23 @@ impl Writer {
     }
 
     /// Writes one group: the parts after `written` (a journaled fold) and
-    /// the last batch, which carries `done`.
+    /// the last batch, which carries `done`. The periods whose daily counts
+    /// it changed, or may have, lose their kept totals once it is done.
     fn fold_group(&mut self, g: Group, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut periods: Vec<u32> = g
+            .deltas
+            .daily
+            .keys()
+            .map(|(day, _)| Store::daily_period(*day))
+            .collect();
+        periods.sort_unstable();
+        periods.dedup();
+        let written = self.write_group(g, now);
+        self.store.totals.changed(periods);
+        written
+    }
+
+    fn write_group(&mut self, g: Group, now: DateTime<Utc>) -> Result<(), StoreError> {
         let d = g.deltas;
         let known = self.read_senders(d)?;
         if g.done.is_some() {

@@ -325,6 +325,7 @@ impl Writer {
     /// they hold in memory (the store is the truth) and the alerts not
     /// committed are dropped.
     pub(super) fn forget(&mut self) {
+        self.store.totals.changed_all();
         self.raised.clear();
         self.ids.forget();
         if let Some(d) = &mut self.detector {
@@ -342,6 +343,8 @@ impl Writer {
     pub(crate) fn purge(&mut self, now: DateTime<Utc>) -> Result<super::PurgeStats, StoreError> {
         let oldest = crate::event::time::day_number(self.store.oldest_day(now));
         self.ids.forget_before(oldest);
-        self.store.purge(now, &mut self.purge_cursor)
+        let purged = self.store.purge(now, &mut self.purge_cursor);
+        self.store.totals.changed_all();
+        purged
     }
 }

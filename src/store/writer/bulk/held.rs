@@ -54,7 +54,7 @@ impl Held {
         }
     }
 
-    fn day(&self) -> u32 {
+    pub(super) fn day(&self) -> u32 {
         (self.hour / 24).saturating_add_signed(i32::from(self.shift))
     }
 }
