@@ -206,7 +206,7 @@ async fn main() {
         .expect("client");
     let mut times = Vec::new();
     let mut json_bytes = 0;
-    for _ in 0..3 {
+    for _ in 0..4 {
         let t = Instant::now();
         let r = http
             .get(format!("{base}/api/v1/report?start={start}&end={today}"))
@@ -219,8 +219,9 @@ async fn main() {
         times.push(t.elapsed().as_secs_f64());
     }
     println!(
-        "{days}-day report over HTTP: {:.2} s (median of 3; {:.0} MB of JSON)",
-        median(times),
+        "{days}-day report over HTTP: first {:.2} s, then {:.2} s (median of 3; {:.0} MB of JSON)",
+        times[0],
+        median(times[1..].to_vec()),
         json_bytes as f64 / 1e6
     );
     let cookie = session_cookie(&http, &base).await;

@@ -11,8 +11,9 @@
 //!
 //! | File | `Store`'s methods | What they read or keep |
 //! |------|-------------------|------------------------|
-//! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_run`, `daily_slots`, `daily_period`, `daily_of`, `failures_of`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
+//! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_of`, `failures_of`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
 //! | `alerts.rs` | `open_incidents`, `last_alert_seq`, `alerts_after`, `opening_alert`, `alerts_since`, `alerts_of`, `scan_log`, `purge_detector` | the alert log and the detectors' saved state |
+//! | `totals.rs` | `daily_run`, `daily_slots`, `daily_period`, `period_days`, `period_totals` | the daily counts a period at a time, for reports, and whole periods' totals kept in memory |
 //! | `purge.rs` | `purge`, `rewrite_slice`, `remove_where`, `rewrite_where` | retention: what is older than it, removed a slice at a time |
 //!
 //! The rest is the format both share: `keys` (the key layout), `codec`
@@ -235,67 +236,6 @@ impl Store {
         self.for_each_day::<5>(keys::DAILY, start, end, |day, sender, counts| {
             f(day, sender, &TlsCounts(counts));
         })
-    }
-
-    /// The accepted-message keys of one period (see [`keys::slot`]) in
-    /// sender order, as `(sender, value)`: the sorted runs a report merges,
-    /// each value read with [`Store::daily_slots`].
-    pub(crate) fn daily_run(
-        &self,
-        period: u32,
-    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
-        self.period_keys(keys::DAILY, period..=period).map(|item| {
-            let (k, v) = item?;
-            Ok((k.subslice(5.min(k.len()), k.len().saturating_sub(5)), v))
-        })
-    }
-
-    /// The days and counts of a value of period `period`'s run.
-    pub(crate) fn daily_slots(period: u32, value: &[u8]) -> impl Iterator<Item = (u32, TlsCounts)> {
-        codec::slots::<5>(value, keys::DAYS_PER_KEY).map(move |(at, counts)| {
-            (
-                keys::unslot(period, at, keys::DAYS_PER_KEY),
-                TlsCounts(counts),
-            )
-        })
-    }
-
-    /// The period (see [`keys::slot`]) holding day `day`'s counts.
-    pub(crate) fn daily_period(day: u32) -> u32 {
-        keys::slot(day, keys::DAYS_PER_KEY).0
-    }
-
-    /// The days of period `period`.
-    pub(crate) fn period_days(period: u32) -> std::ops::RangeInclusive<u32> {
-        let first = keys::unslot(period, 0, keys::DAYS_PER_KEY);
-        first..=first.saturating_add(keys::DAYS_PER_KEY - 1)
-    }
-
-    /// Every account's total of period `period`, and its days: kept in
-    /// memory until a write changes them (see [`totals`]).
-    pub(crate) fn period_totals(
-        &self,
-        period: u32,
-    ) -> Result<std::sync::Arc<totals::PeriodTotals>, StoreError> {
-        let version = match self.totals.get(period) {
-            Ok(kept) => return Ok(kept),
-            Err(version) => version,
-        };
-        let mut days = vec![TlsCounts::default(); keys::DAYS_PER_KEY as usize];
-        let mut senders = Vec::new();
-        for item in self.daily_run(period) {
-            let (sender, value) = item?;
-            let mut total = TlsCounts::default();
-            for (at, counts) in codec::slots::<5>(&value, keys::DAYS_PER_KEY) {
-                let counts = TlsCounts(counts);
-                days[usize::from(at)].add(&counts);
-                total.add(&counts);
-            }
-            senders.push((sender, total));
-        }
-        let totals = std::sync::Arc::new(totals::PeriodTotals { senders, days });
-        self.totals.keep(period, version, totals.clone());
-        Ok(totals)
     }
 
     /// Calls `f(day, account, counts)` for every day in `start..=end` of the

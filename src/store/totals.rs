@@ -1,5 +1,5 @@
-//! Each account's total of a whole period (four weeks of daily counts, see
-//! `keys`), kept in memory for reports.
+//! The daily counts a period (four weeks, see `keys`) at a time, as reports
+//! read them, and each account's total of a whole period, kept in memory.
 //!
 //! A report reads every account's key of every period in its range, and
 //! sled's iterator pays a tree descent per key and, when the range is
@@ -16,6 +16,7 @@
 //! period's totals only from what it read after the period's last change,
 //! so it never keeps totals a write made stale: see [`Totals::keep`].
 
+use super::{Store, StoreError, codec, keys};
 use crate::event::TlsCounts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -105,6 +106,66 @@ impl Totals {
         let mut inner = self.inner();
         inner.all += 1;
         inner.kept.clear();
+    }
+}
+
+impl Store {
+    /// The accepted-message keys of one period (see [`keys::slot`]) in
+    /// sender order, as `(sender, value)`: the sorted runs a report merges,
+    /// each value read with [`Store::daily_slots`].
+    pub(crate) fn daily_run(
+        &self,
+        period: u32,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
+        self.period_keys(keys::DAILY, period..=period).map(|item| {
+            let (k, v) = item?;
+            Ok((k.subslice(5.min(k.len()), k.len().saturating_sub(5)), v))
+        })
+    }
+
+    /// The days and counts of a value of period `period`'s run.
+    pub(crate) fn daily_slots(period: u32, value: &[u8]) -> impl Iterator<Item = (u32, TlsCounts)> {
+        codec::slots::<5>(value, keys::DAYS_PER_KEY).map(move |(at, counts)| {
+            (
+                keys::unslot(period, at, keys::DAYS_PER_KEY),
+                TlsCounts(counts),
+            )
+        })
+    }
+
+    /// The period (see [`keys::slot`]) holding day `day`'s counts.
+    pub(crate) fn daily_period(day: u32) -> u32 {
+        keys::slot(day, keys::DAYS_PER_KEY).0
+    }
+
+    /// The days of period `period`.
+    pub(crate) fn period_days(period: u32) -> std::ops::RangeInclusive<u32> {
+        let first = keys::unslot(period, 0, keys::DAYS_PER_KEY);
+        first..=first.saturating_add(keys::DAYS_PER_KEY - 1)
+    }
+
+    /// Every account's total of period `period`, and its days: kept in
+    /// memory until a write changes them (see the module doc).
+    pub(crate) fn period_totals(&self, period: u32) -> Result<Arc<PeriodTotals>, StoreError> {
+        let version = match self.totals.get(period) {
+            Ok(kept) => return Ok(kept),
+            Err(version) => version,
+        };
+        let mut days = vec![TlsCounts::default(); keys::DAYS_PER_KEY as usize];
+        let mut senders = Vec::new();
+        for item in self.daily_run(period) {
+            let (sender, value) = item?;
+            let mut total = TlsCounts::default();
+            for (at, counts) in codec::slots::<5>(&value, keys::DAYS_PER_KEY) {
+                let counts = TlsCounts(counts);
+                days[usize::from(at)].add(&counts);
+                total.add(&counts);
+            }
+            senders.push((sender, total));
+        }
+        let totals = Arc::new(PeriodTotals { senders, days });
+        self.totals.keep(period, version, totals.clone());
+        Ok(totals)
     }
 }
 
