@@ -44,10 +44,10 @@ const PART_ACCOUNTS: usize = 64;
 /// 100,000 accounts their table alone outgrew the budget, and each
 /// write-out rewrote them all for one or two events each. 100,000
 /// accounts over 20 days (`cargo bench --bench scale`, BENCH_DAYS=20): 85 s,
-/// 1.54 GB written for a store of 0.58; with a floor of 8 events 35 s; of
-/// 16, 25 s, 0.83 GB written for 0.33, peak RSS 229 MiB instead of 163.
+/// 1,542 MiB written for a store of 580 MiB; with a floor of 8 events 35 s;
+/// of 16, 25 s, 833 MiB written for 330, peak RSS 229 MiB instead of 163.
 /// Over 90 days, 16 against 32: 79–83 s against 60 s, a store of 1.11 GB
-/// against 0.91 (fewer rewrites leave sled less to clean), peak RSS 246
+/// against 0.95 (fewer rewrites leave sled less to clean), peak RSS 246
 /// against 295 MiB. A site of 30,000 accounts is held at 19 MB.
 const EVENTS_PER_ACCOUNT: usize = 32;
 
