@@ -31,8 +31,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// of the 16-byte hashes of the time) the id blocks were most of what an
 /// import wrote: 100,000 accounts over 20 days, imported with 48 MiB of
 /// events held, wrote 1,871 MiB for a store of 958 MiB; with these blocks
-/// (and 8-byte hashes) 851 MiB for 339. A busy day of a million ids is 4,000 keys, as many as its
-/// four thousand busiest accounts' daily keys.
+/// (and 8-byte hashes) 851 MiB for 339. A busy day of a million ids is
+/// 4,000 keys, as many as its four thousand busiest accounts' daily keys.
 pub(super) const BLOCK_IDS: usize = 256;
 /// Bytes of one hash in a block.
 const HASH_BYTES: usize = 8;
