@@ -247,6 +247,15 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill_all();
+        // A failing test shows what the daemon said (a race in the mail
+        // path is read from its log, not rerun until it shows again).
+        if std::thread::panicking() {
+            let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            eprintln!(
+                "--- daemon log ---\n{}\n--- end of daemon log ---",
+                log.join("\n")
+            );
+        }
     }
 }
 
