@@ -46,23 +46,13 @@ async fn main() {
         ("main page, one domain", "/?domain=dept7.example.com"),
         ("main page, page 100", "/?page=100"),
     ] {
-        let mut times = Vec::new();
-        let mut bytes = 0;
-        for _ in 0..15 {
-            let t = Instant::now();
-            let r = http
-                .get(format!("{base}{path}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("page");
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-            bytes = r.bytes().await.expect("body").len();
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
+        let (times, bytes) = timed_gets(15, || {
+            http.get(format!("{base}{path}")).header("cookie", &cookie)
+        })
+        .await;
         println!(
             "server-side render over HTTP, {name}: median {:.0} ms ({} KB)",
-            median(times),
+            median(times) * 1000.0,
             bytes / 1024
         );
     }

@@ -204,20 +204,11 @@ async fn main() {
         .redirect(::reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let mut times = Vec::new();
-    let mut json_bytes = 0;
-    for _ in 0..4 {
-        let t = Instant::now();
-        let r = http
-            .get(format!("{base}/api/v1/report?start={start}&end={today}"))
+    let (times, json_bytes) = timed_gets(4, || {
+        http.get(format!("{base}/api/v1/report?start={start}&end={today}"))
             .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("report");
-        assert!(r.status().is_success(), "{}", r.status());
-        json_bytes = r.bytes().await.expect("body").len();
-        times.push(t.elapsed().as_secs_f64());
-    }
+    })
+    .await;
     println!(
         "{days}-day report over HTTP: first {:.2} s, then {:.2} s (median of 3; {:.0} MB of JSON)",
         times[0],
@@ -225,19 +216,11 @@ async fn main() {
         json_bytes as f64 / 1e6
     );
     let cookie = session_cookie(&http, &base).await;
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let r = http
-            .get(format!("{base}/?start={start}&end={today}"))
+    let (times, _) = timed_gets(3, || {
+        http.get(format!("{base}/?start={start}&end={today}"))
             .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("page");
-        assert!(r.status().is_success(), "{}", r.status());
-        r.bytes().await.expect("body");
-        times.push(t.elapsed().as_secs_f64());
-    }
+    })
+    .await;
     let (rss, peak) = daemon.rss_mib();
     println!(
         "dashboard's {days}-day page: {:.2} s (median of 3); daemon RSS {rss:.0} MiB (peak {peak:.0})",

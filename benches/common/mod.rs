@@ -128,6 +128,24 @@ impl Drop for Daemon {
     }
 }
 
+/// Sends the request `request` builds `rounds` times, each answered with
+/// success; the seconds each took and the last body's length.
+pub async fn timed_gets(
+    rounds: usize,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> (Vec<f64>, usize) {
+    let mut times = Vec::with_capacity(rounds);
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        let r = request().send().await.expect("request");
+        assert!(r.status().is_success(), "{}", r.status());
+        bytes = r.bytes().await.expect("body").len();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    (times, bytes)
+}
+
 /// The session cookie of a dashboard login with the API token at `base`
 /// (the daemon's URL), for `http` (which must not follow redirects).
 pub async fn session_cookie(http: &reqwest::Client, base: &str) -> String {

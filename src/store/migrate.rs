@@ -117,7 +117,7 @@ const MIGRATION: &[u8] = b"M ids";
 /// key in it, so an interrupted migration resumes where it stopped.
 /// Returns the number of ids converted.
 fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
-    let mut from = match data.get(MIGRATION)? {
+    let from = match data.get(MIGRATION)? {
         Some(v) => v
             .as_ref()
             .try_into()
@@ -125,6 +125,35 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
             .map_or(0, |d| d.saturating_add(1)),
         None => 0,
     };
+    let converted = ids_rekeyed(data, from, Some(MIGRATION), |k, _, hashes| {
+        hashes.push(ids::hash(seed, &String::from_utf8_lossy(&k[5..])));
+    })?;
+    data.remove(MIGRATION)?;
+    Ok(converted)
+}
+
+/// Schemas 2–7 to 8: rewrites the blocks of 128-bit hashes (`I · day ·
+/// block`) as blocks of their low 64 bits (see `ids`). Returns the number
+/// of ids converted.
+fn ids_shortened(data: &sled::Tree) -> Result<u64, StoreError> {
+    ids_rekeyed(data, 0, None, |_, v, hashes| {
+        let whole = v.chunks_exact(16).filter_map(|c| c.try_into().ok());
+        hashes.extend(whole.map(|c| ids::short(u128::from_le_bytes(c))));
+    })
+}
+
+/// Rewrites the ids kept under [`keys::ID_V7`] from day `from` on as the
+/// current blocks (`hashes` adds the hashes of one old key and value), a
+/// day per batch that removes the day's old keys and sets `progress` (when
+/// given) to the day: the old keys left, after the progress, are exactly
+/// what remains to convert, so an interrupted upgrade resumes where it
+/// stopped. Returns the number of ids converted.
+fn ids_rekeyed(
+    data: &sled::Tree,
+    mut from: u32,
+    progress: Option<&[u8]>,
+    hashes: impl Fn(&[u8], &[u8], &mut Vec<u64>),
+) -> Result<u64, StoreError> {
     let mut converted = 0;
     loop {
         let first = data
@@ -135,48 +164,23 @@ fn ids_in_blocks(data: &sled::Tree, seed: u64) -> Result<u64, StoreError> {
             break;
         };
         let mut batch = sled::Batch::default();
-        let mut hashes = Vec::new();
-        for item in data.scan_prefix(keys::day_bound(keys::ID_V7, day)) {
-            let (k, _) = item?;
-            batch.remove(k.as_ref());
-            hashes.push(ids::hash(seed, &String::from_utf8_lossy(&k[5..])));
-        }
-        converted += hashes.len() as u64;
-        // After the removals: a batch keeps the last write of a key.
-        ids::write_day(&mut batch, day, &hashes);
-        batch.insert(MIGRATION, &day.to_be_bytes()[..]);
-        data.apply_batch(batch)?;
-        from = day.saturating_add(1);
-        if day == u32::MAX {
-            break;
-        }
-    }
-    data.remove(MIGRATION)?;
-    Ok(converted)
-}
-
-/// Schemas 2–7 to 8: rewrites the blocks of 128-bit hashes (`I · day ·
-/// block`) as blocks of their low 64 bits (see `ids`), a day per batch
-/// that removes the day's old blocks, so the old blocks left are exactly
-/// what remains to convert. Returns the number of ids converted.
-fn ids_shortened(data: &sled::Tree) -> Result<u64, StoreError> {
-    let mut converted = 0;
-    loop {
-        let first = data.scan_prefix([keys::ID_V7]).next().transpose()?;
-        let Some(day) = first.and_then(|(k, _)| keys::split_day_key(&k).map(|(d, _)| d)) else {
-            break;
-        };
-        let mut batch = sled::Batch::default();
-        let mut hashes = Vec::new();
+        let mut day_hashes = Vec::new();
         for item in data.scan_prefix(keys::day_bound(keys::ID_V7, day)) {
             let (k, v) = item?;
             batch.remove(k.as_ref());
-            let whole = v.chunks_exact(16).filter_map(|c| c.try_into().ok());
-            hashes.extend(whole.map(|c| ids::short(u128::from_le_bytes(c))));
+            hashes(&k, &v, &mut day_hashes);
         }
-        converted += hashes.len() as u64;
-        ids::write_day(&mut batch, day, &hashes);
+        converted += day_hashes.len() as u64;
+        // After the removals: a batch keeps the last write of a key.
+        ids::write_day(&mut batch, day, &day_hashes);
+        if let Some(key) = progress {
+            batch.insert(key, &day.to_be_bytes()[..]);
+        }
         data.apply_batch(batch)?;
+        if day == u32::MAX {
+            break;
+        }
+        from = day + 1;
     }
     Ok(converted)
 }

@@ -48,7 +48,8 @@ const PART_ACCOUNTS: usize = 64;
 /// of 16, 25 s, 833 MiB written for 330, peak RSS 229 MiB instead of 163.
 /// Over 90 days, 16 against 32: 79–83 s against 60 s, a store of 1.11 GB
 /// against 0.95 (fewer rewrites leave sled less to clean), peak RSS 246
-/// against 295 MiB. A site of 30,000 accounts is held at 19 MB.
+/// against 295 MiB. (For 30,000 accounts the floor is 30,000 × 32 × 20
+/// bytes, 19 MB.)
 const EVENTS_PER_ACCOUNT: usize = 32;
 
 /// Bytes of memory per account held, for [`Bulk::bytes`]: its table
