@@ -89,9 +89,9 @@ pub(super) fn totals(
     })
 }
 
-/// One period's accounts, in account order: read from the store, or from
-/// the period's kept totals (see the store's `totals`) when the range holds
-/// the whole period and the report is not for one domain.
+/// One period's accounts, in account order: read from the store for a
+/// report of one domain, else from the totals of the range's days in the
+/// period (kept by the store, see its `totals`).
 enum Run<I> {
     Read(I, u32),
     Kept(Arc<PeriodTotals>, usize),
@@ -112,13 +112,17 @@ fn merge_periods(
     let first = *days.start();
     let mut runs = Vec::new();
     for period in periods {
-        let whole = Store::period_days(period);
-        if domain.is_some() || !days.contains(whole.start()) || !days.contains(whole.end()) {
+        if domain.is_some() {
             runs.push(Run::Read(store.daily_run(period), period));
             continue;
         }
-        let kept = store.period_totals(period)?;
-        let from = (whole.start() - first) as usize;
+        let whole = Store::period_days(period);
+        let span = (
+            *whole.start().max(days.start()),
+            *whole.end().min(days.end()),
+        );
+        let kept = store.period_totals((period, span.0, span.1))?;
+        let from = (span.0 - first) as usize;
         for (mine, theirs) in daily.iter_mut().skip(from).zip(&kept.days) {
             mine.add(theirs);
         }
@@ -312,6 +316,19 @@ mod tests {
         assert_eq!(third, want, "after an import's write-out");
         assert_ne!(third, again);
         assert_eq!(third["summary"]["messages"], 94);
+        // The parts of periods a range ends in are kept as well: a week's
+        // report, then a write into today's period.
+        let week = today - Days::new(6);
+        let (first_week, want) = built_and_scanned(&store, week, today);
+        assert_eq!(first_week, want);
+        w.apply(&[&[at(0, "late@x"), at(2, "u3@x")]], &[], now)
+            .unwrap();
+        let (week_again, want) = built_and_scanned(&store, week, today);
+        assert_eq!(week_again, want, "a week after a fold into today");
+        assert_ne!(week_again, first_week);
+        let (fourth, want) = built_and_scanned(&store, start, today);
+        assert_eq!(fourth, want, "90 days after a fold into today");
+        assert_eq!(fourth["summary"]["messages"], 96);
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! The daily counts a period (four weeks, see `keys`) at a time, as reports
-//! read them, and each account's total of a whole period, kept in memory.
+//! read them, and each account's total over the days of a period a report
+//! asked for, kept in memory.
 //!
 //! A report reads every account's key of every period in its range, and
 //! sled's iterator pays a tree descent per key and, when the range is
 //! larger than the page cache, reads and decodes every node from the file
 //! again: with 100,000 accounts that was most of a 90-day report's second.
-//! A period the range covers whole gives the same totals to every report
-//! until a write changes it, so its totals are kept: at most
-//! [`KEPT_PERIODS`] periods (a 90-day range covers two or three whole),
-//! about 100 bytes per account each.
+//! The same days of a period give the same totals to every report until a
+//! write changes the period, so they are kept: at most [`KEPT_SPANS`] spans
+//! of days, about 100 bytes per account each. A 90-day range is two or
+//! three whole periods and the parts of two more; the dashboard's page
+//! adds its 7-day tile. The current period changes with every write, so on
+//! a site with traffic its spans are read again by most reports; the past
+//! ones are read once. A period read again gives every span of it kept
+//! before in the same pass (the dashboard's page asks for two of the
+//! current period: its range's and its tile's).
 //!
 //! The writer calls [`Totals::changed`] after it has applied anything that
 //! changes a period's daily counts (a fold, an import's write-out, whether
@@ -21,11 +27,17 @@ use crate::event::TlsCounts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Periods whose totals are kept, at most.
-const KEPT_PERIODS: usize = 4;
+/// Spans whose totals are kept, at most.
+const KEPT_SPANS: usize = 8;
+/// Spans of one period built in one read of it, at most.
+const SPANS_PER_READ: usize = 4;
 
-/// The totals of one period: every account with messages in it, in
-/// account order, and the period's days (all accounts together).
+/// Days of one period: its number and the first and last day of the span
+/// (day numbers).
+pub(crate) type Span = (u32, u32, u32);
+
+/// The totals of some days of one period: every account with messages in
+/// them, in account order, and each of the days (all accounts together).
 pub(crate) struct PeriodTotals {
     pub senders: Vec<(sled::IVec, TlsCounts)>,
     pub days: Vec<TlsCounts>,
@@ -41,7 +53,10 @@ struct Inner {
     all: u64,
     /// Changes per period.
     changes: HashMap<u32, u64>,
-    kept: HashMap<u32, (Version, Arc<PeriodTotals>)>,
+    kept: HashMap<Span, (Version, Arc<PeriodTotals>)>,
+    /// The spans kept of each period lately, newest first, current or not:
+    /// what to build when the period is read again.
+    wanted: HashMap<u32, Vec<Span>>,
 }
 
 impl Inner {
@@ -61,35 +76,57 @@ impl Totals {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The kept totals of `period` if they are current, else the version to
+    /// The kept totals of `span` if they are current, else the version to
     /// give [`Totals::keep`] with totals read from now on.
-    pub(crate) fn get(&self, period: u32) -> Result<Arc<PeriodTotals>, Version> {
+    pub(crate) fn get(&self, span: Span) -> Result<Arc<PeriodTotals>, Version> {
         let inner = self.inner();
-        let version = inner.version(period);
-        match inner.kept.get(&period) {
+        let version = inner.version(span.0);
+        match inner.kept.get(&span) {
             Some((v, totals)) if *v == version => Ok(totals.clone()),
             _ => Err(version),
         }
     }
 
-    /// Keeps `totals` of `period`, read after [`Totals::get`] gave
-    /// `version`, unless the period changed since (then they may be stale).
-    pub(crate) fn keep(&self, period: u32, version: Version, totals: Arc<PeriodTotals>) {
+    /// Keeps `totals` of `span`, read after [`Totals::get`] gave
+    /// `version`, unless its period changed since (then they may be stale).
+    pub(crate) fn keep(&self, span: Span, version: Version, totals: Arc<PeriodTotals>) {
         let mut inner = self.inner();
-        if inner.version(period) != version {
+        if inner.version(span.0) != version {
             return;
         }
-        if inner.kept.len() >= KEPT_PERIODS
-            && !inner.kept.contains_key(&period)
+        if inner.kept.len() >= KEPT_SPANS
+            && !inner.kept.contains_key(&span)
             && let Some(oldest) = inner.kept.keys().min().copied()
         {
             // Reports look at recent weeks far more than at old ones.
-            if oldest > period {
+            if oldest > span {
                 return;
             }
             inner.kept.remove(&oldest);
+            if !inner.kept.keys().any(|s| s.0 == oldest.0) {
+                inner.wanted.remove(&oldest.0);
+            }
         }
-        inner.kept.insert(period, (version, totals));
+        inner.kept.insert(span, (version, totals));
+        let wanted = inner.wanted.entry(span.0).or_default();
+        wanted.retain(|s| *s != span);
+        wanted.insert(0, span);
+        wanted.truncate(SPANS_PER_READ);
+        if inner.wanted.len() > KEPT_SPANS
+            && let Some(oldest) = inner.wanted.keys().min().copied()
+        {
+            inner.wanted.remove(&oldest);
+        }
+    }
+
+    /// `span` and the other spans of its period kept lately: what one read
+    /// of the period builds.
+    fn along(&self, span: Span) -> Vec<Span> {
+        let inner = self.inner();
+        let others = inner.wanted.get(&span.0).into_iter().flatten();
+        let mut spans = vec![span];
+        spans.extend(others.filter(|s| **s != span).take(SPANS_PER_READ - 1));
+        spans
     }
 
     /// Periods whose daily counts a write changed.
@@ -97,7 +134,7 @@ impl Totals {
         let mut inner = self.inner();
         for period in periods {
             *inner.changes.entry(period).or_default() += 1;
-            inner.kept.remove(&period);
+            inner.kept.retain(|span, _| span.0 != period);
         }
     }
 
@@ -144,28 +181,58 @@ impl Store {
         first..=first.saturating_add(keys::DAYS_PER_KEY - 1)
     }
 
-    /// Every account's total of period `period`, and its days: kept in
-    /// memory until a write changes them (see the module doc).
-    pub(crate) fn period_totals(&self, period: u32) -> Result<Arc<PeriodTotals>, StoreError> {
-        let version = match self.totals.get(period) {
+    /// Every account's total over the days `first..=last` of period
+    /// `period` (both within it), and each of those days: kept in memory
+    /// until a write changes the period (see the module doc).
+    pub(crate) fn period_totals(&self, span: Span) -> Result<Arc<PeriodTotals>, StoreError> {
+        let version = match self.totals.get(span) {
             Ok(kept) => return Ok(kept),
             Err(version) => version,
         };
-        let mut days = vec![TlsCounts::default(); keys::DAYS_PER_KEY as usize];
-        let mut senders = Vec::new();
-        for item in self.daily_run(period) {
+        let spans = self.totals.along(span);
+        let base = *Store::period_days(span.0).start();
+        // Each span's first and last slot of the period's keys.
+        let slots: Vec<(u32, u32)> = spans
+            .iter()
+            .map(|(_, first, last)| (first.saturating_sub(base), last.saturating_sub(base)))
+            .collect();
+        let mut built: Vec<PeriodTotals> = slots
+            .iter()
+            .map(|(from, to)| PeriodTotals {
+                senders: Vec::new(),
+                days: vec![TlsCounts::default(); (to.saturating_sub(*from) + 1) as usize],
+            })
+            .collect();
+        let mut sums = vec![None; spans.len()];
+        for item in self.daily_run(span.0) {
             let (sender, value) = item?;
-            let mut total = TlsCounts::default();
             for (at, counts) in codec::slots::<5>(&value, keys::DAYS_PER_KEY) {
-                let counts = TlsCounts(counts);
-                days[usize::from(at)].add(&counts);
-                total.add(&counts);
+                let (at, counts) = (u32::from(at), TlsCounts(counts));
+                for (((from, to), totals), sum) in slots.iter().zip(&mut built).zip(&mut sums) {
+                    if let Some(day) = at.checked_sub(*from).filter(|_| at <= *to) {
+                        totals.days[day as usize].add(&counts);
+                        sum.get_or_insert_with(TlsCounts::default).add(&counts);
+                    }
+                }
             }
-            senders.push((sender, total));
+            for (totals, sum) in built.iter_mut().zip(&mut sums) {
+                if let Some(sum) = sum.take() {
+                    totals.senders.push((sender.clone(), sum));
+                }
+            }
         }
-        let totals = Arc::new(PeriodTotals { senders, days });
-        self.totals.keep(period, version, totals.clone());
-        Ok(totals)
+        let mut asked = None;
+        for (span, totals) in spans.into_iter().zip(built) {
+            let totals = Arc::new(totals);
+            asked.get_or_insert_with(|| totals.clone());
+            self.totals.keep(span, version, totals);
+        }
+        Ok(asked.unwrap_or_else(|| {
+            Arc::new(PeriodTotals {
+                senders: Vec::new(),
+                days: Vec::new(),
+            })
+        }))
     }
 }
 
@@ -183,38 +250,51 @@ mod tests {
     #[test]
     fn totals_read_before_a_change_are_never_kept() {
         let t = Totals::default();
-        let v = t.get(7).err().unwrap();
-        t.keep(7, v, totals(1));
-        assert!(t.get(7).is_ok());
+        let v = t.get((7, 0, 0)).err().unwrap();
+        t.keep((7, 0, 0), v, totals(1));
+        assert!(t.get((7, 0, 0)).is_ok());
         // Read, then the writer changes the period before they are kept.
-        let v = t.get(8).err().unwrap();
+        let v = t.get((8, 0, 0)).err().unwrap();
         t.changed([8]);
-        t.keep(8, v, totals(2));
-        assert!(t.get(8).is_err());
+        t.keep((8, 0, 0), v, totals(2));
+        assert!(t.get((8, 0, 0)).is_err());
         // A change drops what is kept; the purge drops everything.
         t.changed([7]);
-        assert!(t.get(7).is_err());
-        let v = t.get(7).err().unwrap();
-        t.keep(7, v, totals(3));
-        let v9 = t.get(9).err().unwrap();
+        assert!(t.get((7, 0, 0)).is_err());
+        let v = t.get((7, 0, 0)).err().unwrap();
+        t.keep((7, 0, 0), v, totals(3));
+        let v9 = t.get((9, 0, 0)).err().unwrap();
         t.changed_all();
-        t.keep(9, v9, totals(4));
-        assert!(t.get(7).is_err() && t.get(9).is_err());
+        t.keep((9, 0, 0), v9, totals(4));
+        assert!(t.get((7, 0, 0)).is_err() && t.get((9, 0, 0)).is_err());
     }
 
     #[test]
-    fn at_most_the_most_recent_periods_are_kept() {
+    fn at_most_the_most_recent_spans_are_kept() {
         let t = Totals::default();
-        for p in 10..10 + KEPT_PERIODS as u32 + 2 {
-            let v = t.get(p).err().unwrap();
-            t.keep(p, v, totals(u64::from(p)));
+        for p in 10..10 + KEPT_SPANS as u32 + 2 {
+            let v = t.get((p, 0, 6)).err().unwrap();
+            t.keep((p, 0, 6), v, totals(u64::from(p)));
         }
-        let kept: Vec<u32> = (0..20).filter(|p| t.get(*p).is_ok()).collect();
-        assert_eq!(kept.len(), KEPT_PERIODS);
+        let kept: Vec<u32> = (0..30).filter(|p| t.get((*p, 0, 6)).is_ok()).collect();
+        assert_eq!(kept.len(), KEPT_SPANS);
         assert_eq!(kept[0], 12, "the oldest went first");
         // An older period than every kept one does not push one out.
-        let v = t.get(3).err().unwrap();
-        t.keep(3, v, totals(3));
-        assert!(t.get(3).is_err() && t.get(12).is_ok());
+        let v = t.get((3, 0, 6)).err().unwrap();
+        t.keep((3, 0, 6), v, totals(3));
+        assert!(t.get((3, 0, 6)).is_err() && t.get((12, 0, 6)).is_ok());
+        // Spans of one period are kept apart and dropped together.
+        let last = kept[kept.len() - 1];
+        let v = t.get((last, 1, 6)).err().unwrap();
+        t.keep((last, 1, 6), v, totals(1));
+        assert!(t.get((last, 1, 6)).is_ok() && t.get((last, 0, 6)).is_ok());
+        t.changed([last]);
+        assert!(t.get((last, 1, 6)).is_err() && t.get((last, 0, 6)).is_err());
+        // Read again, the period gives both in one pass, the asked one first.
+        assert_eq!(
+            t.along((last, 2, 3)),
+            [(last, 2, 3), (last, 1, 6), (last, 0, 6)]
+        );
+        assert_eq!(t.along((last, 0, 6)), [(last, 0, 6), (last, 1, 6)]);
     }
 }
