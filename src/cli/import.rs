@@ -86,6 +86,10 @@ pub(super) fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     // Imported history trains the detectors like live traffic; their
     // alerts are logged (and mailed by the daemon if recent enough).
     let mut writer = Writer::open(store, &config.detect)?;
+    // The detectors run beside the store thread (see the writer's `ahead`).
+    writer
+        .detect_ahead()
+        .context("starting the detectors' thread")?;
     let mut stats = Stats::default();
     // Parsing runs on a thread of its own, a few batches ahead of the
     // store: the two stages overlap on a machine with two cores.
@@ -101,13 +105,14 @@ pub(super) fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
         let mut bulk = Bulk::with_budget(BULK_BYTES);
         let stored = ready
             .into_iter()
-            .try_for_each(|batch| load(&mut writer, &mut bulk, &batch, &mut stats))
+            .try_for_each(|batch| load(&mut writer, &mut bulk, batch, &mut stats))
             .and_then(|()| write(&mut writer, &mut bulk, &mut stats));
         (reader.join(), stored)
     });
     let (read, skips) = read.map_err(|_| anyhow::anyhow!("the log reader failed"))?;
     stored?;
     stats.lines = read?;
+    writer.detect_here();
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
     Ok(())
@@ -201,7 +206,7 @@ fn read_batches(
 fn load(
     writer: &mut Writer,
     bulk: &mut Bulk,
-    batch: &[Event],
+    batch: Vec<Event>,
     stats: &mut Stats,
 ) -> anyhow::Result<()> {
     stats.events += batch.len() as u64;
@@ -210,7 +215,7 @@ fn load(
         .filter(|e| e.result == Outcome::AuthFailed)
         .count() as u64;
     let outcome = writer
-        .load(bulk, batch, Utc::now())
+        .load(bulk, std::sync::Arc::new(batch), Utc::now())
         .context("storing imported events")?;
     stats.outcome.add(&outcome);
     count_alerts(writer, stats);

@@ -309,8 +309,12 @@ mod tests {
         assert_eq!(again, want, "after a fold");
         assert_ne!(again, built);
         let mut bulk = crate::store::Bulk::with_budget(1 << 20);
-        w.load(&mut bulk, &[at(60, "bulk@x"), at(61, "new@x")], now)
-            .unwrap();
+        w.load(
+            &mut bulk,
+            Arc::new(vec![at(60, "bulk@x"), at(61, "new@x")]),
+            now,
+        )
+        .unwrap();
         w.write_bulk(&mut bulk, now).unwrap();
         let (third, want) = built_and_scanned(&store, start, today);
         assert_eq!(third, want, "after an import's write-out");

@@ -28,6 +28,7 @@ use crate::store::{Store, StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 use held::{Gathered, Held};
+use std::sync::Arc;
 
 mod held;
 
@@ -216,18 +217,25 @@ impl Writer {
     pub fn load(
         &mut self,
         bulk: &mut Bulk,
-        events: &[Event],
+        events: Arc<Vec<Event>>,
         now: DateTime<Utc>,
     ) -> Result<crate::store::IngestOutcome, StoreError> {
         // An id is reserved in the writer's index as it is admitted and
         // written with its account's counts.
-        let (outcome, keep) = self.admit_with(events, now, |w, key| {
+        let (outcome, keep) = self.admit_with(&events, now, |w, key| {
             Ok(!w.pending.ids.contains(&key) && w.ids.reserve(&w.store, key)?)
         })?;
         let oldest_hour = self.oldest_hour(now);
-        let admitted = events.iter().zip(keep).filter_map(|(e, k)| Some((e, k?)));
-        for (ev, Admitted { day, id }) in admitted {
+        // The events for the detectors' thread, by index in `events`.
+        let mut ahead = Vec::new();
+        let admitted = events.iter().zip(keep).enumerate();
+        for (at, (ev, Admitted { day, id })) in
+            admitted.filter_map(|(i, (e, k))| Some((i, (e, k?))))
+        {
             if bulk.due() {
+                if let Some(detectors) = &self.ahead {
+                    detectors.observe(&events, &mut ahead);
+                }
                 self.write_bulk(bulk, now)?;
             }
             bulk.count(ev, day, id, oldest_hour);
@@ -236,7 +244,12 @@ impl Writer {
             // stale view of them is never loaded.
             if let Some(detector) = &mut self.detector {
                 detector.observe(ev, &self.store, &mut self.raised);
+            } else if self.ahead.is_some() {
+                ahead.push(at as u32);
             }
+        }
+        if let Some(detectors) = &self.ahead {
+            detectors.observe(&events, &mut ahead);
         }
         Ok(outcome)
     }
@@ -270,11 +283,10 @@ impl Writer {
         // The detectors' state of each account goes with its counts, and
         // the alerts are spread over the batches in the order raised: one
         // batch of them all held most of an import's memory.
-        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
         let Dirty {
             mut senders,
             cooldowns,
-        } = dirty.unwrap_or_default();
+        } = self.take_detected();
         senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut states = senders.into_iter().peekable();
         let raised = std::mem::take(&mut self.raised);

@@ -8,6 +8,7 @@
 //! | `pending.rs` | `open`, `recover`, `submit`, `fold_due`, `fold_in`, `fold_pending` | the daemon's path: a request is acknowledged once it is in the journal, and folded into the counts in groups later (or at once when a reader asks) |
 //! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
 //! | `bulk.rs` | `load` | the import's path: millions of events counted in memory and written in parts |
+//! | `ahead.rs` | `detect_ahead`, `detect_here` | the import's detectors on a thread of their own |
 //! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
 //! Counters are aggregated in memory first and each distinct key is read,
@@ -19,6 +20,7 @@
 //! would lose or double-count events. Group commit narrows the gap: requests
 //! that wait for the same flush share one read-modify-write per key.
 
+mod ahead;
 mod bulk;
 pub(super) mod fold;
 mod pending;
@@ -90,6 +92,9 @@ pub struct Writer {
     /// The detectors, fed every event counted; their state and alerts are
     /// committed in the same batch as the counts.
     detector: Option<Detector>,
+    /// The detectors while they run on a thread of their own (an import's
+    /// [`Writer::detect_ahead`]); `detector` is None meanwhile.
+    ahead: Option<ahead::Ahead>,
     /// Sequence number of the last logged alert.
     last_seq: u64,
     /// Alerts raised in the current batch.
@@ -113,6 +118,7 @@ impl Writer {
             ids: IdIndex::new(store.id_seed),
             store,
             detector: None,
+            ahead: None,
             last_seq: 0,
             raised: Vec::new(),
             committed: Vec::new(),
@@ -302,6 +308,9 @@ impl Writer {
         if let Some(d) = &mut self.detector {
             d.sweep(Some(restorable));
         }
+        if let Some(ahead) = &self.ahead {
+            ahead.sweep(restorable);
+        }
         Ok(())
     }
 
@@ -331,6 +340,48 @@ impl Writer {
         if let Some(d) = &mut self.detector {
             d.reset();
         }
+        if let Some(ahead) = &self.ahead {
+            ahead.reset();
+        }
+    }
+
+    /// Runs the detectors on a thread of their own (see `ahead.rs`) for
+    /// [`Writer::load`] and [`Writer::write_bulk`], until
+    /// [`Writer::detect_here`]; other writes do not run them meanwhile.
+    pub fn detect_ahead(&mut self) -> std::io::Result<()> {
+        let Some(detector) = self.detector.take() else {
+            return Ok(());
+        };
+        match ahead::Ahead::start(Box::new(detector), self.store.clone()) {
+            Ok(ahead) => {
+                self.ahead = Some(ahead);
+                Ok(())
+            }
+            Err((e, detector)) => {
+                self.detector = Some(*detector);
+                Err(e)
+            }
+        }
+    }
+
+    /// The detectors back on the writer's thread, once they have observed
+    /// what [`Writer::load`] gave them.
+    pub fn detect_here(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            self.detector = ahead.finish().map(|d| *d);
+        }
+    }
+
+    /// The alerts the detectors raised (into `raised`) and the state they
+    /// changed, wherever they run.
+    fn take_detected(&mut self) -> crate::detect::Dirty {
+        if let Some(ahead) = &mut self.ahead {
+            let (raised, dirty) = ahead.drain();
+            self.raised.extend(raised);
+            return dirty;
+        }
+        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
+        dirty.unwrap_or_default()
     }
 
     /// Alerts committed since the last call (for metrics and `import`).

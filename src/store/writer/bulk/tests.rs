@@ -57,7 +57,7 @@ fn contents(s: &crate::store::Store) -> Contents {
 fn counted(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> Bulk {
     let mut bulk = Bulk::default();
     for batch in batches {
-        w.load(&mut bulk, batch, now).unwrap();
+        w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
     }
     bulk
 }
@@ -66,7 +66,7 @@ fn load_all(w: &mut Writer, batches: &[Vec<Event>], now: DateTime<Utc>) -> (u64,
     let mut bulk = Bulk::default();
     let mut total = (0, 0);
     for (i, batch) in batches.iter().enumerate() {
-        let o = w.load(&mut bulk, batch, now).unwrap();
+        let o = w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
         total = (total.0 + o.accepted, total.1 + o.duplicates);
         if i == 1 {
             w.write_bulk(&mut bulk, now).unwrap();
@@ -113,7 +113,7 @@ fn same_as_batch_wise_folding(tz: &str) {
     let mut bulk = Bulk::with_budget(64 << 10);
     assert!(bulk.per_account > 1);
     Writer::new(floored.clone())
-        .load(&mut bulk, &batches[0], now)
+        .load(&mut bulk, Arc::new(batches[0].clone()), now)
         .unwrap();
     assert!(bulk.bytes() > 64 << 10);
     assert_eq!(floored.data.scan_prefix([keys::SENDER]).count(), 0);
@@ -122,11 +122,12 @@ fn same_as_batch_wise_folding(tz: &str) {
     let budgeted = store(c.path(), tz, 30);
     let mut w = Writer::new(budgeted.clone());
     let mut bulk = Bulk::with_budget(64 << 10).without_floor();
-    w.load(&mut bulk, &batches[0], now).unwrap();
+    w.load(&mut bulk, Arc::new(batches[0].clone()), now)
+        .unwrap();
     assert!(budgeted.data.scan_prefix([keys::SENDER]).count() > 0);
     assert!(bulk.bytes() < 64 << 10);
     for batch in &batches[1..] {
-        w.load(&mut bulk, batch, now).unwrap();
+        w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
     }
     w.write_bulk(&mut bulk, now).unwrap();
     assert!(contents(&budgeted) == contents(&folded));
@@ -172,4 +173,42 @@ fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
     w.write_bulk(&mut bulk, now).unwrap();
     assert!(contents(&broken) == contents(&whole));
     assert_eq!(broken.count_ids(), whole.count_ids());
+}
+
+#[test]
+fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
+    let now = Utc::now();
+    let batches = history(now);
+    let cfg = Arc::new(crate::detect::DetectConfig::default());
+    let run = |ahead: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), "UTC", 30);
+        let mut w = Writer::with_detector(s.clone(), cfg.clone()).unwrap();
+        if ahead {
+            w.detect_ahead().unwrap();
+        }
+        // A small budget: write-outs in the middle of batches.
+        let mut bulk = Bulk::with_budget(64 << 10).without_floor();
+        let mut raised = Vec::new();
+        for batch in &batches {
+            w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
+            raised.extend(w.take_raised());
+        }
+        w.write_bulk(&mut bulk, now).unwrap();
+        raised.extend(w.take_raised());
+        w.detect_here();
+        assert!(w.detector.is_some() && w.ahead.is_none());
+        let detected: Vec<(Vec<u8>, Vec<u8>)> = [keys::DETECT, keys::ALERT, keys::ALERT_BY_SENDER]
+            .iter()
+            .flat_map(|p| s.data.scan_prefix([*p]))
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect();
+        let raised: Vec<String> = raised.iter().map(|a| format!("{a:?}")).collect();
+        (raised, detected, contents(&s))
+    };
+    let (here, ahead) = (run(false), run(true));
+    assert!(!here.0.is_empty() && !here.1.is_empty(), "no alerts raised");
+    assert_eq!(ahead.0, here.0, "the alerts raised");
+    assert_eq!(ahead.1, here.1, "detector state and alert log");
+    assert_eq!(ahead.2, here.2, "counts");
 }
