@@ -198,6 +198,12 @@ async fn main() {
 
     let daemon = Daemon::start(&data, &format!("store.retention_days = {}", days + 1));
     let base = format!("http://{}", daemon.addr);
+    // The past periods' totals, read in the background after a start.
+    let read_ahead = daemon.wait_log("read ahead");
+    println!(
+        "read ahead at start: {}",
+        read_ahead.split("reports ").nth(1).unwrap_or(&read_ahead)
+    );
     let today = Utc::now().date_naive();
     let start = today - Days::new(days);
     let http = ::reqwest::Client::builder()

@@ -55,6 +55,8 @@ pub fn ndjson_body(
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The daemon's log lines after its address.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -88,8 +90,27 @@ impl Daemon {
                     .expect("addr");
             }
         };
-        std::thread::spawn(move || for _ in lines {});
-        Daemon { child, addr }
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Daemon { child, addr, log }
+    }
+
+    /// Waits (two minutes at most) for the daemon to log a line holding
+    /// `needle`; the line.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {needle:?} in the daemon's log: {e}"),
+            }
+        }
     }
 
     /// Resident and peak resident memory, in MiB.

@@ -14,7 +14,9 @@
 //! a site with traffic its spans are read again by most reports; the past
 //! ones are read once. A period read again gives every span of it kept
 //! before in the same pass (the dashboard's page asks for two of the
-//! current period: its range's and its tile's).
+//! current period: its range's and its tile's). The daemon reads the whole
+//! periods before today's ahead, at start ([`Store::read_ahead`]), so the
+//! first report after a start reads only the periods it begins and ends in.
 //!
 //! The writer calls [`Totals::changed`] after it has applied anything that
 //! changes a period's daily counts (a fold, an import's write-out, whether
@@ -31,6 +33,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 const KEPT_SPANS: usize = 8;
 /// Spans of one period built in one read of it, at most.
 const SPANS_PER_READ: usize = 4;
+/// Whole periods read ahead, at most: half the spans kept, the rest for
+/// the parts of periods that ranges begin and end in.
+const READ_AHEAD: usize = KEPT_SPANS / 2;
 
 /// Days of one period: its number and the first and last day of the span
 /// (day numbers).
@@ -147,6 +152,29 @@ impl Totals {
 }
 
 impl Store {
+    /// Reads and keeps the totals of the whole periods before today's
+    /// within the retention window, newest first, at most [`READ_AHEAD`],
+    /// until `stop` says so; how many. Reads: call it from a blocking
+    /// thread.
+    pub(crate) fn read_ahead(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        stop: impl Fn() -> bool,
+    ) -> Result<usize, StoreError> {
+        let oldest = crate::event::time::day_number(self.oldest_day(now));
+        let today = crate::event::time::day_number(self.today(now));
+        let mut read = 0;
+        for period in (0..Store::daily_period(today)).rev().take(READ_AHEAD) {
+            let days = Store::period_days(period);
+            if *days.start() < oldest || stop() {
+                break;
+            }
+            self.period_totals((period, *days.start(), *days.end()))?;
+            read += 1;
+        }
+        Ok(read)
+    }
+
     /// The accepted-message keys of one period (see [`keys::slot`]) in
     /// sender order, as `(sender, value)`: the sorted runs a report merges,
     /// each value read with [`Store::daily_slots`].
@@ -245,6 +273,53 @@ mod tests {
             senders: vec![(sled::IVec::from(&b"a@x"[..]), TlsCounts([n, 0, 0, 0, 0]))],
             days: Vec::new(),
         })
+    }
+
+    #[test]
+    fn the_past_periods_in_retention_are_read_ahead() {
+        use crate::event::{Event, Tls};
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&crate::store::StoreOptions::for_test(dir.path(), "UTC", 90)).unwrap();
+        let now = chrono::Utc::now();
+        let events: Vec<Event> = (0..90)
+            .map(|d| Event::accepted(now - chrono::Days::new(d), "a@x", Tls::V1_3))
+            .collect();
+        crate::store::Writer::new(store.clone())
+            .apply(&[&events], &[], now)
+            .unwrap();
+        let today = crate::event::time::day_number(store.today(now));
+        let oldest = crate::event::time::day_number(store.oldest_day(now));
+        let current = Store::daily_period(today);
+        let whole = |p: u32| {
+            let days = Store::period_days(p);
+            (p, *days.start(), *days.end())
+        };
+        // Asked to stop at once, it reads nothing.
+        assert_eq!(store.read_ahead(now, || true).unwrap(), 0);
+        let want: Vec<u32> = (0..current)
+            .rev()
+            .take_while(|p| *Store::period_days(*p).start() >= oldest)
+            .collect();
+        assert!(want.len() >= 2, "{want:?}");
+        assert_eq!(store.read_ahead(now, || false).unwrap(), want.len());
+        for p in &want {
+            let Ok(kept) = store.totals.get(whole(*p)) else {
+                panic!("period {p} not kept");
+            };
+            assert_eq!(kept.senders.len(), 1);
+            assert_eq!(
+                kept.days
+                    .iter()
+                    .map(|d| d.0[Tls::V1_3.index()])
+                    .sum::<u64>(),
+                28
+            );
+        }
+        // Not today's period, which every write changes, nor one partly
+        // older than the retention.
+        assert!(store.totals.get(whole(current)).is_err());
+        assert!(store.totals.get(whole(want[want.len() - 1] - 1)).is_err());
     }
 
     #[test]
