@@ -210,8 +210,8 @@ fn a_restart_mid_slow_burn_neither_repeats_nor_forgets_the_incident() {
     // Four times the rate: a steady account's 2-hour window.
     restart_mid_burn(8, 8, 6, "in the last 2 h");
     // Three and a half times: the 2-hour window too, into the third hour
-    // (a steady account is judged on the tail a new address earns; it
-    // varies far less than a Poisson count).
+    // (a steady account is judged on a loose Poisson tail; it varies far
+    // less than a Poisson count).
     restart_mid_burn(7, 8, 6, "in the last 2 h");
     // Two and a half times: the 6-hour window (the 3-hour one wants 20).
     restart_mid_burn(5, 8, 6, "in the last 6 h");
@@ -249,4 +249,29 @@ fn a_throttled_tail_keeps_the_incident_its_burst_opened() {
         resolved[0].at.timestamp() >= day + 15 * 3600,
         "closed while the run went on: {resolved:?}"
     );
+}
+
+#[test]
+fn a_monitor_at_three_times_its_rate_is_found_in_hours_at_twice_only_by_the_day() {
+    let ip = "192.0.2.9";
+    // The hours after the rise that pass before the first alert, if any.
+    let found_after = |rate: i64, hours: i64| {
+        let who = "monitor@example.com";
+        let mut d = detector();
+        let mut out = Vec::new();
+        steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let start = MONDAY + 21 * 86_400;
+        steady(&mut d, who, start, hours, rate, ip, &mut out);
+        firing(&out)
+            .first()
+            .map(|a| (a.at.timestamp() - start) as f64 / 3600.0)
+    };
+    // Three times: within three hours (3.7 h when a steady account's
+    // windows were judged on the tail of a new address, 1e-5).
+    let three = found_after(6, 12).expect("three times its rate found");
+    assert!(three <= 3.0, "found after {three:.1} h");
+    // Twice for twenty hours: nothing yet; the day's window finds it.
+    assert_eq!(found_after(4, 20), None);
+    assert!(found_after(4, 26).is_some_and(|h| h > 20.0));
 }
