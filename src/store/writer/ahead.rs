@@ -14,6 +14,7 @@
 //! read from the store is never part of a write-out under way: one with
 //! events in it was observed since the last sweep, so it is in memory.
 
+use super::Writer;
 use crate::detect::{Alert, Detector, Dirty};
 use crate::event::Event;
 use crate::store::Store;
@@ -125,6 +126,47 @@ impl Drop for Ahead {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Writer {
+    /// Runs the detectors on a thread of their own (see the module doc) for
+    /// [`Writer::load`] and [`Writer::write_bulk`], until
+    /// [`Writer::detect_here`]; other writes do not run them meanwhile.
+    pub fn detect_ahead(&mut self) -> std::io::Result<()> {
+        let Some(detector) = self.detector.take() else {
+            return Ok(());
+        };
+        match Ahead::start(Box::new(detector), self.store.clone()) {
+            Ok(ahead) => {
+                self.ahead = Some(ahead);
+                Ok(())
+            }
+            Err((e, detector)) => {
+                self.detector = Some(*detector);
+                Err(e)
+            }
+        }
+    }
+
+    /// The detectors back on the writer's thread, once they have observed
+    /// what [`Writer::load`] gave them.
+    pub fn detect_here(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            self.detector = ahead.finish().map(|d| *d);
+        }
+    }
+
+    /// The alerts the detectors raised (into `raised`) and the state they
+    /// changed, wherever they run.
+    pub(super) fn take_detected(&mut self) -> crate::detect::Dirty {
+        if let Some(ahead) = &mut self.ahead {
+            let (raised, dirty) = ahead.drain();
+            self.raised.extend(raised);
+            return dirty;
+        }
+        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
+        dirty.unwrap_or_default()
     }
 }
 

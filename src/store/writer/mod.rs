@@ -345,45 +345,6 @@ impl Writer {
         }
     }
 
-    /// Runs the detectors on a thread of their own (see `ahead.rs`) for
-    /// [`Writer::load`] and [`Writer::write_bulk`], until
-    /// [`Writer::detect_here`]; other writes do not run them meanwhile.
-    pub fn detect_ahead(&mut self) -> std::io::Result<()> {
-        let Some(detector) = self.detector.take() else {
-            return Ok(());
-        };
-        match ahead::Ahead::start(Box::new(detector), self.store.clone()) {
-            Ok(ahead) => {
-                self.ahead = Some(ahead);
-                Ok(())
-            }
-            Err((e, detector)) => {
-                self.detector = Some(*detector);
-                Err(e)
-            }
-        }
-    }
-
-    /// The detectors back on the writer's thread, once they have observed
-    /// what [`Writer::load`] gave them.
-    pub fn detect_here(&mut self) {
-        if let Some(ahead) = self.ahead.take() {
-            self.detector = ahead.finish().map(|d| *d);
-        }
-    }
-
-    /// The alerts the detectors raised (into `raised`) and the state they
-    /// changed, wherever they run.
-    fn take_detected(&mut self) -> crate::detect::Dirty {
-        if let Some(ahead) = &mut self.ahead {
-            let (raised, dirty) = ahead.drain();
-            self.raised.extend(raised);
-            return dirty;
-        }
-        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
-        dirty.unwrap_or_default()
-    }
-
     /// Alerts committed since the last call (for metrics and `import`).
     pub(crate) fn take_raised(&mut self) -> Vec<Alert> {
         std::mem::take(&mut self.committed)
