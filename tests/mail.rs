@@ -309,12 +309,8 @@ async fn relay_outage_keeps_the_mail_queued_across_a_restart_then_delivers_it_on
     let s = wait_status(&d, &id, |s| s["status"] == "sent").await;
     assert!(s["attempts"].as_u64().unwrap() >= 3, "{s}");
     // Sent means removed from the queue in the same transaction: nothing
-    // is left that could deliver it again.
-    assert!(
-        metrics_text(&d)
-            .await
-            .contains("smtp_auth_insight_outbox_queued 0")
-    );
+    // is left that could deliver it again (the gauge follows the commit).
+    wait_metrics(&d, ["smtp_auth_insight_outbox_queued"], |[q]| q == Some(0)).await;
     assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
 }
 
@@ -453,15 +449,16 @@ async fn a_permanent_refusal_fails_the_report_at_once_with_the_reason() {
     assert_eq!(s["attempts"], 1, "a 5xx is not retried: {s}");
     assert!(s["last_error"].as_str().unwrap().contains("550"), "{s}");
     assert!(smtp.messages().is_empty());
-    let metrics = metrics_text(&d).await;
-    assert!(
-        metrics.contains("smtp_auth_insight_mails_total{outcome=\"failed\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("smtp_auth_insight_outbox_queued 0"),
-        "{metrics}"
-    );
+    // The counters follow the commit that the status shows.
+    wait_metrics(
+        &d,
+        [
+            "smtp_auth_insight_mails_total{outcome=\"failed\"}",
+            "smtp_auth_insight_outbox_queued",
+        ],
+        |[failed, queued]| failed == Some(1) && queued == Some(0),
+    )
+    .await;
 }
 
 #[test]

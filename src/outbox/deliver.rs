@@ -202,7 +202,8 @@ impl Outbox {
                 Ok(())
             })
             .map_err(OutboxError::from_transaction)?;
-        self.db.flush()?;
+        // Counted as the commit makes it visible, not after the fsync: a
+        // status read meanwhile already says how it ended.
         self.stats.queued.fetch_sub(1, Ordering::Relaxed);
         let counter = if state == State::Sent {
             &self.stats.sent
@@ -210,6 +211,7 @@ impl Outbox {
             &self.stats.failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.db.flush()?;
         Ok(())
     }
 
