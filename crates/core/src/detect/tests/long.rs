@@ -122,17 +122,25 @@ fn firing(out: &[Alert]) -> Vec<&Alert> {
         .collect()
 }
 
-#[test]
-fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
-    let who = "monitor@example.com";
-    let ip = "192.0.2.9";
+/// `who` from `ip` at 2 an hour for three weeks, alerting nothing, then
+/// at `rate` an hour for `hours`: the detector, what it raised, and the
+/// second the rate changed.
+fn three_weeks_then(who: &str, ip: &str, rate: i64, hours: i64) -> (Detector, Vec<Alert>, i64) {
     let mut d = detector();
     let mut out = Vec::new();
     steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
     assert!(out.is_empty(), "{out:?}");
+    let start = MONDAY + 21 * 86_400;
+    steady(&mut d, who, start, hours, rate, ip, &mut out);
+    (d, out, start)
+}
+
+#[test]
+fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
+    let who = "monitor@example.com";
+    let ip = "192.0.2.9";
     // Reconfigured to check three times as often, for good.
-    let shift = MONDAY + 21 * 86_400;
-    steady(&mut d, who, shift, 3 * 24, 6, ip, &mut out);
+    let (mut d, out, shift) = three_weeks_then(who, ip, 6, 3 * 24);
     assert_eq!(firing(&out).len(), 1, "{out:?}");
     let learnt = resolved(&out);
     assert_eq!(learnt.len(), 1, "{out:?}");
@@ -176,11 +184,7 @@ fn a_steady_level_shift_alerts_once_and_is_then_learnt_also_across_a_restart() {
 fn restart_mid_burn(rate: i64, before: i64, after: i64, words: &str) {
     let who = "scanner@example.com";
     let ip = "192.0.2.9";
-    let mut d = detector();
-    let mut out = Vec::new();
-    steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
-    let start = MONDAY + 21 * 86_400;
-    steady(&mut d, who, start, before, rate, ip, &mut out);
+    let (mut d, out, start) = three_weeks_then(who, ip, rate, before);
     assert_eq!(firing(&out).len(), 1, "{out:?}");
     assert!(firing(&out)[0].detail.contains(words), "{out:?}");
     let saved = saved(&mut d, who, start + before * 3600, ip);
@@ -253,16 +257,9 @@ fn a_throttled_tail_keeps_the_incident_its_burst_opened() {
 
 #[test]
 fn a_monitor_at_three_times_its_rate_is_found_in_hours_at_twice_only_by_the_day() {
-    let ip = "192.0.2.9";
     // The hours after the rise that pass before the first alert, if any.
     let found_after = |rate: i64, hours: i64| {
-        let who = "monitor@example.com";
-        let mut d = detector();
-        let mut out = Vec::new();
-        steady(&mut d, who, MONDAY, 21 * 24, 2, ip, &mut out);
-        assert!(out.is_empty(), "{out:?}");
-        let start = MONDAY + 21 * 86_400;
-        steady(&mut d, who, start, hours, rate, ip, &mut out);
+        let (_, out, start) = three_weeks_then("monitor@example.com", "192.0.2.9", rate, hours);
         firing(&out)
             .first()
             .map(|a| (a.at.timestamp() - start) as f64 / 3600.0)
