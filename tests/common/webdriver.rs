@@ -288,8 +288,31 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Ends the session before chromedriver, also when a test panics or
+    /// never called [`Driver::quit`]: killing chromedriver alone left its
+    /// chromium running, one browser per test binary run.
     fn drop(&mut self) {
+        let _ = self.end_session();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    /// `DELETE /session/{id}` over a plain socket (no runtime in `drop`),
+    /// waiting for chromedriver's answer: it closes chromium first.
+    fn end_session(&self) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr)?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            conn,
+            "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        )?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer)?;
+        Ok(())
     }
 }
