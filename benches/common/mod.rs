@@ -55,8 +55,9 @@ pub fn ndjson_body(
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
-    /// The daemon's log lines after its address.
+    /// The daemon's log lines as it writes them, and those read so far.
     log: std::sync::mpsc::Receiver<String>,
+    read: std::cell::RefCell<Vec<String>>,
 }
 
 impl Daemon {
@@ -78,36 +79,43 @@ impl Daemon {
             .spawn()
             .expect("spawn daemon");
         let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines.next().expect("daemon exited").expect("stderr line");
-            if let Some(a) = line.split("address=").nth(1) {
-                break a
-                    .split_whitespace()
-                    .next()
-                    .expect("addr")
-                    .parse()
-                    .expect("addr");
-            }
-        };
         let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
-        Daemon { child, addr, log }
+        let mut daemon = Daemon {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            read: Default::default(),
+        };
+        let line = daemon.wait_log("address=");
+        let addr = line
+            .split("address=")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next());
+        daemon.addr = addr.and_then(|a| a.parse().ok()).expect("addr");
+        daemon
     }
 
-    /// Waits (two minutes at most) for the daemon to log a line holding
-    /// `needle`; the line.
+    /// The first line the daemon logged (or logs, within two minutes)
+    /// holding `needle`.
     pub fn wait_log(&self, needle: &str) -> String {
+        if let Some(line) = self.read.borrow().iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.read.borrow_mut().push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
                 Err(e) => panic!("no {needle:?} in the daemon's log: {e}"),
             }
         }

@@ -58,10 +58,10 @@ struct Inner {
     all: u64,
     /// Changes per period.
     changes: HashMap<u32, u64>,
-    kept: HashMap<Span, (Version, Arc<PeriodTotals>)>,
-    /// The spans kept of each period lately, newest first, current or not:
-    /// what to build when the period is read again.
-    wanted: HashMap<u32, Vec<Span>>,
+    /// The spans kept, with the version their totals were read at; the
+    /// totals are dropped when their period changes, the span stays: it is
+    /// built again with the next read of its period.
+    kept: HashMap<Span, (Version, Option<Arc<PeriodTotals>>)>,
 }
 
 impl Inner {
@@ -87,7 +87,7 @@ impl Totals {
         let inner = self.inner();
         let version = inner.version(span.0);
         match inner.kept.get(&span) {
-            Some((v, totals)) if *v == version => Ok(totals.clone()),
+            Some((v, Some(totals))) if *v == version => Ok(totals.clone()),
             _ => Err(version),
         }
     }
@@ -108,30 +108,23 @@ impl Totals {
                 return;
             }
             inner.kept.remove(&oldest);
-            if !inner.kept.keys().any(|s| s.0 == oldest.0) {
-                inner.wanted.remove(&oldest.0);
-            }
         }
-        inner.kept.insert(span, (version, totals));
-        let wanted = inner.wanted.entry(span.0).or_default();
-        wanted.retain(|s| *s != span);
-        wanted.insert(0, span);
-        wanted.truncate(SPANS_PER_READ);
-        if inner.wanted.len() > KEPT_SPANS
-            && let Some(oldest) = inner.wanted.keys().min().copied()
-        {
-            inner.wanted.remove(&oldest);
-        }
+        inner.kept.insert(span, (version, Some(totals)));
     }
 
-    /// `span` and the other spans of its period kept lately: what one read
-    /// of the period builds.
+    /// `span` first, then the other spans kept of its period (the latest
+    /// first): what one read of the period builds.
     fn along(&self, span: Span) -> Vec<Span> {
         let inner = self.inner();
-        let others = inner.wanted.get(&span.0).into_iter().flatten();
-        let mut spans = vec![span];
-        spans.extend(others.filter(|s| **s != span).take(SPANS_PER_READ - 1));
-        spans
+        let mut others: Vec<Span> = inner
+            .kept
+            .keys()
+            .filter(|s| s.0 == span.0 && **s != span)
+            .copied()
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        others.truncate(SPANS_PER_READ - 1);
+        std::iter::once(span).chain(others).collect()
     }
 
     /// Periods whose daily counts a write changed.
@@ -139,7 +132,11 @@ impl Totals {
         let mut inner = self.inner();
         for period in periods {
             *inner.changes.entry(period).or_default() += 1;
-            inner.kept.retain(|span, _| span.0 != period);
+            for (span, (_, totals)) in inner.kept.iter_mut() {
+                if span.0 == period {
+                    *totals = None;
+                }
+            }
         }
     }
 
@@ -147,7 +144,10 @@ impl Totals {
     pub(crate) fn changed_all(&self) {
         let mut inner = self.inner();
         inner.all += 1;
-        inner.kept.clear();
+        inner
+            .kept
+            .values_mut()
+            .for_each(|(_, totals)| *totals = None);
     }
 }
 
@@ -249,18 +249,21 @@ impl Store {
                 }
             }
         }
-        let mut asked = None;
-        for (span, totals) in spans.into_iter().zip(built) {
-            let totals = Arc::new(totals);
-            asked.get_or_insert_with(|| totals.clone());
-            self.totals.keep(span, version, totals);
+        let built: Vec<Arc<PeriodTotals>> = built.into_iter().map(Arc::new).collect();
+        for (span, totals) in spans.iter().zip(&built) {
+            self.totals.keep(*span, version, totals.clone());
         }
-        Ok(asked.unwrap_or_else(|| {
-            Arc::new(PeriodTotals {
-                senders: Vec::new(),
-                days: Vec::new(),
-            })
-        }))
+        // `along` puts the span asked for first.
+        Ok(built[0].clone())
+    }
+
+    /// The periods (see [`keys::slot`]) holding `days`, each once: what a
+    /// write of those days changes.
+    pub(crate) fn daily_periods(days: impl IntoIterator<Item = u32>) -> Vec<u32> {
+        let mut periods: Vec<u32> = days.into_iter().map(Store::daily_period).collect();
+        periods.sort_unstable();
+        periods.dedup();
+        periods
     }
 }
 

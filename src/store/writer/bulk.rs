@@ -262,13 +262,7 @@ impl Writer {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let taken = bulk.take();
-        let mut periods: Vec<u32> = taken
-            .held
-            .iter()
-            .map(|h| Store::daily_period(h.day()))
-            .collect();
-        periods.sort_unstable();
-        periods.dedup();
+        let periods = Store::daily_periods(taken.held.iter().map(|h| h.day()));
         let written = self.write_taken(&taken, now);
         self.store.totals.changed(periods);
         // The held events' memory is kept for the next ones.

@@ -135,14 +135,7 @@ impl Writer {
     /// the last batch, which carries `done`. The periods whose daily counts
     /// it changed, or may have, lose their kept totals once it is done.
     fn fold_group(&mut self, g: Group, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut periods: Vec<u32> = g
-            .deltas
-            .daily
-            .keys()
-            .map(|(day, _)| Store::daily_period(*day))
-            .collect();
-        periods.sort_unstable();
-        periods.dedup();
+        let periods = Store::daily_periods(g.deltas.daily.keys().map(|(day, _)| *day));
         let written = self.write_group(g, now);
         self.store.totals.changed(periods);
         written

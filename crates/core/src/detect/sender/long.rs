@@ -26,19 +26,21 @@ use crate::detect::incident::{Learnt, Spike};
 use crate::detect::maths::poisson_upper;
 use crate::event::Event;
 
-/// The windows: completed hours, the fewest messages they alert on, and
-/// whether a person's account is judged on them. Three hours find a run
-/// of 5-10 times a person's rate in about an hour; two find 3-5 times a
-/// monitor's (which varies little) an hour sooner than three; a day finds
-/// twice a monitor's.
-const WINDOWS: [(u32, u32, bool); 4] = [
-    (2, 10, false),
-    (3, 20, true),
-    (6, 30, true),
-    (24, DAY_MIN, true),
+/// The windows: completed hours, the fewest messages they alert on,
+/// whether a person's account is judged on them, and the ratio over the
+/// expected count that opens an incident of a steady account. Three hours
+/// find a run of 5-10 times a person's rate in about an hour; two find 3-5
+/// times a monitor's (which varies little) an hour sooner than three; a
+/// day finds twice a monitor's. Only the day opens at twice: over a few
+/// hours a lasting doubling (a monitor checking twice as often) and a run
+/// looked alike, and judged on the loose tail of [`STEADY_P`] the shorter
+/// windows alerted on doublings more than once each.
+const WINDOWS: [(u32, u32, bool, f64); 4] = [
+    (2, 10, false, 2.5),
+    (3, 20, true, 2.5),
+    (6, 30, true, 2.5),
+    (24, 48, true, 2.0),
 ];
-const DAY_HOURS: u32 = 24;
-const DAY_MIN: u32 = 48;
 /// The shortest window worth judging (after an incident closed).
 const MIN_HOURS: u32 = 3;
 /// The hours at a window's end that must be above on their own: the run
@@ -46,20 +48,17 @@ const MIN_HOURS: u32 = 3;
 const RECENT: u32 = 2;
 /// Below this index of dispersion an account sends steadily (a machine).
 const STEADY: f64 = 0.5;
-/// Ratio over the expected count that opens an incident: a steady
-/// account's expectation is tight, a person's busy days vary. A steady
-/// account at twice its rate is found by the day's window only: over a
-/// few hours, a lasting doubling (a monitor checking twice as often) and
-/// a run looked alike, and its shorter windows judged on a looser tail
-/// ([`STEADY_P`]) alerted on doublings more than once each.
-const OPEN_STEADY: f64 = 2.5;
-const OPEN_STEADY_DAY: f64 = 2.0;
+/// Ratio over the expected count that opens an incident of a person's
+/// account (a steady one's is in [`WINDOWS`]): a steady account's
+/// expectation is tight, a person's busy days vary.
 const OPEN_PERSON: f64 = 3.5;
 /// The Poisson tail a steady account's window must reach: it varies far
 /// less than a Poisson count of its mean, so a loose tail is enough. With
 /// `p_value_new_ip` (1e-5) instead, runs of 3-5 times a monitor's rate
-/// were found after 2.5 hours on average, with this after 1.8 (`cargo
-/// bench --bench detect_eval`, see docs/DETECTION.md).
+/// were found after 157 and 152 min on average (from a new address, from
+/// its own device); with this and the ratios of [`WINDOWS`], after 115 and
+/// 106 (`BENCH_THROTTLED=1 BENCH_SEEDS=1-7 cargo bench --bench
+/// detect_eval`, see docs/DETECTION.md).
 const STEADY_P: f64 = 1e-3;
 /// Ratio of the last two hours that keeps an incident open, and the
 /// fewest messages that do.
@@ -160,7 +159,7 @@ impl SenderState {
         // Each hour's expectation, computed once for the longest window
         // (the shorter ones are its tail) and only if a window holds enough.
         let mut expected_hours: Option<Vec<f64>> = None;
-        for (scale, min_count, people) in WINDOWS {
+        for (scale, min_count, people, open_steady) in WINDOWS {
             let window_start = hour.checked_sub(scale)?;
             if window_start < first_hour + 168 {
                 continue;
@@ -192,11 +191,7 @@ impl SenderState {
             let expected = done.iter().sum::<f64>() + now;
             let recent = self.history.sum(hour - RECENT, hour) + running;
             let recent_expected = done[done.len() - RECENT as usize..].iter().sum::<f64>() + now;
-            let ratio = match (steady, scale) {
-                (true, DAY_HOURS..) => OPEN_STEADY_DAY,
-                (true, _) => OPEN_STEADY,
-                (false, _) => OPEN_PERSON,
-            };
+            let ratio = if steady { open_steady } else { OPEN_PERSON };
             let p = match steady {
                 true => STEADY_P,
                 false => cfg.volume.p_value,
