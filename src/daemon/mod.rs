@@ -140,7 +140,7 @@ pub async fn run(
     let housekeeping = [
         tokio::spawn(purge_loop(ingester.clone(), token.clone())),
         tokio::spawn(tick_loop(ingester.clone(), token.clone())),
-        read_ahead(&store, &token),
+        read_ahead(&store, config.default_days(), &token),
     ];
     // The notifier's progress, read by `/metrics`.
     let progress = crate::notify::Progress::new(
@@ -354,18 +354,23 @@ async fn purge_loop(ingester: Ingester, token: CancellationToken) {
     }
 }
 
-/// Reads the totals of the past periods in the retention window in the
-/// background (see the store's `totals`): the first report after a start
-/// then reads only the periods it begins and ends in.
-fn read_ahead(store: &Store, token: &CancellationToken) -> tokio::task::JoinHandle<()> {
+/// Reads the totals the first reports after a start read in the
+/// background (see the store's `totals`): the past periods in the
+/// retention window, and the parts of periods that the default range and
+/// the whole window begin and end in.
+fn read_ahead(
+    store: &Store,
+    default_days: u32,
+    token: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let (store, token) = (store.clone(), token.clone());
     tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
-        match store.read_ahead(chrono::Utc::now(), || token.is_cancelled()) {
+        match store.read_ahead(chrono::Utc::now(), &[default_days], || token.is_cancelled()) {
             Ok(periods) => tracing::info!(
                 periods,
                 seconds = t.elapsed().as_secs_f64(),
-                "past periods' totals read ahead for reports"
+                "periods' totals read ahead for reports"
             ),
             Err(e) => tracing::warn!(error = %e, "reading past periods ahead for reports failed"),
         }

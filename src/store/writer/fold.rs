@@ -136,8 +136,14 @@ impl Writer {
     /// it changed, or may have, lose their kept totals once it is done.
     fn fold_group(&mut self, g: Group, now: DateTime<Utc>) -> Result<(), StoreError> {
         let periods = Store::daily_periods(g.deltas.daily.keys().map(|(day, _)| *day));
+        let changing = self.store.totals.begin(periods);
+        let deltas = g.deltas;
+        // A replay after a crash skips parts written before it: the kept
+        // totals may hold those already.
+        let whole = g.written.is_none_or(|p| p.parts == 0);
         let written = self.write_group(g, now);
-        self.store.totals.changed(periods);
+        let added = (written.is_ok() && whole).then_some(&deltas.daily);
+        self.store.totals.end(changing, added);
         written
     }
 

@@ -356,7 +356,7 @@ impl Writer {
         let oldest = crate::event::time::day_number(self.store.oldest_day(now));
         self.ids.forget_before(oldest);
         let purged = self.store.purge(now, &mut self.purge_cursor);
-        self.store.totals.changed_all();
+        self.store.totals.purged(oldest);
         purged
     }
 }
