@@ -77,6 +77,7 @@ fn run(
             swept = Instant::now();
             let now = chrono::Utc::now().timestamp();
             gate.evict(now - IDLE_SECS, MOST);
+            gate.prune_addresses(now);
         }
     }
 }

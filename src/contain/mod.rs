@@ -313,43 +313,53 @@ impl Holds {
         Some((key, hold.light()))
     }
 
-    /// Contains `alert`'s account now, ahead of the alert log, when the
-    /// alert is of a kind that contains and the account is not contained
-    /// already. Memory only: the watcher confirms and records it.
-    pub(crate) fn contain_now(&self, alert: &Alert) {
+    /// Contains `alert`'s account, or its address for a `shared_ip` alert,
+    /// now, ahead of the alert log, when the alert is of a kind that
+    /// contains and nothing contains them already; whether it did. Memory
+    /// only: the watcher confirms and records it.
+    pub(crate) fn contain_now(&self, alert: &Alert) -> bool {
         let settings = &self.inner.settings;
         if !settings.contains(alert) {
-            return;
+            return false;
         }
+        let key = subject::alert_key(alert);
         let now = chrono::Utc::now().timestamp();
         let mut active = self.active();
-        if active.get(&alert.sender).is_some_and(|h| h.in_force(now)) {
-            return;
+        if active.get(key.as_ref()).is_some_and(|h| h.in_force(now)) {
+            return false;
         }
         let hold = Hold::ahead(alert, now, settings.hold_hours);
-        active.insert(alert.sender.clone(), hold);
+        active.insert(key.clone().into_owned(), hold);
         drop(active);
+        let subject = subject::subject(&key);
         tracing::warn!(
-            sender = alert.sender.as_str(),
+            sender = subject.name().as_ref(),
             kind = alert.kind.name(),
             why = alert.detail.as_str(),
-            "account contained"
+            "{} contained",
+            if matches!(subject, Subject::Address(_)) {
+                "address"
+            } else {
+                "account"
+            }
         );
+        true
     }
 
-    /// Lifts the containment the gate began for `sender` when the
-    /// detector, having counted the submission that was to raise the alert,
-    /// raised none (it saw other traffic, or time had moved on).
-    pub(crate) fn lift_unfounded(&self, sender: &str) {
+    /// Lifts the containment the gate began under `key` (an account, or
+    /// an address) when the detector, having counted the submission that
+    /// was to raise the alert, raised none (it saw other traffic, or time
+    /// had moved on).
+    pub(crate) fn lift_unfounded(&self, key: &str) {
         let mut active = self.active();
-        if !active.get(sender).is_some_and(|h| h.provisional) {
+        if !active.get(key).is_some_and(|h| h.provisional) {
             return;
         }
-        let hold = active.remove(sender);
+        let hold = active.remove(key);
         drop(active);
         let stopped = hold.map_or(0, |h| h.held + h.deferred + h.rejected + h.monitored);
         tracing::warn!(
-            sender,
+            sender = subject::subject(key).name().as_ref(),
             stopped,
             "containment lifted: the detector raised no alert where the policy service expected one"
         );

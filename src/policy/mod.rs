@@ -127,7 +127,7 @@ impl Service {
             Some(gate) => {
                 // A burst of an account whose past is being read (rarely: a
                 // few reads take microseconds) waits for it, briefly.
-                gate.ready(&event.sender).await;
+                gate.ready(&event).await;
                 gate.answer(&event, queue_id, now, self.action)
             }
             None => (

@@ -20,6 +20,10 @@ pub(crate) trait Replicas: Send {
     fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>);
     /// Accounts the store had never seen, now in its sender index.
     fn known(&self, senders: &[&str]);
+    /// Client addresses the detector raised a shared_ip alert on, each
+    /// with the Unix second its cool-down ends: told before the replicas
+    /// of the fold that raised them.
+    fn addresses(&self, alerted: &[(std::net::IpAddr, i64)]);
 }
 
 impl Writer {
@@ -52,6 +56,22 @@ impl Writer {
             return;
         };
         let cfg = detector.shared_config();
+        let cooldown =
+            i64::try_from(cfg.shared_ip.cooldown_hours).unwrap_or(i64::MAX / 7200) * 3600;
+        let alerted: Vec<(std::net::IpAddr, i64)> = self
+            .committed
+            .iter()
+            .filter(|a| a.kind == crate::detect::AlertKind::SharedIp && a.status.is_firing())
+            .filter_map(|a| {
+                Some((
+                    a.sender.parse().ok()?,
+                    a.at.timestamp().saturating_add(cooldown),
+                ))
+            })
+            .collect();
+        if !alerted.is_empty() {
+            to.addresses(&alerted);
+        }
         for (sender, seq) in marks {
             to.publish(&sender, seq, detector.replica(&sender, &self.store), cfg);
         }

@@ -34,6 +34,7 @@ pub use alert::{Alert, AlertKind, AlertStatus, Incident, incidents};
 pub use config::DetectConfig;
 pub use incident::Persisted;
 pub use replica::Replica;
+pub use shared_ip::{Addresses, Standing};
 
 use crate::event::{Event, Outcome};
 use sender::SenderState;

@@ -15,8 +15,9 @@
 use super::alert::{Alert, AlertKind};
 use super::config::DetectConfig;
 use super::sender::SenderState;
-use super::{Loaded, Loader, RESOLVE_GRACE, history};
+use super::{Loaded, Loader, RESOLVE_GRACE, Standing, history};
 use crate::event::{Event, Outcome};
+use std::net::IpAddr;
 
 /// An account's detector state, stepped by submissions the detector has not
 /// seen yet. Cheap enough to clone a few thousand times a second (a few
@@ -93,6 +94,16 @@ impl Replica {
         out.into_iter().find(|a| {
             a.status.is_firing() && matches!(a.kind, AlertKind::VolumeSpike | AlertKind::NewSender)
         })
+    }
+
+    /// How the account stands with client address `ip` at Unix second
+    /// `ts`, before its submission from there runs through: what the
+    /// shared_ip detector weighs it by (see [`Addresses::observe`]).
+    ///
+    /// [`Addresses::observe`]: super::Addresses::observe
+    pub fn standing(&self, ip: IpAddr, ts: i64, cfg: &DetectConfig) -> Standing {
+        let window = i64::from(cfg.shared_ip.window_minutes) * 60;
+        self.state.standing(ip, ts, window)
     }
 
     /// Whether a volume incident is open: the detector has raised the alert

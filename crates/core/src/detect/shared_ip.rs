@@ -52,15 +52,18 @@ struct Address {
 /// How an account stands with the address it sends from, before its
 /// message is counted.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Standing {
+pub struct Standing {
     /// It used the address before the window.
     pub(crate) regular: bool,
     /// Its usual address other than this one.
     pub(crate) usual: Option<IpAddr>,
 }
 
+/// The accounts each client address submitted as within the window: the
+/// detector's, and the policy service's own (fed by the replicas'
+/// standings, so that a campaign is contained as it crosses the line).
 #[derive(Debug, Default)]
-pub(crate) struct Addresses {
+pub struct Addresses {
     map: foldhash::HashMap<IpAddr, Address>,
 }
 
@@ -72,7 +75,7 @@ fn hash(account: &str) -> u64 {
 impl Addresses {
     /// Counts `ev` (from `ip`, its account standing as `standing`); the
     /// alert it sets off, unless `cooling` says the address is quiet.
-    pub(crate) fn observe(
+    pub fn observe(
         &mut self,
         ev: &Event,
         ip: IpAddr,
@@ -163,8 +166,17 @@ impl Addresses {
         })
     }
 
+    /// Accounts new to `ip` within the window that reaches Unix second
+    /// `ts`.
+    pub fn newcomers(&self, ip: IpAddr, ts: i64, cfg: &SharedIpConfig) -> usize {
+        let window = i64::from(cfg.window_minutes) * 60;
+        self.map.get(&ip).map_or(0, |a| {
+            a.newcomers.iter().filter(|n| n.first > ts - window).count()
+        })
+    }
+
     /// Forgets addresses idle for a whole window.
-    pub(crate) fn prune(&mut self, now: i64, cfg: &SharedIpConfig) {
+    pub fn prune(&mut self, now: i64, cfg: &SharedIpConfig) {
         let window = i64::from(cfg.window_minutes) * 60;
         self.map.retain(|_, a| a.last > now - window);
     }

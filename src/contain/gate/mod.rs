@@ -22,11 +22,20 @@
 //! alert on before that read is done waits for it, at most
 //! [`WAIT_FOR_PAST`], then goes on without (the alert then comes late).
 //! Accounts the store has never seen start from nothing at once.
+//!
+//! Client addresses likewise (`addresses`): each submission run through a
+//! replica is also counted for its address, with how the account stands
+//! with it, so that the submission completing a shared_ip alert contains
+//! the address for every account at once. An established account's first
+//! submission from an address that it could complete an alert at waits
+//! for its past in the same way. `back` takes what returns from the
+//! writer and the loader.
 
 use super::loader::Loads;
 use super::{Action, Hold, Holds};
 use crate::detect::{Alert, DetectConfig, Loaded, Replica};
 use crate::event::{Event, Tls};
+use addresses::AddressGate;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
@@ -35,6 +44,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+
+mod addresses;
+mod back;
 
 /// Locks the accounts are spread over, so that connections answering
 /// different accounts do not wait for each other.
@@ -78,6 +90,9 @@ struct Entry {
     /// The submission the replica says raised the alert, until a replica
     /// from the writer that counted it says whether the detector agrees.
     predicted: Option<u64>,
+    /// Addresses contained ahead of the detector after a submission of
+    /// this account (its number), until the writer counted it.
+    addresses_predicted: Vec<(IpAddr, u64)>,
     /// Unix second of the last submission (for eviction).
     used: i64,
 }
@@ -98,6 +113,7 @@ struct Inner {
     next: AtomicU64,
     loads: Loads,
     holds: Holds,
+    addresses: AddressGate,
 }
 
 impl Gate {
@@ -114,6 +130,7 @@ impl Gate {
                 next: AtomicU64::new(0),
                 loads,
                 holds,
+                addresses: AddressGate::new(),
             }),
         }
     }
@@ -135,21 +152,48 @@ impl Gate {
             .clone()
     }
 
-    /// Waits, at most [`WAIT_FOR_PAST`], while `sender`'s past is being
-    /// read and its submissions so far could be one short of an alert.
-    pub(crate) async fn ready(&self, sender: &str) {
+    /// Waits, at most [`WAIT_FOR_PAST`], while the past of `ev`'s account
+    /// is being read and its submissions so far could be one short of an
+    /// alert, or its address could be one account short of a shared_ip
+    /// alert with the accounts whose past is being read (a campaign's
+    /// stolen accounts are established ones: without the wait, every
+    /// message sent while their pasts are read would pass uncounted).
+    pub(crate) async fn ready(&self, ev: &Event) {
+        let cfg = self.cfg();
         let least = {
-            let cfg = self.cfg();
             let v = &cfg.volume;
             v.min_count
                 .min(v.min_count_new_ip)
                 .min(cfg.new_sender.min_count) as usize
         };
+        let sender = ev.sender.as_str();
+        let ts = ev.ts.timestamp();
         let arrived = {
-            let shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-            match shard.get(sender) {
-                Some(e) if e.replica.is_none() && e.pending.len() + 1 >= least => e.arrived.clone(),
-                _ => None,
+            let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
+            let entry = match shard.get_mut(sender) {
+                Some(e) => e,
+                // Seen first here when its address is to be weighed: its
+                // past is asked for now, as `answer` would.
+                None if ev.client_ip.is_some() => {
+                    let mut entry = self.first_sight(sender, ts);
+                    if !entry.asked {
+                        entry.asked = self.inner.loads.request(sender, ts);
+                    }
+                    shard.entry(sender.to_owned()).or_insert(entry)
+                }
+                None => return,
+            };
+            if entry.replica.is_some() {
+                return;
+            }
+            let burst = entry.pending.len() + 1 >= least;
+            let hash = self.hash(sender);
+            let campaign = ev
+                .client_ip
+                .is_some_and(|ip| self.inner.addresses.arriving(ip, hash, ts, &cfg));
+            match burst || campaign {
+                true => entry.arrived.clone(),
+                false => None,
             }
         };
         if let Some(arrived) = arrived {
@@ -200,17 +244,49 @@ impl Gate {
         if entry.pending.len() >= MAX_PENDING {
             entry.pending.pop_front();
         }
-        entry.pending.push_back(Sub {
+        let sub = Sub {
             seq,
             ts: ev.ts,
             tls: ev.tls,
             ip: ev.client_ip,
-        });
-        if let Some(alert) = entry.replica.as_mut().and_then(|r| r.submit(ev, &cfg)) {
-            entry.predicted = Some(seq);
-            holds.contain_now(&alert);
+        };
+        entry.pending.push_back(sub);
+        if let Some(replica) = entry.replica.as_mut() {
+            let (alert, address) = self.step(replica, &sub, ev, &cfg);
+            if let Some(alert) = alert {
+                entry.predicted = Some(seq);
+                holds.contain_now(&alert);
+            }
+            entry.addresses_predicted.extend(address);
         }
         (hold, Some(seq))
+    }
+
+    /// Runs submission `sub` (its event `ev`) through its account's
+    /// `replica` and the gate's count of its address: the alert that
+    /// opens the account's incident, if any, and the address the gate
+    /// contained after it, if any.
+    fn step(
+        &self,
+        replica: &mut Replica,
+        sub: &Sub,
+        ev: &Event,
+        cfg: &DetectConfig,
+    ) -> (Option<Alert>, Option<(IpAddr, u64)>) {
+        // How the account stood with the address before this submission,
+        // as the detector weighs it.
+        let standing = sub
+            .ip
+            .map(|ip| (ip, replica.standing(ip, ev.ts.timestamp(), cfg)));
+        let alert = replica.submit(ev, cfg);
+        let address = standing.and_then(|(ip, standing)| {
+            let alert = self.inner.addresses.observe(ev, ip, standing, cfg)?;
+            self.inner
+                .holds
+                .contain_now(&alert)
+                .then_some((ip, sub.seq))
+        });
+        (alert, address)
     }
 
     /// The entry of an account seen for the first time: from nothing when
@@ -230,121 +306,8 @@ impl Gate {
             base: 0,
             pending: VecDeque::new(),
             predicted: None,
+            addresses_predicted: Vec::new(),
             used: ts,
         }
-    }
-
-    /// A replica of `sender` from the writer, which counted its submissions
-    /// up to `seq`; `cfg` are the detector's settings.
-    pub(crate) fn publish(
-        &self,
-        sender: &str,
-        seq: u64,
-        replica: Replica,
-        cfg: &Arc<DetectConfig>,
-    ) {
-        if !Arc::ptr_eq(&self.cfg(), cfg) {
-            // New settings (a reload): the replicas judge by them from now.
-            *self.inner.cfg.write().unwrap_or_else(|p| p.into_inner()) = cfg.clone();
-        }
-        let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-        let Some(entry) = shard.get_mut(sender) else {
-            return;
-        };
-        if seq < entry.base {
-            return;
-        }
-        let predicted = entry.predicted.filter(|p| *p <= seq);
-        let unfounded = predicted.is_some() && !replica.incident_open();
-        if predicted.is_some() {
-            entry.predicted = None;
-        }
-        entry.base = seq;
-        while entry.pending.front().is_some_and(|s| s.seq <= seq) {
-            entry.pending.pop_front();
-        }
-        match replay(entry, sender, replica, cfg) {
-            Some(alert) => self.inner.holds.contain_now(&alert),
-            None if unfounded => self.inner.holds.lift_unfounded(sender),
-            None => {}
-        }
-    }
-
-    /// The past of `sender` read from the store (the loader's answer);
-    /// ignored when the writer's replica came first.
-    pub(super) fn loaded(&self, sender: &str, replica: Replica) {
-        let cfg = self.cfg();
-        let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = shard.get_mut(sender).filter(|e| e.replica.is_none())
-            && let Some(alert) = replay(entry, sender, replica, &cfg)
-        {
-            self.inner.holds.contain_now(&alert);
-        }
-    }
-
-    /// Accounts new to the store.
-    pub(crate) fn known(&self, senders: &[&str]) {
-        self.add_known(senders.iter().map(|s| self.hash(s)).collect());
-    }
-
-    /// Accounts the store knows, by [`Gate::hash`].
-    pub(super) fn add_known(&self, hashes: Vec<u64>) {
-        let mut known = self.inner.known.write().unwrap_or_else(|p| p.into_inner());
-        known.extend(hashes);
-    }
-
-    /// Forgets accounts without a submission since Unix second `before`,
-    /// and the oldest beyond `most` (they are read again when they come
-    /// back); returns how many are held.
-    pub(super) fn evict(&self, before: i64, most: usize) -> usize {
-        let per_shard = most.div_ceil(SHARDS);
-        let mut held = 0;
-        for shard in &self.inner.shards {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            shard.retain(|_, e| e.used >= before || e.predicted.is_some());
-            if shard.len() > per_shard {
-                let mut used: Vec<i64> = shard.values().map(|e| e.used).collect();
-                let cut = shard.len() - per_shard;
-                let (_, nth, _) = used.select_nth_unstable(cut - 1);
-                let oldest_kept = *nth;
-                shard.retain(|_, e| e.used > oldest_kept || e.predicted.is_some());
-            }
-            held += shard.len();
-        }
-        held
-    }
-}
-
-/// Makes `replica` the base of `entry` and runs its pending submissions
-/// through it; the alert one of them raises, if any.
-fn replay(
-    entry: &mut Entry,
-    sender: &str,
-    mut replica: Replica,
-    cfg: &DetectConfig,
-) -> Option<Alert> {
-    if let Some(arrived) = entry.arrived.take() {
-        arrived.close();
-    }
-    let mut raised = None;
-    for sub in &entry.pending {
-        if let Some(alert) = replica.submit(&sub.event(sender), cfg) {
-            if raised.is_none() {
-                entry.predicted = Some(sub.seq);
-                raised = Some(alert);
-            }
-        }
-    }
-    entry.replica = Some(replica);
-    raised
-}
-
-impl crate::store::Replicas for Gate {
-    fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>) {
-        Gate::publish(self, sender, seq, replica, cfg);
-    }
-
-    fn known(&self, senders: &[&str]) {
-        Gate::known(self, senders);
     }
 }
