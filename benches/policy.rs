@@ -182,21 +182,30 @@ fn bursts() {
                 std::thread::spawn(move || run(&addr, &who, (n, c), 250))
             })
             .collect();
-        let answers: Vec<String> = threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("client"))
-            .collect();
-        let secs = started.elapsed().as_secs_f64();
-        let through = answers.iter().filter(|a| *a == "action=DUNNO\n").count() as u64;
+        let (answers, rate, through) = answered(threads, started);
         let observed = runtime.block_on(alert_count(&api, &daemon, &who));
         println!(
-            "  {:<11} {} messages, {:.0}/s: alert at message {observed}, {through} let through, {} after the alert",
+            "  {:<11} {} messages, {rate:.0}/s: alert at message {observed}, {through} let through, {} after the alert",
             if established { "established" } else { "new" },
             answers.len(),
-            answers.len() as f64 / secs,
             through.saturating_sub(observed)
         );
     }
+}
+
+/// The answers of the client threads started at `started`, the messages
+/// per second they were answered at, and how many were let through.
+fn answered(
+    threads: Vec<std::thread::JoinHandle<Vec<String>>>,
+    started: Instant,
+) -> (Vec<String>, f64, u64) {
+    let answers: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("client"))
+        .collect();
+    let rate = answers.len() as f64 / started.elapsed().as_secs_f64();
+    let through = answers.iter().filter(|a| *a == "action=DUNNO\n").count() as u64;
+    (answers, rate, through)
 }
 
 /// One connection (`c` of run `r`) of a run: `n` submissions of `who`
@@ -285,17 +294,11 @@ fn campaigns() {
                 std::thread::spawn(move || send(&addr, &all, per))
             })
             .collect();
-        let answers: Vec<String> = threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("client"))
-            .collect();
-        let secs = started.elapsed().as_secs_f64();
-        let through = answers.iter().filter(|a| *a == "action=DUNNO\n").count();
+        let (answers, rate, through) = answered(threads, started);
         let observed = runtime.block_on(alert_count(&api, &daemon, &attacker));
         println!(
-            "  {} messages, {:.0}/s: shared_ip alert at {observed} accounts, {through} let through, {} after the 5th",
+            "  {} messages, {rate:.0}/s: shared_ip alert at {observed} accounts, {through} let through, {} after the 5th",
             answers.len(),
-            answers.len() as f64 / secs,
             through.saturating_sub(5)
         );
     }

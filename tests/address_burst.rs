@@ -11,7 +11,6 @@ use common::policy::*;
 use common::*;
 use serde_json::{Value, json};
 use std::io::Write;
-use std::time::Duration;
 
 const ATTACKER: &str = "203.0.113.66";
 
@@ -79,18 +78,7 @@ fn campaign(site: &Site, accounts: &[String], each: usize, series: &str) -> Vec<
 
 /// The firing shared_ip alert on [`ATTACKER`], once logged.
 async fn address_alert(d: &Daemon) -> Value {
-    wait_until("the shared_ip alert", Duration::from_secs(30), async || {
-        let (status, body) = api_get(d, "/api/v1/alerts").await;
-        assert_eq!(status, 200, "{body}");
-        let found = body["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["kind"] == "shared_ip" && a["status"].is_null())
-            .cloned();
-        found.ok_or(body)
-    })
-    .await
+    firing_alert(d, "the shared_ip alert", |a| a["kind"] == "shared_ip").await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -68,23 +68,7 @@ fn parallel(
 
 /// The alert that opened `who`'s incident, once it is logged.
 async fn opening_alert(d: &Daemon, who: &str) -> Value {
-    wait_until(
-        &format!("an alert for {who}"),
-        Duration::from_secs(30),
-        async || {
-            let (status, body) = api_get(d, "/api/v1/alerts").await;
-            assert_eq!(status, 200, "{body}");
-            let found = body["alerts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                // A firing alert has no `status`.
-                .find(|a| a["sender"] == who && a["status"].is_null())
-                .cloned();
-            found.ok_or(body)
-        },
-    )
-    .await
+    firing_alert(d, &format!("an alert for {who}"), |a| a["sender"] == who).await
 }
 
 /// Checks a burst's answers against its alert: exactly the messages up to

@@ -180,3 +180,24 @@ pub fn submit_from(
         .expect("send a request");
     answer(r)
 }
+
+/// The first firing alert (one without `status`) that `wanted` picks,
+/// once it is logged (`what` names it if it never comes).
+pub async fn firing_alert(
+    d: &Daemon,
+    what: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait_until(what, Duration::from_secs(30), async || {
+        let (status, body) = api_get(d, "/api/v1/alerts").await;
+        assert_eq!(status, 200, "{body}");
+        let found = body["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["status"].is_null() && wanted(a))
+            .cloned();
+        found.ok_or(body)
+    })
+    .await
+}
