@@ -357,22 +357,41 @@ async fn purge_loop(ingester: Ingester, token: CancellationToken) {
 /// Reads the totals the first reports after a start read in the
 /// background (see the store's `totals`): the past periods in the
 /// retention window, and the parts of periods that the default range and
-/// the whole window begin and end in.
+/// the whole window begin and end in; then again every [`PURGE_EVERY`],
+/// which reads only what a new day or an import left unread.
 fn read_ahead(
     store: &Store,
     default_days: u32,
     token: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let (store, token) = (store.clone(), token.clone());
-    tokio::task::spawn_blocking(move || {
-        let t = std::time::Instant::now();
-        match store.read_ahead(chrono::Utc::now(), &[default_days], || token.is_cancelled()) {
-            Ok(periods) => tracing::info!(
-                periods,
-                seconds = t.elapsed().as_secs_f64(),
-                "periods' totals read ahead for reports"
-            ),
-            Err(e) => tracing::warn!(error = %e, "reading past periods ahead for reports failed"),
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        let mut first = true;
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let (store, stop) = (store.clone(), token.clone());
+            let t = std::time::Instant::now();
+            let read = tokio::task::spawn_blocking(move || {
+                store.read_ahead(chrono::Utc::now(), &[default_days], || stop.is_cancelled())
+            })
+            .await;
+            match read {
+                Ok(Ok(periods)) if first || periods > 0 => tracing::info!(
+                    periods,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "periods' totals read ahead for reports"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading periods ahead for reports failed")
+                }
+                Err(e) => tracing::error!(error = %e, "reading periods ahead ended abnormally"),
+            }
+            first = false;
         }
     })
 }

@@ -15,7 +15,10 @@
 //! current period: its range's and its tile's). The daemon reads ahead at
 //! start ([`Store::read_ahead`]) the whole periods before today's and the
 //! parts of periods the default range and the whole retention window
-//! begin and end in, so the first reports after a start read nothing.
+//! begin and end in, so the first reports after a start read nothing, and
+//! again every ten minutes, which reads only what a new day (its spans end
+//! today) or an import left unread. The span used least lately makes room
+//! for a new one: at midnight those that ended yesterday go.
 //!
 //! The current period changes with every write. A fold (the daemon's
 //! writes) brackets its write with [`Totals::begin`] and [`Totals::end`]
@@ -111,10 +114,22 @@ struct Inner {
     all: u64,
     /// Changes per period.
     changes: HashMap<u32, u64>,
-    /// The spans kept, with the version their totals were read at; the
-    /// totals are dropped when their period changes, the span stays: it is
-    /// built again with the next read of its period.
-    kept: HashMap<Span, (Version, Option<Arc<PeriodTotals>>)>,
+    /// The spans kept; the totals are dropped when their period changes,
+    /// the span stays: it is built again with the next read of its period.
+    kept: HashMap<Span, Kept>,
+    /// Counts uses of the spans, for [`Kept::used`].
+    uses: u64,
+}
+
+/// One span kept.
+struct Kept {
+    /// When its period had last changed as its totals were read.
+    version: Version,
+    totals: Option<Arc<PeriodTotals>>,
+    /// When it was last kept or given out: the span used least lately
+    /// makes room for another (at midnight the spans that ended yesterday
+    /// go, not the past periods every report reads).
+    used: u64,
 }
 
 impl Inner {
@@ -122,20 +137,29 @@ impl Inner {
         (self.all, self.changes.get(&period).copied().unwrap_or(0))
     }
 
-    /// Whether `span` may be kept: it is, or there is room, or the oldest
-    /// span kept is older and goes for it (reports look at recent weeks
-    /// far more than at old ones).
-    fn room(&mut self, span: Span) -> bool {
-        if self.kept.len() < KEPT_SPANS || self.kept.contains_key(&span) {
-            return true;
+    /// Keeps `span` with `totals` read at `version`, making room for it
+    /// if need be: the span used least lately goes.
+    fn put(&mut self, span: Span, version: Version, totals: Option<Arc<PeriodTotals>>) {
+        if self.kept.len() >= KEPT_SPANS
+            && !self.kept.contains_key(&span)
+            && let Some(least) = self
+                .kept
+                .iter()
+                .min_by_key(|(_, k)| k.used)
+                .map(|(s, _)| *s)
+        {
+            self.kept.remove(&least);
         }
-        match self.kept.keys().min().copied() {
-            Some(oldest) if oldest < span => {
-                self.kept.remove(&oldest);
-                true
-            }
-            _ => false,
-        }
+        self.uses += 1;
+        let used = self.uses;
+        self.kept.insert(
+            span,
+            Kept {
+                version,
+                totals,
+                used,
+            },
+        );
     }
 }
 
@@ -153,10 +177,15 @@ impl Totals {
     /// The kept totals of `span` if they are current, else the version to
     /// give [`Totals::keep`] with totals read from now on.
     pub(crate) fn get(&self, span: Span) -> Result<Arc<PeriodTotals>, Version> {
-        let inner = self.inner();
+        let mut inner = self.inner();
         let version = inner.version(span.0);
-        match inner.kept.get(&span) {
-            Some((v, Some(totals))) if *v == version => Ok(totals.clone()),
+        inner.uses += 1;
+        let used = inner.uses;
+        match inner.kept.get_mut(&span) {
+            Some(kept) if kept.version == version => {
+                kept.used = used;
+                kept.totals.clone().ok_or(version)
+            }
             _ => Err(version),
         }
     }
@@ -165,18 +194,18 @@ impl Totals {
     /// `version`, unless its period changed since (then they may be stale).
     pub(crate) fn keep(&self, span: Span, version: Version, totals: Arc<PeriodTotals>) {
         let mut inner = self.inner();
-        if inner.version(span.0) == version && inner.room(span) {
-            inner.kept.insert(span, (version, Some(totals)));
+        if inner.version(span.0) == version {
+            inner.put(span, version, Some(totals));
         }
     }
 
     /// Makes `span` one of those the next read of its period builds (see
-    /// [`Totals::along`]), if there is room for it.
+    /// [`Totals::along`]).
     pub(crate) fn want(&self, span: Span) {
         let mut inner = self.inner();
-        if !inner.kept.contains_key(&span) && inner.room(span) {
+        if !inner.kept.contains_key(&span) {
             let version = inner.version(span.0);
-            inner.kept.insert(span, (version, None));
+            inner.put(span, version, None);
         }
     }
 
@@ -230,16 +259,16 @@ impl Totals {
             let alone = inner.version(period) == during;
             *inner.changes.entry(period).or_default() += 1;
             let now = inner.version(period);
-            for (span, (version, totals)) in inner.kept.iter_mut() {
+            for (span, kept) in inner.kept.iter_mut() {
                 if span.0 != period {
                     continue;
                 }
-                match (added, totals.as_mut()) {
-                    (Some(added), Some(kept)) if alone && *version == before => {
-                        Arc::make_mut(kept).add(*span, added);
-                        *version = now;
+                match (added, kept.totals.as_mut()) {
+                    (Some(added), Some(totals)) if alone && kept.version == before => {
+                        Arc::make_mut(totals).add(*span, added);
+                        kept.version = now;
                     }
-                    _ => *totals = None,
+                    _ => kept.totals = None,
                 }
             }
         }
@@ -255,12 +284,12 @@ impl Totals {
         let Inner {
             all, changes, kept, ..
         } = &mut *inner;
-        for (span, (version, totals)) in kept.iter_mut() {
-            let current = *version == (was, changes.get(&span.0).copied().unwrap_or(0));
+        for (span, kept) in kept.iter_mut() {
+            let current = kept.version == (was, changes.get(&span.0).copied().unwrap_or(0));
             if current && span.1 >= oldest {
-                version.0 = *all;
+                kept.version.0 = *all;
             } else {
-                *totals = None;
+                kept.totals = None;
             }
         }
     }
@@ -269,10 +298,7 @@ impl Totals {
     pub(crate) fn changed_all(&self) {
         let mut inner = self.inner();
         inner.all += 1;
-        inner
-            .kept
-            .values_mut()
-            .for_each(|(_, totals)| *totals = None);
+        inner.kept.values_mut().for_each(|kept| kept.totals = None);
     }
 }
 

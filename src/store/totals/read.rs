@@ -11,7 +11,9 @@ impl Store {
     /// retention window (newest first, at most [`READ_AHEAD`]), then the
     /// parts of periods that the ranges of the last `ranges` days and of
     /// the whole window begin and end in. Returns how many periods it
-    /// read. Reads: call it from a blocking thread.
+    /// read: none when all of it is kept and current (the daemon calls it
+    /// every few minutes, so that the spans of a new day are ready too).
+    /// Reads: call it from a blocking thread.
     pub(crate) fn read_ahead(
         &self,
         now: chrono::DateTime<chrono::Utc>,
@@ -45,7 +47,7 @@ impl Store {
         spans.iter().for_each(|span| self.totals.want(*span));
         let mut read = Vec::new();
         for span in spans {
-            if read.contains(&span.0) {
+            if read.contains(&span.0) || self.totals.get(span).is_ok() {
                 continue;
             }
             if stop() {

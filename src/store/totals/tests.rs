@@ -74,6 +74,8 @@ fn the_past_periods_in_retention_are_read_ahead() {
     }
     // Not the whole of a period partly older than the retention.
     assert!(begins_whole || store.totals.get(whole(first)).is_err());
+    // Again, with all of it kept: nothing to read.
+    assert_eq!(store.read_ahead(now, &[7], || false).unwrap(), 0);
 }
 
 #[test]
@@ -191,19 +193,34 @@ fn the_purge_drops_only_the_spans_with_days_it_removed() {
 }
 
 #[test]
-fn at_most_the_most_recent_spans_are_kept() {
+fn at_most_the_spans_used_most_lately_are_kept() {
     let t = Totals::default();
+    let kept = |t: &Totals| -> Vec<u32> {
+        // (`get` marks every kept one used, in period order.)
+        (0..30).filter(|p| t.get((*p, 0, 6)).is_ok()).collect()
+    };
     for p in 10..10 + KEPT_SPANS as u32 + 2 {
         let v = t.get((p, 0, 6)).err().unwrap();
         t.keep((p, 0, 6), v, totals(u64::from(p)));
     }
-    let kept: Vec<u32> = (0..30).filter(|p| t.get((*p, 0, 6)).is_ok()).collect();
-    assert_eq!(kept.len(), KEPT_SPANS);
-    assert_eq!(kept[0], 12, "the oldest went first");
-    // An older period than every kept one does not push one out.
+    let first = kept(&t);
+    assert_eq!(first.len(), KEPT_SPANS);
+    assert_eq!(first[0], 12, "the first kept went first");
+    // A span given out stays; a new one pushes out the one used least
+    // lately, whatever its period (the ones left of the day before).
+    assert!(t.get((12, 0, 6)).is_ok());
     let v = t.get((3, 0, 6)).err().unwrap();
     t.keep((3, 0, 6), v, totals(3));
-    assert!(t.get((3, 0, 6)).is_err() && t.get((12, 0, 6)).is_ok());
+    let now = kept(&t);
+    assert!(
+        now.contains(&3) && now.contains(&12) && !now.contains(&13),
+        "{now:?}"
+    );
+    // A span wanted (to be built by the next read of its period) takes a
+    // place too.
+    t.want((40, 0, 1));
+    assert_eq!(t.along((40, 2, 3)), [(40, 2, 3), (40, 0, 1)]);
+    let kept = kept(&t);
     // Spans of one period are kept apart and dropped together.
     let last = kept[kept.len() - 1];
     let v = t.get((last, 1, 6)).err().unwrap();
