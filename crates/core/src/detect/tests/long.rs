@@ -272,3 +272,31 @@ fn a_monitor_at_three_times_its_rate_is_found_in_hours_at_twice_only_by_the_day(
     assert_eq!(found_after(4, 20), None);
     assert!(found_after(4, 26).is_some_and(|h| h > 20.0));
 }
+
+#[test]
+fn a_monitors_run_from_a_new_address_is_found_sooner_than_the_same_from_its_own() {
+    let who = "monitor@example.com";
+    let own = "192.0.2.9";
+    // Three times its rate for twelve hours: its own two an hour go on,
+    // four more come from `from`. The hours until the first alert.
+    let found_after = |from: &str| {
+        let mut d = detector();
+        let mut out = Vec::new();
+        steady(&mut d, who, MONDAY, 21 * 24, 2, own, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let start = MONDAY + 21 * 86_400;
+        let mut events = evenly(who, start, 12, 2, own);
+        events.extend(evenly(who, start + 300, 12, 4, from));
+        events.sort_by_key(|e| e.ts);
+        for e in &events {
+            d.observe(e, &Fresh, &mut out);
+        }
+        firing(&out)
+            .first()
+            .map(|a| (a.at.timestamp() - start) as f64 / 3600.0)
+    };
+    let new = found_after("203.0.113.50").expect("the run from a new address found");
+    let same = found_after(own).expect("the run from its own device found");
+    assert!(new <= 2.0, "from a new address after {new:.1} h");
+    assert!(new < same, "{new:.1} h against {same:.1} h from its own device");
+}
