@@ -298,5 +298,8 @@ fn a_monitors_run_from_a_new_address_is_found_sooner_than_the_same_from_its_own(
     let new = found_after("203.0.113.50").expect("the run from a new address found");
     let same = found_after(own).expect("the run from its own device found");
     assert!(new <= 2.0, "from a new address after {new:.1} h");
-    assert!(new < same, "{new:.1} h against {same:.1} h from its own device");
+    assert!(
+        new < same,
+        "{new:.1} h against {same:.1} h from its own device"
+    );
 }
