@@ -198,7 +198,8 @@ async fn main() {
 
     let daemon = Daemon::start(&data, &format!("store.retention_days = {}", days + 1));
     let base = format!("http://{}", daemon.addr);
-    // The past periods' totals, read in the background after a start.
+    // The totals the first reports read, built in the background after a
+    // start (the past periods, the parts the ranges begin and end in).
     let read_ahead = daemon.wait_log("read ahead");
     println!(
         "read ahead at start: {}",
