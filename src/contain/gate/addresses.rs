@@ -66,9 +66,10 @@ impl AddressGate {
     }
 
     /// Counts `ev`, submitted from `ip` by an account standing as
-    /// `standing` with it; the shared_ip alert it raises, unless the
-    /// address cools down after an alert of the writer's or a prediction
-    /// of the gate's.
+    /// `standing` with it (the caller weighs addresses only when the
+    /// detector does); the shared_ip alert it raises, unless the address
+    /// cools down after an alert of the writer's or a prediction of the
+    /// gate's.
     pub(super) fn observe(
         &self,
         ev: &Event,
@@ -76,17 +77,13 @@ impl AddressGate {
         standing: Standing,
         cfg: &DetectConfig,
     ) -> Option<Alert> {
-        if !cfg.enabled || !cfg.shared_ip.enabled {
-            return None;
-        }
         let ts = ev.ts.timestamp();
         let alerted = self.writer_alerted(ip, ts);
         let mut shard = self.shard(ip);
         let Shard { seen, cooling, .. } = &mut *shard;
         let cool = |_: &str| alerted || cooling.get(&ip).is_some_and(|until| ts < *until);
         let alert = seen.observe(ev, ip, standing, &cfg.shared_ip, cool)?;
-        let hours = i64::try_from(cfg.shared_ip.cooldown_hours).unwrap_or(i64::MAX / 7200);
-        cooling.insert(ip, ts.saturating_add(hours * 3600));
+        cooling.insert(ip, cfg.shared_ip.quiet_until(ts));
         Some(alert)
     }
 

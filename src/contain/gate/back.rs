@@ -60,12 +60,6 @@ impl Gate {
         }
     }
 
-    /// The writer's detector alerted on these addresses (each cooling down
-    /// until the Unix second given).
-    pub(crate) fn addresses_alerted(&self, addresses: &[(IpAddr, i64)]) {
-        self.inner.addresses.alerted(addresses);
-    }
-
     /// The past of `sender` read from the store (the loader's answer);
     /// ignored when the writer's replica came first.
     pub(in crate::contain) fn loaded(&self, sender: &str, replica: Replica) {
@@ -109,17 +103,7 @@ impl Gate {
         }
         held
     }
-}
 
-impl Entry {
-    /// Whether a containment the gate began after one of its submissions
-    /// waits for the writer's word.
-    fn awaits_writer(&self) -> bool {
-        self.predicted.is_some() || !self.addresses_predicted.is_empty()
-    }
-}
-
-impl Gate {
     /// Makes `replica` the base of `entry` and runs its pending
     /// submissions through it (and the gate's count of their addresses);
     /// the account's alert one of them raises, if any.
@@ -132,13 +116,15 @@ impl Gate {
     ) -> Option<Alert> {
         if let Some(arrived) = entry.arrived.take() {
             arrived.close();
-        }
-        let mut raised = None;
-        let hash = self.hash(sender);
-        for sub in &entry.pending {
-            if let Some(ip) = sub.ip {
+            // Its past arrived: its submissions count at their addresses
+            // from now on, no longer as an account being read.
+            let hash = self.hash(sender);
+            for ip in entry.reading_at.drain(..) {
                 self.inner.addresses.settled(ip, hash);
             }
+        }
+        let mut raised = None;
+        for sub in &entry.pending {
             let (alert, address) = self.step(&mut replica, sub, &sub.event(sender), cfg);
             if let Some(alert) = alert
                 && raised.is_none()
@@ -159,6 +145,14 @@ impl Gate {
     }
 }
 
+impl Entry {
+    /// Whether a containment the gate began after one of its submissions
+    /// waits for the writer's word.
+    fn awaits_writer(&self) -> bool {
+        self.predicted.is_some() || !self.addresses_predicted.is_empty()
+    }
+}
+
 impl crate::store::Replicas for Gate {
     fn publish(&self, sender: &str, seq: u64, replica: Replica, cfg: &Arc<DetectConfig>) {
         Gate::publish(self, sender, seq, replica, cfg);
@@ -169,6 +163,6 @@ impl crate::store::Replicas for Gate {
     }
 
     fn addresses(&self, alerted: &[(IpAddr, i64)]) {
-        self.addresses_alerted(alerted);
+        self.inner.addresses.alerted(alerted);
     }
 }

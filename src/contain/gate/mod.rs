@@ -90,6 +90,9 @@ struct Entry {
     /// The submission the replica says raised the alert, until a replica
     /// from the writer that counted it says whether the detector agrees.
     predicted: Option<u64>,
+    /// Addresses it submitted from while its past was read, where it
+    /// counts as an account being read until it arrives.
+    reading_at: Vec<IpAddr>,
     /// Addresses contained ahead of the detector after a submission of
     /// this account (its number), until the writer counted it.
     addresses_predicted: Vec<(IpAddr, u64)>,
@@ -170,27 +173,18 @@ impl Gate {
         let ts = ev.ts.timestamp();
         let arrived = {
             let mut shard = self.shard(sender).lock().unwrap_or_else(|p| p.into_inner());
-            let entry = match shard.get_mut(sender) {
-                Some(e) => e,
-                // Seen first here when its address is to be weighed: its
-                // past is asked for now, as `answer` would.
-                None if ev.client_ip.is_some() => {
-                    let mut entry = self.first_sight(sender, ts);
-                    if !entry.asked {
-                        entry.asked = self.inner.loads.request(sender, ts);
-                    }
-                    shard.entry(sender.to_owned()).or_insert(entry)
-                }
-                None => return,
-            };
+            let entry = self.entry(&mut shard, sender, ts);
             if entry.replica.is_some() {
                 return;
             }
             let burst = entry.pending.len() + 1 >= least;
             let hash = self.hash(sender);
-            let campaign = ev
-                .client_ip
-                .is_some_and(|ip| self.inner.addresses.arriving(ip, hash, ts, &cfg));
+            let campaign = ev.client_ip.is_some_and(|ip| {
+                if !entry.reading_at.contains(&ip) {
+                    entry.reading_at.push(ip);
+                }
+                self.inner.addresses.arriving(ip, hash, ts, &cfg)
+            });
             match burst || campaign {
                 true => entry.arrived.clone(),
                 false => None,
@@ -230,17 +224,8 @@ impl Gate {
         // Numbered under the account's lock: its submissions reach the
         // writer in this order.
         let seq = self.inner.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let entry = match shard.get_mut(ev.sender.as_str()) {
-            Some(e) => e,
-            None => {
-                let entry = self.first_sight(&ev.sender, ts);
-                shard.entry(ev.sender.clone()).or_insert(entry)
-            }
-        };
+        let entry = self.entry(&mut shard, &ev.sender, ts);
         entry.used = ts;
-        if !entry.asked {
-            entry.asked = self.inner.loads.request(&ev.sender, ts);
-        }
         if entry.pending.len() >= MAX_PENDING {
             entry.pending.pop_front();
         }
@@ -274,9 +259,10 @@ impl Gate {
         cfg: &DetectConfig,
     ) -> (Option<Alert>, Option<(IpAddr, u64)>) {
         // How the account stood with the address before this submission,
-        // as the detector weighs it.
+        // as the detector weighs it (when it weighs addresses at all).
         let standing = sub
             .ip
+            .filter(|_| cfg.enabled && cfg.shared_ip.enabled)
             .map(|ip| (ip, replica.standing(ip, ev.ts.timestamp(), cfg)));
         let alert = replica.submit(ev, cfg);
         let address = standing.and_then(|(ip, standing)| {
@@ -287,6 +273,26 @@ impl Gate {
                 .then_some((ip, sub.seq))
         });
         (alert, address)
+    }
+
+    /// `sender`'s entry in its `shard`, made on first sight at Unix second
+    /// `ts`, its past asked of the loader if it has not been yet.
+    fn entry<'s>(
+        &self,
+        shard: &'s mut HashMap<String, Entry>,
+        sender: &str,
+        ts: i64,
+    ) -> &'s mut Entry {
+        if !shard.contains_key(sender) {
+            shard.insert(sender.to_owned(), self.first_sight(sender, ts));
+        }
+        let entry = shard
+            .get_mut(sender)
+            .unwrap_or_else(|| unreachable!("inserted above"));
+        if !entry.asked {
+            entry.asked = self.inner.loads.request(sender, ts);
+        }
+        entry
     }
 
     /// The entry of an account seen for the first time: from nothing when
@@ -306,6 +312,7 @@ impl Gate {
             base: 0,
             pending: VecDeque::new(),
             predicted: None,
+            reading_at: Vec::new(),
             addresses_predicted: Vec::new(),
             used: ts,
         }

@@ -13,9 +13,9 @@
 //! adds its 7-day tile. A period read again gives every span of it kept
 //! before in the same pass (the dashboard's page asks for two of the
 //! current period: its range's and its tile's). The daemon reads ahead at
-//! start ([`Store::read_ahead`]) the whole periods before today's and the
-//! parts of periods the default range and the whole retention window
-//! begin and end in, so the first reports after a start read nothing, and
+//! start ([`Store::read_ahead`]) the spans of the default range and of the
+//! whole retention window (as many as are kept, the newest), so the first
+//! reports after a start read nothing, and
 //! again every ten minutes, which reads only what a new day (its spans end
 //! today) or an import left unread. The span used least lately makes room
 //! for a new one: at midnight those that ended yesterday go.
@@ -42,9 +42,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 const KEPT_SPANS: usize = 8;
 /// Spans of one period built in one read of it, at most.
 const SPANS_PER_READ: usize = 4;
-/// Whole periods read ahead, at most: half the spans kept, the rest for
-/// the parts of periods that ranges begin and end in.
-const READ_AHEAD: usize = KEPT_SPANS / 2;
+/// Spans read ahead, at most: all those kept but one, for a report of
+/// another range.
+const READ_AHEAD: usize = KEPT_SPANS - 1;
 
 /// Days of one period: its number and the first and last day of the span
 /// (day numbers).

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 impl Store {
     /// Reads and keeps, until `stop` says so, the totals the first reports
-    /// after a start read: the whole periods before today's within the
-    /// retention window (newest first, at most [`READ_AHEAD`]), then the
-    /// parts of periods that the ranges of the last `ranges` days and of
-    /// the whole window begin and end in. Returns how many periods it
-    /// read: none when all of it is kept and current (the daemon calls it
-    /// every few minutes, so that the spans of a new day are ready too).
+    /// after a start read: the spans of the ranges of the last `ranges`
+    /// days and of the whole retention window (the whole periods between
+    /// and the parts the ranges begin and end in), the newest
+    /// [`READ_AHEAD`] of them. Returns how many periods it read: none when
+    /// all of it is kept and current (the daemon calls it every few
+    /// minutes, so that the spans of a new day are ready too; with more
+    /// spans than are kept, each call would read the oldest again).
     /// Reads: call it from a blocking thread.
     pub(crate) fn read_ahead(
         &self,
@@ -22,27 +23,20 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let oldest = crate::event::time::day_number(self.oldest_day(now));
         let today = crate::event::time::day_number(self.today(now));
-        let mut spans: Vec<Span> = Vec::new();
-        for period in (0..Store::daily_period(today)).rev().take(READ_AHEAD) {
-            let days = Store::period_days(period);
-            if *days.start() < oldest {
-                break;
-            }
-            spans.push((period, *days.start(), *days.end()));
-        }
         let firsts = ranges
             .iter()
             .map(|days| today.saturating_sub(days.saturating_sub(1)).max(oldest))
             .chain([oldest]);
+        let mut spans: Vec<Span> = Vec::new();
         for first in firsts {
             for period in Store::daily_period(first)..=Store::daily_period(today) {
                 let days = Store::period_days(period);
-                let span = (period, first.max(*days.start()), today.min(*days.end()));
-                if !spans.contains(&span) {
-                    spans.push(span);
-                }
+                spans.push((period, first.max(*days.start()), today.min(*days.end())));
             }
         }
+        spans.sort_unstable_by(|a, b| b.cmp(a));
+        spans.dedup();
+        spans.truncate(READ_AHEAD);
         // One read of a period builds every span of it wanted.
         spans.iter().for_each(|span| self.totals.want(*span));
         let mut read = Vec::new();

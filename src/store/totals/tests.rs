@@ -8,25 +8,40 @@ fn totals(n: u64) -> Arc<PeriodTotals> {
     })
 }
 
-#[test]
-fn the_past_periods_in_retention_are_read_ahead() {
+/// A store keeping `days` days, with a message of "a@x" on each of them
+/// up to now; the directory it lives in goes with it.
+fn a_message_a_day(days: u32) -> (tempfile::TempDir, Store, chrono::DateTime<chrono::Utc>) {
     use crate::event::{Event, Tls};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&crate::store::StoreOptions::for_test(dir.path(), "UTC", 90)).unwrap();
+    let store = Store::open(&crate::store::StoreOptions::for_test(
+        dir.path(),
+        "UTC",
+        days,
+    ))
+    .unwrap();
     let now = chrono::Utc::now();
-    let events: Vec<Event> = (0..90)
+    let events: Vec<Event> = (0..u64::from(days))
         .map(|d| Event::accepted(now - chrono::Days::new(d), "a@x", Tls::V1_3))
         .collect();
     crate::store::Writer::new(store.clone())
         .apply(&[&events], &[], now)
         .unwrap();
+    (dir, store, now)
+}
+
+/// Period `p` whole.
+fn whole(p: u32) -> Span {
+    let days = Store::period_days(p);
+    (p, *days.start(), *days.end())
+}
+
+#[test]
+fn the_past_periods_in_retention_are_read_ahead() {
+    use crate::event::Tls;
+    let (_dir, store, now) = a_message_a_day(90);
     let today = crate::event::time::day_number(store.today(now));
     let oldest = crate::event::time::day_number(store.oldest_day(now));
     let current = Store::daily_period(today);
-    let whole = |p: u32| {
-        let days = Store::period_days(p);
-        (p, *days.start(), *days.end())
-    };
     // Asked to stop at once, it reads nothing.
     assert_eq!(store.read_ahead(now, &[7], || true).unwrap(), 0);
     let past: Vec<u32> = (0..current)
@@ -75,6 +90,28 @@ fn the_past_periods_in_retention_are_read_ahead() {
     // Not the whole of a period partly older than the retention.
     assert!(begins_whole || store.totals.get(whole(first)).is_err());
     // Again, with all of it kept: nothing to read.
+    assert_eq!(store.read_ahead(now, &[7], || false).unwrap(), 0);
+}
+
+#[test]
+fn a_window_longer_than_what_is_kept_is_read_ahead_newest_first_and_once() {
+    let (_dir, store, now) = a_message_a_day(400);
+    let today = crate::event::time::day_number(store.today(now));
+    let current = Store::daily_period(today);
+    // Fifteen periods in the window, seven spans read of them, the newest:
+    // two in today's period (the window's part and the week's), or one
+    // there and two in the period before when the week begins in it; the
+    // rest whole periods. One read per period.
+    let read = store.read_ahead(now, &[7], || false).unwrap();
+    assert!(
+        (READ_AHEAD - 2..=READ_AHEAD - 1).contains(&read),
+        "{read} periods"
+    );
+    assert!(store.totals.get(whole(current - 1)).is_ok());
+    assert!(store.totals.get(whole(current - 5)).is_ok());
+    assert!(store.totals.get(whole(current - 8)).is_err());
+    // Again: all of it is kept, nothing is read (the daemon calls it
+    // every ten minutes).
     assert_eq!(store.read_ahead(now, &[7], || false).unwrap(), 0);
 }
 

@@ -56,17 +56,13 @@ impl Writer {
             return;
         };
         let cfg = detector.shared_config();
-        let cooldown =
-            i64::try_from(cfg.shared_ip.cooldown_hours).unwrap_or(i64::MAX / 7200) * 3600;
         let alerted: Vec<(std::net::IpAddr, i64)> = self
             .committed
             .iter()
             .filter(|a| a.kind == crate::detect::AlertKind::SharedIp && a.status.is_firing())
             .filter_map(|a| {
-                Some((
-                    a.sender.parse().ok()?,
-                    a.at.timestamp().saturating_add(cooldown),
-                ))
+                let until = cfg.shared_ip.quiet_until(a.at.timestamp());
+                Some((a.sender.parse().ok()?, until))
             })
             .collect();
         if !alerted.is_empty() {

@@ -50,6 +50,16 @@ pub struct SharedIpConfig {
     pub cooldown_hours: u64,
 }
 
+impl SharedIpConfig {
+    /// Until when (Unix seconds) an address alerted on at `at` stays
+    /// quiet: the detector's cool-down, which the policy service's own
+    /// count of addresses keeps as well.
+    pub fn quiet_until(&self, at: i64) -> i64 {
+        let hours = i64::try_from(self.cooldown_hours).unwrap_or(i64::MAX);
+        at.saturating_add(hours.saturating_mul(3600))
+    }
+}
+
 impl Default for SharedIpConfig {
     fn default() -> Self {
         SharedIpConfig {

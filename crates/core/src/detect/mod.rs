@@ -236,7 +236,7 @@ impl Detector {
                     .is_some_and(|until| ts < until)
             };
             if let Some(alert) = self.addresses.observe(ev, ip, standing, shared, cooling) {
-                let until = ts + shared.cooldown_hours as i64 * 3600;
+                let until = shared.quiet_until(ts);
                 let key = shared_ip::key(ip);
                 self.cooldowns.insert(key.clone(), until);
                 self.dirty_cooldowns.push((key, until));
