@@ -141,9 +141,9 @@ fn parse_only(log: &Path, lines: u64) {
     let mut events = Vec::new();
     let mut found = 0;
     let t = Instant::now();
-    while let Some(line) = reader.next_line().expect("read") {
+    while let Some(line) = reader.next_bytes().expect("read") {
         if let Ok(line) = line {
-            let _ = parser.line(line, &mut events);
+            let _ = parser.bytes(line, &mut events);
         }
         found += events.len();
         events.clear();

@@ -26,8 +26,8 @@ fn run(parser: &mut dyn LogParser, bytes: &[u8]) -> (Vec<Event>, BTreeMap<Skip, 
     let mut lines = Lines::new(bytes);
     let mut events = Vec::new();
     let mut skips = BTreeMap::new();
-    while let Some(line) = lines.next_line().unwrap() {
-        if let Err(skip) = line.and_then(|l| parser.line(l, &mut events)) {
+    while let Some(line) = lines.next_bytes().unwrap() {
+        if let Err(skip) = line.and_then(|l| parser.bytes(l, &mut events)) {
             *skips.entry(skip).or_default() += 1;
         }
     }
@@ -215,4 +215,55 @@ fn saved_state_resumes_mid_connection_at_any_line() {
             assert_eq!(events, whole, "{name} cut at byte {cut}");
         }
     }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_refused_only_in_what_is_read() {
+    // The real log with stray bytes put in three places: a cleanup line
+    // (a program passed over: nothing refused, nothing lost), the first
+    // qmgr `from=` (its submission still counted, without the envelope
+    // sender, and that line refused) and the first submission's username
+    // (that submission refused).
+    let text = std::fs::read_to_string(format!("{DIR}/postfix-maillog-file.log")).unwrap();
+    let (whole, skips) = run(&mut Postfix::new(clock(), None), text.as_bytes());
+    assert!(skips.is_empty(), "{skips:?}");
+    let spoil = |bytes: &mut Vec<u8>, marker: &str, nth: usize| {
+        let at = String::from_utf8_lossy(bytes)
+            .match_indices(marker)
+            .nth(nth)
+            .unwrap()
+            .0;
+        bytes.insert(at + marker.len(), 0xff);
+    };
+    let mut bytes = text.clone().into_bytes();
+    spoil(&mut bytes, "message-id=<", 0);
+    let (events, skips) = run(&mut Postfix::new(clock(), None), &bytes);
+    assert!(skips.is_empty(), "{skips:?}");
+    assert_eq!(events, whole);
+    spoil(&mut bytes, "qmgr[25001]: 6F32CBE169: from=<", 0);
+    let (events, skips) = run(&mut Postfix::new(clock(), None), &bytes);
+    assert_eq!(skips, [(Skip::NotUtf8, 1)].into());
+    let first = |events: &[Event]| {
+        events
+            .iter()
+            .find(|e| e.id.as_deref() == Some("mx1:6F32CBE169"))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        first(&whole).envelope_from.as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(first(&events).envelope_from, None);
+    assert_eq!(events.len(), whole.len());
+    spoil(&mut bytes, "sasl_username=", 0);
+    let (events, skips) = run(&mut Postfix::new(clock(), None), &bytes);
+    // Its qmgr line, still spoilt, finds no submission waiting: not read.
+    assert_eq!(skips, [(Skip::NotUtf8, 1)].into());
+    assert_eq!(events.len(), whole.len() - 1);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.id.as_deref() != Some("mx1:6F32CBE169"))
+    );
 }

@@ -110,8 +110,8 @@ pub(super) fn read_log(
     let mut lines = Lines::new(reader);
     let mut events = Vec::new();
     let mut progress = Progress::new(name);
-    while let Some(line) = lines.next_line()? {
-        if let Err(skip) = line.and_then(|l| parser.line(l, &mut events)) {
+    while let Some(line) = lines.next_bytes()? {
+        if let Err(skip) = line.and_then(|l| parser.bytes(l, &mut events)) {
             skips.note(name, lines.number, skip.label(), None);
         }
         for ev in events.drain(..) {

@@ -236,8 +236,11 @@ impl Follower {
         let mut lines = Lines::new(complete);
         self.parser.now(Utc::now());
         let mut skipped = 0u64;
-        while let Some(line) = lines.next_line()? {
-            if line.and_then(|l| self.parser.line(l, &mut events)).is_err() {
+        while let Some(line) = lines.next_bytes()? {
+            if line
+                .and_then(|l| self.parser.bytes(l, &mut events))
+                .is_err()
+            {
                 skipped += 1;
             }
         }

@@ -35,6 +35,12 @@ impl<R: BufRead> Lines<R> {
     /// The next line without its `\n` (and `\r`), or why it was skipped;
     /// `None` at the end of input. A last line without `\n` is returned too.
     pub fn next_line(&mut self) -> io::Result<Option<Result<&str, Skip>>> {
+        Ok(self.next_bytes()?.map(|line| line.and_then(as_text)))
+    }
+
+    /// [`Lines::next_line`] as bytes, not checked for UTF-8 (see
+    /// [`super::LogParser::bytes`]).
+    pub fn next_bytes(&mut self) -> io::Result<Option<Result<&[u8], Skip>>> {
         self.reader.consume(std::mem::take(&mut self.taken));
         self.buf.clear();
         // The common case: the whole line is in the reader's buffer.
@@ -45,7 +51,7 @@ impl<R: BufRead> Lines<R> {
             self.number += 1;
             // The buffer again (no read: it holds the line): returning the
             // first borrow would keep the reader borrowed below as well.
-            return Ok(Some(as_text(&self.reader.fill_buf()?[..i])));
+            return Ok(Some(Ok(trimmed(&self.reader.fill_buf()?[..i]))));
         }
         let mut too_long = false;
         loop {
@@ -78,17 +84,22 @@ impl<R: BufRead> Lines<R> {
         if too_long {
             return Ok(Some(Err(Skip::TooLong)));
         }
-        Ok(Some(as_text(&self.buf)))
+        Ok(Some(Ok(trimmed(&self.buf))))
     }
 }
 
-/// A line's text without its line ending. Validated with SIMD: checking
-/// every line with `std::str::from_utf8` was a thirtieth of an import's
-/// time (perf, import benchmark).
-fn as_text(mut line: &[u8]) -> Result<&str, Skip> {
+/// A line without its line ending.
+fn trimmed(mut line: &[u8]) -> &[u8] {
     while let [rest @ .., b'\n' | b'\r'] = line {
         line = rest;
     }
+    line
+}
+
+/// A line as text. Validated with SIMD: checking every line with
+/// `std::str::from_utf8` was a thirtieth of an import's time (perf,
+/// import benchmark).
+pub fn as_text(line: &[u8]) -> Result<&str, Skip> {
     simdutf8::basic::from_utf8(line).map_err(|_| Skip::NotUtf8)
 }
 

@@ -47,6 +47,12 @@ impl Skip {
 /// (a Postfix submission is complete only once later lines are seen).
 pub trait LogParser: Send {
     fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip>;
+    /// A line as read, not yet checked for UTF-8: a parser that passes
+    /// over most lines reads what it uses as text and the rest not at all.
+    /// A line it cannot use that is not UTF-8 is refused as such.
+    fn bytes(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Skip> {
+        self.line(lines::as_text(line)?, out)
+    }
     /// End of input: emits what is still pending.
     fn finish(&mut self, out: &mut Vec<Event>);
     /// The log has been quiet until `now` (unix seconds): emits what has

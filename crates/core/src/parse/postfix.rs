@@ -11,7 +11,7 @@
 //! emitted without it.
 
 use super::syslog::{self, Clock};
-use super::{LogParser, Skip, bracketed_ip};
+use super::{LogParser, Skip, bracketed_ip, lines};
 use crate::event::{Event, Outcome, Tls, normalize_sender};
 use by_host::ByHost;
 use memchr::memmem::Finder;
@@ -40,6 +40,7 @@ static TLS_ESTABLISHED: LazyLock<Finder<'static>> =
 const TLS_MARKER_WITHIN: usize = 10 + "TLS connection established from ".len();
 static SASL_USERNAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("sasl_username="));
 static FIELD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(", "));
+static AFTER_CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("]: "));
 
 #[derive(Debug, Default)]
 struct Connection {
@@ -73,7 +74,7 @@ pub struct Postfix {
     clock: Clock,
     stamps: syslog::Stamps,
     /// Replaces the syslog host name in events and ids when set.
-    host_label: Option<String>,
+    host_label: Option<Arc<str>>,
     /// The host name last seen, shared by the events and lists that name
     /// it (a log names few hosts, each on line after line).
     host: Option<Arc<str>>,
@@ -94,7 +95,7 @@ impl Postfix {
         Postfix {
             clock,
             stamps: syslog::Stamps::default(),
-            host_label,
+            host_label: host_label.map(Arc::from),
             host: None,
             connections: ByHost::default(),
             pending: ByHost::default(),
@@ -103,21 +104,25 @@ impl Postfix {
         }
     }
 
-    /// `host` as a shared string.
-    fn shared(&mut self, host: &str) -> Arc<str> {
-        match &self.host {
-            Some(h) if **h == *host => h.clone(),
-            _ => self.host.insert(Arc::from(host)).clone(),
+    /// The host a line names (or the label that replaces it), as the
+    /// string shared by what names it: the last one again, unless the
+    /// line names another.
+    fn host(&mut self, named: &[u8]) -> Result<Arc<str>, Skip> {
+        if let Some(label) = &self.host_label {
+            return Ok(label.clone());
+        }
+        match self.host.take() {
+            Some(host) if host.as_bytes() == named => Ok(host),
+            _ => Ok(Arc::from(text(named)?)),
         }
     }
 
     /// A connection ended at `now`: its submissions get their grace period.
-    fn end_connection(&mut self, host: &str, pid: u32, now: i64) {
+    fn end_connection(&mut self, host: &Arc<str>, pid: u32, now: i64) {
         if let Some(conn) = self.connections.remove(host, &pid)
             && conn.waiting.first.is_some()
         {
             let deadline = now + GRACE_SECONDS;
-            let host = self.shared(host);
             for qid in conn.waiting.iter() {
                 self.expiring.push_back((deadline, host.clone(), qid));
             }
@@ -141,15 +146,15 @@ impl Postfix {
     fn submission(
         &mut self,
         l: &syslog::SyslogLine,
-        host: &str,
+        host: &Arc<str>,
         qid: QueueId,
-        fields: &str,
+        fields: &[u8],
     ) -> Result<(), Skip> {
         let Some(user) = sasl_username(fields) else {
             return Ok(()); // an unauthenticated client: not SMTP AUTH
         };
-        let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
-        let shared = self.shared(host);
+        let sender = normalize_sender(text(user)?.trim()).map_err(|_| Skip::BadUsername)?;
+        let client = text(split_at(fields, &FIELD_END).map_or(fields, |(client, _)| client))?;
         let conn = self.connections.entry(host, l.pid);
         conn.waiting.push(qid);
         let event = Event {
@@ -157,8 +162,8 @@ impl Postfix {
             sender,
             tls: conn.tls.unwrap_or(Tls::None),
             result: Outcome::Accepted,
-            client_ip: bracketed_ip(fields),
-            host: Some(shared),
+            client_ip: bracketed_ip(client),
+            host: Some(host.clone()),
             // `concat` copies into one allocation (`format!` goes through the
             // formatting machinery for what is a copy).
             id: Some([host, ":", qid.as_str()].concat()),
@@ -171,12 +176,13 @@ impl Postfix {
     fn failure(
         &mut self,
         l: &syslog::SyslogLine,
-        host: &str,
+        host: &Arc<str>,
         msg: &str,
         out: &mut Vec<Event>,
     ) -> Result<(), Skip> {
-        let user = sasl_username(msg).unwrap_or("(unknown)");
-        let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
+        let user = sasl_username(msg.as_bytes()).map_or(Ok("(unknown)"), text)?;
+        let sender = normalize_sender(user.trim()).map_err(|_| Skip::BadUsername)?;
+        let program = text(l.program)?;
         let second = l.ts.timestamp();
         let n = match self.failure_seq {
             (s, p, n) if s == second && p == l.pid => n + 1,
@@ -193,88 +199,102 @@ impl Postfix {
                 .unwrap_or(Tls::None),
             result: Outcome::AuthFailed,
             client_ip: ip_after_warning(msg),
-            host: Some(self.shared(host)),
-            id: Some(format!(
-                "{host}:authfail:{}:{}:{second}:{n}",
-                l.program, l.pid
-            )),
+            host: Some(host.clone()),
+            id: Some(format!("{host}:authfail:{program}:{}:{second}:{n}", l.pid)),
             envelope_from: None,
         });
         Ok(())
     }
 
-    /// One line of a Postfix program (`service`: the part after the last
-    /// `/`), logged by `host`.
+    /// One line of smtpd or qmgr, logged by `host`.
     fn message(
         &mut self,
         l: &syslog::SyslogLine,
-        host: &str,
-        service: &str,
+        host: &Arc<str>,
+        service: Service,
         out: &mut Vec<Event>,
     ) -> Result<(), Skip> {
         let msg = l.message;
         let now = l.ts.timestamp();
-        self.expire(now, out);
         match service {
-            "smtpd" => {
-                if msg.starts_with("connect from ") {
+            Service::Smtpd => {
+                if msg.starts_with(b"connect from ") {
                     self.end_connection(host, l.pid, now);
                     if self.connections.len() >= MAX_CONNECTIONS {
                         self.finish(out);
                     }
                     self.connections.insert(host, l.pid, Connection::default());
-                } else if msg.starts_with("disconnect from ") {
+                } else if msg.starts_with(b"disconnect from ") {
                     self.end_connection(host, l.pid, now);
-                } else if let Some((qid, fields)) = queue_line(msg, ": client=") {
+                } else if let Some((qid, fields)) = queue_line(msg, b": client=") {
                     self.submission(l, host, qid, fields)?;
-                } else if let Some((qid, _)) = queue_line(msg, ": reject: ") {
+                } else if let Some((qid, _)) = queue_line(msg, b": reject: ") {
                     // Refused at the end of DATA (a policy service's
                     // DEFER_IF_PERMIT or REJECT, say): no message was sent.
                     self.pending.remove(host, &qid);
                 } else if let Some(pos) = tls_marker(msg) {
-                    let proto = msg[pos..]
-                        .split_once("]: ")
-                        .and_then(|(_, r)| r.split(' ').next());
+                    let proto = split_at(&msg[pos..], &AFTER_CLIENT)
+                        .and_then(|(_, r)| r.split(|&b| b == b' ').next())
+                        .and_then(|p| std::str::from_utf8(p).ok());
                     if let Some(tls) = proto.and_then(Tls::parse) {
                         self.connections.entry(host, l.pid).tls = Some(tls);
                     }
-                } else if msg.starts_with("warning: ")
-                    && msg.contains(" authentication failed")
-                    && msg.contains("SASL ")
-                {
-                    self.failure(l, host, msg, out)?;
+                } else if msg.starts_with(b"warning: ") {
+                    let msg = text(msg)?;
+                    if msg.contains(" authentication failed") && msg.contains("SASL ") {
+                        self.failure(l, host, msg, out)?;
+                    }
                 }
             }
-            "qmgr" => {
-                if let Some((qid, fields)) = queue_line(msg, ": from=<")
+            Service::Qmgr => {
+                if let Some((qid, fields)) = queue_line(msg, b": from=<")
                     && let Some(mut ev) = self.pending.remove(host, &qid)
                 {
-                    let from = fields.split_once('>').map_or("", |(f, _)| f);
+                    let from = fields.split(|&b| b == b'>').next().unwrap_or_default();
                     // Its queue id may still be listed as waiting or
                     // expiring; those find nothing left to emit.
-                    ev.envelope_from = (!from.is_empty()).then(|| from.to_lowercase());
+                    let from = text(from);
+                    ev.envelope_from = from.ok().filter(|f| !f.is_empty()).map(str::to_lowercase);
                     out.push(ev);
+                    from?;
                 }
             }
-            _ => {}
         }
         Ok(())
     }
 }
 
+/// The Postfix programs whose lines are read; the others' are passed over.
+#[derive(Clone, Copy)]
+enum Service {
+    Smtpd,
+    Qmgr,
+}
+
 impl LogParser for Postfix {
     fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), Skip> {
-        let l =
-            syslog::parse(line, &self.clock, &mut self.stamps).map_err(|_| Skip::NotALogLine)?;
+        self.bytes(line.as_bytes(), out)
+    }
+
+    fn bytes(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Skip> {
+        let Ok(l) = syslog::parse(line, &self.clock, &mut self.stamps) else {
+            // Garbage that is not even text is refused as such.
+            return Err(lines::as_text(line).err().unwrap_or(Skip::NotALogLine));
+        };
         // Postfix always logs as NAME/SERVICE; NAME is the admin's
         // syslog_name (postfix, postfix/submission, ...).
-        let Some((_, service)) = l.program.rsplit_once('/') else {
+        let Some(slash) = memchr::memrchr(b'/', l.program) else {
             return Ok(());
         };
-        let label = self.host_label.take();
-        let host = label.as_deref().unwrap_or(l.host);
-        let result = self.message(&l, host, service, out);
-        self.host_label = label;
+        self.expire(l.ts.timestamp(), out);
+        let service = match &l.program[slash + 1..] {
+            b"smtpd" => Service::Smtpd,
+            b"qmgr" => Service::Qmgr,
+            _ => return Ok(()),
+        };
+        let host = self.host(l.host)?;
+        let result = self.message(&l, &host, service, out);
+        self.host = Some(host);
         result
     }
 
@@ -342,37 +362,37 @@ struct State {
 /// Value of `sasl_username=` in a `k=v, k=v` list: up to the next `, ` or
 /// the end. (Every `client=` line is searched, most of them inbound mail
 /// without the field.)
-fn sasl_username(s: &str) -> Option<&str> {
+fn sasl_username(s: &[u8]) -> Option<&[u8]> {
     let (_, rest) = split_at(s, &SASL_USERNAME)?;
-    Some(
-        split_at(rest, &FIELD_END)
-            .map_or(rest, |(value, _)| value)
-            .trim(),
-    )
+    Some(split_at(rest, &FIELD_END).map_or(rest, |(value, _)| value))
 }
 
 /// `text` split around the first match of `marker`: `str::find` and
 /// `split_once` set a substring searcher up on every call, a tenth of the
 /// parser's time (perf, import benchmark).
-fn split_at<'a>(text: &'a str, marker: &Finder<'_>) -> Option<(&'a str, &'a str)> {
-    let at = marker.find(text.as_bytes())?;
-    // The markers are ASCII, so both ends are character boundaries.
-    Some((text.get(..at)?, text.get(at + marker.needle().len()..)?))
+fn split_at<'a>(text: &'a [u8], marker: &Finder<'_>) -> Option<(&'a [u8], &'a [u8])> {
+    let at = marker.find(text)?;
+    Some((&text[..at], &text[at + marker.needle().len()..]))
+}
+
+/// Part of a line as text: only what is used is checked for UTF-8.
+fn text(bytes: &[u8]) -> Result<&str, Skip> {
+    std::str::from_utf8(bytes).map_err(|_| Skip::NotUtf8)
 }
 
 /// `QUEUEID: ...` lines: the queue id and what follows `what` (which
 /// starts with `: `). A queue id holds no `:`, so only the first one can
 /// end it: no search through the rest of a line that is not one (half
 /// of a log's lines come from smtpd, most of them not these).
-fn queue_line<'a>(msg: &'a str, what: &str) -> Option<(QueueId, &'a str)> {
-    let colon = memchr::memchr(b':', msg.as_bytes())?;
+fn queue_line<'a>(msg: &'a [u8], what: &[u8]) -> Option<(QueueId, &'a [u8])> {
+    let colon = memchr::memchr(b':', msg)?;
     let rest = msg[colon..].strip_prefix(what)?;
     Some((QueueId::new(&msg[..colon])?, rest))
 }
 
 /// Where a `TLS connection established` line's marker starts, if it is one.
-fn tls_marker(msg: &str) -> Option<usize> {
-    let head = &msg.as_bytes()[..msg.len().min(TLS_MARKER_WITHIN)];
+fn tls_marker(msg: &[u8]) -> Option<usize> {
+    let head = &msg[..msg.len().min(TLS_MARKER_WITHIN)];
     TLS_ESTABLISHED.find(head)
 }
 

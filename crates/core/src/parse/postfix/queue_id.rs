@@ -17,12 +17,12 @@ pub(crate) struct QueueId {
 
 impl QueueId {
     /// `s` as a queue id: 1 to [`MAX_LEN`] ASCII letters and digits.
-    pub(super) fn new(s: &str) -> Option<QueueId> {
-        if s.is_empty() || s.len() > MAX_LEN || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    pub(super) fn new(s: &[u8]) -> Option<QueueId> {
+        if s.is_empty() || s.len() > MAX_LEN || !s.iter().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
         let mut bytes = [0; MAX_LEN];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        bytes[..s.len()].copy_from_slice(s);
         Some(QueueId {
             len: s.len() as u8,
             bytes,
@@ -51,7 +51,8 @@ impl serde::Serialize for QueueId {
 impl<'de> serde::Deserialize<'de> for QueueId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<QueueId, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        QueueId::new(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a queue id")))
+        QueueId::new(s.as_bytes())
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a queue id")))
     }
 }
 
@@ -62,17 +63,17 @@ mod tests {
     #[test]
     fn queue_ids_round_trip_and_others_are_refused() {
         for s in ["4F1A2B3C4D", "4dHt0q1QwBz9kLm", "A", "12345678901234567890"] {
-            let id = QueueId::new(s).unwrap();
+            let id = QueueId::new(s.as_bytes()).unwrap();
             assert_eq!(id.as_str(), s);
             let json = serde_json::to_string(&id).unwrap();
             assert_eq!(json, format!("\"{s}\""));
             assert_eq!(serde_json::from_str::<QueueId>(&json).unwrap(), id);
         }
         for s in ["", "NOQUEUE:", "4F1A 2B", "123456789012345678901", "ÄÖ"] {
-            assert!(QueueId::new(s).is_none(), "{s}");
+            assert!(QueueId::new(s.as_bytes()).is_none(), "{s}");
         }
         let err = serde_json::from_str::<QueueId>("\"a b\"").unwrap_err();
         assert!(err.to_string().contains("not a queue id"), "{err}");
-        assert_ne!(QueueId::new("AB"), QueueId::new("ABC"));
+        assert_ne!(QueueId::new(b"AB"), QueueId::new(b"ABC"));
     }
 }
