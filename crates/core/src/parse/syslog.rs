@@ -77,6 +77,10 @@ fn strip_stamp<'a>(line: &'a [u8], stamp: &str) -> Option<&'a [u8]> {
     same.then(|| line.get(stamp.len()..)).flatten()
 }
 
+/// Bytes of a line its time stamp and the space after it fit in: an RFC
+/// 3339 stamp with nanoseconds and an offset is 36.
+const STAMP_WITHIN: usize = 64;
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -97,11 +101,13 @@ impl Stamps {
         {
             return Some((ts, rest));
         }
-        // A new stamp (once a second in a busy log): read as text up to
-        // the first byte that is not UTF-8 (a stamp is ASCII).
-        let text = match std::str::from_utf8(line) {
+        // A new stamp (once a second in a busy log): the line's head read
+        // as text up to the first byte that is not UTF-8 (a stamp is
+        // ASCII, and shorter than the head).
+        let head = &line[..line.len().min(STAMP_WITHIN)];
+        let text = match std::str::from_utf8(head) {
             Ok(text) => text,
-            Err(e) => std::str::from_utf8(&line[..e.valid_up_to()]).ok()?,
+            Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
         };
         let (ts, rest) = timestamp(text, clock)?;
         // The stamp with its space: what the next line starts with.
