@@ -191,7 +191,7 @@ impl RawEvent<'_> {
             host: text("host", self.host, MAX_TEXT_LEN)?.map(Into::into),
             id: text("id", self.id, MAX_ID_LEN)?,
             envelope_from: text("envelope_from", self.envelope_from, MAX_TEXT_LEN)?
-                .map(|s| s.to_lowercase()),
+                .map(super::into_lowercase),
         })
     }
 }

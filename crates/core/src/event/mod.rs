@@ -121,7 +121,27 @@ pub fn normalize_sender(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("sender", "must not be empty"));
     }
     check_text("sender", trimmed, MAX_SENDER_LEN)?;
-    Ok(trimmed.to_lowercase())
+    Ok(lowercase(trimmed))
+}
+
+/// `text` lower-cased. Nearly every name and address is ASCII: lower-cased
+/// byte by byte, faster than by Unicode's rules, which agree on ASCII.
+pub fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    }
+}
+
+/// [`lowercase`] of a string owned already: ASCII in place.
+pub fn into_lowercase(mut text: String) -> String {
+    if text.is_ascii() {
+        text.make_ascii_lowercase();
+        text
+    } else {
+        text.to_lowercase()
+    }
 }
 
 /// Refuses control characters (CR/LF would let a sender name forge mail
@@ -133,11 +153,18 @@ pub fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldE
             format!("is {} bytes long; the limit is {max}", s.len()),
         ));
     }
+    // Nearly all text is ASCII: its control characters are its control
+    // bytes, and no invisible or direction-changing character is ASCII.
+    // (Every event's sender passes here: decoding characters was a tenth
+    // of the Postfix parser's time, perf.)
+    if s.is_ascii() {
+        return match s.bytes().find(u8::is_ascii_control) {
+            Some(b) => Err(control(field, char::from(b))),
+            None => Ok(()),
+        };
+    }
     if let Some(c) = s.chars().find(|c| c.is_control()) {
-        return Err(FieldError::new(
-            field,
-            format!("contains the control character U+{:04X}", c as u32),
-        ));
+        return Err(control(field, c));
     }
     if let Some(c) = s.chars().find(|c| is_invisible(*c)) {
         return Err(FieldError::new(
@@ -149,6 +176,13 @@ pub fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldE
         ));
     }
     Ok(())
+}
+
+fn control(field: &'static str, c: char) -> FieldError {
+    FieldError::new(
+        field,
+        format!("contains the control character U+{:04X}", c as u32),
+    )
 }
 
 /// Characters that change how the text around them reads without being
@@ -200,6 +234,24 @@ mod tests {
             normalize_sender(" Alice@Example.COM ").unwrap(),
             "alice@example.com"
         );
+    }
+
+    #[test]
+    fn ascii_text_is_checked_and_lower_cased_as_by_unicode_rules() {
+        // Every ASCII byte, alone and in a name, and a non-ASCII name with
+        // the same bytes: the ASCII path agrees with the general one.
+        for b in 0u8..128 {
+            let name = format!("A{}z@Example.COM", char::from(b));
+            let general = format!("{name}\u{e9}");
+            match (normalize_sender(&name), normalize_sender(&general)) {
+                (Ok(ascii), Ok(other)) => {
+                    assert_eq!(ascii, name.trim().to_lowercase());
+                    assert_eq!(format!("{ascii}\u{e9}"), other);
+                }
+                (Err(ascii), Err(other)) => assert_eq!(ascii.message, other.message),
+                (ascii, other) => panic!("byte {b}: {ascii:?} against {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -56,7 +56,8 @@ impl LogParser for Exim {
                 client_ip: arrival.split_once(" H=").and_then(|(_, h)| bracketed_ip(h)),
                 host: Some(self.host.clone()),
                 id: Some(format!("{}:{msg_id}", self.host)),
-                envelope_from: (!from.is_empty() && from != "<>").then(|| from.to_lowercase()),
+                envelope_from: (!from.is_empty() && from != "<>")
+                    .then(|| crate::event::lowercase(from)),
             });
         } else if let Some((_, tail)) = rest.split_once(" authenticator failed for ") {
             let user = tail

@@ -12,7 +12,7 @@
 
 use super::syslog::{self, Clock};
 use super::{LogParser, Skip, bracketed_ip, lines};
-use crate::event::{Event, Outcome, Tls, normalize_sender};
+use crate::event::{Event, Outcome, Tls, lowercase, normalize_sender};
 use by_host::ByHost;
 use memchr::memmem::Finder;
 use queue_id::QueueId;
@@ -254,7 +254,7 @@ impl Postfix {
                     // Its queue id may still be listed as waiting or
                     // expiring; those find nothing left to emit.
                     let from = text(from);
-                    ev.envelope_from = from.ok().filter(|f| !f.is_empty()).map(str::to_lowercase);
+                    ev.envelope_from = from.ok().filter(|f| !f.is_empty()).map(lowercase);
                     out.push(ev);
                     from?;
                 }
