@@ -184,8 +184,8 @@ fn through_daemon(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
 /// made them, to be emptied and filled again there. Freed on the store's
 /// or the detectors' thread, each event's strings went back to the
 /// parser thread's memory arena by its slow path while the parser, which
-/// never freed, took every allocation by its own slow path: a tenth of a
-/// one-core import of the 1 GB log (perf).
+/// never freed, took every allocation by its own slow path (the 1 GB log
+/// pinned to one core: 2.36 s before, 2.23–2.32 s after).
 struct Used {
     batches: VecDeque<Arc<Vec<Event>>>,
     back: Sender<Vec<Event>>,

@@ -145,9 +145,9 @@ impl AddressGate {
             shard.seen.prune(now, &cfg.shared_ip);
             shard.cooling.retain(|_, until| *until > now);
             // A past never read (the loader stopped) stops counting.
-            let window = i64::from(cfg.shared_ip.window_minutes) * 60;
+            let since = now - cfg.shared_ip.window_secs();
             shard.unread.retain(|_, unread| {
-                unread.retain(|(_, since)| *since > now - window);
+                unread.retain(|(_, at)| *at > since);
                 !unread.is_empty()
             });
         }

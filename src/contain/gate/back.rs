@@ -40,11 +40,12 @@ impl Gate {
         // The writer counted the submissions the gate contained addresses
         // after: it has said which addresses its detector alerted on.
         let addresses = &self.inner.addresses;
+        let now = chrono::Utc::now().timestamp();
         entry.addresses_predicted.retain(|(ip, at)| {
             if *at > seq {
                 return true;
             }
-            if !addresses.writer_alerted(*ip, chrono::Utc::now().timestamp()) {
+            if !addresses.writer_alerted(*ip, now) {
                 self.inner
                     .holds
                     .lift_unfounded(&crate::contain::address_key(*ip));

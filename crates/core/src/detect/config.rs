@@ -51,6 +51,11 @@ pub struct SharedIpConfig {
 }
 
 impl SharedIpConfig {
+    /// The window, in seconds.
+    pub fn window_secs(&self) -> i64 {
+        i64::from(self.window_minutes) * 60
+    }
+
     /// Until when (Unix seconds) an address alerted on at `at` stays
     /// quiet: the detector's cool-down, which the policy service's own
     /// count of addresses keeps as well.

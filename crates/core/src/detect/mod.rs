@@ -213,12 +213,10 @@ impl Detector {
         };
         let ts = ev.ts.timestamp();
         let shared = &self.cfg.shared_ip;
-        let standing = ev.client_ip.filter(|_| shared.enabled).map(|ip| {
-            (
-                ip,
-                state.standing(ip, ts, i64::from(shared.window_minutes) * 60),
-            )
-        });
+        let standing = ev
+            .client_ip
+            .filter(|_| shared.enabled)
+            .map(|ip| (ip, state.standing(ip, ts, shared.window_secs())));
         if state.observe(ev, &self.cfg, out) {
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(ev.sender.clone());

@@ -102,8 +102,7 @@ impl Replica {
     ///
     /// [`Addresses::observe`]: super::Addresses::observe
     pub fn standing(&self, ip: IpAddr, ts: i64, cfg: &DetectConfig) -> Standing {
-        let window = i64::from(cfg.shared_ip.window_minutes) * 60;
-        self.state.standing(ip, ts, window)
+        self.state.standing(ip, ts, cfg.shared_ip.window_secs())
     }
 
     /// Whether a volume incident is open: the detector has raised the alert

@@ -84,7 +84,7 @@ impl Addresses {
         cooling: impl FnOnce(&str) -> bool,
     ) -> Option<Alert> {
         let ts = ev.ts.timestamp();
-        let window = i64::from(cfg.window_minutes) * 60;
+        let window = cfg.window_secs();
         let address = self.map.entry(ip).or_default();
         address.last = address.last.max(ts);
         address.newcomers.retain(|n| n.first > ts - window);
@@ -169,7 +169,7 @@ impl Addresses {
     /// Accounts new to `ip` within the window that reaches Unix second
     /// `ts`.
     pub fn newcomers(&self, ip: IpAddr, ts: i64, cfg: &SharedIpConfig) -> usize {
-        let window = i64::from(cfg.window_minutes) * 60;
+        let window = cfg.window_secs();
         self.map.get(&ip).map_or(0, |a| {
             a.newcomers.iter().filter(|n| n.first > ts - window).count()
         })
@@ -177,7 +177,7 @@ impl Addresses {
 
     /// Forgets addresses idle for a whole window.
     pub fn prune(&mut self, now: i64, cfg: &SharedIpConfig) {
-        let window = i64::from(cfg.window_minutes) * 60;
+        let window = cfg.window_secs();
         self.map.retain(|_, a| a.last > now - window);
     }
 

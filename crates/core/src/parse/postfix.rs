@@ -10,8 +10,9 @@
 //! to [`GRACE_SECONDS`] of log time after its connection ends, then is
 //! emitted without it.
 
+use super::lines::as_text;
 use super::syslog::{self, Clock};
-use super::{LogParser, Skip, bracketed_ip, lines};
+use super::{LogParser, Skip, bracketed_ip};
 use crate::event::{Event, Outcome, Tls, lowercase, normalize_sender};
 use by_host::ByHost;
 use memchr::memmem::Finder;
@@ -113,7 +114,7 @@ impl Postfix {
         }
         match self.host.take() {
             Some(host) if host.as_bytes() == named => Ok(host),
-            _ => Ok(Arc::from(text(named)?)),
+            _ => Ok(Arc::from(as_text(named)?)),
         }
     }
 
@@ -153,8 +154,8 @@ impl Postfix {
         let Some(user) = sasl_username(fields) else {
             return Ok(()); // an unauthenticated client: not SMTP AUTH
         };
-        let sender = normalize_sender(text(user)?.trim()).map_err(|_| Skip::BadUsername)?;
-        let client = text(split_at(fields, &FIELD_END).map_or(fields, |(client, _)| client))?;
+        let sender = normalize_sender(as_text(user)?).map_err(|_| Skip::BadUsername)?;
+        let client = as_text(split_at(fields, &FIELD_END).map_or(fields, |(client, _)| client))?;
         let conn = self.connections.entry(host, l.pid);
         conn.waiting.push(qid);
         let event = Event {
@@ -180,9 +181,9 @@ impl Postfix {
         msg: &str,
         out: &mut Vec<Event>,
     ) -> Result<(), Skip> {
-        let user = sasl_username(msg.as_bytes()).map_or(Ok("(unknown)"), text)?;
-        let sender = normalize_sender(user.trim()).map_err(|_| Skip::BadUsername)?;
-        let program = text(l.program)?;
+        let user = sasl_username(msg.as_bytes()).map_or(Ok("(unknown)"), as_text)?;
+        let sender = normalize_sender(user).map_err(|_| Skip::BadUsername)?;
+        let program = as_text(l.program)?;
         let second = l.ts.timestamp();
         let n = match self.failure_seq {
             (s, p, n) if s == second && p == l.pid => n + 1,
@@ -235,12 +236,12 @@ impl Postfix {
                 } else if let Some(pos) = tls_marker(msg) {
                     let proto = split_at(&msg[pos..], &AFTER_CLIENT)
                         .and_then(|(_, r)| r.split(|&b| b == b' ').next())
-                        .and_then(|p| std::str::from_utf8(p).ok());
+                        .and_then(|p| as_text(p).ok());
                     if let Some(tls) = proto.and_then(Tls::parse) {
                         self.connections.entry(host, l.pid).tls = Some(tls);
                     }
                 } else if msg.starts_with(b"warning: ") {
-                    let msg = text(msg)?;
+                    let msg = as_text(msg)?;
                     if msg.contains(" authentication failed") && msg.contains("SASL ") {
                         self.failure(l, host, msg, out)?;
                     }
@@ -253,7 +254,7 @@ impl Postfix {
                     let from = fields.split(|&b| b == b'>').next().unwrap_or_default();
                     // Its queue id may still be listed as waiting or
                     // expiring; those find nothing left to emit.
-                    let from = text(from);
+                    let from = as_text(from);
                     ev.envelope_from = from.ok().filter(|f| !f.is_empty()).map(lowercase);
                     out.push(ev);
                     from?;
@@ -279,7 +280,7 @@ impl LogParser for Postfix {
     fn bytes(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Skip> {
         let Ok(l) = syslog::parse(line, &self.clock, &mut self.stamps) else {
             // Garbage that is not even text is refused as such.
-            return Err(lines::as_text(line).err().unwrap_or(Skip::NotALogLine));
+            return Err(as_text(line).err().unwrap_or(Skip::NotALogLine));
         };
         // Postfix always logs as NAME/SERVICE; NAME is the admin's
         // syslog_name (postfix, postfix/submission, ...).
@@ -373,11 +374,6 @@ fn sasl_username(s: &[u8]) -> Option<&[u8]> {
 fn split_at<'a>(text: &'a [u8], marker: &Finder<'_>) -> Option<(&'a [u8], &'a [u8])> {
     let at = marker.find(text)?;
     Some((&text[..at], &text[at + marker.needle().len()..]))
-}
-
-/// Part of a line as text: only what is used is checked for UTF-8.
-fn text(bytes: &[u8]) -> Result<&str, Skip> {
-    std::str::from_utf8(bytes).map_err(|_| Skip::NotUtf8)
 }
 
 /// `QUEUEID: ...` lines: the queue id and what follows `what` (which
