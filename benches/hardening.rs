@@ -5,13 +5,17 @@
 //! - 400 wrong dashboard logins at once from 400 client addresses:
 //!   answers, time, the daemon's peak memory;
 //! - a report order with 50,000 recipients (refused by count) and one
-//!   with 100.
+//!   with 100;
+//! - `import` of a password spray: a Postfix log of failed logins, each
+//!   under a username never seen before (BENCH_SPRAY_LINES, default
+//!   2,000,000): time and peak RSS, which the import holds bounded.
 //!
 //!     cargo bench --bench hardening
 
 mod common;
 
 use common::*;
+use std::io::{BufWriter, Write};
 use std::time::Instant;
 
 fn main() {
@@ -27,6 +31,48 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(logins(&d));
     runtime.block_on(orders(&d));
+    drop(d);
+    spray();
+}
+
+/// A password spray imported: failed logins from 250 addresses, 30 a
+/// second, each under a new username (the line is the import benchmark's,
+/// written after a real Postfix log).
+fn spray() {
+    let lines: u64 = std::env::var("BENCH_SPRAY_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("mail.log");
+    let mut w = BufWriter::new(std::fs::File::create(&log).expect("log"));
+    let mut rng = Rng(0x5eed_5bad);
+    for i in 0..lines {
+        let s = i / 30;
+        let (day, h, m, sec) = (1 + s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        writeln!(
+            w,
+            "Dec {day:2} {h:02}:{m:02}:{sec:02} mx1 postfix/submission/smtpd[{}]: warning: unknown[203.0.113.{}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=s{:x}@victim.example",
+            20_000 + i % 50,
+            i % 250,
+            rng.next()
+        )
+        .expect("write");
+    }
+    w.flush().expect("flush");
+    drop(w);
+    let config = dir.path().join("config.toml");
+    let data = dir.path().join("data");
+    std::fs::write(&config, format!("store.data_dir = {data:?}\n")).expect("config");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-auth-insight"));
+    cmd.arg("--config").arg(&config);
+    cmd.args(["import", "--format", "postfix"]).arg(&log);
+    let (secs, peak, out) = measure(&mut cmd);
+    assert!(out.contains(&format!("{lines} failed logins")), "{out}");
+    println!(
+        "import of a password spray, {lines} failed logins under as many usernames: {secs:.1} s ({:.0} lines/s), peak RSS {peak:.0} MiB",
+        lines as f64 / secs
+    );
 }
 
 fn store_check() {

@@ -32,7 +32,7 @@ use common::*;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const USERS: u64 = 30_000;
 /// Bytes of log per day, about (for the first day's date).
@@ -239,30 +239,6 @@ fn parse_only(log: &Path, lines: u64) {
         reader.bytes as f64 / secs / 1e6,
         rss_of(std::process::id()).0
     );
-}
-
-/// Runs a command to completion: wall seconds, peak RSS (MiB), stdout.
-fn measure(cmd: &mut Command) -> (f64, f64, String) {
-    let out_path = std::env::temp_dir().join(format!("bench-out-{}", std::process::id()));
-    let out = std::fs::File::create(&out_path).expect("out");
-    let t = Instant::now();
-    let mut child = cmd
-        .stdout(out)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut peak = 0.0f64;
-    loop {
-        peak = peak.max(rss_of(child.id()).1);
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let _ = std::fs::remove_file(out_path);
-    (secs, peak, text)
 }
 
 /// One of the `USERS` accounts. Activity is skewed as in real mail: the

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "bench-token";
 const TLS: [&str; 5] = ["none", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
@@ -191,6 +192,30 @@ pub async fn session_cookie(http: &reqwest::Client, base: &str) -> String {
         .and_then(|v| v.split(';').next())
         .expect("session cookie")
         .to_owned()
+}
+
+/// Runs a command to completion: wall seconds, peak RSS (MiB), stdout.
+pub fn measure(cmd: &mut Command) -> (f64, f64, String) {
+    let out_path = std::env::temp_dir().join(format!("bench-out-{}", std::process::id()));
+    let out = std::fs::File::create(&out_path).expect("out");
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut peak = 0.0f64;
+    loop {
+        peak = peak.max(rss_of(child.id()).1);
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(out_path);
+    (secs, peak, text)
 }
 
 pub fn rss_of(pid: u32) -> (f64, f64) {

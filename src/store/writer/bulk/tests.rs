@@ -117,6 +117,27 @@ fn same_as_batch_wise_folding(tz: &str) {
         .unwrap();
     assert!(bulk.bytes() > 64 << 10);
     assert_eq!(floored.data.scan_prefix([keys::SENDER]).count(), 0);
+    // Past the ceiling, it writes out all the same: accounts that never
+    // gather events (a new username for every failed login) cannot hold
+    // the import's memory without bound.
+    let mut w = Writer::new(floored.clone());
+    let mut bulk = Bulk::with_budget(16 << 10);
+    let mut most = 0;
+    for i in 0..4_000 {
+        let mut f = ev(
+            now - TimeDelta::hours(1),
+            &format!("spray{i}@x.example"),
+            Tls::V1_2,
+            None,
+        );
+        f.result = Outcome::AuthFailed;
+        w.load(&mut bulk, Arc::new(vec![f]), now).unwrap();
+        most = most.max(bulk.bytes());
+    }
+    w.write_bulk(&mut bulk, now).unwrap();
+    assert!(most < CEILING * (16 << 10) + 1024, "{most}");
+    let failures = floored.data.scan_prefix([keys::FAILURES]).count();
+    assert!(failures >= 4_000, "{failures}");
     // With a small budget alone, the load writes out by itself as it goes.
     let c = tempfile::tempdir().unwrap();
     let budgeted = store(c.path(), tz, 30);
