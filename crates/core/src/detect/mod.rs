@@ -120,7 +120,10 @@ pub struct Detector {
     addresses: shared_ip::Addresses,
     /// Cool-downs known in memory (loaded or set), by key.
     cooldowns: HashMap<String, i64>,
-    dirty_senders: BTreeSet<String>,
+    /// Accounts whose state is `unsaved`, each once: a flag in the state
+    /// and a list, because a set of names took a copy of the name and a
+    /// dozen comparisons for every message.
+    dirty_senders: Vec<String>,
     dirty_cooldowns: Vec<(String, i64)>,
     /// Latest event time seen or ticked, Unix seconds.
     clock: i64,
@@ -142,7 +145,7 @@ impl Detector {
             failures: failures::Failures::default(),
             addresses: shared_ip::Addresses::default(),
             cooldowns: HashMap::new(),
-            dirty_senders: BTreeSet::new(),
+            dirty_senders: Vec::new(),
             dirty_cooldowns: Vec::new(),
             clock: 0,
             next_resolve: i64::MAX,
@@ -222,7 +225,10 @@ impl Detector {
                 self.open.insert(ev.sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
             }
-            self.dirty_senders.insert(ev.sender.clone());
+            if !state.unsaved {
+                state.unsaved = true;
+                self.dirty_senders.push(ev.sender.clone());
+            }
         }
         if let Some((ip, standing)) = standing {
             let cooldowns = &self.cooldowns;
@@ -292,7 +298,12 @@ impl Detector {
         }
         for sender in closed {
             self.open.remove(&sender);
-            self.dirty_senders.insert(sender);
+            if let Some(state) = self.senders.get_mut(&sender)
+                && !state.unsaved
+            {
+                state.unsaved = true;
+                self.dirty_senders.push(sender);
+            }
         }
     }
 
@@ -311,15 +322,15 @@ impl Detector {
         self.swept = hour;
         let needed_from = hour - i64::from(history::WINDOW_HOURS);
         let all = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
-        let (clock, dirty) = (self.clock, &self.dirty_senders);
+        let clock = self.clock;
         let crowded = self.senders.len() > RESIDENT || self.bytes() > RESIDENT_BYTES;
         let idle = if crowded { SHORT_IDLE_SECS } else { IDLE_SECS };
-        self.senders.retain(|s, st| {
+        self.senders.retain(|_, st| {
             // An account whose every counted hour is in the store comes
             // back whole, also in an import of logs a few weeks old.
             let restorable =
                 all || restorable_from.is_some_and(|h| st.history.oldest().is_none_or(|o| o >= h));
-            !restorable || st.last_event >= clock - idle || st.has_open_spike() || dirty.contains(s)
+            !restorable || st.last_event >= clock - idle || st.has_open_spike() || st.unsaved
         });
         // Give memory back only after a large drop (a rehash is not free).
         if self.senders.capacity() > 4 * self.senders.len().max(1024) {
@@ -330,13 +341,17 @@ impl Detector {
 
     /// State changed since the last call, to be saved with the counts.
     pub fn take_dirty(&mut self) -> Dirty {
-        let senders = std::mem::take(&mut self.dirty_senders)
+        let mut senders: Vec<(String, Persisted)> = std::mem::take(&mut self.dirty_senders)
             .into_iter()
             .filter_map(|s| {
-                let p = self.senders.get(&s)?.persisted.clone();
+                let state = self.senders.get_mut(&s)?;
+                state.unsaved = false;
+                let p = state.persisted.clone();
                 Some((s, p))
             })
             .collect();
+        // In name order, as the store writes them.
+        senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Dirty {
             senders,
             cooldowns: std::mem::take(&mut self.dirty_cooldowns),

@@ -62,6 +62,9 @@ pub(crate) struct SenderState {
     /// The last ten minutes (`long::slot`) the longer windows were
     /// looked at.
     long_checked: u32,
+    /// Whether `persisted` changed since the detector last handed it on
+    /// to be saved (see `Detector::take_dirty`).
+    pub(crate) unsaved: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +97,7 @@ impl SenderState {
             hot: None,
             lone: None,
             long_checked: 0,
+            unsaved: false,
         }
     }
 
@@ -170,12 +174,16 @@ impl SenderState {
                     Some(c) if c.hour + 1 == hour => c.baselines.map(|b| b[0]),
                     _ => None,
                 };
+                // The last hour's list, emptied: one allocation per
+                // account in memory rather than one per account-hour.
+                let mut ips = slot.take().map(|c| c.ips).unwrap_or_default();
+                ips.clear();
                 slot.insert(Current {
                     hour,
                     baselines: None,
                     carried,
                     crossed: false,
-                    ips: Vec::new(),
+                    ips,
                     cached: None,
                 })
             }
