@@ -44,7 +44,7 @@ impl<R: BufRead> Lines<R> {
         self.reader.consume(std::mem::take(&mut self.taken));
         self.buf.clear();
         // The common case: the whole line is in the reader's buffer.
-        let chunk = self.reader.fill_buf()?;
+        let chunk = filled(&mut self.reader)?;
         if let Some(i) = memchr::memchr(b'\n', chunk).filter(|i| *i <= MAX_LINE + 1) {
             self.taken = i + 1;
             self.bytes += self.taken as u64;
@@ -55,7 +55,7 @@ impl<R: BufRead> Lines<R> {
         }
         let mut too_long = false;
         loop {
-            let chunk = self.reader.fill_buf()?;
+            let chunk = filled(&mut self.reader)?;
             if chunk.is_empty() {
                 if self.buf.is_empty() && !too_long {
                     return Ok(None);
@@ -86,6 +86,24 @@ impl<R: BufRead> Lines<R> {
         }
         Ok(Some(Ok(trimmed(&self.buf))))
     }
+}
+
+/// The reader's buffer, filled if it was empty. A read interrupted by a
+/// signal is tried again, as `std`'s own line readers do (`fill_buf`
+/// passes the interruption on: a signal while reading a pipe would have
+/// ended the import).
+fn filled<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+    loop {
+        match reader.fill_buf() {
+            // The end of input: asking again would read again.
+            Ok([]) => return Ok(&[]),
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // Buffered now: no read.
+    reader.fill_buf()
 }
 
 /// A line without its line ending.
@@ -127,6 +145,68 @@ mod tests {
             ]
         );
         assert_eq!(lines.number, 4);
+        assert_eq!(lines.bytes, input.len() as u64);
+    }
+
+    /// A reader that hands out at most a few bytes at a time, as a pipe
+    /// or a slow disk may, and is interrupted now and then.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        calls: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 7 == 0 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = out
+                .len()
+                .min(self.data.len())
+                .min(1 + self.calls * 7919 % 70_001);
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_across_every_read_boundary_come_out_whole() {
+        // Lines of every length up to past the limit, some with `\r\n`,
+        // megabytes in all, no newline at the very end.
+        let mut input = Vec::new();
+        let mut want = Vec::new();
+        for i in 0usize.. {
+            if input.len() > 3 << 20 {
+                break;
+            }
+            // Now and then a line at the limit, one byte either side.
+            let len = match i % 40 {
+                39 => MAX_LINE - 1 + i / 40 % 4,
+                _ => i * 7919 % 3_000,
+            };
+            let line: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            input.extend_from_slice(&line);
+            input.extend_from_slice(if len % 3 == 0 { b"\r\n" } else { b"\n" });
+            let ending = if len % 3 == 0 { 2 } else { 1 };
+            want.push((len + ending <= MAX_LINE + 2).then_some(line));
+        }
+        input.extend_from_slice(b"end");
+        want.push(Some(b"end".to_vec()));
+        let trickle = Trickle {
+            data: &input,
+            calls: 0,
+        };
+        let mut lines = Lines::new(std::io::BufReader::with_capacity(8 << 10, trickle));
+        let mut got = Vec::new();
+        while let Some(line) = lines.next_bytes().unwrap() {
+            got.push(line.ok().map(<[u8]>::to_vec));
+        }
+        assert!(want.iter().any(Option::is_none) && want.len() > 100);
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "a line differs");
+        assert_eq!(lines.number, want.len() as u64);
         assert_eq!(lines.bytes, input.len() as u64);
     }
 }
