@@ -39,10 +39,7 @@ fn main() {
 /// second, each under a new username (the line is the import benchmark's,
 /// written after a real Postfix log).
 fn spray() {
-    let lines: u64 = std::env::var("BENCH_SPRAY_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000_000);
+    let lines: u64 = env("BENCH_SPRAY_LINES", 2_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("mail.log");
     let mut w = BufWriter::new(std::fs::File::create(&log).expect("log"));

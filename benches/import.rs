@@ -39,10 +39,7 @@ const USERS: u64 = 30_000;
 const DAY_BYTES: u64 = 240_000_000;
 
 fn main() {
-    let mb: u64 = std::env::var("BENCH_LOG_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let mb: u64 = env("BENCH_LOG_MB", 1024);
     let dir = tempfile::tempdir().expect("tempdir");
     // BENCH_LOG_PATH keeps the generated log for other tools.
     let log = std::env::var("BENCH_LOG_PATH")
@@ -66,10 +63,7 @@ fn main() {
     }
     // Imports into a fresh store with the detectors on (the default) and
     // off, alternating, BENCH_ROUNDS times each; the best run of each.
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let rounds: usize = env("BENCH_ROUNDS", 2);
     let mut best = [
         (f64::MAX, 0.0, String::new()),
         (f64::MAX, 0.0, String::new()),

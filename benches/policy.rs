@@ -32,13 +32,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn request(state: &str, user: &str, qid: &str) -> String {
     format!(
         "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\

@@ -21,13 +21,6 @@ use std::io::{BufWriter, Write};
 use std::process::Command;
 use std::time::Instant;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// xorshift64*: the same stream for the same seed.
 struct Rng(u64);
 

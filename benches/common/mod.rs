@@ -194,6 +194,15 @@ pub async fn session_cookie(http: &reqwest::Client, base: &str) -> String {
         .to_owned()
 }
 
+/// The benchmark setting `name` from the environment, `default` when unset
+/// or unreadable.
+pub fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs a command to completion: wall seconds, peak RSS (MiB), stdout.
 pub fn measure(cmd: &mut Command) -> (f64, f64, String) {
     let out_path = std::env::temp_dir().join(format!("bench-out-{}", std::process::id()));
