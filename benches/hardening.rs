@@ -58,13 +58,7 @@ fn spray() {
     }
     w.flush().expect("flush");
     drop(w);
-    let config = dir.path().join("config.toml");
-    let data = dir.path().join("data");
-    std::fs::write(&config, format!("store.data_dir = {data:?}\n")).expect("config");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-auth-insight"));
-    cmd.arg("--config").arg(&config);
-    cmd.args(["import", "--format", "postfix"]).arg(&log);
-    let (secs, peak, out) = measure(&mut cmd);
+    let (secs, peak, out) = import_postfix(dir.path(), &log, "", false);
     assert!(out.contains(&format!("{lines} failed logins")), "{out}");
     println!(
         "import of a password spray, {lines} failed logins under as many usernames: {secs:.1} s ({:.0} lines/s), peak RSS {peak:.0} MiB",

@@ -112,36 +112,14 @@ fn main() {
 }
 
 /// One import of `log` into a fresh store under `dir`, with the detectors
-/// on or off, on every core or pinned to the first (`taskset -c 0`): wall
-/// seconds, peak RSS (MiB), what it printed.
+/// on or off, on every core or pinned to the first (see
+/// [`import_postfix`]).
 fn import(dir: &Path, log: &Path, detect: bool, one_core: bool) -> (f64, f64, String) {
-    let data = dir.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    let config = dir.join("c.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store.data_dir = {data:?}\nstore.retention_days = 3650\ndetect.enabled = {detect}\n{}",
-            std::env::var("BENCH_EXTRA").unwrap_or_default()
-        ),
-    )
-    .expect("config");
-    let binary = env!("CARGO_BIN_EXE_smtp-auth-insight");
-    let mut cmd = match one_core {
-        true => {
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", "0", binary]);
-            cmd
-        }
-        false => Command::new(binary),
-    };
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["import", "--format", "postfix"])
-        .arg(log);
-    let run = measure(&mut cmd);
-    assert!(run.2.contains(" counted"), "the import failed: {}", run.2);
-    run
+    let settings = format!(
+        "store.retention_days = 3650\ndetect.enabled = {detect}\n{}",
+        std::env::var("BENCH_EXTRA").unwrap_or_default()
+    );
+    import_postfix(dir, log, &settings, one_core)
 }
 
 /// The import with the detectors on, pinned to one core `rounds` times:

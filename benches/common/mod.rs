@@ -203,6 +203,37 @@ pub fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// One `import --format postfix` of `log` into a fresh store under `dir`,
+/// `settings` added to its configuration, on every core or pinned to the
+/// first (`taskset -c 0`): wall seconds, peak RSS (MiB), what it printed.
+pub fn import_postfix(
+    dir: &Path,
+    log: &Path,
+    settings: &str,
+    one_core: bool,
+) -> (f64, f64, String) {
+    let data = dir.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let config = dir.join("import.toml");
+    std::fs::write(&config, format!("store.data_dir = {data:?}\n{settings}")).expect("config");
+    let binary = env!("CARGO_BIN_EXE_smtp-auth-insight");
+    let mut cmd = match one_core {
+        true => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "0", binary]);
+            cmd
+        }
+        false => Command::new(binary),
+    };
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["import", "--format", "postfix"])
+        .arg(log);
+    let run = measure(&mut cmd);
+    assert!(run.2.contains(" counted"), "the import failed: {}", run.2);
+    run
+}
+
 /// Runs a command to completion: wall seconds, peak RSS (MiB), stdout.
 pub fn measure(cmd: &mut Command) -> (f64, f64, String) {
     let out_path = std::env::temp_dir().join(format!("bench-out-{}", std::process::id()));

@@ -98,7 +98,8 @@ impl Loader for Fresh {
     }
 }
 
-/// State changed since the last [`Detector::take_dirty`], to be saved.
+/// State changed since the last [`Detector::take_dirty`], to be saved (in
+/// no particular order).
 #[derive(Debug, Default)]
 pub struct Dirty {
     pub senders: Vec<(String, Persisted)>,
@@ -225,8 +226,7 @@ impl Detector {
                 self.open.insert(ev.sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
             }
-            if !state.unsaved {
-                state.unsaved = true;
+            if state.mark_unsaved() {
                 self.dirty_senders.push(ev.sender.clone());
             }
         }
@@ -298,10 +298,11 @@ impl Detector {
         }
         for sender in closed {
             self.open.remove(&sender);
-            if let Some(state) = self.senders.get_mut(&sender)
-                && !state.unsaved
+            if self
+                .senders
+                .get_mut(&sender)
+                .is_some_and(|s| s.mark_unsaved())
             {
-                state.unsaved = true;
                 self.dirty_senders.push(sender);
             }
         }
@@ -330,7 +331,7 @@ impl Detector {
             // back whole, also in an import of logs a few weeks old.
             let restorable =
                 all || restorable_from.is_some_and(|h| st.history.oldest().is_none_or(|o| o >= h));
-            !restorable || st.last_event >= clock - idle || st.has_open_spike() || st.unsaved
+            !restorable || st.last_event >= clock - idle || st.has_open_spike() || st.is_unsaved()
         });
         // Give memory back only after a large drop (a rehash is not free).
         if self.senders.capacity() > 4 * self.senders.len().max(1024) {
@@ -341,17 +342,15 @@ impl Detector {
 
     /// State changed since the last call, to be saved with the counts.
     pub fn take_dirty(&mut self) -> Dirty {
-        let mut senders: Vec<(String, Persisted)> = std::mem::take(&mut self.dirty_senders)
+        let senders = std::mem::take(&mut self.dirty_senders)
             .into_iter()
             .filter_map(|s| {
                 let state = self.senders.get_mut(&s)?;
-                state.unsaved = false;
+                state.saved();
                 let p = state.persisted.clone();
                 Some((s, p))
             })
             .collect();
-        // In name order, as the store writes them.
-        senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Dirty {
             senders,
             cooldowns: std::mem::take(&mut self.dirty_cooldowns),

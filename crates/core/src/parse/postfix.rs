@@ -107,7 +107,9 @@ impl Postfix {
 
     /// The host a line names (or the label that replaces it), as the
     /// string shared by what names it: the last one again, unless the
-    /// line names another.
+    /// line names another. It is taken out of `self.host`, not cloned (a
+    /// reference count changed twice per line): the caller puts it back
+    /// once the line is read.
     fn host(&mut self, named: &[u8]) -> Result<Arc<str>, Skip> {
         if let Some(label) = &self.host_label {
             return Ok(label.clone());

@@ -64,7 +64,7 @@ pub(crate) struct SenderState {
     long_checked: u32,
     /// Whether `persisted` changed since the detector last handed it on
     /// to be saved (see `Detector::take_dirty`).
-    pub(crate) unsaved: bool,
+    unsaved: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +110,23 @@ impl SenderState {
             loaded.state.unwrap_or_default(),
         )
         .with_ips(loaded.ips)
+    }
+
+    /// Marks the state as changed since it was last handed on to be
+    /// saved; true if it was not marked already (the detector then lists
+    /// the account, once).
+    pub(super) fn mark_unsaved(&mut self) -> bool {
+        !std::mem::replace(&mut self.unsaved, true)
+    }
+
+    /// Clears the mark of [`SenderState::mark_unsaved`].
+    pub(super) fn saved(&mut self) {
+        self.unsaved = false;
+    }
+
+    /// Whether it changed since it was last handed on to be saved.
+    pub(super) fn is_unsaved(&self) -> bool {
+        self.unsaved
     }
 
     /// Counts one accepted message; pushes what it sets off onto `out`.
