@@ -44,9 +44,47 @@ struct Newcomer {
 #[derive(Debug, Default)]
 struct Address {
     newcomers: Vec<Newcomer>,
-    /// Accounts that used the address before: hash of the name, last seen.
-    regulars: Vec<(u64, i64)>,
+    regulars: Regulars,
     last: i64,
+}
+
+/// Accounts that used an address before: hash of the name, last message
+/// within the window. Most addresses are one account's own, so the first
+/// is held inline: a list of its own was an allocation for every address
+/// each time it came back after a window idle, about one per message an
+/// import of a log observed.
+#[derive(Debug, Default)]
+struct Regulars {
+    first: Option<(u64, i64)>,
+    more: Vec<(u64, i64)>,
+}
+
+impl Regulars {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    /// Forgets those whose last message is at or before `since`.
+    fn keep_after(&mut self, since: i64) {
+        self.more.retain(|(_, last)| *last > since);
+        if self.first.is_some_and(|(_, last)| last <= since) {
+            self.first = self.more.pop();
+        }
+    }
+
+    /// The account hashed `h` sent at `ts` (the first [`MAX_ACCOUNTS`]
+    /// are kept).
+    fn saw(&mut self, h: u64, ts: i64) {
+        let len = self.len();
+        let mut known = self.first.iter_mut().chain(&mut self.more);
+        if let Some(r) = known.find(|(r, _)| *r == h) {
+            r.1 = r.1.max(ts);
+        } else if self.first.is_none() {
+            self.first = Some((h, ts));
+        } else if len < MAX_ACCOUNTS {
+            self.more.push((h, ts));
+        }
+    }
 }
 
 /// How an account stands with the address it sends from, before its
@@ -88,15 +126,9 @@ impl Addresses {
         let address = self.map.entry(ip).or_default();
         address.last = address.last.max(ts);
         address.newcomers.retain(|n| n.first > ts - window);
-        address.regulars.retain(|(_, last)| *last > ts - window);
+        address.regulars.keep_after(ts - window);
         if standing.regular {
-            let h = hash(&ev.sender);
-            let full = address.regulars.len() >= MAX_ACCOUNTS;
-            match address.regulars.iter_mut().find(|(r, _)| *r == h) {
-                Some(r) => r.1 = r.1.max(ts),
-                None if !full => address.regulars.push((h, ts)),
-                None => {}
-            }
+            address.regulars.saw(hash(&ev.sender), ts);
             return None;
         }
         if address.newcomers.iter().any(|n| n.account == ev.sender)
@@ -192,8 +224,44 @@ impl Addresses {
                         .iter()
                         .map(|n| n.account.capacity())
                         .sum::<usize>()
-                    + a.regulars.capacity() * 16
+                    + a.regulars.more.capacity() * 16
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_ACCOUNTS, Regulars};
+
+    #[test]
+    fn regulars_keep_the_latest_message_and_forget_what_left_the_window() {
+        let mut r = Regulars::default();
+        r.saw(1, 100);
+        r.saw(1, 50);
+        assert_eq!((r.first, r.more.len()), (Some((1, 100)), 0));
+        r.saw(2, 200);
+        r.saw(3, 300);
+        assert_eq!(r.len(), 3);
+        // The inline one leaves first: one of the rest takes its place.
+        r.keep_after(100);
+        assert_eq!(r.len(), 2);
+        assert!(r.first.is_some_and(|(h, _)| h == 2 || h == 3));
+        r.keep_after(300);
+        assert_eq!((r.first, r.len()), (None, 0));
+        r.saw(4, 400);
+        assert_eq!(r.first, Some((4, 400)));
+    }
+
+    #[test]
+    fn regulars_stop_at_the_bound() {
+        let mut r = Regulars::default();
+        for h in 0..2 * MAX_ACCOUNTS as u64 {
+            r.saw(h, 10);
+        }
+        assert_eq!(r.len(), MAX_ACCOUNTS);
+        // One already known is still updated.
+        r.saw(0, 20);
+        assert_eq!(r.first, Some((0, 20)));
     }
 }
