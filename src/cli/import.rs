@@ -278,6 +278,9 @@ fn load(
 
 /// Writes what `bulk` still holds.
 fn write(writer: &mut Writer, bulk: &mut Bulk, stats: &mut Stats) -> anyhow::Result<()> {
+    // Nothing is observed after the last batch: the detectors' memory
+    // goes before the write-out that follows.
+    writer.stop_detecting();
     writer
         .write_bulk(bulk, Utc::now())
         .context("storing imported events")?;

@@ -157,16 +157,40 @@ impl Writer {
         }
     }
 
+    /// Ends detection for good, before an import's last write-out: what
+    /// the detectors raised and changed is kept for that write, and their
+    /// memory goes back to the system first. Every account's state is
+    /// then in the store or in that write, so nothing is lost, and the
+    /// write-out, the import's peak of memory, no longer has the
+    /// detectors' 14 MB beside it (30,000 accounts of the import
+    /// benchmark's log).
+    pub fn stop_detecting(&mut self) {
+        self.stopped = self.take_detected();
+        // Joins the thread, which hands the detectors back to be dropped.
+        self.ahead = None;
+        self.detector = None;
+        crate::process::release_freed();
+    }
+
     /// The alerts the detectors raised (into `raised`) and the state they
-    /// changed, wherever they run.
+    /// changed, wherever they run (or ran: see [`Writer::stop_detecting`]).
     pub(super) fn take_detected(&mut self) -> crate::detect::Dirty {
-        if let Some(ahead) = &mut self.ahead {
-            let (raised, dirty) = ahead.drain();
-            self.raised.extend(raised);
-            return dirty;
-        }
-        let dirty = self.detector.as_mut().map(|d| d.take_dirty());
-        dirty.unwrap_or_default()
+        let mut dirty = std::mem::take(&mut self.stopped);
+        let fresh = match &mut self.ahead {
+            Some(ahead) => {
+                let (raised, fresh) = ahead.drain();
+                self.raised.extend(raised);
+                fresh
+            }
+            None => self
+                .detector
+                .as_mut()
+                .map(|d| d.take_dirty())
+                .unwrap_or_default(),
+        };
+        dirty.senders.extend(fresh.senders);
+        dirty.cooldowns.extend(fresh.cooldowns);
+        dirty
     }
 }
 

@@ -8,7 +8,7 @@
 //! | `pending.rs` | `open`, `recover`, `submit`, `fold_due`, `fold_in`, `fold_pending` | the daemon's path: a request is acknowledged once it is in the journal, and folded into the counts in groups later (or at once when a reader asks) |
 //! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
 //! | `bulk.rs` | `load` | the import's path: millions of events counted in memory and written in parts |
-//! | `ahead.rs` | `detect_ahead`, `detect_here` | the import's detectors on a thread of their own |
+//! | `ahead.rs` | `detect_ahead`, `detect_here`, `stop_detecting` | the import's detectors on a thread of their own |
 //! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
 //! Counters are aggregated in memory first and each distinct key is read,
@@ -95,6 +95,9 @@ pub struct Writer {
     /// The detectors while they run on a thread of their own (an import's
     /// [`Writer::detect_ahead`]); `detector` is None meanwhile.
     ahead: Option<ahead::Ahead>,
+    /// What the detectors changed before [`Writer::stop_detecting`] ended
+    /// them, for the next write.
+    stopped: crate::detect::Dirty,
     /// Sequence number of the last logged alert.
     last_seq: u64,
     /// Alerts raised in the current batch.
@@ -119,6 +122,7 @@ impl Writer {
             store,
             detector: None,
             ahead: None,
+            stopped: Default::default(),
             last_seq: 0,
             raised: Vec::new(),
             committed: Vec::new(),
@@ -336,6 +340,7 @@ impl Writer {
     pub(super) fn forget(&mut self) {
         self.store.totals.changed_all();
         self.raised.clear();
+        self.stopped = Default::default();
         self.ids.forget();
         if let Some(d) = &mut self.detector {
             d.reset();

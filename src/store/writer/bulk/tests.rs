@@ -201,7 +201,9 @@ fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
     let now = Utc::now();
     let batches = history(now);
     let cfg = Arc::new(crate::detect::DetectConfig::default());
-    let run = |ahead: bool| {
+    // Detectors on the writer's thread, on their own, or on their own and
+    // ended before the last write-out (as an import ends them).
+    let run = |ahead: bool, stop: bool| {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "UTC", 30);
         let mut w = Writer::with_detector(s.clone(), cfg.clone()).unwrap();
@@ -215,10 +217,16 @@ fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
             w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
             raised.extend(w.take_raised());
         }
+        if stop {
+            w.stop_detecting();
+            assert!(w.detector.is_none() && w.ahead.is_none());
+            // What the last write-out must still store.
+            assert!(!w.stopped.senders.is_empty(), "no state left to write");
+        }
         w.write_bulk(&mut bulk, now).unwrap();
         raised.extend(w.take_raised());
         w.detect_here();
-        assert!(w.detector.is_some() && w.ahead.is_none());
+        assert!(w.detector.is_some() != stop && w.ahead.is_none());
         let detected: Vec<(Vec<u8>, Vec<u8>)> = [keys::DETECT, keys::ALERT, keys::ALERT_BY_SENDER]
             .iter()
             .flat_map(|p| s.data.scan_prefix([*p]))
@@ -227,9 +235,13 @@ fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
         let raised: Vec<String> = raised.iter().map(|a| format!("{a:?}")).collect();
         (raised, detected, contents(&s))
     };
-    let (here, ahead) = (run(false), run(true));
+    let here = run(false, false);
     assert!(!here.0.is_empty() && !here.1.is_empty(), "no alerts raised");
-    assert_eq!(ahead.0, here.0, "the alerts raised");
-    assert_eq!(ahead.1, here.1, "detector state and alert log");
-    assert_eq!(ahead.2, here.2, "counts");
+    for (ahead, stop) in [(true, false), (true, true), (false, true)] {
+        let other = run(ahead, stop);
+        let how = format!("ahead: {ahead}, stopped: {stop}");
+        assert_eq!(other.0, here.0, "the alerts raised ({how})");
+        assert_eq!(other.1, here.1, "detector state and alert log ({how})");
+        assert_eq!(other.2, here.2, "counts ({how})");
+    }
 }
