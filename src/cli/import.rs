@@ -122,7 +122,6 @@ pub(super) fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     let (read, skips) = read.map_err(|_| anyhow::anyhow!("the log reader failed"))?;
     stored?;
     stats.lines = read?;
-    writer.detect_here();
     writer.store().flush().context("flushing the store")?;
     println!("{}", summary(&stats, &skips));
     Ok(())

@@ -8,7 +8,7 @@
 //! | `pending.rs` | `open`, `recover`, `submit`, `fold_due`, `fold_in`, `fold_pending` | the daemon's path: a request is acknowledged once it is in the journal, and folded into the counts in groups later (or at once when a reader asks) |
 //! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
 //! | `bulk.rs` | `load` | the import's path: millions of events counted in memory and written in parts |
-//! | `ahead.rs` | `detect_ahead`, `detect_here`, `stop_detecting` | the import's detectors on a thread of their own |
+//! | `ahead.rs` | `detect_ahead`, `stop_detecting` | the import's detectors on a thread of their own |
 //! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
 //! Counters are aggregated in memory first and each distinct key is read,
