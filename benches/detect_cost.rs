@@ -13,10 +13,11 @@
 
 #[path = "../tests/common/campaign.rs"]
 mod campaign;
+mod common;
+// The data set modules reach the generator as `super::rng`.
+use common::rng;
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
-#[path = "../tests/common/rng.rs"]
-mod rng;
 
 use std::process::Command;
 use std::time::Instant;
@@ -45,10 +46,7 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let rounds: usize = common::env("BENCH_ROUNDS", 5);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut data = dataset::generate(1, 42, 1.0);
     campaign::add(&mut data, 1, 1.0);

@@ -17,28 +17,23 @@
 
 #[path = "../tests/common/campaign.rs"]
 mod campaign;
+mod common;
+// The data set modules reach the generator as `super::rng`.
+use common::rng;
 #[path = "../tests/common/dataset.rs"]
 mod dataset;
 #[path = "../tests/common/quiet.rs"]
 mod quiet;
-#[path = "../tests/common/rng.rs"]
-mod rng;
 #[path = "../tests/common/throttled.rs"]
 mod throttled;
 
+use common::env;
 use dataset::{Dataset, Incident};
 use smtp_auth_insight::detect::{Alert, AlertKind, DetectConfig, Detector, Fresh};
 use smtp_auth_insight::event::{Event, Outcome};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// (sender, unix seconds) of each alert that opens an incident.
 type Fired = Vec<(String, i64)>;

@@ -11,7 +11,7 @@ pub const TOKEN: &str = "bench-token";
 const TLS: [&str; 5] = ["none", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
 
 #[path = "../../tests/common/rng.rs"]
-mod rng;
+pub mod rng;
 #[allow(unused_imports)] // not every test binary uses it
 pub use rng::Rng;
 
