@@ -46,10 +46,10 @@ const BATCH: usize = 4_096;
 /// ≈ 4.5–4.7 s, with about the same peak RSS (runs vary by ±10 %). Then,
 /// with per-account lists: 14 MiB against 16, five runs each, 2.33–2.85 s
 /// against 2.27–2.92 s (best +3 %), peak 67–71 against 73–76 MiB; 36 days
-/// of log (8 GB) 90–91 against 94–98 MiB. With 28 bytes per event held (20 now),
-/// 12 MiB is about 300,000 events; the 1 GB log is written out twice with
-/// 12 or 14 MiB, in the same time (2.11 s pinned to one core, best of
-/// three). 36 and 72 days of log (8 and 16 GB) peaked at 85.5 and 87.6
+/// of log (8 GB) 90–91 against 94–98 MiB. With 28 bytes per event held,
+/// 12 MiB was about 450,000 events (786,000 at the 16 bytes of now); the
+/// 1 GB log was written out twice with 12 or 14 MiB, in the same time
+/// (2.11 s pinned to one core, best of three). 36 and 72 days of log (8 and 16 GB) peaked at 85.5 and 87.6
 /// MiB with the detectors against 90.5–94.9 and 89.9 MiB with 14 MiB:
 /// margin under the 100 MB an import is to stay in.
 const BULK_BYTES: usize = 12 << 20;

@@ -27,7 +27,7 @@ use crate::store::ids::IdKey;
 use crate::store::{Store, StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
-use held::{Gathered, Held};
+use held::{Gathered, Held, MAX_ACCOUNTS};
 use std::sync::Arc;
 
 mod held;
@@ -48,10 +48,14 @@ const PART_ACCOUNTS: usize = 64;
 /// 1,542 MiB written for a store of 580 MiB; with a floor of 8 events 35 s;
 /// of 16, 25 s, 833 MiB written for 330, peak RSS 229 MiB instead of 163.
 /// Over 90 days, 16 against 32: 79–83 s against 60 s, a store of 1.11 GB
-/// against 0.95 (fewer rewrites leave sled less to clean), peak RSS 246
-/// against 295 MiB. (For 30,000 accounts the floor is 30,000 × 32 × 20
-/// bytes, 19 MB.)
-const EVENTS_PER_ACCOUNT: usize = 32;
+/// against 0.95 (fewer rewrites leave sled less to clean). 24 against 32
+/// (16-byte records): 65.8 s against 63.9, a store of 0.99 GB against
+/// 0.94, peak RSS 284 against 298 MiB. Where the budget alone holds more
+/// than this (30,000 accounts: 26 events each), the floor does not bind:
+/// 32 held 30,000 × 32 records, and a 4 GB log's import took the same
+/// time (9.50–11.75 s against 9.29–10.15) and 8–11 MiB more memory, above
+/// the 100 MB an import is to stay in.
+const EVENTS_PER_ACCOUNT: usize = 24;
 
 /// The most a bulk holds, as a multiple of its budget, however few events
 /// its accounts have: the floor above waits for accounts to gather events,
@@ -59,7 +63,7 @@ const EVENTS_PER_ACCOUNT: usize = 32;
 /// spray) has accounts that never do. Such a log of 3 million lines was
 /// imported whole into memory, 744 MiB of peak RSS. Eight times the
 /// import's budget is 96 MiB, above what 100,000 accounts hold at the
-/// floor by this count (100,000 × (32 × 20 + 128 + a name) ≈ 80 MB), so
+/// floor by this count (100,000 × (24 × 16 + 128 + a name) ≈ 56 MB), so
 /// `cargo bench --bench scale` writes out as before.
 const CEILING: usize = 8;
 
@@ -128,6 +132,9 @@ impl Bulk {
     /// spent, but not before the accounts held have [`EVENTS_PER_ACCOUNT`]
     /// events each on average, unless [`CEILING`] times the budget is.
     fn due(&self) -> bool {
+        if self.accounts.len() >= MAX_ACCOUNTS {
+            return true;
+        }
         let floor = self.accounts.len() * self.per_account * std::mem::size_of::<Held>();
         self.budget > 0
             && self.bytes >= self.budget
@@ -196,9 +203,9 @@ impl Bulk {
         }
         let mut held = std::mem::take(&mut self.held);
         for h in &mut held {
-            h.account = rank[h.account as usize];
+            h.renumber(rank[h.account() as usize]);
         }
-        held.sort_unstable_by_key(|h| (h.account, h.hour, h.shift));
+        held.sort_unstable_by_key(Held::order);
         self.bytes = 0;
         Taken {
             names,
@@ -228,7 +235,7 @@ impl Taken {
     ) -> impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'a [Held])> {
         names.iter().enumerate().map(move |(i, (name, number))| {
             let rank = (first + i) as u32;
-            let (own, rest) = held.split_at(held.partition_point(|h| h.account <= rank));
+            let (own, rest) = held.split_at(held.partition_point(|h| h.account() <= rank));
             held = rest;
             let at = self.info_of.get(*number as usize).copied();
             let info = at.and_then(|at| self.infos.get(at as usize));
@@ -320,7 +327,7 @@ impl Writer {
             let mut batch = sled::Batch::default();
             let first = i * PART_ACCOUNTS;
             let end = (first + part.len()) as u32;
-            let (own, after) = rest.split_at(rest.partition_point(|h| h.account < end));
+            let (own, after) = rest.split_at(rest.partition_point(|h| h.account() < end));
             rest = after;
             let accounts = taken.accounts(first, part, own);
             let written = self.part_batch(&mut batch, accounts, &mut gathered);
