@@ -48,24 +48,30 @@ const PART_ACCOUNTS: usize = 64;
 /// 1,542 MiB written for a store of 580 MiB; with a floor of 8 events 35 s;
 /// of 16, 25 s, 833 MiB written for 330, peak RSS 229 MiB instead of 163.
 /// Over 90 days, 16 against 32: 79–83 s against 60 s, a store of 1.11 GB
-/// against 0.95 (fewer rewrites leave sled less to clean). 24 against 32
-/// (16-byte records): 65.8 s against 63.9, a store of 0.99 GB against
-/// 0.94, peak RSS 284 against 298 MiB. Where the budget alone holds more
-/// than this (30,000 accounts: 26 events each), the floor does not bind:
-/// 32 held 30,000 × 32 records, and a 4 GB log's import took the same
-/// time (9.50–11.75 s against 9.29–10.15) and 8–11 MiB more memory, above
-/// the 100 MB an import is to stay in.
-const EVENTS_PER_ACCOUNT: usize = 24;
+/// against 0.95 (fewer rewrites leave sled less to clean); 24 against 32:
+/// 65.8–68.4 s against 63.9, a store of 0.99–1.01 GB against 0.94.
+const EVENTS_PER_ACCOUNT: usize = 32;
+
+/// The floor applies only where it holds at least this many times the
+/// budget: for sites whose accounts outnumber the budget (100,000
+/// accounts: 8 events each at the import's budget), not for those it
+/// would hold a little longer. For 30,000 accounts (a 4 GB log of the
+/// import benchmark), lifting them to 32 events each held 960,000 events,
+/// and the ids of the days they span, and peaked at 96.7–97.9 MiB (8 GB:
+/// 101.9–102.6), over the 100 MB an import is to stay in; a 16 MiB budget
+/// and no floor for them: 84.8–87.9 MiB (8 GB: 92.3–92.6) in the same
+/// time (9.10–9.35 s against 9.05–9.55, three runs each, alternated).
+const FLOOR_FROM: usize = 2;
 
 /// The most a bulk holds, as a multiple of its budget, however few events
 /// its accounts have: the floor above waits for accounts to gather events,
 /// and a log of failed logins under a new username each (a password
 /// spray) has accounts that never do. Such a log of 3 million lines was
-/// imported whole into memory, 744 MiB of peak RSS. Eight times the
+/// imported whole into memory, 744 MiB of peak RSS. Six times the
 /// import's budget is 96 MiB, above what 100,000 accounts hold at the
-/// floor by this count (100,000 × (24 × 16 + 128 + a name) ≈ 56 MB), so
+/// floor by this count (100,000 × (32 × 16 + 128 + a name) ≈ 66 MB), so
 /// `cargo bench --bench scale` writes out as before.
-const CEILING: usize = 8;
+const CEILING: usize = 6;
 
 /// Bytes of memory per account held, for [`Bulk::bytes`]: its table
 /// entry and name...
@@ -130,12 +136,17 @@ impl Bulk {
 
     /// Whether to write out before counting more: when the budget is
     /// spent, but not before the accounts held have [`EVENTS_PER_ACCOUNT`]
-    /// events each on average, unless [`CEILING`] times the budget is.
+    /// events each on average if that is at least [`FLOOR_FROM`] times
+    /// the budget, nor before [`CEILING`] times the budget is spent.
     fn due(&self) -> bool {
         if self.accounts.len() >= MAX_ACCOUNTS {
             return true;
         }
         let floor = self.accounts.len() * self.per_account * std::mem::size_of::<Held>();
+        let floor = match floor >= self.budget.saturating_mul(FLOOR_FROM) {
+            true => floor,
+            false => 0,
+        };
         self.budget > 0
             && self.bytes >= self.budget
             && (self.held.len() * std::mem::size_of::<Held>() >= floor

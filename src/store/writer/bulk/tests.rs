@@ -157,6 +157,39 @@ fn same_as_batch_wise_folding(tz: &str) {
     assert_eq!(again, (0, want.0 + want.1));
 }
 
+/// The floor holds a bulk past its budget only where it would hold at
+/// least [`FLOOR_FROM`] times the budget: 200 accounts with 20 events
+/// each, whose floor is 200 × 32 records.
+#[test]
+fn the_floor_holds_past_the_budget_only_what_is_worth_it() {
+    let now = Utc::now();
+    let events: Vec<Event> = (0..20)
+        .flat_map(|k| {
+            (0..200).map(move |i| {
+                let ts = now - TimeDelta::hours(2) + TimeDelta::seconds(k * 60 + i);
+                ev(ts, &format!("user{i}@floor.example"), Tls::V1_2, None)
+            })
+        })
+        .collect();
+    let floor = 200 * EVENTS_PER_ACCOUNT * std::mem::size_of::<Held>();
+    let written = |budget: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), "UTC", 30);
+        let mut bulk = Bulk::with_budget(budget);
+        Writer::new(s.clone())
+            .load(&mut bulk, Arc::new(events.clone()), now)
+            .unwrap();
+        assert!(bulk.held.len() * std::mem::size_of::<Held>() < floor);
+        s.data.scan_prefix([keys::SENDER]).count()
+    };
+    // The floor is 1.6 times this budget: written out at the budget.
+    assert!(floor < FLOOR_FROM * (64 << 10) && floor > 64 << 10);
+    assert!(written(64 << 10) > 0);
+    // And 2.5 times this one: held until the accounts have their events.
+    assert!(floor >= FLOOR_FROM * (40 << 10));
+    assert_eq!(written(40 << 10), 0);
+}
+
 #[test]
 fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
     let now = Utc::now();
