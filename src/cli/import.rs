@@ -49,9 +49,10 @@ const BATCH: usize = 4_096;
 /// of log (8 GB) 90–91 against 94–98 MiB. With 28 bytes per event held,
 /// 12 MiB was about 450,000 events (786,000 at the 16 bytes of now); the
 /// 1 GB log was written out twice with 12 or 14 MiB, in the same time
-/// (2.11 s pinned to one core, best of three). 36 and 72 days of log (8 and 16 GB) peaked at 85.5 and 87.6
-/// MiB with the detectors against 90.5–94.9 and 89.9 MiB with 14 MiB:
-/// margin under the 100 MB an import is to stay in. Since a floor of
+/// (2.11 s pinned to one core, best of three). 36 and 72 days of log (8
+/// and 16 GB) peaked at 85.5 and 87.6 MiB with the detectors against
+/// 90.5–94.9 and 89.9 MiB with 14 MiB: margin under the 100 MB an import
+/// is to stay in. Since a floor of
 /// events per account applies only to sites of many more accounts (see
 /// [`Bulk`]), the budget alone decides for this log: 12 MiB took
 /// 11.06–14.10 s for 4 GB of log against 8.69–11.89 s with the floor

@@ -8,16 +8,17 @@ use crate::store::ids::IdKey;
 /// the account. (Lists of counts per account, day and hour held about 80
 /// bytes per event on the import benchmark's log, most of it in the
 /// lists' own overhead, and so wrote out three times as often as this.
-/// The write-out's floor of events per account holds about a million of
-/// these for 30,000 accounts: at 20 bytes each, a 4 GB log's import
-/// peaked above 100 MB.)
+/// At 20 bytes, with a floor of events per account that held about a
+/// million of them for 30,000 accounts, a 4 GB log's import peaked above
+/// 100 MB.)
 #[derive(Clone, Copy)]
 pub(super) struct Held {
     /// The id's hash as two words (a `u64` would align the record to 8).
     id: [u32; 2],
     /// The account's number in this bulk (its rank by name once sorted)
-    /// in the top 24 bits; below, [`SHIFT`] and the TLS class index or
-    /// [`FAILED`], with the [`HAS_ID`] and [`HOURLY`] bits.
+    /// in the top 24 bits; below, the day's shift (see [`SHIFT_AT`]) and
+    /// the TLS class index or [`FAILED`], with the [`HAS_ID`] and
+    /// [`HOURLY`] bits.
     tag: u32,
     /// Unix hour.
     pub hour: u32,
