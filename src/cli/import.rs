@@ -52,12 +52,12 @@ const BATCH: usize = 4_096;
 /// (2.11 s pinned to one core, best of three). 36 and 72 days of log (8
 /// and 16 GB) peaked at 85.5 and 87.6 MiB with the detectors against
 /// 90.5–94.9 and 89.9 MiB with 14 MiB: margin under the 100 MB an import
-/// is to stay in. Since a floor of
-/// events per account applies only to sites of many more accounts (see
-/// [`Bulk`]), the budget alone decides for this log: 12 MiB took
-/// 11.06–14.10 s for 4 GB of log against 8.69–11.89 s with the floor
-/// (three runs each, alternated), more write-outs for about 3 MiB less
-/// than 16 MiB.
+/// is to stay in. Since a floor of events per account applies only to
+/// sites of many more accounts (see [`Bulk`]), the budget alone decides
+/// for this log: 12 MiB took 11.06–14.10 s for 4 GB of log against
+/// 8.69–11.89 s with the floor (six runs each, alternated), more
+/// write-outs for about 5 MiB less than 16 MiB (80.1–83.2 MiB against
+/// 84.8–87.9).
 const BULK_BYTES: usize = 16 << 20;
 /// Batches parsed ahead of the store: enough to keep both stages busy,
 /// few enough to keep memory flat (a batch is about 1 MB; 2 instead of 4

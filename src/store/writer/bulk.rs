@@ -143,14 +143,11 @@ impl Bulk {
             return true;
         }
         let floor = self.accounts.len() * self.per_account * std::mem::size_of::<Held>();
-        let floor = match floor >= self.budget.saturating_mul(FLOOR_FROM) {
-            true => floor,
-            false => 0,
-        };
+        let below_floor = floor >= self.budget.saturating_mul(FLOOR_FROM)
+            && self.held.len() * std::mem::size_of::<Held>() < floor;
         self.budget > 0
             && self.bytes >= self.budget
-            && (self.held.len() * std::mem::size_of::<Held>() >= floor
-                || self.bytes >= self.budget.saturating_mul(CEILING))
+            && (!below_floor || self.bytes >= self.budget.saturating_mul(CEILING))
     }
 
     /// Approximate memory held, in bytes.
