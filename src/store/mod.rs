@@ -31,8 +31,9 @@ mod migrate;
 mod purge;
 pub mod space;
 mod totals;
-pub(crate) use totals::PeriodTotals;
 mod writer;
+
+pub(crate) use totals::PeriodTotals;
 
 pub use alerts::Recorded;
 pub use codec::SenderInfo;
