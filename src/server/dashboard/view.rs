@@ -240,6 +240,63 @@ pub(super) fn failures(report: &Report, range_query: &str, top: usize) -> serde_
 mod tests {
     use super::*;
 
+    /// The pages of every order, ascending and descending, show every
+    /// account once and in that order: by count with ties by sender, by
+    /// sender, or by domain and sender; a page past the last shows the last.
+    #[test]
+    fn the_pages_of_every_order_show_every_row_once_in_that_order() {
+        let senders: Vec<(String, TlsCounts)> = (0..237u64)
+            .map(|i| {
+                let mut c = TlsCounts::default();
+                c.0[(i % 5) as usize] = i * 7919 % 13 + 1;
+                c.0[((i + 2) % 5) as usize] += i % 3;
+                (format!("u{:03}@d{}.example", i * 31 % 237, i % 4), c)
+            })
+            .collect();
+        let range = (
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 7).unwrap(),
+            None,
+        );
+        let report = Report::assemble(range, "UTC", vec![TlsCounts::default(); 7], senders);
+        let row = |name: &str| report.senders.iter().find(|r| r.sender == name).unwrap();
+        let keys = ["sender", "domain", "messages", "bogus"]
+            .into_iter()
+            .chain(Tls::ALL.iter().map(|t| t.key()));
+        for sort in keys {
+            let tls_key = Tls::ALL.iter().copied().find(|t| t.key() == sort);
+            let count = |r: &SenderRow| tls_key.map_or(r.messages, |t| r.tls.get(t));
+            for asc in [false, true] {
+                let page = |page| {
+                    let filter = Filter {
+                        sort: Some(sort.to_owned()),
+                        dir: Some(if asc { "asc" } else { "desc" }.to_owned()),
+                        page: Some(page),
+                        ..Filter::default()
+                    };
+                    let shown = table(&report, &filter, "").rows;
+                    shown.into_iter().map(|r| r.sender).collect::<Vec<_>>()
+                };
+                let shown: Vec<String> = (1..=5).flat_map(page).collect();
+                assert_eq!(page(6), page(5), "{sort}: past the last page");
+                let mut once = shown.clone();
+                once.sort_unstable();
+                once.dedup();
+                assert_eq!(once.len(), report.senders.len(), "{sort} asc={asc}");
+                for pair in shown.windows(2) {
+                    let (a, b) = (row(&pair[0]), row(&pair[1]));
+                    let ordered = match sort {
+                        "sender" => (a.sender < b.sender) == asc,
+                        "domain" => ((&a.domain, &a.sender) < (&b.domain, &b.sender)) == asc,
+                        _ if count(a) == count(b) => a.sender < b.sender,
+                        _ => (count(a) < count(b)) == asc,
+                    };
+                    assert!(ordered, "{sort} asc={asc}: {} then {}", a.sender, b.sender);
+                }
+            }
+        }
+    }
+
     #[test]
     fn links_encode_every_hostile_character() {
         let f = Filter {
