@@ -110,7 +110,10 @@ fn read(
 }
 
 /// One account range of every period merged: each account's total once,
-/// in account order.
+/// in account order. The names are borrowed from the kept totals, not
+/// cloned: a clone and a drop of a name's shared buffer are two atomic
+/// operations, and most of the merge's samples fell just after them
+/// (perf annotate, the page of 100,000 accounts).
 fn merge(runs: &[&[(sled::IVec, TlsCounts)]]) -> Vec<SenderTotal> {
     let mut at = vec![0; runs.len()];
     let next = |run: usize| {
