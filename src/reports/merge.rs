@@ -220,8 +220,8 @@ fn merge_sorted<K: AsRef<[u8]>, E>(
 
 /// The current key of one source: ordered by key, then source. The
 /// key's first eight bytes, read once as a number, decide most
-/// comparisons: names compared whole, a call to `memcmp` each, were a
-/// sixth of the dashboard's 90-day page of 100,000 accounts (perf).
+/// comparisons: names compared whole, a call to `memcmp` each, were 15 %
+/// of the dashboard's 90-day page of 100,000 accounts (perf).
 struct Head<K> {
     prefix: u64,
     key: K,

@@ -13,7 +13,7 @@
 //! |------|-------------------|------------------------|
 //! | `mod.rs` | `open`, `today`, `oldest_day`, `for_each_daily`, `daily_of`, `failures_of`, `for_each_day`, `sender_info`, `for_each_sender`, `hourly`, `hours_from`, `for_each_failure`, `cursor`, `count_keys`, `ensure_space`, `flush`, `db`, `size_on_disk` | opening (with `migrate`, `check`), the counts by day, hour and sender, log cursors, disk space |
 //! | `alerts.rs` | `open_incidents`, `last_alert_seq`, `alerts_after`, `opening_alert`, `alerts_since`, `alerts_of`, `scan_log`, `purge_detector` | the alert log and the detectors' saved state |
-//! | `totals/` | `daily_run`, `daily_slots`, `daily_period`, `period_days`, `period_totals`, `read_ahead` | the daily counts a period at a time, for reports, and the totals of the spans of days reports read, kept in memory: read ahead at start, added to by folds |
+//! | `totals/` | `daily_run`, `daily_slots`, `daily_period`, `period_days`, `spans`, `period_totals`, `read_ahead` | the daily counts a period at a time, for reports, and the totals of the spans of days reports read, kept in memory: read ahead at start, added to by folds |
 //! | `purge.rs` | `purge`, `rewrite_slice`, `remove_where`, `rewrite_where` | retention: what is older than it, removed a slice at a time |
 //!
 //! The rest is the format both share: `keys` (the key layout), `codec`
@@ -31,9 +31,8 @@ mod migrate;
 mod purge;
 pub mod space;
 mod totals;
+pub(crate) use totals::{PeriodTotals, Span};
 mod writer;
-
-pub(crate) use totals::PeriodTotals;
 
 pub use alerts::Recorded;
 pub use codec::SenderInfo;

@@ -6,12 +6,14 @@
 //! accounts of one range, and the ranges' results are laid end to end.
 //! Split by period, every thread met most accounts, copied each name out,
 //! and a last merge on the caller's thread compared them all again: with
-//! 100,000 accounts that was most of the dashboard's 90-day page.
+//! 100,000 accounts the merge was the largest part of the dashboard's
+//! 90-day page (perf).
 
 use super::{SenderTotal, merge_sorted};
 use crate::event::TlsCounts;
-use crate::store::{Store, StoreError};
+use crate::store::{PeriodTotals, Span, Store, StoreError};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 /// The per-day counts and per-account totals (account order) of `days`
 /// (day numbers), on up to `threads` threads.
@@ -21,14 +23,7 @@ pub(super) fn totals(
     threads: u32,
 ) -> Result<(Vec<TlsCounts>, Vec<SenderTotal>), StoreError> {
     let first = *days.start();
-    let periods = Store::daily_period(first)..=Store::daily_period(*days.end());
-    let spans: Vec<(u32, u32, u32)> = periods
-        .map(|period| {
-            let whole = Store::period_days(period);
-            let from = *whole.start().max(days.start());
-            (period, from, *whole.end().min(days.end()))
-        })
-        .collect();
+    let spans: Vec<Span> = Store::spans(days.clone()).collect();
     let kept = read(store, &spans, threads)?;
     let mut daily = vec![TlsCounts::default(); days.clone().count()];
     for (span, totals) in spans.iter().zip(&kept) {
@@ -76,11 +71,7 @@ pub(super) fn totals(
 
 /// The totals of `spans`, read from the store where not kept, the spans
 /// shared out among up to `threads` threads.
-fn read(
-    store: &Store,
-    spans: &[(u32, u32, u32)],
-    threads: u32,
-) -> Result<Vec<std::sync::Arc<crate::store::PeriodTotals>>, StoreError> {
+fn read(store: &Store, spans: &[Span], threads: u32) -> Result<Vec<Arc<PeriodTotals>>, StoreError> {
     let per_thread = spans.len().div_ceil(threads.max(1) as usize).max(1);
     if per_thread == spans.len() {
         return spans.iter().map(|s| store.period_totals(*s)).collect();

@@ -27,13 +27,9 @@ impl Store {
             .iter()
             .map(|days| today.saturating_sub(days.saturating_sub(1)).max(oldest))
             .chain([oldest]);
-        let mut spans: Vec<Span> = Vec::new();
-        for first in firsts {
-            for period in Store::daily_period(first)..=Store::daily_period(today) {
-                let days = Store::period_days(period);
-                spans.push((period, first.max(*days.start()), today.min(*days.end())));
-            }
-        }
+        let mut spans: Vec<Span> = firsts
+            .flat_map(|first| Store::spans(first..=today))
+            .collect();
         spans.sort_unstable_by(|a, b| b.cmp(a));
         spans.dedup();
         spans.truncate(READ_AHEAD);
@@ -51,6 +47,16 @@ impl Store {
             read.push(span.0);
         }
         Ok(read.len())
+    }
+
+    /// The days `days` (day numbers) as a span of each period they touch,
+    /// oldest first: what a report of them reads from each period.
+    pub(crate) fn spans(days: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Span> {
+        let (first, last) = (*days.start(), *days.end());
+        (Store::daily_period(first)..=Store::daily_period(last)).map(move |period| {
+            let whole = Store::period_days(period);
+            (period, first.max(*whole.start()), last.min(*whole.end()))
+        })
     }
 
     /// The accepted-message keys of one period (see [`keys::slot`]) in

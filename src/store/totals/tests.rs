@@ -272,3 +272,19 @@ fn at_most_the_spans_used_most_lately_are_kept() {
     );
     assert_eq!(t.along((last, 0, 6)), [(last, 0, 6), (last, 1, 6)]);
 }
+
+#[test]
+fn the_spans_of_a_range_tile_its_days_one_period_each() {
+    let first = *Store::period_days(40).start() + 5;
+    for last in [first, first + 1, first + 30, first + 89] {
+        let spans: Vec<Span> = Store::spans(first..=last).collect();
+        let days: Vec<u32> = spans.iter().flat_map(|s| s.1..=s.2).collect();
+        assert_eq!(days, (first..=last).collect::<Vec<_>>(), "{first}..={last}");
+        for (period, from, to) in &spans {
+            let whole = Store::period_days(*period);
+            assert!(whole.contains(from) && whole.contains(to), "{period}");
+        }
+        let periods: Vec<u32> = spans.iter().map(|s| s.0).collect();
+        assert!(periods.windows(2).all(|w| w[1] == w[0] + 1), "{periods:?}");
+    }
+}
