@@ -10,7 +10,8 @@
 //! runs, detectors on), and beside it, also on one core, the awk one-liner
 //! an admin would write to count messages by user and TLS version
 //! ([`USER_TLS_AWK`]): it stores nothing, so it is the floor of reading
-//! the log.
+//! the log. Last, what sled alone takes to write the store that import
+//! left, on one core (`import/floor.rs`): the floor of storing it.
 //!
 //! The log: 48 smtpd processes interleaved, each reused for many
 //! connections; about 60 % of connections are unauthenticated inbound mail
@@ -27,6 +28,8 @@
 //! days) as far as its length allows.
 
 mod common;
+#[path = "import/floor.rs"]
+mod floor;
 
 use common::*;
 use std::io::{BufWriter, Write};
@@ -94,6 +97,8 @@ fn main() {
         (secs / off - 1.0) * 100.0
     );
     awk_floor(&log, dir.path(), one_core);
+    // The pinned import's store is the last one written.
+    floor::print(&dir.path().join("data").join("db"), dir.path());
     if Command::new("pflogsumm")
         .arg("--help")
         .stdout(Stdio::null())
