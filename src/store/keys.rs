@@ -82,6 +82,9 @@ pub(crate) fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
 pub(crate) const DAYS_PER_KEY: u32 = 28;
 /// Hours in one hourly key.
 pub(crate) const HOURS_PER_KEY: u32 = 168;
+// A unit's place in its key is one byte (see [`slot`] and the slotted
+// values of `codec`): a key of more units would fold them onto each other.
+const _: () = assert!(DAYS_PER_KEY <= 256 && HOURS_PER_KEY <= 256);
 
 /// The number of the key holding unit `n` (a day, an hour) in keys of
 /// `per` units each, and the unit's place in that key.
