@@ -15,6 +15,7 @@
 //! The other keys (ids, alerts, detector state) follow in batches of 256
 //! either way.
 
+use smtp_auth_insight::store::keys;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -72,11 +73,11 @@ fn read(db: &Path) -> (BTreeMap<Vec<u8>, Pairs>, Pairs) {
         let (k, v) = kv.expect("read");
         let account = match k.first() {
             // prefix · period · account
-            Some(b'd' | b'f') => k.get(5..),
+            Some(&keys::DAILY | b'f') => k.get(5..),
             // prefix · account · 0 · week
-            Some(b'w') => k.get(1..).and_then(|t| t.split(|&b| b == 0).next()),
+            Some(&keys::HOURLY) => k.get(1..).and_then(|t| t.split(|&b| b == 0).next()),
             // prefix · account
-            Some(b'S') => k.get(1..),
+            Some(&keys::SENDER) => k.get(1..),
             _ => None,
         };
         match account {

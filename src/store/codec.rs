@@ -58,11 +58,11 @@ pub fn decode_counts(input: &[u8]) -> TlsCounts {
 
 /// One unit (a day, an hour) of a slotted value: the unit's place in its
 /// key (see [`keys::slot`]) and its `N` counts.
-pub(crate) type Slot<const N: usize> = (u8, [u64; N]);
+pub(crate) type Slot<const N: usize> = (u16, [u64; N]);
 /// An hour of an hourly value: [messages, failed logins].
 pub(crate) type Hour = Slot<2>;
 
-/// A slotted value (`d`, `f` and `w` keys): the units of its key with
+/// A slotted value (`d`, `f` and `u` keys): the units of its key with
 /// counts, ascending, each as varints (place in the key, then the counts).
 pub(crate) fn encode_slots<const N: usize>(slots: &[Slot<N>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(slots.len() * (N + 1));
@@ -84,7 +84,7 @@ pub(crate) fn decode_slots<const N: usize>(input: &[u8], per: u32) -> Vec<Slot<N
 /// [`decode_slots`] without collecting them.
 pub fn slots<const N: usize>(mut input: &[u8], per: u32) -> impl Iterator<Item = Slot<N>> {
     std::iter::from_fn(move || {
-        let at = u8::try_from(get_varint(&mut input)?)
+        let at = u16::try_from(get_varint(&mut input)?)
             .ok()
             .filter(|at| u32::from(*at) < per)?;
         let mut counts = [0; N];
@@ -327,15 +327,25 @@ mod tests {
     fn hours_of_a_key_add_up_in_order() {
         let add = |old: &[u8], delta: &[Hour]| add_slots(old, delta, keys::HOURS_PER_KEY);
         let v = add(&[], &[(9, [3, 0]), (17, [1, 2])]);
-        let v = add(&v, &[(0, [1, 0]), (9, [2, 1]), (167, [5, 0])]);
+        let v = add(
+            &v,
+            &[(0, [1, 0]), (9, [2, 1]), (300, [2, 0]), (671, [5, 0])],
+        );
         assert_eq!(
             decode_hours(&v),
-            vec![(0, [1, 0]), (9, [5, 1]), (17, [1, 2]), (167, [5, 0])]
+            vec![
+                (0, [1, 0]),
+                (9, [5, 1]),
+                (17, [1, 2]),
+                (300, [2, 0]),
+                (671, [5, 0])
+            ]
         );
         // A damaged tail keeps what came before it; an hour past the key's
-        // last (167) is damage.
+        // last (671) is damage.
         let mut bad = encode_slots(&[(4, [1, 1])]);
-        bad.extend_from_slice(&[168, 1, 1, 1]);
+        put_varint(&mut bad, 672);
+        bad.extend_from_slice(&[1, 1]);
         assert_eq!(decode_hours(&bad), vec![(4, [1, 1])]);
         assert_eq!(decode_hours(&[0x80]), vec![]);
     }

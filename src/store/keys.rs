@@ -6,7 +6,7 @@
 //! |--------|-----------------------------|--------------------------------|
 //! | `d`    | period · sender             | per day: messages per TLS      |
 //! | `f`    | period · sender             | per day: failed logins         |
-//! | `w`    | sender · 0x00 · week        | per hour: messages, failures   |
+//! | `u`    | sender · 0x00 · span        | per hour: messages, failures   |
 //! | `S`    | sender                      | first/last seen, client IPs    |
 //! | `i`    | day · block number          | id hashes (see `ids`)          |
 //! | `C`    | source name (log path)      | log cursor (JSON)              |
@@ -16,7 +16,8 @@
 //!
 //! `day` is the day number (days since 1970-01-01 in the configured time
 //! zone), `period` a day number divided by [`DAYS_PER_KEY`] (four weeks)
-//! and `week` a UTC hour number divided by [`HOURS_PER_KEY`], all
+//! and `span` a UTC hour number divided by [`HOURS_PER_KEY`] (four weeks
+//! too), all
 //! big-endian `u32` so that byte order is time order and retention is a
 //! range delete. Senders never contain control characters (the event model
 //! refuses them), so 0x00 ends a sender.
@@ -30,7 +31,13 @@
 //! of a week, so values stay small: daily counts take four weeks per key
 //! (a report of 90 days × 10,000 senders is built in 204 ms, against
 //! 200–274 ms with a week per key; 36 days of the import benchmark's log
-//! are 276,000 keys), hourly counts, rewritten with every message, a week.
+//! are 276,000 keys), and so do hourly counts. sled's cost of writing a
+//! key goes with the number of keys, not their bytes: the hourly counts
+//! of the 100,000-account benchmark a week per key were 0.94–0.95 GB of
+//! store and 2.22 GB written by its import, four weeks per key 0.87 and
+//! 2.02–2.04 (`cargo bench --bench scale`, two runs each), and the 1 GB
+//! log's import on one core took 2.93–3.27 s instead of 3.14–3.37 (`cargo
+//! bench --bench import`, two runs each, alternated).
 
 pub const DAILY: u8 = b'd';
 pub(crate) const FAILURES: u8 = b'f';
@@ -38,7 +45,10 @@ pub(crate) const FAILURES: u8 = b'f';
 /// and sender (read by the migration only).
 pub(crate) const DAILY_V5: u8 = b'D';
 pub(crate) const FAILURES_V5: u8 = b'F';
-pub const HOURLY: u8 = b'w';
+pub const HOURLY: u8 = b'u';
+/// Schemas 5 to 8: hourly counts, a week per key (read by the migration
+/// only).
+pub(crate) const HOURLY_V8: u8 = b'w';
 /// Schemas 3 and 4: hourly counts, one key per sender and UTC day (read by
 /// the migration only).
 pub(crate) const HOURLY_V4: u8 = b'h';
@@ -81,19 +91,21 @@ pub(crate) fn day_bound(prefix: u8, day: u32) -> [u8; 5] {
 /// Days in one `d` or `f` key (see the module doc).
 pub(crate) const DAYS_PER_KEY: u32 = 28;
 /// Hours in one hourly key.
-pub(crate) const HOURS_PER_KEY: u32 = 168;
-// A unit's place in its key is one byte (see [`slot`] and the slotted
+pub(crate) const HOURS_PER_KEY: u32 = 672;
+/// Schemas 5 to 8: hours in one hourly key.
+pub(crate) const HOURS_PER_KEY_V8: u32 = 168;
+// A unit's place in its key is a `u16` (see [`slot`] and the slotted
 // values of `codec`): a key of more units would fold them onto each other.
-const _: () = assert!(DAYS_PER_KEY <= 256 && HOURS_PER_KEY <= 256);
+const _: () = assert!(DAYS_PER_KEY <= 1 << 16 && HOURS_PER_KEY <= 1 << 16);
 
 /// The number of the key holding unit `n` (a day, an hour) in keys of
 /// `per` units each, and the unit's place in that key.
-pub fn slot(n: u32, per: u32) -> (u32, u8) {
-    (n / per, (n % per) as u8)
+pub fn slot(n: u32, per: u32) -> (u32, u16) {
+    (n / per, (n % per) as u16)
 }
 
 /// Inverse of [`slot`].
-pub(crate) fn unslot(number: u32, at: u8, per: u32) -> u32 {
+pub(crate) fn unslot(number: u32, at: u16, per: u32) -> u32 {
     number.saturating_mul(per).saturating_add(u32::from(at))
 }
 
@@ -114,8 +126,9 @@ pub(crate) fn hourly_prefix(sender: &str) -> Vec<u8> {
     k
 }
 
-/// The number at the end of an hourly key: the key number (see [`slot`]),
-/// the UTC day in schemas 3–4, the hour in schema 2.
+/// The number at the end of an hourly key: the key number (see [`slot`];
+/// a week's in schemas 5–8), the UTC day in schemas 3–4, the hour in
+/// schema 2.
 pub(crate) fn hourly_number(key: &[u8]) -> Option<u32> {
     let tail = key.len().checked_sub(4)?;
     Some(u32::from_be_bytes(key[tail..].try_into().ok()?))
@@ -218,14 +231,28 @@ mod tests {
 
     #[test]
     fn units_map_to_a_key_and_back() {
-        for per in [DAYS_PER_KEY, HOURS_PER_KEY] {
-            for n in [0, 6, 7, 167, 168, 489_960, u32::MAX] {
+        for per in [DAYS_PER_KEY, HOURS_PER_KEY, HOURS_PER_KEY_V8] {
+            for n in [
+                0,
+                6,
+                7,
+                167,
+                168,
+                255,
+                256,
+                671,
+                672,
+                673,
+                489_960,
+                u32::MAX,
+            ] {
                 let (number, at) = slot(n, per);
                 assert!(u32::from(at) < per);
                 assert_eq!(unslot(number, at, per), n);
             }
         }
-        assert_eq!(slot(169, HOURS_PER_KEY), (1, 1));
+        assert_eq!(slot(673, HOURS_PER_KEY), (1, 1));
+        assert_eq!(slot(671, HOURS_PER_KEY), (0, 671));
         assert_eq!(slot(20_020, DAYS_PER_KEY), (715, 0));
     }
 }

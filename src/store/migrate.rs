@@ -44,11 +44,12 @@ pub(super) fn open_schema(
         );
     }
     if found < 3 {
-        // Straight to the current layout: schema 5's step finds nothing.
+        // Straight to the current layout: schema 5's and 9's steps find
+        // nothing.
         let keys = hours_rekeyed(data, keys::HOURLY_V2, |hour, v| {
             vec![(hour, codec::decode_u64s::<2>(v))]
         })?;
-        tracing::info!(keys, "store upgraded: hourly counts a week per key");
+        tracing::info!(keys, "store upgraded: hourly counts four weeks per key");
     }
     if found < 4 {
         let alerts = alerts_by_sender(data)?;
@@ -67,7 +68,7 @@ pub(super) fn open_schema(
         })?;
         tracing::info!(
             keys,
-            "store upgraded to schema 5: hourly counts a week per key"
+            "store upgraded to schema 5: hourly counts four weeks per key"
         );
     }
     if found < 6 {
@@ -91,6 +92,19 @@ pub(super) fn open_schema(
         tracing::info!(
             ids,
             "store upgraded to schema 8: idempotency keys of 64 bits"
+        );
+    }
+    if found < 9 {
+        let keys = hours_rekeyed(data, keys::HOURLY_V8, |week, v| {
+            let per = keys::HOURS_PER_KEY_V8;
+            let slots = codec::slots::<2>(v, per);
+            slots
+                .map(|(at, n)| (keys::unslot(week, at, per), n))
+                .collect()
+        })?;
+        tracing::info!(
+            keys,
+            "store upgraded to schema 9: hourly counts four weeks per key"
         );
     }
     meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
@@ -192,7 +206,8 @@ const HOURS_PER_BATCH: usize = 5_000;
 
 /// Rewrites the hourly counts of an older layout, keys `old · sender · 0 ·
 /// number` (schema 2: a key per hour; schemas 3–4: a key per UTC day, see
-/// [`keys::HOURLY_V4`]), as the current key per sender and week; `hours`
+/// [`keys::HOURLY_V4`]; schemas 5–8: a key per week), as the current keys
+/// per sender and four weeks; `hours`
 /// reads a key's number and value as (hour, [messages, failed logins]).
 /// Each batch removes all old keys of its senders and writes their new
 /// ones, so the old keys left are exactly what remains to convert. Returns

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 
 /// Version of the key layout and value encodings. Bump it, and add a
 /// migration in [`Store::open`], whenever either changes.
-pub(crate) const SCHEMA_VERSION: u64 = 8;
+pub(crate) const SCHEMA_VERSION: u64 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -123,7 +123,7 @@ impl Store {
             trimmed::<2>(
                 v,
                 keys::HOURS_PER_KEY,
-                u8::try_from(kept).unwrap_or(u8::MAX),
+                u16::try_from(kept).unwrap_or(u16::MAX),
             )
         })?;
         stats.senders = self.rewrite_slice(keys::SENDER, &mut cursor.senders, slice, |_, v| {
@@ -211,7 +211,7 @@ impl Edit {
 
 /// A slotted value (keys of `per` units) without its units before place
 /// `first`: removed when none is left, kept when none is dropped.
-fn trimmed<const N: usize>(value: &[u8], per: u32, first: u8) -> Edit {
+fn trimmed<const N: usize>(value: &[u8], per: u32, first: u16) -> Edit {
     let slots = codec::decode_slots::<N>(value, per);
     match slots.partition_point(|s| s.0 < first) {
         0 => Edit::Keep,

@@ -123,7 +123,7 @@ fn a_schema_3_alert_log_is_indexed_by_account_and_purged_with_it() {
 }
 
 #[test]
-fn schema_2_hourly_keys_become_a_key_per_week() {
+fn schema_2_hourly_keys_become_a_key_per_four_weeks() {
     let dir = tempfile::tempdir().unwrap();
     let day = 20_000u32;
     // (sender, hour, messages, failures); "a@x" is a prefix of "a@x2".
@@ -161,7 +161,7 @@ fn schema_2_hourly_keys_become_a_key_per_week() {
         expected.sort();
         assert_eq!(s.hourly(sender).unwrap(), expected, "{sender}");
     }
-    // 1,500 senders with hours on one day, "a@x" on two of one week,
+    // 1,500 senders with hours on one day, "a@x" on two of one key,
     // "a@x2" on one.
     let senders = (3 * HOURS_PER_BATCH / 2).div_ceil(20);
     assert_eq!(s.count_keys(keys::HOURLY), senders + 2);
@@ -218,14 +218,14 @@ fn schema_5_daily_keys_become_a_key_per_period() {
 }
 
 #[test]
-fn schema_4_hourly_keys_a_day_each_become_a_key_per_week() {
+fn schema_4_hourly_keys_a_day_each_become_a_key_per_four_weeks() {
     let dir = tempfile::tempdir().unwrap();
-    // Days 20,004-20,007: a week ends after 20,005 (hour 480,144).
-    let days = 20_004u32..20_008;
+    // Days 20,018-20,021: four weeks end after 20,019 (hour 480,480).
+    let days = 20_018u32..20_022;
     let senders = 6_000u32;
     let hours_of = |i: u32, day: u32| -> Vec<codec::Hour> {
         vec![
-            ((i % 24) as u8, [u64::from(1 + i % 5), 0]),
+            ((i % 24) as u16, [u64::from(1 + i % 5), 0]),
             (23, [1, u64::from(day % 3)]),
         ]
     };
@@ -243,7 +243,7 @@ fn schema_4_hourly_keys_a_day_each_become_a_key_per_week() {
         }
     });
     assert_eq!(s.count_keys(keys::HOURLY_V4), 0);
-    // Two weeks per sender, converted over several batches.
+    // Two keys per sender, converted over several batches.
     assert!(senders as usize * days.len() > HOURS_PER_BATCH);
     assert_eq!(s.count_keys(keys::HOURLY), 2 * senders as usize);
     for i in [0, 17, 5_999] {
@@ -264,4 +264,71 @@ fn schema_4_hourly_keys_a_day_each_become_a_key_per_week() {
         });
         assert_eq!(s.hourly(&format!("u{i}@x")).unwrap(), expected, "u{i}@x");
     }
+}
+
+#[test]
+fn schema_8_hourly_keys_a_week_each_become_a_key_per_four_weeks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Weeks 2,858-2,861: four weeks end after week 2,859 (hour 480,480).
+    let weeks = 2_858u32..2_862;
+    let senders = 2_000u32;
+    let per = keys::HOURS_PER_KEY_V8;
+    let hours_of = |i: u32, week: u32| -> Vec<codec::Hour> {
+        vec![
+            ((i % 168) as u16, [u64::from(1 + i % 5), 0]),
+            (167, [1, u64::from(week % 3)]),
+        ]
+    };
+    let expected = |i: u32| -> Vec<(u32, [u64; 2])> {
+        let mut all: Vec<(u32, [u64; 2])> = weeks
+            .clone()
+            .flat_map(|w| {
+                let hours = hours_of(i, w).into_iter();
+                hours.map(move |(at, n)| (keys::unslot(w, at, per), n))
+            })
+            .collect();
+        all.sort();
+        all.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 = [a.1[0] + b.1[0], a.1[1] + b.1[1]];
+            }
+            same
+        });
+        all
+    };
+    let s = upgraded(dir.path(), 8, |s| {
+        for i in 0..senders {
+            for week in weeks.clone() {
+                let mut k = vec![keys::HOURLY_V8];
+                k.extend_from_slice(format!("u{i}@x").as_bytes());
+                k.push(0);
+                k.extend_from_slice(&week.to_be_bytes());
+                s.data
+                    .insert(k, codec::encode_slots(&hours_of(i, week)))
+                    .unwrap();
+            }
+        }
+        // An account a stopped upgrade converted already: its keys are in
+        // the new layout, none left in the old.
+        let mut slots: BTreeMap<Vec<u8>, Vec<codec::Hour>> = BTreeMap::new();
+        for (hour, n) in expected(7) {
+            let (number, at) = keys::slot(hour, keys::HOURS_PER_KEY);
+            slots
+                .entry(keys::hourly_key("done@x", number))
+                .or_default()
+                .push((at, n));
+        }
+        for (k, v) in slots {
+            s.data.insert(k, codec::encode_slots(&v)).unwrap();
+        }
+    });
+    assert_eq!(s.count_keys(keys::HOURLY_V8), 0);
+    // Over several batches; two keys per account.
+    assert!(senders as usize * weeks.len() > HOURS_PER_BATCH);
+    assert_eq!(s.count_keys(keys::HOURLY), 2 * (senders as usize + 1));
+    for i in [0, 7, 167, 1_999] {
+        assert_eq!(s.hourly(&format!("u{i}@x")).unwrap(), expected(i), "u{i}@x");
+    }
+    assert_eq!(s.hourly("done@x").unwrap(), expected(7), "counted once");
 }
