@@ -23,6 +23,48 @@ fn upgraded(dir: &Path, version: u64, fill: impl FnOnce(&Store)) -> Store {
     s
 }
 
+/// An hourly key of an older layout: `prefix · sender · 0 · number`.
+fn old_hourly_key(prefix: u8, sender: &str, number: u32) -> Vec<u8> {
+    let mut k = vec![prefix];
+    k.extend_from_slice(sender.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+/// Writes the slotted hourly keys of an older layout: `u{i}@x` for each
+/// of `senders`, each `number` in `numbers`, with `hours_of(i, number)`.
+fn insert_old_slots(
+    s: &Store,
+    prefix: u8,
+    senders: u32,
+    numbers: std::ops::Range<u32>,
+    hours_of: impl Fn(u32, u32) -> Vec<codec::Hour>,
+) {
+    for i in 0..senders {
+        for n in numbers.clone() {
+            let k = old_hourly_key(prefix, &format!("u{i}@x"), n);
+            s.data
+                .insert(k, codec::encode_slots(&hours_of(i, n)))
+                .unwrap();
+        }
+    }
+}
+
+/// Hours and their counts, in order, those of the same hour added up.
+fn summed(hours: impl IntoIterator<Item = (u32, [u64; 2])>) -> Vec<(u32, [u64; 2])> {
+    let mut all: Vec<_> = hours.into_iter().collect();
+    all.sort();
+    all.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 = [a.1[0] + b.1[0], a.1[1] + b.1[1]];
+        }
+        same
+    });
+    all
+}
+
 #[test]
 fn a_schema_1_store_keeps_its_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,10 +186,7 @@ fn schema_2_hourly_keys_become_a_key_per_four_weeks() {
         .collect();
     let s = upgraded(dir.path(), 2, |s| {
         for (sender, hour, m, f) in &old {
-            let mut k = vec![keys::HOURLY_V2];
-            k.extend_from_slice(sender.as_bytes());
-            k.push(0);
-            k.extend_from_slice(&hour.to_be_bytes());
+            let k = old_hourly_key(keys::HOURLY_V2, sender, *hour);
             s.data.insert(k, codec::encode_u64s(&[*m, *f])).unwrap();
         }
     });
@@ -230,38 +269,17 @@ fn schema_4_hourly_keys_a_day_each_become_a_key_per_four_weeks() {
         ]
     };
     let s = upgraded(dir.path(), 4, |s| {
-        for i in 0..senders {
-            for day in days.clone() {
-                let mut k = vec![keys::HOURLY_V4];
-                k.extend_from_slice(format!("u{i}@x").as_bytes());
-                k.push(0);
-                k.extend_from_slice(&day.to_be_bytes());
-                s.data
-                    .insert(k, codec::encode_slots(&hours_of(i, day)))
-                    .unwrap();
-            }
-        }
+        insert_old_slots(s, keys::HOURLY_V4, senders, days.clone(), hours_of);
     });
     assert_eq!(s.count_keys(keys::HOURLY_V4), 0);
     // Two keys per sender, converted over several batches.
     assert!(senders as usize * days.len() > HOURS_PER_BATCH);
     assert_eq!(s.count_keys(keys::HOURLY), 2 * senders as usize);
     for i in [0, 17, 5_999] {
-        let mut expected: Vec<(u32, [u64; 2])> = days
-            .clone()
-            .flat_map(|day| {
-                let hours = hours_of(i, day).into_iter();
-                hours.map(move |(h, n)| (day * 24 + u32::from(h), n))
-            })
-            .collect();
-        expected.sort();
-        expected.dedup_by(|b, a| {
-            let same = a.0 == b.0;
-            if same {
-                a.1 = [a.1[0] + b.1[0], a.1[1] + b.1[1]];
-            }
-            same
-        });
+        let expected = summed(days.clone().flat_map(|day| {
+            let hours = hours_of(i, day).into_iter();
+            hours.map(move |(h, n)| (day * 24 + u32::from(h), n))
+        }));
         assert_eq!(s.hourly(&format!("u{i}@x")).unwrap(), expected, "u{i}@x");
     }
 }
@@ -279,36 +297,14 @@ fn schema_8_hourly_keys_a_week_each_become_a_key_per_four_weeks() {
             (167, [1, u64::from(week % 3)]),
         ]
     };
-    let expected = |i: u32| -> Vec<(u32, [u64; 2])> {
-        let mut all: Vec<(u32, [u64; 2])> = weeks
-            .clone()
-            .flat_map(|w| {
-                let hours = hours_of(i, w).into_iter();
-                hours.map(move |(at, n)| (keys::unslot(w, at, per), n))
-            })
-            .collect();
-        all.sort();
-        all.dedup_by(|b, a| {
-            let same = a.0 == b.0;
-            if same {
-                a.1 = [a.1[0] + b.1[0], a.1[1] + b.1[1]];
-            }
-            same
-        });
-        all
+    let expected = |i: u32| {
+        summed(weeks.clone().flat_map(|w| {
+            let hours = hours_of(i, w).into_iter();
+            hours.map(move |(at, n)| (keys::unslot(w, at, per), n))
+        }))
     };
     let s = upgraded(dir.path(), 8, |s| {
-        for i in 0..senders {
-            for week in weeks.clone() {
-                let mut k = vec![keys::HOURLY_V8];
-                k.extend_from_slice(format!("u{i}@x").as_bytes());
-                k.push(0);
-                k.extend_from_slice(&week.to_be_bytes());
-                s.data
-                    .insert(k, codec::encode_slots(&hours_of(i, week)))
-                    .unwrap();
-            }
-        }
+        insert_old_slots(s, keys::HOURLY_V8, senders, weeks.clone(), hours_of);
         // An account a stopped upgrade converted already: its keys are in
         // the new layout, none left in the old.
         let mut slots: BTreeMap<Vec<u8>, Vec<codec::Hour>> = BTreeMap::new();
