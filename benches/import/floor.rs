@@ -3,8 +3,9 @@
 //! the counting and the detectors cost.
 //!
 //! The keys and values of the imported store are read into memory first,
-//! then written into a fresh sled store with the import's settings (a
-//! 2 MiB page cache, the same mode), on a thread pinned to the first core
+//! then written into a fresh store opened as an import opens it
+//! ([`open_store`] with its default 2 MiB page cache), on a thread pinned
+//! to the first core
 //! (sled's own threads, started from it, share the pin):
 //! - as the store holds them: each account's keys (daily and hourly
 //!   counts, failed logins, its index entry) in batches of 64 accounts, in
@@ -15,12 +16,14 @@
 //! The other keys (ids, alerts, detector state) follow in batches of 256
 //! either way.
 
+use crate::common::open_store;
 use smtp_auth_insight::store::keys;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-/// Accounts per batch, as the import's write-out (`PART_ACCOUNTS`).
+/// Accounts per batch, as the import's write-out (`PART_ACCOUNTS` in
+/// `src/store/writer/bulk.rs`).
 const PART_ACCOUNTS: usize = 64;
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -31,7 +34,8 @@ type Layout = fn(&[&Pairs]) -> Pairs;
 /// `db` directory) into a fresh one under `scratch`, both ways.
 pub fn print(db: &Path, scratch: &Path) {
     let (accounts, rest) = read(db);
-    let keys: usize = accounts.values().map(Vec::len).sum::<usize>() + rest.len();
+    let accounts: Vec<&Pairs> = accounts.values().collect();
+    let keys: usize = accounts.iter().map(|a| a.len()).sum::<usize>() + rest.len();
     let layouts: [(&str, Layout); 2] = [
         ("as stored", |part| {
             part.iter().flat_map(|a| a.iter().cloned()).collect()
@@ -41,7 +45,6 @@ pub fn print(db: &Path, scratch: &Path) {
         }),
     ];
     for (name, layout) in layouts {
-        let accounts: Vec<&Pairs> = accounts.values().collect();
         let batches: Vec<Pairs> = accounts.chunks(PART_ACCOUNTS).map(layout).collect();
         let written: usize = batches.iter().map(Vec::len).sum::<usize>() + rest.len();
         let dir = scratch.join("floor");
@@ -74,7 +77,7 @@ fn read(db: &Path) -> (BTreeMap<Vec<u8>, Pairs>, Pairs) {
         let account = match k.first() {
             // prefix · period · account
             Some(&keys::DAILY | b'f') => k.get(5..),
-            // prefix · account · 0 · week
+            // prefix · account · 0 · span
             Some(&keys::HOURLY) => k.get(1..).and_then(|t| t.split(|&b| b == 0).next()),
             // prefix · account
             Some(&keys::SENDER) => k.get(1..),
@@ -101,13 +104,8 @@ fn one_key(pairs: &Pairs) -> (Vec<u8>, Vec<u8>) {
 fn write(dir: &Path, batches: &[Pairs], rest: &Pairs) -> f64 {
     let _ = std::fs::remove_dir_all(dir);
     let t = Instant::now();
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(2 << 20)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .expect("fresh store");
-    let tree = db.open_tree("data").expect("data tree");
+    let store = open_store(dir, 2);
+    let tree = store.db().open_tree("data").expect("data tree");
     for part in batches.iter().map(Vec::as_slice).chain(rest.chunks(256)) {
         let mut batch = sled::Batch::default();
         for (k, v) in part {
@@ -115,7 +113,7 @@ fn write(dir: &Path, batches: &[Pairs], rest: &Pairs) -> f64 {
         }
         tree.apply_batch(batch).expect("write");
     }
-    db.flush().expect("flush");
+    store.flush().expect("flush");
     t.elapsed().as_secs_f64()
 }
 

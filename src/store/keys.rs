@@ -35,7 +35,7 @@
 //! key goes with the number of keys, not their bytes: the hourly counts
 //! of the 100,000-account benchmark a week per key were 0.94–0.95 GB of
 //! store and 2.22 GB written by its import, four weeks per key 0.87 and
-//! 2.02–2.04 (`cargo bench --bench scale`, two runs each), and the 1 GB
+//! 2.02–2.04 (`cargo bench --bench scale`, three runs and two), and the 1 GB
 //! log's import on one core took 2.93–3.27 s instead of 3.14–3.37 (`cargo
 //! bench --bench import`, two runs each, alternated).
 

@@ -49,7 +49,10 @@ pub(super) fn open_schema(
         let keys = hours_rekeyed(data, keys::HOURLY_V2, |hour, v| {
             vec![(hour, codec::decode_u64s::<2>(v))]
         })?;
-        tracing::info!(keys, "store upgraded: hourly counts four weeks per key");
+        tracing::info!(
+            keys,
+            "store upgraded from schema 2: hourly counts four weeks per key"
+        );
     }
     if found < 4 {
         let alerts = alerts_by_sender(data)?;
@@ -68,7 +71,7 @@ pub(super) fn open_schema(
         })?;
         tracing::info!(
             keys,
-            "store upgraded to schema 5: hourly counts four weeks per key"
+            "store upgraded from schema 4: hourly counts four weeks per key"
         );
     }
     if found < 6 {
