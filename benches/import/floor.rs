@@ -10,8 +10,10 @@
 //! - as the store holds them: each account's keys (daily and hourly
 //!   counts, failed logins, its index entry) in batches of 64 accounts, in
 //!   account order, as the import's write-out does;
-//! - the same bytes with one key per account, which is what a layout of
-//!   fewer keys could save.
+//! - the same bytes with one key per account and four-week period (daily
+//!   and hourly counts and failed logins together, the index entry
+//!   apart), the next layout of fewer keys;
+//! - the same bytes with one key per account, the fewest keys possible.
 //!
 //! The other keys (ids, alerts, detector state) follow in batches of 256
 //! either way.
@@ -36,9 +38,12 @@ pub fn print(db: &Path, scratch: &Path) {
     let (accounts, rest) = read(db);
     let accounts: Vec<&Pairs> = accounts.values().collect();
     let keys: usize = accounts.iter().map(|a| a.len()).sum::<usize>() + rest.len();
-    let layouts: [(&str, Layout); 2] = [
+    let layouts: [(&str, Layout); 3] = [
         ("as stored", |part| {
             part.iter().flat_map(|a| a.iter().cloned()).collect()
+        }),
+        ("one key per account and period", |part| {
+            part.iter().flat_map(|a| per_period(a)).collect()
         }),
         ("one key per account", |part| {
             part.iter().map(|a| one_key(a)).collect()
@@ -97,6 +102,28 @@ fn one_key(pairs: &Pairs) -> (Vec<u8>, Vec<u8>) {
     let key = pairs.first().map(|p| p.0.clone()).unwrap_or_default();
     let value = pairs.iter().flat_map(|(k, v)| k.iter().chain(v)).copied();
     (key, value.collect())
+}
+
+/// An account's keys and values with those of one period as one value:
+/// the daily keys' period (`prefix · period · account`) and the hourly
+/// keys' span (`prefix · account · 0 · span`) are both four weeks from
+/// the same origin. Its index entry stays a key of its own.
+fn per_period(pairs: &Pairs) -> Pairs {
+    let mut periods: BTreeMap<[u8; 4], Pairs> = BTreeMap::new();
+    let mut out = Pairs::new();
+    for (k, v) in pairs {
+        let number = match k.first() {
+            Some(&keys::DAILY | b'f') => k.get(1..5),
+            Some(&keys::HOURLY) => k.get(k.len().saturating_sub(4)..),
+            _ => None,
+        };
+        match number.and_then(|n| <[u8; 4]>::try_from(n).ok()) {
+            Some(n) => periods.entry(n).or_default().push((k.clone(), v.clone())),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out.extend(periods.values().map(one_key));
+    out
 }
 
 /// Writes the batches, then the rest, into a fresh store at `dir`, and
