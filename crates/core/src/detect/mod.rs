@@ -7,6 +7,8 @@
 //!   every ten minutes) that catch a run throttled below every hourly
 //!   threshold, and the level a steady account has moved to.
 //! - `window`: the sliding 60-minute count a spike is judged on.
+//! - `resident`: an account's state as held in memory, with what the
+//!   hourly pass over all of them reads.
 //! - `failures`: bursts of failed logins per username and client IP.
 //! - `shared_ip`: one client address submitting as several accounts that
 //!   never used it (a batch of stolen passwords).
@@ -26,6 +28,7 @@ pub mod history;
 mod incident;
 mod maths;
 mod replica;
+mod resident;
 mod sender;
 mod shared_ip;
 mod window;
@@ -37,6 +40,7 @@ pub use replica::Replica;
 pub use shared_ip::{Addresses, Standing};
 
 use crate::event::{Event, Outcome};
+use resident::Resident;
 use sender::SenderState;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -109,12 +113,13 @@ pub struct Dirty {
 
 pub struct Detector {
     cfg: Arc<DetectConfig>,
-    /// Boxed: the table doubles as it grows, and a bucket holding the
-    /// state itself (152 bytes) left most of 10 MiB unused at 30,000
-    /// accounts (65,536 buckets); a bucket of a pointer costs 8.
+    /// States boxed (in a [`Resident`]): the table doubles as it grows,
+    /// and a bucket holding the state itself (152 bytes) left most of 10
+    /// MiB unused at 30,000 accounts (65,536 buckets); a bucket of a
+    /// pointer and a time costs 16.
     /// Hashed with foldhash (see the store's bulk writer): several times faster than
     /// SipHash on account names.
-    senders: foldhash::HashMap<String, Box<SenderState>>,
+    senders: foldhash::HashMap<String, Resident>,
     /// Accounts with an open incident, checked for resolution by `tick`.
     open: BTreeSet<String>,
     failures: failures::Failures,
@@ -212,6 +217,7 @@ impl Detector {
                 if state.has_open_spike() {
                     self.open.insert(ev.sender.clone());
                 }
+                let state = Resident::new(state);
                 self.senders.entry(ev.sender.clone()).or_insert(state)
             }
         };
@@ -221,7 +227,9 @@ impl Detector {
             .client_ip
             .filter(|_| shared.enabled)
             .map(|ip| (ip, state.standing(ip, ts, shared.window_secs())));
-        if state.observe(ev, &self.cfg, out) {
+        let dirty = state.observe(ev, &self.cfg, out);
+        state.noted();
+        if dirty {
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(ev.sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
@@ -257,7 +265,8 @@ impl Detector {
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
-                self.senders.insert(sender.clone(), Box::new(state));
+                let state = Resident::new(Box::new(state));
+                self.senders.insert(sender.clone(), state);
             }
         }
     }
@@ -384,8 +393,7 @@ impl Detector {
 
     /// Approximate memory of the accounts held, in bytes.
     pub fn bytes(&self) -> usize {
-        let table =
-            self.senders.capacity() * (std::mem::size_of::<(String, Box<SenderState>)>() + 1);
+        let table = self.senders.capacity() * (std::mem::size_of::<(String, Resident)>() + 1);
         let state = std::mem::size_of::<SenderState>();
         let held: usize = self
             .senders

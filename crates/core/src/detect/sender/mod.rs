@@ -409,6 +409,11 @@ impl SenderState {
         Some((i64::from(spike.last_hour) + 2) * 3600 + grace)
     }
 
+    /// Whether it holds a running hour (see [`SenderState::cool_down`]).
+    pub(crate) fn is_warm(&self) -> bool {
+        self.hot.is_some() || self.lone.is_some()
+    }
+
     /// Drops the running-hour state if the account was idle for an hour
     /// before `now`.
     pub(crate) fn cool_down(&mut self, now: i64) {
