@@ -283,6 +283,8 @@ impl Detector {
         // sweeps only when it writes out, and held 20,000 of them).
         if now.div_euclid(3600) != self.cooled {
             self.cooled = now.div_euclid(3600);
+            // `Resident::cool_down`: the table alone, the state only of
+            // an account that has a running hour to drop.
             for state in self.senders.values_mut() {
                 state.cool_down(now);
             }
