@@ -112,15 +112,26 @@ pub(crate) fn unslot(number: u32, at: u16, per: u32) -> u32 {
 /// The hourly counts of one sender in the [`HOURS_PER_KEY`] hours of key
 /// `number` (see [`slot`]).
 pub fn hourly_key(sender: &str, number: u32) -> Vec<u8> {
-    let mut k = hourly_prefix(sender);
+    hourly_key_in(HOURLY, sender, number)
+}
+
+/// `prefix · sender · 0 · number`: the shape of the hourly keys of this
+/// layout and of the older ones the migration reads.
+pub(crate) fn hourly_key_in(prefix: u8, sender: &str, number: u32) -> Vec<u8> {
+    let mut k = prefix_of(prefix, sender);
     k.extend_from_slice(&number.to_be_bytes());
     k
 }
 
 /// Prefix of all hourly keys of one sender.
 pub(crate) fn hourly_prefix(sender: &str) -> Vec<u8> {
+    prefix_of(HOURLY, sender)
+}
+
+/// `prefix · sender · 0`, with room for a number after it.
+fn prefix_of(prefix: u8, sender: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(6 + sender.len());
-    k.push(HOURLY);
+    k.push(prefix);
     k.extend_from_slice(sender.as_bytes());
     k.push(0);
     k

@@ -23,15 +23,6 @@ fn upgraded(dir: &Path, version: u64, fill: impl FnOnce(&Store)) -> Store {
     s
 }
 
-/// An hourly key of an older layout: `prefix · sender · 0 · number`.
-fn old_hourly_key(prefix: u8, sender: &str, number: u32) -> Vec<u8> {
-    let mut k = vec![prefix];
-    k.extend_from_slice(sender.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&number.to_be_bytes());
-    k
-}
-
 /// Writes the slotted hourly keys of an older layout: `u{i}@x` for each
 /// of `senders`, each `number` in `numbers`, with `hours_of(i, number)`.
 fn insert_old_slots(
@@ -43,7 +34,7 @@ fn insert_old_slots(
 ) {
     for i in 0..senders {
         for n in numbers.clone() {
-            let k = old_hourly_key(prefix, &format!("u{i}@x"), n);
+            let k = keys::hourly_key_in(prefix, &format!("u{i}@x"), n);
             s.data
                 .insert(k, codec::encode_slots(&hours_of(i, n)))
                 .unwrap();
@@ -186,7 +177,7 @@ fn schema_2_hourly_keys_become_a_key_per_four_weeks() {
         .collect();
     let s = upgraded(dir.path(), 2, |s| {
         for (sender, hour, m, f) in &old {
-            let k = old_hourly_key(keys::HOURLY_V2, sender, *hour);
+            let k = keys::hourly_key_in(keys::HOURLY_V2, sender, *hour);
             s.data.insert(k, codec::encode_u64s(&[*m, *f])).unwrap();
         }
     });

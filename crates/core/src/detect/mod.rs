@@ -227,9 +227,7 @@ impl Detector {
             .client_ip
             .filter(|_| shared.enabled)
             .map(|ip| (ip, state.standing(ip, ts, shared.window_secs())));
-        let dirty = state.observe(ev, &self.cfg, out);
-        state.noted();
-        if dirty {
+        if state.observe(ev, &self.cfg, out) {
             if let Some(due) = state.resolve_due(RESOLVE_GRACE) {
                 self.open.insert(ev.sender.clone());
                 self.next_resolve = self.next_resolve.min(due);
@@ -283,8 +281,8 @@ impl Detector {
         // sweeps only when it writes out, and held 20,000 of them).
         if now.div_euclid(3600) != self.cooled {
             self.cooled = now.div_euclid(3600);
-            // `Resident::cool_down`: the table alone, the state only of
-            // an account that has a running hour to drop.
+            // `Resident::cool_down`: the table alone, and the state only of
+            // an account with a running hour to drop.
             for state in self.senders.values_mut() {
                 state.cool_down(now);
             }

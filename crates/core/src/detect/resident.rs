@@ -1,7 +1,7 @@
 //! An account's state as the detector holds it in memory, with beside it
 //! in the table what the hourly pass over every account reads.
 
-use super::sender::SenderState;
+use super::sender::{Dirty, SenderState};
 use std::ops::{Deref, DerefMut};
 
 /// [`Resident::running`] of an account holding no running hour.
@@ -32,9 +32,22 @@ impl Resident {
         r
     }
 
-    /// Notes whether the state now holds a running hour (after it
-    /// observed a message).
-    pub(super) fn noted(&mut self) {
+    /// Counts one accepted message (see [`SenderState::observe`]) and
+    /// notes whether the account now holds a running hour: the one place
+    /// that can start one, so `running` stays true to the state.
+    pub(super) fn observe(
+        &mut self,
+        ev: &crate::event::Event,
+        cfg: &super::DetectConfig,
+        out: &mut Vec<super::Alert>,
+    ) -> Dirty {
+        let dirty = self.state.observe(ev, cfg, out);
+        self.noted();
+        dirty
+    }
+
+    /// Notes whether the state holds a running hour.
+    fn noted(&mut self) {
         self.running = match self.state.is_warm() {
             true => self.state.last_event,
             false => COLD,
