@@ -99,6 +99,9 @@ pub(super) fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<()> {
     writer
         .detect_ahead()
         .context("starting the detectors' thread")?;
+    // With a core for it, a large site's write-outs run behind the store
+    // thread (pinned to one core, the import works as before).
+    writer.write_behind(std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
     let mut stats = Stats::default();
     // Parsing runs on a thread of its own, a few batches ahead of the
     // store: the two stages overlap on a machine with two cores.

@@ -77,14 +77,16 @@ pub(super) type IdSet = std::collections::HashSet<IdKey, BuildHasherDefault<Iden
 #[derive(Default)]
 struct Day {
     stored: super::hashes::Hashes,
-    /// Number and contents of the last block (None: no block yet), kept so
-    /// that adding to it needs no read.
-    last: Option<(u32, Vec<u8>)>,
+    /// The last block, kept so that adding to it needs no read.
+    last: Last,
     used: u64,
     /// Ids in `stored` that are only reserved (see [`IdIndex::reserve`]):
     /// while there are any, the day stays in memory.
     reserved: usize,
 }
+
+/// A day's last block: its number and contents (None: no block yet).
+type Last = Option<(u32, Vec<u8>)>;
 
 /// The writer's view of the stored ids (see the module doc).
 pub(super) struct IdIndex {
@@ -148,28 +150,35 @@ impl IdIndex {
         batch: &mut sled::Batch,
         ids: &[IdKey],
     ) -> Result<(), StoreError> {
-        let mut by_day: HashMap<u32, Vec<u64>> = HashMap::new();
-        for (day, h) in ids {
-            by_day.entry(*day).or_default().push(*h);
-        }
-        for (day, new) in by_day {
+        for (day, new) in by_day(ids) {
             let entry = self.day(store, day)?;
             entry.reserved = entry.reserved.saturating_sub(new.len());
-            let (mut number, mut block) = match entry.last.take() {
-                Some((n, full)) if full.len() >= BLOCK_IDS * HASH_BYTES => (n + 1, Vec::new()),
-                last => last.unwrap_or_default(),
-            };
-            for h in new {
-                if block.len() >= BLOCK_IDS * HASH_BYTES {
-                    batch.insert(&block_key(day, number)[..], std::mem::take(&mut block));
-                    number += 1;
-                }
-                block.extend_from_slice(&h.to_le_bytes());
-            }
-            batch.insert(&block_key(day, number)[..], block.as_slice());
-            entry.last = Some((number, block));
+            append(&mut entry.last, batch, day, new);
         }
         Ok(())
+    }
+
+    /// The last blocks of the days with reserved ids, lent to a write-out
+    /// that stores those ids on a thread of its own (see [`Blocks`]): the
+    /// days stay in memory meanwhile, and new ids are checked and reserved
+    /// against them as before.
+    pub(super) fn lend_reserved(&mut self) -> Blocks {
+        let days = self.days.iter_mut().filter(|(_, d)| d.reserved > 0);
+        Blocks {
+            days: days.map(|(day, d)| (*day, (d.last.take(), 0))).collect(),
+        }
+    }
+
+    /// Takes back what [`IdIndex::lend_reserved`] lent, with the ids
+    /// written to it no longer reserved.
+    pub(super) fn give_back(&mut self, blocks: Blocks) {
+        for (day, (last, written)) in blocks.days {
+            // A lent day has reserved ids, so it stayed in memory.
+            if let Some(d) = self.days.get_mut(&day) {
+                d.last = last;
+                d.reserved = d.reserved.saturating_sub(written);
+            }
+        }
     }
 
     /// Drops what is held in memory after a failed write: the next check
@@ -204,6 +213,61 @@ impl IdIndex {
         entry.used = self.clock;
         Ok(entry)
     }
+}
+
+/// The last blocks of some days, lent to a write-out (see
+/// [`IdIndex::lend_reserved`]), with the ids written to each since.
+pub(super) struct Blocks {
+    days: HashMap<u32, (Last, usize)>,
+}
+
+impl Blocks {
+    /// Adds to `batch` the blocks that store `ids`, as
+    /// [`IdIndex::write_reserved`] does. Their days were lent (they hold
+    /// reserved ids); one that was not is read from `store`.
+    pub(super) fn write(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        ids: &[IdKey],
+    ) -> Result<(), StoreError> {
+        for (day, new) in by_day(ids) {
+            let (last, written) = match self.days.entry(day) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert((load(store, day)?.last, 0)),
+            };
+            *written += new.len();
+            append(last, batch, day, new);
+        }
+        Ok(())
+    }
+}
+
+/// `ids` grouped by day.
+fn by_day(ids: &[IdKey]) -> HashMap<u32, Vec<u64>> {
+    let mut by_day: HashMap<u32, Vec<u64>> = HashMap::new();
+    for (day, h) in ids {
+        by_day.entry(*day).or_default().push(*h);
+    }
+    by_day
+}
+
+/// Adds to `batch` the blocks that append `new` to `day`'s last block
+/// (`last`: its number and contents, updated).
+fn append(last: &mut Last, batch: &mut sled::Batch, day: u32, new: Vec<u64>) {
+    let (mut number, mut block) = match last.take() {
+        Some((n, full)) if full.len() >= BLOCK_IDS * HASH_BYTES => (n + 1, Vec::new()),
+        last => last.unwrap_or_default(),
+    };
+    for h in new {
+        if block.len() >= BLOCK_IDS * HASH_BYTES {
+            batch.insert(&block_key(day, number)[..], std::mem::take(&mut block));
+            number += 1;
+        }
+        block.extend_from_slice(&h.to_le_bytes());
+    }
+    batch.insert(&block_key(day, number)[..], block.as_slice());
+    *last = Some((number, block));
 }
 
 fn load(store: &Store, day: u32) -> Result<Day, StoreError> {

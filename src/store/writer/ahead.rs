@@ -33,9 +33,10 @@ enum Job {
     Observe(Arc<Vec<Event>>, Vec<u32>),
     /// Hand over the alerts raised and the state changed so far.
     Drain,
-    /// What was drained is committed; accounts idle since may go unless
-    /// they have hours older than this one (see [`Detector::sweep`]).
-    Sweep(u32),
+    /// What was drained up to the cut (the second number) is committed;
+    /// accounts idle since may go unless they have hours older than the
+    /// first (see [`Detector::sweep_cut`]).
+    Sweep(u32, u32),
     /// A write failed: forget what is held (see [`Detector::reset`]).
     Reset,
 }
@@ -101,8 +102,8 @@ impl Ahead {
         }
     }
 
-    pub(super) fn sweep(&self, restorable_from: u32) {
-        self.send(Job::Sweep(restorable_from));
+    pub(super) fn sweep(&self, restorable_from: u32, cut: u32) {
+        self.send(Job::Sweep(restorable_from, cut));
     }
 
     pub(super) fn reset(&self) {
@@ -169,15 +170,18 @@ impl Writer {
     /// changed, wherever they run, or what they left when they stopped
     /// (see [`Writer::stop_detecting`]).
     pub(super) fn take_detected(&mut self) -> crate::detect::Dirty {
-        if let Some(ahead) = &mut self.ahead {
+        let dirty = if let Some(ahead) = &mut self.ahead {
             let (raised, dirty) = ahead.drain();
             self.raised.extend(raised);
-            return dirty;
-        }
-        match &mut self.detector {
-            Some(detector) => detector.take_dirty(),
-            None => std::mem::take(&mut self.stopped),
-        }
+            dirty
+        } else {
+            match &mut self.detector {
+                Some(detector) => detector.take_dirty(),
+                None => std::mem::take(&mut self.stopped),
+            }
+        };
+        self.drained = dirty.cut;
+        dirty
     }
 }
 
@@ -207,7 +211,7 @@ fn run(
                     break;
                 }
             }
-            Job::Sweep(from) => detector.sweep(Some(from)),
+            Job::Sweep(from, cut) => detector.sweep_cut(Some(from), cut),
             Job::Reset => {
                 raised.clear();
                 detector.reset();

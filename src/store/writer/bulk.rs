@@ -16,29 +16,25 @@
 //! their ids or not at all, so re-running the import counts every event
 //! exactly once. An account's detector state goes with its counts; the
 //! alerts are spread over the batches in the order raised, so a crash in
-//! the middle of a write-out may lose some alerts of that stretch.
+//! the middle of a write-out may lose some alerts of that stretch. A
+//! write-out behind the store thread (`out.rs`) writes the same batches;
+//! what the store thread counted meanwhile is in no batch yet, and is
+//! counted by the re-run.
 
 use super::Admitted;
-use super::fold::{added, counter_changes, merged};
-use crate::detect::Dirty;
 use crate::event::{Event, Outcome};
 use crate::store::codec::SenderInfo;
 use crate::store::ids::IdKey;
-use crate::store::{Store, StoreError, Writer, keys};
+use crate::store::{StoreError, Writer};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
-use held::{Gathered, Held, MAX_ACCOUNTS};
+use held::{Held, MAX_ACCOUNTS};
 use std::sync::Arc;
 
 mod held;
+mod out;
 
-/// Accounts per store batch of a write-out: sled keeps every version of
-/// the nodes a batch rewrites until it ends (heaptrack: ≈ 30 MB for 512
-/// accounts), and the nodes grow with the tree, so this bounds the
-/// write's memory. 128 was faster than 256 or 512 on the import benchmark;
-/// 64 is as fast and, importing 18 days of log (4 GB), peaked at 80 MiB of
-/// RSS instead of 90 (32: 79 MiB, with more system time).
-const PART_ACCOUNTS: usize = 64;
+pub(crate) use out::Behind;
 
 /// Events held per account, on average, before a write-out. A write-out
 /// rewrites every account it holds (its daily, hourly and index keys): with
@@ -143,11 +139,17 @@ impl Bulk {
             return true;
         }
         let floor = self.accounts.len() * self.per_account * std::mem::size_of::<Held>();
-        let below_floor = floor >= self.budget.saturating_mul(FLOOR_FROM)
-            && self.held.len() * std::mem::size_of::<Held>() < floor;
+        let below_floor = self.floored() && self.held.len() * std::mem::size_of::<Held>() < floor;
         self.budget > 0
             && self.bytes >= self.budget
             && (!below_floor || self.bytes >= self.budget.saturating_mul(CEILING))
+    }
+
+    /// Whether the floor of events per account applies: it holds at
+    /// least [`FLOOR_FROM`] times the budget.
+    fn floored(&self) -> bool {
+        let floor = self.accounts.len() * self.per_account * std::mem::size_of::<Held>();
+        floor >= self.budget.saturating_mul(FLOOR_FROM)
     }
 
     /// Approximate memory held, in bytes.
@@ -235,12 +237,12 @@ struct Taken {
 impl Taken {
     /// The accounts of ranks `first..` (`names`), each with its summary and
     /// events, `held` starting with the events of `first`.
-    fn accounts<'a>(
+    fn accounts<'a, 'h>(
         &'a self,
         first: usize,
         names: &'a [(Box<str>, u32)],
-        mut held: &'a [Held],
-    ) -> impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'a [Held])> {
+        mut held: &'h [Held],
+    ) -> impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'h [Held])> {
         names.iter().enumerate().map(move |(i, (name, number))| {
             let rank = (first + i) as u32;
             let (own, rest) = held.split_at(held.partition_point(|h| h.account() <= rank));
@@ -279,12 +281,12 @@ impl Writer {
                 if let Some(detectors) = &self.ahead {
                     detectors.observe(&events, &mut ahead);
                 }
-                self.write_bulk(bulk, now)?;
+                self.write_out(bulk, now)?;
             }
             bulk.count(ev, day, id, oldest_hour);
             // Accounts held in `bulk` stay in the detectors' memory until
-            // the write-out (they are swept only on commit), so the store's
-            // stale view of them is never loaded.
+            // their write-out has committed (see `Detector::sweep_cut`),
+            // so the store's stale view of them is never loaded.
             if let Some(detector) = &mut self.detector {
                 detector.observe(ev, &self.store, &mut self.raised);
             } else if self.ahead.is_some() {
@@ -297,114 +299,20 @@ impl Writer {
         Ok(outcome)
     }
 
-    /// Writes what `bulk` holds (see the module doc) and empties it. Does
+    /// Writes what `bulk` holds (see the module doc) and empties it, once
+    /// a write-out behind (see [`Writer::write_behind`]) has ended. Does
     /// not flush.
     pub(crate) fn write_bulk(
         &mut self,
         bulk: &mut Bulk,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let taken = bulk.take();
-        let periods = Store::daily_periods(taken.held.iter().map(|h| h.day()));
-        let written = self.write_taken(&taken, now);
-        self.store.totals.changed(periods);
+        self.wait_behind()?;
+        let done = self.cut(bulk, now).run();
         // The held events' memory is kept for the next ones.
-        bulk.held = taken.held;
+        bulk.held = self.settle(done)?;
         bulk.held.clear();
-        written
-    }
-
-    /// Writes what a bulk held (see [`Writer::write_bulk`]).
-    fn write_taken(&mut self, taken: &Taken, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut rest = &taken.held[..];
-        // The detectors' state of each account goes with its counts, and
-        // the alerts are spread over the batches in the order raised: one
-        // batch of them all held most of an import's memory.
-        let Dirty {
-            mut senders,
-            cooldowns,
-        } = self.take_detected();
-        senders.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut states = senders.into_iter().peekable();
-        let raised = std::mem::take(&mut self.raised);
-        let parts = taken.names.chunks(PART_ACCOUNTS);
-        let per_part = raised.len().div_ceil(parts.len().max(1));
-        let mut raised = raised.into_iter();
-        let mut gathered = Gathered::default();
-        for (i, part) in parts.enumerate() {
-            let mut batch = sled::Batch::default();
-            let first = i * PART_ACCOUNTS;
-            let end = (first + part.len()) as u32;
-            let (own, after) = rest.split_at(rest.partition_point(|h| h.account() < end));
-            rest = after;
-            let accounts = taken.accounts(first, part, own);
-            let written = self.part_batch(&mut batch, accounts, &mut gathered);
-            if let Err(e) = written.and_then(|()| super::fold::injected_failure(i as u64)) {
-                self.forget();
-                return Err(e);
-            }
-            let last = part.last().map_or("", |a| &*a.0);
-            let dirty = Dirty {
-                senders: std::iter::from_fn(|| states.next_if(|s| s.0.as_str() <= last)).collect(),
-                cooldowns: Vec::new(),
-            };
-            crate::store::alerts::save_dirty(&mut batch, &dirty);
-            self.raised = raised.by_ref().take(per_part).collect();
-            self.log_raised(&mut batch, now);
-            self.apply_logged(batch)?;
-        }
-        // The rest: accounts not held (an incident resolved by the clock),
-        // cool-downs, alerts left.
-        let mut batch = sled::Batch::default();
-        let rest = Dirty {
-            senders: states.collect(),
-            cooldowns,
-        };
-        crate::store::alerts::save_dirty(&mut batch, &rest);
-        self.raised = raised.collect();
-        self.log_raised(&mut batch, now);
-        let committed = self.commit(batch);
-        // What the write-out freed (account names, sled's batches) goes back
-        // to the system (without this the import's RSS grew with its length
-        // while its heap peak did not: 66 and 78 MiB for a 1 and a 2 GB log,
-        // heap peak 76 MB for both).
-        crate::process::release_freed();
-        committed
-    }
-
-    /// Adds the new values of some accounts' keys, and their ids, to `batch`.
-    fn part_batch<'a>(
-        &mut self,
-        batch: &mut sled::Batch,
-        part: impl Iterator<Item = (&'a str, Option<&'a SenderInfo>, &'a [Held])>,
-        gathered: &mut Gathered,
-    ) -> Result<(), StoreError> {
-        let store = &self.store;
-        let mut ids = Vec::new();
-        let mut changes = Vec::new();
-        for (sender, info, held) in part {
-            gathered.gather(held, &mut ids);
-            let days = gathered.days.iter();
-            counter_changes(
-                days.clone()
-                    .filter(|(_, (counts, _))| counts.iter().any(|n| *n > 0))
-                    .map(|(day, (counts, _))| ((sender, *day), *counts)),
-                days.filter(|(_, (_, failed))| *failed > 0)
-                    .map(|(day, (_, failed))| ((sender, *day), [*failed])),
-                gathered.hours.iter().map(|(hour, n)| ((sender, *hour), *n)),
-                &mut changes,
-            );
-            for (key, change) in changes.drain(..) {
-                let value = added(store, &key, &change)?;
-                batch.insert(key, value);
-            }
-            if let Some(info) = info
-                && let Some(info) = merged(store.sender_info(sender)?, info)
-            {
-                batch.insert(keys::sender_key(sender), info.encode());
-            }
-        }
-        self.ids.write_reserved(store, batch, &ids)
+        Ok(())
     }
 }
 

@@ -330,14 +330,26 @@ pub(super) fn merged(stored: Option<SenderInfo>, delta: &SenderInfo) -> Option<S
 
 /// A failure a test injects once `written` parts of a write are applied.
 pub(super) fn injected_failure(written: u64) -> Result<(), StoreError> {
+    injected(written, failure_planned())
+}
+
+/// After how many parts the test running on this thread makes a write
+/// fail, to hand to a write-out on another thread.
+pub(super) fn failure_planned() -> Option<u64> {
     #[cfg(test)]
-    if tests::FAIL_AFTER_PARTS.get() == Some(written) {
+    return tests::FAIL_AFTER_PARTS.get();
+    #[cfg(not(test))]
+    None
+}
+
+/// The failure planned after `planned` parts, once `written` are applied.
+pub(super) fn injected(written: u64, planned: Option<u64>) -> Result<(), StoreError> {
+    if planned == Some(written) {
         return Err(StoreError::Journal {
             path: "(test)".into(),
             source: std::io::Error::other("failure injected by a test"),
         });
     }
-    let _ = written;
     Ok(())
 }
 

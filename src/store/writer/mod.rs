@@ -7,7 +7,7 @@
 //! | `mod.rs` | `new`, `for_config`, `with_detector`, `store`, `reconfigure`, `apply`, `tick`, `take_raised`, `purge` | the writer and its detectors; a group of events admitted (idempotency, retention), counted and committed with the detectors' state and the alerts they raised |
 //! | `pending.rs` | `open`, `recover`, `submit`, `fold_due`, `fold_in`, `fold_pending` | the daemon's path: a request is acknowledged once it is in the journal, and folded into the counts in groups later (or at once when a reader asks) |
 //! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
-//! | `bulk.rs` | `load` | the import's path: millions of events counted in memory and written in parts |
+//! | `bulk.rs` | `load`, `write_bulk`, `write_behind` | the import's path: millions of events counted in memory and written in parts (`bulk/out.rs`), on the store thread or behind it |
 //! | `ahead.rs` | `detect_ahead`, `stop_detecting` | the import's detectors on a thread of their own |
 //! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
@@ -112,6 +112,10 @@ pub struct Writer {
     ids: IdIndex,
     /// Where replicas of the accounts the policy service asks about go.
     replicas: Option<Box<dyn super::Replicas>>,
+    /// An import's write-out running behind the store thread.
+    behind: bulk::Behind,
+    /// The detectors' last cut taken (see `Dirty::cut`).
+    drained: u32,
 }
 
 impl Writer {
@@ -130,6 +134,8 @@ impl Writer {
             pending: Default::default(),
             purge_cursor: Default::default(),
             replicas: None,
+            behind: Default::default(),
+            drained: 0,
         }
     }
 
@@ -287,19 +293,7 @@ impl Writer {
 
     /// Adds the alerts raised to `batch`, numbered after the last logged.
     pub(super) fn log_raised(&self, batch: &mut sled::Batch, now: DateTime<Utc>) {
-        for (i, alert) in self.raised.iter().enumerate() {
-            let seq = self.last_seq + 1 + i as u64;
-            let record = super::Recorded {
-                seq,
-                recorded_ms: now.timestamp_millis(),
-                alert: alert.clone(),
-            };
-            batch.insert(
-                &keys::alert_key(seq)[..],
-                serde_json::to_vec(&record).unwrap_or_default(),
-            );
-            super::alerts::index_alert(batch, &record);
-        }
+        log_alerts(batch, &self.raised, self.last_seq, now);
     }
 
     /// Applies `batch`; on failure the detectors forget what they hold in
@@ -313,7 +307,7 @@ impl Writer {
             d.sweep(Some(restorable));
         }
         if let Some(ahead) = &self.ahead {
-            ahead.sweep(restorable);
+            ahead.sweep(restorable, self.drained);
         }
         Ok(())
     }
@@ -363,5 +357,22 @@ impl Writer {
         let purged = self.store.purge(now, &mut self.purge_cursor);
         self.store.totals.purged(oldest);
         purged
+    }
+}
+
+/// Adds `alerts` to `batch`, numbered from `last_seq + 1`.
+fn log_alerts(batch: &mut sled::Batch, alerts: &[Alert], last_seq: u64, now: DateTime<Utc>) {
+    for (i, alert) in alerts.iter().enumerate() {
+        let seq = last_seq + 1 + i as u64;
+        let record = super::Recorded {
+            seq,
+            recorded_ms: now.timestamp_millis(),
+            alert: alert.clone(),
+        };
+        batch.insert(
+            &keys::alert_key(seq)[..],
+            serde_json::to_vec(&record).unwrap_or_default(),
+        );
+        super::alerts::index_alert(batch, &record);
     }
 }

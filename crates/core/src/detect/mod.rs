@@ -8,7 +8,7 @@
 //!   threshold, and the level a steady account has moved to.
 //! - `window`: the sliding 60-minute count a spike is judged on.
 //! - `resident`: an account's state as held in memory, with what the
-//!   hourly pass over all of them reads.
+//!   hourly pass over all of them reads, and which accounts stay there.
 //! - `failures`: bursts of failed logins per username and client IP.
 //! - `shared_ip`: one client address submitting as several accounts that
 //!   never used it (a batch of stolen passwords).
@@ -49,27 +49,6 @@ use std::sync::Arc;
 /// lines a few minutes late can still count in it.
 const RESOLVE_GRACE: i64 = 300;
 
-/// Accounts idle for this long are dropped from memory (their history is
-/// in the store and comes back with their next message)...
-const IDLE_SECS: i64 = 26 * 3600;
-/// ...and after this long while more than [`RESIDENT`] accounts are held.
-/// Bringing an account back reads its four weeks of hourly counts: with a
-/// 2-hour limit alone, an import of a site whose users send a message every
-/// few hours spent a third of its detection time re-reading them.
-const SHORT_IDLE_SECS: i64 = 2 * 3600;
-/// Accounts kept through short idle spells: an account in memory costs
-/// about a kilobyte (measured: 28,000 accounts, 30 MB), so at most about
-/// 50 MB...
-const RESIDENT: usize = 50_000;
-/// ...and while they hold less than this. An account's hourly history
-/// grows with the weeks it covers, up to four: the import benchmark's
-/// 28,000 accounts hold 11 MiB after four and a half days of log, 14 MiB
-/// after two weeks and 19.5 MiB from four weeks on (as [`Detector::bytes`]
-/// counts; 36 days of log). (With 16 MiB and eight-byte history entries,
-/// the log with a client address per connection, 18 MiB, took 15 % longer
-/// to import: accounts read back over and over.)
-const RESIDENT_BYTES: usize = 24 << 20;
-
 /// What the detector needs from the store when an account comes back.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -109,6 +88,9 @@ pub struct Dirty {
     pub senders: Vec<(String, Persisted)>,
     /// Cool-down key and the Unix second it ends.
     pub cooldowns: Vec<(String, i64)>,
+    /// Which call of [`Detector::take_dirty`] this is (see
+    /// [`Detector::sweep_cut`]).
+    pub cut: u32,
 }
 
 pub struct Detector {
@@ -140,6 +122,8 @@ pub struct Detector {
     /// Hour (Unix hours) the running-hour state of idle accounts was last
     /// dropped.
     cooled: i64,
+    /// Calls of [`Detector::take_dirty`] so far.
+    cuts: u32,
 }
 
 impl Detector {
@@ -157,6 +141,7 @@ impl Detector {
             next_resolve: i64::MAX,
             swept: 0,
             cooled: 0,
+            cuts: 0,
         }
     }
 
@@ -221,6 +206,7 @@ impl Detector {
                 self.senders.entry(ev.sender.clone()).or_insert(state)
             }
         };
+        state.observed_in = self.cuts;
         let ts = ev.ts.timestamp();
         let shared = &self.cfg.shared_ip;
         let standing = ev
@@ -317,38 +303,6 @@ impl Detector {
         }
     }
 
-    /// Once an hour (of the clock): drops accounts idle for two hours (26
-    /// while few are held) without an open incident or unsaved state when
-    /// the loader can restore them: `restorable_from` is the oldest hour
-    /// whose counts the loader holds (the store keeps hourly counts for a
-    /// limited time, so an import of logs older than that keeps the
-    /// accounts it needs history for). Call it only when all state taken
-    /// with [`Detector::take_dirty`] has been committed.
-    pub fn sweep(&mut self, restorable_from: Option<u32>) {
-        let hour = self.clock.div_euclid(3600);
-        if hour == self.swept {
-            return;
-        }
-        self.swept = hour;
-        let needed_from = hour - i64::from(history::WINDOW_HOURS);
-        let all = restorable_from.is_some_and(|h| needed_from >= i64::from(h));
-        let clock = self.clock;
-        let crowded = self.senders.len() > RESIDENT || self.bytes() > RESIDENT_BYTES;
-        let idle = if crowded { SHORT_IDLE_SECS } else { IDLE_SECS };
-        self.senders.retain(|_, st| {
-            // An account whose every counted hour is in the store comes
-            // back whole, also in an import of logs a few weeks old.
-            let restorable =
-                all || restorable_from.is_some_and(|h| st.history.oldest().is_none_or(|o| o >= h));
-            !restorable || st.last_event >= clock - idle || st.has_open_spike() || st.is_unsaved()
-        });
-        // Give memory back only after a large drop (a rehash is not free).
-        if self.senders.capacity() > 4 * self.senders.len().max(1024) {
-            self.senders.shrink_to_fit();
-        }
-        self.cooldowns.retain(|_, until| *until > clock);
-    }
-
     /// State changed since the last call, to be saved with the counts.
     pub fn take_dirty(&mut self) -> Dirty {
         let senders = std::mem::take(&mut self.dirty_senders)
@@ -360,9 +314,14 @@ impl Detector {
                 Some((s, p))
             })
             .collect();
+        let cut = self.cuts;
+        // Saturating: after 4 billion cuts every account counts as sent
+        // since, kept, never dropped too early.
+        self.cuts = self.cuts.saturating_add(1);
         Dirty {
             senders,
             cooldowns: std::mem::take(&mut self.dirty_cooldowns),
+            cut,
         }
     }
 
@@ -370,9 +329,10 @@ impl Detector {
     /// the truth again and accounts reload from it.
     pub fn reset(&mut self) {
         let cfg = self.cfg.clone();
-        let clock = self.clock;
+        let (clock, cuts) = (self.clock, self.cuts);
         *self = Detector::new(cfg);
         self.clock = clock;
+        self.cuts = cuts;
         // Open incidents come back with their accounts' next message; the
         // daemon's next start resumes the others.
     }
@@ -384,23 +344,6 @@ impl Detector {
             Some(state) => Replica::of(state, self.clock),
             None => Replica::load(sender, loader, self.clock),
         }
-    }
-
-    /// Accounts in memory (for metrics and benchmarks).
-    pub fn accounts(&self) -> usize {
-        self.senders.len()
-    }
-
-    /// Approximate memory of the accounts held, in bytes.
-    pub fn bytes(&self) -> usize {
-        let table = self.senders.capacity() * (std::mem::size_of::<(String, Resident)>() + 1);
-        let state = std::mem::size_of::<SenderState>();
-        let held: usize = self
-            .senders
-            .iter()
-            .map(|(s, st)| s.capacity() + state + st.heap_bytes())
-            .sum();
-        table + held + self.addresses.bytes()
     }
 }
 

@@ -3,9 +3,11 @@
 
 use super::*;
 use crate::event::Tls;
+use crate::store::keys;
 use crate::store::tests::{ev, store};
 use crate::store::writer::fold::tests::FAIL_AFTER_PARTS;
 use chrono::TimeDelta;
+use out::PART_ACCOUNTS;
 
 /// Three past days of 1,300 accounts (many write-out batches): messages of
 /// every TLS class from two IPs, failed logins, ids repeated within a
@@ -229,27 +231,63 @@ fn a_write_out_failing_midway_keeps_whole_accounts_and_a_rerun_is_exact() {
     assert_eq!(broken.count_ids(), whole.count_ids());
 }
 
+/// A write-out behind the store thread that fails stops the load at the
+/// next write-out, and loading the same events again counts each once.
+#[test]
+fn a_write_out_behind_that_fails_stops_the_load_and_a_rerun_is_exact() {
+    let now = Utc::now();
+    let batches = history(now);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (whole, broken) = (store(a.path(), "UTC", 30), store(b.path(), "UTC", 30));
+    load_all(&mut Writer::new(whole.clone()), &batches, now);
+    let load_behind = |fail: Option<u64>| {
+        let mut w = Writer::new(broken.clone());
+        w.write_behind(true);
+        // Write-outs at the floor's ceiling, of two parts or more.
+        let mut bulk = Bulk::with_budget(4 << 10);
+        FAIL_AFTER_PARTS.set(fail);
+        let loaded = batches
+            .iter()
+            .try_for_each(|b| w.load(&mut bulk, Arc::new(b.clone()), now).map(drop))
+            .and_then(|()| w.write_bulk(&mut bulk, now));
+        FAIL_AFTER_PARTS.set(None);
+        assert!(w.behind.started > 0, "no write-out behind");
+        loaded
+    };
+    // Every write-out fails after its first part.
+    assert!(load_behind(Some(1)).is_err());
+    let stored = broken.data.scan_prefix([keys::SENDER]).count();
+    assert!(stored > 0 && stored < 1_300, "{stored} accounts stored");
+    load_behind(None).unwrap();
+    assert!(contents(&broken) == contents(&whole));
+    assert_eq!(broken.count_ids(), whole.count_ids());
+}
+
 #[test]
 fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
     let now = Utc::now();
     let batches = history(now);
     let cfg = Arc::new(crate::detect::DetectConfig::default());
     // Detectors on the writer's thread, on their own, or on their own and
-    // ended before the last write-out (as an import ends them).
-    let run = |ahead: bool, stop: bool| {
+    // ended before the last write-out (as an import ends them); write-outs
+    // on the writer's thread or behind it.
+    let run = |ahead: bool, stop: bool, behind: bool| {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "UTC", 30);
         let mut w = Writer::with_detector(s.clone(), cfg.clone()).unwrap();
         if ahead {
             w.detect_ahead().unwrap();
         }
-        // A small budget: write-outs in the middle of batches.
-        let mut bulk = Bulk::with_budget(64 << 10).without_floor();
+        w.write_behind(behind);
+        // A small budget, its floor past it from 16 accounts: write-outs
+        // in the middle of batches, at the ceiling, behind if asked.
+        let mut bulk = Bulk::with_budget(4 << 10);
         let mut raised = Vec::new();
         for batch in &batches {
             w.load(&mut bulk, Arc::new(batch.clone()), now).unwrap();
             raised.extend(w.take_raised());
         }
+        assert_eq!(w.behind.started > 10, behind, "write-outs behind");
         if stop {
             w.stop_detecting();
             assert!(w.detector.is_none() && w.ahead.is_none());
@@ -267,11 +305,16 @@ fn detectors_on_their_own_thread_store_and_raise_what_they_do_on_the_writers() {
         let raised: Vec<String> = raised.iter().map(|a| format!("{a:?}")).collect();
         (raised, detected, contents(&s))
     };
-    let here = run(false, false);
+    let here = run(false, false, false);
     assert!(!here.0.is_empty() && !here.1.is_empty(), "no alerts raised");
-    for (ahead, stop) in [(true, false), (true, true), (false, true)] {
-        let other = run(ahead, stop);
-        let how = format!("ahead: {ahead}, stopped: {stop}");
+    let others = [(true, false), (true, true), (false, true), (false, false)];
+    let behind = [false, true];
+    for ((ahead, stop), behind) in others.iter().flat_map(|o| behind.map(|b| (*o, b))) {
+        if (ahead, stop, behind) == (false, false, false) {
+            continue;
+        }
+        let other = run(ahead, stop, behind);
+        let how = format!("ahead: {ahead}, stopped: {stop}, behind: {behind}");
         assert_eq!(other.0, here.0, "the alerts raised ({how})");
         assert_eq!(other.1, here.1, "detector state and alert log ({how})");
         assert_eq!(other.2, here.2, "counts ({how})");

@@ -65,6 +65,10 @@ pub(crate) struct SenderState {
     /// Whether `persisted` changed since the detector last handed it on
     /// to be saved (see `Detector::take_dirty`).
     unsaved: bool,
+    /// The detector's count of state handed on (`Detector::take_dirty`)
+    /// when this account last sent: whether the write that stores its
+    /// messages has committed (see `Detector::sweep_cut`).
+    pub(crate) observed_in: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +102,7 @@ impl SenderState {
             lone: None,
             long_checked: 0,
             unsaved: false,
+            observed_in: 0,
         }
     }
 

@@ -1,3 +1,4 @@
+use super::resident::{RESIDENT, RESIDENT_BYTES};
 use super::*;
 use crate::detect::config::NewSenderConfig;
 use crate::event::Tls;
@@ -371,6 +372,31 @@ fn idle_accounts_leave_memory_when_the_store_holds_all_their_hours() {
     d.tick(t0 + 32 * 3_600, &mut out);
     d.sweep(None);
     assert_eq!(d.accounts(), 1, "nothing restorable without a store");
+}
+
+/// An import observes the next part of its log while the part before is
+/// written: an account that sent after the cut being written stays in
+/// memory, idle or not, as its messages may not be stored yet.
+#[test]
+fn accounts_that_sent_after_the_cut_committed_stay() {
+    let mut d = detector();
+    let mut out = Vec::new();
+    let t0 = MONDAY + 10 * 86_400;
+    d.observe(&ev(t0, "before@example.com", Tls::V1_3), &Fresh, &mut out);
+    let cut = d.take_dirty().cut;
+    d.observe(
+        &ev(t0 + 60, "after@example.com", Tls::V1_3),
+        &Fresh,
+        &mut out,
+    );
+    assert_eq!(d.take_dirty().cut, cut + 1, "each cut is counted");
+    let window_start = u32::try_from(t0 / 3_600).unwrap();
+    d.tick(t0 + 30 * 3_600, &mut out);
+    d.sweep_cut(Some(window_start), cut);
+    assert_eq!(d.accounts(), 1, "the account that sent after the cut stays");
+    d.tick(t0 + 31 * 3_600, &mut out);
+    d.sweep_cut(Some(window_start), cut + 1);
+    assert_eq!(d.accounts(), 0, "and leaves once its cut is committed");
 }
 
 #[test]
