@@ -31,10 +31,11 @@ use foldhash::HashMap;
 use held::{Held, MAX_ACCOUNTS};
 use std::sync::Arc;
 
+mod behind;
 mod held;
 mod out;
 
-pub(crate) use out::Behind;
+pub(crate) use behind::Behind;
 
 /// Events held per account, on average, before a write-out. A write-out
 /// rewrites every account it holds (its daily, hourly and index keys): with

@@ -37,11 +37,10 @@ pub(in crate::store::writer) struct WriteOut {
     /// The detectors' changed account states.
     pub states: States,
     pub cooldowns: Vec<(String, i64)>,
-    /// Alerts raised, in order, numbered from `last_seq + 1`.
+    /// Alerts raised, in order, to be logged (see [`Log`]).
     pub raised: Vec<Alert>,
-    pub last_seq: u64,
+    pub log: Log,
     pub blocks: Blocks,
-    pub now: DateTime<Utc>,
     /// The detectors' cut these states came from (`Dirty::cut`).
     pub cut: u32,
     /// Parts after which a test makes the write fail.
@@ -72,8 +71,7 @@ impl WriteOut {
     pub(super) fn run(mut self) -> Done {
         let periods = periods(&self.taken.held);
         let mut held = std::mem::take(&mut self.taken.held);
-        let mut committed = Vec::new();
-        let written = self.write(&mut held, &mut committed);
+        let written = self.write(&mut held);
         // What the write-out freed (account names, sled's batches) goes back
         // to the system (without this the import's RSS grew with its length
         // while its heap peak did not: 66 and 78 MiB for a 1 and a 2 GB log,
@@ -82,8 +80,8 @@ impl WriteOut {
         crate::process::release_freed();
         Done {
             written,
-            last_seq: self.last_seq,
-            committed,
+            last_seq: self.log.last_seq,
+            committed: self.log.committed,
             blocks: self.blocks,
             held,
             periods,
@@ -93,14 +91,10 @@ impl WriteOut {
 
     /// Writes the parts in order, or last to first when it frees the
     /// events written from the end of `held` (see [`WriteOut::release`]):
-    /// sled takes a few percent longer for keys in descending order (the
-    /// import benchmark's log pinned to one core: 2.98–3.04 s against
-    /// 2.88–2.90, three runs each), which the thread of its own repays.
-    fn write(
-        &mut self,
-        held: &mut Vec<Held>,
-        committed: &mut Vec<Alert>,
-    ) -> Result<(), StoreError> {
+    /// on the store thread, the parts in descending order were a few
+    /// percent slower (the import benchmark's log pinned to one core:
+    /// 2.98–3.04 s against 2.88–2.90, three runs each, alternated).
+    fn write(&mut self, held: &mut Vec<Held>) -> Result<(), StoreError> {
         let taken = &self.taken;
         let parts: Vec<_> = taken.names.chunks(PART_ACCOUNTS).collect();
         let (mut states, left) = by_part(std::mem::take(&mut self.states), &parts);
@@ -131,13 +125,7 @@ impl WriteOut {
             };
             crate::store::alerts::save_dirty(&mut batch, &own);
             let alerts: Vec<Alert> = raised.by_ref().take(per_part).collect();
-            apply(
-                &self.store,
-                batch,
-                alerts,
-                (&mut self.last_seq, self.now),
-                committed,
-            )?;
+            self.log.apply(&self.store, batch, alerts)?;
             if self.release {
                 release(held, start);
             }
@@ -151,14 +139,7 @@ impl WriteOut {
             ..Dirty::default()
         };
         crate::store::alerts::save_dirty(&mut batch, &rest);
-        let alerts = raised.collect();
-        apply(
-            &self.store,
-            batch,
-            alerts,
-            (&mut self.last_seq, self.now),
-            committed,
-        )
+        self.log.apply(&self.store, batch, raised.collect())
     }
 }
 
@@ -197,20 +178,29 @@ fn release(held: &mut Vec<Held>, len: usize) {
     }
 }
 
-/// Applies `batch` with `alerts` logged in it, numbered after `last_seq`
-/// (then counted in it), and adds them to `committed`.
-fn apply(
-    store: &Store,
-    mut batch: sled::Batch,
-    alerts: Vec<Alert>,
-    (last_seq, now): (&mut u64, DateTime<Utc>),
-    committed: &mut Vec<Alert>,
-) -> Result<(), StoreError> {
-    super::super::log_alerts(&mut batch, &alerts, *last_seq, now);
-    store.data.apply_batch(batch)?;
-    *last_seq += alerts.len() as u64;
-    committed.extend(alerts);
-    Ok(())
+/// Where a write-out's alerts are logged: numbered after the last one
+/// logged, and recorded at `now`.
+pub(in crate::store::writer) struct Log {
+    pub last_seq: u64,
+    pub now: DateTime<Utc>,
+    /// The alerts of the batches applied.
+    pub committed: Vec<Alert>,
+}
+
+impl Log {
+    /// Applies `batch` with `alerts` logged in it.
+    fn apply(
+        &mut self,
+        store: &Store,
+        mut batch: sled::Batch,
+        alerts: Vec<Alert>,
+    ) -> Result<(), StoreError> {
+        super::super::log_alerts(&mut batch, &alerts, self.last_seq, self.now);
+        store.data.apply_batch(batch)?;
+        self.last_seq += alerts.len() as u64;
+        self.committed.extend(alerts);
+        Ok(())
+    }
 }
 
 /// Lists reused from one account to the next.
@@ -269,16 +259,6 @@ fn periods(held: &[Held]) -> Vec<u32> {
 }
 
 impl Writer {
-    /// Write-outs of an import run behind the store thread, on a thread of
-    /// their own (see `bulk/out.rs`), when `on` and the bulk holds so many
-    /// accounts that their floor of events sets its size (see
-    /// [`super::FLOOR_FROM`]): a site of 100,000 accounts, where the time goes,
-    /// not a log of 30,000, whose memory stays as it was (two bulks at
-    /// once would hold twice the budget).
-    pub fn write_behind(&mut self, on: bool) {
-        self.behind.allowed = on;
-    }
-
     /// A write-out of `bulk` (emptied), with what the detectors changed and
     /// raised since the last one.
     pub(super) fn cut(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> WriteOut {
@@ -297,9 +277,12 @@ impl Writer {
             states: senders,
             cooldowns,
             raised: std::mem::take(&mut self.raised),
-            last_seq: self.last_seq,
+            log: Log {
+                last_seq: self.last_seq,
+                now,
+                committed: Vec::new(),
+            },
             blocks: self.ids.lend_reserved(),
-            now,
             cut,
             fail_after: crate::store::writer::fold::failure_planned(),
             release: false,
@@ -328,85 +311,6 @@ impl Writer {
             ahead.sweep(restorable, done.cut);
         }
         Ok(done.held)
-    }
-
-    /// The write-out `bulk` is due for: behind the store thread when
-    /// [`Writer::write_behind`] allows it and the floor sets the bulk's
-    /// size, else here.
-    pub(super) fn write_out(
-        &mut self,
-        bulk: &mut Bulk,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        match self.behind.allowed && bulk.floored() {
-            true => self.write_out_behind(bulk, now),
-            false => self.write_bulk(bulk, now),
-        }
-    }
-
-    /// Cuts a write-out of `bulk` and starts it behind the store thread,
-    /// once the one before has ended; on the store thread if no thread can
-    /// be started.
-    fn write_out_behind(&mut self, bulk: &mut Bulk, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.wait_behind()?;
-        let out = WriteOut {
-            release: true,
-            ..self.cut(bulk, now)
-        };
-        // The next events go to a buffer of their own meanwhile, about
-        // this bulk's size (grown by doubling, it held both copies at once;
-        // the write-out frees its own as it goes).
-        let fits = out.taken.held.len() + out.taken.held.len() / 8;
-        bulk.held = Vec::with_capacity(fits);
-        // Handed over once the thread runs, so that it is still here if
-        // none can be started.
-        let (give, take) = std::sync::mpsc::sync_channel::<WriteOut>(1);
-        let spawned = std::thread::Builder::new()
-            .name("write-out".into())
-            .spawn(move || take.recv().ok().map(WriteOut::run));
-        match spawned {
-            Ok(thread) => {
-                // The thread waits for it: it cannot have ended.
-                let _ = give.send(out);
-                self.behind.thread = Some(thread);
-                self.behind.started += 1;
-                Ok(())
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "writing out on the store thread");
-                self.settle(out.run()).map(drop)
-            }
-        }
-    }
-
-    /// Waits for the write-out behind, if one runs, and settles it.
-    pub(super) fn wait_behind(&mut self) -> Result<(), StoreError> {
-        match self.behind.thread.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(None)) => Ok(()),
-            Some(Ok(Some(done))) => self.settle(done).map(drop),
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-        }
-    }
-}
-
-/// The write-out running behind the store thread, if any, and whether one
-/// may (see [`Writer::write_behind`]).
-#[derive(Default)]
-pub(crate) struct Behind {
-    allowed: bool,
-    thread: Option<std::thread::JoinHandle<Option<Done>>>,
-    /// Write-outs started behind (for tests).
-    pub(super) started: u64,
-}
-
-impl Drop for Behind {
-    /// A writer dropped while a write-out runs (an import that failed)
-    /// lets it end: each of its batches is whole, so a store it leaves
-    /// half written is one an import resumes exactly.
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
