@@ -163,9 +163,9 @@ fn a_journaled_fold_cut_short_resumes_exactly() {
         "not folded yet"
     );
 
-    writer::fold::tests::FAIL_AFTER_PARTS.set(Some(4));
+    writer::injected::FAIL_AFTER_PARTS.set(Some(4));
     assert!(w.fold_pending(now).is_err());
-    writer::fold::tests::FAIL_AFTER_PARTS.set(None);
+    writer::injected::FAIL_AFTER_PARTS.set(None);
     let partial = daily(&s, s.today(now), s.today(now)).len();
     assert!(partial > 0 && partial < 3_000, "{partial} of 3,000 written");
     assert_eq!(s.cursor(&cursor.0).unwrap(), None, "the cursor comes last");
@@ -190,9 +190,9 @@ fn a_journaled_fold_cut_short_resumes_exactly() {
     // The same cut, retried by the same writer.
     let out = w.submit(vec![(request(0, false), vec![])], now).unwrap();
     assert_eq!(out[0].accepted, 1_000);
-    writer::fold::tests::FAIL_AFTER_PARTS.set(Some(1));
+    writer::injected::FAIL_AFTER_PARTS.set(Some(1));
     assert!(w.fold_pending(now).is_err());
-    writer::fold::tests::FAIL_AFTER_PARTS.set(None);
+    writer::injected::FAIL_AFTER_PARTS.set(None);
     w.fold_pending(now).unwrap();
     assert_eq!(hourly_total(&s, &senders), 4_000);
     let rows = daily(&s, s.today(now), s.today(now));
@@ -333,7 +333,7 @@ fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
     };
     let mut w = Writer::new(s.clone());
     w.recover().unwrap();
-    writer::fold::tests::FAIL_AFTER_PARTS.set(Some(0));
+    writer::injected::FAIL_AFTER_PARTS.set(Some(0));
     let mut accepted = 0;
     let refused = loop {
         match w.submit(vec![(request(accepted), vec![])], now) {
@@ -350,7 +350,7 @@ fn while_folds_keep_failing_new_events_are_refused_not_piled_up() {
             .contains("5000 acknowledged events are waiting"),
         "{refused}"
     );
-    writer::fold::tests::FAIL_AFTER_PARTS.set(None);
+    writer::injected::FAIL_AFTER_PARTS.set(None);
     w.fold_pending(now).unwrap();
     assert_eq!(daily(&s, s.today(now), s.today(now)).len(), 5_000);
     assert!(w.submit(vec![(request(99), vec![])], now).is_ok());

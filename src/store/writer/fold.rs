@@ -193,7 +193,7 @@ impl Writer {
 
     /// Applies one part of a journaled fold (`written` parts before it).
     fn apply_part(&self, part: sled::Batch, written: u64) -> Result<(), StoreError> {
-        injected_failure(written)?;
+        super::injected::injected_failure(written)?;
         Ok(self.store.data.apply_batch(part)?)
     }
 
@@ -328,31 +328,6 @@ pub(super) fn merged(stored: Option<SenderInfo>, delta: &SenderInfo) -> Option<S
         .then_some(info)
 }
 
-/// A failure a test injects once `written` parts of a write are applied.
-pub(super) fn injected_failure(written: u64) -> Result<(), StoreError> {
-    injected(written, failure_planned())
-}
-
-/// After how many parts the test running on this thread makes a write
-/// fail, to hand to a write-out on another thread.
-pub(super) fn failure_planned() -> Option<u64> {
-    #[cfg(test)]
-    return tests::FAIL_AFTER_PARTS.get();
-    #[cfg(not(test))]
-    None
-}
-
-/// The failure planned after `planned` parts, once `written` are applied.
-pub(super) fn injected(written: u64, planned: Option<u64>) -> Result<(), StoreError> {
-    if planned == Some(written) {
-        return Err(StoreError::Journal {
-            path: "(test)".into(),
-            source: std::io::Error::other("failure injected by a test"),
-        });
-    }
-    Ok(())
-}
-
 fn insert_progress(batch: &mut sled::Batch, p: Progress) {
     let (k, v) = keys::journal_progress(p);
     batch.insert(&k[..], &v[..]);
@@ -397,13 +372,5 @@ impl<'a> Deltas<'a> {
         if hour >= oldest_hour {
             self.hourly.entry((sender, hour)).or_default()[slot] += 1;
         }
-    }
-}
-
-#[cfg(test)]
-pub(in crate::store) mod tests {
-    thread_local! {
-        /// Makes the fold fail once this many parts are written.
-        pub(crate) static FAIL_AFTER_PARTS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
     }
 }

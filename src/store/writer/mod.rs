@@ -9,6 +9,7 @@
 //! | `fold.rs` | (`fold`) | a group of journal records folded into counts, in parts that each commit with the journal's progress |
 //! | `bulk.rs` | `load`, `write_bulk`, `write_behind` | the import's path: millions of events counted in memory and written in parts (`bulk/out.rs`), on the store thread or behind it |
 //! | `ahead.rs` | `detect_ahead`, `stop_detecting` | the import's detectors on a thread of their own |
+//! | `injected.rs` | (none) | the failures tests inject into a write, to check that what it leaves is whole |
 //! | `replicas.rs` | `set_replicas`, `mark` | the detector state of accounts the policy service asks about, handed to it after each commit |
 //!
 //! Counters are aggregated in memory first and each distinct key is read,
@@ -23,6 +24,7 @@
 mod ahead;
 mod bulk;
 pub(super) mod fold;
+pub(super) mod injected;
 mod pending;
 mod replicas;
 

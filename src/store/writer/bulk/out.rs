@@ -18,7 +18,8 @@ use super::{Bulk, Taken};
 use crate::detect::{Alert, Dirty, Persisted};
 use crate::store::codec::SenderInfo;
 use crate::store::ids::{Blocks, IdKey};
-use crate::store::writer::fold::{Change, added, counter_changes, injected, merged};
+use crate::store::writer::fold::{Change, added, counter_changes, merged};
+use crate::store::writer::injected::injected;
 use crate::store::{Store, StoreError, Writer, keys};
 use chrono::{DateTime, Utc};
 
@@ -284,7 +285,7 @@ impl Writer {
             },
             blocks: self.ids.lend_reserved(),
             cut,
-            fail_after: crate::store::writer::fold::failure_planned(),
+            fail_after: crate::store::writer::injected::failure_planned(),
             release: false,
         }
     }

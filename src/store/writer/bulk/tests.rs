@@ -5,7 +5,7 @@ use super::*;
 use crate::event::Tls;
 use crate::store::keys;
 use crate::store::tests::{ev, store};
-use crate::store::writer::fold::tests::FAIL_AFTER_PARTS;
+use crate::store::writer::injected::FAIL_AFTER_PARTS;
 use chrono::TimeDelta;
 use out::PART_ACCOUNTS;
 
