@@ -150,25 +150,12 @@ impl IdIndex {
         batch: &mut sled::Batch,
         ids: &[IdKey],
     ) -> Result<(), StoreError> {
-        // The last blocks of their days, lent as to a write-out.
-        let mut blocks = Blocks {
-            days: HashMap::new(),
-        };
-        let mut lent = Ok(());
-        for (day, _) in ids {
-            if let Entry::Vacant(slot) = blocks.days.entry(*day) {
-                match self.day(store, *day) {
-                    Ok(d) => drop(slot.insert((d.last.take(), 0))),
-                    Err(e) => {
-                        lent = Err(e);
-                        break;
-                    }
-                }
-            }
+        for (day, new) in by_day(ids) {
+            let entry = self.day(store, day)?;
+            entry.reserved = entry.reserved.saturating_sub(new.len());
+            append(&mut entry.last, batch, day, new);
         }
-        let written = lent.and_then(|()| blocks.write(store, batch, ids));
-        self.give_back(blocks);
-        written
+        Ok(())
     }
 
     /// The last blocks of the days with reserved ids, lent to a write-out

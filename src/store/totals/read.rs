@@ -144,9 +144,15 @@ impl Store {
     /// The periods (see [`keys::slot`]) holding `days`, each once: what a
     /// write of those days changes.
     pub(crate) fn daily_periods(days: impl IntoIterator<Item = u32>) -> Vec<u32> {
-        let mut periods: Vec<u32> = days.into_iter().map(Store::daily_period).collect();
+        // An import's write-out gives millions of days of a few periods:
+        // each kept once as it comes, not all collected and sorted.
+        let mut periods: Vec<u32> = Vec::new();
+        for period in days.into_iter().map(Store::daily_period) {
+            if periods.last() != Some(&period) && !periods.contains(&period) {
+                periods.push(period);
+            }
+        }
         periods.sort_unstable();
-        periods.dedup();
         periods
     }
 }

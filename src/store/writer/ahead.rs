@@ -44,7 +44,9 @@ enum Job {
 /// The detectors' thread and the way to it.
 pub(super) struct Ahead {
     jobs: Option<SyncSender<Job>>,
-    drained: Receiver<(Vec<Alert>, Dirty)>,
+    answers: Receiver<(Vec<Alert>, Dirty)>,
+    /// The cut of the last state drained (see `Dirty::cut`).
+    drained: u32,
     thread: Option<JoinHandle<Option<Box<Detector>>>>,
 }
 
@@ -56,7 +58,7 @@ impl Ahead {
         store: Store,
     ) -> Result<Ahead, (std::io::Error, Box<Detector>)> {
         let (jobs, queue) = sync_channel(QUEUED);
-        let (give, drained) = sync_channel(1);
+        let (give, answers) = sync_channel(1);
         let spawned = std::thread::Builder::new()
             .name("detectors".into())
             .spawn(move || run(&queue, &give, &store));
@@ -66,7 +68,8 @@ impl Ahead {
         };
         let ahead = Ahead {
             jobs: Some(jobs),
-            drained,
+            answers,
+            drained: 0,
             thread: Some(thread),
         };
         ahead.send(Job::Start(detector));
@@ -91,8 +94,11 @@ impl Ahead {
     /// alerts they raised and the state they changed since the last drain.
     pub(super) fn drain(&mut self) -> (Vec<Alert>, Dirty) {
         self.send(Job::Drain);
-        match self.drained.recv() {
-            Ok(drained) => drained,
+        match self.answers.recv() {
+            Ok(drained) => {
+                self.drained = drained.1.cut;
+                drained
+            }
             // The thread ended without answering: it panicked, a bug that
             // stays one here.
             Err(_) => match self.thread.take().map(JoinHandle::join) {
@@ -102,8 +108,10 @@ impl Ahead {
         }
     }
 
-    pub(super) fn sweep(&self, restorable_from: u32, cut: u32) {
-        self.send(Job::Sweep(restorable_from, cut));
+    /// See [`Writer::sweep_stored`]: without a cut, up to the last one
+    /// drained (the thread may have observed events queued since).
+    pub(super) fn sweep(&self, restorable_from: u32, cut: Option<u32>) {
+        self.send(Job::Sweep(restorable_from, cut.unwrap_or(self.drained)));
     }
 
     pub(super) fn reset(&self) {
@@ -170,18 +178,15 @@ impl Writer {
     /// changed, wherever they run, or what they left when they stopped
     /// (see [`Writer::stop_detecting`]).
     pub(super) fn take_detected(&mut self) -> crate::detect::Dirty {
-        let dirty = if let Some(ahead) = &mut self.ahead {
+        if let Some(ahead) = &mut self.ahead {
             let (raised, dirty) = ahead.drain();
             self.raised.extend(raised);
-            dirty
-        } else {
-            match &mut self.detector {
-                Some(detector) => detector.take_dirty(),
-                None => std::mem::take(&mut self.stopped),
-            }
-        };
-        self.drained = dirty.cut;
-        dirty
+            return dirty;
+        }
+        match &mut self.detector {
+            Some(detector) => detector.take_dirty(),
+            None => std::mem::take(&mut self.stopped),
+        }
     }
 }
 

@@ -193,7 +193,7 @@ impl Writer {
 
     /// Applies one part of a journaled fold (`written` parts before it).
     fn apply_part(&self, part: sled::Batch, written: u64) -> Result<(), StoreError> {
-        super::injected::injected_failure(written)?;
+        super::injected::injected(written, super::injected::failure_planned())?;
         Ok(self.store.data.apply_batch(part)?)
     }
 

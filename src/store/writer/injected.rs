@@ -4,11 +4,6 @@
 
 use crate::store::StoreError;
 
-/// A failure a test injects once `written` parts of a write are applied.
-pub(super) fn injected_failure(written: u64) -> Result<(), StoreError> {
-    injected(written, failure_planned())
-}
-
 /// After how many parts the test running on this thread makes a write
 /// fail, to hand to a write-out on another thread.
 pub(super) fn failure_planned() -> Option<u64> {
@@ -18,7 +13,8 @@ pub(super) fn failure_planned() -> Option<u64> {
     None
 }
 
-/// The failure planned after `planned` parts, once `written` are applied.
+/// The failure a test planned after `planned` parts (see
+/// [`failure_planned`]), once `written` parts are applied.
 pub(super) fn injected(written: u64, planned: Option<u64>) -> Result<(), StoreError> {
     if planned == Some(written) {
         return Err(StoreError::Journal {

@@ -116,8 +116,6 @@ pub struct Writer {
     replicas: Option<Box<dyn super::Replicas>>,
     /// An import's write-out running behind the store thread.
     behind: bulk::Behind,
-    /// The detectors' last cut taken (see `Dirty::cut`).
-    drained: u32,
 }
 
 impl Writer {
@@ -137,7 +135,6 @@ impl Writer {
             purge_cursor: Default::default(),
             replicas: None,
             behind: Default::default(),
-            drained: 0,
         }
     }
 
@@ -302,16 +299,26 @@ impl Writer {
     /// memory (the store is the truth) and the alerts of the batch are dropped.
     pub(super) fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
         self.apply_logged(batch)?;
-        // Everything the detectors hold is in the store now, the hourly
-        // counts as far back as hourly retention.
+        // Everything the detectors hold is in the store now.
+        self.sweep_stored(None);
+        Ok(())
+    }
+
+    /// Lets the detectors drop idle accounts whose messages are stored:
+    /// all they handed on, or those up to `cut` (see
+    /// `Detector::sweep_cut`); the hourly counts are stored as far back as
+    /// hourly retention.
+    pub(super) fn sweep_stored(&mut self, cut: Option<u32>) {
         let restorable = self.oldest_hour(Utc::now());
         if let Some(d) = &mut self.detector {
-            d.sweep(Some(restorable));
+            match cut {
+                Some(cut) => d.sweep_cut(Some(restorable), cut),
+                None => d.sweep(Some(restorable)),
+            }
         }
         if let Some(ahead) = &self.ahead {
-            ahead.sweep(restorable, self.drained);
+            ahead.sweep(restorable, cut);
         }
-        Ok(())
     }
 
     /// Applies `batch`, which logs the alerts raised (see

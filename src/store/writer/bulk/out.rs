@@ -70,7 +70,7 @@ impl WriteOut {
     /// [`PART_ACCOUNTS`] accounts, with their states and a share of the
     /// alerts, then one with the rest.
     pub(super) fn run(mut self) -> Done {
-        let periods = periods(&self.taken.held);
+        let periods = Store::daily_periods(self.taken.held.iter().map(Held::day));
         let mut held = std::mem::take(&mut self.taken.held);
         let written = self.write(&mut held);
         // What the write-out freed (account names, sled's batches) goes back
@@ -105,11 +105,13 @@ impl WriteOut {
         let mut gathered = Gathered::default();
         let mut ids = Vec::new();
         let mut changes = Vec::new();
-        let order: Box<dyn Iterator<Item = usize>> = match self.release {
-            true => Box::new((0..parts.len()).rev()),
-            false => Box::new(0..parts.len()),
-        };
-        for (written, i) in order.enumerate() {
+        let n = parts.len();
+        for written in 0..n {
+            let i = if self.release {
+                n - 1 - written
+            } else {
+                written
+            };
             let mut batch = sled::Batch::default();
             let first = i * PART_ACCOUNTS;
             let start = held.partition_point(|h| (h.account() as usize) < first);
@@ -242,23 +244,6 @@ fn add_account<'a>(
     Ok(())
 }
 
-/// The daily periods of `held`'s days: a write-out's millions of events
-/// span a few dozen days at most, marked in a set of bits.
-fn periods(held: &[Held]) -> Vec<u32> {
-    let Some(first) = held.iter().map(Held::day).min() else {
-        return Vec::new();
-    };
-    let mut seen: Vec<u64> = Vec::new();
-    for at in held.iter().map(|h| (h.day() - first) as usize) {
-        if seen.len() <= at / 64 {
-            seen.resize(at / 64 + 1, 0);
-        }
-        seen[at / 64] |= 1 << (at % 64);
-    }
-    let days = (0..seen.len() * 64).filter(|at| seen[at / 64] & 1 << (at % 64) != 0);
-    Store::daily_periods(days.map(|at| first + at as u32))
-}
-
 impl Writer {
     /// A write-out of `bulk` (emptied), with what the detectors changed and
     /// raised since the last one.
@@ -302,15 +287,8 @@ impl Writer {
             return Err(e);
         }
         self.ids.give_back(done.blocks);
-        // Everything the detectors held at the cut is in the store now,
-        // the hourly counts as far back as hourly retention.
-        let restorable = self.oldest_hour(Utc::now());
-        if let Some(d) = &mut self.detector {
-            d.sweep_cut(Some(restorable), done.cut);
-        }
-        if let Some(ahead) = &self.ahead {
-            ahead.sweep(restorable, done.cut);
-        }
+        // Everything the detectors held at the cut is in the store now.
+        self.sweep_stored(Some(done.cut));
         Ok(done.held)
     }
 }
